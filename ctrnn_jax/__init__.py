@@ -1,0 +1,34 @@
+"""ctrnn_jax: ensembles of continuous-time RNNs in JAX, trained on cognitive tasks and analysed."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._ensemble import EnsembleConfig as EnsembleConfig
+from ._ensemble import ensemble_size as ensemble_size
+from ._ensemble import get_member as get_member
+from ._ensemble import make_ensemble as make_ensemble
+from ._ensemble import stack_members as stack_members
+from ._evaluate import ensemble_outputs as ensemble_outputs
+from ._evaluate import ensemble_states as ensemble_states
+from ._evaluate import evaluate as evaluate
+from ._flipflop import FlipFlopConfig as FlipFlopConfig
+from ._flipflop import flipflop_dataset as flipflop_dataset
+from ._flipflop import flipflop_test_set as flipflop_test_set
+from ._flipflop import sample_flipflop as sample_flipflop
+from ._model import CTRNN as CTRNN
+from ._progress import NoProgress as NoProgress
+from ._progress import TextProgress as TextProgress
+from ._progress import TqdmProgress as TqdmProgress
+from ._serialisation import load_checkpoint as load_checkpoint
+from ._serialisation import load_npz as load_npz
+from ._serialisation import save_checkpoint as save_checkpoint
+from ._serialisation import save_npz as save_npz
+from ._train import EnsembleTrainer as EnsembleTrainer
+from ._train import TrainConfig as TrainConfig
+from ._train import TrainState as TrainState
+from ._train import select_members as select_members
+
+try:
+    __version__ = version("ctrnn_jax")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+local"

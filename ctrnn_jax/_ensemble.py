@@ -1,0 +1,125 @@
+"""Ensembles: K CTRNNs stacked along a leading member axis, built by `eqx.filter_vmap`."""
+
+import dataclasses
+import numbers
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._activations import check_activation
+from ._initializers import READOUT_INITS, RECURRENT_INITS
+from ._model import CTRNN, _check_choice, _check_int
+
+
+def per_member(name: str, value: object, n_members: int, *, low: float, high: float = np.inf,
+               low_open: bool = True, high_open: bool = False) -> np.ndarray:
+    """Broadcast a scalar or a length-K sequence to a `(K,)` float array and check its range.
+
+    Raises `ValueError` naming `name` when a value lies outside the interval or the length is wrong.
+    """
+    if isinstance(value, (bool, str)) or not (
+        isinstance(value, numbers.Real) or isinstance(value, (Sequence, np.ndarray, jax.Array))
+    ):
+        raise TypeError(f"`{name}` must be a number or a sequence of {n_members} numbers, got {value!r}.")
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(n_members, float(arr))
+    if arr.shape != (n_members,):
+        raise ValueError(f"`{name}` must be a number or a sequence of length {n_members} (one per member), "
+                         f"got shape {arr.shape}.")
+    lo_ok = arr > low if low_open else arr >= low
+    hi_ok = arr < high if high_open else arr <= high
+    if not np.all(lo_ok & hi_ok) or np.any(np.isnan(arr)):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == np.inf else ']'}"
+        raise ValueError(f"`{name}` must be in {interval}, got {value!r}.")
+    return arr
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+    """How to build an ensemble of `members` CTRNNs (frozen, JSON-serialisable).
+
+    `alpha` and `gain` are a number for all members or a tuple with one value per member.
+    """
+
+    members: int = 8
+    units: int = 64
+    inputs: int = 3
+    outputs: int = 3
+    alpha: float | tuple[float, ...] = 0.25
+    activation: str = "tanh"
+    gain: float | tuple[float, ...] = 1.0
+    recurrent_init: str = "orthogonal"
+    readout_init: str = "glorot_uniform"
+
+    def __post_init__(self):
+        _check_int("members", self.members, 1)
+        _check_int("units", self.units, 1)
+        _check_int("inputs", self.inputs, 1)
+        _check_int("outputs", self.outputs, 1)
+        check_activation(self.activation)
+        _check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
+        _check_choice("readout_init", self.readout_init, READOUT_INITS)
+        for name in ("alpha", "gain"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        self.alphas()
+        self.gains()
+
+    def alphas(self) -> np.ndarray:
+        """`(K,)` per-member `alpha`."""
+        return per_member("alpha", self.alpha, self.members, low=0.0, high=1.0)
+
+    def gains(self) -> np.ndarray:
+        """`(K,)` per-member initial gain `g`."""
+        return per_member("gain", self.gain, self.members, low=0.0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EnsembleConfig":
+        return cls(**d)
+
+
+def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> CTRNN:
+    """Build `config.members` CTRNNs from split keys, stacked: every array gains a leading `K` axis.
+
+    Member `k` equals `CTRNN(..., key=jax.random.split(key, K)[k])` with its own `alpha` and `gain`.
+    """
+    keys = jax.random.split(key, config.members)
+    alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
+    gains = jnp.asarray(config.gains(), dtype=jnp.float32)
+
+    def build(k, a, g):
+        return CTRNN(config.inputs, config.units, config.outputs, key=k, alpha=a, gain=g,
+                     activation=config.activation, recurrent_init=config.recurrent_init,
+                     readout_init=config.readout_init)
+
+    return eqx.filter_vmap(build)(keys, alphas, gains)
+
+
+def ensemble_size(ensemble: CTRNN) -> int:
+    """Number of members `K` of a stacked ensemble."""
+    if ensemble.W_rec.ndim != 3:
+        raise ValueError(f"expected a stacked ensemble with `W_rec` of shape (K, N, N), got {ensemble.W_rec.shape}.")
+    return ensemble.W_rec.shape[0]
+
+
+def get_member(ensemble: CTRNN, k: int) -> CTRNN:
+    """Member `k` of a stacked ensemble, as a single CTRNN."""
+    n = ensemble_size(ensemble)
+    if not -n <= k < n:
+        raise IndexError(f"member {k} out of range for an ensemble of {n}.")
+    return jax.tree_util.tree_map(lambda x: x[k], ensemble)
+
+
+def stack_members(members: Sequence[CTRNN]) -> CTRNN:
+    """Stack single CTRNNs (same sizes and activation) into an ensemble."""
+    if not members:
+        raise ValueError("`members` must not be empty.")
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)

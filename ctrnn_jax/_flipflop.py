@@ -1,0 +1,305 @@
+"""The 3-bit flip-flop task (Jarne's tutorial, as its published code runs it).
+
+Each of `n_bits` independent channels receives short pulses, `+amplitude` ("set") or `-amplitude`
+("reset"), plus Gaussian noise; the network must output, per channel, the sign of the latest pulse
+and hold it. The output switches `delay` steps after the pulse *ends*, and is 0 before the first
+effective pulse. Defaults follow `shared/paper/PARAMETERS.md` (1 step = 1 ms):
+
+- series of 340 steps (the text says 350; the code uses 320 + the 20 ms delay);
+- pulses 20 steps wide; three per bit and series: pulse 1 starts at U{10..99} with amplitude
+  +1, -1 or 0 (no pulse) with probability 1/3 each; pulse 2 starts 50 + U{1..50} steps after pulse 1
+  ends, pulse 3 starts 80 + U{1..50} steps after pulse 2 ends, both ±1 with probability 1/2 (pulses
+  past the end of the series are cut or absent);
+- target switches 20 steps after a pulse ends; input noise std 0.1, targets clean;
+- the paper trained on 30050 series (`flipflop_dataset`); `sample_flipflop` draws fresh batches.
+
+Unlike the original code, targets are not zeroed at the last step, the 8-state test set pairs each
+target with its own input channel, and everything is reproducible from a `jax.random.key`.
+Every series is a pure function of its own key (see `sample_flipflop`), so a batch, a chunked data
+set and a `vmap` over keys agree exactly; the pulse structure never depends on `noise_std`.
+"""
+
+import dataclasses
+import math
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _check_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value}.")
+    return float(value)
+
+
+def _check_int_tuple(name: str, value: object) -> tuple:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise TypeError(f"`{name}` must be a tuple of integers, got {value!r}.")
+    return tuple(_check_int(f"{name}[{i}]", v, 0) for i, v in enumerate(value))
+
+
+@dataclasses.dataclass(frozen=True)
+class FlipFlopConfig:
+    """Set-up of the flip-flop task; defaults are the paper's code. JSON-serialisable.
+
+    **Fields:**
+
+    - `n_bits`: number of independent channels (inputs = outputs), >= 1.
+    - `length`: series length `T` in steps, >= 1.
+    - `width`: pulse width in steps, >= 1.
+    - `delay`: the target switches `delay` steps after a pulse ends, >= 0.
+    - `noise_std`: std of the additive Gaussian input noise, >= 0 (targets stay clean).
+    - `amplitude`: pulse amplitude, > 0 (`+amplitude` sets, `-amplitude` resets). Targets are ±1.
+    - `first_onset`: `(low, high)`; pulse 1 starts at U{low..high-1}, `0 <= low < high`.
+    - `gaps`: base gap (steps) after pulse `i` ends before pulse `i+1` starts; `len(gaps) + 1` pulses.
+    - `gap_jitter`: every gap is lengthened by U{1..gap_jitter} steps (0: no jitter), >= 0.
+    - `first_pulse_can_be_zero`: pulse 1 is +1, -1 or 0 with probability 1/3 each if `True`,
+      else ±1 with probability 1/2. Later pulses are always ±1 with probability 1/2.
+
+    The earliest possible switch of pulse 1 must fall inside the series:
+    `first_onset[0] + width + delay < length`.
+    """
+
+    n_bits: int = 3
+    length: int = 340
+    width: int = 20
+    delay: int = 20
+    noise_std: float = 0.1
+    amplitude: float = 1.0
+    first_onset: tuple[int, int] = (10, 100)
+    gaps: tuple[int, ...] = (50, 80)
+    gap_jitter: int = 50
+    first_pulse_can_be_zero: bool = True
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        for name, minimum in [("n_bits", 1), ("length", 1), ("width", 1), ("delay", 0),
+                              ("gap_jitter", 0)]:
+            put(name, _check_int(name, getattr(self, name), minimum))
+        noise_std = _check_float("noise_std", self.noise_std)
+        if noise_std < 0:
+            raise ValueError(f"`noise_std` must be >= 0, got {noise_std}.")
+        amplitude = _check_float("amplitude", self.amplitude)
+        if amplitude <= 0:
+            raise ValueError(f"`amplitude` must be > 0, got {amplitude}.")
+        put("noise_std", noise_std)
+        put("amplitude", amplitude)
+        first_onset = _check_int_tuple("first_onset", self.first_onset)
+        if len(first_onset) != 2 or first_onset[0] >= first_onset[1]:
+            raise ValueError(
+                f"`first_onset` must be a pair (low, high) with 0 <= low < high, got {first_onset}."
+            )
+        put("first_onset", first_onset)
+        put("gaps", _check_int_tuple("gaps", self.gaps))
+        if not isinstance(self.first_pulse_can_be_zero, bool):
+            raise TypeError(
+                f"`first_pulse_can_be_zero` must be a bool, got {self.first_pulse_can_be_zero!r}."
+            )
+        earliest_switch = first_onset[0] + self.width + self.delay
+        if earliest_switch >= self.length:
+            raise ValueError(
+                "task delays shorter than the series are required: `first_onset[0] + width + delay` "
+                f"must be < `length`, got {first_onset[0]} + {self.width} + {self.delay} = "
+                f"{earliest_switch} >= {self.length}."
+            )
+
+    @property
+    def n_pulses(self) -> int:
+        """Number of pulses per bit and series, `len(gaps) + 1`."""
+        return len(self.gaps) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-serialisable dict (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["first_onset"] = list(self.first_onset)
+        d["gaps"] = list(self.gaps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FlipFlopConfig":
+        """Inverse of `to_dict`; unknown keys raise `ValueError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Unknown FlipFlopConfig fields {unknown}; allowed: {sorted(names)}.")
+        return cls(**d)
+
+
+def _check_key(key: object) -> None:
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
+    if key.shape != ():
+        raise ValueError(f"`key` must be a single key of shape (), got shape {key.shape}.")
+
+
+def _pulse_structure(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
+    """Onsets `(n_bits, n_pulses)` int32 and signs `(n_bits, n_pulses)` float32 in {-1, 0, +1}."""
+    k_onset, k_gap, k_first, k_rest = jax.random.split(key, 4)
+    shape = (config.n_bits, config.n_pulses - 1)
+    first = jax.random.randint(k_onset, (config.n_bits, 1), *config.first_onset, dtype=jnp.int32)
+    jitter = jax.random.randint(k_gap, shape, 1, config.gap_jitter + 1, dtype=jnp.int32)
+    jitter = jitter if config.gap_jitter > 0 else jnp.zeros(shape, jnp.int32)
+    steps = config.width + jnp.asarray(config.gaps, jnp.int32).reshape(1, -1) + jitter
+    onsets = jnp.concatenate([first, first + jnp.cumsum(steps, axis=1)], axis=1)
+    if config.first_pulse_can_be_zero:
+        choice = jax.random.randint(k_first, (config.n_bits, 1), 0, 3)
+        sign1 = jnp.asarray([1.0, -1.0, 0.0], jnp.float32)[choice]
+    else:
+        sign1 = jax.random.rademacher(k_first, (config.n_bits, 1), jnp.int32).astype(jnp.float32)
+    rest = jax.random.rademacher(k_rest, shape, jnp.int32).astype(jnp.float32)
+    return onsets, jnp.concatenate([sign1, rest], axis=1)
+
+
+def _render(onsets, signs, amplitude, width, delay, length):
+    """Clean inputs and targets, both `(length, n_bits)`, from `(n_bits, P)` onsets and signs."""
+    t = jnp.arange(length, dtype=jnp.int32).reshape(1, 1, -1)
+    onsets = onsets[..., None]
+    active = ((t >= onsets) & (t < onsets + width)).astype(jnp.float32)
+    inputs = amplitude * jnp.sum(signs[..., None] * active, axis=1)
+    # Switch times increase with the pulse index, so the latest switched sign telescopes.
+    switched = (t >= onsets + (width + delay)).astype(jnp.float32)
+    steps = signs - jnp.pad(signs[:, :-1], ((0, 0), (1, 0)))
+    targets = jnp.sum(steps[..., None] * switched, axis=1)
+    return inputs.T, targets.T
+
+
+def _sample_one(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
+    k_structure, k_noise = jax.random.split(key)
+    onsets, signs = _pulse_structure(k_structure, config)
+    inputs, targets = _render(
+        onsets, signs, config.amplitude, config.width, config.delay, config.length
+    )
+    if config.noise_std > 0:
+        noise = jax.random.normal(k_noise, inputs.shape, jnp.float32)
+        inputs = inputs + config.noise_std * noise
+    return inputs, targets
+
+
+def _check_config(config: object) -> None:
+    if not isinstance(config, FlipFlopConfig):
+        raise TypeError(f"`config` must be a FlipFlopConfig, got {config!r}.")
+
+
+def sample_flipflop(
+    key: jax.Array, config: FlipFlopConfig, batch_size: int
+) -> tuple[jax.Array, jax.Array]:
+    """Draw a fresh batch of flip-flop series. Pure in `key`; `jit` with `config` and
+    `batch_size` static (`jax.jit(sample_flipflop, static_argnums=(1, 2))`), or `vmap` over keys.
+
+    Series `b` is a function of `jax.random.split(key, batch_size)[b]` only, and its pulses do not
+    depend on `config.noise_std`.
+
+    **Arguments:**
+
+    - `key`: a typed key from `jax.random.key`, shape `()`.
+    - `config`: a `FlipFlopConfig`.
+    - `batch_size`: number of series `B`, a positive int.
+
+    **Returns:**
+
+    A tuple `(inputs, targets)`:
+
+    - `inputs`: float32 array of shape `(B, T, n_bits)`, pulses plus noise.
+    - `targets`: float32 array of shape `(B, T, n_bits)`, values in {-1, 0, +1}.
+    """
+    _check_config(config)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    _check_key(key)
+    keys = jax.random.split(key, batch_size)
+    return jax.vmap(_sample_one, in_axes=(0, None))(keys, config)
+
+
+def flipflop_dataset(
+    key: jax.Array, config: FlipFlopConfig, n_samples: int, *, chunk_size: int = 4096
+) -> tuple[jax.Array, jax.Array]:
+    """A fixed data set, for training in epochs (the paper used 30050 series).
+
+    Generated `chunk_size` series at a time to bound memory; the result equals
+    `sample_flipflop(key, config, n_samples)` whatever `chunk_size` is.
+
+    **Arguments:**
+
+    - `key`: a typed key from `jax.random.key`, shape `()`.
+    - `config`: a `FlipFlopConfig`.
+    - `n_samples`: number of series `S`, a positive int.
+    - `chunk_size`: series generated per vectorised chunk, a positive int.
+
+    **Returns:**
+
+    A tuple `(inputs, targets)` of float32 arrays of shape `(S, T, n_bits)`, as in `sample_flipflop`.
+    """
+    _check_config(config)
+    n_samples = _check_int("n_samples", n_samples, 1)
+    chunk_size = _check_int("chunk_size", chunk_size, 1)
+    _check_key(key)
+    keys = jax.random.split(key, n_samples)
+    return _dataset(keys, config, min(chunk_size, n_samples))
+
+
+@jax.jit(static_argnums=(1, 2))
+def _dataset(keys, config, chunk_size):
+    return jax.lax.map(lambda k: _sample_one(k, config), keys, batch_size=chunk_size)
+
+
+def flipflop_test_set(
+    config: FlipFlopConfig = FlipFlopConfig(),
+    *,
+    period: int = 70,
+    first_onset: int = 30,
+    n_pulses: int = 16,
+) -> tuple[jax.Array, jax.Array]:
+    """The deterministic, noise-free "8-memory-state" test series (paper Fig. 6).
+
+    Every channel gets pulses of `config.width` steps at onsets `first_onset + period * k`,
+    `k = 0..n_pulses-1`, with signs: channel 0 (A) `+ + - -` repeating, channel 1 (B) `+ - + -`,
+    channel 2 (C) `+ + + + - - - -`. Each channel's target is its own flip-flop state, switching
+    `config.delay` steps after its pulse ends (at `70 + 70k` with the defaults). Every state is
+    held `period` steps, so 8 consecutive pulses make the outputs visit all 8 sign combinations;
+    with the default 16 pulses they visit them twice. `config.length`, `noise_std` and the pulse
+    statistics are not used; inputs are scaled by `config.amplitude`, targets are ±1 (0 before the
+    first switch).
+
+    **Arguments:**
+
+    - `config`: a `FlipFlopConfig` with `n_bits == 3`.
+    - `period`: steps between onsets, an int >= `config.width`.
+    - `first_onset`: onset of the first pulse, an int >= 0.
+    - `n_pulses`: pulses per channel, an int >= 1.
+
+    **Returns:**
+
+    A tuple `(inputs, targets)` of float32 arrays of shape `(1, T, 3)`, with
+    `T = first_onset + n_pulses * period + width + delay` (1190 with the defaults).
+    """
+    _check_config(config)
+    if config.n_bits != 3:
+        raise ValueError(f"`config.n_bits` must be 3 for the 8-state test set, got {config.n_bits}.")
+    period = _check_int("period", period, 1)
+    if period < config.width:
+        raise ValueError(f"`period` must be >= `width` ({config.width}), got {period}.")
+    first_onset = _check_int("first_onset", first_onset, 0)
+    n_pulses = _check_int("n_pulses", n_pulses, 1)
+    k = np.arange(n_pulses)
+    signs = 1.0 - 2.0 * np.stack([(k // 2) % 2, k % 2, (k // 4) % 2])  # (3, n_pulses)
+    onsets = np.broadcast_to(first_onset + period * k, (3, n_pulses))
+    length = first_onset + n_pulses * period + config.width + config.delay
+    inputs, targets = _render(
+        jnp.asarray(onsets, jnp.int32), jnp.asarray(signs, jnp.float32),
+        config.amplitude, config.width, config.delay, length,
+    )
+    return inputs[None], targets[None]

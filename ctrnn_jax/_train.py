@@ -1,0 +1,330 @@
+"""The ensemble trainer: one jit-compiled training step, vmapped over members, scanned over steps.
+
+Per step and member: forward by `lax.scan`, MSE loss, BPTT by `jax.grad`, optional per-member
+gradient-norm clip, Adam (`optax.scale_by_adam`) with a per-member learning rate and optional
+inverse-time decay `lr_t = lr / (1 + decay·t)` (Keras' `decay`). A member whose loss or gradient is
+not finite is frozen: its parameters and optimizer state stop changing and the others run on
+unaffected (members never interact: every reduction is inside the vmapped member step).
+"""
+
+import dataclasses
+import numbers
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from ._ensemble import EnsembleConfig, ensemble_size, make_ensemble, per_member
+from ._flipflop import FlipFlopConfig, flipflop_dataset, sample_flipflop
+from ._model import CTRNN, _check_int
+from ._progress import NoProgress, TqdmProgress
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train (frozen, JSON-serialisable).
+
+    - `steps`: total number of training steps.
+    - `batch_size`: trials per step and member.
+    - `learning_rate`: Adam learning rate, a number or one per member.
+    - `lr_decay`: inverse-time decay `lr_t = lr / (1 + lr_decay·t)` (Keras 2 `decay`; 0 = constant).
+    - `clip_norm`: per-member gradient global-norm clip (a number, one per member, or None for none).
+    - `noise_std`: std of recurrent noise added to `h` at each step, a number or one per member.
+    - `shared_batch`: all members see the same batch (True) or each its own (False).
+    - `dataset_size`: None draws fresh trials every step; an integer trains on a fixed data set of
+      that many series, shuffled every epoch (the paper used 30050).
+    - `steps_per_call`: training steps per compiled call (progress and checkpoints happen between calls).
+    - `train_bias`: train the recurrent bias `b` (False keeps it at 0, as Keras' paper set-up).
+    - `unroll`: `lax.scan` unroll of the time loop.
+    - `adam_b1`, `adam_b2`, `adam_eps`: Adam's constants (Keras defaults).
+    - `seed`: seeds the members' initialization, the data and the noise.
+    """
+
+    steps: int = 1500
+    batch_size: int = 32
+    learning_rate: float | tuple[float, ...] = 1e-2
+    lr_decay: float = 0.0
+    clip_norm: float | tuple[float, ...] | None = 1.0
+    noise_std: float | tuple[float, ...] = 0.0
+    shared_batch: bool = False
+    dataset_size: int | None = None
+    steps_per_call: int = 50
+    train_bias: bool = True
+    unroll: int = 1
+    adam_b1: float = 0.9
+    adam_b2: float = 0.999
+    adam_eps: float = 1e-7
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_int("steps", self.steps, 0)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("steps_per_call", self.steps_per_call, 1)
+        _check_int("unroll", self.unroll, 1)
+        _check_int("seed", self.seed, 0)
+        if self.dataset_size is not None:
+            _check_int("dataset_size", self.dataset_size, self.batch_size)
+        for name in ("learning_rate", "clip_norm", "noise_std"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        for name in ("shared_batch", "train_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+        for name, low, high in (("lr_decay", 0.0, np.inf), ("adam_b1", 0.0, 1.0), ("adam_b2", 0.0, 1.0),
+                                ("adam_eps", 0.0, np.inf)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
+                raise ValueError(f"`{name}` must be a number in [{low}, {high}), got {value!r}.")
+
+    def hyper(self, n_members: int) -> "Hyper":
+        """The per-member hyper-parameters as `(K,)` arrays (validated)."""
+        lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0)
+        clip = (np.full(n_members, np.inf) if self.clip_norm is None
+                else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
+        noise = per_member("noise_std", self.noise_std, n_members, low=0.0, low_open=False)
+        f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
+        return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), noise_std=f32(noise))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**d)
+
+
+class Hyper(eqx.Module):
+    """Per-member hyper-parameters, each `(K,)`; arguments of the compiled step (no recompiles)."""
+
+    learning_rate: jax.Array
+    clip_norm: jax.Array
+    noise_std: jax.Array
+
+
+class TrainState(eqx.Module):
+    """Everything that changes during training (what a checkpoint holds).
+
+    - `model`: the stacked ensemble, arrays `(K, ...)`.
+    - `opt_state`: Adam's state, stacked over members.
+    - `step`: number of steps taken (scalar int32).
+    - `frozen`: `(K,)` bool, members stopped after a non-finite loss or gradient.
+    - `frozen_step`: `(K,)` int32, the step at which each member froze (-1 if not).
+    - `member_id`: `(K,)` int32, which member of the original ensemble each row is (keys derive from it).
+    - `key_data`: raw data of the training key (data and noise keys are folded from it by step).
+    """
+
+    model: CTRNN
+    opt_state: optax.OptState
+    step: jax.Array
+    frozen: jax.Array
+    frozen_step: jax.Array
+    member_id: jax.Array
+    key_data: jax.Array
+
+
+def select_members(state: TrainState, index) -> TrainState:
+    """A state holding only the members at `index` (an int array or slice along the member axis)."""
+    return eqx.tree_at(
+        lambda s: (s.model, s.opt_state, s.frozen, s.frozen_step, s.member_id),
+        state,
+        jax.tree_util.tree_map(lambda x: x[index],
+                               (state.model, state.opt_state, state.frozen, state.frozen_step, state.member_id)),
+    )
+
+
+def trainable_filter(model: CTRNN, train_bias: bool = True) -> CTRNN:
+    """A pytree of bools like `model`: True for trained arrays (never `alpha`; `b` if `train_bias`)."""
+    spec = jax.tree_util.tree_map(lambda _: True, model)
+    return eqx.tree_at(lambda m: (m.alpha, m.b), spec, replace=(False, train_bias))
+
+
+def mse(outputs: jax.Array, targets: jax.Array) -> jax.Array:
+    """Mean squared error over all axes."""
+    return jnp.mean((outputs - targets) ** 2)
+
+
+class EnsembleTrainer:
+    """Trains an ensemble of CTRNNs on a task, all members in one compiled, vmapped step.
+
+    **Arguments:**
+
+    - `ensemble`: an `EnsembleConfig` (sizes, alpha, activation, initialization).
+    - `train`: a `TrainConfig`.
+    - `task`: a `FlipFlopConfig` (the task's trials are generated on the device inside the step).
+
+    Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`.
+    """
+
+    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task: FlipFlopConfig | None = None):
+        task = FlipFlopConfig() if task is None else task
+        if not isinstance(ensemble, EnsembleConfig):
+            raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
+        if not isinstance(train, TrainConfig):
+            raise TypeError(f"`train` must be a TrainConfig, got {type(train).__name__}.")
+        if not isinstance(task, FlipFlopConfig):
+            raise TypeError(f"`task` must be a FlipFlopConfig, got {type(task).__name__}.")
+        if task.n_bits != ensemble.inputs or task.n_bits != ensemble.outputs:
+            raise ValueError(f"the task has {task.n_bits} inputs and outputs but the ensemble has "
+                             f"`inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}.")
+        self.ensemble_config = ensemble
+        self.config = train
+        self.task = task
+        self.hyper = train.hyper(ensemble.members)
+        self._use_noise = bool(np.any(np.asarray(self.hyper.noise_std) > 0))
+        self._adam = optax.scale_by_adam(b1=train.adam_b1, b2=train.adam_b2, eps=train.adam_eps)
+        self._data = None
+        self._chunks: dict[int, Callable] = {}
+        self.trace_count = 0  # how many times a chunk function was traced (compiles)
+
+    # -- state --------------------------------------------------------------------------------
+    def init(self) -> TrainState:
+        """Fresh members (from `seed`) and Adam states."""
+        k_model, k_train = jax.random.split(jax.random.key(self.config.seed))
+        model = make_ensemble(self.ensemble_config, key=k_model)
+        return self.init_from(model, key_data=jax.random.key_data(k_train))
+
+    def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
+        """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`)."""
+        k = ensemble_size(model)
+        if k != self.ensemble_config.members:
+            raise ValueError(f"the model has {k} members but the config says `members`={self.ensemble_config.members}.")
+        if key_data is None:
+            key_data = jax.random.key_data(jax.random.split(jax.random.key(self.config.seed))[1])
+        params, _ = eqx.partition(model, self._spec(model))
+        opt_state = eqx.filter_vmap(self._adam.init)(params)
+        return TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
+                          frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
+                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data)
+
+    def _spec(self, model: CTRNN) -> CTRNN:
+        return trainable_filter(model, self.config.train_bias)
+
+    def data(self) -> tuple[jax.Array, jax.Array] | None:
+        """The fixed data set `(S, T, M)`, `(S, T, O)` in data-set mode (made once from `seed`), else None."""
+        if self.config.dataset_size is not None and self._data is None:
+            key = jax.random.fold_in(jax.random.key(self.config.seed), 1_000_003)
+            self._data = flipflop_dataset(key, self.task, self.config.dataset_size)
+        return self._data
+
+    # -- the compiled step ----------------------------------------------------------------------
+    def _batch(self, key, member_id, data):
+        """One batch `(B, T, M)`, `(B, T, O)` for a member (or for all, if `member_id` is None)."""
+        b = self.config.batch_size
+        if data is None:
+            k = key if member_id is None else jax.random.fold_in(key, member_id)
+            return sample_flipflop(k, self.task, b)
+        # fixed data set: a permutation per epoch, a slice per step
+        inputs, targets = data
+        n = inputs.shape[0]
+        per_epoch = n // b
+        step, key = key  # (step, epoch key base)
+        epoch = step // per_epoch
+        k = jax.random.fold_in(key, epoch)
+        if member_id is not None:
+            k = jax.random.fold_in(k, member_id)
+        perm = jax.random.permutation(k, n)
+        idx = lax.dynamic_slice(perm, ((step % per_epoch) * b,), (b,))
+        return inputs[idx], targets[idx]
+
+    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, inputs, targets, noise_key, step):
+        spec = self._spec(model)
+        params, static = eqx.partition(model, spec)
+        unroll = self.config.unroll
+
+        def loss_fn(p):
+            m = eqx.combine(p, static)
+            if self._use_noise:
+                keys = jax.random.split(noise_key, inputs.shape[0])
+                outputs = jax.vmap(lambda x, k: m(x, key=k, noise_std=hyper.noise_std, unroll=unroll))(inputs, keys)
+            else:
+                outputs = jax.vmap(lambda x: m(x, unroll=unroll))(inputs)
+            return mse(outputs, targets)
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        gnorm = optax.global_norm(grads)
+        scale = jnp.minimum(1.0, hyper.clip_norm / jnp.maximum(gnorm, 1e-30))
+        grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
+        updates, new_opt = self._adam.update(grads, opt_state)
+        lr = hyper.learning_rate / (1.0 + self.config.lr_decay * step.astype(jnp.float32))
+        new_params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
+        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+        new_params = jax.tree_util.tree_map(lambda p, q: jnp.where(finite, p, q), new_params, params)
+        new_finite = jax.tree_util.tree_map(lambda p: jnp.all(jnp.isfinite(p)), new_params)
+        finite = finite & jnp.all(jnp.stack(jax.tree_util.tree_leaves(new_finite)))
+        ok = finite & ~frozen
+        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        new_params = jax.tree_util.tree_map(keep, new_params, params)
+        new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
+        newly = ~frozen & ~finite
+        frozen_step = jnp.where(newly, step, frozen_step)
+        return eqx.combine(new_params, static), new_opt, frozen | ~finite, frozen_step, loss
+
+    def _one_step(self, state: TrainState, hyper: Hyper, data):
+        key = jax.random.wrap_key_data(state.key_data)
+        step_key = jax.random.fold_in(key, state.step)
+        batch_key = (state.step, key) if data is not None else step_key
+        noise_base = jax.random.fold_in(step_key, 7)
+        noise_keys = jax.vmap(lambda i: jax.random.fold_in(noise_base, i))(state.member_id)
+        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None))
+        if self.config.shared_batch:
+            inputs, targets = self._batch(batch_key, None, data)
+            update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, None, None, 0, None))
+        else:
+            inputs, targets = jax.vmap(lambda i: self._batch(batch_key, i, data))(state.member_id)
+        model, opt_state, frozen, frozen_step, loss = update(
+            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, inputs, targets,
+            noise_keys, state.step)
+        state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
+                           frozen_step=frozen_step, member_id=state.member_id, key_data=state.key_data)
+        return state, loss
+
+    def _chunk(self, n_steps: int) -> Callable:
+        if n_steps not in self._chunks:
+            def run(state, hyper, data):
+                self.trace_count += 1
+                return lax.scan(lambda s, _: self._one_step(s, hyper, data), state, None, length=n_steps)
+
+            self._chunks[n_steps] = jax.jit(run)
+        return self._chunks[n_steps]
+
+    def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
+        """Take `n_steps` training steps in one compiled call; returns the state and losses `(n_steps, K)`."""
+        _check_int("n_steps", n_steps, 1)
+        return self._chunk(n_steps)(state, self.hyper, self.data())
+
+    # -- the host loop ----------------------------------------------------------------------------
+    def train(self, state: TrainState, *, until: int | None = None, progress=None,
+              on_chunk: Callable[[TrainState, np.ndarray], None] | None = None) -> tuple[TrainState, np.ndarray]:
+        """Train from `state.step` to step `until` (default `config.steps`), in compiled chunks of
+        `steps_per_call` steps; between chunks update `progress` (default: a tqdm bar) and call
+        `on_chunk(state, losses_so_far)` (e.g. to checkpoint).
+
+        **Returns:** the final state and the losses of the steps taken, `(n, K)` float (NumPy).
+        """
+        until = self.config.steps if until is None else _check_int("until", until, 0)
+        start = int(state.step)
+        if until < start:
+            raise ValueError(f"`until` ({until}) is before the state's step ({start}).")
+        progress = TqdmProgress() if progress is None else progress
+        progress.start(until, initial=start)
+        chunks = []
+        try:
+            while int(state.step) < until:
+                n = min(self.config.steps_per_call, until - int(state.step))
+                state, losses = self.run_steps(state, n)
+                chunks.append(np.asarray(losses))
+                progress.update(int(state.step), chunks[-1][-1], int(np.sum(np.asarray(state.frozen))))
+                if on_chunk is not None:
+                    on_chunk(state, np.concatenate(chunks))
+        finally:
+            progress.close()
+        k = self.ensemble_config.members
+        return state, (np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32))
+
+
+__all__ = ["EnsembleTrainer", "TrainConfig", "TrainState", "Hyper", "NoProgress", "select_members"]
