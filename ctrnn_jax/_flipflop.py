@@ -3,7 +3,8 @@
 Each of `n_bits` independent channels receives short pulses, `+amplitude` ("set") or `-amplitude`
 ("reset"), plus Gaussian noise; the network must output, per channel, the sign of the latest pulse
 and hold it. The output switches `delay` steps after the pulse *ends*, and is 0 before the first
-effective pulse. Defaults follow `shared/paper/PARAMETERS.md` (1 step = 1 ms):
+effective pulse (a zero-amplitude pulse 1 leaves it 0 until pulse 2 switches). Targets are ±1
+whatever the input `amplitude`. Defaults follow `shared/paper/PARAMETERS.md` (1 step = 1 ms):
 
 - series of 340 steps (the text says 350; the code uses 320 + the 20 ms delay);
 - pulses 20 steps wide; three per bit and series: pulse 1 starts at U{10..99} with amplitude
@@ -16,10 +17,12 @@ effective pulse. Defaults follow `shared/paper/PARAMETERS.md` (1 step = 1 ms):
 Unlike the original code, targets are not zeroed at the last step, the 8-state test set pairs each
 target with its own input channel, and everything is reproducible from a `jax.random.key`.
 Every series is a pure function of its own key (see `sample_flipflop`), so a batch, a chunked data
-set and a `vmap` over keys agree exactly; the pulse structure never depends on `noise_std`.
+set and a `vmap` over keys hold the same series (targets bit for bit; inputs up to float rounding
+of the noise between compiled programs), and the pulse structure never depends on `noise_std`.
 """
 
 import dataclasses
+import functools
 import math
 import numbers
 from typing import Any
@@ -149,20 +152,17 @@ def _check_key(key: object) -> None:
 
 def _pulse_structure(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
     """Onsets `(n_bits, n_pulses)` int32 and signs `(n_bits, n_pulses)` float32 in {-1, 0, +1}."""
-    k_onset, k_gap, k_first, k_rest = jax.random.split(key, 4)
-    shape = (config.n_bits, config.n_pulses - 1)
-    first = jax.random.randint(k_onset, (config.n_bits, 1), *config.first_onset, dtype=jnp.int32)
-    jitter = jax.random.randint(k_gap, shape, 1, config.gap_jitter + 1, dtype=jnp.int32)
-    jitter = jitter if config.gap_jitter > 0 else jnp.zeros(shape, jnp.int32)
-    steps = config.width + jnp.asarray(config.gaps, jnp.int32).reshape(1, -1) + jitter
-    onsets = jnp.concatenate([first, first + jnp.cumsum(steps, axis=1)], axis=1)
-    if config.first_pulse_can_be_zero:
-        choice = jax.random.randint(k_first, (config.n_bits, 1), 0, 3)
-        sign1 = jnp.asarray([1.0, -1.0, 0.0], jnp.float32)[choice]
-    else:
-        sign1 = jax.random.rademacher(k_first, (config.n_bits, 1), jnp.int32).astype(jnp.float32)
-    rest = jax.random.rademacher(k_rest, shape, jnp.int32).astype(jnp.float32)
-    return onsets, jnp.concatenate([sign1, rest], axis=1)
+    p = config.n_pulses
+    # One draw for everything (compiles fast): columns are [onset 1, gap jitters, sign choices].
+    jitter = (1, config.gap_jitter + 1) if config.gap_jitter > 0 else (0, 1)
+    first_sign = (0, 3) if config.first_pulse_can_be_zero else (0, 2)
+    bounds = np.array([config.first_onset, *[jitter] * (p - 1), first_sign, *[(0, 2)] * (p - 1)])
+    low, high = (np.broadcast_to(b, (config.n_bits, 2 * p)).astype(np.int32) for b in bounds.T)
+    draws = jax.random.randint(key, low.shape, low, high, dtype=jnp.int32)
+    steps = config.width + jnp.asarray(config.gaps, jnp.int32).reshape(1, -1) + draws[:, 1:p]
+    onsets = jnp.concatenate([draws[:, :1], draws[:, :1] + jnp.cumsum(steps, axis=1)], axis=1)
+    signs = jnp.asarray([1.0, -1.0, 0.0], jnp.float32)[draws[:, p:]]  # choice 2 only for pulse 1
+    return onsets, signs
 
 
 def _render(onsets, signs, amplitude, width, delay, length):
@@ -220,6 +220,11 @@ def sample_flipflop(
     _check_config(config)
     batch_size = _check_int("batch_size", batch_size, 1)
     _check_key(key)
+    return _sample_batch(key, config, batch_size)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _sample_batch(key, config, batch_size):
     keys = jax.random.split(key, batch_size)
     return jax.vmap(_sample_one, in_axes=(0, None))(keys, config)
 
@@ -229,8 +234,8 @@ def flipflop_dataset(
 ) -> tuple[jax.Array, jax.Array]:
     """A fixed data set, for training in epochs (the paper used 30050 series).
 
-    Generated `chunk_size` series at a time to bound memory; the result equals
-    `sample_flipflop(key, config, n_samples)` whatever `chunk_size` is.
+    Generated `chunk_size` series at a time to bound memory. Whatever `chunk_size` is, these are the
+    series of `sample_flipflop(key, config, n_samples)` (equal up to float rounding of the noise).
 
     **Arguments:**
 
@@ -247,13 +252,20 @@ def flipflop_dataset(
     n_samples = _check_int("n_samples", n_samples, 1)
     chunk_size = _check_int("chunk_size", chunk_size, 1)
     _check_key(key)
+    chunk_size = min(chunk_size, n_samples)
+    n_chunks = -(-n_samples // chunk_size)
     keys = jax.random.split(key, n_samples)
-    return _dataset(keys, config, min(chunk_size, n_samples))
+    # Pad with repeated keys to whole chunks; the extra series are dropped.
+    keys = jnp.concatenate([keys, keys[: n_chunks * chunk_size - n_samples]])
+    inputs, targets = _dataset(keys.reshape(n_chunks, chunk_size), config)
+    shape = (n_chunks * chunk_size, config.length, config.n_bits)
+    return inputs.reshape(shape)[:n_samples], targets.reshape(shape)[:n_samples]
 
 
-@jax.jit(static_argnums=(1, 2))
-def _dataset(keys, config, chunk_size):
-    return jax.lax.map(lambda k: _sample_one(k, config), keys, batch_size=chunk_size)
+@functools.partial(jax.jit, static_argnums=1)
+def _dataset(keys, config):
+    sample_chunk = jax.vmap(_sample_one, in_axes=(0, None))
+    return jax.lax.map(lambda k: sample_chunk(k, config), keys)
 
 
 def flipflop_test_set(

@@ -160,7 +160,7 @@ class CTRNN(eqx.Module):
         n = self.n_units
         if h0 is None:
             h0 = jnp.zeros(n, dtype=self.W_rec.dtype)
-        drive = inputs @ self.W_in.T + self.b  # hoisted out of the scan: (T, N)
+        drive = inputs @ self.W_in.T + self.b[None, :]  # hoisted out of the scan: (T, N)
         if key is not None:
             drive_noise = noise_std * jax.random.normal(key, drive.shape, drive.dtype)
         else:
@@ -178,7 +178,7 @@ class CTRNN(eqx.Module):
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` states to `(..., O)` outputs `W_out h + b_out`."""
-        return hs @ self.W_out.T + self.b_out
+        return hs @ self.W_out.T + jnp.reshape(self.b_out, (1,) * (hs.ndim - 1) + (-1,))
 
     def __call__(
         self,

@@ -1,0 +1,258 @@
+"""The `ctrnn-jax` command line: `train`, `evaluate`, `flipflop` (the main job).
+
+Every field of `EnsembleConfig`, `TrainConfig` and `FlipFlopConfig` is an option. Per-member values
+are comma-separated (`--lr 1e-2,3e-3,...`, one per member). Bad arguments exit with status 2 and a
+one-line message.
+"""
+
+import argparse
+import dataclasses
+import sys
+import time
+import types
+import typing
+from pathlib import Path
+
+from ._ensemble import EnsembleConfig
+from ._flipflop import FlipFlopConfig
+from ._train import TrainConfig
+
+# field -> option name, where it is not simply `--field-name`
+FLAGS = {
+    ("ensemble", "members"): "--members",
+    ("train", "batch_size"): "--batch",
+    ("train", "learning_rate"): "--lr",
+    ("train", "noise_std"): "--rec-noise-std",
+    ("task", "noise_std"): "--input-noise-std",
+    ("task", "length"): "--length",
+    ("task", "n_bits"): "--n-bits",
+}
+
+HELP = {
+    ("ensemble", "members"): "number of networks K trained at once",
+    ("ensemble", "units"): "units per network N",
+    ("ensemble", "inputs"): "inputs per network M (must equal the task's n_bits)",
+    ("ensemble", "outputs"): "outputs per network O (must equal the task's n_bits)",
+    ("ensemble", "alpha"): "dt/tau in (0, 1]; 1 is Keras SimpleRNN (per-member list allowed)",
+    ("ensemble", "activation"): "nonlinearity: tanh, relu, softplus, sigmoid, linear",
+    ("ensemble", "gain"): "initial recurrent gain g (per-member list allowed)",
+    ("ensemble", "recurrent_init"): "orthogonal or normal (variance g^2/N)",
+    ("ensemble", "readout_init"): "glorot_uniform, normal or zeros",
+    ("train", "steps"): "total training steps",
+    ("train", "batch_size"): "trials per step and member",
+    ("train", "learning_rate"): "Adam learning rate (per-member list allowed)",
+    ("train", "lr_decay"): "inverse-time decay: lr_t = lr / (1 + decay*t) (Keras 2 `decay`)",
+    ("train", "clip_norm"): "per-member gradient-norm clip; 'none' to disable (per-member list allowed)",
+    ("train", "noise_std"): "std of recurrent noise added each step (per-member list allowed)",
+    ("train", "shared_batch"): "all members see the same batch",
+    ("train", "dataset_size"): "train on a fixed data set of this many series (epochs); 'none' = fresh trials",
+    ("train", "steps_per_call"): "training steps per compiled call (progress/checkpoints between calls)",
+    ("train", "train_bias"): "train the recurrent bias b",
+    ("train", "unroll"): "lax.scan unroll of the time loop",
+    ("train", "adam_b1"): "Adam beta1",
+    ("train", "adam_b2"): "Adam beta2",
+    ("train", "adam_eps"): "Adam epsilon",
+    ("train", "seed"): "seed for initialization, data and noise",
+    ("task", "n_bits"): "flip-flop channels",
+    ("task", "length"): "series length T (steps)",
+    ("task", "width"): "pulse width (steps)",
+    ("task", "delay"): "the target switches this many steps after a pulse ends",
+    ("task", "noise_std"): "std of the Gaussian input noise",
+    ("task", "amplitude"): "pulse amplitude",
+    ("task", "first_onset"): "LOW,HIGH: pulse 1 starts at U{LOW..HIGH-1}",
+    ("task", "gaps"): "base gaps between pulses, comma-separated (len+1 pulses)",
+    ("task", "gap_jitter"): "each gap is lengthened by U{1..JITTER}",
+    ("task", "first_pulse_can_be_zero"): "pulse 1 may be absent (prob. 1/3)",
+}
+
+GROUPS = {"ensemble": EnsembleConfig, "train": TrainConfig, "task": FlipFlopConfig}
+
+PRESETS = {
+    "default": {},
+    # The paper's published code (shared/paper/PARAMETERS.md): Keras SimpleRNN, N=400, no recurrent
+    # bias, Adam lr 1e-4 with decay 1e-4, batch 128, 30050 series, 20 epochs (4700 steps), no clipping.
+    "paper": {
+        ("ensemble", "members"): 16, ("ensemble", "units"): 400, ("ensemble", "alpha"): 1.0,
+        ("train", "steps"): 4700, ("train", "batch_size"): 128, ("train", "learning_rate"): 1e-4,
+        ("train", "lr_decay"): 1e-4, ("train", "clip_norm"): None, ("train", "train_bias"): False,
+        ("train", "dataset_size"): 30050, ("train", "steps_per_call"): 100,
+    },
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 2
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def _flag(group: str, name: str) -> str:
+    return FLAGS.get((group, name), "--" + name.replace("_", "-"))
+
+
+def _parse_value(kind, text: str):
+    """Parse an option string for a dataclass field of type `kind`."""
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if type(None) in args and text.strip().lower() == "none":
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _parse_value(a, text)
+            except (ValueError, TypeError) as e:
+                errors.append(str(e))
+        raise ValueError(f"invalid value {text!r}")
+    if origin is tuple:
+        return tuple(_parse_value(args[0], t) for t in text.split(",") if t.strip())
+    if kind is bool:
+        raise ValueError("boolean")
+    if kind is int:
+        return int(text)
+    if kind is float:
+        if "," in text:
+            raise ValueError(f"invalid number {text!r}")
+        return float(text)
+    return text
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per config field, defaulting to None (unset: preset or dataclass default applies)."""
+    for group, cls in GROUPS.items():
+        g = parser.add_argument_group(f"{group} options")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            flag = _flag(group, f.name)
+            default = f.default
+            help_ = HELP.get((group, f.name), "") + f" (default: {default})"
+            if hints[f.name] is bool:
+                g.add_argument(flag, dest=f"{group}.{f.name}", action=argparse.BooleanOptionalAction,
+                               default=None, help=help_)
+            else:
+                g.add_argument(flag, dest=f"{group}.{f.name}", default=None, metavar=f.name.upper(),
+                               help=help_)
+    g = parser.add_argument_group("run options")
+    g.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="a named set of defaults; explicit options override it (paper = the published code)")
+    g.add_argument("--progress", choices=("bar", "text", "none"), default="bar", help="progress display")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Build a `RunConfig` from parsed options: dataclass defaults < preset < explicit options."""
+    from ._run import RunConfig
+
+    preset = PRESETS[args.preset]
+    kwargs = {g: {} for g in GROUPS}
+    for group, cls in GROUPS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            value = getattr(args, f"{group}.{f.name}")
+            if value is None:
+                if (group, f.name) in preset:
+                    kwargs[group][f.name] = preset[(group, f.name)]
+                continue
+            if isinstance(value, str):
+                try:
+                    value = _parse_value(hints[f.name], value)
+                except ValueError:
+                    raise ValueError(f"{_flag(group, f.name)}: invalid value {value!r}") from None
+            kwargs[group][f.name] = value
+    run_kwargs = {}
+    if args.threshold is not None:
+        run_kwargs["threshold"] = args.threshold
+    if args.checkpoint_every is not None:
+        run_kwargs["checkpoint_every"] = args.checkpoint_every
+    return RunConfig(ensemble=EnsembleConfig(**kwargs["ensemble"]), train=TrainConfig(**kwargs["train"]),
+                     task=FlipFlopConfig(**kwargs["task"]), **run_kwargs), kwargs
+
+
+def _progress(name: str):
+    from ._progress import NoProgress, TextProgress, TqdmProgress
+
+    return {"bar": TqdmProgress, "text": TextProgress, "none": NoProgress}[name]()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ctrnn-jax", description="Train and analyse ensembles of continuous-time RNNs (JAX).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_ in (("train", "train an ensemble into a run folder"),
+                        ("flipflop", "the main job: train the default flip-flop ensemble, evaluate, summarise")):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--out", type=Path, default=None, help="run folder to create (default: runs/flipflop)")
+        p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                       help="continue the run in DIR from its checkpoint (optionally with a larger --steps)")
+        add_config_options(p)
+    p = sub.add_parser("evaluate", help="evaluate a run folder or ensemble.npz on the 8-state test set",
+                       description="evaluate a run folder or ensemble.npz on the 8-state test set")
+    p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
+    p.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
+    return parser
+
+
+def _train(args, parser) -> int:
+    from ._run import format_table, read_config, train_run
+
+    if args.resume is not None and args.out is not None and args.out != args.resume:
+        parser.error("give either --out (new run) or --resume DIR, not both")
+    try:
+        config, explicit = config_from_args(args)
+        if args.resume is not None:
+            stored = read_config(args.resume)
+            others = {(g, k) for g in explicit for k in explicit[g]} - {("train", "steps")}
+            if others:
+                parser.error(f"--resume takes its settings from {args.resume}/config.json; only --steps may be given "
+                             f"(got {', '.join(sorted(_flag(g, k) for g, k in others))})")
+            steps = explicit["train"].get("steps", stored.train.steps)
+            config = dataclasses.replace(stored, train=dataclasses.replace(stored.train, steps=steps))
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        parser.error(str(e))
+    out = args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
+    t0 = time.perf_counter()
+    try:
+        result = train_run(out, config, resume=args.resume is not None, progress=_progress(args.progress),
+                           log=lambda m: print(m, file=sys.stderr))
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        parser.error(str(e))
+    wall = time.perf_counter() - t0
+    print(format_table(result))
+    print(f"run folder: {out}  (wall time {wall:.0f} s)")
+    return 0
+
+
+def _evaluate(args, parser) -> int:
+    from ._run import evaluate_run, format_table, load_run_ensemble
+    from ._serialisation import write_json
+
+    try:
+        ensemble, config = load_run_ensemble(args.path)
+        from ._run import RunConfig
+
+        config = config or RunConfig()
+        if args.threshold is not None:
+            config = dataclasses.replace(config, threshold=args.threshold)
+        result = evaluate_run(ensemble, config)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        parser.error(str(e))
+    print(format_table(result))
+    if args.json is not None:
+        write_json(args.json, result)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    sub = parser._subparsers._group_actions[0].choices[args.command]
+    if args.command in ("train", "flipflop"):
+        return _train(args, sub)
+    return _evaluate(args, sub)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

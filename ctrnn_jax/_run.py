@@ -1,0 +1,188 @@
+"""Run folders: train an ensemble into a directory, checkpoint it atomically, resume it, evaluate it.
+
+A run folder holds:
+
+- `config.json`: every setting (`ensemble`, `train`, `task`, `threshold`), package versions, device;
+- `checkpoint.eqx`: the `TrainState` and loss history (written atomically at checkpoints and at the end);
+- `metrics.csv`: `step,member,loss` for every step and member;
+- `eval.json`: per-member test metrics on the 8-memory-state test set;
+- `ensemble.npz`: the trained ensemble in the interchange format.
+"""
+
+import csv
+import dataclasses
+import datetime
+import io
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ._ensemble import EnsembleConfig
+from ._evaluate import evaluate
+from ._flipflop import FlipFlopConfig, flipflop_test_set
+from ._serialisation import atomic_write, load_checkpoint, load_npz, save_checkpoint, save_npz, write_json
+from ._train import EnsembleTrainer, TrainConfig
+
+CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run: the ensemble, the training, the task and the success threshold."""
+
+    ensemble: EnsembleConfig = EnsembleConfig()
+    train: TrainConfig = TrainConfig()
+    task: FlipFlopConfig = FlipFlopConfig()
+    threshold: float = 0.02
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not self.threshold > 0:
+            raise ValueError(f"`threshold` must be a number > 0, got {self.threshold!r}.")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
+                or self.checkpoint_every < 1:
+            raise ValueError(f"`checkpoint_every` must be an integer >= 1, got {self.checkpoint_every!r}.")
+
+    def to_dict(self) -> dict:
+        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task": self.task.to_dict(),
+                "threshold": self.threshold, "checkpoint_every": self.checkpoint_every}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        return cls(ensemble=EnsembleConfig.from_dict(d["ensemble"]), train=TrainConfig.from_dict(d["train"]),
+                   task=FlipFlopConfig.from_dict(d["task"]), threshold=d["threshold"],
+                   checkpoint_every=d["checkpoint_every"])
+
+
+def environment() -> dict:
+    """Package versions and the device JAX runs on."""
+    versions = {}
+    for pkg in ("ctrnn_jax", "jax", "jaxlib", "optax", "equinox", "numpy"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    dev = jax.devices()[0]
+    return {"versions": versions, "python": platform.python_version(),
+            "device": {"platform": dev.platform, "kind": dev.device_kind, "count": jax.device_count()}}
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """The `RunConfig` stored in a run folder."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; is {run_dir} a run folder?")
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text())["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a valid run configuration ({e}).") from None
+
+
+def write_metrics(path: Path, losses: np.ndarray) -> None:
+    """`metrics.csv` with one row per step and member (steps counted from 1), atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["step", "member", "loss"])
+    s, k = losses.shape
+    steps = np.repeat(np.arange(1, s + 1), k)
+    members = np.tile(np.arange(k), s)
+    for row in zip(steps.tolist(), members.tolist(), losses.reshape(-1).tolist()):
+        w.writerow((row[0], row[1], f"{row[2]:.6g}"))
+    with atomic_write(path, "w") as f:
+        f.write(buf.getvalue())
+
+
+def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
+    """Per-member metrics on the 8-memory-state test set of the run's task, as a JSON-able dict."""
+    inputs, targets = flipflop_test_set(config.task)
+    metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold)
+    out = {
+        "test_set": "8-memory-state flip-flop test set (paper Fig. 6)",
+        "threshold": config.threshold,
+        "n_success": int(metrics["success"].sum()),
+        "n_members": int(len(metrics["mse"])),
+        "mse": metrics["mse"].tolist(),
+        "norm": metrics["norm"].tolist(),
+        "success": metrics["success"].tolist(),
+    }
+    if state is not None:
+        out["frozen"] = np.asarray(state.frozen).tolist()
+        out["frozen_step"] = np.asarray(state.frozen_step).tolist()
+    return out
+
+
+def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: bool = False,
+              progress=None, log=print) -> dict:
+    """Train (or, with `resume=True`, continue) the run in `out_dir`; write every file; return `eval.json`.
+
+    A new run refuses a folder that already holds a run (nothing on disk is overwritten by mistake).
+    On resume, `config` may only differ from the stored one in `train.steps` (train further).
+    """
+    out = Path(out_dir)
+    if resume:
+        stored = read_config(out)
+        if config is None:
+            config = stored
+        elif dataclasses.replace(config, train=dataclasses.replace(config.train, steps=stored.train.steps)) != stored:
+            raise ValueError(f"{out}: --resume can only change `steps`; the other settings must match {out / CONFIG}.")
+        if not (out / CHECKPOINT).is_file():
+            raise FileNotFoundError(f"{out / CHECKPOINT}: no checkpoint to resume from.")
+    else:
+        config = RunConfig() if config is None else config
+        if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
+            raise FileExistsError(f"{out}: already holds a run; pass --resume to continue it or choose another --out.")
+    trainer = EnsembleTrainer(config.ensemble, config.train, config.task)
+    state = trainer.init()
+    history = np.zeros((0, config.ensemble.members), np.float32)
+    if resume:
+        state, history = load_checkpoint(out / CHECKPOINT, state)
+        if history.shape != (int(state.step), config.ensemble.members):
+            raise ValueError(f"{out / CHECKPOINT}: loss history {history.shape} does not match step {int(state.step)}.")
+        log(f"resuming {out} from step {int(state.step)} to {config.train.steps}")
+    write_json(out / CONFIG, {"config": config.to_dict(), "environment": environment(),
+                              "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
+    last_ckpt = [int(state.step)]
+
+    def on_chunk(s, losses):
+        step = int(s.step)
+        if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
+            save_checkpoint(out / CHECKPOINT, s, np.concatenate([history, losses]))
+            last_ckpt[0] = step
+
+    state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
+    history = np.concatenate([history, losses])
+    if last_ckpt[0] != int(state.step) or not (out / CHECKPOINT).exists():
+        save_checkpoint(out / CHECKPOINT, state, history)
+    write_metrics(out / METRICS, history)
+    save_npz(state.model, out / ENSEMBLE)
+    result = evaluate_run(state.model, config, state)
+    write_json(out / EVAL, result)
+    frozen = [i for i, f in enumerate(result.get("frozen", [])) if f]
+    if frozen:
+        log(f"members frozen after a non-finite loss or gradient: {frozen} "
+            f"(at steps {[result['frozen_step'][i] for i in frozen]})")
+    return result
+
+
+def load_run_ensemble(path: str | Path):
+    """The ensemble of a run folder (its `ensemble.npz`) or of an `.npz` file, and the run config if any."""
+    path = Path(path)
+    if path.is_dir():
+        config = read_config(path) if (path / CONFIG).exists() else RunConfig()
+        return load_npz(path / ENSEMBLE), config
+    return load_npz(path), None
+
+
+def format_table(result: dict) -> str:
+    """A plain-text per-member table of an `eval.json` dict."""
+    lines = [f"{'member':>6}  {'test MSE':>10}  {'norm':>9}  {'success':>7}"]
+    frozen = result.get("frozen", [False] * result["n_members"])
+    for i, (m, n, s) in enumerate(zip(result["mse"], result["norm"], result["success"])):
+        lines.append(f"{i:>6}  {m:>10.5f}  {n:>9.3f}  {'yes' if s else 'no':>7}" + ("  (frozen)" if frozen[i] else ""))
+    lines.append(f"{result['n_success']} of {result['n_members']} members solve the task "
+                 f"(test MSE < {result['threshold']}).")
+    return "\n".join(lines)
