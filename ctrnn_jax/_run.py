@@ -134,7 +134,8 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     else:
         config = RunConfig() if config is None else config
         if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
-            raise FileExistsError(f"{out}: already holds a run; pass --resume to continue it or choose another --out.")
+            raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`, CLI `--resume`) "
+                                  "or choose another folder.")
     trainer = EnsembleTrainer(config.ensemble, config.train, config.task)
     state = trainer.init()
     history = np.zeros((0, config.ensemble.members), np.float32)
@@ -143,8 +144,13 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         if history.shape != (int(state.step), config.ensemble.members):
             raise ValueError(f"{out / CHECKPOINT}: loss history {history.shape} does not match step {int(state.step)}.")
         log(f"resuming {out} from step {int(state.step)} to {config.train.steps}")
-    write_json(out / CONFIG, {"config": config.to_dict(), "environment": environment(),
-                              "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")})
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    record = {"config": config.to_dict(), "environment": environment(), "created": now}
+    if resume:
+        previous = json.loads((out / CONFIG).read_text())
+        record["created"] = previous.get("created", now)
+        record["resumed"] = [*previous.get("resumed", []), {"at": now, "from_step": int(state.step)}]
+    write_json(out / CONFIG, record)
     last_ckpt = [int(state.step)]
 
     def on_chunk(s, losses):

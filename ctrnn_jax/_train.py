@@ -72,6 +72,10 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+            value = getattr(self, name)
+            if not (name == "clip_norm" and value is None):  # the range here; the length against K in `hyper`
+                per_member(name, value, len(value) if isinstance(value, tuple) else 1, low=0.0,
+                           low_open=name != "noise_std")
         for name in ("shared_batch", "train_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
@@ -169,7 +173,7 @@ class EnsembleTrainer:
         if not isinstance(task, FlipFlopConfig):
             raise TypeError(f"`task` must be a FlipFlopConfig, got {type(task).__name__}.")
         if task.n_bits != ensemble.inputs or task.n_bits != ensemble.outputs:
-            raise ValueError(f"the task has {task.n_bits} inputs and outputs but the ensemble has "
+            raise ValueError(f"the task has `n_bits`={task.n_bits} inputs and outputs but the ensemble has "
                              f"`inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}.")
         self.ensemble_config = ensemble
         self.config = train
@@ -246,7 +250,7 @@ class EnsembleTrainer:
             return mse(outputs, targets)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        gnorm = optax.global_norm(grads)
+        gnorm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))  # global norm
         scale = jnp.minimum(1.0, hyper.clip_norm / jnp.maximum(gnorm, 1e-30))
         grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
         updates, new_opt = self._adam.update(grads, opt_state)

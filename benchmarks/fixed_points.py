@@ -1,0 +1,166 @@
+"""Time the fixed-point finder per ensemble size K: find (Adam), refine (Newton), deduplicate, classify.
+
+Benchmark sizes (issue #3): N = 100 units, 1024 initial states per member, float32, default finder
+settings. Networks (`--network`):
+
+- `diag` (default): `W_rec = diag(1.5, 2, 3, 0, ...)` on a random permutation of the units per member,
+  a = 1, zero input and bias: exactly 27 fixed points (8 stable, 12/6/1 saddles of index 1/2/3), so
+  the table also says whether any was missed. Initial states uniform in [-1.2, 1.2]^N.
+- `random`: `make_ensemble` with recurrent gain `--gain` (orthogonal, a = `--alpha`); initial states
+  from each member's trajectories on the flip-flop test set plus noise 0.1.
+- `--ensemble FILE.npz`: a trained ensemble in the interchange format (its first K members), states
+  as for `random`.
+
+Stages are timed warm (after one compiled call): `find` = Adam, `refine` = Newton (both in the same
+compiled function in `find_fixed_points`; timed here as two calls), `dedup` = host filtering and
+deduplication, `classify` = Jacobians (`jax.jacfwd`) + host eigendecomposition + stability. `total` is a
+warm end-to-end `find_fixed_points` call, `compile` the first call's extra time. `restart` is the
+end-to-end time with `restarts=1`.
+
+    python benchmarks/fixed_points.py --members 1 8 --json benchmarks/cpu_fixed_points.json
+"""
+
+import argparse
+import json
+import platform
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ctrnn_jax as cj
+from ctrnn_jax._fixed_points import (
+    _linearized,
+    _merge,
+    _OutlierRule,
+    _search,
+    _split,
+    find_fixed_points,
+    initial_states_from_trajectories,
+)
+from ctrnn_jax._serialisation import load_npz
+
+W_DIAG = (1.5, 2.0, 3.0)
+
+
+def diag_ensemble(k: int, n: int, key) -> cj.CTRNN:
+    base = cj.make_ensemble(cj.EnsembleConfig(members=k, units=n, alpha=1.0), key=key)
+    rng = np.random.default_rng(0)
+    W = np.zeros((k, n, n), np.float32)
+    for kk in range(k):
+        units = rng.permutation(n)[:3]
+        W[kk, units, units] = W_DIAG
+    return eqx.tree_at(lambda e: (e.W_rec, e.b), base, (jnp.asarray(W), jnp.zeros((k, n))))
+
+
+def build(args, k: int):
+    key = jax.random.key(args.seed)
+    if args.ensemble:
+        ens = load_npz(args.ensemble)
+        if cj.ensemble_size(ens) < k:
+            raise SystemExit(f"{args.ensemble} has {cj.ensemble_size(ens)} members, fewer than K={k}.")
+        ens = jax.tree_util.tree_map(lambda x: x[:k], ens)
+    elif args.network == "diag":
+        ens = diag_ensemble(k, args.units, key)
+        h0 = jax.random.uniform(jax.random.key(args.seed + 1), (k, args.candidates, args.units),
+                                minval=-1.2, maxval=1.2)
+        return ens, h0
+    else:
+        ens = cj.make_ensemble(cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha, gain=args.gain),
+                               key=key)
+    test_inputs, _ = cj.flipflop_test_set()
+    h0 = initial_states_from_trajectories(ens, test_inputs, args.candidates, key=jax.random.key(args.seed + 1),
+                                          noise_std=0.1)
+    return ens, h0
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    return out, time.perf_counter() - t0
+
+
+def run(args, k: int) -> dict:
+    ens, h0 = build(args, k)
+    m = ens.W_in.shape[-1]
+    x = jnp.zeros((k, m))
+    opts = dict(adam_steps=args.adam_steps, newton_steps=args.newton_steps)
+    fp, first = timed(lambda: find_fixed_points(ens, x, h0, **opts))
+    fp, total = timed(lambda: find_fixed_points(ens, x, h0, **opts))
+    fp_r, restart = timed(lambda: find_fixed_points(ens, x, h0, restarts=1, key=jax.random.key(1), **opts))
+    restart = min(restart, timed(lambda: find_fixed_points(ens, x, h0, restarts=1, key=jax.random.key(1), **opts))[1])
+
+    # Stage by stage, warm.
+    params = tuple(jnp.asarray(getattr(ens, name)) for name in ("W_rec", "W_in", "b", "alpha"))
+    zeros = jnp.zeros(h0.shape[:2], jnp.int32)
+    lr, final_lr = jnp.asarray(0.1, jnp.float32), jnp.asarray(1e-3, jnp.float32)
+
+    def search(h, adam, newton):
+        return _search(*params, x, h, zeros, lr, final_lr, activation=ens.activation, adam_steps=adam,
+                       newton_steps=newton)
+
+    for _ in range(2):  # the second round is warm
+        (h_adam, _), t_find = timed(lambda: search(h0, args.adam_steps, 0))
+        (h, q), t_refine = timed(lambda: search(h_adam, 0, args.newton_steps))
+    n = h0.shape[-1]
+    tol_q = 0.5 * n * (10 * float(jnp.finfo(jnp.float32).eps)) ** 2
+    t0 = time.perf_counter()
+    fixed, slow = [[] for _ in range(k)], [[] for _ in range(k)]
+    _split(np.asarray(h), np.asarray(q), tol_q, 1e-6, _OutlierRule(np.asarray(h0, np.float64), 10.0), fixed, slow)
+    member, points, qv = (np.concatenate(v) for v in _merge(fixed, n, 1e-3))
+    s_member, s_points, s_q = (np.concatenate(v) for v in _merge(slow, n, 1e-3))
+    t_dedup = time.perf_counter() - t0
+    t_classify = min(timed(lambda: _linearized(ens, x, jnp.dtype(jnp.float32), member, points, qv, s_member,
+                                               s_points, s_q, True))[1] for _ in range(2))
+
+    counts = [np.bincount(fp.n_unstable[fp.member == kk], minlength=4).tolist() for kk in range(k)]
+    counts_r = [np.bincount(fp_r.n_unstable[fp_r.member == kk], minlength=4).tolist() for kk in range(k)]
+    row = {"members": k, "candidates": args.candidates, "units": n, "find_s": t_find, "refine_s": t_refine,
+           "dedup_s": t_dedup, "classify_s": t_classify, "total_s": total, "compile_s": max(first - total, 0.0),
+           "restart_total_s": restart, "points": len(fp), "points_with_restart": len(fp_r),
+           "index_counts": counts, "index_counts_with_restart": counts_r}
+    if args.network == "diag" and not args.ensemble:
+        row["members_with_all_27"] = sum(c == [8, 12, 6, 1] for c in counts)
+        row["members_with_all_27_restart"] = sum(c == [8, 12, 6, 1] for c in counts_r)
+    return row
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--members", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--units", type=int, default=100)
+    p.add_argument("--candidates", type=int, default=1024)
+    p.add_argument("--network", choices=("diag", "random"), default="diag")
+    p.add_argument("--ensemble", default=None, help="a trained ensemble.npz instead of --network")
+    p.add_argument("--gain", type=float, default=1.5)
+    p.add_argument("--alpha", type=float, default=0.25)
+    p.add_argument("--adam-steps", type=int, default=300)
+    p.add_argument("--newton-steps", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args()
+    dev = jax.devices()[0]
+    rows = [run(args, k) for k in args.members]
+    network = args.ensemble or args.network
+    print(f"device: {dev.platform} ({dev.device_kind}); network {network}, N={args.units}, "
+          f"{args.candidates} initial states per member; adam {args.adam_steps}, newton {args.newton_steps}")
+    print(f"{'K':>4} {'find s':>8} {'refine s':>9} {'dedup s':>8} {'classify s':>11} {'total s':>8} "
+          f"{'compile s':>10} {'restart s':>10} {'points':>7} {'complete':>9} {'w/ restart':>10}")
+    for r in rows:
+        complete = f"{r['members_with_all_27']}/{r['members']}" if "members_with_all_27" in r else "-"
+        complete_r = f"{r['members_with_all_27_restart']}/{r['members']}" if "members_with_all_27" in r else "-"
+        print(f"{r['members']:>4} {r['find_s']:>8.2f} {r['refine_s']:>9.2f} {r['dedup_s']:>8.3f} "
+              f"{r['classify_s']:>11.2f} {r['total_s']:>8.2f} {r['compile_s']:>10.2f} {r['restart_total_s']:>10.2f} "
+              f"{r['points']:>7} {complete:>9} {complete_r:>10}")
+    result = {"device": {"platform": dev.platform, "kind": dev.device_kind}, "python": platform.python_version(),
+              "jax": jax.__version__, "args": vars(args), "rows": rows, "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

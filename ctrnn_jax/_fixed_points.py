@@ -1,0 +1,636 @@
+"""Fixed points and their linearization (Sussillo & Barak 2013), for every member of an ensemble at once.
+
+At a constant input `x*`, member `k` iterates the one-step map
+
+    F(h) = (1 - a) h + a σ(W_rec h + W_in x* + b),
+
+whose fixed points satisfy `F(h) = h`. The finder minimises the speed `q(h) = ½‖F(h) − h‖²` from
+many initial states, then solves `F(h) − h = 0` by Newton's method:
+
+1. **Adam** (`optax.scale_by_adam`) on `q` for `adam_steps` steps, with the learning rate decaying
+   exponentially from `learning_rate` to `final_learning_rate` (a fixed schedule: no host round trips,
+   and a large early rate moves candidates across flat regions while the small final one settles them).
+2. **Newton** for `newton_steps` iterations: `δ = −(J − I)⁻¹ (F(h) − h)` by `jnp.linalg.solve`, damped by
+   a line search over the step lengths `1, ½, …, 2⁻⁷` evaluated in parallel, with a steepest-descent
+   (Cauchy) step as a fallback for singular or poor Newton steps; a candidate whose every trial step
+   raises `q` (or is not finite) stays put.
+
+Both run for all members and candidates in one jit-compiled function (`vmap` over members and
+candidates, `lax.fori_loop` over iterations); it is compiled once per shape and option set. Matrix
+products use `precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
+
+Then, on the host (NumPy, small arrays): candidates with `q <= tol_q` are fixed points, those with
+`tol_q < q <= slow_tol` slow points; outliers far from the initial states are dropped; duplicates are
+merged; each fixed point gets its Jacobian (`jax.jacfwd` of `F`), its eigendecomposition (NumPy
+LAPACK on the host: `jnp.linalg.eig` runs only on the CPU backend), its stability and its readout.
+"""
+
+import concurrent.futures
+import dataclasses
+import functools
+import math
+import numbers
+import os
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from ._activations import get_activation
+from ._ensemble import ensemble_size
+from ._evaluate import ensemble_states
+from ._model import CTRNN, _check_int
+from ._serialisation import atomic_write
+
+_HIGHEST = lax.Precision.HIGHEST
+_LINE_SEARCH = 8  # Newton step lengths 1, 1/2, ..., 2^-7
+_RESTART_NOISE = 0.05  # norm of the perturbation of found points in restart rounds
+_RESTART_TIME = 50.0  # restart candidates run ceil(_RESTART_TIME / a) steps of F
+
+
+# ----------------------------------------------------------------------------------------------------
+# The result
+# ----------------------------------------------------------------------------------------------------
+
+_FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_stable_ct", "n_unstable",
+              "outputs")
+_SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FixedPoints:
+    """Fixed points of every member, as flat NumPy arrays with a `member` index (`P` points in all).
+
+    **Fields:**
+
+    - `n_members`: `K`, the number of members searched (members may have no points).
+    - `inputs`: `(K, M)` the constant input of each member.
+    - `member`: `(P,)` int, which member each point belongs to; points are sorted by member, then by
+      saddle index, then by `q`.
+    - `points`: `(P, N)` the fixed points `h*`.
+    - `q`: `(P,)` the speed `½‖F(h*) − h*‖²` at each point.
+    - `jacobians`: `(P, N, N)` `∂F/∂h` at each point (the discrete map's Jacobian).
+    - `eigvals`: `(P, N)` complex, its eigenvalues `λ`, sorted by decreasing `|λ|`.
+    - `eigvecs`: `(P, N, N)` complex or `None`; column `eigvecs[p, :, i]` goes with `eigvals[p, i]`.
+    - `is_stable`: `(P,)` bool, all `|λ| < 1`: stable for the discrete map.
+    - `is_stable_ct`: `(P,)` bool, stable for the continuous-time flow `τ dh/dt = −h + σ(W_rec h + u)`,
+      whose Jacobian `(J − I)/a` has eigenvalues `μ = (λ − 1)/a`: all `Re λ < 1`. The discrete map's
+      stability implies it; the converse fails only when `a` is large (e.g. `λ = −1.5` at `a = 1`).
+    - `n_unstable`: `(P,)` int, the number of `|λ| > 1`: the saddle index (0 for stable points).
+    - `outputs`: `(P, O)` readouts `W_out h* + b_out`.
+    - `slow_member`, `slow_points`, `slow_q`: `(S,)`, `(S, N)`, `(S,)`, the slow points (deduplicated
+      candidates with `tol_q < q <= slow_tol`), not linearized.
+    """
+
+    n_members: int
+    inputs: np.ndarray
+    member: np.ndarray
+    points: np.ndarray
+    q: np.ndarray
+    jacobians: np.ndarray
+    eigvals: np.ndarray
+    eigvecs: np.ndarray | None
+    is_stable: np.ndarray
+    is_stable_ct: np.ndarray
+    n_unstable: np.ndarray
+    outputs: np.ndarray
+    slow_member: np.ndarray
+    slow_points: np.ndarray
+    slow_q: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.member.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"FixedPoints(n_members={self.n_members}, points={len(self)}, "
+                f"stable={int(np.sum(self.is_stable))}, slow_points={int(self.slow_member.shape[0])})")
+
+    def _check_member(self, k: object) -> int:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"`k` must be an integer member index, got {k!r}.")
+        if not -self.n_members <= k < self.n_members:
+            raise IndexError(f"member {k} out of range for {self.n_members} members.")
+        return int(k) % self.n_members
+
+    def member_points(self, k: int) -> np.ndarray:
+        """`(P_k, N)` the fixed points of member `k`."""
+        return self.points[self.member == self._check_member(k)]
+
+    def select(self, k: int) -> "FixedPoints":
+        """The fixed points (and slow points) of member `k` only, as a `FixedPoints`. Member indices
+        and `n_members` keep their original values, so `select(k).member_points(k)` works."""
+        k = self._check_member(k)
+        keep, keep_slow = self.member == k, self.slow_member == k
+        arrays = {name: getattr(self, name)[keep] for name in _FP_ARRAYS}
+        arrays.update({name: getattr(self, name)[keep_slow] for name in _SLOW_ARRAYS})
+        eigvecs = None if self.eigvecs is None else self.eigvecs[keep]
+        return dataclasses.replace(self, eigvecs=eigvecs, **arrays)
+
+    def to_npz(self, path: str | os.PathLike) -> None:
+        """Write every array under its field name (plus `n_members`), atomically. `eigvecs` is
+        written only when it is not `None`."""
+        arrays = {name: getattr(self, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS)}
+        arrays["n_members"] = np.asarray(self.n_members)
+        arrays["inputs"] = self.inputs
+        if self.eigvecs is not None:
+            arrays["eigvecs"] = self.eigvecs
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike) -> "FixedPoints":
+        """Read a file written by `to_npz`. Raises `ValueError` naming the file if an array is missing
+        or the lengths disagree."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file.")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {name: z[name] for name in z.files}
+        except Exception as e:  # noqa: BLE001 - any parse failure means a corrupt file
+            raise ValueError(f"{path}: not a readable .npz file ({e}).") from None
+        required = (*_FP_ARRAYS, *_SLOW_ARRAYS, "n_members", "inputs")
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; a fixed-points file needs "
+                             f"{', '.join(required)} (and optionally eigvecs).")
+        p = data["member"].shape[0]
+        for name in (*_FP_ARRAYS, *(("eigvecs",) if "eigvecs" in data else ())):
+            if data[name].ndim < 1 or data[name].shape[0] != p:
+                raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {p} rows like `member`.")
+        s = data["slow_member"].shape[0]
+        for name in _SLOW_ARRAYS:
+            if data[name].ndim < 1 or data[name].shape[0] != s:
+                raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like "
+                                 "`slow_member`.")
+        return cls(n_members=int(data.pop("n_members")), eigvecs=data.pop("eigvecs", None), **data)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The compiled search
+# ----------------------------------------------------------------------------------------------------
+
+def _map_fn(activation: str, W_rec, alpha, drive):
+    """`F` for one member: `h (N,) -> (N,)`, with full-precision matrix products."""
+    sigma = get_activation(activation)
+
+    def F(h):
+        return (1 - alpha) * h + alpha * sigma(jnp.matmul(W_rec, h, precision=_HIGHEST) + drive)
+
+    return F
+
+
+def _member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton_steps):
+    """For the `(C, N)` candidates `h` of one member: iterate `F` `sim_steps (C,)` times (restart
+    candidates), then Adam, then Newton. Returns `(h, q)`, `(C, N)`, `(C,)`."""
+    sigma = get_activation(activation)
+    F = _map_fn(activation, W_rec, alpha, drive)
+    n = h.shape[-1]
+
+    def sim_body(carry):
+        i, h = carry
+        return i + 1, jnp.where((i < sim_steps)[:, None], jax.vmap(F)(h), h)
+
+    _, h = lax.while_loop(lambda carry: carry[0] < jnp.max(sim_steps), sim_body, (jnp.asarray(0, sim_steps.dtype), h))
+
+    def q_of(h):
+        r = F(h) - h
+        return 0.5 * jnp.sum(r * r)
+
+    # Adam: the sum of the candidates' q has, per candidate, the gradient of its own q, and Adam
+    # is elementwise, so this is independent Adam runs, one per candidate.
+    adam = optax.scale_by_adam()
+    grad_sum = jax.grad(lambda h: jnp.sum(jax.vmap(q_of)(h)))
+
+    def adam_body(carry, lr):
+        h, state = carry
+        update, state = adam.update(grad_sum(h), state)
+        return (h - lr * update, state), None
+
+    (h, _), _ = lax.scan(adam_body, (h, adam.init(h)), lrs)
+
+    # Newton on F(h) - h = 0, with J_F = (1-a) I + a diag(σ'(u)) W_rec (σ is elementwise).
+    eye = jnp.eye(n, dtype=h.dtype)
+    steps = 0.5 ** jnp.arange(_LINE_SEARCH, dtype=h.dtype)
+
+    def newton_one(h):
+        u = jnp.matmul(W_rec, h, precision=_HIGHEST) + drive
+        s, ds = jax.jvp(sigma, (u,), (jnp.ones_like(u),))
+        r = (1 - alpha) * h + alpha * s - h
+        A = alpha * (ds[:, None] * W_rec - eye)  # J_F - I
+        delta = jnp.linalg.solve(A, -r)
+        g = jnp.matmul(A.T, r, precision=_HIGHEST)  # gradient of q
+        Ag = jnp.matmul(A, g, precision=_HIGHEST)
+        cauchy = -(jnp.sum(g * g) / jnp.sum(Ag * Ag)) * g
+        trials = jnp.concatenate([h[None] + steps[:, None] * delta[None],
+                                  (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
+        qs = jax.vmap(q_of)(trials)
+        q0 = 0.5 * jnp.sum(r * r)
+        qs = jnp.where(jnp.isfinite(qs) & jnp.all(jnp.isfinite(trials), axis=1), qs, jnp.inf)
+        best = jnp.argmin(qs)
+        return jnp.where(qs[best] < q0, trials[best], h)
+
+    h = lax.fori_loop(0, newton_steps, lambda _, h: jax.vmap(newton_one)(h), h)
+    return h, jax.vmap(q_of)(h)
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "adam_steps", "newton_steps"))
+def _search(W_rec, W_in, b, alpha, inputs, h0, sim_steps, lr, final_lr, *, activation, adam_steps, newton_steps):
+    drive = jnp.einsum("knm,km->kn", W_in, inputs, precision=_HIGHEST) + b
+    t = jnp.arange(adam_steps, dtype=h0.dtype) / max(adam_steps - 1, 1)
+    lrs = lr * (final_lr / lr) ** t
+    member = functools.partial(_member_search, activation=activation, newton_steps=newton_steps)
+    return jax.vmap(member, in_axes=(0, 0, 0, 0, 0, None))(W_rec, alpha, drive, h0, sim_steps, lrs)
+
+
+@functools.partial(jax.jit, static_argnames=("activation",))
+def _linearize(W_rec, W_in, b, W_out, b_out, alpha, inputs, member, points, *, activation):
+    """Jacobians `(P, N, N)` (by `jax.jacfwd`) and readouts `(P, O)` at `points` of `member`s."""
+
+    def one(k, h):
+        drive = jnp.matmul(W_in[k], inputs[k], precision=_HIGHEST) + b[k]
+        F = _map_fn(activation, W_rec[k], alpha[k], drive)
+        return jax.jacfwd(F)(h), jnp.matmul(W_out[k], h, precision=_HIGHEST) + b_out[k]
+
+    return jax.vmap(one)(member, points)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Host-side helpers
+# ----------------------------------------------------------------------------------------------------
+
+def _as_ensemble(ensemble: object) -> CTRNN:
+    if not isinstance(ensemble, CTRNN):
+        raise TypeError(f"`ensemble` must be a CTRNN (a stacked ensemble or a single network), "
+                        f"got {type(ensemble).__name__}.")
+    if ensemble.W_rec.ndim == 2:  # a single network: K = 1
+        ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
+    ensemble_size(ensemble)
+    return ensemble
+
+
+def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"`{name}` must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+    return float(value)
+
+
+def _working_dtype(dtype: object, ensemble: CTRNN):
+    if dtype is None:
+        return jnp.dtype(ensemble.W_rec.dtype)
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"`dtype` must be None, float32 or float64, got {dtype!r}.") from None
+    if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
+        raise ValueError(f"`dtype` must be None, float32 or float64, got {dtype!r}.")
+    if jax.dtypes.canonicalize_dtype(dt) != dt:
+        raise ValueError("`dtype`=float64 needs 64-bit JAX: set `jax.config.update('jax_enable_x64', True)` "
+                         "(or use `with jax.enable_x64():`) before calling; ctrnn_jax never changes it.")
+    return dt
+
+
+def _check_inputs(inputs: object, k: int, m: int) -> np.ndarray:
+    x = np.asarray(inputs, dtype=np.float64)
+    if x.shape == (m,):
+        x = np.broadcast_to(x, (k, m))
+    if x.shape != (k, m):
+        raise ValueError(f"`inputs` must have shape ({m},) (shared) or ({k}, {m}) (one per member), "
+                         f"got {np.shape(inputs)}.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("`inputs` contains NaN or inf.")
+    return x
+
+
+def _check_states(initial_states: object, k: int, n: int) -> np.ndarray:
+    h0 = np.asarray(initial_states)
+    if h0.ndim != 3 or h0.shape[0] != k or h0.shape[2] != n or h0.shape[1] < 1:
+        raise ValueError(f"`initial_states` must have shape (K, C, N) = ({k}, C, {n}) with C >= 1, "
+                         f"got {h0.shape}.")
+    if not np.issubdtype(h0.dtype, np.floating) and not np.issubdtype(h0.dtype, np.integer):
+        raise TypeError(f"`initial_states` must be a real array, got dtype {h0.dtype}.")
+    if not np.all(np.isfinite(h0)):
+        raise ValueError("`initial_states` contains NaN or inf.")
+    return h0
+
+
+def _dedup(points: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
+    """Indices of a subset of `points` (one member's) no two within `tol` (Euclidean), keeping the
+    lowest `q` of each group (greedy, in order of increasing `q`)."""
+    order = np.argsort(q, kind="stable")
+    pts = points[order].astype(np.float64)
+    keep, removed = [], np.zeros(len(order), bool)
+    for i in range(len(order)):
+        if removed[i]:
+            continue
+        keep.append(order[i])
+        removed[i:] |= np.sum((pts[i:] - pts[i]) ** 2, axis=1) <= tol * tol
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _blas_single_thread():
+    """Limit BLAS to one thread per call, when `threadpoolctl` is installed (else do nothing).
+
+    OpenBLAS's own threads make `geev` on small matrices many times slower as soon as the cores are
+    busy; one thread per matrix, with matrices spread over a thread pool, is faster and predictable."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _eig(jacobians: np.ndarray, with_vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Eigendecomposition of `(P, N, N)` matrices in float64 with NumPy (LAPACK `geev`, on the host).
+    Eigenvalues sorted by decreasing modulus. With `threadpoolctl` installed, BLAS runs single-threaded
+    and the matrices are split over one Python thread per core (LAPACK releases the GIL)."""
+    jac = np.asarray(jacobians, dtype=np.float64)
+    n = jac.shape[-1]
+    if jac.shape[0] == 0:
+        return np.zeros((0, n), np.complex128), (np.zeros((0, n, n), np.complex128) if with_vectors else None)
+    fn = np.linalg.eig if with_vectors else np.linalg.eigvals
+    limit = _blas_single_thread()
+    if limit is None:
+        results = [fn(jac)]
+    else:
+        with limit:
+            n_threads = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+                            max(1, jac.shape[0] // 8))
+            with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
+                results = list(pool.map(fn, np.array_split(jac, n_threads)))
+    if with_vectors:
+        vals = np.concatenate([r[0] for r in results])
+        vecs = np.concatenate([r[1] for r in results])
+    else:
+        vals, vecs = np.concatenate(results), None
+    order = np.argsort(-np.abs(vals), axis=1, kind="stable")
+    vals = np.take_along_axis(vals, order, axis=1)
+    if vecs is not None:
+        vecs = np.take_along_axis(vecs, order[:, None, :], axis=2)
+    return vals, vecs
+
+
+def _restart_candidates(found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarray,
+                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """New `(K, C, N)` candidates from each member's fixed points found so far, and the `(K, C)` number
+    of steps of `F` to run from each before the search.
+
+    Up to half (4 per point) are the points plus Gaussian noise of norm about `_RESTART_NOISE`, run
+    forward `ceil(_RESTART_TIME / a)` steps: from a saddle, the dynamics leave along its unstable
+    directions towards the attractors it connects. The rest are on the segments between pairs of
+    points (first all midpoints, a random subset if there are more pairs than places, then random
+    points `t·p + (1−t)·p'` with `t ~ U(0.2, 0.8)`): saddles often lie between attractors. A member
+    with no point keeps its candidates; one with a single point gets only the first kind.
+    """
+    out = h0.copy()
+    k, c, n = h0.shape
+    steps = np.zeros((k, c), np.int32)
+    for kk, pts in enumerate(found):
+        if len(pts) == 0:
+            continue
+        c_seg = c - min(c // 2, 4 * len(pts)) if len(pts) >= 2 else 0
+        if c_seg:
+            i, j = np.triu_indices(len(pts), 1)
+            pick = rng.permutation(len(i))[:c_seg]
+            t = np.full(len(pick), 0.5)
+            extra = c_seg - len(pick)
+            if extra:
+                pick = np.concatenate([pick, rng.integers(0, len(i), extra)])
+                t = np.concatenate([t, rng.uniform(0.2, 0.8, extra)])
+            out[kk, :c_seg] = t[:, None] * pts[i[pick]] + (1 - t[:, None]) * pts[j[pick]]
+        src = np.resize(rng.permutation(len(pts)), c - c_seg)
+        out[kk, c_seg:] = pts[src] + _RESTART_NOISE / math.sqrt(n) * rng.standard_normal((c - c_seg, n))
+        steps[kk, c_seg:] = math.ceil(_RESTART_TIME / alpha[kk])
+    return out, steps
+
+
+# ----------------------------------------------------------------------------------------------------
+# Public functions
+# ----------------------------------------------------------------------------------------------------
+
+def find_fixed_points(
+    ensemble: CTRNN,
+    inputs,
+    initial_states,
+    *,
+    adam_steps: int = 300,
+    learning_rate: float = 0.1,
+    final_learning_rate: float = 1e-3,
+    newton_steps: int = 8,
+    tol_q: float | None = None,
+    slow_tol: float = 1e-6,
+    dedup_tol: float = 1e-3,
+    outlier_scale: float | None = 10.0,
+    restarts: int = 0,
+    key: jax.Array | None = None,
+    dtype=None,
+    eigvecs: bool = True,
+) -> FixedPoints:
+    """Find the fixed points of every member at a constant input, and linearize there.
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` CTRNNs (or one CTRNN, taken as `K = 1`).
+    - `inputs`: the constant input, `(M,)` shared by all members or `(K, M)` one per member
+      (zeros for the flip-flop's memory states).
+    - `initial_states`: `(K, C, N)` finite candidates per member, e.g. from
+      `initial_states_from_trajectories`.
+    - `adam_steps`: Adam steps on `q` (>= 0).
+    - `learning_rate`, `final_learning_rate`: the Adam learning rate decays exponentially from the
+      first to the second over the `adam_steps` steps.
+    - `newton_steps`: damped Newton iterations after Adam (>= 0).
+    - `tol_q`: candidates with `q <= tol_q` are fixed points. Default: `½·N·(10 ε)²`, i.e. a residual
+      `‖F(h) − h‖` of 10 machine epsilons per unit (`7e-11` for N = 100 in float32; `2.5e-28` in
+      float64), what Newton reaches at working precision.
+    - `slow_tol`: candidates with `tol_q < q <= slow_tol` are reported as slow points.
+    - `dedup_tol`: points of one member closer than this (Euclidean) are merged, keeping the lowest `q`.
+    - `outlier_scale`: drop a point (fixed or slow) of member `k` whose distance to the centroid of
+      `k`'s initial states exceeds `outlier_scale` times the mean distance of those initial states to
+      their centroid (skipped if that mean is 0); `None` keeps all points.
+    - `restarts`: extra rounds of the search, each from `C` new candidates per member made from the
+      fixed points found so far: 4 per point (at most `C/2`) near them, run forward `ceil(50 / a)`
+      steps of `F` first (from a saddle, the flow leaves along its unstable directions to the
+      attractors it connects), the rest on the segments between pairs of them (first all midpoints:
+      saddles often lie between attractors, like a cube's edge, face and centre saddles). The union
+      over rounds is deduplicated. Needs `key`. Same shapes, so no recompilation.
+    - `key`: a PRNG key, required when `restarts > 0`.
+    - `dtype`: `None` (the ensemble's dtype, float32 by default) or `float64`. float64 needs 64-bit
+      JAX enabled by the caller (`jax.config.update("jax_enable_x64", True)` or `with jax.enable_x64():`);
+      the library never changes `jax.config`.
+    - `eigvecs`: also compute eigenvectors (`(P, N, N)` complex; set False to save memory).
+
+    **Returns:** a `FixedPoints` with the `P` distinct fixed points of all members (a member whose
+    weights or candidates produce non-finite values simply has none).
+
+    The search over all members and candidates is one compiled call; the eigendecomposition runs on
+    the host in float64 with NumPy, since `jnp.linalg.eig` is implemented on the CPU backend only.
+    """
+    ensemble = _as_ensemble(ensemble)
+    k, n = ensemble.W_rec.shape[:2]
+    m = ensemble.W_in.shape[-1]
+    x = _check_inputs(inputs, k, m)
+    h0 = _check_states(initial_states, k, n)
+    adam_steps = _check_int("adam_steps", adam_steps, 0)
+    newton_steps = _check_int("newton_steps", newton_steps, 0)
+    restarts = _check_int("restarts", restarts, 0)
+    lr = _check_positive("learning_rate", learning_rate)
+    final_lr = _check_positive("final_learning_rate", final_learning_rate)
+    slow_tol = _check_positive("slow_tol", slow_tol, allow_zero=True)
+    dedup_tol = _check_positive("dedup_tol", dedup_tol, allow_zero=True)
+    if outlier_scale is not None:
+        outlier_scale = _check_positive("outlier_scale", outlier_scale)
+    if not isinstance(eigvecs, bool):
+        raise TypeError(f"`eigvecs` must be a bool, got {eigvecs!r}.")
+    dt = _working_dtype(dtype, ensemble)
+    if tol_q is None:
+        tol_q = 0.5 * n * (10 * float(jnp.finfo(dt).eps)) ** 2
+    tol_q = _check_positive("tol_q", tol_q, allow_zero=True)
+    if restarts > 0:
+        if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
+            raise TypeError(f"`key` must be a typed key from `jax.random.key` when `restarts` > 0, got {key!r}.")
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+
+    params = tuple(jnp.asarray(getattr(ensemble, name), dt) for name in ("W_rec", "W_in", "b", "alpha"))
+    xs = jnp.asarray(x, dt)
+
+    h0_64 = h0.astype(np.float64)
+    outliers = _OutlierRule(h0_64, outlier_scale)
+    fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
+    slow = [[] for _ in range(k)]
+    candidates, sim_steps = h0, np.zeros(h0.shape[:2], np.int32)
+    for round_ in range(restarts + 1):
+        h, q = _search(*params, xs, jnp.asarray(candidates, dt), jnp.asarray(sim_steps), jnp.asarray(lr, dt),
+                       jnp.asarray(final_lr, dt), activation=ensemble.activation, adam_steps=adam_steps,
+                       newton_steps=newton_steps)
+        _split(np.asarray(h), np.asarray(q), tol_q, slow_tol, outliers, fixed, slow)
+        if round_ < restarts:
+            found = [pts.astype(np.float64) for pts in _merge(fixed, n, dedup_tol)[1]]
+            alphas = np.asarray(ensemble.alpha, np.float64)
+            candidates, sim_steps = _restart_candidates(found, h0_64, alphas, rng)
+    member, points, qv = (np.concatenate(v) for v in _merge(fixed, n, dedup_tol))
+    slow_member, slow_points, slow_q = (np.concatenate(v) for v in _merge(slow, n, dedup_tol))
+    return _linearized(ensemble, xs, dt, member, points, qv, slow_member, slow_points, slow_q, eigvecs)
+
+
+class _OutlierRule:
+    """Far from member `k`'s initial states: farther from their centroid than `scale` times their mean
+    distance to it (no rule when `scale` is None or that mean is 0)."""
+
+    def __init__(self, h0: np.ndarray, scale: float | None):
+        self.centroid = h0.mean(axis=1)  # (K, N)
+        self.spread = np.linalg.norm(h0 - self.centroid[:, None], axis=2).mean(axis=1)  # (K,)
+        self.scale = scale
+
+    def keep(self, k: int, points: np.ndarray) -> np.ndarray:
+        if self.scale is None or self.spread[k] == 0:
+            return np.ones(len(points), bool)
+        dist = np.linalg.norm(points.astype(np.float64) - self.centroid[k], axis=1)
+        return dist <= self.scale * self.spread[k]
+
+
+def _split(h, q, tol_q, slow_tol, outliers, fixed, slow) -> None:
+    """Append each member's fixed and slow candidates `(points, q)` of one round to `fixed[k]`, `slow[k]`."""
+    finite = np.isfinite(q) & np.all(np.isfinite(h), axis=2)
+    for k in range(h.shape[0]):
+        ok = finite[k] & outliers.keep(k, h[k])
+        is_fp = ok & (q[k] <= tol_q)
+        is_slow = ok & (q[k] > tol_q) & (q[k] <= slow_tol)
+        fixed[k].append((h[k][is_fp], q[k][is_fp]))
+        slow[k].append((h[k][is_slow], q[k][is_slow]))
+
+
+def _merge(per_member, n, dedup_tol):
+    """Deduplicate each member's candidates over rounds: lists of `member`, `points`, `q` arrays."""
+    members, pts, qs = [], [], []
+    for k, rounds in enumerate(per_member):
+        p = np.concatenate([r[0] for r in rounds]).reshape(-1, n)
+        v = np.concatenate([r[1] for r in rounds])
+        idx = _dedup(p, v, dedup_tol)
+        members.append(np.full(len(idx), k, np.int64))
+        pts.append(p[idx])
+        qs.append(v[idx])
+    return members, pts, qs
+
+
+def _linearized(ensemble, xs, dt, member, points, q, slow_member, slow_points, slow_q, with_vectors):
+    k, n = ensemble.W_rec.shape[:2]
+    o = ensemble.W_out.shape[1]
+    p = len(member)
+    if p:
+        size = max(8, 1 << (p - 1).bit_length())  # pad to a power of two: few compiled shapes
+        pad = size - p
+        arrays = tuple(jnp.asarray(getattr(ensemble, name), dt)
+                       for name in ("W_rec", "W_in", "b", "W_out", "b_out", "alpha"))
+        jac, out = _linearize(*arrays, xs, jnp.asarray(np.pad(member, (0, pad))),
+                              jnp.asarray(np.pad(points, ((0, pad), (0, 0))), dt), activation=ensemble.activation)
+        jac, out = np.asarray(jac)[:p], np.asarray(out)[:p]
+    else:
+        jac, out = np.zeros((0, n, n), dt), np.zeros((0, o), dt)
+    vals, vecs = _eig(jac, with_vectors)
+    a = np.asarray(ensemble.alpha, np.float64)[member]
+    modulus = np.abs(vals)
+    n_unstable = np.sum(modulus > 1, axis=1).astype(np.int64)
+    is_stable = np.all(modulus < 1, axis=1)
+    is_stable_ct = np.all((vals.real - 1) / a[:, None] < 0, axis=1)
+    order = np.lexsort((q, n_unstable, member))
+    cdt = np.complex128 if dt == jnp.dtype(jnp.float64) else np.complex64
+    return FixedPoints(
+        n_members=k, inputs=np.asarray(xs), member=member[order], points=np.asarray(points, dt)[order],
+        q=np.asarray(q, dt)[order], jacobians=jac[order], eigvals=vals[order].astype(cdt),
+        eigvecs=None if vecs is None else vecs[order].astype(cdt), is_stable=is_stable[order],
+        is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out[order],
+        slow_member=slow_member, slow_points=np.asarray(slow_points, dt), slow_q=np.asarray(slow_q, dt),
+    )
+
+
+def initial_states_from_trajectories(
+    ensemble: CTRNN,
+    inputs_batch,
+    n_candidates: int,
+    *,
+    key: jax.Array,
+    noise_std: float = 0.0,
+) -> jax.Array:
+    """Candidate initial states sampled from each member's own noise-free trajectories.
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` members (or one CTRNN, `K = 1`).
+    - `inputs_batch`: `(B, T, M)` trials, the same for every member (e.g. the flip-flop test set).
+    - `n_candidates`: `C`, states per member, drawn uniformly from the member's `B·T` visited states
+      (without replacement when `C <= B·T`).
+    - `key`: a PRNG key (keyword-only).
+    - `noise_std`: std of Gaussian noise added to every sampled state (>= 0).
+
+    **Returns:** `(K, C, N)` float array of candidates, for `find_fixed_points`.
+    """
+    ensemble = _as_ensemble(ensemble)
+    c = _check_int("n_candidates", n_candidates, 1)
+    noise_std = _check_positive("noise_std", noise_std, allow_zero=True)
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
+        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
+    x = jnp.asarray(inputs_batch)
+    m = ensemble.W_in.shape[-1]
+    if x.ndim != 3 or x.shape[2] != m or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"`inputs_batch` must have shape (B, T, {m}), got {x.shape}.")
+    if not bool(jnp.all(jnp.isfinite(x))):
+        raise ValueError("`inputs_batch` contains NaN or inf.")
+    states = ensemble_states(ensemble, x)  # (K, B, T, N)
+    k, b, t, n = states.shape
+    states = states.reshape(k, b * t, n)
+    k_pick, k_noise = jax.random.split(key)
+    replace = c > b * t
+    picks = jax.vmap(lambda kk: jax.random.choice(kk, b * t, (c,), replace=replace))(jax.random.split(k_pick, k))
+    chosen = jnp.take_along_axis(states, picks[:, :, None], axis=1)
+    if noise_std > 0:
+        chosen = chosen + noise_std * jax.random.normal(k_noise, chosen.shape, chosen.dtype)
+    return chosen
+
+
+__all__ = ["FixedPoints", "find_fixed_points", "initial_states_from_trajectories"]

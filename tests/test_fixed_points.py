@@ -1,0 +1,326 @@
+"""Fixed points against closed-form ground truth.
+
+Every search here uses K = 2 members, C = 256 candidates, N = 5 units and M = 2 inputs, so the
+compiled search is shared by all tests (and by the module-scoped fixtures)."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ctrnn_jax import CTRNN, ensemble_states, stack_members
+from ctrnn_jax._cube import (
+    analyze_fixed_points,
+    cube_analysis,
+    ensemble_summary,
+    format_cube_table,
+    procrustes_disparity,
+)
+from ctrnn_jax._fixed_points import FixedPoints, find_fixed_points, initial_states_from_trajectories
+
+K, C, N, M = 2, 256, 5, 2
+W_DIAG = (1.5, 2.0, 3.0)
+
+
+def tanh_root(w):
+    """The positive root of tanh(w h) = h (w > 1), by bisection."""
+    lo, hi = 1e-6, 1.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if math.tanh(w * mid) > mid else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+H_STAR = np.asarray([tanh_root(w) for w in W_DIAG])
+
+
+def network(W_rec, *, alpha=1.0, W_in=None, b=None, W_out=None):
+    model = CTRNN(M, N, 3, key=jax.random.key(0), alpha=alpha)
+    W_in = jnp.zeros((N, M)) if W_in is None else W_in
+    b = jnp.zeros(N) if b is None else b
+    W_out = model.W_out if W_out is None else W_out
+    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
+                       (jnp.asarray(W_rec, jnp.float32), jnp.asarray(W_in, jnp.float32), jnp.asarray(b, jnp.float32),
+                        jnp.asarray(W_out, jnp.float32), jnp.zeros(3)))
+
+
+def diag_network():
+    """W_rec = diag(1.5, 2, 3, 0, 0), a = 1, no input or bias; readout h_i / h_i* of the 3 active units,
+    so that the stable points read out exactly the corners of the cube."""
+    W_out = np.zeros((3, N))
+    W_out[np.arange(3), np.arange(3)] = 1 / H_STAR
+    return network(np.diag([*W_DIAG, 0.0, 0.0]), W_out=W_out)
+
+
+def analytic_points():
+    """The 27 fixed points of `diag_network`, `(27, N)`: each active unit at 0 or ±h_i*."""
+    grid = np.stack(np.meshgrid(*[[-h, 0.0, h] for h in H_STAR], indexing="ij"), axis=-1).reshape(-1, 3)
+    return np.concatenate([grid, np.zeros((27, N - 3))], axis=1)
+
+
+def uniform_states(key, low=-1.2, high=1.2):
+    return jax.random.uniform(key, (K, C, N), minval=low, maxval=high)
+
+
+def match(found, expected, atol):
+    """For each expected row, the index of the found row within `atol` (max-norm); -1 if none."""
+    d = np.max(np.abs(found[None, :, :] - expected[:, None, :]), axis=2)
+    return np.where(d.min(axis=1) <= atol, d.argmin(axis=1), -1)
+
+
+@pytest.fixture(scope="module")
+def diag_result():
+    """Member 0: the diagonal network; member 1: the same with an inf weight (its search fails)."""
+    good = diag_network()
+    bad = eqx.tree_at(lambda m: m.W_rec, good, good.W_rec.at[0, 1].set(jnp.inf))
+    ensemble = stack_members([good, bad])
+    states = uniform_states(jax.random.key(1))
+    # one restart round (from segment midpoints and perturbed points) makes a miss very unlikely
+    # whatever the seed: over 40 member-searches, 0 misses with it, 1 without
+    return ensemble, find_fixed_points(ensemble, jnp.zeros(M), states, restarts=1, key=jax.random.key(12))
+
+
+def contracting_network(alpha, key=jax.random.key(2)):
+    k_rec, k_in, k_b = jax.random.split(key, 3)
+    W = jax.random.normal(k_rec, (N, N))
+    W = 0.9 * W / np.linalg.norm(np.asarray(W), 2)  # ||W_rec||_2 = 0.9 < 1
+    return network(W, alpha=alpha, W_in=jax.random.normal(k_in, (N, M)), b=0.5 * jax.random.normal(k_b, (N,)))
+
+
+X_CONST = np.asarray([0.7, -0.4])
+
+
+def damped_iteration(model, x, steps=3000, beta=0.5):
+    W, W_in, b = (np.asarray(v, np.float64) for v in (model.W_rec, model.W_in, model.b))
+    h = np.zeros(N)
+    for _ in range(steps):
+        h = (1 - beta) * h + beta * np.tanh(W @ h + W_in @ x + b)
+    return h
+
+
+@pytest.fixture(scope="module")
+def contracting_result():
+    """Member 0: a contracting network with a = 1; member 1: the same weights with a = 0.3."""
+    ensemble = stack_members([contracting_network(1.0), contracting_network(0.3)])
+    return ensemble, find_fixed_points(ensemble, X_CONST, uniform_states(jax.random.key(3), -1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------------------------------
+
+def test_diag_finds_all_27(diag_result):
+    _, fp = diag_result
+    pts = fp.member_points(0)
+    assert pts.shape == (27, N)
+    idx = match(pts, analytic_points(), atol=1e-5)
+    assert np.all(idx >= 0) and len(set(idx.tolist())) == 27
+    assert np.all(fp.q < 1e-11)
+
+
+def test_diag_stability_and_saddle_index(diag_result):
+    _, fp = diag_result
+    sel = fp.select(0)
+    assert int(np.sum(sel.is_stable)) == 8
+    assert np.bincount(sel.n_unstable).tolist() == [8, 12, 6, 1]
+    # index = number of active units sitting at 0
+    n_zero = np.sum(np.abs(sel.points[:, :3]) < 0.1, axis=1)
+    np.testing.assert_array_equal(sel.n_unstable, n_zero)
+    np.testing.assert_array_equal(sel.is_stable, sel.is_stable_ct)  # real eigenvalues in (0, w): the same
+
+
+def test_diag_eigenvalues_match_analytic(diag_result):
+    _, fp = diag_result
+    sel = fp.select(0)
+    h = sel.points[:, :3].astype(np.float64)
+    at_zero = np.abs(h) < 0.1
+    lam = np.where(at_zero, np.asarray(W_DIAG), np.asarray(W_DIAG) * (1 - np.asarray(H_STAR) ** 2))
+    expected = np.concatenate([lam, np.zeros((len(h), N - 3))], axis=1)
+    expected = -np.sort(-expected, axis=1)  # by decreasing modulus (all real, >= 0)
+    np.testing.assert_allclose(sel.eigvals.real, expected, atol=1e-5)
+    np.testing.assert_allclose(sel.eigvals.imag, 0, atol=1e-6)
+    # the Jacobian and its eigenvectors are consistent: J v = λ v
+    J = sel.jacobians.astype(np.complex128)
+    np.testing.assert_allclose(J @ sel.eigvecs, sel.eigvecs * sel.eigvals[:, None, :], atol=1e-5)
+
+
+def test_failed_member_has_no_points(diag_result):
+    _, fp = diag_result
+    assert fp.n_members == 2
+    assert np.all(fp.member == 0)
+    assert fp.member_points(1).shape == (0, N) and len(fp.select(1)) == 0
+
+
+def test_contracting_network_single_fixed_point(contracting_result):
+    ensemble, fp = contracting_result
+    assert np.bincount(fp.member, minlength=2).tolist() == [1, 1]
+    expected = damped_iteration(jax.tree_util.tree_map(lambda v: v[0], ensemble), X_CONST)
+    np.testing.assert_allclose(fp.member_points(0)[0], expected, atol=1e-5)
+    assert fp.is_stable.all() and fp.is_stable_ct.all() and (fp.n_unstable == 0).all()
+    out = np.asarray(ensemble.W_out[0]) @ expected + np.asarray(ensemble.b_out[0])
+    np.testing.assert_allclose(fp.select(0).outputs[0], out, atol=1e-5)
+
+
+def test_alpha_keeps_points_and_maps_eigenvalues(contracting_result):
+    _, fp = contracting_result
+    np.testing.assert_allclose(fp.member_points(1), fp.member_points(0), atol=1e-5)
+    lam1 = fp.select(0).eigvals[0].astype(np.complex128)
+    lam_a = fp.select(1).eigvals[0].astype(np.complex128)
+    mapped = (1 - 0.3) + 0.3 * lam1
+    d = np.abs(mapped[:, None] - lam_a[None, :])
+    assert d.min(axis=1).max() < 1e-5 and d.min(axis=0).max() < 1e-5
+
+
+def test_duplicates_are_merged(contracting_result):
+    ensemble, fp = contracting_result
+    # the C candidates of each member all converge to the one point, merged into one
+    assert len(fp) == 2
+    # repeated candidates of the diagonal network: as many points as distinct basins reached
+    ens = stack_members([diag_network(), diag_network()])
+    corners = np.asarray([[sx * H_STAR[0], sy * H_STAR[1], sz * H_STAR[2], 0, 0]
+                          for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    states = np.broadcast_to(np.tile(corners, (C // 8, 1)), (K, C, N)) + 0.01
+    fp = find_fixed_points(ens, jnp.zeros(M), states)
+    assert np.bincount(fp.member).tolist() == [8, 8] and fp.is_stable.all()
+
+
+def test_restarts_find_saddles_between_attractors():
+    """From candidates near the 8 stable points only, one restart round (segment midpoints) finds
+    the 19 saddles too."""
+    ens = stack_members([diag_network(), diag_network()])
+    corners = analytic_points()[np.all(np.abs(analytic_points()[:, :3]) > 0.1, axis=1)]
+    states = np.tile(corners, (C // 8, 1))[None] + 0.05 * np.asarray(jax.random.normal(jax.random.key(4), (K, C, N)))
+    plain = find_fixed_points(ens, jnp.zeros(M), states)
+    assert np.sum(plain.n_unstable > 0) < 2 * 19
+    fp = find_fixed_points(ens, jnp.zeros(M), states, restarts=1, key=jax.random.key(5))
+    for k in range(K):
+        assert np.bincount(fp.select(k).n_unstable).tolist() == [8, 12, 6, 1]
+
+
+def test_float64_option():
+    ens = stack_members([contracting_network(1.0), contracting_network(0.5)])
+    states = uniform_states(jax.random.key(6), -1.0, 1.0)
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        find_fixed_points(ens, X_CONST, states, dtype=jnp.float64)
+    with jax.enable_x64(True):
+        fp = find_fixed_points(ens, X_CONST, np.asarray(states, np.float64), dtype=jnp.float64, adam_steps=50)
+    assert fp.points.dtype == np.float64 and len(fp) == 2
+    expected = damped_iteration(jax.tree_util.tree_map(lambda v: v[0], ens), X_CONST)
+    np.testing.assert_allclose(fp.member_points(0)[0], expected, atol=1e-6)  # weights are float32 in both
+    assert np.all(fp.q < 1e-26)
+
+
+def test_npz_roundtrip_and_missing_key(diag_result, tmp_path):
+    _, fp = diag_result
+    path = tmp_path / "fp.npz"
+    fp.to_npz(path)
+    back = FixedPoints.from_npz(path)
+    assert back.n_members == fp.n_members and len(back) == len(fp)
+    for name in ("member", "points", "q", "jacobians", "eigvals", "eigvecs", "is_stable", "is_stable_ct",
+                 "n_unstable", "outputs", "slow_member", "slow_points", "slow_q", "inputs"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(fp, name))
+    with np.load(path) as z:
+        arrays = {name: z[name] for name in z.files if name != "q"}
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match=r"bad\.npz.*missing.*\bq\b"):
+        FixedPoints.from_npz(bad)
+
+
+def test_bad_arguments(diag_result):
+    ensemble, _ = diag_result
+    good = np.zeros((K, C, N))
+    with pytest.raises(ValueError, match="initial_states"):
+        find_fixed_points(ensemble, jnp.zeros(M), np.zeros((K, C, N + 1)))
+    with pytest.raises(ValueError, match="initial_states"):
+        find_fixed_points(ensemble, jnp.zeros(M), np.zeros((K + 1, C, N)))
+    with pytest.raises(ValueError, match="initial_states.*NaN"):
+        find_fixed_points(ensemble, jnp.zeros(M), np.where(np.arange(N) == 0, np.nan, good))
+    with pytest.raises(ValueError, match="inputs"):
+        find_fixed_points(ensemble, jnp.zeros(M + 1), good)
+    with pytest.raises(ValueError, match="inputs"):
+        find_fixed_points(ensemble, jnp.zeros((K + 1, M)), good)
+    with pytest.raises(TypeError, match="ensemble"):
+        find_fixed_points({"W_rec": 1}, jnp.zeros(M), good)
+    with pytest.raises(TypeError, match="key"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, restarts=1)
+    with pytest.raises(ValueError, match="tol_q"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, tol_q=-1.0)
+    with pytest.raises(ValueError, match="dtype"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, dtype=jnp.int32)
+
+
+def test_single_network_is_one_member():
+    # a single (unstacked) CTRNN is taken as K = 1
+    with pytest.raises(ValueError, match=r"\(1, C, 5\)"):
+        find_fixed_points(diag_network(), jnp.zeros(M), np.zeros((K, C, N)))
+
+
+def test_initial_states_from_trajectories():
+    ens = stack_members([contracting_network(1.0), contracting_network(0.5, key=jax.random.key(9))])
+    inputs = jax.random.normal(jax.random.key(7), (3, 10, M))
+    h0 = initial_states_from_trajectories(ens, inputs, 16, key=jax.random.key(8))
+    assert h0.shape == (K, 16, N)
+    states = np.asarray(ensemble_states(ens, inputs)).reshape(K, -1, N)
+    for k in range(K):  # every candidate is a state of the member's own trajectories
+        d = np.abs(np.asarray(h0[k])[:, None, :] - states[k][None]).max(axis=2)
+        assert d.min(axis=1).max() < 1e-6
+    noisy = initial_states_from_trajectories(ens, inputs, 16, key=jax.random.key(8), noise_std=0.1)
+    assert 0.01 < float(jnp.std(noisy - h0)) < 0.2
+    with pytest.raises(ValueError, match="inputs_batch"):
+        initial_states_from_trajectories(ens, inputs[0], 16, key=jax.random.key(8))
+    with pytest.raises(ValueError, match="n_candidates"):
+        initial_states_from_trajectories(ens, inputs, 0, key=jax.random.key(8))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cube analysis
+
+def test_cube_analysis_of_diag_network(diag_result):
+    ensemble, fp = diag_result
+    per_member = cube_analysis(fp, ensemble)
+    d0, d1 = per_member
+    assert d0["n_stable"] == 8 and d0["n_saddles"] == {1: 12, 2: 6, 3: 1}
+    assert d0["corners_recovered"] == 8 and d0["all_corners"] and d0["one_to_one"] and d0["perfect_cube"]
+    # the stable points form a box with half-sides h_i*: disparity 1 - (Σh)² / (3 Σh²)
+    expected = 1 - np.sum(H_STAR) ** 2 / (3 * np.sum(H_STAR**2))
+    assert d0["cube_disparity"] == pytest.approx(expected, abs=1e-6)
+    assert d1["n_fixed_points"] == 0 and d1["corners_recovered"] == 0 and not d1["all_corners"]
+    assert math.isnan(d1["cube_disparity"])
+    summary = ensemble_summary(per_member)
+    assert summary["n_all_corners"] == 1 and summary["members_all_corners"] == [0]
+    assert summary["mean_saddles_by_index"] == {1: 6.0, 2: 3.0, 3: 0.5}
+    table = format_cube_table(per_member)
+    assert len(table.splitlines()) == 4 and "8/8*" in table
+
+
+def test_cube_corner_tolerance(diag_result):
+    ensemble, fp = diag_result
+    # with the readout scaled by 0.7, readouts sit 0.3 from the corners
+    scaled = FixedPoints(**{**fp.__dict__, "outputs": 0.7 * fp.outputs})
+    assert cube_analysis(scaled, ensemble, corner_tol=0.35)[0]["corners_recovered"] == 8
+    assert cube_analysis(scaled, ensemble, corner_tol=0.25)[0]["corners_recovered"] == 0
+    with pytest.raises(ValueError, match="corner_tol"):
+        cube_analysis(fp, ensemble, corner_tol=1.5)
+    with pytest.raises(ValueError, match="test_states"):
+        cube_analysis(fp, ensemble, np.zeros((K, 10, N + 1)))
+
+
+def test_procrustes_matches_scipy():
+    scipy_spatial = pytest.importorskip("scipy.spatial")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    assert procrustes_disparity(b, a) == pytest.approx(scipy_spatial.procrustes(a, b)[2], abs=1e-12)
+    rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    assert procrustes_disparity(2.5 * a @ rot + 1.0, a) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_analyze_fixed_points_smoke():
+    model = CTRNN(3, 6, 3, key=jax.random.key(10), alpha=0.5)
+    ens = stack_members([model, model])
+    fp, per_member, summary = analyze_fixed_points(ens, key=jax.random.key(11), n_candidates=16, n_trials=2,
+                                                   adam_steps=20, newton_steps=3)
+    assert fp.n_members == 2 and len(per_member) == 2 and summary["n_members"] == 2
+    # an untrained orthogonal network at zero input has the origin as a fixed point
+    assert np.any(np.all(np.abs(fp.member_points(0)) < 1e-5, axis=1))

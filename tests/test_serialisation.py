@@ -1,0 +1,172 @@
+import dataclasses
+import re
+
+import equinox as eqx
+import jax
+import numpy as np
+import pytest
+
+from ctrnn_jax import (
+    CTRNN,
+    EnsembleConfig,
+    EnsembleTrainer,
+    FlipFlopConfig,
+    NoProgress,
+    TrainConfig,
+    get_member,
+    load_checkpoint,
+    load_npz,
+    make_ensemble,
+    save_checkpoint,
+    save_npz,
+)
+from ctrnn_jax._run import RunConfig, train_run
+
+ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
+TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
+ENSEMBLE = EnsembleConfig(members=2, units=5, alpha=(1.0, 0.5))
+TRAIN = TrainConfig(steps=4, batch_size=4, steps_per_call=2)
+
+
+def random_biases(model, key):
+    k1, k2 = jax.random.split(key)
+    return eqx.tree_at(lambda m: (m.b, m.b_out), model,
+                       (jax.random.normal(k1, model.b.shape), jax.random.normal(k2, model.b_out.shape)))
+
+
+def test_npz_round_trip_is_exact(tmp_path, getkey, tree_allclose):
+    ensemble = random_biases(
+        make_ensemble(EnsembleConfig(members=3, units=5, alpha=(1.0, 0.5, 0.2), activation="softplus"), key=getkey()),
+        getkey())
+    save_npz(ensemble, tmp_path / "ensemble.npz")
+    loaded = load_npz(tmp_path / "ensemble.npz")
+    assert loaded.activation == "softplus"
+    assert tree_allclose(loaded, ensemble, exact=True)
+    with np.load(tmp_path / "ensemble.npz") as z:  # the interchange format: plain named arrays
+        assert sorted(z.files) == sorted((*ARRAYS, "activation"))
+        assert z["W_in"].shape == (3, 5, 3) and str(z["activation"]) == "softplus"
+
+
+def test_npz_saves_a_single_network(tmp_path, getkey, tree_allclose):
+    single = random_biases(CTRNN(2, 4, 1, key=getkey(), alpha=0.3, activation="relu"), getkey())
+    save_npz(single, tmp_path / "one.npz")
+    loaded = load_npz(tmp_path / "one.npz")
+    assert loaded.W_rec.shape == (1, 4, 4) and loaded.activation == "relu"
+    assert tree_allclose(get_member(loaded, 0), single, exact=True)
+
+
+def corrupt(arrays, **changes):
+    out = {**arrays, "activation": np.asarray("tanh")}
+    out.update(changes)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (dict(W_out=None), "missing array.*W_out"),
+        (dict(W_in=np.zeros((2, 6, 3), np.float32)), "`W_in` has shape"),
+        (dict(W_rec=np.zeros((2, 5, 4), np.float32)), "`W_rec` must have shape"),
+        (dict(alpha=np.ones(3, np.float32)), "`alpha` has shape"),
+        (dict(b=np.full((2, 5), np.nan, np.float32)), "`b` contains NaN"),
+        (dict(W_rec=np.full((2, 5, 5), np.inf, np.float32)), "`W_rec` contains NaN or inf"),
+        (dict(alpha=np.array([1.5, 0.5], np.float32)), r"`alpha` must be in \(0, 1\]"),
+        (dict(alpha=np.array([0.0, 0.5], np.float32)), r"`alpha` must be in \(0, 1\]"),
+        (dict(activation=np.asarray("foo")), "unknown activation 'foo'.*tanh"),
+        (dict(W_out=np.zeros((2, 3, 5), np.int64)), "`W_out` must be a float array"),
+    ],
+)
+def test_load_npz_rejects_corrupt_files(change, problem, tmp_path):
+    rng = np.random.default_rng(0)
+    good = {name: rng.normal(size=shape).astype(np.float32) for name, shape in
+            (("W_rec", (2, 5, 5)), ("W_in", (2, 5, 3)), ("b", (2, 5)), ("W_out", (2, 3, 5)), ("b_out", (2, 3)))}
+    good["alpha"] = np.array([1.0, 0.5], np.float32)
+    np.savez(tmp_path / "good.npz", **corrupt(good))
+    assert load_npz(tmp_path / "good.npz").W_rec.shape == (2, 5, 5)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **corrupt(good, **change))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*" + problem):
+        load_npz(path)
+
+
+def test_load_npz_rejects_files_that_are_not_npz(tmp_path):
+    path = tmp_path / "noise.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(300))
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not a readable .npz file"):
+        load_npz(path)
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        load_npz(tmp_path / "missing.npz")
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A trainer and its state after 4 steps."""
+    trainer = EnsembleTrainer(ENSEMBLE, TRAIN, TASK)
+    state, losses = trainer.train(trainer.init(), progress=NoProgress())
+    return trainer, state, losses
+
+
+def test_checkpoint_round_trip_is_exact(trained, tmp_path, tree_allclose):
+    trainer, state, losses = trained
+    save_checkpoint(tmp_path / "checkpoint.eqx", state, losses)
+    loaded, loaded_losses = load_checkpoint(tmp_path / "checkpoint.eqx", trainer.init())
+    assert tree_allclose(loaded, state, exact=True)
+    assert int(loaded.step) == 4
+    np.testing.assert_array_equal(loaded_losses, losses)
+
+
+def test_checkpoint_from_another_config_is_rejected(trained, tmp_path):
+    _, state, losses = trained
+    save_checkpoint(tmp_path / "checkpoint.eqx", state, losses)
+    other = EnsembleTrainer(dataclasses.replace(ENSEMBLE, units=6), TRAIN, TASK)
+    with pytest.raises(ValueError, match="checkpoint.eqx: corrupt checkpoint or one made with another configuration"):
+        load_checkpoint(tmp_path / "checkpoint.eqx", other.init())
+
+
+def test_truncated_checkpoint_is_rejected(trained, tmp_path):
+    trainer, state, losses = trained
+    path = tmp_path / "checkpoint.eqx"
+    save_checkpoint(path, state, losses)
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(ValueError, match="corrupt checkpoint"):
+        load_checkpoint(path, trainer.init())
+
+
+def run_config(steps):
+    return RunConfig(ensemble=ENSEMBLE, train=dataclasses.replace(TRAIN, steps=steps), task=TASK,
+                     checkpoint_every=2)
+
+
+def quiet(out, config, **kwargs):
+    return train_run(out, config, progress=NoProgress(), log=lambda message: None, **kwargs)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tree_allclose):
+    quiet(tmp_path / "a", run_config(8))
+    quiet(tmp_path / "b", run_config(4))
+    assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 4 * 2
+    result = quiet(tmp_path / "b", run_config(8), resume=True)
+    a, b = load_npz(tmp_path / "a" / "ensemble.npz"), load_npz(tmp_path / "b" / "ensemble.npz")
+    assert tree_allclose(a, b, exact=True)
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+    assert len((tmp_path / "b" / "metrics.csv").read_text().splitlines()) == 1 + 8 * 2
+    assert result["n_members"] == 2
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    quiet(tmp_path / "run", run_config(2))
+    changed = dataclasses.replace(run_config(4), ensemble=dataclasses.replace(ENSEMBLE, units=6))
+    with pytest.raises(ValueError, match="only change `steps`"):
+        quiet(tmp_path / "run", changed, resume=True)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        quiet(tmp_path / "nothing", run_config(4), resume=True)
+
+
+def test_new_run_refuses_an_existing_run_folder(tmp_path):
+    out = tmp_path / "run"
+    quiet(out, run_config(2))
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    assert {"config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"} <= set(before)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        quiet(out, run_config(4))
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
