@@ -224,8 +224,8 @@ def analyze_fixed_points(
     """Fixed points and cube analysis of a flip-flop ensemble, in one call.
 
     Initial states: half of `n_candidates` per member from its trajectory on the 8-state test set
-    (`flipflop_test_set`), half from `n_trials` random training trials (`sample_flipflop` with `task`),
-    plus Gaussian noise of std `noise_std`. Then `find_fixed_points` at the constant input `inputs`
+    (`flipflop_test_set`), half from `n_trials` random training trials (`sample_flipflop` with `task`;
+    all from the test set if `n_trials` is 0), plus Gaussian noise of std `noise_std`. Then `find_fixed_points` at the constant input `inputs`
     (default zeros: the memory states) with `restarts` rounds from the segments between the points
     found, and `cube_analysis` in the top PCs of each member's test-set activity.
 
@@ -235,7 +235,7 @@ def analyze_fixed_points(
     - `key`: a PRNG key (keyword-only) for the trials, the sampling, the noise and the restarts.
     - `inputs`: the constant input, `(M,)` or `(K, M)`; `None` for zeros.
     - `n_candidates`: initial states per member (>= 2).
-    - `n_trials`: random training trials to sample states from.
+    - `n_trials`: random training trials to sample states from (>= 0).
     - `noise_std`: std of the noise added to the initial states.
     - `restarts`, `corner_tol`: as in `find_fixed_points` and `cube_analysis`.
     - `task`: the `FlipFlopConfig` of the training trials (default `FlipFlopConfig()`).
@@ -246,7 +246,7 @@ def analyze_fixed_points(
     """
     ensemble = _as_ensemble(ensemble)
     c = _check_int("n_candidates", n_candidates, 2)
-    n_trials = _check_int("n_trials", n_trials, 1)
+    n_trials = _check_int("n_trials", n_trials, 0)
     task = FlipFlopConfig() if task is None else task
     if not isinstance(task, FlipFlopConfig):
         raise TypeError(f"`task` must be a FlipFlopConfig, got {task!r}.")
@@ -258,11 +258,12 @@ def analyze_fixed_points(
         raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
     k_trials, k_test, k_train, k_restart = jax.random.split(key, 4)
     test_inputs, _ = flipflop_test_set(task)
-    train_inputs, _ = sample_flipflop(k_trials, task, n_trials)
-    h0 = jnp.concatenate([
-        initial_states_from_trajectories(ensemble, test_inputs, c // 2, key=k_test, noise_std=noise_std),
-        initial_states_from_trajectories(ensemble, train_inputs, c - c // 2, key=k_train, noise_std=noise_std),
-    ], axis=1)
+    c_test = c // 2 if n_trials else c
+    h0 = initial_states_from_trajectories(ensemble, test_inputs, c_test, key=k_test, noise_std=noise_std)
+    if n_trials:
+        train_inputs, _ = sample_flipflop(k_trials, task, n_trials)
+        h0 = jnp.concatenate([h0, initial_states_from_trajectories(ensemble, train_inputs, c - c_test, key=k_train,
+                                                                   noise_std=noise_std)], axis=1)
     if inputs is None:
         inputs = np.zeros(m)
     fixed_points = find_fixed_points(ensemble, inputs, h0, restarts=restarts, key=k_restart, **finder_options)

@@ -26,6 +26,7 @@ LAPACK on the host: `jnp.linalg.eig` runs only on the CPU backend), its stabilit
 """
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import math
@@ -33,7 +34,6 @@ import numbers
 import os
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +45,11 @@ from ._ensemble import ensemble_size
 from ._evaluate import ensemble_states
 from ._model import CTRNN, _check_int
 from ._serialisation import atomic_write
+
+try:  # optional: keeps BLAS single-threaded during the host eigendecomposition (see `_blas_limit`)
+    from threadpoolctl import threadpool_limits as _threadpool_limits
+except ImportError:  # pragma: no cover - depends on the environment
+    _threadpool_limits = None
 
 _HIGHEST = lax.Precision.HIGHEST
 _LINE_SEARCH = 8  # Newton step lengths 1, 1/2, ..., 2^-7
@@ -167,7 +172,8 @@ class FixedPoints:
             if data[name].ndim < 1 or data[name].shape[0] != s:
                 raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like "
                                  "`slow_member`.")
-        return cls(n_members=int(data.pop("n_members")), eigvecs=data.pop("eigvecs", None), **data)
+        arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs")}
+        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), **arrays)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -334,16 +340,15 @@ def _dedup(points: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def _blas_single_thread():
-    """Limit BLAS to one thread per call, when `threadpoolctl` is installed (else do nothing).
+def _blas_limit():
+    """One BLAS thread per call while in this context, when `threadpoolctl` is installed (else a no-op).
 
-    OpenBLAS's own threads make `geev` on small matrices many times slower as soon as the cores are
-    busy; one thread per matrix, with matrices spread over a thread pool, is faster and predictable."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=1, user_api="blas")
+    OpenBLAS's own threads make `geev` on small matrices many times slower (and LAPACK in `jnp.linalg`
+    on the CPU a little) as soon as the cores are busy, e.g. by XLA's threads; one thread per call,
+    with the matrices spread over a pool of Python threads, is faster and predictable."""
+    if _threadpool_limits is None:
+        return contextlib.nullcontext()
+    return _threadpool_limits(limits=1, user_api="blas")
 
 
 def _eig(jacobians: np.ndarray, with_vectors: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -355,13 +360,12 @@ def _eig(jacobians: np.ndarray, with_vectors: bool) -> tuple[np.ndarray, np.ndar
     if jac.shape[0] == 0:
         return np.zeros((0, n), np.complex128), (np.zeros((0, n, n), np.complex128) if with_vectors else None)
     fn = np.linalg.eig if with_vectors else np.linalg.eigvals
-    limit = _blas_single_thread()
-    if limit is None:
-        results = [fn(jac)]
-    else:
-        with limit:
-            n_threads = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-                            max(1, jac.shape[0] // 8))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n_threads = min(cores, max(1, jac.shape[0] // 8)) if _threadpool_limits is not None else 1
+    with _blas_limit():
+        if n_threads == 1:
+            results = [fn(jac)]
+        else:
             with concurrent.futures.ThreadPoolExecutor(n_threads) as pool:
                 results = list(pool.map(fn, np.array_split(jac, n_threads)))
     if with_vectors:
@@ -495,10 +499,21 @@ def find_fixed_points(
         if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
             raise TypeError(f"`key` must be a typed key from `jax.random.key` when `restarts` > 0, got {key!r}.")
         rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    else:
+        rng = None
 
     params = tuple(jnp.asarray(getattr(ensemble, name), dt) for name in ("W_rec", "W_in", "b", "alpha"))
     xs = jnp.asarray(x, dt)
 
+    with _blas_limit():
+        return _find(ensemble, params, xs, h0, dt, n, restarts, rng, adam_steps, newton_steps, lr, final_lr, tol_q,
+                     slow_tol, dedup_tol, outlier_scale, eigvecs)
+
+
+def _find(ensemble, params, xs, h0, dt, n, restarts, rng, adam_steps, newton_steps, lr, final_lr, tol_q, slow_tol,
+          dedup_tol, outlier_scale, eigvecs):
+    """The body of `find_fixed_points`, after the checks."""
+    k = h0.shape[0]
     h0_64 = h0.astype(np.float64)
     outliers = _OutlierRule(h0_64, outlier_scale)
     fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
@@ -604,7 +619,7 @@ def initial_states_from_trajectories(
     - `ensemble`: a stacked ensemble of `K` members (or one CTRNN, `K = 1`).
     - `inputs_batch`: `(B, T, M)` trials, the same for every member (e.g. the flip-flop test set).
     - `n_candidates`: `C`, states per member, drawn uniformly from the member's `B·T` visited states
-      (without replacement when `C <= B·T`).
+      (without replacement when `C <= B·T`), by a NumPy generator seeded with `key`.
     - `key`: a PRNG key (keyword-only).
     - `noise_std`: std of Gaussian noise added to every sampled state (>= 0).
 
@@ -623,13 +638,12 @@ def initial_states_from_trajectories(
         raise ValueError("`inputs_batch` contains NaN or inf.")
     states = ensemble_states(ensemble, x)  # (K, B, T, N)
     k, b, t, n = states.shape
-    states = states.reshape(k, b * t, n)
-    k_pick, k_noise = jax.random.split(key)
-    replace = c > b * t
-    picks = jax.vmap(lambda kk: jax.random.choice(kk, b * t, (c,), replace=replace))(jax.random.split(k_pick, k))
-    chosen = jnp.take_along_axis(states, picks[:, :, None], axis=1)
+    # Indices and noise from a NumPy generator seeded by `key`: cheap, nothing to compile.
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    picks = np.stack([rng.choice(b * t, c, replace=c > b * t) for _ in range(k)])
+    chosen = jnp.take_along_axis(states.reshape(k, b * t, n), jnp.asarray(picks)[:, :, None], axis=1)
     if noise_std > 0:
-        chosen = chosen + noise_std * jax.random.normal(k_noise, chosen.shape, chosen.dtype)
+        chosen = chosen + jnp.asarray(noise_std * rng.standard_normal(chosen.shape), chosen.dtype)
     return chosen
 
 

@@ -44,15 +44,15 @@ class TrainConfig:
     - `seed`: seeds the members' initialization, the data and the noise.
     """
 
-    steps: int = 1500
+    steps: int = 6000
     batch_size: int = 32
     learning_rate: float | tuple[float, ...] = 1e-2
-    lr_decay: float = 0.0
+    lr_decay: float = 1e-3
     clip_norm: float | tuple[float, ...] | None = 1.0
     noise_std: float | tuple[float, ...] = 0.0
     shared_batch: bool = False
     dataset_size: int | None = None
-    steps_per_call: int = 50
+    steps_per_call: int = 100
     train_bias: bool = True
     unroll: int = 1
     adam_b1: float = 0.9

@@ -172,6 +172,21 @@ def test_alpha_keeps_points_and_maps_eigenvalues(contracting_result):
     assert d.min(axis=1).max() < 1e-5 and d.min(axis=0).max() < 1e-5
 
 
+def test_discrete_and_continuous_time_stability():
+    """W_rec = diag(-1.5, -0.5, 0, 0, 0): the origin is the only fixed point. At a = 1, λ = -1.5: the map
+    is unstable (period-2 flip) while the flow, μ = λ - 1 = -2.5, is stable. At a = 0.5, λ = -0.25: both."""
+    W = np.diag([-1.5, -0.5, 0.0, 0.0, 0.0])
+    ens = stack_members([network(W, alpha=1.0), network(W, alpha=0.5)])
+    fp = find_fixed_points(ens, jnp.zeros(M), uniform_states(jax.random.key(13), -1.0, 1.0))
+    assert fp.member.tolist() == [0, 1]
+    np.testing.assert_allclose(fp.points, 0, atol=1e-6)
+    # λ = (1 - a) + a·(-1.5, -0.5, 0, 0, 0)
+    np.testing.assert_allclose(np.sort(fp.eigvals.real, axis=1), [[-1.5, -0.5, 0, 0, 0], [-0.25, 0.25, 0.5, 0.5, 0.5]],
+                               atol=1e-6)
+    assert fp.is_stable.tolist() == [False, True] and fp.n_unstable.tolist() == [1, 0]
+    assert fp.is_stable_ct.tolist() == [True, True]
+
+
 def test_duplicates_are_merged(contracting_result):
     ensemble, fp = contracting_result
     # the C candidates of each member all converge to the one point, merged into one
@@ -207,7 +222,7 @@ def test_float64_option():
         fp = find_fixed_points(ens, X_CONST, np.asarray(states, np.float64), dtype=jnp.float64, adam_steps=50)
     assert fp.points.dtype == np.float64 and len(fp) == 2
     expected = damped_iteration(jax.tree_util.tree_map(lambda v: v[0], ens), X_CONST)
-    np.testing.assert_allclose(fp.member_points(0)[0], expected, atol=1e-6)  # weights are float32 in both
+    np.testing.assert_allclose(fp.member_points(0)[0], expected, atol=1e-12)  # same float32 weights
     assert np.all(fp.q < 1e-26)
 
 
@@ -319,7 +334,7 @@ def test_procrustes_matches_scipy():
 def test_analyze_fixed_points_smoke():
     model = CTRNN(3, 6, 3, key=jax.random.key(10), alpha=0.5)
     ens = stack_members([model, model])
-    fp, per_member, summary = analyze_fixed_points(ens, key=jax.random.key(11), n_candidates=16, n_trials=2,
+    fp, per_member, summary = analyze_fixed_points(ens, key=jax.random.key(11), n_candidates=16, n_trials=0,
                                                    adam_steps=20, newton_steps=3)
     assert fp.n_members == 2 and len(per_member) == 2 and summary["n_members"] == 2
     # an untrained orthogonal network at zero input has the origin as a fixed point
