@@ -3,6 +3,11 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._cube import analyze_fixed_points as analyze_fixed_points
+from ._cube import cube_analysis as cube_analysis
+from ._cube import ensemble_summary as ensemble_summary
+from ._cube import format_cube_table as format_cube_table
+from ._cube import procrustes_disparity as procrustes_disparity
 from ._ensemble import EnsembleConfig as EnsembleConfig
 from ._ensemble import ensemble_size as ensemble_size
 from ._ensemble import get_member as get_member
@@ -11,6 +16,9 @@ from ._ensemble import stack_members as stack_members
 from ._evaluate import ensemble_outputs as ensemble_outputs
 from ._evaluate import ensemble_states as ensemble_states
 from ._evaluate import evaluate as evaluate
+from ._fixed_points import FixedPoints as FixedPoints
+from ._fixed_points import find_fixed_points as find_fixed_points
+from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
 from ._flipflop import FlipFlopConfig as FlipFlopConfig
 from ._flipflop import flipflop_dataset as flipflop_dataset
 from ._flipflop import flipflop_test_set as flipflop_test_set

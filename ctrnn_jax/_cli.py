@@ -1,4 +1,4 @@
-"""The `ctrnn-jax` command line: `train`, `evaluate`, `flipflop` (the main job).
+"""The `ctrnn-jax` command line: `train`, `evaluate`, `fixed-points`, `flipflop` (the main job).
 
 Every field of `EnsembleConfig`, `TrainConfig` and `FlipFlopConfig` is an option. Per-member values
 are comma-separated (`--lr 1e-2,3e-3,...`, one per member). Bad arguments exit with status 2 and a
@@ -187,12 +187,77 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", type=Path, default=None, metavar="DIR",
                        help="continue the run in DIR from its checkpoint (optionally with a larger --steps)")
         add_config_options(p)
+        if name == "flipflop":
+            g = p.add_argument_group("fixed-point stage")
+            g.add_argument("--fixed-points", action=argparse.BooleanOptionalAction, default=True,
+                           help="after training, find every member's fixed points and write fixed_points.npz "
+                                "and cube.json into the run folder (default: on)")
+            _add_fixed_point_options(g)
+    p = sub.add_parser("fixed-points", help="find the fixed points of every member of an ensemble.npz",
+                       description="Find every member's fixed points (zero or --input constant input), linearize, "
+                                   "and summarise the flip-flop cube: stable points, corners recovered, saddles.")
+    p.add_argument("path", type=Path, help="an ensemble.npz (interchange format) or a run folder")
+    p.add_argument("--out", type=Path, default=Path("fixed_points.npz"), help="output .npz (default: fixed_points.npz)")
+    p.add_argument("--cube-json", type=Path, default=None, help="also write the cube analysis as JSON here")
+    _add_fixed_point_options(p)
     p = sub.add_parser("evaluate", help="evaluate a run folder or ensemble.npz on the 8-state test set",
                        description="evaluate a run folder or ensemble.npz on the 8-state test set")
     p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
     p.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     return parser
+
+
+def _add_fixed_point_options(g) -> None:
+    g.add_argument("--input", default=None, metavar="X1,X2,...",
+                   help="constant input at which to find fixed points (default: zeros, the memory states)")
+    g.add_argument("--candidates", type=int, default=1024, help="initial states per member (default: 1024)")
+    g.add_argument("--tol", type=float, default=None,
+                   help="q tolerance for fixed points (default: 10 machine epsilons of residual per unit)")
+    g.add_argument("--noise", type=float, default=0.0, help="std of noise added to the initial states (default: 0)")
+    g.add_argument("--restarts", type=int, default=2, help="rounds of restarts from the points found (default: 2)")
+    g.add_argument("--fp-seed", type=int, default=0, help="seed of the candidate sampling (default: 0)")
+    g.add_argument("--eigvecs", action=argparse.BooleanOptionalAction, default=False,
+                   help="also store the Jacobians' eigenvectors (P, N, N complex; large)")
+
+
+def _fixed_point_options(args, parser) -> dict:
+    options = {"n_candidates": args.candidates, "noise_std": args.noise, "restarts": args.restarts,
+               "seed": args.fp_seed, "eigvecs": args.eigvecs}
+    if args.tol is not None:
+        options["tol_q"] = args.tol
+    if args.input is not None:
+        try:
+            options["inputs"] = [float(v) for v in args.input.split(",")]
+        except ValueError:
+            parser.error(f"--input: expected comma-separated numbers, got {args.input!r}")
+    return options
+
+
+def _run_fixed_points(ensemble, out_npz, cube_json, task, options, parser) -> None:
+    from ._cube import format_cube_table
+    from ._run import fixed_point_stage
+
+    t0 = time.perf_counter()
+    try:
+        per_member, summary = fixed_point_stage(ensemble, out_npz, cube_json=cube_json, task=task, **options)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    print(format_cube_table(per_member))
+    print(f"fixed points written to {out_npz}" + (f", cube analysis to {cube_json}" if cube_json else "")
+          + f"  ({time.perf_counter() - t0:.0f} s)")
+
+
+def _fixed_points(args, parser) -> int:
+    from ._run import load_run_ensemble
+
+    options = _fixed_point_options(args, parser)
+    try:
+        ensemble, config = load_run_ensemble(args.path)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        parser.error(str(e))
+    _run_fixed_points(ensemble, args.out, args.cube_json, config.task if config else None, options, parser)
+    return 0
 
 
 def _train(args, parser) -> int:
@@ -219,8 +284,14 @@ def _train(args, parser) -> int:
                            log=lambda m: print(m, file=sys.stderr))
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         parser.error(str(e))
-    wall = time.perf_counter() - t0
     print(format_table(result))
+    if args.command == "flipflop" and args.fixed_points:
+        from ._run import CUBE, FIXED_POINTS
+        from ._serialisation import load_npz
+
+        options = _fixed_point_options(args, parser)
+        _run_fixed_points(load_npz(out / "ensemble.npz"), out / FIXED_POINTS, out / CUBE, config.task, options, parser)
+    wall = time.perf_counter() - t0
     print(f"run folder: {out}  (wall time {wall:.0f} s)")
     return 0
 
@@ -251,6 +322,8 @@ def main(argv=None) -> int:
     sub = parser._subparsers._group_actions[0].choices[args.command]
     if args.command in ("train", "flipflop"):
         return _train(args, sub)
+    if args.command == "fixed-points":
+        return _fixed_points(args, sub)
     return _evaluate(args, sub)
 
 

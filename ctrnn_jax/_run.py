@@ -192,3 +192,37 @@ def format_table(result: dict) -> str:
     lines.append(f"{result['n_success']} of {result['n_members']} members solve the task "
                  f"(test MSE < {result['threshold']}).")
     return "\n".join(lines)
+
+
+FIXED_POINTS, CUBE = "fixed_points.npz", "cube.json"
+
+
+def fixed_point_stage(ensemble, out_npz: str | Path, *, cube_json: str | Path | None = None,
+                      task: FlipFlopConfig | None = None, seed: int = 0, **options) -> tuple[list, dict]:
+    """Find every member's fixed points (flip-flop analysis), write `out_npz` and optionally `cube_json`.
+
+    `options` go to `analyze_fixed_points` (`inputs`, `n_candidates`, `noise_std`, `restarts`, `tol_q`, ...).
+    Returns the per-member cube analysis and the ensemble summary.
+    """
+    from ._cube import analyze_fixed_points
+
+    fixed_points, per_member, summary = analyze_fixed_points(ensemble, key=jax.random.key(seed), task=task, **options)
+    fixed_points.to_npz(out_npz)
+    if cube_json is not None:
+        write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
+    return per_member, summary
+
+
+def _jsonable(obj):
+    """Plain JSON types from NumPy scalars/arrays and int dict keys."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
