@@ -7,6 +7,7 @@ one-line message.
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 import types
@@ -316,7 +317,24 @@ def _evaluate(args, parser) -> int:
     return 0
 
 
+def use_cpu_cores() -> None:
+    """Show JAX one CPU device per core, so that the trainer can spread members over the cores.
+
+    Done by the command line (an application), never on library import. Skipped when the user has
+    configured the CPU device count, or when the JAX backend is already running.
+    """
+    if "JAX_NUM_CPU_DEVICES" in os.environ or "host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    try:
+        import jax
+
+        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
+    except Exception:  # noqa: BLE001 - older JAX without the option, or backend already initialised
+        pass
+
+
 def main(argv=None) -> int:
+    use_cpu_cores()
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]

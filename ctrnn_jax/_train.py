@@ -22,6 +22,7 @@ from ._ensemble import EnsembleConfig, ensemble_size, make_ensemble, per_member
 from ._flipflop import FlipFlopConfig, flipflop_dataset, sample_flipflop
 from ._model import CTRNN, _check_int
 from ._progress import NoProgress, TqdmProgress
+from ._sharding import member_mesh, shard_members
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,11 +161,14 @@ class EnsembleTrainer:
     - `ensemble`: an `EnsembleConfig` (sizes, alpha, activation, initialization).
     - `train`: a `TrainConfig`.
     - `task`: a `FlipFlopConfig` (the task's trials are generated on the device inside the step).
+    - `devices`: devices to spread the members over (default: all local devices; members are split
+      over the largest number of them that divides K). Results do not depend on it.
 
     Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`.
     """
 
-    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task: FlipFlopConfig | None = None):
+    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task: FlipFlopConfig | None = None,
+                 *, devices=None):
         task = FlipFlopConfig() if task is None else task
         if not isinstance(ensemble, EnsembleConfig):
             raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
@@ -178,7 +182,8 @@ class EnsembleTrainer:
         self.ensemble_config = ensemble
         self.config = train
         self.task = task
-        self.hyper = train.hyper(ensemble.members)
+        self.mesh = member_mesh(ensemble.members, devices)
+        self.hyper = self.place(train.hyper(ensemble.members))
         self._use_noise = bool(np.any(np.asarray(self.hyper.noise_std) > 0))
         self._adam = optax.scale_by_adam(b1=train.adam_b1, b2=train.adam_b2, eps=train.adam_eps)
         self._data = None
@@ -201,9 +206,13 @@ class EnsembleTrainer:
             key_data = jax.random.key_data(jax.random.split(jax.random.key(self.config.seed))[1])
         params, _ = eqx.partition(model, self._spec(model))
         opt_state = eqx.filter_vmap(self._adam.init)(params)
-        return TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
-                          frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
-                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data)
+        return self.place(TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
+                                     frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
+                                     member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data))
+
+    def place(self, tree):
+        """Put a state (or any pytree with a leading member axis) on this trainer's devices."""
+        return shard_members(tree, self.mesh, self.ensemble_config.members)
 
     def _spec(self, model: CTRNN) -> CTRNN:
         return trainable_filter(model, self.config.train_bias)
@@ -212,7 +221,7 @@ class EnsembleTrainer:
         """The fixed data set `(S, T, M)`, `(S, T, O)` in data-set mode (made once from `seed`), else None."""
         if self.config.dataset_size is not None and self._data is None:
             key = jax.random.fold_in(jax.random.key(self.config.seed), 1_000_003)
-            self._data = flipflop_dataset(key, self.task, self.config.dataset_size)
+            self._data = shard_members(flipflop_dataset(key, self.task, self.config.dataset_size), self.mesh, -1)
         return self._data
 
     # -- the compiled step ----------------------------------------------------------------------
@@ -299,7 +308,7 @@ class EnsembleTrainer:
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
         """Take `n_steps` training steps in one compiled call; returns the state and losses `(n_steps, K)`."""
         _check_int("n_steps", n_steps, 1)
-        return self._chunk(n_steps)(state, self.hyper, self.data())
+        return self._chunk(n_steps)(self.place(state), self.hyper, self.data())
 
     # -- the host loop ----------------------------------------------------------------------------
     def train(self, state: TrainState, *, until: int | None = None, progress=None,
