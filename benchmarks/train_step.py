@@ -52,14 +52,18 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-loop", action="store_true", help="skip the loop-over-members baseline")
     p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--cpu-devices", type=int, default=1,
+                   help="CPU devices JAX shows (members are split over them; default 1)")
     args = p.parse_args()
+    if args.cpu_devices != 1:
+        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     dev = jax.devices()[0]
     rows = [time_trainer(k, args) for k in args.members]
     if not args.no_loop:
         single = next((r for r in rows if r["members"] == 1), None) or time_trainer(1, args)
         for r in rows:
             r["ms_per_step_loop_of_singles"] = single["ms_per_step"] * r["members"]
-    print(f"device: {dev.platform} ({dev.device_kind}); N={args.units}, batch={args.batch}, T={args.length}, "
+    print(f"device: {dev.platform} ({dev.device_kind}) x{jax.device_count()}; N={args.units}, batch={args.batch}, T={args.length}, "
           f"unroll={args.unroll}")
     print(f"{'K':>6} {'ms/step':>10} {'ms/net/step':>12} {'loop of K singles ms':>21} {'compile+1st s':>14}")
     for r in rows:

@@ -45,7 +45,7 @@ class TrainConfig:
     - `seed`: seeds the members' initialization, the data and the noise.
     """
 
-    steps: int = 6000
+    steps: int = 8000
     batch_size: int = 32
     learning_rate: float | tuple[float, ...] = 1e-2
     lr_decay: float = 1e-3

@@ -10,6 +10,10 @@ import pytest
 # is not set: optax's own Adam bias correction, `b ** count` with an int32 count, fails under it.)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# Two CPU devices, so that the member-axis sharding is exercised (an ensemble with an even number of
+# members is split over them; see test_sharding.py).
+jax.config.update("jax_num_cpu_devices", 2)
+
 # Many tests build trainers with the same static configuration; a per-session persistent compilation
 # cache (keyed on the lowered program, not on the Python function) compiles each one only once.
 _CACHE_DIR = tempfile.mkdtemp(prefix="ctrnn_jax_test_cache_")
