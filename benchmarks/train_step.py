@@ -65,7 +65,7 @@ def main():
             r["ms_per_step_loop_of_singles"] = single["ms_per_step"] * r["members"]
     print(f"device: {dev.platform} ({dev.device_kind}) x{jax.device_count()}; N={args.units}, batch={args.batch}, T={args.length}, "
           f"unroll={args.unroll}")
-    print(f"{'K':>6} {'ms/step':>10} {'ms/net/step':>12} {'loop of K singles ms':>21} {'compile+1st s':>14}")
+    print(f"{'K':>6} {'ms/step':>10} {'ms/net/step':>12} {'K x (K=1) ms':>21} {'compile+1st s':>14}")
     for r in rows:
         loop = r.get("ms_per_step_loop_of_singles", float("nan"))
         print(f"{r['members']:>6} {r['ms_per_step']:>10.1f} {r['ms_per_network_step']:>12.2f} {loop:>21.1f} "
