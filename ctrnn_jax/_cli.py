@@ -1,4 +1,4 @@
-"""The `ctrnn-jax` command line: `train`, `evaluate`, `fixed-points`, `flipflop` (the main job).
+"""The `ctrnn-jax` command line: `train`, `evaluate`, `fixed-points`, `analyze`, `flipflop` (the main job).
 
 Every field of `EnsembleConfig`, `TrainConfig` and `FlipFlopConfig` is an option. Per-member values
 are comma-separated (`--lr 1e-2,3e-3,...`, one per member). Bad arguments exit with status 2 and a
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="after training, find every member's fixed points and write fixed_points.npz "
                                 "and cube.json into the run folder (default: on)")
             _add_fixed_point_options(g)
+            p.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
+                           help="after the fixed points, make every figure and report.md (default: on)")
     p = sub.add_parser("fixed-points", help="find the fixed points of every member of an ensemble.npz",
                        description="Find every member's fixed points (zero or --input constant input), linearize, "
                                    "and summarise the flip-flop cube: stable points, corners recovered, saddles.")
@@ -201,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("fixed_points.npz"), help="output .npz (default: fixed_points.npz)")
     p.add_argument("--cube-json", type=Path, default=None, help="also write the cube analysis as JSON here")
     _add_fixed_point_options(p)
+    p = sub.add_parser("analyze", help="make every figure and report.md for a run folder or ensemble.npz",
+                       description="Make every figure of the paper (PNG + PDF), the robustness sweep and the "
+                                   "comparison of realizations, and write report.md.")
+    p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write report.md and figures/ (default: the run folder, or NAME_report/ next to "
+                        "an .npz)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the sampled trials (default: 0)")
     p = sub.add_parser("evaluate", help="evaluate a run folder or ensemble.npz on the 8-state test set",
                        description="evaluate a run folder or ensemble.npz on the 8-state test set")
     p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
@@ -261,6 +271,22 @@ def _fixed_points(args, parser) -> int:
     return 0
 
 
+def _run_analysis(path, out, seed, parser) -> None:
+    from ._report import analyze_run
+
+    t0 = time.perf_counter()
+    try:
+        report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr))
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        parser.error(str(e))
+    print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
+
+
+def _analyze(args, parser) -> int:
+    _run_analysis(args.path, args.out, args.seed, parser)
+    return 0
+
+
 def _train(args, parser) -> int:
     from ._run import format_table, read_config, train_run
 
@@ -292,6 +318,8 @@ def _train(args, parser) -> int:
 
         options = _fixed_point_options(args, parser)
         _run_fixed_points(load_npz(out / "ensemble.npz"), out / FIXED_POINTS, out / CUBE, config.task, options, parser)
+    if args.command == "flipflop" and args.analyze:
+        _run_analysis(out, None, 0, parser)
     wall = time.perf_counter() - t0
     print(f"run folder: {out}  (wall time {wall:.0f} s)")
     return 0
@@ -342,6 +370,8 @@ def main(argv=None) -> int:
         return _train(args, sub)
     if args.command == "fixed-points":
         return _fixed_points(args, sub)
+    if args.command == "analyze":
+        return _analyze(args, sub)
     return _evaluate(args, sub)
 
 

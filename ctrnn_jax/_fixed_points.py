@@ -44,7 +44,7 @@ from ._activations import get_activation
 from ._ensemble import ensemble_size
 from ._evaluate import ensemble_states
 from ._model import CTRNN, _check_int
-from ._serialisation import atomic_write
+from ._serialisation import atomic_write, read_npz
 
 try:  # optional: keeps BLAS single-threaded during the host eigendecomposition (see `_blas_limit`)
     from threadpoolctl import threadpool_limits as _threadpool_limits
@@ -151,18 +151,8 @@ class FixedPoints:
         """Read a file written by `to_npz`. Raises `ValueError` naming the file if an array is missing
         or the lengths disagree."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file.")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {name: z[name] for name in z.files}
-        except Exception as e:  # noqa: BLE001 - any parse failure means a corrupt file
-            raise ValueError(f"{path}: not a readable .npz file ({e}).") from None
         required = (*_FP_ARRAYS, *_SLOW_ARRAYS, "n_members", "inputs")
-        missing = [name for name in required if name not in data]
-        if missing:
-            raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; a fixed-points file needs "
-                             f"{', '.join(required)} (and optionally eigvecs).")
+        data = read_npz(path, required, "a fixed-points file (eigvecs optional)")
         p = data["member"].shape[0]
         for name in (*_FP_ARRAYS, *(("eigvecs",) if "eigvecs" in data else ())):
             if data[name].ndim < 1 or data[name].shape[0] != p:

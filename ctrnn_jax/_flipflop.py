@@ -31,13 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
-    return int(value)
+from ._model import _check_int
 
 
 def _check_float(name: str, value: object) -> float:

@@ -64,12 +64,11 @@ def save_npz(ensemble: CTRNN, path: str | os.PathLike) -> None:
         np.savez(f, activation=np.asarray(ensemble.activation), **arrays)
 
 
-def load_npz(path: str | os.PathLike) -> CTRNN:
-    """Read an `ensemble.npz` into a stacked ensemble, checking names, shapes and values.
+def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    """All arrays of an `.npz` file (no pickles), checking that `required` names are present.
 
-    Raises `ValueError` naming the file and the problem for a corrupt or mismatched file.
+    Raises `FileNotFoundError`, or `ValueError` naming the file and the problem.
     """
-    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
     try:
@@ -77,10 +76,19 @@ def load_npz(path: str | os.PathLike) -> CTRNN:
             data = {name: z[name] for name in z.files}
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise ValueError(f"{path}: not a readable .npz file ({e}).") from None
-    missing = [n for n in (*ARRAYS, "activation") if n not in data]
+    missing = [n for n in required if n not in data]
     if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; an ensemble file needs "
-                         f"{', '.join((*ARRAYS, 'activation'))}.")
+        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; {what} needs {', '.join(required)}.")
+    return data
+
+
+def load_npz(path: str | os.PathLike) -> CTRNN:
+    """Read an `ensemble.npz` into a stacked ensemble, checking names, shapes and values.
+
+    Raises `ValueError` naming the file and the problem for a corrupt or mismatched file.
+    """
+    path = Path(path)
+    data = read_npz(path, (*ARRAYS, "activation"), "an ensemble file")
     activation = str(data["activation"])
     if activation not in ACTIVATIONS:
         raise ValueError(f"{path}: unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}.")
