@@ -3,6 +3,13 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._analysis import compare_realizations as compare_realizations
+from ._analysis import linear_cka as linear_cka
+from ._analysis import pairwise_cka as pairwise_cka
+from ._analysis import pairwise_procrustes as pairwise_procrustes
+from ._analysis import robustness_sweep as robustness_sweep
+from ._analysis import size_sweep_summary as size_sweep_summary
+from ._analysis import success_summary as success_summary
 from ._cube import analyze_fixed_points as analyze_fixed_points
 from ._cube import cube_analysis as cube_analysis
 from ._cube import ensemble_summary as ensemble_summary
@@ -27,6 +34,7 @@ from ._model import CTRNN as CTRNN
 from ._progress import NoProgress as NoProgress
 from ._progress import TextProgress as TextProgress
 from ._progress import TqdmProgress as TqdmProgress
+from ._report import analyze_run as analyze_run
 from ._serialisation import load_checkpoint as load_checkpoint
 from ._serialisation import load_npz as load_npz
 from ._serialisation import save_checkpoint as save_checkpoint

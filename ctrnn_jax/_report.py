@@ -101,7 +101,8 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
         fixed_points_list=[fixed_points.select(k) for k in shown])
     losses = _read_losses(run_dir / METRICS, k_total) if run_dir else None
     if losses is not None:
-        written["training"] = plots.plot_training_curves(losses, figs / "training_curves")
+        written["training"] = plots.plot_training_curves(losses, figs / "training_curves",
+                                                         steps=np.arange(1, len(losses) + 1))
     written["fp_spectra"] = plots.plot_fixed_point_spectra(fixed_points.select(best), figs / "fixed_point_spectra")
     disparity = np.asarray([d["cube_disparity"] for d in per_member], float)
     n_stable = np.asarray([d["n_stable"] for d in per_member])
@@ -157,7 +158,7 @@ def _markdown(out, figs, written, metrics, per_member, summary, n_outside, robus
              f"| best member | {best} |", ""]
     lines.append("## Per member\n")
     lines.append("| member | test MSE | norm | success | stable points | corners | saddles (index 1/2/3) "
-                 "| cube disparity | |λ(W_rec)|>1 |")
+                 "| cube disparity | eigenvalues of W_rec outside the unit circle |")
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for i, d in enumerate(per_member):
         s = d["n_saddles"]
