@@ -129,3 +129,15 @@ def test_resume_rejects_other_options(run_dir, tmp_path, capsys):
     assert exc.value.code == 2
     assert "--units" in capsys.readouterr().err
     assert snapshot(run) == before
+
+
+def test_paper_preset_sets_the_published_code_and_options_override_it():
+    from ctrnn_jax._cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["flipflop", "--preset", "paper", "--members", "3"])
+    config, _ = config_from_args(args)
+    assert config.ensemble.units == 400 and config.ensemble.alpha == 1.0 and config.ensemble.members == 3
+    t = config.train
+    assert (t.steps, t.batch_size, t.learning_rate, t.lr_decay, t.clip_norm, t.train_bias, t.dataset_size) == \
+        (4700, 128, 1e-4, 1e-4, None, False, 30050)
+    assert config.task.length == 340

@@ -1,5 +1,6 @@
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -151,3 +152,23 @@ def test_trainer_rejects_mismatched_configs():
     trainer = EnsembleTrainer(ENSEMBLE, TRAIN, TASK)
     with pytest.raises(ValueError, match="n_steps"):
         trainer.run_steps(trainer.init(), 0)
+
+
+def test_dataset_mode_visits_every_series_once_per_epoch():
+    task = FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
+    trainer = EnsembleTrainer(EnsembleConfig(members=2, units=4), TrainConfig(steps=4, batch_size=4, dataset_size=16),
+                              task)
+    inputs, targets = trainer.data()
+    assert inputs.shape == (16, 30, 3) and targets.shape == (16, 30, 3)
+    key = jax.random.key(0)
+    data = np.asarray(inputs)
+    for member in (0, 1):
+        seen = []
+        for step in range(4):  # one epoch = 16 // 4 steps
+            x, _ = trainer._batch((jnp.asarray(step), key), member, (inputs, targets))
+            for row in np.asarray(x):
+                seen.append(int(np.flatnonzero(np.all(data == row, axis=(1, 2)))[0]))
+        assert sorted(seen) == list(range(16))
+    # training in data-set mode runs and keeps the members apart
+    state, losses = trainer.train(trainer.init(), progress=NoProgress())
+    assert losses.shape == (4, 2) and np.all(np.isfinite(losses)) and not np.allclose(losses[:, 0], losses[:, 1])
