@@ -21,8 +21,6 @@ end-to-end time with `restarts=1`.
 """
 
 import argparse
-import json
-import platform
 import time
 
 import equinox as eqx
@@ -31,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ctrnn_jax as cj
+from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 from ctrnn_jax._fixed_points import (
     _linearized,
     _merge,
@@ -154,12 +153,7 @@ def main():
         print(f"{r['members']:>4} {r['find_s']:>8.2f} {r['refine_s']:>9.2f} {r['dedup_s']:>8.3f} "
               f"{r['classify_s']:>11.2f} {r['total_s']:>8.2f} {r['compile_s']:>10.2f} {r['restart_total_s']:>10.2f} "
               f"{r['points']:>7} {complete:>9} {complete_r:>10}")
-    result = {"device": {"platform": dev.platform, "kind": dev.device_kind}, "python": platform.python_version(),
-              "jax": jax.__version__, "args": vars(args), "rows": rows, "date": time.strftime("%Y-%m-%d")}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    emit(rows, args)
 
 
 if __name__ == "__main__":

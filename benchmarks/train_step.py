@@ -8,14 +8,13 @@ Prints a table and writes JSON. Also times a Python loop over K single-member tr
 """
 
 import argparse
-import json
-import platform
 import time
 
 import jax
 import numpy as np
 
 import ctrnn_jax as cj
+from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 
 
 def time_trainer(members: int, args) -> dict:
@@ -70,13 +69,7 @@ def main():
         loop = r.get("ms_per_step_loop_of_singles", float("nan"))
         print(f"{r['members']:>6} {r['ms_per_step']:>10.1f} {r['ms_per_network_step']:>12.2f} {loop:>21.1f} "
               f"{r['compile_plus_first_chunk_s']:>14.1f}")
-    result = {"device": {"platform": dev.platform, "kind": dev.device_kind}, "python": platform.python_version(),
-              "jax": jax.__version__, "args": vars(args), "rows": rows,
-              "date": time.strftime("%Y-%m-%d")}
-    print(json.dumps(result))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    emit(rows, args)
 
 
 if __name__ == "__main__":

@@ -225,19 +225,20 @@ class EnsembleTrainer:
         return self._data
 
     # -- the compiled step ----------------------------------------------------------------------
-    def _batch(self, key, member_id, data):
-        """One batch `(B, T, M)`, `(B, T, O)` for a member (or for all, if `member_id` is None)."""
+    def _batch(self, key, step, member_id, data):
+        """One batch `(B, T, M)`, `(B, T, O)` for a member (or for all, if `member_id` is None).
+
+        Fresh trials come from the step's `key`; in data-set mode `key` is the run's key, and the
+        batch is slice `step % per_epoch` of a permutation drawn once per epoch.
+        """
         b = self.config.batch_size
         if data is None:
             k = key if member_id is None else jax.random.fold_in(key, member_id)
             return sample_flipflop(k, self.task, b)
-        # fixed data set: a permutation per epoch, a slice per step
         inputs, targets = data
         n = inputs.shape[0]
         per_epoch = n // b
-        step, key = key  # (step, epoch key base)
-        epoch = step // per_epoch
-        k = jax.random.fold_in(key, epoch)
+        k = jax.random.fold_in(key, step // per_epoch)
         if member_id is not None:
             k = jax.random.fold_in(k, member_id)
         perm = jax.random.permutation(k, n)
@@ -266,9 +267,8 @@ class EnsembleTrainer:
         lr = hyper.learning_rate / (1.0 + self.config.lr_decay * step.astype(jnp.float32))
         new_params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        new_params = jax.tree_util.tree_map(lambda p, q: jnp.where(finite, p, q), new_params, params)
-        new_finite = jax.tree_util.tree_map(lambda p: jnp.all(jnp.isfinite(p)), new_params)
-        finite = finite & jnp.all(jnp.stack(jax.tree_util.tree_leaves(new_finite)))
+        for p in jax.tree_util.tree_leaves(new_params):
+            finite = finite & jnp.all(jnp.isfinite(p))
         ok = finite & ~frozen
         keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
         new_params = jax.tree_util.tree_map(keep, new_params, params)
@@ -280,15 +280,15 @@ class EnsembleTrainer:
     def _one_step(self, state: TrainState, hyper: Hyper, data):
         key = jax.random.wrap_key_data(state.key_data)
         step_key = jax.random.fold_in(key, state.step)
-        batch_key = (state.step, key) if data is not None else step_key
+        batch_key = key if data is not None else step_key
         noise_base = jax.random.fold_in(step_key, 7)
         noise_keys = jax.vmap(lambda i: jax.random.fold_in(noise_base, i))(state.member_id)
-        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None))
         if self.config.shared_batch:
-            inputs, targets = self._batch(batch_key, None, data)
-            update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, None, None, 0, None))
+            inputs, targets = self._batch(batch_key, state.step, None, data)
         else:
-            inputs, targets = jax.vmap(lambda i: self._batch(batch_key, i, data))(state.member_id)
+            inputs, targets = jax.vmap(lambda i: self._batch(batch_key, state.step, i, data))(state.member_id)
+        batch_axis = None if self.config.shared_batch else 0
+        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, batch_axis, 0, None))
         model, opt_state, frozen, frozen_step, loss = update(
             state.model, state.opt_state, state.frozen, state.frozen_step, hyper, inputs, targets,
             noise_keys, state.step)
