@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ._activations import check_activation, get_activation
+from ._scan import check_backprop, check_precision, euler_readout_scan, euler_scan
 from . import _initializers as inits
 
 
@@ -144,37 +145,54 @@ class CTRNN(eqx.Module):
         key: jax.Array | None = None,
         noise_std: float | jax.Array = 0.0,
         unroll: int = 1,
+        backprop: str = "autodiff",
+        precision: str = "default",
     ) -> jax.Array:
-        """Run the network over one trial.
+        """Run the network over one trial `(T, M)` or a batch of trials `(B, T, M)`.
 
         **Arguments:**
 
-        - `inputs`: `(T, M)`, the input at each time step.
-        - `h0`: `(N,)` initial state; zeros if omitted.
-        - `key`: PRNG key for recurrent noise; required when `noise_std` may be non-zero.
+        - `inputs`: `(T, M)` or `(B, T, M)`, the input at each time step.
+        - `h0`: `(N,)` or `(B, N)` initial state; zeros if omitted.
+        - `key`: PRNG key for recurrent noise; required when `noise_std` may be non-zero. In a
+          batch, trial `i` gets the noise that `jax.random.split(key, B)[i]` gives it alone.
         - `noise_std`: standard deviation of the Gaussian noise added to `h` at every step.
         - `unroll`: how many Euler steps `lax.scan` unrolls per iteration.
+        - `backprop`: how gradients flow through the time loop: `"autodiff"` (plain reverse mode),
+          `"checkpoint"` (recompute each step) or `"custom"` (hand-written VJP saving only the
+          states; least memory). Same values and gradients; see `ctrnn_jax._scan`.
+        - `precision`: matmul precision, `"default"` (TF32 on NVIDIA GPUs) or `"highest"`.
 
-        **Returns:** `(T, N)`, `hs[t]` = the state after reading `inputs[t]`.
+        **Returns:** `(T, N)` or `(B, T, N)`, `hs[..., t, :]` = the state after reading `inputs[..., t, :]`.
         """
-        n = self.n_units
+        x, h0, noise, single = self._prepare(inputs, h0, key, noise_std, backprop, precision)
+        prec = None if precision == "default" else lax.Precision.HIGHEST
+        # hoisted out of the time loop: one (T·B, M) × (M, N) matmul, time-major (T, B, N)
+        drive = jnp.einsum("tbm,nm->tbn", x, self.W_in, precision=prec) + self.b[None, None, :]
+        hs = euler_scan(self.W_rec, drive, h0, self.alpha, noise, activation=self.activation,
+                        backprop=backprop, precision=precision, unroll=unroll)
+        return hs[:, 0] if single else jnp.swapaxes(hs, 0, 1)
+
+    def _prepare(self, inputs, h0, key, noise_std, backprop, precision):
+        """Check the arguments; inputs `(T, B, M)`, `h0 (B, N)`, noise `(T, B, N)` or None, time-major."""
+        check_backprop(backprop)
+        check_precision(precision)
+        inputs = jnp.asarray(inputs)
+        if inputs.ndim not in (2, 3) or inputs.shape[-1] != self.n_inputs:
+            raise ValueError(f"`inputs` must be (T, {self.n_inputs}) or (B, T, {self.n_inputs}), got {inputs.shape}.")
+        single = inputs.ndim == 2
+        x = inputs[:, None] if single else jnp.swapaxes(inputs, 0, 1)  # small: M channels
+        length, b, n = x.shape[0], x.shape[1], self.n_units
         if h0 is None:
-            h0 = jnp.zeros(n, dtype=self.W_rec.dtype)
-        drive = inputs @ self.W_in.T + self.b[None, :]  # hoisted out of the scan: (T, N)
-        if key is not None:
-            drive_noise = noise_std * jax.random.normal(key, drive.shape, drive.dtype)
-        else:
-            drive_noise = None
-
-        def body(h, xs):
-            u, eps = xs
-            h = self.euler(h, u)
-            if eps is not None:
-                h = h + eps
-            return h, h
-
-        _, hs = lax.scan(body, h0, (drive, drive_noise), unroll=unroll)
-        return hs
+            h0 = jnp.zeros((b, n), dtype=self.W_rec.dtype)
+        elif single:
+            h0 = h0[None]
+        noise = None
+        if key is not None:  # trial i of a batch gets the noise of `split(key, B)[i]` alone
+            keys = key[None] if single else jax.random.split(key, b)
+            draw = lambda k: jax.random.normal(k, (length, n), self.W_rec.dtype)  # noqa: E731
+            noise = noise_std * jnp.swapaxes(jax.vmap(draw)(keys), 0, 1)
+        return x, h0, noise, single
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` states to `(..., O)` outputs `W_out h + b_out`."""
@@ -188,7 +206,20 @@ class CTRNN(eqx.Module):
         key: jax.Array | None = None,
         noise_std: float | jax.Array = 0.0,
         unroll: int = 1,
+        backprop: str = "autodiff",
+        precision: str = "default",
     ) -> jax.Array:
-        """Outputs `(T, O)` for inputs `(T, M)`; arguments as in `states`."""
-        return self.readout(self.states(inputs, h0=h0, key=key, noise_std=noise_std, unroll=unroll))
-
+        """Outputs `(T, O)` for inputs `(T, M)` (or `(B, T, O)` for `(B, T, M)`); arguments as in
+        `states`. With `backprop="custom"` the readout is inside the hand-written VJP
+        (`euler_readout_scan`): only the states are stored for the backward pass."""
+        x, h0, noise, single = self._prepare(inputs, h0, key, noise_std, backprop, precision)
+        if backprop == "custom":
+            z = euler_readout_scan(self.W_rec, self.W_in, self.b, self.W_out, self.b_out, self.alpha, x, h0,
+                                   noise, activation=self.activation, precision=precision, unroll=unroll)
+        else:
+            prec = None if precision == "default" else lax.Precision.HIGHEST
+            drive = jnp.einsum("tbm,nm->tbn", x, self.W_in, precision=prec) + self.b[None, None, :]
+            hs = euler_scan(self.W_rec, drive, h0, self.alpha, noise, activation=self.activation,
+                            backprop=backprop, precision=precision, unroll=unroll)
+            z = jnp.einsum("tbn,on->tbo", hs, self.W_out, precision=prec) + self.b_out[None, None, :]
+        return z[:, 0] if single else jnp.swapaxes(z, 0, 1)
