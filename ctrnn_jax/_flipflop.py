@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import math
 import numbers
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +69,8 @@ class FlipFlopConfig:
     The earliest possible switch of pulse 1 must fall inside the series:
     `first_onset[0] + width + delay < length`.
     """
+
+    name: ClassVar[str] = "flipflop"
 
     n_bits: int = 3
     length: int = 340
@@ -119,6 +121,42 @@ class FlipFlopConfig:
     def n_pulses(self) -> int:
         """Number of pulses per bit and series, `len(gaps) + 1`."""
         return len(self.gaps) + 1
+
+    # -- the task protocol (ctrnn_jax._task) ----------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return self.n_bits
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_bits
+
+    def sample(self, key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """`sample_flipflop` plus an all-ones mask: `(inputs, targets, mask)`, each `(B, T, n_bits)`."""
+        inputs, targets = sample_flipflop(key, self, batch_size)
+        return inputs, targets, jnp.ones_like(targets)
+
+    def dataset(self, key: jax.Array, n_samples: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """`flipflop_dataset` plus an all-ones mask (the trainer's data-set mode)."""
+        inputs, targets = flipflop_dataset(key, self, n_samples)
+        return inputs, targets, jnp.ones_like(targets)
+
+    def test_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """`flipflop_test_set(self)` (the 8-memory-state series for 3 bits) plus an all-ones mask."""
+        inputs, targets = flipflop_test_set(self)
+        return inputs, targets, jnp.ones_like(targets)
+
+    def score(self, outputs, targets, mask, *, threshold: float = 0.02) -> dict[str, np.ndarray]:
+        """Per-member test MSE (`metric`, `mse`) and `success` (MSE below `threshold`, the paper's
+        criterion); `outputs (K, B, T, O)`."""
+        from ._task import masked_mse_np
+
+        mse = masked_mse_np(outputs, targets, mask)
+        return {"metric": mse, "mse": mse, "success": np.isfinite(mse) & (mse < threshold)}
+
+    def fixed_point_inputs(self) -> np.ndarray:
+        """Zero input: the memory states are the fixed points without input, `(1, n_bits)`."""
+        return np.zeros((1, self.n_bits), np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""
@@ -267,7 +305,7 @@ def flipflop_test_set(
     *,
     period: int = 70,
     first_onset: int = 30,
-    n_pulses: int = 16,
+    n_pulses: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """The deterministic, noise-free "8-memory-state" test series (paper Fig. 6).
 
@@ -276,33 +314,36 @@ def flipflop_test_set(
     channel 2 (C) `+ + + + - - - -`. Each channel's target is its own flip-flop state, switching
     `config.delay` steps after its pulse ends (at `70 + 70k` with the defaults). Every state is
     held `period` steps, so 8 consecutive pulses make the outputs visit all 8 sign combinations;
-    with the default 16 pulses they visit them twice. `config.length`, `noise_std` and the pulse
+    with the default 16 pulses they visit them twice. Other numbers of bits: channel `i >= 3`
+    flips every `2**i` pulses, and the default `n_pulses` is `max(16, 2**(n_bits + 1))`, so the
+    outputs visit all `2**n_bits` states twice. `config.length`, `noise_std` and the pulse
     statistics are not used; inputs are scaled by `config.amplitude`, targets are ±1 (0 before the
     first switch).
 
     **Arguments:**
 
-    - `config`: a `FlipFlopConfig` with `n_bits == 3`.
+    - `config`: a `FlipFlopConfig`.
     - `period`: steps between onsets, an int >= `config.width`.
     - `first_onset`: onset of the first pulse, an int >= 0.
     - `n_pulses`: pulses per channel, an int >= 1.
 
     **Returns:**
 
-    A tuple `(inputs, targets)` of float32 arrays of shape `(1, T, 3)`, with
+    A tuple `(inputs, targets)` of float32 arrays of shape `(1, T, n_bits)`, with
     `T = first_onset + n_pulses * period + width + delay` (1190 with the defaults).
     """
     _check_config(config)
-    if config.n_bits != 3:
-        raise ValueError(f"`config.n_bits` must be 3 for the 8-state test set, got {config.n_bits}.")
     period = _check_int("period", period, 1)
     if period < config.width:
         raise ValueError(f"`period` must be >= `width` ({config.width}), got {period}.")
     first_onset = _check_int("first_onset", first_onset, 0)
-    n_pulses = _check_int("n_pulses", n_pulses, 1)
+    n = config.n_bits
+    n_pulses = max(16, 2 ** (n + 1)) if n_pulses is None else _check_int("n_pulses", n_pulses, 1)
     k = np.arange(n_pulses)
-    signs = 1.0 - 2.0 * np.stack([(k // 2) % 2, k % 2, (k // 4) % 2])  # (3, n_pulses)
-    onsets = np.broadcast_to(first_onset + period * k, (3, n_pulses))
+    # channel 0 (A) flips every 2 pulses, 1 (B) every pulse, 2 (C) every 4, channel i >= 3 every 2**i
+    periods = [2, 1, 4, *[2**i for i in range(3, n)]][:n]
+    signs = 1.0 - 2.0 * np.stack([(k // p) % 2 for p in periods])  # (n_bits, n_pulses)
+    onsets = np.broadcast_to(first_onset + period * k, (n, n_pulses))
     length = first_onset + n_pulses * period + config.width + config.delay
     inputs, targets = _render(
         jnp.asarray(onsets, jnp.int32), jnp.asarray(signs, jnp.float32),

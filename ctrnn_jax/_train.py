@@ -19,10 +19,11 @@ import optax
 from jax import lax
 
 from ._ensemble import EnsembleConfig, ensemble_size, make_ensemble, per_member
-from ._flipflop import FlipFlopConfig, flipflop_dataset, sample_flipflop
+from ._flipflop import FlipFlopConfig
 from ._model import CTRNN, _check_int
 from ._progress import NoProgress, TqdmProgress
 from ._scan import check_backprop, check_precision
+from ._task import check_task, masked_mse
 from ._sharding import member_mesh, shard_members
 
 
@@ -46,6 +47,11 @@ class TrainConfig:
       states: least memory, the fastest measured), `"checkpoint"` or `"autodiff"` (see `ctrnn_jax._scan`).
     - `precision`: matmul precision, `"default"` (TF32 on NVIDIA GPUs, float32 on CPUs) or
       `"highest"` (full float32 on every device).
+    - `rate_l2`: weight of the L2 penalty on firing rates, `rate_l2 · mean(h²)` (0 = none).
+    - `weight_l1`, `weight_l2`: weights of `Σ_W mean(|W|)` and `Σ_W mean(W²)` over the trained
+      weight matrices (`W_rec`, `W_in`, `W_out`; every trained matrix of a gated cell).
+    - `fixed`: names of weight groups kept at their initial values (e.g. `("W_rec", "W_in", "b")`
+      trains only the readout, the reservoir-computing case); bit-for-bit unchanged by training.
     - `adam_b1`, `adam_b2`, `adam_eps`: Adam's constants (Keras defaults).
     - `seed`: seeds the members' initialization, the data and the noise.
     """
@@ -63,6 +69,10 @@ class TrainConfig:
     unroll: int = 1
     backprop: str = "custom"
     precision: str = "default"
+    rate_l2: float = 0.0
+    weight_l1: float = 0.0
+    weight_l2: float = 0.0
+    fixed: tuple[str, ...] = ()
     adam_b1: float = 0.9
     adam_b2: float = 0.999
     adam_eps: float = 1e-7
@@ -89,8 +99,13 @@ class TrainConfig:
         for name in ("shared_batch", "train_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
+        if isinstance(self.fixed, (list, str)):
+            object.__setattr__(self, "fixed", tuple([self.fixed] if isinstance(self.fixed, str) else self.fixed))
+        if not isinstance(self.fixed, tuple) or not all(isinstance(n, str) for n in self.fixed):
+            raise TypeError(f"`fixed` must be a tuple of weight names, got {self.fixed!r}.")
         for name, low, high in (("lr_decay", 0.0, np.inf), ("adam_b1", 0.0, 1.0), ("adam_b2", 0.0, 1.0),
-                                ("adam_eps", 0.0, np.inf)):
+                                ("adam_eps", 0.0, np.inf), ("rate_l2", 0.0, np.inf), ("weight_l1", 0.0, np.inf),
+                                ("weight_l2", 0.0, np.inf)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
                 raise ValueError(f"`{name}` must be a number in [{low}, {high}), got {value!r}.")
@@ -109,6 +124,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        if "fixed" in d:
+            d["fixed"] = tuple(d["fixed"])
         return cls(**d)
 
 
@@ -151,15 +169,39 @@ def select_members(state: TrainState, index) -> TrainState:
     )
 
 
-def trainable_filter(model: CTRNN, train_bias: bool = True) -> CTRNN:
-    """A pytree of bools like `model`: True for trained arrays (never `alpha`; `b` if `train_bias`)."""
+def weight_names(model) -> tuple[str, ...]:
+    """The names of a model's array fields (what `TrainConfig.fixed` may name)."""
+    return tuple(f.name for f in dataclasses.fields(model)
+                 if isinstance(getattr(model, f.name), (jax.Array, np.ndarray)))
+
+
+def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()):
+    """A pytree of bools like `model`: True for trained arrays (never a CTRNN's `alpha`; its `b`
+    only if `train_bias`; nothing named in `fixed`)."""
+    names = weight_names(model)
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise ValueError(f"`fixed` names unknown weights {unknown}; this model has {', '.join(names)}.")
+    off = set(fixed)
+    if isinstance(model, CTRNN):
+        off.add("alpha")
+        if not train_bias:
+            off.add("b")
     spec = jax.tree_util.tree_map(lambda _: True, model)
-    return eqx.tree_at(lambda m: (m.alpha, m.b), spec, replace=(False, train_bias))
+    for name in off:
+        spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, replace=False)
+    return spec
 
 
-def mse(outputs: jax.Array, targets: jax.Array) -> jax.Array:
-    """Mean squared error over all axes."""
-    return jnp.mean((outputs - targets) ** 2)
+def weight_penalty(params, l1: float, l2: float) -> jax.Array:
+    """`l1 · Σ mean|W| + l2 · Σ mean(W²)` over the trained arrays with at least 2 dimensions."""
+    mats = [w for w in jax.tree_util.tree_leaves(params) if w.ndim >= 2]
+    total = jnp.zeros(())
+    if l1:
+        total = total + l1 * sum(jnp.mean(jnp.abs(w)) for w in mats)
+    if l2:
+        total = total + l2 * sum(jnp.mean(w**2) for w in mats)
+    return total
 
 
 class EnsembleTrainer:
@@ -169,25 +211,24 @@ class EnsembleTrainer:
 
     - `ensemble`: an `EnsembleConfig` (sizes, alpha, activation, initialization).
     - `train`: a `TrainConfig`.
-    - `task`: a `FlipFlopConfig` (the task's trials are generated on the device inside the step).
+    - `task`: any task that follows the task protocol (`ctrnn_jax._task`; default the flip-flop).
+      Its trials are generated on the device inside the step; the loss is its masked MSE.
     - `devices`: devices to spread the members over (default: all local devices; members are split
       over the largest number of them that divides K). Results do not depend on it.
 
     Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`.
     """
 
-    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task: FlipFlopConfig | None = None,
-                 *, devices=None):
+    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None):
         task = FlipFlopConfig() if task is None else task
         if not isinstance(ensemble, EnsembleConfig):
             raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
         if not isinstance(train, TrainConfig):
             raise TypeError(f"`train` must be a TrainConfig, got {type(train).__name__}.")
-        if not isinstance(task, FlipFlopConfig):
-            raise TypeError(f"`task` must be a FlipFlopConfig, got {type(task).__name__}.")
-        if task.n_bits != ensemble.inputs or task.n_bits != ensemble.outputs:
-            raise ValueError(f"the task has `n_bits`={task.n_bits} inputs and outputs but the ensemble has "
-                             f"`inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}.")
+        check_task(task)
+        if task.n_inputs != ensemble.inputs or task.n_outputs != ensemble.outputs:
+            raise ValueError(f"the {task.name} task has {task.n_inputs} inputs and {task.n_outputs} outputs but the "
+                             f"ensemble has `inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}.")
         self.ensemble_config = ensemble
         self.config = train
         self.task = task
@@ -223,19 +264,22 @@ class EnsembleTrainer:
         """Put a state (or any pytree with a leading member axis) on this trainer's devices."""
         return shard_members(tree, self.mesh, self.ensemble_config.members)
 
-    def _spec(self, model: CTRNN) -> CTRNN:
-        return trainable_filter(model, self.config.train_bias)
+    def _spec(self, model):
+        return trainable_filter(model, self.config.train_bias, self.config.fixed)
 
-    def data(self) -> tuple[jax.Array, jax.Array] | None:
-        """The fixed data set `(S, T, M)`, `(S, T, O)` in data-set mode (made once from `seed`), else None."""
+    def data(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
+        """The fixed data set `(S, T, M)`, `(S, T, O)`, mask `(S, T, O)` in data-set mode (made once
+        from `seed`), else None."""
         if self.config.dataset_size is not None and self._data is None:
             key = jax.random.fold_in(jax.random.key(self.config.seed), 1_000_003)
-            self._data = shard_members(flipflop_dataset(key, self.task, self.config.dataset_size), self.mesh, -1)
+            make = getattr(self.task, "dataset", self.task.sample)
+            self._data = shard_members(make(key, self.config.dataset_size), self.mesh, -1)
         return self._data
 
     # -- the compiled step ----------------------------------------------------------------------
     def _batch(self, key, step, member_id, data):
-        """One batch `(B, T, M)`, `(B, T, O)` for a member (or for all, if `member_id` is None).
+        """One batch `(B, T, M)`, `(B, T, O)`, mask `(B, T, O)` for a member (or for all, if
+        `member_id` is None).
 
         Fresh trials come from the step's `key`; in data-set mode `key` is the run's key, and the
         batch is slice `step % per_epoch` of a permutation drawn once per epoch.
@@ -243,18 +287,17 @@ class EnsembleTrainer:
         b = self.config.batch_size
         if data is None:
             k = key if member_id is None else jax.random.fold_in(key, member_id)
-            return sample_flipflop(k, self.task, b)
-        inputs, targets = data
-        n = inputs.shape[0]
+            return self.task.sample(k, b)
+        n = data[0].shape[0]
         per_epoch = n // b
         k = jax.random.fold_in(key, step // per_epoch)
         if member_id is not None:
             k = jax.random.fold_in(k, member_id)
         perm = jax.random.permutation(k, n)
         idx = lax.dynamic_slice(perm, ((step % per_epoch) * b,), (b,))
-        return inputs[idx], targets[idx]
+        return tuple(a[idx] for a in data)
 
-    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, inputs, targets, noise_key, step):
+    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, batch, noise_key, step):
         spec = self._spec(model)
         params, static = eqx.partition(model, spec)
         c = self.config
@@ -262,8 +305,18 @@ class EnsembleTrainer:
         if self._use_noise:
             run.update(key=noise_key, noise_std=hyper.noise_std)
 
+        inputs, targets, mask = batch
+
         def loss_fn(p):
-            return mse(eqx.combine(p, static)(inputs, **run), targets)  # the whole batch at once
+            m = eqx.combine(p, static)
+            if c.rate_l2:  # the states are needed: states, then the readout
+                hs = m.states(inputs, **run)
+                loss = masked_mse(m.readout(hs), targets, mask) + c.rate_l2 * jnp.mean(hs**2)
+            else:
+                loss = masked_mse(m(inputs, **run), targets, mask)  # the whole batch at once
+            if c.weight_l1 or c.weight_l2:
+                loss = loss + weight_penalty(p, c.weight_l1, c.weight_l2)
+            return loss
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         gnorm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))  # global norm
@@ -290,14 +343,13 @@ class EnsembleTrainer:
         noise_base = jax.random.fold_in(step_key, 7)
         noise_keys = jax.vmap(lambda i: jax.random.fold_in(noise_base, i))(state.member_id)
         if self.config.shared_batch:
-            inputs, targets = self._batch(batch_key, state.step, None, data)
+            batch = self._batch(batch_key, state.step, None, data)
         else:
-            inputs, targets = jax.vmap(lambda i: self._batch(batch_key, state.step, i, data))(state.member_id)
+            batch = jax.vmap(lambda i: self._batch(batch_key, state.step, i, data))(state.member_id)
         batch_axis = None if self.config.shared_batch else 0
-        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, batch_axis, 0, None))
+        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, 0, None))
         model, opt_state, frozen, frozen_step, loss = update(
-            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, inputs, targets,
-            noise_keys, state.step)
+            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, batch, noise_keys, state.step)
         state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
                            frozen_step=frozen_step, member_id=state.member_id, key_data=state.key_data)
         return state, loss

@@ -121,8 +121,11 @@ def test_test_set_options():
     inputs, targets = flipflop_test_set(config, period=10, first_onset=0, n_pulses=8)
     assert inputs.shape == (1, 0 + 8 * 10 + 5 + 3, 3)
     assert np.all(targets[0, :8] == 0) and np.all(targets[0, 8] != 0)
-    with pytest.raises(ValueError, match="n_bits"):
-        flipflop_test_set(FlipFlopConfig(n_bits=2))
+    # any number of bits: the held output states visit all 2**n_bits sign patterns
+    for n in (1, 2, 4):
+        x, y = flipflop_test_set(FlipFlopConfig(n_bits=n))
+        held = {tuple(v) for v in np.sign(np.asarray(y[0]))[np.all(np.asarray(y[0]) != 0, axis=1)]}
+        assert x.shape[2] == n and len(held) == 2**n
     with pytest.raises(ValueError, match="period"):
         flipflop_test_set(config, period=4)
     with pytest.raises(ValueError, match="first_onset"):

@@ -143,7 +143,7 @@ def test_train_config_rejects_bad_values(kwargs, error, match):
 
 
 def test_trainer_rejects_mismatched_configs():
-    with pytest.raises(ValueError, match="n_bits.*`inputs`=3"):
+    with pytest.raises(ValueError, match="flipflop task has 2 inputs.*`inputs`=3"):
         EnsembleTrainer(ENSEMBLE, TRAIN, dataclasses.replace(TASK, n_bits=2))
     with pytest.raises(ValueError, match="learning_rate.*length 3"):
         EnsembleTrainer(ENSEMBLE, dataclasses.replace(TRAIN, learning_rate=(1e-2, 1e-3)), TASK)
@@ -158,14 +158,14 @@ def test_dataset_mode_visits_every_series_once_per_epoch():
     task = FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
     trainer = EnsembleTrainer(EnsembleConfig(members=2, units=4), TrainConfig(steps=4, batch_size=4, dataset_size=16),
                               task)
-    inputs, targets = trainer.data()
-    assert inputs.shape == (16, 30, 3) and targets.shape == (16, 30, 3)
+    inputs, targets, mask = trainer.data()
+    assert inputs.shape == (16, 30, 3) and targets.shape == (16, 30, 3) and np.all(np.asarray(mask) == 1)
     key = jax.random.key(0)
     data = np.asarray(inputs)
     for member in (0, 1):
         seen = []
         for step in range(4):  # one epoch = 16 // 4 steps
-            x, _ = trainer._batch(key, jnp.asarray(step), member, (inputs, targets))
+            x, _, _ = trainer._batch(key, jnp.asarray(step), member, (inputs, targets, mask))
             for row in np.asarray(x):
                 seen.append(int(np.flatnonzero(np.all(data == row, axis=(1, 2)))[0]))
         assert sorted(seen) == list(range(16))
