@@ -16,7 +16,10 @@ from pathlib import Path
 
 from ._ensemble import EnsembleConfig
 from ._flipflop import FlipFlopConfig
+from ._tasks import TASKS
 from ._train import TrainConfig
+
+TASK_NAMES = tuple(TASKS)
 
 # field -> option name, where it is not simply `--field-name`
 FLAGS = {
@@ -32,8 +35,8 @@ FLAGS = {
 HELP = {
     ("ensemble", "members"): "number of networks K trained at once",
     ("ensemble", "units"): "units per network N",
-    ("ensemble", "inputs"): "inputs per network M (must equal the task's n_bits)",
-    ("ensemble", "outputs"): "outputs per network O (must equal the task's n_bits)",
+    ("ensemble", "inputs"): "inputs per network M (default: the task's)",
+    ("ensemble", "outputs"): "outputs per network O (default: the task's)",
     ("ensemble", "alpha"): "dt/tau in (0, 1]; 1 is Keras SimpleRNN (per-member list allowed)",
     ("ensemble", "activation"): "nonlinearity: tanh, relu, softplus, sigmoid, linear",
     ("ensemble", "gain"): "initial recurrent gain g (per-member list allowed)",
@@ -50,6 +53,12 @@ HELP = {
     ("train", "steps_per_call"): "training steps per compiled call (progress/checkpoints between calls)",
     ("train", "train_bias"): "train the recurrent bias b",
     ("train", "unroll"): "lax.scan unroll of the time loop",
+    ("train", "backprop"): "gradient through the time loop: custom (least memory), checkpoint, autodiff",
+    ("train", "precision"): "matmul precision: default (TF32 on NVIDIA GPUs) or highest (full float32)",
+    ("train", "rate_l2"): "weight of the L2 penalty on firing rates, mean(h^2)",
+    ("train", "weight_l1"): "weight of the L1 penalty on the trained weight matrices",
+    ("train", "weight_l2"): "weight of the L2 penalty on the trained weight matrices",
+    ("train", "fixed"): "weights kept at their initial values, comma-separated (e.g. W_rec,W_in,b: train the readout only)",
     ("train", "adam_b1"): "Adam beta1",
     ("train", "adam_b2"): "Adam beta2",
     ("train", "adam_eps"): "Adam epsilon",
@@ -135,6 +144,12 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
             else:
                 g.add_argument(flag, dest=f"{group}.{f.name}", default=None, metavar=f.name.upper(),
                                help=help_)
+    g = parser.add_argument_group("task choice")
+    g.add_argument("--task", default="flipflop", metavar="NAME",
+                   help=f"the task: {', '.join(TASK_NAMES)} (default: flipflop; the flip-flop options above apply "
+                        "to it only)")
+    g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable)")
     g = parser.add_argument_group("run options")
     g.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
@@ -163,13 +178,45 @@ def config_from_args(args: argparse.Namespace):
                 except ValueError:
                     raise ValueError(f"{_flag(group, f.name)}: invalid value {value!r}") from None
             kwargs[group][f.name] = value
+    task = _task_from_args(args, kwargs["task"])
+    for side, size in (("inputs", task.n_inputs), ("outputs", task.n_outputs)):
+        kwargs["ensemble"].setdefault(side, size)  # the task's sizes unless given
     run_kwargs = {}
     if args.threshold is not None:
         run_kwargs["threshold"] = args.threshold
     if args.checkpoint_every is not None:
         run_kwargs["checkpoint_every"] = args.checkpoint_every
     return RunConfig(ensemble=EnsembleConfig(**kwargs["ensemble"]), train=TrainConfig(**kwargs["train"]),
-                     task=FlipFlopConfig(**kwargs["task"]), **run_kwargs), kwargs
+                     task=task, **run_kwargs), kwargs
+
+
+def _task_from_args(args, flipflop_fields: dict):
+    """The task of `--task NAME` with its `--task-opt FIELD=VALUE` options (and, for the flip-flop,
+    its own flags)."""
+    from ._tasks import make_task, task_class
+
+    name = getattr(args, "task", "flipflop")
+    cls = task_class(name)
+    fields = dict(flipflop_fields) if name == "flipflop" else {}
+    if name != "flipflop" and flipflop_fields:
+        raise ValueError(f"{', '.join(_flag('task', k) for k in flipflop_fields)}: flip-flop options, but --task is "
+                         f"{name}; use --task-opt FIELD=VALUE")
+    hints = typing.get_type_hints(cls)
+    for opt in getattr(args, "task_opt", []):
+        field, sep, text = opt.partition("=")
+        if not sep or field not in hints:
+            allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ValueError(f"--task-opt {opt!r}: expected FIELD=VALUE with FIELD one of {allowed}")
+        try:
+            if hints[field] is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                fields[field] = text.lower() == "true"
+            else:
+                fields[field] = _parse_value(hints[field], text)
+        except ValueError:
+            raise ValueError(f"--task-opt {field}: invalid value {text!r}") from None
+    return make_task(name, **fields)
 
 
 def _progress(name: str):

@@ -5,7 +5,7 @@ A run folder holds:
 - `config.json`: every setting (`ensemble`, `train`, `task`, `threshold`), package versions, device;
 - `checkpoint.eqx`: the `TrainState` and loss history (written atomically at checkpoints and at the end);
 - `metrics.csv`: `step,member,loss` for every step and member;
-- `eval.json`: per-member test metrics on the 8-memory-state test set;
+- `eval.json`: per-member test metrics on the task's test set (the 8-memory-state set for the flip-flop);
 - `ensemble.npz`: the trained ensemble in the interchange format.
 """
 
@@ -17,14 +17,17 @@ import json
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
 
 from ._ensemble import EnsembleConfig
-from ._evaluate import evaluate
+from ._evaluate import ensemble_outputs, evaluate
 from ._flipflop import FlipFlopConfig, flipflop_test_set
 from ._serialisation import atomic_write, load_checkpoint, load_npz, save_checkpoint, save_npz, write_json
+from ._task import check_task
+from ._tasks import task_from_dict
 from ._train import EnsembleTrainer, TrainConfig
 
 CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
@@ -32,15 +35,18 @@ CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run: the ensemble, the training, the task and the success threshold."""
+    """Everything that defines a run: the ensemble, the training, the task (any registered task;
+    the flip-flop by default) and the flip-flop's success threshold on test MSE (other tasks have
+    their own success criterion, e.g. `success_accuracy`)."""
 
     ensemble: EnsembleConfig = EnsembleConfig()
     train: TrainConfig = TrainConfig()
-    task: FlipFlopConfig = FlipFlopConfig()
+    task: Any = FlipFlopConfig()
     threshold: float = 0.02
     checkpoint_every: int = 500
 
     def __post_init__(self):
+        check_task(self.task)
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not self.threshold > 0:
             raise ValueError(f"`threshold` must be a number > 0, got {self.threshold!r}.")
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
@@ -48,13 +54,13 @@ class RunConfig:
             raise ValueError(f"`checkpoint_every` must be an integer >= 1, got {self.checkpoint_every!r}.")
 
     def to_dict(self) -> dict:
-        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task": self.task.to_dict(),
-                "threshold": self.threshold, "checkpoint_every": self.checkpoint_every}
+        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task_name": self.task.name,
+                "task": self.task.to_dict(), "threshold": self.threshold, "checkpoint_every": self.checkpoint_every}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         return cls(ensemble=EnsembleConfig.from_dict(d["ensemble"]), train=TrainConfig.from_dict(d["train"]),
-                   task=FlipFlopConfig.from_dict(d["task"]), threshold=d["threshold"],
+                   task=task_from_dict(d.get("task_name", "flipflop"), d["task"]), threshold=d["threshold"],
                    checkpoint_every=d["checkpoint_every"])
 
 
@@ -97,18 +103,28 @@ def write_metrics(path: Path, losses: np.ndarray) -> None:
 
 
 def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
-    """Per-member metrics on the 8-memory-state test set of the run's task, as a JSON-able dict."""
-    inputs, targets = flipflop_test_set(config.task)
-    metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold)
-    out = {
-        "test_set": "8-memory-state flip-flop test set (paper Fig. 6)",
-        "threshold": config.threshold,
+    """Per-member metrics on the test set of the run's task, as a JSON-able dict.
+
+    The flip-flop: test MSE, norm and success (MSE < `threshold`) on the 8-memory-state test set.
+    Other tasks: their `score` on their test set (`metric` is e.g. the accuracy), and the masked MSE."""
+    task = config.task
+    if isinstance(task, FlipFlopConfig):
+        inputs, targets = flipflop_test_set(task)
+        metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold)
+        out = {"task": task.name, "test_set": "8-memory-state flip-flop test set (paper Fig. 6)",
+               "metric_name": "mse", "threshold": config.threshold, "norm": metrics["norm"].tolist()}
+    else:
+        inputs, targets, mask = task.test_set()
+        metrics = task.score(np.asarray(ensemble_outputs(ensemble, inputs)), targets, mask)
+        out = {"task": task.name, "test_set": f"{task.name} test set ({inputs.shape[0]} trials)",
+               "metric_name": "accuracy" if "accuracy" in metrics else "metric",
+               "threshold": getattr(task, "success_accuracy", None), "metric": metrics["metric"].tolist()}
+    out.update({
         "n_success": int(metrics["success"].sum()),
         "n_members": int(len(metrics["mse"])),
         "mse": metrics["mse"].tolist(),
-        "norm": metrics["norm"].tolist(),
         "success": metrics["success"].tolist(),
-    }
+    })
     if state is not None:
         out["frozen"] = np.asarray(state.frozen).tolist()
         out["frozen_step"] = np.asarray(state.frozen_step).tolist()
@@ -185,12 +201,20 @@ def load_run_ensemble(path: str | Path):
 
 def format_table(result: dict) -> str:
     """A plain-text per-member table of an `eval.json` dict."""
-    lines = [f"{'member':>6}  {'test MSE':>10}  {'norm':>9}  {'success':>7}"]
     frozen = result.get("frozen", [False] * result["n_members"])
-    for i, (m, n, s) in enumerate(zip(result["mse"], result["norm"], result["success"])):
-        lines.append(f"{i:>6}  {m:>10.5f}  {n:>9.3f}  {'yes' if s else 'no':>7}" + ("  (frozen)" if frozen[i] else ""))
-    lines.append(f"{result['n_success']} of {result['n_members']} members solve the task "
-                 f"(test MSE < {result['threshold']}).")
+    if "norm" in result:  # the flip-flop
+        lines = [f"{'member':>6}  {'test MSE':>10}  {'norm':>9}  {'success':>7}"]
+        rows = [f"{m:>10.5f}  {n:>9.3f}" for m, n in zip(result["mse"], result["norm"])]
+        criterion = f"test MSE < {result['threshold']}"
+    else:
+        name = result.get("metric_name", "metric")
+        lines = [f"{'member':>6}  {name:>10}  {'test MSE':>9}  {'success':>7}"]
+        rows = [f"{a:>10.4f}  {m:>9.4f}" for a, m in zip(result["metric"], result["mse"])]
+        criterion = f"{name} >= {result['threshold']}"
+    for i, (row, s) in enumerate(zip(rows, result["success"])):
+        lines.append(f"{i:>6}  {row}  {'yes' if s else 'no':>7}" + ("  (frozen)" if frozen[i] else ""))
+    lines.append(f"{result['n_success']} of {result['n_members']} members solve the "
+                 f"{result.get('task', 'flipflop')} task ({criterion}).")
     return "\n".join(lines)
 
 
