@@ -1,0 +1,136 @@
+"""`ctrnn-jax analyze` for any task other than the 3-bit flip-flop: test-set scores, figures, the
+fixed points at the task's constant inputs, and `report.md`.
+
+The flip-flop keeps its own, fuller report (`_report.py`: the cube of memory states, robustness,
+realizations). Here, for every task:
+
+- `eval` on the task's test set (its own `score`: accuracy for the decision tasks);
+- figures: training curves, test trials of the best member, its eigenvalues (CTRNN), its test
+  trajectories in PCA space with its fixed points, and the Jacobian spectra at those points;
+- fixed points of every member at each of `task.fixed_point_inputs()` (e.g. each context cue),
+  from candidates on the member's own test trajectories: count, stable points, saddles by index.
+"""
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ._evaluate import ensemble_outputs, ensemble_states
+from ._fixed_points import find_fixed_points, initial_states_from_trajectories
+from ._serialisation import atomic_write, write_json
+
+
+def fixed_point_summary(fixed_points, n_members: int) -> list[dict]:
+    """Per member: number of fixed points, stable ones, and saddles by index (`{index: count}`)."""
+    rows = []
+    for k in range(n_members):
+        sel = np.asarray(fixed_points.member) == k
+        index = np.asarray(fixed_points.n_unstable)[sel]
+        rows.append({"member": k, "points": int(sel.sum()), "stable": int(np.sum(index == 0)),
+                     "saddles": {int(i): int(np.sum(index == i)) for i in sorted(set(index.tolist())) if i > 0}})
+    return rows
+
+
+def task_fixed_points(ensemble, task, *, key, n_candidates: int = 256, restarts: int = 1, **options) -> list:
+    """Fixed points of every member at each constant input of `task.fixed_point_inputs()`.
+
+    Candidates come from each member's own trajectories on the task's test set. Returns a list of
+    `(input (M,), FixedPoints)`, one per constant input.
+    """
+    inputs, _, _ = task.test_set()
+    k_init, k_fp = jax.random.split(key)
+    h0 = initial_states_from_trajectories(ensemble, np.asarray(inputs), n_candidates, key=k_init)
+    found = []
+    for i, u in enumerate(np.asarray(task.fixed_point_inputs(), np.float32)):
+        fps = find_fixed_points(ensemble, u, h0, restarts=restarts, key=jax.random.fold_in(k_fp, i), **options)
+        found.append((u, fps))
+    return found
+
+
+def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidates: int = 256) -> Path:
+    """Make the figures, `analysis.json` and `report.md` for a run folder of any task. Returns the
+    path of `report.md` (in `out_dir`, default the run folder)."""
+    from . import _plotting as plots
+    from ._report import _read_losses
+    from ._run import METRICS, evaluate_run, load_run_ensemble
+
+    path = Path(path)
+    ensemble, config = load_run_ensemble(path)
+    if config is None:
+        raise ValueError(f"{path}: a run folder is needed to analyze a task other than the flip-flop "
+                         "(its config.json names the task).")
+    task = config.task
+    out = Path(out_dir) if out_dir is not None else path
+    figs = out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    result = evaluate_run(ensemble, config)
+    metric = np.asarray(result["metric"] if "metric" in result else -np.asarray(result["mse"]), np.float64)
+    k_total = len(metric)
+    best = int(np.nanargmax(np.where(np.isfinite(metric), metric, -np.inf)))
+    inputs, targets, mask = (np.asarray(a) for a in task.test_set())
+    outputs = np.asarray(ensemble_outputs(ensemble, inputs))  # (K, B, T, O)
+    states = np.asarray(ensemble_states(ensemble, inputs))  # (K, B, T, N)
+    written = {}
+    losses = _read_losses(path / METRICS, k_total) if path.is_dir() else None
+    if losses is not None:
+        written["training_curves"] = plots.plot_training_curves(losses, figs / "training_curves")
+    order = _spread_trials(targets, mask)
+    written["test_trials"] = plots.plot_task_trials(inputs[order], outputs[best][order], targets[order],
+                                                    mask[order], figs / "test_trials")
+    if hasattr(ensemble, "W_rec"):
+        written["eigenvalues"] = plots.plot_eigenvalues(np.asarray(ensemble.W_rec)[best], figs / "eigenvalues")
+    log("finding fixed points ...")
+    found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates)
+    summaries = []
+    answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
+    for i, (u, fps) in enumerate(found):
+        fps.to_npz(out / f"fixed_points_{i}.npz")
+        summaries.append({"input": u.tolist(), "per_member": fixed_point_summary(fps, k_total)})
+        mine = fps.select(best)
+        n = states.shape[-1]
+        if len(mine) == 0 or mine.points.shape[1] == n:
+            written[f"state_space_{i}"] = plots.plot_task_state_space(
+                states[best], answers, figs / f"state_space_{i}", fixed_points=mine,
+                title=f"member {best}, fixed points at input {np.round(u, 3).tolist()}")
+        written[f"fixed_point_spectra_{i}"] = plots.plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
+    analysis = {"task": task.name, "eval": result, "best_member": best, "fixed_points": summaries}
+    write_json(out / "analysis.json", analysis)
+    report = out / "report.md"
+    with atomic_write(report, "w") as f:
+        f.write(_markdown(task, result, summaries, written, figs, out, best))
+    return report
+
+
+def _spread_trials(targets, mask, n: int = 6) -> np.ndarray:
+    """Up to `n` test trials alternating between the answers (so both choices are shown)."""
+    answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
+    groups = [np.flatnonzero(answers == a) for a in sorted(set(answers.tolist()))]
+    picked = [g[i] for i in range(n) for g in groups if i < len(g)][:n]
+    return np.asarray(picked, int)
+
+
+def _markdown(task, result, summaries, written, figs, out, best) -> str:
+    name = result.get("metric_name", "metric")
+    lines = [f"# {task.name}: ensemble report", "",
+             f"{result['n_success']} of {result['n_members']} members solve the task ({name} >= "
+             f"{result['threshold']} on the {result['test_set']}). Best member: {best}.", "",
+             f"| member | {name} | test MSE (masked) | success | " +
+             " | ".join(f"fixed points at input {i} (stable / saddles by index)" for i in range(len(summaries))) + " |",
+             "|---|---|---|---|" + "---|" * len(summaries)]
+    for k in range(result["n_members"]):
+        cells = []
+        for s in summaries:
+            row = s["per_member"][k]
+            saddles = ", ".join(f"{c} of index {i}" for i, c in row["saddles"].items()) or "none"
+            cells.append(f"{row['points']} ({row['stable']} / {saddles})")
+        lines.append(f"| {k} | {result['metric'][k]:.4f} | {result['mse'][k]:.4f} | "
+                     f"{'yes' if result['success'][k] else 'no'} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for i, s in enumerate(summaries):
+        lines.append(f"Input {i}: `{np.round(s['input'], 4).tolist()}`.")
+    lines.append("")
+    for key, paths in written.items():
+        png = [p for p in paths if str(p).endswith(".png")][0]
+        lines += [f"![{key}]({Path(png).relative_to(out)})", ""]
+    return "\n".join(lines)
