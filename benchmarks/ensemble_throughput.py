@@ -163,7 +163,7 @@ def run_variant(variant, k, precision, args, data):
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
-            compiled = chunk.lower(state, trainer.hyper, trainer.data()).compile()
+            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints).compile()
             row["compile_s"] = time.perf_counter() - t0
             row["compiled_bytes"] = compiled_memory(compiled)
             if args.memory_only:
@@ -171,7 +171,7 @@ def run_variant(variant, k, precision, args, data):
             holder = {"state": state}
 
             def call():
-                holder["state"], losses = compiled(holder["state"], trainer.hyper, trainer.data())
+                holder["state"], losses = compiled(holder["state"], trainer.hyper, trainer.data(), trainer.constraints)
                 return losses
         else:
             x, y = (a[:k] for a in data)

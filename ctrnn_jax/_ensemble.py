@@ -11,6 +11,7 @@ import numpy as np
 
 from ._activations import check_activation
 from ._initializers import READOUT_INITS, RECURRENT_INITS
+from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
 from ._model import CTRNN, _check_choice, _check_int
 
 
@@ -40,9 +41,15 @@ def per_member(name: str, value: object, n_members: int, *, low: float, high: fl
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleConfig:
-    """How to build an ensemble of `members` CTRNNs (frozen, JSON-serialisable).
+    """How to build an ensemble of `members` networks (frozen, JSON-serialisable).
 
     `alpha` and `gain` are a number for all members or a tuple with one value per member.
+
+    Optional biological constraints (CTRNN only; see `ctrnn_jax._constraints`), drawn per member
+    from the ensemble's key and enforced after every training step: `dale` (Dale's law with an
+    `excitatory_fraction` of excitatory units and an E/I-balanced initialization at the spectral
+    radius of the configured initializer), `rec_density`, `in_density`, `out_density` (fixed random
+    sparse masks), `autapses` (False: no self-connections).
     """
 
     members: int = 8
@@ -54,6 +61,12 @@ class EnsembleConfig:
     gain: float | tuple[float, ...] = 1.0
     recurrent_init: str = "orthogonal"
     readout_init: str = "glorot_uniform"
+    dale: bool = False
+    excitatory_fraction: float = 0.8
+    rec_density: float = 1.0
+    in_density: float = 1.0
+    out_density: float = 1.0
+    autapses: bool = True
 
     def __post_init__(self):
         _check_int("members", self.members, 1)
@@ -69,6 +82,15 @@ class EnsembleConfig:
                 object.__setattr__(self, name, tuple(value))
         self.alphas()
         self.gains()
+        cons = self.constraints()  # validates the constraint fields
+        if cons.active and cons.dale:
+            cons.n_excitatory(self.units)  # at least one E and one I unit
+
+    def constraints(self) -> ConstraintConfig:
+        """The constraint fields as a `ConstraintConfig`."""
+        return ConstraintConfig(dale=self.dale, excitatory_fraction=self.excitatory_fraction,
+                                rec_density=self.rec_density, in_density=self.in_density,
+                                out_density=self.out_density, autapses=self.autapses)
 
     def alphas(self) -> np.ndarray:
         """`(K,)` per-member `alpha`."""
@@ -83,14 +105,35 @@ class EnsembleConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EnsembleConfig":
-        return cls(**d)
+        return cls(**d)  # fields added later (constraints) take their defaults in older run folders
 
 
 def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> CTRNN:
     """Build `config.members` CTRNNs from split keys, stacked: every array gains a leading `K` axis.
 
     Member `k` equals `CTRNN(..., key=jax.random.split(key, K)[k])` with its own `alpha` and `gain`.
+    With constraints configured, each member then satisfies `ensemble_constraints(config, key=key)`
+    (Dale's law initialization, masks applied).
     """
+    model = _unconstrained(config, key)
+    cons = ensemble_constraints(config, key=key)
+    if cons is None:
+        return model
+    keys = jax.random.split(jax.random.fold_in(key, 2), config.members)
+    return eqx.filter_vmap(lambda m, c, k: initialize_constrained(m, c, key=k))(model, cons, keys)
+
+
+def ensemble_constraints(config: EnsembleConfig, *, key: jax.Array) -> Constraints | None:
+    """The members' stacked `Constraints` (arrays `(K, ...)`) for the ensemble made from `key`, or
+    None when nothing is constrained. Deterministic in `key`: a run regenerates them from its seed."""
+    cc = config.constraints()
+    if not cc.active:
+        return None
+    keys = jax.random.split(jax.random.fold_in(key, 1), config.members)
+    return eqx.filter_vmap(lambda k: make_constraints(cc, config.inputs, config.units, config.outputs, key=k))(keys)
+
+
+def _unconstrained(config: EnsembleConfig, key: jax.Array) -> CTRNN:
     keys = jax.random.split(key, config.members)
     alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)

@@ -18,7 +18,8 @@ import numpy as np
 import optax
 from jax import lax
 
-from ._ensemble import EnsembleConfig, ensemble_size, make_ensemble, per_member
+from ._constraints import Constraints, apply_constraints
+from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, make_ensemble, per_member
 from ._flipflop import FlipFlopConfig
 from ._model import CTRNN, _check_int
 from ._progress import NoProgress, TqdmProgress
@@ -215,11 +216,15 @@ class EnsembleTrainer:
       Its trials are generated on the device inside the step; the loss is its masked MSE.
     - `devices`: devices to spread the members over (default: all local devices; members are split
       over the largest number of them that divides K). Results do not depend on it.
+    - `constraints`: stacked `Constraints` (arrays `(K, ...)`, e.g. user-supplied masks from
+      `constraints_from_arrays`, stacked) to enforce instead of those the ensemble config draws from
+      `seed`. Every member is projected onto its constraints at `init` and after every step.
 
     Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`.
     """
 
-    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None):
+    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None,
+                 constraints: Constraints | None = None):
         task = FlipFlopConfig() if task is None else task
         if not isinstance(ensemble, EnsembleConfig):
             raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
@@ -234,6 +239,12 @@ class EnsembleTrainer:
         self.task = task
         self.mesh = member_mesh(ensemble.members, devices)
         self.hyper = self.place(train.hyper(ensemble.members))
+        self._model_key, self._train_key = jax.random.split(jax.random.key(train.seed))
+        if constraints is None:
+            constraints = ensemble_constraints(ensemble, key=self._model_key)
+        elif not isinstance(constraints, Constraints):
+            raise TypeError(f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}.")
+        self.constraints = None if constraints is None else self.place(constraints)
         self._use_noise = bool(np.any(np.asarray(self.hyper.noise_std) > 0))
         self._adam = optax.scale_by_adam(b1=train.adam_b1, b2=train.adam_b2, eps=train.adam_eps)
         self._data = None
@@ -243,9 +254,8 @@ class EnsembleTrainer:
     # -- state --------------------------------------------------------------------------------
     def init(self) -> TrainState:
         """Fresh members (from `seed`) and Adam states."""
-        k_model, k_train = jax.random.split(jax.random.key(self.config.seed))
-        model = make_ensemble(self.ensemble_config, key=k_model)
-        return self.init_from(model, key_data=jax.random.key_data(k_train))
+        model = make_ensemble(self.ensemble_config, key=self._model_key)
+        return self.init_from(model, key_data=jax.random.key_data(self._train_key))
 
     def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
         """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`)."""
@@ -253,7 +263,9 @@ class EnsembleTrainer:
         if k != self.ensemble_config.members:
             raise ValueError(f"the model has {k} members but the config says `members`={self.ensemble_config.members}.")
         if key_data is None:
-            key_data = jax.random.key_data(jax.random.split(jax.random.key(self.config.seed))[1])
+            key_data = jax.random.key_data(self._train_key)
+        if self.constraints is not None:  # a no-op on a model that satisfies them
+            model = eqx.filter_vmap(apply_constraints)(model, self.constraints)
         params, _ = eqx.partition(model, self._spec(model))
         opt_state = eqx.filter_vmap(self._adam.init)(params)
         return self.place(TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
@@ -297,7 +309,7 @@ class EnsembleTrainer:
         idx = lax.dynamic_slice(perm, ((step % per_epoch) * b,), (b,))
         return tuple(a[idx] for a in data)
 
-    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, batch, noise_key, step):
+    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, batch, noise_key, step, cons):
         spec = self._spec(model)
         params, static = eqx.partition(model, spec)
         c = self.config
@@ -325,6 +337,8 @@ class EnsembleTrainer:
         updates, new_opt = self._adam.update(grads, opt_state)
         lr = hyper.learning_rate / (1.0 + self.config.lr_decay * step.astype(jnp.float32))
         new_params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
+        if cons is not None:  # projected gradient descent onto the member's constraints
+            new_params = eqx.filter(apply_constraints(eqx.combine(new_params, static), cons), spec)
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         for p in jax.tree_util.tree_leaves(new_params):
             finite = finite & jnp.all(jnp.isfinite(p))
@@ -336,7 +350,7 @@ class EnsembleTrainer:
         frozen_step = jnp.where(newly, step, frozen_step)
         return eqx.combine(new_params, static), new_opt, frozen | ~finite, frozen_step, loss
 
-    def _one_step(self, state: TrainState, hyper: Hyper, data):
+    def _one_step(self, state: TrainState, hyper: Hyper, data, cons):
         key = jax.random.wrap_key_data(state.key_data)
         step_key = jax.random.fold_in(key, state.step)
         batch_key = key if data is not None else step_key
@@ -347,18 +361,19 @@ class EnsembleTrainer:
         else:
             batch = jax.vmap(lambda i: self._batch(batch_key, state.step, i, data))(state.member_id)
         batch_axis = None if self.config.shared_batch else 0
-        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, 0, None))
+        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, 0, None, 0))
         model, opt_state, frozen, frozen_step, loss = update(
-            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, batch, noise_keys, state.step)
+            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, batch, noise_keys, state.step,
+            cons)
         state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
                            frozen_step=frozen_step, member_id=state.member_id, key_data=state.key_data)
         return state, loss
 
     def _chunk(self, n_steps: int) -> Callable:
         if n_steps not in self._chunks:
-            def run(state, hyper, data):
+            def run(state, hyper, data, cons):
                 self.trace_count += 1
-                return lax.scan(lambda s, _: self._one_step(s, hyper, data), state, None, length=n_steps)
+                return lax.scan(lambda s, _: self._one_step(s, hyper, data, cons), state, None, length=n_steps)
 
             self._chunks[n_steps] = jax.jit(run)
         return self._chunks[n_steps]
@@ -366,7 +381,7 @@ class EnsembleTrainer:
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
         """Take `n_steps` training steps in one compiled call; returns the state and losses `(n_steps, K)`."""
         _check_int("n_steps", n_steps, 1)
-        return self._chunk(n_steps)(self.place(state), self.hyper, self.data())
+        return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints)
 
     # -- the host loop ----------------------------------------------------------------------------
     def train(self, state: TrainState, *, until: int | None = None, progress=None,

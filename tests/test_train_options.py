@@ -75,3 +75,25 @@ def test_trainer_takes_any_task_and_checks_its_sizes():
         EnsembleTrainer(ENS, TrainConfig(), task)
     with pytest.raises(TypeError, match="task protocol"):
         EnsembleTrainer(ENS, TrainConfig(), object())
+
+
+def test_constraints_hold_after_training_steps():
+    """Dale's law, sparse masks and no autapses, drawn from the config, enforced by the trainer."""
+    ens = EnsembleConfig(members=2, units=10, alpha=0.5, dale=True, rec_density=0.5, in_density=0.7,
+                         autapses=False)
+    trainer = EnsembleTrainer(ens, TrainConfig(steps=30, batch_size=4, steps_per_call=30, learning_rate=3e-2), FLIP)
+    state0 = trainer.init()
+    state, losses = trainer.run_steps(state0, 30)
+    cons = trainer.constraints
+    W, W0 = np.asarray(state.model.W_rec), np.asarray(state0.model.W_rec)
+    sign, rec_mask = np.asarray(cons.sign), np.asarray(cons.rec_mask)
+    assert not np.allclose(W, W0)  # it trained
+    for k in range(2):
+        assert np.all(W[k][rec_mask[k] == 0] == 0) and np.all(np.diag(W[k]) == 0)
+        assert np.all(W[k] * sign[k][None, :] >= 0)  # column j has unit j's sign
+        assert np.all(np.asarray(state.model.W_in)[k][np.asarray(cons.in_mask)[k] == 0] == 0)
+        n_e = int(np.sum(sign[k] > 0))
+        assert n_e == 8  # 80% of 10 units excitatory
+    assert np.all(np.isfinite(np.asarray(losses)))
+    # the E/I-balanced initialization: every row sums to 0, so no outlier eigenvalue
+    np.testing.assert_allclose(W0.sum(axis=2), 0.0, atol=1e-5)

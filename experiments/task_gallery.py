@@ -1,0 +1,122 @@
+"""Train a small ensemble on every task and analyse it: the task gallery (issue #6).
+
+For each registered task (`ctrnn_jax._tasks.TASKS`) this trains an ensemble into `OUT/<task>/`
+(a normal run folder), runs `ctrnn-jax analyze` on it (test-set figure, fixed points at the task's
+constant inputs), and writes `OUT/gallery.json` and `OUT/gallery.md`: per task the success rate,
+the headline metric of every member, the fixed-point summary and the wall time.
+
+    python experiments/task_gallery.py --out runs/gallery                 # CPU-sized (minutes)
+    python experiments/task_gallery.py --out runs/gallery --preset gpu    # larger ensembles, longer
+
+Options: `--tasks NAME ...` (default all), `--cell ctrnn|gru|lstm`, `--members`, `--units`, `--seed`.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ctrnn_jax._ensemble import EnsembleConfig
+from ctrnn_jax._report import analyze_run
+from ctrnn_jax._run import RunConfig, train_run
+from ctrnn_jax._serialisation import atomic_write, write_json
+from ctrnn_jax._tasks import TASKS, make_task
+from ctrnn_jax._train import TrainConfig
+
+# Per preset: ensemble size, units, and training steps per task. The decision and memory tasks have
+# short trials (T ≈ 70) and learn in a few hundred steps; the flip-flop (T = 340) needs thousands.
+PRESETS = {
+    "cpu": {"members": 4, "units": 64, "batch": 32,
+            "steps": {"flipflop": 4000, "perceptual_dm": 600, "context_dm": 1500, "dms": 1500,
+                      "parametric_wm": 1500}},
+    "gpu": {"members": 64, "units": 128, "batch": 64,
+            "steps": {"flipflop": 8000, "perceptual_dm": 2000, "context_dm": 4000, "dms": 4000,
+                      "parametric_wm": 4000}},
+}
+
+
+def run_task(name: str, args, preset: dict) -> dict:
+    task = make_task(name)
+    ensemble = EnsembleConfig(members=args.members or preset["members"], units=args.units or preset["units"],
+                              inputs=task.n_inputs, outputs=task.n_outputs, alpha=0.25,
+                              **({"cell": args.cell} if args.cell != "ctrnn" else {}))
+    train = TrainConfig(steps=preset["steps"][name], batch_size=preset["batch"], learning_rate=1e-2,
+                        lr_decay=1e-3, steps_per_call=100, seed=args.seed)
+    config = RunConfig(ensemble=ensemble, train=train, task=task)
+    out = Path(args.out) / name
+    t0 = time.perf_counter()
+    result = train_run(out, config, progress=_progress(), log=lambda m: print(m, file=sys.stderr))
+    t_train = time.perf_counter() - t0
+    analyze_run(out, log=lambda m: print(m, file=sys.stderr))
+    t_all = time.perf_counter() - t0
+    analysis = json.loads((out / "analysis.json").read_text())
+    metric_name = result.get("metric_name", "mse")
+    metric = result.get("metric", result["mse"])
+    return {"task": name, "members": ensemble.members, "units": ensemble.units, "cell": args.cell,
+            "steps": train.steps, "n_success": result["n_success"], "metric_name": metric_name,
+            "metric": metric, "train_s": t_train, "total_s": t_all, "fixed_points": _fp_summary(analysis)}
+
+
+def _fp_summary(analysis: dict) -> list:
+    """Per constant input: the median number of fixed points and of stable ones over members."""
+    if "fixed_points" in analysis and isinstance(analysis["fixed_points"], list):  # the generic report
+        out = []
+        for s in analysis["fixed_points"]:
+            pts = [r["points"] for r in s["per_member"]]
+            stable = [r["stable"] for r in s["per_member"]]
+            out.append({"input": s["input"], "points_median": float(np.median(pts)),
+                        "stable_median": float(np.median(stable)), "stable": stable})
+        return out
+    cube = analysis.get("cube_summary", {})  # the flip-flop report: the cube of memory states
+    return [{"input": [0.0, 0.0, 0.0], "cube": cube}]
+
+
+def _progress():
+    from ctrnn_jax import TextProgress
+
+    return TextProgress()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/gallery", help="folder for the run folders and the summary")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--cell", choices=("ctrnn", "gru", "lstm"), default="ctrnn")
+    p.add_argument("--members", type=int, default=None)
+    p.add_argument("--units", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    preset = PRESETS[args.preset]
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    rows = []
+    t0 = time.perf_counter()
+    for name in args.tasks:
+        print(f"== {name}", file=sys.stderr)
+        rows.append(run_task(name, args, preset))
+        write_json(Path(args.out) / "gallery.json", {"preset": args.preset, "rows": rows,
+                                                      "wall_s": time.perf_counter() - t0})
+    table = ["| task | members solving | metric (per member) | fixed points at the task's inputs "
+             "(median points / stable) | train s | total s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        metric = ", ".join(f"{v:.3f}" for v in r["metric"])
+        fps = "; ".join(f"{f['points_median']:.0f} / {f['stable_median']:.0f}" if "points_median" in f
+                        else (f"{f['cube'].get('mean_fixed_points', float('nan')):.0f} / "
+                              f"{f['cube'].get('mean_stable', float('nan')):.0f} (means); all 8 memory states in "
+                              f"{f['cube'].get('n_all_corners', '?')} members")
+                        for f in r["fixed_points"])
+        table.append(f"| {r['task']} | {r['n_success']}/{r['members']} | {r['metric_name']}: {metric} | {fps} | "
+                     f"{r['train_s']:.0f} | {r['total_s']:.0f} |")
+    text = "\n".join(table) + f"\n\nWall time in all: {time.perf_counter() - t0:.0f} s.\n"
+    with atomic_write(Path(args.out) / "gallery.md", "w") as f:
+        f.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
