@@ -31,9 +31,23 @@ def make_task(name: str, **fields: Any):
 
 def task_from_dict(name: str, d: dict[str, Any]):
     """Inverse of `task.to_dict()` for the task registered as `name`."""
-    return task_class(name).from_dict(d)
+    cls = task_class(name)
+    return cls.from_dict(d) if hasattr(cls, "from_dict") else cls(**d)
 
 
 def task_name(task: object) -> str:
     check_task(task)
     return task.name  # type: ignore[attr-defined]
+
+
+def register_task(cls: type) -> type:
+    """Register a task class under its `name` (so run folders and `--task NAME` find it); returns
+    `cls`, so it can be used as a class decorator. Re-registering a name replaces the old class."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a task class needs a class attribute `name` (a non-empty string); {cls!r} has {name!r}.")
+    for attr in ("sample", "test_set", "score", "fixed_point_inputs", "to_dict"):
+        if not callable(getattr(cls, attr, None)):
+            raise TypeError(f"task class {cls.__name__} lacks the method `{attr}` of the task protocol.")
+    TASKS[name] = cls
+    return cls
