@@ -82,13 +82,13 @@ def _plain_loss(p, x, y, alpha, prec):
 
 
 # -- the library's variants -----------------------------------------------------------------------
-def _model_loss(backprop, prec_name):
+def _model_loss(backprop, prec_name, unroll):
     def loss(model, x, y):
-        return jnp.mean((model(x, backprop=backprop, precision=prec_name) - y) ** 2)
+        return jnp.mean((model(x, backprop=backprop, precision=prec_name, unroll=unroll) - y) ** 2)
     return loss
 
 
-def build_step(variant, precision, alpha, steps_per_call):
+def build_step(variant, precision, alpha, steps_per_call, unroll=1):
     """A jitted `(params, opt_state, x, y) -> (params, opt_state, losses)` doing `steps_per_call`
     Adam steps of every member (vmapped) on the batch `x, y` (each `(K, B, T, ·)`)."""
     adam = optax.adam(1e-3)
@@ -96,7 +96,7 @@ def build_step(variant, precision, alpha, steps_per_call):
     if variant == "plain":
         loss = lambda p, x, y: _plain_loss(p, x, y, alpha, prec)  # noqa: E731
     else:
-        loss = _model_loss(variant, precision)
+        loss = _model_loss(variant, precision, unroll)
 
     def member_step(p, s, x, y):
         params, static = eqx.partition(p, _trainable(p))
@@ -151,13 +151,13 @@ def time_calls(call, repeats):
 
 
 def run_variant(variant, k, precision, args, data):
-    row = {"variant": variant, "members": k, "precision": precision}
+    row = {"variant": variant, "members": k, "precision": precision, "unroll": args.unroll}
     s = args.steps_per_call
     try:
         if variant == "trainer":
             ens = cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha)
             train = cj.TrainConfig(steps=s, batch_size=args.batch, steps_per_call=s, backprop="custom",
-                                   precision=precision, clip_norm=None, lr_decay=0.0)
+                                   precision=precision, clip_norm=None, lr_decay=0.0, unroll=args.unroll)
             trainer = cj.EnsembleTrainer(ens, train, cj.FlipFlopConfig(length=args.length),
                                          devices=jax.devices()[:1])
             state = trainer.init()
@@ -175,7 +175,7 @@ def run_variant(variant, k, precision, args, data):
                 return losses
         else:
             x, y = (a[:k] for a in data)
-            step, adam = build_step(variant, precision, args.alpha, s)
+            step, adam = build_step(variant, precision, args.alpha, s, args.unroll)
             params = make_params(variant, k, args)
             opt = eqx.filter_vmap(lambda p: adam.init(eqx.filter(p, _trainable(p))))(params)
             t0 = time.perf_counter()
@@ -206,7 +206,7 @@ def run_variant(variant, k, precision, args, data):
 def run_loop(k, precision, args, data):
     """K single-member custom-VJP steps one after another (one compiled step, called K times)."""
     s = args.steps_per_call
-    step, adam = build_step("custom", precision, args.alpha, s)
+    step, adam = build_step("custom", precision, args.alpha, s, args.unroll)
     x, y = (a[:1] for a in data)
     params = make_params("custom", 1, args)
     opt = eqx.filter_vmap(lambda p: adam.init(eqx.filter(p, _trainable(p))))(params)
@@ -232,7 +232,8 @@ def fmt_table(rows, ceilings):
             v = r.get(key)
             return "–" if v is None else f.format(v * scale)
         pct = (100 * r["tflops"] / ceilings[r["precision"]]) if "tflops" in r else None
-        lines.append(f"| {r['variant']} | {r['precision']} | {r['members']} | "
+        name = r["variant"] + (f" (unroll {r['unroll']})" if r.get("unroll", 1) > 1 else "")
+        lines.append(f"| {name} | {r['precision']} | {r['members']} | "
                      f"{r.get('error') or g('ms_per_step')} | {g('ms_per_network')} | "
                      f"{g('sample_steps_per_s', scale=1e-6)} | {g('tflops')} | "
                      f"{'–' if pct is None else f'{pct:.1f}'} | {g('compiled_bytes', '{:.0f}', 1e-6)} | "
@@ -250,6 +251,7 @@ def main():
     p.add_argument("--length", type=int, default=350)
     p.add_argument("--alpha", type=float, default=1.0)
     p.add_argument("--steps-per-call", type=int, default=2, help="training steps per compiled call")
+    p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the time loop (library variants)")
     p.add_argument("--repeats", type=int, default=3, help="timed calls (median)")
     p.add_argument("--loop", action="store_true", help="also time K single-member steps in a loop")
     p.add_argument("--memory-only", action="store_true", help="compile only: compiled memory and compile time")
