@@ -33,6 +33,8 @@ from ._evaluate import ensemble_outputs as ensemble_outputs
 from ._evaluate import ensemble_states as ensemble_states
 from ._evaluate import evaluate as evaluate
 from ._fixed_points import FixedPoints as FixedPoints
+from ._gated import GRU as GRU
+from ._gated import LSTM as LSTM
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
 from ._flipflop import FlipFlopConfig as FlipFlopConfig

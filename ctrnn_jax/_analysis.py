@@ -352,7 +352,7 @@ def compare_realizations(
     if inputs is None:
         inputs, targets = flipflop_test_set()
     inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, np.float64)
-    k, n = ensemble.W_rec.shape[:2]
+    k, n = ensemble.W_out.shape[0], ensemble.W_out.shape[-1]
     m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
     if inputs.ndim != 3 or targets.ndim != 3 or inputs.shape[:2] != targets.shape[:2] or inputs.shape[2] != m \
             or targets.shape[2] != o:

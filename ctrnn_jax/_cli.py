@@ -185,14 +185,13 @@ def config_from_args(args: argparse.Namespace):
                     raise ValueError(f"{_flag(group, f.name)}: invalid value {value!r}") from None
             kwargs[group][f.name] = value
     task = _task_from_args(args, kwargs["task"])
-    for side, size in (("inputs", task.n_inputs), ("outputs", task.n_outputs)):
-        kwargs["ensemble"].setdefault(side, size)  # the task's sizes unless given
+    ensemble = {"inputs": task.n_inputs, "outputs": task.n_outputs, **kwargs["ensemble"]}  # the task's sizes unless given
     run_kwargs = {}
     if args.threshold is not None:
         run_kwargs["threshold"] = args.threshold
     if args.checkpoint_every is not None:
         run_kwargs["checkpoint_every"] = args.checkpoint_every
-    return RunConfig(ensemble=EnsembleConfig(**kwargs["ensemble"]), train=TrainConfig(**kwargs["train"]),
+    return RunConfig(ensemble=EnsembleConfig(**ensemble), train=TrainConfig(**kwargs["train"]),
                      task=task, **run_kwargs), kwargs
 
 
@@ -320,8 +319,58 @@ def _fixed_points(args, parser) -> int:
         ensemble, config = load_run_ensemble(args.path)
     except (ValueError, TypeError, FileNotFoundError) as e:
         parser.error(str(e))
-    _run_fixed_points(ensemble, args.out, args.cube_json, config.task if config else None, options, parser)
+    task = config.task if config else None
+    if _is_paper_case(ensemble, task):
+        _run_fixed_points(ensemble, args.out, args.cube_json, task, options, parser)
+        return 0
+    # any other task or cell: fixed points at the task's constant inputs (or --input), summarised
+    import jax
+    import numpy as np
+
+    from ._task_report import fixed_point_summary, task_fixed_points
+
+    if task is None:  # an .npz alone: candidates from the flip-flop's test set, if the sizes fit
+        m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
+        if m != o:
+            parser.error(f"{args.path}: no run folder, so no task: give the run folder (its config.json names the task)")
+        task = FlipFlopConfig(n_bits=m)
+    options.pop("eigvecs", None)
+    inputs = options.pop("inputs", None)
+    options.pop("noise_std", None)
+    n_candidates, seed = options.pop("n_candidates"), options.pop("seed")
+    try:
+        if inputs is not None:
+            task = _ConstantInputs(task, np.asarray([inputs], np.float32))
+        found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates, **options)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    for i, (u, fps) in enumerate(found):
+        path = args.out if len(found) == 1 else args.out.with_name(f"{args.out.stem}_{i}{args.out.suffix}")
+        fps.to_npz(path)
+        print(f"input {np.round(u, 4).tolist()}: fixed points written to {path}")
+        for row in fixed_point_summary(fps, fps.n_members):
+            print(f"  member {row['member']}: {row['points']} points, {row['stable']} stable, saddles by index "
+                  f"{row['saddles'] or '{}'}")
     return 0
+
+
+class _ConstantInputs:
+    """A task whose fixed-point inputs are replaced by the user's `--input`."""
+
+    def __init__(self, task, inputs):
+        self._task, self._inputs = task, inputs
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+    def fixed_point_inputs(self):
+        return self._inputs
+
+
+def _is_paper_case(ensemble, task) -> bool:
+    """The 3-bit flip-flop on a CTRNN: the cube analysis applies."""
+    return getattr(ensemble, "cell", "ctrnn") == "ctrnn" and (
+        task is None or (isinstance(task, FlipFlopConfig) and task.n_bits == 3))
 
 
 def _run_analysis(path, out, seed, parser) -> None:
@@ -365,7 +414,7 @@ def _train(args, parser) -> int:
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     print(format_table(result))
-    if args.command == "flipflop" and args.fixed_points:
+    if args.command == "flipflop" and args.fixed_points and config.ensemble.cell == "ctrnn":
         from ._run import CUBE, FIXED_POINTS
         from ._serialisation import load_npz
 

@@ -95,7 +95,7 @@ def cube_analysis(
     if not isinstance(fixed_points, FixedPoints):
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
     ensemble = _as_ensemble(ensemble)
-    k, n = ensemble.W_rec.shape[:2]
+    k, n = ensemble.W_out.shape[0], ensemble.W_out.shape[-1]
     o = ensemble.W_out.shape[1]
     if fixed_points.n_members != k or fixed_points.points.shape[1:] != (n,) or fixed_points.outputs.shape[1:] != (o,):
         raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}, "

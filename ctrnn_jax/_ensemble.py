@@ -12,7 +12,10 @@ import numpy as np
 from ._activations import check_activation
 from ._initializers import READOUT_INITS, RECURRENT_INITS
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
+from ._gated import GRU, LSTM
 from ._model import CTRNN, _check_choice, _check_int
+
+CELLS = ("ctrnn", "gru", "lstm")
 
 
 def per_member(name: str, value: object, n_members: int, *, low: float, high: float = np.inf,
@@ -45,6 +48,10 @@ class EnsembleConfig:
 
     `alpha` and `gain` are a number for all members or a tuple with one value per member.
 
+    `cell` is `"ctrnn"` (the paper's model), `"gru"` or `"lstm"` (`ctrnn_jax._gated`; Keras-style
+    initialization, every array trained; `alpha`, `gain` and the initializer names apply to the
+    CTRNN only).
+
     Optional biological constraints (CTRNN only; see `ctrnn_jax._constraints`), drawn per member
     from the ensemble's key and enforced after every training step: `dale` (Dale's law with an
     `excitatory_fraction` of excitatory units and an E/I-balanced initialization at the spectral
@@ -61,6 +68,7 @@ class EnsembleConfig:
     gain: float | tuple[float, ...] = 1.0
     recurrent_init: str = "orthogonal"
     readout_init: str = "glorot_uniform"
+    cell: str = "ctrnn"
     dale: bool = False
     excitatory_fraction: float = 0.8
     rec_density: float = 1.0
@@ -82,7 +90,10 @@ class EnsembleConfig:
                 object.__setattr__(self, name, tuple(value))
         self.alphas()
         self.gains()
+        _check_choice("cell", self.cell, CELLS)
         cons = self.constraints()  # validates the constraint fields
+        if cons.active and self.cell != "ctrnn":
+            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}.")
         if cons.active and cons.dale:
             cons.n_excitatory(self.units)  # at least one E and one I unit
 
@@ -138,6 +149,11 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array) -> CTRNN:
     alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)
 
+    if config.cell != "ctrnn":
+        cls = {"gru": GRU, "lstm": LSTM}[config.cell]
+        return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
+                                             activation=config.activation))(keys)
+
     def build(k, a, g):
         return CTRNN(config.inputs, config.units, config.outputs, key=k, alpha=a, gain=g,
                      activation=config.activation, recurrent_init=config.recurrent_init,
@@ -148,9 +164,9 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array) -> CTRNN:
 
 def ensemble_size(ensemble: CTRNN) -> int:
     """Number of members `K` of a stacked ensemble."""
-    if ensemble.W_rec.ndim != 3:
-        raise ValueError(f"expected a stacked ensemble with `W_rec` of shape (K, N, N), got {ensemble.W_rec.shape}.")
-    return ensemble.W_rec.shape[0]
+    if ensemble.W_out.ndim != 3:
+        raise ValueError(f"expected a stacked ensemble with `W_out` of shape (K, O, N), got {ensemble.W_out.shape}.")
+    return ensemble.W_out.shape[0]
 
 
 def get_member(ensemble: CTRNN, k: int) -> CTRNN:

@@ -4,7 +4,9 @@ At a constant input `x*`, member `k` iterates the one-step map
 
     F(h) = (1 - a) h + a σ(W_rec h + W_in x* + b),
 
-whose fixed points satisfy `F(h) = h`. The finder minimises the speed `q(h) = ½‖F(h) − h‖²` from
+whose fixed points satisfy `F(h) = h`. For a gated cell (`GRU`, `LSTM`), `F` is the cell's `step` on its
+flat state `s` (`h` for the GRU, `[h, c]` for the LSTM, size `state_size`), and everything below applies
+to `s`, with the Jacobian from `jax.jacfwd` of `step`. The finder minimises the speed `q(h) = ½‖F(h) − h‖²` from
 many initial states, then solves `F(h) − h = 0` by Newton's method:
 
 1. **Adam** (`optax.scale_by_adam`) on `q` for `adam_steps` steps, with the learning rate decaying
@@ -43,6 +45,7 @@ from jax import lax
 from ._activations import get_activation
 from ._ensemble import ensemble_size
 from ._evaluate import ensemble_states
+from ._gated import GRU, LSTM
 from ._model import CTRNN, _check_int
 from ._serialisation import atomic_write, read_npz
 
@@ -76,7 +79,8 @@ class FixedPoints:
     - `inputs`: `(K, M)` the constant input of each member.
     - `member`: `(P,)` int, which member each point belongs to; points are sorted by member, then by
       saddle index, then by `q`.
-    - `points`: `(P, N)` the fixed points `h*`.
+    - `points`: `(P, N)` the fixed points `h*` (for a gated cell `(P, S)`, the flat state `s*` of size
+      `S = state_size`: `h*` for the GRU, `[h*, c*]` for the LSTM; `N` below reads `S`).
     - `q`: `(P,)` the speed `½‖F(h*) − h*‖²` at each point.
     - `jacobians`: `(P, N, N)` `∂F/∂h` at each point (the discrete map's Jacobian).
     - `eigvals`: `(P, N)` complex, its eigenvalues `λ`, sorted by decreasing `|λ|`.
@@ -85,8 +89,10 @@ class FixedPoints:
     - `is_stable_ct`: `(P,)` bool, stable for the continuous-time flow `τ dh/dt = −h + σ(W_rec h + u)`,
       whose Jacobian `(J − I)/a` has eigenvalues `μ = (λ − 1)/a`: all `Re λ < 1`. The discrete map's
       stability implies it; the converse fails only when `a` is large (e.g. `λ = −1.5` at `a = 1`).
+      For a gated cell (a discrete-time map) this is taken with `a = 1`, i.e. the flow `ds/dt = F(s) − s`
+      whose Euler step of 1 is the cell: all `Re λ < 1`.
     - `n_unstable`: `(P,)` int, the number of `|λ| > 1`: the saddle index (0 for stable points).
-    - `outputs`: `(P, O)` readouts `W_out h* + b_out`.
+    - `outputs`: `(P, O)` readouts `W_out h* + b_out` (of the hidden part `h*` for the LSTM).
     - `slow_member`, `slow_points`, `slow_q`: `(S,)`, `(S, N)`, `(S,)`, the slow points (deduplicated
       candidates with `tol_q < q <= slow_tol`), not linearized.
     """
@@ -180,12 +186,10 @@ def _map_fn(activation: str, W_rec, alpha, drive):
     return F
 
 
-def _member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton_steps):
+def _member_search(F, linear, h, sim_steps, lrs, *, newton_steps):
     """For the `(C, N)` candidates `h` of one member: iterate `F` `sim_steps (C,)` times (restart
-    candidates), then Adam, then Newton. Returns `(h, q)`, `(C, N)`, `(C,)`."""
-    sigma = get_activation(activation)
-    F = _map_fn(activation, W_rec, alpha, drive)
-    n = h.shape[-1]
+    candidates), then Adam, then Newton. `F` maps `(N,) -> (N,)`; `linear(h)` returns the residual
+    `F(h) − h` and `J_F(h) − I`. Returns `(h, q)`, `(C, N)`, `(C,)`."""
 
     def sim_body(carry):
         i, h = carry
@@ -209,15 +213,11 @@ def _member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton
 
     (h, _), _ = lax.scan(adam_body, (h, adam.init(h)), lrs)
 
-    # Newton on F(h) - h = 0, with J_F = (1-a) I + a diag(σ'(u)) W_rec (σ is elementwise).
-    eye = jnp.eye(n, dtype=h.dtype)
+    # Newton on F(h) - h = 0
     steps = 0.5 ** jnp.arange(_LINE_SEARCH, dtype=h.dtype)
 
     def newton_one(h):
-        u = jnp.matmul(W_rec, h, precision=_HIGHEST) + drive
-        s, ds = jax.jvp(sigma, (u,), (jnp.ones_like(u),))
-        r = (1 - alpha) * h + alpha * s - h
-        A = alpha * (ds[:, None] * W_rec - eye)  # J_F - I
+        r, A = linear(h)
         delta = jnp.linalg.solve(A, -r)
         g = jnp.matmul(A.T, r, precision=_HIGHEST)  # gradient of q
         Ag = jnp.matmul(A, g, precision=_HIGHEST)
@@ -234,12 +234,28 @@ def _member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton
     return h, jax.vmap(q_of)(h)
 
 
+def _ctrnn_member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton_steps):
+    """`_member_search` for one CTRNN member, with the analytic `J_F = (1-a) I + a diag(σ'(u)) W_rec`
+    (σ is elementwise)."""
+    sigma = get_activation(activation)
+    F = _map_fn(activation, W_rec, alpha, drive)
+    eye = jnp.eye(h.shape[-1], dtype=h.dtype)
+
+    def linear(h):
+        u = jnp.matmul(W_rec, h, precision=_HIGHEST) + drive
+        s, ds = jax.jvp(sigma, (u,), (jnp.ones_like(u),))
+        r = (1 - alpha) * h + alpha * s - h
+        A = alpha * (ds[:, None] * W_rec - eye)  # J_F - I
+        return r, A
+
+    return _member_search(F, linear, h, sim_steps, lrs, newton_steps=newton_steps)
+
+
 @functools.partial(jax.jit, static_argnames=("activation", "adam_steps", "newton_steps"))
 def _search(W_rec, W_in, b, alpha, inputs, h0, sim_steps, lr, final_lr, *, activation, adam_steps, newton_steps):
     drive = jnp.einsum("knm,km->kn", W_in, inputs, precision=_HIGHEST) + b
-    t = jnp.arange(adam_steps, dtype=h0.dtype) / max(adam_steps - 1, 1)
-    lrs = lr * (final_lr / lr) ** t
-    member = functools.partial(_member_search, activation=activation, newton_steps=newton_steps)
+    lrs = _schedule(lr, final_lr, adam_steps, h0.dtype)
+    member = functools.partial(_ctrnn_member_search, activation=activation, newton_steps=newton_steps)
     return jax.vmap(member, in_axes=(0, 0, 0, 0, 0, None))(W_rec, alpha, drive, h0, sim_steps, lrs)
 
 
@@ -255,18 +271,70 @@ def _linearize(W_rec, W_in, b, W_out, b_out, alpha, inputs, member, points, *, a
     return jax.vmap(one)(member, points)
 
 
+def _schedule(lr, final_lr, adam_steps, dtype):
+    t = jnp.arange(adam_steps, dtype=dtype) / max(adam_steps - 1, 1)
+    return lr * (final_lr / lr) ** t
+
+
+@functools.partial(jax.jit, static_argnames=("adam_steps", "newton_steps"))
+def _search_cell(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton_steps):
+    """`_search` for a stacked ensemble of gated cells, through their `step` map (matmuls at full
+    precision) with the Jacobian by `jax.jacfwd`."""
+    with jax.default_matmul_precision("highest"):
+        lrs = _schedule(lr, final_lr, adam_steps, h0.dtype)
+
+        def member(model, x, h, steps):
+            F = lambda s: model.step(s, x)  # noqa: E731
+            eye = jnp.eye(h.shape[-1], dtype=h.dtype)
+            linear = lambda s: (F(s) - s, jax.jacfwd(F)(s) - eye)  # noqa: E731
+            return _member_search(F, linear, h, steps, lrs, newton_steps=newton_steps)
+
+        return jax.vmap(member)(ensemble, inputs, h0, sim_steps)
+
+
+@jax.jit
+def _linearize_cell(ensemble, inputs, member, points):
+    """`_linearize` for gated cells: Jacobians `(P, S, S)` of `step` and readouts `(P, O)` of `hidden`."""
+    with jax.default_matmul_precision("highest"):
+        def one(k, s):
+            model = jax.tree_util.tree_map(lambda a: a[k], ensemble)
+            return jax.jacfwd(lambda s: model.step(s, inputs[k]))(s), model.readout(model.hidden(s))
+
+        return jax.vmap(one)(member, points)
+
+
+@jax.jit
+def _full_states(ensemble, inputs):
+    return jax.vmap(lambda model: model.full_states(inputs))(ensemble)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Host-side helpers
 # ----------------------------------------------------------------------------------------------------
 
-def _as_ensemble(ensemble: object) -> CTRNN:
-    if not isinstance(ensemble, CTRNN):
-        raise TypeError(f"`ensemble` must be a CTRNN (a stacked ensemble or a single network), "
+Cell = CTRNN | GRU | LSTM
+
+
+def _as_ensemble(ensemble: object) -> Cell:
+    if not isinstance(ensemble, (CTRNN, GRU, LSTM)):
+        raise TypeError(f"`ensemble` must be a CTRNN, GRU or LSTM (a stacked ensemble or a single network), "
                         f"got {type(ensemble).__name__}.")
     if ensemble.W_rec.ndim == 2:  # a single network: K = 1
         ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
     ensemble_size(ensemble)
     return ensemble
+
+
+def _state_size(ensemble: Cell) -> int:
+    """The size of the state the search runs on: `N` for a CTRNN, `state_size` for a gated cell."""
+    return ensemble.W_rec.shape[-1] if isinstance(ensemble, CTRNN) else ensemble.state_size
+
+
+def _alphas(ensemble: Cell) -> np.ndarray:
+    """`(K,)` float64 `a = dt/tau` per member; 1 for gated cells (discrete-time maps)."""
+    if isinstance(ensemble, CTRNN):
+        return np.asarray(ensemble.alpha, np.float64)
+    return np.ones(ensemble.W_rec.shape[0], np.float64)
 
 
 def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
@@ -277,7 +345,7 @@ def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> fl
     return float(value)
 
 
-def _working_dtype(dtype: object, ensemble: CTRNN):
+def _working_dtype(dtype: object, ensemble: Cell):
     if dtype is None:
         return jnp.dtype(ensemble.W_rec.dtype)
     try:
@@ -409,7 +477,7 @@ def _restart_candidates(found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarr
 # ----------------------------------------------------------------------------------------------------
 
 def find_fixed_points(
-    ensemble: CTRNN,
+    ensemble: Cell,
     inputs,
     initial_states,
     *,
@@ -430,11 +498,14 @@ def find_fixed_points(
 
     **Arguments:**
 
-    - `ensemble`: a stacked ensemble of `K` CTRNNs (or one CTRNN, taken as `K = 1`).
+    - `ensemble`: a stacked ensemble of `K` CTRNNs, GRUs or LSTMs (or one network, taken as `K = 1`).
+      For gated cells the search runs on the flat state of size `S = state_size` through the cell's
+      `step` (read `N` as `S` below), continuous-time stability is taken at `a = 1`, and restart
+      candidates run 50 steps (as for `a = 1`).
     - `inputs`: the constant input, `(M,)` shared by all members or `(K, M)` one per member
       (zeros for the flip-flop's memory states).
     - `initial_states`: `(K, C, N)` finite candidates per member, e.g. from
-      `initial_states_from_trajectories`.
+      `initial_states_from_trajectories` (for the LSTM `(K, C, 2N)` flat states `[h, c]`).
     - `adam_steps`: Adam steps on `q` (>= 0).
     - `learning_rate`, `final_learning_rate`: the Adam learning rate decays exponentially from the
       first to the second over the `adam_steps` steps.
@@ -466,7 +537,7 @@ def find_fixed_points(
     the host in float64 with NumPy, since `jnp.linalg.eig` is implemented on the CPU backend only.
     """
     ensemble = _as_ensemble(ensemble)
-    k, n = ensemble.W_rec.shape[:2]
+    k, n = ensemble.W_rec.shape[0], _state_size(ensemble)
     m = ensemble.W_in.shape[-1]
     x = _check_inputs(inputs, k, m)
     h0 = _check_states(initial_states, k, n)
@@ -492,7 +563,10 @@ def find_fixed_points(
     else:
         rng = None
 
-    params = tuple(jnp.asarray(getattr(ensemble, name), dt) for name in ("W_rec", "W_in", "b", "alpha"))
+    if isinstance(ensemble, CTRNN):
+        params = tuple(jnp.asarray(getattr(ensemble, name), dt) for name in ("W_rec", "W_in", "b", "alpha"))
+    else:
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
     xs = jnp.asarray(x, dt)
 
     with _blas_limit():
@@ -510,17 +584,19 @@ def _find(ensemble, params, xs, h0, dt, n, restarts, rng, adam_steps, newton_ste
     slow = [[] for _ in range(k)]
     candidates, sim_steps = h0, np.zeros(h0.shape[:2], np.int32)
     for round_ in range(restarts + 1):
-        h, q = _search(*params, xs, jnp.asarray(candidates, dt), jnp.asarray(sim_steps), jnp.asarray(lr, dt),
-                       jnp.asarray(final_lr, dt), activation=ensemble.activation, adam_steps=adam_steps,
-                       newton_steps=newton_steps)
+        args = (xs, jnp.asarray(candidates, dt), jnp.asarray(sim_steps), jnp.asarray(lr, dt), jnp.asarray(final_lr, dt))
+        if isinstance(ensemble, CTRNN):
+            h, q = _search(*params, *args, activation=ensemble.activation, adam_steps=adam_steps,
+                           newton_steps=newton_steps)
+        else:
+            h, q = _search_cell(params, *args, adam_steps=adam_steps, newton_steps=newton_steps)
         _split(np.asarray(h), np.asarray(q), tol_q, slow_tol, outliers, fixed, slow)
         if round_ < restarts:
             found = [pts.astype(np.float64) for pts in _merge(fixed, n, dedup_tol)[1]]
-            alphas = np.asarray(ensemble.alpha, np.float64)
-            candidates, sim_steps = _restart_candidates(found, h0_64, alphas, rng)
+            candidates, sim_steps = _restart_candidates(found, h0_64, _alphas(ensemble), rng)
     member, points, qv = (np.concatenate(v) for v in _merge(fixed, n, dedup_tol))
     slow_member, slow_points, slow_q = (np.concatenate(v) for v in _merge(slow, n, dedup_tol))
-    return _linearized(ensemble, xs, dt, member, points, qv, slow_member, slow_points, slow_q, eigvecs)
+    return _linearized(ensemble, params, xs, dt, member, points, qv, slow_member, slow_points, slow_q, eigvecs)
 
 
 class _OutlierRule:
@@ -563,22 +639,25 @@ def _merge(per_member, n, dedup_tol):
     return members, pts, qs
 
 
-def _linearized(ensemble, xs, dt, member, points, q, slow_member, slow_points, slow_q, with_vectors):
-    k, n = ensemble.W_rec.shape[:2]
+def _linearized(ensemble, params, xs, dt, member, points, q, slow_member, slow_points, slow_q, with_vectors):
+    k, n = ensemble.W_rec.shape[0], _state_size(ensemble)
     o = ensemble.W_out.shape[1]
     p = len(member)
     if p:
         size = max(8, 1 << (p - 1).bit_length())  # pad to a power of two: few compiled shapes
         pad = size - p
-        arrays = tuple(jnp.asarray(getattr(ensemble, name), dt)
-                       for name in ("W_rec", "W_in", "b", "W_out", "b_out", "alpha"))
-        jac, out = _linearize(*arrays, xs, jnp.asarray(np.pad(member, (0, pad))),
-                              jnp.asarray(np.pad(points, ((0, pad), (0, 0))), dt), activation=ensemble.activation)
+        at = (jnp.asarray(np.pad(member, (0, pad))), jnp.asarray(np.pad(points, ((0, pad), (0, 0))), dt))
+        if isinstance(ensemble, CTRNN):
+            arrays = tuple(jnp.asarray(getattr(ensemble, name), dt)
+                           for name in ("W_rec", "W_in", "b", "W_out", "b_out", "alpha"))
+            jac, out = _linearize(*arrays, xs, *at, activation=ensemble.activation)
+        else:
+            jac, out = _linearize_cell(params, xs, *at)
         jac, out = np.asarray(jac)[:p], np.asarray(out)[:p]
     else:
         jac, out = np.zeros((0, n, n), dt), np.zeros((0, o), dt)
     vals, vecs = _eig(jac, with_vectors)
-    a = np.asarray(ensemble.alpha, np.float64)[member]
+    a = _alphas(ensemble)[member]
     modulus = np.abs(vals)
     n_unstable = np.sum(modulus > 1, axis=1).astype(np.int64)
     is_stable = np.all(modulus < 1, axis=1)
@@ -595,7 +674,7 @@ def _linearized(ensemble, xs, dt, member, points, q, slow_member, slow_points, s
 
 
 def initial_states_from_trajectories(
-    ensemble: CTRNN,
+    ensemble: Cell,
     inputs_batch,
     n_candidates: int,
     *,
@@ -606,14 +685,16 @@ def initial_states_from_trajectories(
 
     **Arguments:**
 
-    - `ensemble`: a stacked ensemble of `K` members (or one CTRNN, `K = 1`).
+    - `ensemble`: a stacked ensemble of `K` members (or one network, `K = 1`): CTRNNs, GRUs or LSTMs.
+      Gated cells are sampled from their whole flat states (`full_states`; for the LSTM `[h, c]`).
     - `inputs_batch`: `(B, T, M)` trials, the same for every member (e.g. the flip-flop test set).
     - `n_candidates`: `C`, states per member, drawn uniformly from the member's `B·T` visited states
       (without replacement when `C <= B·T`), by a NumPy generator seeded with `key`.
     - `key`: a PRNG key (keyword-only).
     - `noise_std`: std of Gaussian noise added to every sampled state (>= 0).
 
-    **Returns:** `(K, C, N)` float array of candidates, for `find_fixed_points`.
+    **Returns:** `(K, C, N)` float array of candidates (`(K, C, state_size)` for a gated cell), for
+    `find_fixed_points`.
     """
     ensemble = _as_ensemble(ensemble)
     c = _check_int("n_candidates", n_candidates, 1)
@@ -626,7 +707,8 @@ def initial_states_from_trajectories(
         raise ValueError(f"`inputs_batch` must have shape (B, T, {m}), got {x.shape}.")
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("`inputs_batch` contains NaN or inf.")
-    states = ensemble_states(ensemble, x)  # (K, B, T, N)
+    # (K, B, T, N); for gated cells (K, B, T, S), the whole flat state
+    states = ensemble_states(ensemble, x) if isinstance(ensemble, CTRNN) else _full_states(ensemble, x)
     k, b, t, n = states.shape
     # Indices and noise from a NumPy generator seeded by `key`: cheap, nothing to compile.
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())

@@ -9,6 +9,7 @@ Batch and ensemble axes come from `vmap` at the edges (see `make_ensemble`).
 """
 
 import numbers
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -56,6 +57,8 @@ class CTRNN(eqx.Module):
     - `alpha`: scalar `a = dt/tau` in (0, 1]; not trained.
     - `activation`: name of σ (`tanh`, `relu`, `softplus`, `sigmoid`, `linear`).
     """
+
+    cell: ClassVar[str] = "ctrnn"
 
     W_rec: jax.Array
     W_in: jax.Array

@@ -51,10 +51,12 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
-    if config is not None and not (isinstance(config.task, FlipFlopConfig) and config.task.n_bits == 3):
+    is_paper_case = (config is None or (isinstance(config.task, FlipFlopConfig) and config.task.n_bits == 3)) \
+        and getattr(ensemble, "cell", "ctrnn") == "ctrnn"
+    if not is_paper_case:
         from ._task_report import analyze_task_run  # any other task: its own, generic report
 
-        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log)
+        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config)
     run_dir = path if path.is_dir() else None
     out = Path(out_dir) if out_dir is not None else (run_dir if run_dir else path.with_name(path.stem + "_report"))
     figs = out / "figures"

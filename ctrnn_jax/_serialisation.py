@@ -1,8 +1,17 @@
 """Files: the `ensemble.npz` interchange format, training checkpoints, atomic writes.
 
-`ensemble.npz` holds float arrays `W_rec (K,N,N)`, `W_in (K,N,M)`, `b (K,N)`, `W_out (K,O,N)`,
-`b_out (K,O)`, `alpha (K,)` and a string `activation`, with `W[post, pre]` orientation. Any tool
-that writes these names can hand networks to ctrnn_jax, and the other way round.
+`ensemble.npz` holds float arrays in `W[post, pre]` orientation (`K` members, `N` units, `M` inputs,
+`O` outputs), a string `activation`, and a string `cell` naming the kind of network:
+
+- `"ctrnn"`: `W_rec (K,N,N)`, `W_in (K,N,M)`, `b (K,N)`, `W_out (K,O,N)`, `b_out (K,O)`, `alpha (K,)`.
+  A file without `cell` is a CTRNN; `save_npz` writes CTRNN files without it (the format as it
+  was before gated cells, readable by older versions).
+- `"gru"`: `W_rec (K,3N,N)`, `W_in (K,3N,M)`, `b (K,3N)` (gate blocks reset, update, candidate),
+  `b_n (K,N)`, `W_out (K,O,N)`, `b_out (K,O)`; see `GRU`.
+- `"lstm"`: `W_rec (K,4N,N)`, `W_in (K,4N,M)`, `b (K,4N)` (gate blocks input, forget, cell, output),
+  `W_out (K,O,N)`, `b_out (K,O)`; see `LSTM`.
+
+Any tool that writes these names can hand networks to ctrnn_jax, and the other way round.
 """
 
 import contextlib
@@ -19,9 +28,14 @@ import numpy as np
 
 from ._activations import ACTIVATIONS
 from ._ensemble import ensemble_size
+from ._gated import GRU, LSTM
 from ._model import CTRNN
 
-ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
+ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")  # a CTRNN's
+CELLS = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM}
+CELL_ARRAYS = {"ctrnn": ARRAYS, "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
+               "lstm": ("W_rec", "W_in", "b", "W_out", "b_out")}
+_GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4}
 
 
 @contextlib.contextmanager
@@ -52,14 +66,24 @@ def write_json(path: str | os.PathLike, obj) -> None:
         f.write("\n")
 
 
-def save_npz(ensemble: CTRNN, path: str | os.PathLike) -> None:
-    """Write a stacked ensemble (K >= 1) to `path` in the interchange format, atomically."""
-    if not isinstance(ensemble, CTRNN):
-        raise TypeError(f"`ensemble` must be a CTRNN, got {type(ensemble).__name__}.")
+def _cell_name(ensemble: object) -> str:
+    for name, cls in CELLS.items():
+        if isinstance(ensemble, cls):
+            return name
+    raise TypeError(f"`ensemble` must be a CTRNN, GRU or LSTM, got {type(ensemble).__name__}.")
+
+
+def save_npz(ensemble: CTRNN | GRU | LSTM, path: str | os.PathLike) -> None:
+    """Write a stacked ensemble (K >= 1) of CTRNNs, GRUs or LSTMs to `path` in the interchange format
+    (array names in the module docstring), atomically. Gated cells get a `cell` entry (`"gru"`,
+    `"lstm"`); CTRNN files are written without one."""
+    cell = _cell_name(ensemble)
     if ensemble.W_rec.ndim == 2:  # a single network: store as K = 1
         ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
     ensemble_size(ensemble)
-    arrays = {name: np.asarray(getattr(ensemble, name)) for name in ARRAYS}
+    arrays = {name: np.asarray(getattr(ensemble, name)) for name in CELL_ARRAYS[cell]}
+    if cell != "ctrnn":
+        arrays["cell"] = np.asarray(cell)
     with atomic_write(path) as f:
         np.savez(f, activation=np.asarray(ensemble.activation), **arrays)
 
@@ -82,46 +106,62 @@ def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.n
     return data
 
 
-def load_npz(path: str | os.PathLike) -> CTRNN:
-    """Read an `ensemble.npz` into a stacked ensemble, checking names, shapes and values.
+def load_npz(path: str | os.PathLike) -> CTRNN | GRU | LSTM:
+    """Read an `ensemble.npz` into a stacked ensemble of the file's `cell` (a CTRNN when there is no
+    `cell` entry), checking names, shapes and values.
 
     Raises `ValueError` naming the file and the problem for a corrupt or mismatched file.
     """
     path = Path(path)
-    data = read_npz(path, (*ARRAYS, "activation"), "an ensemble file")
+    data = read_npz(path, ("activation",), "an ensemble file")
+    cell = str(data["cell"]) if "cell" in data else "ctrnn"
+    if cell not in CELLS:
+        raise ValueError(f"{path}: unknown cell {cell!r}; allowed: {', '.join(CELLS)}.")
+    names = CELL_ARRAYS[cell]
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; an ensemble file of cell {cell!r} "
+                         f"needs {', '.join((*names, 'activation'))}.")
     activation = str(data["activation"])
     if activation not in ACTIVATIONS:
         raise ValueError(f"{path}: unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}.")
-    for name in ARRAYS:
+    for name in names:
         if not np.issubdtype(data[name].dtype, np.floating):
             raise ValueError(f"{path}: `{name}` must be a float array, got dtype {data[name].dtype}.")
-    W_rec = data["W_rec"]
-    if W_rec.ndim != 3 or W_rec.shape[1] != W_rec.shape[2]:
-        raise ValueError(f"{path}: `W_rec` must have shape (K, N, N), got {W_rec.shape}.")
-    k, n = W_rec.shape[:2]
+    W_rec, g = data["W_rec"], _GATE_BLOCKS[cell]
+    if W_rec.ndim != 3 or W_rec.shape[1] != g * W_rec.shape[2]:
+        raise ValueError(f"{path}: `W_rec` must have shape (K, {g if g > 1 else ''}N, N), got {W_rec.shape}.")
+    k, n = W_rec.shape[0], W_rec.shape[2]
     m = data["W_in"].shape[-1] if data["W_in"].ndim == 3 else -1
     o = data["W_out"].shape[1] if data["W_out"].ndim == 3 else -1
-    expected = {"W_in": (k, n, m), "b": (k, n), "W_out": (k, o, n), "b_out": (k, o), "alpha": (k,)}
-    for name, shape in expected.items():
-        if data[name].shape != shape or min(shape) < 1:
-            raise ValueError(f"{path}: `{name}` has shape {data[name].shape}, expected {shape} "
+    expected = {"W_in": (k, g * n, m), "b": (k, g * n), "b_n": (k, n), "W_out": (k, o, n), "b_out": (k, o),
+                "alpha": (k,)}
+    for name in names[1:]:
+        if data[name].shape != expected[name] or min(expected[name]) < 1:
+            raise ValueError(f"{path}: `{name}` has shape {data[name].shape}, expected {expected[name]} "
                              f"(K={k} members, N={n} units).")
-    for name in ARRAYS:
+    for name in names:
         if not np.all(np.isfinite(data[name])):
             raise ValueError(f"{path}: `{name}` contains NaN or inf.")
-    if not np.all((data["alpha"] > 0) & (data["alpha"] <= 1)):
+    if cell == "ctrnn" and not np.all((data["alpha"] > 0) & (data["alpha"] <= 1)):
         raise ValueError(f"{path}: `alpha` must be in (0, 1], got {data['alpha']}.")
-    return from_arrays({name: data[name] for name in ARRAYS}, activation)
+    return from_arrays({name: data[name] for name in names}, activation, cell=cell)
 
 
-def from_arrays(arrays: dict, activation: str) -> CTRNN:
-    """A stacked ensemble from arrays named as in the interchange format (shapes already checked)."""
-    k, n, m = arrays["W_in"].shape
+def from_arrays(arrays: dict, activation: str, *, cell: str = "ctrnn") -> CTRNN | GRU | LSTM:
+    """A stacked ensemble of `cell`s (`"ctrnn"`, `"gru"` or `"lstm"`) from arrays named as in the
+    interchange format (shapes already checked); arrays are stored as float32."""
+    if cell not in CELLS:
+        raise ValueError(f"`cell` must be one of {', '.join(CELLS)}; got {cell!r}.")
+    names = CELL_ARRAYS[cell]
+    k, _, m = arrays["W_in"].shape
+    n = arrays["W_rec"].shape[2]
     o = arrays["W_out"].shape[1]
-    single = CTRNN(m, n, o, key=jax.random.key(0), activation=activation)
+    single = CELLS[cell](m, n, o, key=jax.random.key(0), activation=activation)
     ensemble = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), single)
-    return eqx.tree_at(lambda e: tuple(getattr(e, name) for name in ARRAYS), ensemble,
-                       tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in ARRAYS))
+    return eqx.tree_at(lambda e: tuple(getattr(e, name) for name in names), ensemble,
+                       tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names))
+
 
 def save_checkpoint(path: str | os.PathLike, state, losses: np.ndarray) -> None:
     """Write a training state (any pytree of arrays, e.g. `TrainState`) and the loss history `(S, K)`

@@ -48,20 +48,22 @@ def task_fixed_points(ensemble, task, *, key, n_candidates: int = 256, restarts:
     return found
 
 
-def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidates: int = 256) -> Path:
-    """Make the figures, `analysis.json` and `report.md` for a run folder of any task. Returns the
-    path of `report.md` (in `out_dir`, default the run folder)."""
+def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidates: int = 256,
+                     config=None) -> Path:
+    """Make the figures, `analysis.json` and `report.md` for a run folder of any task (or an
+    `ensemble.npz` with `config`, e.g. a flip-flop GRU). Returns the path of `report.md` (in
+    `out_dir`, default the run folder, or `<npz stem>_report/` next to an npz file)."""
     from . import _plotting as plots
     from ._report import _read_losses
     from ._run import METRICS, evaluate_run, load_run_ensemble
 
+    from ._run import RunConfig
+
     path = Path(path)
-    ensemble, config = load_run_ensemble(path)
-    if config is None:
-        raise ValueError(f"{path}: a run folder is needed to analyze a task other than the flip-flop "
-                         "(its config.json names the task).")
+    ensemble, stored = load_run_ensemble(path)
+    config = config or stored or RunConfig()
     task = config.task
-    out = Path(out_dir) if out_dir is not None else path
+    out = Path(out_dir) if out_dir is not None else (path if path.is_dir() else path.with_name(path.stem + "_report"))
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     result = evaluate_run(ensemble, config)
@@ -78,7 +80,7 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     order = _spread_trials(targets, mask)
     written["test_trials"] = plots.plot_task_trials(inputs[order], outputs[best][order], targets[order],
                                                     mask[order], figs / "test_trials")
-    if hasattr(ensemble, "W_rec"):
+    if getattr(ensemble, "cell", "ctrnn") == "ctrnn":  # a gated cell's W_rec stacks its gates
         written["eigenvalues"] = plots.plot_eigenvalues(np.asarray(ensemble.W_rec)[best], figs / "eigenvalues")
     log("finding fixed points ...")
     found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates)

@@ -42,7 +42,8 @@ class TrainConfig:
     - `dataset_size`: None draws fresh trials every step; an integer trains on a fixed data set of
       that many series, shuffled every epoch (the paper used 30050).
     - `steps_per_call`: training steps per compiled call (progress and checkpoints happen between calls).
-    - `train_bias`: train the recurrent bias `b` (False keeps it at 0, as Keras' paper set-up).
+    - `train_bias`: train the recurrent bias `b` (False keeps it at 0, as Keras' paper set-up; for
+      gated cells their biases `b` and `b_n`).
     - `unroll`: `lax.scan` unroll of the time loop.
     - `backprop`: gradient through the time loop: `"custom"` (hand-written VJP storing only the
       states: least memory, the fastest measured), `"checkpoint"` or `"autodiff"` (see `ctrnn_jax._scan`).
@@ -186,8 +187,8 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
     off = set(fixed)
     if isinstance(model, CTRNN):
         off.add("alpha")
-        if not train_bias:
-            off.add("b")
+    if not train_bias:
+        off.update({"b", "b_n"} & set(names))
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
         spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, replace=False)

@@ -49,14 +49,14 @@ def test_evaluate_prints_a_table(run_dir, capsys):
     lines = out.strip().splitlines()
     assert lines[0].split() == ["member", "test", "MSE", "norm", "success"]
     assert [line.split()[0] for line in lines[1:3]] == ["0", "1"]
-    assert "of 2 members solve the task" in lines[-1]
+    assert "of 2 members solve the flipflop task" in lines[-1]
     mse = json.loads((run_dir / "eval.json").read_text())["mse"]
     assert float(lines[1].split()[1]) == pytest.approx(mse[0], abs=1e-5)
 
 
 def test_evaluate_reads_an_npz_file(run_dir, capsys, tmp_path):
     assert main(["evaluate", str(run_dir / "ensemble.npz"), "--json", str(tmp_path / "m.json")]) == 0
-    assert "members solve the task" in capsys.readouterr().out
+    assert "members solve the flipflop task" in capsys.readouterr().out
     assert json.loads((tmp_path / "m.json").read_text())["n_members"] == 2
 
 

@@ -19,7 +19,8 @@ from ctrnn_jax._cube import (
     format_cube_table,
     procrustes_disparity,
 )
-from ctrnn_jax._fixed_points import FixedPoints, find_fixed_points, initial_states_from_trajectories
+from ctrnn_jax._fixed_points import FixedPoints, _search_cell, find_fixed_points, initial_states_from_trajectories
+from ctrnn_jax._gated import GRU, LSTM
 
 K, C, N, M = 2, 256, 5, 2
 W_DIAG = (1.5, 2.0, 3.0)
@@ -339,3 +340,102 @@ def test_analyze_fixed_points_smoke():
     assert fp.n_members == 2 and len(per_member) == 2 and summary["n_members"] == 2
     # an untrained orthogonal network at zero input has the origin as a fixed point
     assert np.any(np.all(np.abs(fp.member_points(0)) < 1e-5, axis=1))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gated cells: the search runs on the flat state through `step`
+
+GATED = {"gru": GRU, "lstm": LSTM}
+GN, GC = 3, 64  # units and candidates of the gated searches
+RANDOM_MEMBER = {"gru": (21, 4.0), "lstm": (26, 2.5)}  # (seed, rec_scale): 9 points (indices 0-2); a saddle
+
+
+def gated_network(cell, seed, rec_scale):
+    """A GRU/LSTM (M inputs, GN units, 2 outputs) with N(0, 1) weights and biases, `W_rec` scaled."""
+    shapes = eqx.filter_eval_shape(GATED[cell], M, GN, 2, key=jax.random.key(0))
+    rng = np.random.default_rng(seed)
+    model = jax.tree_util.tree_map(lambda a: jnp.asarray(rng.standard_normal(a.shape), jnp.float32), shapes)
+    return eqx.tree_at(lambda m: m.W_rec, model, rec_scale * model.W_rec)
+
+
+def gated_analytic(model):
+    """The unique fixed point at zero input of a cell with `W_rec = 0`, and its Jacobian's eigenvalues."""
+    b = np.asarray(model.b, np.float64)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    if isinstance(model, GRU):  # F(h) = n + z ⊙ (h − n) with constant r, z, n: h* = n, J = diag(z)
+        r, z = sig(b[:GN]), sig(b[GN:2 * GN])
+        return np.tanh(b[2 * GN:] + r * np.asarray(model.b_n, np.float64)), z
+    i, f, g, o = sig(b[:GN]), sig(b[GN:2 * GN]), np.tanh(b[2 * GN:3 * GN]), sig(b[3 * GN:])
+    c = i * g / (1 - f)  # c = f c + i g;  J = [[0, diag(o σ'(c) f)], [0, diag(f)]]: eigenvalues f and 0
+    return np.concatenate([o * np.tanh(c), c]), np.concatenate([f, np.zeros(GN)])
+
+
+@pytest.fixture(scope="module", params=["gru", "lstm"])
+def gated_result(request):
+    """Member 0: `W_rec = 0` (one fixed point, known); member 1: strong random recurrence."""
+    ens = stack_members([gated_network(request.param, 20, 0.0),
+                         gated_network(request.param, *RANDOM_MEMBER[request.param])])
+    inputs = np.random.default_rng(22).standard_normal((4, 20, M))
+    states = initial_states_from_trajectories(ens, inputs, GC, key=jax.random.key(23), noise_std=0.2)
+    return ens, inputs, states, find_fixed_points(ens, jnp.zeros(M), states)
+
+
+def test_gated_known_fixed_point(gated_result):
+    ens, _, _, fp = gated_result
+    model = jax.tree_util.tree_map(lambda a: a[0], ens)
+    point, lam = gated_analytic(model)
+    sel = fp.select(0)
+    assert sel.points.shape == (1, model.state_size)
+    np.testing.assert_allclose(sel.points[0], point, atol=1e-5)
+    np.testing.assert_allclose(sel.eigvals[0].real, -np.sort(-lam), atol=1e-5)
+    np.testing.assert_allclose(sel.eigvals[0].imag, 0, atol=1e-6)
+    assert sel.is_stable.all() and sel.is_stable_ct.all() and sel.n_unstable.tolist() == [0]
+    h = point[:GN]
+    np.testing.assert_allclose(sel.outputs[0], np.asarray(model.W_out) @ h + np.asarray(model.b_out), atol=1e-5)
+
+
+def test_gated_points_are_fixed_and_linearized(gated_result):
+    ens, _, _, fp = gated_result
+    assert len(fp) >= 2 and fp.points.shape[1] == ens.state_size and np.any(fp.n_unstable > 0)
+    for p in range(len(fp)):
+        model = jax.tree_util.tree_map(lambda a: a[fp.member[p]], ens)
+        s = jnp.asarray(fp.points[p])
+        step = lambda s: model.step(s, jnp.zeros(M))  # noqa: E731
+        assert float(jnp.max(jnp.abs(step(s) - s))) < 1e-5
+        jac = np.asarray(jax.jacfwd(step)(s), np.float64)
+        np.testing.assert_allclose(fp.jacobians[p], jac, atol=1e-5)
+        expected = np.linalg.eigvals(jac)
+        d = np.abs(fp.eigvals[p][:, None] - expected[None, :])
+        assert d.min(axis=1).max() < 1e-4 and d.min(axis=0).max() < 1e-4
+    modulus = np.abs(fp.eigvals)
+    np.testing.assert_array_equal(fp.is_stable, np.all(modulus < 1, axis=1))
+    np.testing.assert_array_equal(fp.n_unstable, np.sum(modulus > 1, axis=1))
+    np.testing.assert_array_equal(fp.is_stable_ct, np.all(fp.eigvals.real < 1, axis=1))  # a = 1
+
+
+def test_gated_initial_states_are_full_states(gated_result):
+    ens, inputs, _, _ = gated_result
+    h0 = initial_states_from_trajectories(ens, inputs, 16, key=jax.random.key(8))
+    assert h0.shape == (K, 16, ens.state_size)
+    for k in range(K):  # every candidate is a whole flat state (LSTM: [h, c]) of the member's own trajectories
+        full = np.asarray(jax.tree_util.tree_map(lambda a: a[k], ens).full_states(inputs)).reshape(-1, ens.state_size)
+        d = np.abs(np.asarray(h0[k])[:, None, :] - full[None]).max(axis=2)
+        assert d.min(axis=1).max() < 1e-6
+
+
+def test_gated_single_network_and_shapes(gated_result):
+    ens, _, states, _ = gated_result
+    single = jax.tree_util.tree_map(lambda a: a[0], ens)
+    with pytest.raises(ValueError, match=rf"\(1, C, {ens.state_size}\)"):
+        find_fixed_points(single, jnp.zeros(M), states)
+    with pytest.raises(ValueError, match="initial_states"):
+        find_fixed_points(ens, jnp.zeros(M), states[:, :, :GN - 1])
+
+
+def test_gated_search_runs_at_highest_precision(gated_result):
+    """Every matrix product of the compiled search, the cell's own included, is full float32 (GPUs would
+    otherwise use TF32, and Newton could not reach `tol_q`)."""
+    ens, _, states, _ = gated_result
+    args = (jnp.zeros((K, M)), states[:, :4], jnp.zeros((K, 4), jnp.int32), 0.1, 1e-3)
+    text = str(jax.make_jaxpr(lambda e: _search_cell(e, *args, adam_steps=3, newton_steps=2))(ens))
+    assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0

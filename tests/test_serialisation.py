@@ -3,6 +3,7 @@ import re
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ from ctrnn_jax import (
     save_checkpoint,
     save_npz,
 )
+from ctrnn_jax._gated import GRU, LSTM
 from ctrnn_jax._run import RunConfig, train_run
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
@@ -170,3 +172,78 @@ def test_new_run_refuses_an_existing_run_folder(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a run"):
         quiet(out, run_config(4))
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------------------------------
+# The `cell` field: GRU and LSTM ensembles, CTRNN files with and without it
+
+GATED = {"gru": GRU, "lstm": LSTM}
+GATED_ARRAYS = {"gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
+                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out")}
+
+
+def gated_ensemble(cell, seed, k=2, n=4):
+    """`k` stacked GRUs/LSTMs (3 inputs, `n` units, 2 outputs) with every array drawn at random."""
+    build = eqx.filter_vmap(lambda key: GATED[cell](3, n, 2, key=key, activation="softplus"))
+    shapes = eqx.filter_eval_shape(build, jax.random.split(jax.random.key(0), k))
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(rng.standard_normal(a.shape), jnp.float32), shapes)
+
+
+@pytest.mark.parametrize("cell, blocks", [("gru", 3), ("lstm", 4)])
+def test_gated_npz_round_trip_is_exact(cell, blocks, tmp_path, tree_allclose):
+    ensemble = gated_ensemble(cell, 1)
+    save_npz(ensemble, tmp_path / "ensemble.npz")
+    with np.load(tmp_path / "ensemble.npz") as z:
+        assert sorted(z.files) == sorted((*GATED_ARRAYS[cell], "activation", "cell")) and str(z["cell"]) == cell
+        assert z["W_rec"].shape == (2, blocks * 4, 4) and z["W_in"].shape == (2, blocks * 4, 3)
+    loaded = load_npz(tmp_path / "ensemble.npz")
+    assert type(loaded) is type(ensemble) and loaded.cell == cell and loaded.activation == "softplus"
+    assert tree_allclose(loaded, ensemble, exact=True)
+    single = get_member(ensemble, 1)  # a single network is stored as K = 1
+    save_npz(single, tmp_path / "one.npz")
+    assert tree_allclose(get_member(load_npz(tmp_path / "one.npz"), 0), single, exact=True)
+
+
+def test_ctrnn_files_with_and_without_cell(tmp_path, getkey, tree_allclose):
+    ensemble = make_ensemble(EnsembleConfig(members=3, units=5, alpha=(1.0, 0.5, 0.2)), key=getkey())
+    ensemble = random_biases(ensemble, getkey())
+    save_npz(ensemble, tmp_path / "written.npz")  # the current writer: no `cell` entry for a CTRNN
+    with np.load(tmp_path / "written.npz") as z:
+        arrays = {name: z[name] for name in z.files}
+    assert "cell" not in arrays
+    np.savez(tmp_path / "explicit.npz", cell=np.asarray("ctrnn"), **arrays)
+    for name in ("written.npz", "explicit.npz"):
+        loaded = load_npz(tmp_path / name)
+        assert isinstance(loaded, CTRNN) and tree_allclose(loaded, ensemble, exact=True)
+
+
+@pytest.mark.parametrize(
+    "cell, change, problem",
+    [
+        ("rnn", {}, "unknown cell 'rnn'; allowed: ctrnn, gru, lstm"),
+        ("gru", dict(b_n=None), "missing array.*b_n.*cell 'gru'"),
+        ("gru", dict(W_rec=np.zeros((2, 16, 4), np.float32)), r"`W_rec` must have shape \(K, 3N, N\)"),
+        ("lstm", dict(b=np.zeros((2, 12), np.float32)), "`b` has shape"),
+        ("lstm", dict(W_out=np.full((2, 2, 4), np.nan, np.float32)), "`W_out` contains NaN"),
+        ("ctrnn", {}, "missing array.*alpha"),  # a gated file marked as a CTRNN
+    ],
+)
+def test_load_npz_rejects_bad_gated_files(cell, change, problem, tmp_path):
+    base = "gru" if cell in ("gru", "rnn", "ctrnn") else "lstm"
+    save_npz(gated_ensemble(base, 2), tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as z:
+        arrays = {name: z[name] for name in z.files}
+    arrays.update(cell=np.asarray(cell), **change)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ".*" + problem):
+        load_npz(path)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_gated_checkpoint_round_trip(cell, tmp_path, tree_allclose):
+    ensemble = gated_ensemble(cell, 3)
+    save_checkpoint(tmp_path / "checkpoint.eqx", ensemble, np.ones((3, 2)))
+    loaded, losses = load_checkpoint(tmp_path / "checkpoint.eqx", gated_ensemble(cell, 4))
+    assert tree_allclose(loaded, ensemble, exact=True) and losses.shape == (3, 2)

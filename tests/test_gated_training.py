@@ -1,0 +1,48 @@
+"""GRU and LSTM ensembles go through the trainer, the run folder, `analyze` and `fixed-points`."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from ctrnn_jax import GRU, LSTM, EnsembleConfig, EnsembleTrainer, FlipFlopConfig, TrainConfig, load_npz
+from ctrnn_jax._cli import main
+
+TASK = FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
+
+
+@pytest.mark.parametrize("cell,cls", [("gru", GRU), ("lstm", LSTM)])
+def test_gated_ensemble_trains(cell, cls):
+    ens = EnsembleConfig(members=2, units=8, cell=cell)
+    trainer = EnsembleTrainer(ens, TrainConfig(steps=40, batch_size=8, steps_per_call=40, learning_rate=2e-2), TASK)
+    state0 = trainer.init()
+    assert isinstance(state0.model, cls)
+    state, losses = trainer.run_steps(state0, 40)
+    losses = np.asarray(losses)
+    assert np.all(np.isfinite(losses)) and np.all(losses[-5:].mean(axis=0) < losses[:5].mean(axis=0))
+    # members are independent networks from their own keys
+    assert not np.allclose(np.asarray(state0.model.W_rec[0]), np.asarray(state0.model.W_rec[1]))
+
+
+def test_gated_cells_reject_constraints():
+    with pytest.raises(ValueError, match="apply to `cell`='ctrnn' only"):
+        EnsembleConfig(cell="gru", dale=True)
+    with pytest.raises(ValueError, match="`cell` must be one of ctrnn, gru, lstm"):
+        EnsembleConfig(cell="rnn")
+
+
+def test_lstm_run_folder_analyze_and_fixed_points(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--task", "perceptual_dm", "--cell", "lstm", "--members", "2", "--units", "6",
+                 "--steps", "20", "--steps-per-call", "10", "--batch", "8", "--out", str(run),
+                 "--progress", "none"]) == 0
+    assert isinstance(load_npz(run / "ensemble.npz"), LSTM)
+    assert main(["analyze", str(run)]) == 0
+    analysis = json.loads((run / "analysis.json").read_text())
+    assert analysis["task"] == "perceptual_dm" and len(analysis["fixed_points"][0]["per_member"]) == 2
+    assert (run / "figures" / "test_trials.png").is_file() and (run / "report.md").is_file()
+    capsys.readouterr()
+    assert main(["fixed-points", str(run), "--out", str(tmp_path / "fp.npz"), "--candidates", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "member 0:" in out and (tmp_path / "fp.npz").is_file()
