@@ -16,7 +16,9 @@ Variants (all on the same pre-generated batch, so that only the step differs):
   the batch as one matrix, and the given `backprop` (see `ctrnn_jax/_scan.py`).
 - `trainer`: the whole `EnsembleTrainer` step (`backprop="custom"`), data generated on the device.
 
-`--loop` also times K single-member steps one after another (what K separate trainings cost).
+`--loop` also times K single-member steps one after another (what K separate trainings cost; JAX's
+asynchronous dispatch lets consecutive calls overlap on a multi-core CPU). Members are split over
+all devices JAX shows (`--cpu-devices N` makes N CPU devices, as the `ctrnn-jax` command does).
 `--memory-only` compiles without running (the compiled memory of sizes too slow for a CPU).
 
     python benchmarks/ensemble_throughput.py --members 1 8 --loop                       # CPU
@@ -35,6 +37,7 @@ import optax
 from jax import lax
 
 import ctrnn_jax as cj
+from ctrnn_jax._sharding import member_mesh, shard_members
 from ctrnn_jax._train import trainable_filter
 from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 
@@ -158,8 +161,7 @@ def run_variant(variant, k, precision, args, data):
             ens = cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha)
             train = cj.TrainConfig(steps=s, batch_size=args.batch, steps_per_call=s, backprop="custom",
                                    precision=precision, clip_norm=None, lr_decay=0.0, unroll=args.unroll)
-            trainer = cj.EnsembleTrainer(ens, train, cj.FlipFlopConfig(length=args.length),
-                                         devices=jax.devices()[:1])
+            trainer = cj.EnsembleTrainer(ens, train, cj.FlipFlopConfig(length=args.length))  # all devices
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
@@ -178,6 +180,8 @@ def run_variant(variant, k, precision, args, data):
             step, adam = build_step(variant, precision, args.alpha, s, args.unroll)
             params = make_params(variant, k, args)
             opt = eqx.filter_vmap(lambda p: adam.init(eqx.filter(p, _trainable(p))))(params)
+            # members split over the devices (as the trainer does): jit follows the inputs' layout
+            params, opt, x, y = shard_members((params, opt, x, y), member_mesh(k), k)
             t0 = time.perf_counter()
             compiled = step.lower(params, opt, x, y).compile()
             row["compile_s"] = time.perf_counter() - t0
@@ -256,9 +260,13 @@ def main():
     p.add_argument("--loop", action="store_true", help="also time K single-member steps in a loop")
     p.add_argument("--memory-only", action="store_true", help="compile only: compiled memory and compile time")
     p.add_argument("--ceiling-size", type=int, default=None, help="matmul size for the ceiling (default by device)")
+    p.add_argument("--cpu-devices", type=int, default=1,
+                   help="CPU devices JAX shows; members are split over them (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    if args.cpu_devices != 1:
+        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
 
     platform = jax.devices()[0].platform
     size = args.ceiling_size or (8192 if platform == "gpu" else 2048)
