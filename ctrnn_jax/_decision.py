@@ -162,7 +162,35 @@ class _SignTask:
 
 
 @dataclasses.dataclass(frozen=True)
-class PerceptualDMConfig(_SignTask):
+class _EvidenceTask(_SignTask):
+    """The fields, checks and trial length the two evidence-integration tasks share (documented
+    in `PerceptualDMConfig`)."""
+
+    coherences: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
+    fixation: int = 10
+    stimulus: int = 40
+    delay: int = 0
+    response: int = 20
+    jitter: int = 5
+    grace: int = 5
+    noise_std: float = 0.5
+    success_accuracy: float = 0.9
+    test_repeats: int = 32
+    test_seed: int = 0
+
+    def __post_init__(self):
+        _validate(self, {"fixation": 1, "stimulus": 1, "delay": 0, "response": 1, "jitter": 0,
+                         "grace": 0, "test_repeats": 1, "test_seed": 0})
+        object.__setattr__(self, "coherences", _check_levels("coherences", self.coherences, 1))
+
+    @property
+    def length(self) -> int:
+        """`T = fixation + jitter + stimulus + delay + response`."""
+        return self.fixation + self.jitter + self.stimulus + self.delay + self.response
+
+
+@dataclasses.dataclass(frozen=True)
+class PerceptualDMConfig(_EvidenceTask):
     """Perceptual decision making: report the sign of a noisy evidence stream, as monkeys report
     the net direction of random-dot motion (Britten, Shadlen, Newsome & Movshon 1992, J. Neurosci.
     12:4745). One input, one output; `T = fixation + jitter + stimulus + delay + response`.
@@ -197,32 +225,11 @@ class PerceptualDMConfig(_SignTask):
 
     name: ClassVar[str] = "perceptual_dm"
 
-    coherences: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
-    fixation: int = 10
-    stimulus: int = 40
-    delay: int = 0
-    response: int = 20
-    jitter: int = 5
-    grace: int = 5
-    noise_std: float = 0.5
-    success_accuracy: float = 0.9
-    test_repeats: int = 32
-    test_seed: int = 0
-
-    def __post_init__(self):
-        _validate(self, {"fixation": 1, "stimulus": 1, "delay": 0, "response": 1, "jitter": 0,
-                         "grace": 0, "test_repeats": 1, "test_seed": 0})
-        object.__setattr__(self, "coherences", _check_levels("coherences", self.coherences, 1))
 
     @property
     def n_inputs(self) -> int:
         """`M = 1`: the evidence stream."""
         return 1
-
-    @property
-    def length(self) -> int:
-        """`T = fixation + jitter + stimulus + delay + response`."""
-        return self.fixation + self.jitter + self.stimulus + self.delay + self.response
 
     def _trial(self, coherence, shift, key):
         t = jnp.arange(self.length)
@@ -263,7 +270,7 @@ class PerceptualDMConfig(_SignTask):
 
 
 @dataclasses.dataclass(frozen=True)
-class ContextDMConfig(_SignTask):
+class ContextDMConfig(_EvidenceTask):
     """Context-dependent decision making (Mante, Sussillo, Shenoy & Newsome 2013, Nature 503:78):
     two noisy evidence streams (motion and colour) are always shown; a context cue says which one to
     report. Four inputs (`motion`, `colour`, `cue motion`, `cue colour`), one output;
@@ -289,32 +296,12 @@ class ContextDMConfig(_SignTask):
 
     name: ClassVar[str] = "context_dm"
 
-    coherences: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
-    fixation: int = 10
-    stimulus: int = 40
-    delay: int = 0
-    response: int = 20
-    jitter: int = 5
-    grace: int = 5
-    noise_std: float = 0.5
-    success_accuracy: float = 0.9
     test_repeats: int = 4
-    test_seed: int = 0
-
-    def __post_init__(self):
-        _validate(self, {"fixation": 1, "stimulus": 1, "delay": 0, "response": 1, "jitter": 0,
-                         "grace": 0, "test_repeats": 1, "test_seed": 0})
-        object.__setattr__(self, "coherences", _check_levels("coherences", self.coherences, 1))
 
     @property
     def n_inputs(self) -> int:
         """`M = 4`: motion evidence, colour evidence, motion cue, colour cue."""
         return 4
-
-    @property
-    def length(self) -> int:
-        """`T = fixation + jitter + stimulus + delay + response`."""
-        return self.fixation + self.jitter + self.stimulus + self.delay + self.response
 
     def _trial(self, condition, shift, key):
         context, motion, colour = condition

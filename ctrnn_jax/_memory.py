@@ -38,7 +38,33 @@ def _noise_free_test_set(task, conditions, n_conditions: int):
 
 
 @dataclasses.dataclass(frozen=True)
-class DelayedMatchConfig(_SignTask):
+class _TwoStimulusTask(_SignTask):
+    """The epochs, fields and checks the two memory tasks share: fixation, stimulus 1, delay
+    (+ jitter), stimulus 2, response (documented in `DelayedMatchConfig`)."""
+
+    fixation: int = 5
+    stimulus1: int = 10
+    delay: int = 20
+    stimulus2: int = 10
+    response: int = 20
+    jitter: int = 5
+    grace: int = 5
+    noise_std: float = 0.1
+    success_accuracy: float = 0.9
+
+    def __post_init__(self):
+        _validate(self, {"fixation": 0, "stimulus1": 1, "delay": 0, "stimulus2": 1, "response": 1,
+                         "jitter": 0, "grace": 0})
+
+    @property
+    def length(self) -> int:
+        """`T = fixation + stimulus1 + delay + jitter + stimulus2 + response`."""
+        return (self.fixation + self.stimulus1 + self.delay + self.jitter + self.stimulus2
+                + self.response)
+
+
+@dataclasses.dataclass(frozen=True)
+class DelayedMatchConfig(_TwoStimulusTask):
     """Delayed match-to-sample with two items (Freedman & Assad 2006, Nature 443:85): a sample
     item, a delay, a test item; report whether the test matches the sample. Two inputs (one
     channel per item, one-hot while an item is shown), one output;
@@ -67,30 +93,10 @@ class DelayedMatchConfig(_SignTask):
 
     name: ClassVar[str] = "dms"
 
-    fixation: int = 5
-    stimulus1: int = 10
-    delay: int = 20
-    stimulus2: int = 10
-    response: int = 20
-    jitter: int = 5
-    grace: int = 5
-    noise_std: float = 0.1
-    success_accuracy: float = 0.9
-
-    def __post_init__(self):
-        _validate(self, {"fixation": 0, "stimulus1": 1, "delay": 0, "stimulus2": 1, "response": 1,
-                         "jitter": 0, "grace": 0})
-
     @property
     def n_inputs(self) -> int:
         """`M = 2`: one channel per item."""
         return 2
-
-    @property
-    def length(self) -> int:
-        """`T = fixation + stimulus1 + delay + jitter + stimulus2 + response`."""
-        return (self.fixation + self.stimulus1 + self.delay + self.jitter + self.stimulus2
-                + self.response)
 
     def _trial(self, condition, shift, key):
         sample_item, test_item = condition
@@ -128,7 +134,7 @@ class DelayedMatchConfig(_SignTask):
 
 
 @dataclasses.dataclass(frozen=True)
-class ParametricWMConfig(_SignTask):
+class ParametricWMConfig(_TwoStimulusTask):
     """Parametric working memory: vibrotactile frequency discrimination (Romo, Brody, Hernández &
     Lemus 1999, Nature 399:470; Jarne's tutorial lists the task citing Roitman & Shadlen 2002): a
     first frequency `f1`, a delay, a second frequency `f2`; report whether `f1 > f2`. One input, one
@@ -161,31 +167,15 @@ class ParametricWMConfig(_SignTask):
     name: ClassVar[str] = "parametric_wm"
 
     frequencies: tuple[float, ...] = (10.0, 14.0, 18.0, 22.0, 26.0, 30.0, 34.0)
-    fixation: int = 5
-    stimulus1: int = 10
-    delay: int = 20
-    stimulus2: int = 10
-    response: int = 20
-    jitter: int = 5
-    grace: int = 5
-    noise_std: float = 0.1
-    success_accuracy: float = 0.9
 
     def __post_init__(self):
-        _validate(self, {"fixation": 0, "stimulus1": 1, "delay": 0, "stimulus2": 1, "response": 1,
-                         "jitter": 0, "grace": 0})
+        super().__post_init__()
         object.__setattr__(self, "frequencies", _check_levels("frequencies", self.frequencies, 2))
 
     @property
     def n_inputs(self) -> int:
         """`M = 1`: the scaled frequency."""
         return 1
-
-    @property
-    def length(self) -> int:
-        """`T = fixation + stimulus1 + delay + jitter + stimulus2 + response`."""
-        return (self.fixation + self.stimulus1 + self.delay + self.jitter + self.stimulus2
-                + self.response)
 
     def _pairs(self) -> np.ndarray:
         """`(n(n-1), 2)` float32: the scaled `(f1, f2)` pairs, `f1 != f2`, f1-major."""

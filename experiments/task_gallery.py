@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._ensemble import EnsembleConfig
 from ctrnn_jax._report import analyze_run
 from ctrnn_jax._run import RunConfig, train_run
@@ -91,6 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--units", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    use_cpu_cores()  # one JAX CPU device per core, as `ctrnn-jax` does: members split over the cores
     preset = PRESETS[args.preset]
     Path(args.out).mkdir(parents=True, exist_ok=True)
     rows = []
