@@ -13,8 +13,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 $py -c "import jax; print(jax.__version__, jax.devices())" > "$OUT/jax.txt" 2>&1
 git rev-parse HEAD > "$OUT/commit.txt" 2>/dev/null || true
 
-# 1. correctness on the GPU: the backprop variants agree (precision=highest inside the tests)
-timeout 120 $py -m pytest -q -p no:cacheprovider tests/test_scan.py > "$OUT/test_scan.log" 2>&1
+# 1. correctness on the GPU: every backprop variant against autodiff at full precision, at TF32 and
+#    at full float32 (no pytest needed); then the scan tests, if pytest is there
+timeout 90 $py benchmarks/check_variants.py --json "$OUT/variants.json" > "$OUT/variants.log" 2>&1
+timeout 90 $py -m pytest -q -p no:cacheprovider tests/test_scan.py > "$OUT/test_scan.log" 2>&1
 
 # 2. throughput: every variant against the plain baseline, K = 1 ... 1024, TF32 (default precision)
 timeout 240 $py benchmarks/ensemble_throughput.py --members 1 16 64 256 1024 \
