@@ -22,13 +22,15 @@ from ._serialisation import atomic_write, write_json
 
 
 def fixed_point_summary(fixed_points, n_members: int) -> list[dict]:
-    """Per member: number of fixed points, stable ones, and saddles by index (`{index: count}`)."""
+    """Per member: number of fixed points, stable ones, saddles by index (`{index: count}`), and
+    slow points (`tol_q < q <= slow_tol`: where the flow nearly stops without a fixed point)."""
     rows = []
     for k in range(n_members):
         sel = np.asarray(fixed_points.member) == k
         index = np.asarray(fixed_points.n_unstable)[sel]
         rows.append({"member": k, "points": int(sel.sum()), "stable": int(np.sum(index == 0)),
-                     "saddles": {int(i): int(np.sum(index == i)) for i in sorted(set(index.tolist())) if i > 0}})
+                     "saddles": {int(i): int(np.sum(index == i)) for i in sorted(set(index.tolist())) if i > 0},
+                     "slow": int(np.sum(np.asarray(fixed_points.slow_member) == k))})
     return rows
 
 
@@ -118,14 +120,15 @@ def _markdown(task, result, summaries, written, figs, out, best) -> str:
              f"{result['n_success']} of {result['n_members']} members solve the task ({name} >= "
              f"{result['threshold']} on the {result['test_set']}). Best member: {best}.", "",
              f"| member | {name} | test MSE (masked) | success | " +
-             " | ".join(f"fixed points at input {i} (stable / saddles by index)" for i in range(len(summaries))) + " |",
+             " | ".join(f"fixed points at input {i} (stable / saddles by index; slow points)"
+                        for i in range(len(summaries))) + " |",
              "|---|---|---|---|" + "---|" * len(summaries)]
     for k in range(result["n_members"]):
         cells = []
         for s in summaries:
             row = s["per_member"][k]
             saddles = ", ".join(f"{c} of index {i}" for i, c in row["saddles"].items()) or "none"
-            cells.append(f"{row['points']} ({row['stable']} / {saddles})")
+            cells.append(f"{row['points']} ({row['stable']} / {saddles}; {row.get('slow', 0)} slow)")
         lines.append(f"| {k} | {result['metric'][k]:.4f} | {result['mse'][k]:.4f} | "
                      f"{'yes' if result['success'][k] else 'no'} | " + " | ".join(cells) + " |")
     lines.append("")

@@ -8,11 +8,12 @@ the headline metric of every member, the fixed-point summary and the wall time.
     python experiments/task_gallery.py --out runs/gallery                 # CPU-sized (minutes)
     python experiments/task_gallery.py --out runs/gallery --preset gpu    # larger ensembles, longer
 
-Options: `--tasks NAME ...` (default all), `--cell ctrnn|gru|lstm`, `--members`, `--units`, `--seed`.
+Options: `--tasks NAME ...` (default all), `--cell ctrnn|gru|lstm`, `--members`, `--units`, `--seed`,
+and the CTRNN's constraints: `--dale`, `--rec-density D`, `--no-autapses`, `--fixed W_rec W_in b`
+(train the readout only), `--rate-l2 L`.
 """
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -47,10 +48,11 @@ PRESETS = {
 def run_task(name: str, args, preset: dict) -> dict:
     task = make_task(name)
     ensemble = EnsembleConfig(members=args.members or preset["members"], units=args.units or preset["units"],
-                              inputs=task.n_inputs, outputs=task.n_outputs, alpha=0.25,
-                              **({"cell": args.cell} if args.cell != "ctrnn" else {}))
-    train = TrainConfig(steps=preset["steps"][name], batch_size=preset["batch"], learning_rate=LEARNING_RATE[name],
-                        lr_decay=1e-3, steps_per_call=100, seed=args.seed)
+                              inputs=task.n_inputs, outputs=task.n_outputs, alpha=0.25, cell=args.cell,
+                              dale=args.dale, rec_density=args.rec_density, autapses=args.autapses)
+    train = TrainConfig(steps=preset["steps"][name], batch_size=preset["batch"],
+                        learning_rate=LEARNING_RATE[name], lr_decay=1e-3, steps_per_call=100, seed=args.seed,
+                        fixed=tuple(args.fixed), rate_l2=args.rate_l2)
     config = RunConfig(ensemble=ensemble, train=train, task=task)
     out = Path(args.out) / name
     t0 = time.perf_counter()
@@ -62,6 +64,8 @@ def run_task(name: str, args, preset: dict) -> dict:
     metric_name = result.get("metric_name", "mse")
     metric = result.get("metric", result["mse"])
     return {"task": name, "members": ensemble.members, "units": ensemble.units, "cell": args.cell,
+            "constraints": {"dale": args.dale, "rec_density": args.rec_density, "autapses": args.autapses,
+                            "fixed": list(args.fixed), "rate_l2": args.rate_l2},
             "steps": train.steps, "n_success": result["n_success"], "metric_name": metric_name,
             "metric": metric, "train_s": t_train, "total_s": t_all, "fixed_points": _fp_summary(analysis)}
 
@@ -73,8 +77,10 @@ def _fp_summary(analysis: dict) -> list:
         for s in analysis["fixed_points"]:
             pts = [r["points"] for r in s["per_member"]]
             stable = [r["stable"] for r in s["per_member"]]
+            slow = [r.get("slow", 0) for r in s["per_member"]]
             out.append({"input": s["input"], "points_median": float(np.median(pts)),
-                        "stable_median": float(np.median(stable)), "stable": stable})
+                        "stable_median": float(np.median(stable)), "stable": stable,
+                        "slow_median": float(np.median(slow))})
         return out
     cube = analysis.get("cube_summary", {})  # the flip-flop report: the cube of memory states
     return [{"input": [0.0, 0.0, 0.0], "cube": cube}]
@@ -95,6 +101,12 @@ def main(argv=None) -> int:
     p.add_argument("--members", type=int, default=None)
     p.add_argument("--units", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("constraints and regularization (CTRNN)")
+    g.add_argument("--dale", action="store_true", help="Dale's law (80%% excitatory units)")
+    g.add_argument("--rec-density", type=float, default=1.0, help="fraction of recurrent connections")
+    g.add_argument("--no-autapses", dest="autapses", action="store_false", help="no self-connections")
+    g.add_argument("--fixed", nargs="*", default=[], help="weights kept at their initial values, e.g. W_rec W_in b")
+    g.add_argument("--rate-l2", type=float, default=0.0, help="L2 penalty on firing rates")
     args = p.parse_args(argv)
     use_cpu_cores()  # one JAX CPU device per core, as `ctrnn-jax` does: members split over the cores
     preset = PRESETS[args.preset]
@@ -107,10 +119,11 @@ def main(argv=None) -> int:
         write_json(Path(args.out) / "gallery.json", {"preset": args.preset, "rows": rows,
                                                       "wall_s": time.perf_counter() - t0})
     table = ["| task | members solving | metric (per member) | fixed points at the task's inputs "
-             "(median points / stable) | train s | total s |", "|---|---|---|---|---|---|"]
+             "(median points / stable / slow points) | train s | total s |", "|---|---|---|---|---|---|"]
     for r in rows:
         metric = ", ".join(f"{v:.3f}" for v in r["metric"])
-        fps = "; ".join(f"{f['points_median']:.0f} / {f['stable_median']:.0f}" if "points_median" in f
+        fps = "; ".join(f"{f['points_median']:.0f} / {f['stable_median']:.0f} / {f['slow_median']:.0f}"
+                        if "points_median" in f
                         else (f"{f['cube'].get('mean_fixed_points', float('nan')):.0f} / "
                               f"{f['cube'].get('mean_stable', float('nan')):.0f} (means); all 8 memory states in "
                               f"{f['cube'].get('n_all_corners', '?')} members")
