@@ -357,7 +357,7 @@ def _fixed_points(args, parser) -> int:
         print(f"input {np.round(u, 4).tolist()}: fixed points written to {path}")
         for row in fixed_point_summary(fps, fps.n_members):
             print(f"  member {row['member']}: {row['points']} points, {row['stable']} stable, saddles by index "
-                  f"{row['saddles'] or '{}'}")
+                  f"{row['saddles'] or '{}'}, {row['slow']} slow points")
     return 0
 
 
