@@ -327,7 +327,9 @@ def _fixed_points(args, parser) -> int:
     except (ValueError, TypeError, FileNotFoundError) as e:
         parser.error(str(e))
     task = config.task if config else None
-    if _is_paper_case(ensemble, task):
+    from ._report import is_paper_case
+
+    if is_paper_case(ensemble, task):
         _run_fixed_points(ensemble, args.out, args.cube_json, task, options, parser)
         return 0
     # any other task or cell: fixed points at the task's constant inputs (or --input), summarised
@@ -346,9 +348,8 @@ def _fixed_points(args, parser) -> int:
     options.pop("noise_std", None)
     n_candidates, seed = options.pop("n_candidates"), options.pop("seed")
     try:
-        if inputs is not None:
-            task = _ConstantInputs(task, np.asarray([inputs], np.float32))
-        found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates, **options)
+        found = task_fixed_points(ensemble, task, key=jax.random.key(seed), inputs=inputs,
+                                  n_candidates=n_candidates, **options)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     for i, (u, fps) in enumerate(found):
@@ -361,23 +362,7 @@ def _fixed_points(args, parser) -> int:
     return 0
 
 
-class _ConstantInputs:
-    """A task whose fixed-point inputs are replaced by the user's `--input`."""
 
-    def __init__(self, task, inputs):
-        self._task, self._inputs = task, inputs
-
-    def __getattr__(self, name):
-        return getattr(self._task, name)
-
-    def fixed_point_inputs(self):
-        return self._inputs
-
-
-def _is_paper_case(ensemble, task) -> bool:
-    """The 3-bit flip-flop on a CTRNN: the cube analysis applies."""
-    return getattr(ensemble, "cell", "ctrnn") == "ctrnn" and (
-        task is None or (isinstance(task, FlipFlopConfig) and task.n_bits == 3))
 
 
 def _run_analysis(path, out, seed, parser) -> None:

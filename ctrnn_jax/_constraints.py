@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import config_from_dict
 from ._model import CTRNN, _check_int
 
 
@@ -91,13 +92,7 @@ class ConstraintConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "ConstraintConfig":
-        if not isinstance(d, Mapping):
-            raise TypeError(f"expected a dict of ConstraintConfig fields, got {type(d).__name__}.")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown ConstraintConfig field(s) {unknown}; allowed: {sorted(known)}.")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 class Constraints(eqx.Module):

@@ -13,31 +13,24 @@ added to the evidence channels during the stimulus epoch only; cues and the othe
 
 import dataclasses
 import functools
-import math
-import numbers
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_float
+from ._checks import check_key
+from ._checks import config_from_dict
 from ._model import _check_int
 from ._task import decision_score
-
-
-def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value}.")
-    return float(value)
 
 
 def _check_levels(name: str, value: object, min_len: int) -> tuple[float, ...]:
     """A tuple of at least `min_len` distinct reals > 0 (a list is accepted and converted)."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
         raise TypeError(f"`{name}` must be a tuple of real numbers, got {value!r}.")
-    levels = tuple(_check_real(f"{name}[{i}]", v) for i, v in enumerate(value))
+    levels = tuple(check_float(f"{name}[{i}]", v) for i, v in enumerate(value))
     if len(levels) < min_len:
         raise ValueError(f"`{name}` must hold at least {min_len} value(s), got {levels}.")
     if any(v <= 0 for v in levels):
@@ -47,22 +40,15 @@ def _check_levels(name: str, value: object, min_len: int) -> tuple[float, ...]:
     return levels
 
 
-def _check_key(key: object) -> None:
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
-    if key.shape != ():
-        raise ValueError(f"`key` must be a single key of shape (), got shape {key.shape}.")
-
-
 def _validate(task, ints: dict[str, int]) -> None:
     """Check the integer fields (`name: minimum`) and the fields every task here has."""
     for name, minimum in ints.items():
         object.__setattr__(task, name, _check_int(name, getattr(task, name), minimum))
-    noise_std = _check_real("noise_std", task.noise_std)
+    noise_std = check_float("noise_std", task.noise_std)
     if noise_std < 0:
         raise ValueError(f"`noise_std` must be >= 0, got {noise_std}.")
     object.__setattr__(task, "noise_std", noise_std)
-    accuracy = _check_real("success_accuracy", task.success_accuracy)
+    accuracy = check_float("success_accuracy", task.success_accuracy)
     if not 0 < accuracy <= 1:
         raise ValueError(f"`success_accuracy` must be in (0, 1], got {accuracy}.")
     object.__setattr__(task, "success_accuracy", accuracy)
@@ -136,7 +122,7 @@ class _SignTask:
         `(B, T, 1)`.
         """
         batch_size = _check_int("batch_size", batch_size, 1)
-        _check_key(key)
+        check_key(key)
         return _sample_batch(self, key, batch_size)
 
     def score(self, outputs, targets, mask) -> dict[str, np.ndarray]:
@@ -152,13 +138,7 @@ class _SignTask:
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
         """Inverse of `to_dict`; unknown keys raise `ValueError`."""
-        if not isinstance(d, dict):
-            raise TypeError(f"`d` must be a dict, got {d!r}.")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"Unknown {cls.__name__} fields {unknown}; allowed: {sorted(names)}.")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -99,9 +99,8 @@ class EnsembleConfig:
 
     def constraints(self) -> ConstraintConfig:
         """The constraint fields as a `ConstraintConfig`."""
-        return ConstraintConfig(dale=self.dale, excitatory_fraction=self.excitatory_fraction,
-                                rec_density=self.rec_density, in_density=self.in_density,
-                                out_density=self.out_density, autapses=self.autapses)
+        return ConstraintConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ConstraintConfig)
+                                   if hasattr(self, f.name)})
 
     def alphas(self) -> np.ndarray:
         """`(K,)` per-member `alpha`."""

@@ -23,23 +23,16 @@ of the noise between compiled programs), and the pulse structure never depends o
 
 import dataclasses
 import functools
-import math
-import numbers
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_float
+from ._checks import check_key
+from ._checks import config_from_dict
 from ._model import _check_int
-
-
-def _check_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"`{name}` must be finite, got {value}.")
-    return float(value)
 
 
 def _check_int_tuple(name: str, value: object) -> tuple:
@@ -90,10 +83,10 @@ class FlipFlopConfig:
         for name, minimum in [("n_bits", 1), ("length", 1), ("width", 1), ("delay", 0),
                               ("gap_jitter", 0)]:
             put(name, _check_int(name, getattr(self, name), minimum))
-        noise_std = _check_float("noise_std", self.noise_std)
+        noise_std = check_float("noise_std", self.noise_std)
         if noise_std < 0:
             raise ValueError(f"`noise_std` must be >= 0, got {noise_std}.")
-        amplitude = _check_float("amplitude", self.amplitude)
+        amplitude = check_float("amplitude", self.amplitude)
         if amplitude <= 0:
             raise ValueError(f"`amplitude` must be > 0, got {amplitude}.")
         put("noise_std", noise_std)
@@ -168,18 +161,7 @@ class FlipFlopConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FlipFlopConfig":
         """Inverse of `to_dict`; unknown keys raise `ValueError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"Unknown FlipFlopConfig fields {unknown}; allowed: {sorted(names)}.")
-        return cls(**d)
-
-
-def _check_key(key: object) -> None:
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
-    if key.shape != ():
-        raise ValueError(f"`key` must be a single key of shape (), got shape {key.shape}.")
+        return config_from_dict(cls, d)
 
 
 def _pulse_structure(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
@@ -251,7 +233,7 @@ def sample_flipflop(
     """
     _check_config(config)
     batch_size = _check_int("batch_size", batch_size, 1)
-    _check_key(key)
+    check_key(key)
     return _sample_batch(key, config, batch_size)
 
 
@@ -283,7 +265,7 @@ def flipflop_dataset(
     _check_config(config)
     n_samples = _check_int("n_samples", n_samples, 1)
     chunk_size = _check_int("chunk_size", chunk_size, 1)
-    _check_key(key)
+    check_key(key)
     chunk_size = min(chunk_size, n_samples)
     n_chunks = -(-n_samples // chunk_size)
     keys = jax.random.split(key, n_samples)

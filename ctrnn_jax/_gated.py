@@ -34,7 +34,7 @@ from jax import lax
 
 from ._activations import check_activation, get_activation
 from ._initializers import glorot_uniform
-from ._model import _check_int
+from ._model import _check_int, batch_time_major, linear_readout
 from ._scan import check_backprop, check_precision
 
 
@@ -151,32 +151,15 @@ class _GatedRNN(eqx.Module):
         """Check the arguments; inputs `(T, B, M)`, `s0 (B, S)`, noise `(T, B, S)` or None, time-major."""
         check_backprop(backprop)
         check_precision(precision)
-        inputs = jnp.asarray(inputs)
-        if inputs.ndim not in (2, 3) or inputs.shape[-1] != self.n_inputs:
-            raise ValueError(f"`inputs` must be (T, {self.n_inputs}) or (B, T, {self.n_inputs}), got {inputs.shape}.")
-        single = inputs.ndim == 2
-        x = inputs[:, None] if single else jnp.swapaxes(inputs, 0, 1)
-        length, b, s = x.shape[0], x.shape[1], self.state_size
-        if h0 is None:
-            s0 = jnp.zeros((b, s), dtype=self.W_rec.dtype)
-        else:
-            expected = (s,) if single else (b, s)
-            if jnp.shape(h0) != expected:
-                raise ValueError(f"`h0` must have shape {expected} (the flat state), got {jnp.shape(h0)}.")
-            s0 = jnp.asarray(h0, self.W_rec.dtype)
-            s0 = s0[None] if single else s0
-        if key is None:
-            if not isinstance(noise_std, jax.core.Tracer) and np.any(np.asarray(noise_std) != 0):
-                raise ValueError(f"`key` is required when `noise_std` is non-zero (got {noise_std!r}).")
-            return x, s0, None, single
-        keys = key[None] if single else jax.random.split(key, b)  # trial i: noise of split(key, B)[i] alone
-        draw = lambda k: jax.random.normal(k, (length, s), self.W_rec.dtype)  # noqa: E731
-        noise = noise_std * jnp.swapaxes(jax.vmap(draw)(keys), 0, 1)
-        return x, s0, noise.astype(self.W_rec.dtype), single
+        if key is None and not isinstance(noise_std, jax.core.Tracer) and np.any(np.asarray(noise_std) != 0):
+            raise ValueError(f"`key` is required when `noise_std` is non-zero (got {noise_std!r}).")
+        # h0 is the flat state (for the LSTM [h, c])
+        return batch_time_major(inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.state_size,
+                                dtype=self.W_rec.dtype)
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` hidden states to `(..., O)` outputs `W_out h + b_out`."""
-        return hs @ self.W_out.T + jnp.reshape(self.b_out, (1,) * (hs.ndim - 1) + (-1,))
+        return linear_readout(hs, self.W_out, self.b_out)
 
     def __call__(
         self,

@@ -35,6 +35,38 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     return value  # type: ignore[return-value]
 
 
+def batch_time_major(inputs, h0, key, noise_std, *, n_inputs: int, state_size: int, dtype):
+    """What every network's time loop starts from: inputs `(T, M)` or `(B, T, M)` checked and made
+    time-major `(T, B, M)`, the initial state `(B, S)` (zeros, or `h0` of shape `(S,)` / `(B, S)`),
+    and the state noise `(T, B, S)` (None without `key`; trial `i` of a batch gets the noise that
+    `jax.random.split(key, B)[i]` gives it alone). Returns `(x, s0, noise, single)`."""
+    inputs = jnp.asarray(inputs)
+    if inputs.ndim not in (2, 3) or inputs.shape[-1] != n_inputs:
+        raise ValueError(f"`inputs` must be (T, {n_inputs}) or (B, T, {n_inputs}), got {inputs.shape}.")
+    single = inputs.ndim == 2
+    x = inputs[:, None] if single else jnp.swapaxes(inputs, 0, 1)  # small: M channels
+    length, b = x.shape[0], x.shape[1]
+    if h0 is None:
+        s0 = jnp.zeros((b, state_size), dtype=dtype)
+    else:
+        expected = (state_size,) if single else (b, state_size)
+        if jnp.shape(h0) != expected:
+            raise ValueError(f"`h0` must have shape {expected}, got {jnp.shape(h0)}.")
+        s0 = jnp.asarray(h0, dtype)
+        s0 = s0[None] if single else s0
+    if key is None:
+        return x, s0, None, single
+    keys = key[None] if single else jax.random.split(key, b)
+    draw = lambda k: jax.random.normal(k, (length, state_size), dtype)  # noqa: E731
+    noise = noise_std * jnp.swapaxes(jax.vmap(draw)(keys), 0, 1)
+    return x, s0, noise.astype(dtype), single
+
+
+def linear_readout(hs: jax.Array, W_out: jax.Array, b_out: jax.Array) -> jax.Array:
+    """`(..., N)` states to `(..., O)` outputs `W_out h + b_out`."""
+    return hs @ W_out.T + jnp.reshape(b_out, (1,) * (hs.ndim - 1) + (-1,))
+
+
 def check_alpha(alpha: object) -> None:
     """Raise unless every value of `alpha` is in (0, 1] (skipped for traced values)."""
     if isinstance(alpha, jax.core.Tracer):
@@ -177,29 +209,14 @@ class CTRNN(eqx.Module):
         return hs[:, 0] if single else jnp.swapaxes(hs, 0, 1)
 
     def _prepare(self, inputs, h0, key, noise_std, backprop, precision):
-        """Check the arguments; inputs `(T, B, M)`, `h0 (B, N)`, noise `(T, B, N)` or None, time-major."""
         check_backprop(backprop)
         check_precision(precision)
-        inputs = jnp.asarray(inputs)
-        if inputs.ndim not in (2, 3) or inputs.shape[-1] != self.n_inputs:
-            raise ValueError(f"`inputs` must be (T, {self.n_inputs}) or (B, T, {self.n_inputs}), got {inputs.shape}.")
-        single = inputs.ndim == 2
-        x = inputs[:, None] if single else jnp.swapaxes(inputs, 0, 1)  # small: M channels
-        length, b, n = x.shape[0], x.shape[1], self.n_units
-        if h0 is None:
-            h0 = jnp.zeros((b, n), dtype=self.W_rec.dtype)
-        elif single:
-            h0 = h0[None]
-        noise = None
-        if key is not None:  # trial i of a batch gets the noise of `split(key, B)[i]` alone
-            keys = key[None] if single else jax.random.split(key, b)
-            draw = lambda k: jax.random.normal(k, (length, n), self.W_rec.dtype)  # noqa: E731
-            noise = noise_std * jnp.swapaxes(jax.vmap(draw)(keys), 0, 1)
-        return x, h0, noise, single
+        return batch_time_major(inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.n_units,
+                                dtype=self.W_rec.dtype)
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` states to `(..., O)` outputs `W_out h + b_out`."""
-        return hs @ self.W_out.T + jnp.reshape(self.b_out, (1,) * (hs.ndim - 1) + (-1,))
+        return linear_readout(hs, self.W_out, self.b_out)
 
     def __call__(
         self,

@@ -37,6 +37,13 @@ def _fmt(x, spec=".4f") -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
+def is_paper_case(ensemble, task) -> bool:
+    """The 3-bit flip-flop on a CTRNN (`task` None means the flip-flop): the paper's analyses apply
+    (the cube of memory states); anything else gets the generic report (`_task_report`)."""
+    return getattr(ensemble, "cell", "ctrnn") == "ctrnn" and (
+        task is None or (isinstance(task, FlipFlopConfig) and task.n_bits == 3))
+
+
 def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: int = 0, log=print,
                 fixed_point_options: dict | None = None) -> Path:
     """Make every figure and `report.md` for a run folder (or an `ensemble.npz`).
@@ -51,9 +58,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
-    is_paper_case = (config is None or (isinstance(config.task, FlipFlopConfig) and config.task.n_bits == 3)) \
-        and getattr(ensemble, "cell", "ctrnn") == "ctrnn"
-    if not is_paper_case:
+    if not is_paper_case(ensemble, config.task if config else None):
         from ._task_report import analyze_task_run  # any other task: its own, generic report
 
         return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config)

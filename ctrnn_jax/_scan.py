@@ -78,8 +78,19 @@ def euler_scan(W_rec, drive, h0, alpha, noise=None, *, activation: str = "tanh",
     check_precision(precision)
     if backprop == "custom":
         return _custom_scan(activation, precision, unroll, W_rec, drive, h0, alpha, noise)
+    return _forward(activation, precision, unroll, W_rec, drive, h0, alpha, noise, remat=backprop == "checkpoint")
+
+
+def _euler_step(activation, precision, W_rec, alpha, h, u, eps=None):
+    sigma = get_activation(activation)
+    h = (1 - alpha) * h + alpha * sigma(jnp.matmul(h, W_rec.T, precision=precision) + u)
+    return h if eps is None else h + eps
+
+
+def _forward(activation, precision, unroll, W_rec, drive, h0, alpha, noise, *, remat: bool = False):
+    """The Euler loop `h[1..T]`; with `remat`, each step is `jax.checkpoint`ed."""
     step = functools.partial(_euler_step, activation, _lax_precision(precision))
-    if backprop == "checkpoint":
+    if remat:
         step = jax.checkpoint(step)
 
     def body(h, xs):
@@ -90,19 +101,24 @@ def euler_scan(W_rec, drive, h0, alpha, noise=None, *, activation: str = "tanh",
     return lax.scan(body, h0, xs, unroll=unroll)[1]
 
 
-def _euler_step(activation, precision, W_rec, alpha, h, u, eps=None):
-    sigma = get_activation(activation)
-    h = (1 - alpha) * h + alpha * sigma(jnp.matmul(h, W_rec.T, precision=precision) + u)
-    return h if eps is None else h + eps
+def _previous_state(hs, h0, t):
+    """`h[t]` (`h0` at t = 0, else `hs[t-1]`), read in place from the saved states (no shifted copy)."""
+    return jnp.where(t > 0, lax.dynamic_index_in_dim(hs, jnp.maximum(t - 1, 0), keepdims=False), h0)
 
 
-def _forward(activation, precision, unroll, W_rec, drive, h0, alpha, noise):
-    def body(h, xs):
-        h = _euler_step(activation, _lax_precision(precision), W_rec, alpha, h, *xs)
-        return h, h
-
-    xs = (drive,) if noise is None else (drive, noise)
-    return lax.scan(body, h0, xs, unroll=unroll)[1]
+def _step_cotangents(activation, g, alpha, h_new, h_old, eps, pre):
+    """One backward Euler step: the cotangent of the pre-activation, `dpre = g·a·σ'(pre)`, and
+    `r = σ(pre)`. `r` is recovered from the states, `(h[t+1] − (1−a) h[t] − ε) / a`, and σ'
+    from `r`; for the activations in `_RECOMPUTE`, `pre()` recomputes the pre-activation instead."""
+    if activation in _RECOMPUTE:
+        p = pre()
+        sigma = get_activation(activation)
+        return g * alpha * jax.vmap(jax.vmap(jax.grad(sigma)))(p), sigma(p)
+    core = h_new - (1 - alpha) * h_old
+    if eps is not None:
+        core = core - eps
+    r = core / alpha
+    return g * alpha * _DERIVATIVE_FROM_OUTPUT[activation](r), r
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
@@ -121,24 +137,14 @@ def _custom_fwd(activation, precision, unroll, W_rec, drive, h0, alpha, noise):
 def _custom_bwd(activation, precision, unroll, residuals, ct_hs):
     W_rec, h0, alpha, noise, hs, drive = residuals
     prec = _lax_precision(precision)
-    deriv = _DERIVATIVE_FROM_OUTPUT[activation]
     n_steps = hs.shape[0]
 
     def body(g_next, xs):
         t, ct, h_new = xs[:3]
-        # h[t] read from the saved states in place (no shifted copy of `hs`)
-        h_old = jnp.where(t > 0, lax.dynamic_index_in_dim(hs, jnp.maximum(t - 1, 0), keepdims=False), h0)
+        h_old = _previous_state(hs, h0, t)
         g = g_next + ct  # total cotangent of h[t+1]
-        # r[t] = σ(pre[t]) recovered from the states (exact up to float rounding)
-        core = h_new - (1 - alpha) * h_old
-        if noise is not None:
-            core = core - xs[3]
-        r = core / alpha
-        if drive is None:
-            dpre = g * alpha * deriv(r)
-        else:
-            pre = jnp.matmul(h_old, W_rec.T, precision=prec) + xs[-1]
-            dpre = g * alpha * jax.vmap(jax.vmap(jax.grad(get_activation(activation))))(pre)
+        dpre, r = _step_cotangents(activation, g, alpha, h_new, h_old, None if noise is None else xs[3],
+                                   lambda: jnp.matmul(h_old, W_rec.T, precision=prec) + xs[-1])
         g_prev = (1 - alpha) * g + jnp.matmul(dpre, W_rec, precision=prec)
         d_alpha = jnp.sum(g * (r - h_old))
         return g_prev, ((dpre, g, d_alpha) if noise is not None else (dpre, d_alpha))
@@ -209,25 +215,14 @@ def _fused_bwd(activation, precision, unroll, residuals, dz):
     W_rec, W_in, b, W_out, alpha, x, h0, noise, hs = residuals
     prec = _lax_precision(precision)
     mm = functools.partial(jnp.matmul, precision=prec)
-    recompute = activation in _RECOMPUTE
-    deriv = _DERIVATIVE_FROM_OUTPUT.get(activation)
-    d_sigma = jax.vmap(jax.vmap(jax.grad(get_activation(activation))))
 
     def body(carry, xs):
         g_next, dW_rec, dW_in, db, dW_out, db_out, d_alpha = carry
         t, x_t, dz_t, h_new = xs[:4]
-        h_old = jnp.where(t > 0, lax.dynamic_index_in_dim(hs, jnp.maximum(t - 1, 0), keepdims=False), h0)
+        h_old = _previous_state(hs, h0, t)
         g = g_next + mm(dz_t, W_out)  # total cotangent of h[t+1]
-        if recompute:
-            pre = mm(h_old, W_rec.T) + mm(x_t, W_in.T) + b[None]
-            r = get_activation(activation)(pre)
-            dpre = g * alpha * d_sigma(pre)
-        else:
-            core = h_new - (1 - alpha) * h_old
-            if noise is not None:
-                core = core - xs[4]
-            r = core / alpha
-            dpre = g * alpha * deriv(r)
+        dpre, r = _step_cotangents(activation, g, alpha, h_new, h_old, None if noise is None else xs[4],
+                                   lambda: mm(h_old, W_rec.T) + mm(x_t, W_in.T) + b[None])
         carry = ((1 - alpha) * g + mm(dpre, W_rec), dW_rec + mm(dpre.T, h_old), dW_in + mm(dpre.T, x_t),
                  db + jnp.sum(dpre, axis=0), dW_out + mm(dz_t.T, h_new), db_out + jnp.sum(dz_t, axis=0),
                  d_alpha + jnp.sum(g * (r - h_old)))

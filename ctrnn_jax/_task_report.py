@@ -34,17 +34,20 @@ def fixed_point_summary(fixed_points, n_members: int) -> list[dict]:
     return rows
 
 
-def task_fixed_points(ensemble, task, *, key, n_candidates: int = 256, restarts: int = 1, **options) -> list:
-    """Fixed points of every member at each constant input of `task.fixed_point_inputs()`.
+def task_fixed_points(ensemble, task, *, key, inputs=None, n_candidates: int = 256, restarts: int = 1,
+                      **options) -> list:
+    """Fixed points of every member at each constant input: `inputs` `(P, M)`, default
+    `task.fixed_point_inputs()`.
 
     Candidates come from each member's own trajectories on the task's test set. Returns a list of
     `(input (M,), FixedPoints)`, one per constant input.
     """
-    inputs, _, _ = task.test_set()
+    constant = task.fixed_point_inputs() if inputs is None else inputs
+    trials, _, _ = task.test_set()
     k_init, k_fp = jax.random.split(key)
-    h0 = initial_states_from_trajectories(ensemble, np.asarray(inputs), n_candidates, key=k_init)
+    h0 = initial_states_from_trajectories(ensemble, np.asarray(trials), n_candidates, key=k_init)
     found = []
-    for i, u in enumerate(np.asarray(task.fixed_point_inputs(), np.float32)):
+    for i, u in enumerate(np.asarray(constant, np.float32).reshape(-1, task.n_inputs)):
         fps = find_fixed_points(ensemble, u, h0, restarts=restarts, key=jax.random.fold_in(k_fp, i), **options)
         found.append((u, fps))
     return found

@@ -1,0 +1,37 @@
+"""Argument checks shared by the configs and tasks: clear errors that name the argument."""
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+
+
+def check_float(name: str, value: object) -> float:
+    """`value` as a finite float, else a TypeError/ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be finite, got {value}.")
+    return float(value)
+
+
+def check_key(key: object) -> None:
+    """Raise unless `key` is a single typed PRNG key (a traced one passes too)."""
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
+    if key.shape != ():
+        raise ValueError(f"`key` must be a single key of shape (), got shape {key.shape}.")
+
+
+def config_from_dict(cls, d: Mapping):
+    """`cls(**d)` for a config dataclass, rejecting what is not a dict of its fields."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"expected a dict of {cls.__name__} fields, got {type(d).__name__}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; allowed: {sorted(names)}.")
+    return cls(**d)
