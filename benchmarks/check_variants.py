@@ -17,7 +17,7 @@ import numpy as np
 
 import ctrnn_jax as cj
 from _common import emit  # benchmarks/_common.py
-from ctrnn_jax._train import trainable_filter
+from ctrnn_jax.training._train import trainable_filter
 
 
 def grads(ensemble, x, y, backprop, precision):

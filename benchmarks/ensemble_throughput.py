@@ -37,8 +37,8 @@ import optax
 from jax import lax
 
 import ctrnn_jax as cj
-from ctrnn_jax._sharding import member_mesh, shard_members
-from ctrnn_jax._train import trainable_filter
+from ctrnn_jax.training._sharding import member_mesh, shard_members
+from ctrnn_jax.training._train import trainable_filter
 from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 
 VARIANTS = ("plain", "autodiff", "checkpoint", "custom", "trainer")

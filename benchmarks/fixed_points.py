@@ -30,7 +30,7 @@ import numpy as np
 
 import ctrnn_jax as cj
 from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
-from ctrnn_jax._fixed_points import (
+from ctrnn_jax.dynamics._fixed_points import (
     _linearized,
     _merge,
     _OutlierRule,
@@ -39,7 +39,7 @@ from ctrnn_jax._fixed_points import (
     find_fixed_points,
     initial_states_from_trajectories,
 )
-from ctrnn_jax._serialisation import load_npz
+from ctrnn_jax.io._serialisation import load_npz
 
 W_DIAG = (1.5, 2.0, 3.0)
 

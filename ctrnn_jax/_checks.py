@@ -35,3 +35,19 @@ def config_from_dict(cls, d: Mapping):
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; allowed: {sorted(names)}.")
     return cls(**d)
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """`value` as an int >= `minimum`, else a TypeError/ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    """`value` if it is one of `allowed`, else a ValueError naming `name` and the choices."""
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {', '.join(allowed)}; got {value!r}.")
+    return value  # type: ignore[return-value]

@@ -14,10 +14,10 @@ import types
 import typing
 from pathlib import Path
 
-from ._ensemble import EnsembleConfig
-from ._flipflop import FlipFlopConfig
-from ._tasks import TASKS
-from ._train import TrainConfig
+from .tasks._flipflop import FlipFlopConfig
+from .tasks._tasks import TASKS
+from .training._ensemble import EnsembleConfig
+from .training._train import TrainConfig
 
 TASK_NAMES = tuple(TASKS)
 
@@ -173,8 +173,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """Build a `RunConfig` from parsed options: dataclass defaults < preset < explicit options."""
-    from ._run import RunConfig
-
+    from .io._run import RunConfig
     preset = {**TASK_DEFAULTS.get(getattr(args, "task", "flipflop"), {}), **PRESETS[args.preset]}
     kwargs = {g: {} for g in GROUPS}
     for group, cls in GROUPS.items():
@@ -205,8 +204,7 @@ def config_from_args(args: argparse.Namespace):
 def _task_from_args(args, flipflop_fields: dict):
     """The task of `--task NAME` with its `--task-opt FIELD=VALUE` options (and, for the flip-flop,
     its own flags)."""
-    from ._tasks import make_task, task_class
-
+    from .tasks._tasks import make_task, task_class
     name = getattr(args, "task", "flipflop")
     cls = task_class(name)
     fields = dict(flipflop_fields) if name == "flipflop" else {}
@@ -232,8 +230,7 @@ def _task_from_args(args, flipflop_fields: dict):
 
 
 def _progress(name: str):
-    from ._progress import NoProgress, TextProgress, TqdmProgress
-
+    from .training._progress import NoProgress, TextProgress, TqdmProgress
     return {"bar": TqdmProgress, "text": TextProgress, "none": NoProgress}[name]()
 
 
@@ -305,9 +302,8 @@ def _fixed_point_options(args, parser) -> dict:
 
 
 def _run_fixed_points(ensemble, out_npz, cube_json, task, options, parser) -> None:
-    from ._cube import format_cube_table
-    from ._run import fixed_point_stage
-
+    from .dynamics._cube import format_cube_table
+    from .io._run import fixed_point_stage
     t0 = time.perf_counter()
     try:
         per_member, summary = fixed_point_stage(ensemble, out_npz, cube_json=cube_json, task=task, **options)
@@ -319,16 +315,14 @@ def _run_fixed_points(ensemble, out_npz, cube_json, task, options, parser) -> No
 
 
 def _fixed_points(args, parser) -> int:
-    from ._run import load_run_ensemble
-
+    from .io._run import load_run_ensemble
     options = _fixed_point_options(args, parser)
     try:
         ensemble, config = load_run_ensemble(args.path)
     except (ValueError, TypeError, FileNotFoundError) as e:
         parser.error(str(e))
     task = config.task if config else None
-    from ._report import is_paper_case
-
+    from .analysis._report import is_paper_case
     if is_paper_case(ensemble, task):
         _run_fixed_points(ensemble, args.out, args.cube_json, task, options, parser)
         return 0
@@ -336,8 +330,7 @@ def _fixed_points(args, parser) -> int:
     import jax
     import numpy as np
 
-    from ._task_report import fixed_point_summary, task_fixed_points
-
+    from .analysis._task_report import fixed_point_summary, task_fixed_points
     if task is None:  # an .npz alone: candidates from the flip-flop's test set, if the sizes fit
         m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
         if m != o:
@@ -366,8 +359,7 @@ def _fixed_points(args, parser) -> int:
 
 
 def _run_analysis(path, out, seed, parser) -> None:
-    from ._report import analyze_run
-
+    from .analysis._report import analyze_run
     t0 = time.perf_counter()
     try:
         report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr))
@@ -382,8 +374,7 @@ def _analyze(args, parser) -> int:
 
 
 def _train(args, parser) -> int:
-    from ._run import format_table, read_config, train_run
-
+    from .io._run import format_table, read_config, train_run
     if args.resume is not None and args.out is not None and args.out != args.resume:
         parser.error("give either --out (new run) or --resume DIR, not both")
     try:
@@ -407,9 +398,8 @@ def _train(args, parser) -> int:
         parser.error(str(e))
     print(format_table(result))
     if args.command == "flipflop" and args.fixed_points and config.ensemble.cell == "ctrnn":
-        from ._run import CUBE, FIXED_POINTS
-        from ._serialisation import load_npz
-
+        from .io._run import CUBE, FIXED_POINTS
+        from .io._serialisation import load_npz
         options = _fixed_point_options(args, parser)
         _run_fixed_points(load_npz(out / "ensemble.npz"), out / FIXED_POINTS, out / CUBE, config.task, options, parser)
     if args.command == "flipflop" and args.analyze:
@@ -420,13 +410,11 @@ def _train(args, parser) -> int:
 
 
 def _evaluate(args, parser) -> int:
-    from ._run import evaluate_run, format_table, load_run_ensemble
-    from ._serialisation import write_json
-
+    from ._files import write_json
+    from .io._run import evaluate_run, format_table, load_run_ensemble
     try:
         ensemble, config = load_run_ensemble(args.path)
-        from ._run import RunConfig
-
+        from .io._run import RunConfig
         config = config or RunConfig()
         if args.threshold is not None:
             config = dataclasses.replace(config, threshold=args.threshold)

@@ -32,7 +32,7 @@ import numpy as np
 
 import ctrnn_jax as cj
 from ctrnn_jax._cli import main as cli
-from ctrnn_jax._run import load_run_ensemble
+from ctrnn_jax.io._run import load_run_ensemble
 
 SHIPPED_MSE = 0.0133
 

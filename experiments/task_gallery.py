@@ -1,6 +1,6 @@
 """Train a small ensemble on every task and analyse it: the task gallery (issue #6).
 
-For each registered task (`ctrnn_jax._tasks.TASKS`) this trains an ensemble into `OUT/<task>/`
+For each registered task (`ctrnn_jax.tasks._tasks.TASKS`) this trains an ensemble into `OUT/<task>/`
 (a normal run folder), runs `ctrnn-jax analyze` on it (test-set figure, fixed points at the task's
 constant inputs), and writes `OUT/gallery.json` and `OUT/gallery.md`: per task the success rate,
 the headline metric of every member, the fixed-point summary and the wall time.
@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from ctrnn_jax._cli import use_cpu_cores
-from ctrnn_jax._ensemble import EnsembleConfig
-from ctrnn_jax._report import analyze_run
-from ctrnn_jax._run import RunConfig, train_run
-from ctrnn_jax._serialisation import atomic_write, write_json
-from ctrnn_jax._tasks import TASKS, make_task
-from ctrnn_jax._train import TrainConfig
+from ctrnn_jax.training._ensemble import EnsembleConfig
+from ctrnn_jax.analysis._report import analyze_run
+from ctrnn_jax.io._run import RunConfig, train_run
+from ctrnn_jax._files import atomic_write, write_json
+from ctrnn_jax.tasks._tasks import TASKS, make_task
+from ctrnn_jax.training._train import TrainConfig
 
 # Per preset: ensemble size, units, and training steps per task. The decision and memory tasks have
 # short trials (T ≈ 70) and learn in a few thousand steps; the flip-flop (T = 340) needs 8000.

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import ctrnn_jax as cj
-from ctrnn_jax import _analysis as an
+from ctrnn_jax.analysis import _analysis as an
 
 DATA = Path(__file__).parent / "data" / "flipflop_n64_k2.npz"
 

@@ -8,7 +8,7 @@ import optax
 import pytest
 
 import ctrnn_jax
-from ctrnn_jax._constraints import (
+from ctrnn_jax.training._constraints import (
     ConstraintConfig,
     Constraints,
     apply_constraints,

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from ctrnn_jax import CTRNN, ensemble_states, stack_members
-from ctrnn_jax._cube import (
+from ctrnn_jax.dynamics._cube import (
     analyze_fixed_points,
     cube_analysis,
     ensemble_summary,
     format_cube_table,
     procrustes_disparity,
 )
-from ctrnn_jax._fixed_points import FixedPoints, _search_cell, find_fixed_points, initial_states_from_trajectories
-from ctrnn_jax._gated import GRU, LSTM
+from ctrnn_jax.dynamics._fixed_points import FixedPoints, _search_cell, find_fixed_points, initial_states_from_trajectories
+from ctrnn_jax.models._gated import GRU, LSTM
 
 K, C, N, M = 2, 256, 5, 2
 W_DIAG = (1.5, 2.0, 3.0)

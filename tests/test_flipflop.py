@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ctrnn_jax._flipflop import (
+from ctrnn_jax.tasks._flipflop import (
     FlipFlopConfig,
     _pulse_structure,
     flipflop_dataset,

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ctrnn_jax._gated import GRU, LSTM
+from ctrnn_jax.models._gated import GRU, LSTM
 
 M, N, O, T, B = 2, 4, 3, 12, 3
 CELLS = {"gru": GRU, "lstm": LSTM}

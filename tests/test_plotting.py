@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ctrnn_jax
-from ctrnn_jax import _plotting as plotting
+import ctrnn_jax.analysis as plotting
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 T, N = 40, 6

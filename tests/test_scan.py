@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ctrnn_jax import CTRNN
-from ctrnn_jax._scan import euler_readout_scan, euler_scan
+from ctrnn_jax.models._scan import euler_readout_scan, euler_scan
 
 T, B, N, M = 12, 3, 5, 2
 

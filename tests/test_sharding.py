@@ -6,7 +6,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ctrnn_jax import EnsembleConfig, EnsembleTrainer, FlipFlopConfig, TrainConfig, evaluate, flipflop_test_set
-from ctrnn_jax._sharding import member_mesh
+from ctrnn_jax.training._sharding import member_mesh
 
 TASK = FlipFlopConfig(length=40, first_onset=(1, 5), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
 ENS = EnsembleConfig(members=4, units=6, alpha=0.5, gain=(1.0, 0.9, 1.1, 1.2))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctrnn_jax._tasks import TASKS
+from ctrnn_jax.tasks._tasks import TASKS
 
 
 def _readme_example() -> str:

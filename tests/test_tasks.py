@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ctrnn_jax._decision import ContextDMConfig, PerceptualDMConfig
-from ctrnn_jax._memory import DelayedMatchConfig, ParametricWMConfig
-from ctrnn_jax._task import Task, check_task
+from ctrnn_jax.tasks._decision import ContextDMConfig, PerceptualDMConfig
+from ctrnn_jax.tasks._memory import DelayedMatchConfig, ParametricWMConfig
+from ctrnn_jax.tasks._task import Task, check_task
 
 TASKS = [PerceptualDMConfig(), ContextDMConfig(), DelayedMatchConfig(), ParametricWMConfig()]
 IDS = [t.name for t in TASKS]

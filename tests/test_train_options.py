@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ctrnn_jax import EnsembleConfig, EnsembleTrainer, FlipFlopConfig, TrainConfig
-from ctrnn_jax._decision import PerceptualDMConfig
-from ctrnn_jax._task import masked_mse
-from ctrnn_jax._train import trainable_filter
+from ctrnn_jax.tasks._decision import PerceptualDMConfig
+from ctrnn_jax.tasks._task import masked_mse
+from ctrnn_jax.training._train import trainable_filter
 
 FLIP = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
 ENS = EnsembleConfig(members=2, units=5, alpha=0.5)

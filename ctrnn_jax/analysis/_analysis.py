@@ -17,11 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
-from ._evaluate import ensemble_states, evaluate
-from ._fixed_points import FixedPoints, _as_ensemble
-from ._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
-from ._model import CTRNN, _check_int
+from .._checks import check_int
+from ..dynamics._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
+from ..dynamics._fixed_points import FixedPoints, _as_ensemble
+from ..models._model import CTRNN
+from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
+from ..training._evaluate import ensemble_states, evaluate
 
 
 def _check_metrics(metrics: object, name: str = "metrics") -> dict:
@@ -224,7 +225,7 @@ def pairwise_procrustes(point_sets: list, *, activity: list | None = None, d: in
     **Returns:** `(K, K)` symmetric disparities in [0, 1] with a zero diagonal; NaN in the rows and columns
     of members with a missing point.
     """
-    d = _check_int("d", d, 1)
+    d = check_int("d", d, 1)
     if isinstance(point_sets, np.ndarray) and point_sets.ndim == 3:
         point_sets = list(point_sets)
     if not isinstance(point_sets, (list, tuple)) or len(point_sets) == 0:

@@ -1,36 +1,20 @@
 """`ctrnn-jax analyze`: every figure and analysis of the paper for a run folder or an `ensemble.npz`,
 collected in `report.md` next to a `figures/` folder (PNG + PDF)."""
 
-import csv
 import math
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from ._cube import cube_analysis, ensemble_summary
-from ._ensemble import get_member, make_ensemble
-from ._evaluate import ensemble_outputs, ensemble_states, evaluate
-from ._fixed_points import FixedPoints
-from ._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
-from ._serialisation import atomic_write, write_json
+from .._files import atomic_write, write_json
+from ..dynamics._cube import cube_analysis, ensemble_summary
+from ..dynamics._fixed_points import FixedPoints
+from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
+from ..training._ensemble import get_member, make_ensemble
+from ..training._evaluate import ensemble_outputs, ensemble_states, evaluate
 
 REPORT = "report.md"
-
-
-def _read_losses(path: Path, n_members: int) -> np.ndarray | None:
-    """`(S, K)` losses from a `metrics.csv`, or None."""
-    if not path.is_file():
-        return None
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return None
-    steps = max(int(r["step"]) for r in rows)
-    losses = np.full((steps, n_members), np.nan)
-    for r in rows:
-        losses[int(r["step"]) - 1, int(r["member"])] = float(r["loss"])
-    return losses
 
 
 def _fmt(x, spec=".4f") -> str:
@@ -52,15 +36,21 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     Figures go to `OUT/figures/`; `OUT` is the run folder, or `<npz stem>_report/` next to an npz file.
     Returns the path of `report.md`.
     """
+    from ..io._run import FIXED_POINTS, METRICS, fixed_point_stage, load_run_ensemble, read_losses
     from . import _analysis as analysis
-    from . import _plotting as plots
-    from ._run import FIXED_POINTS, METRICS, fixed_point_stage, load_run_ensemble
-
+    from ._plot_ensemble import plot_robustness, plot_similarity_matrices, plot_training_curves
+    from ._plot_flipflop import (
+        plot_ensemble_overview,
+        plot_realizations,
+        plot_state_space,
+        plot_task_samples,
+        plot_test_set,
+    )
+    from ._plot_network import plot_connectivity, plot_eigenvalues, plot_fixed_point_spectra, plot_spectra_grid
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
     if not is_paper_case(ensemble, config.task if config else None):
         from ._task_report import analyze_task_run  # any other task: its own, generic report
-
         return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config)
     run_dir = path if path.is_dir() else None
     out = Path(out_dir) if out_dir is not None else (run_dir if run_dir else path.with_name(path.stem + "_report"))
@@ -93,38 +83,38 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
     written = {}
     x3, y3 = sample_flipflop(jax.random.fold_in(key, 1), task, 3)
-    written["task"] = plots.plot_task_samples(np.asarray(x3), np.asarray(y3), figs / "task_samples")
-    written["connectivity"] = plots.plot_connectivity(W_rec[best], figs / "connectivity")
+    written["task"] = plot_task_samples(np.asarray(x3), np.asarray(y3), figs / "task_samples")
+    written["connectivity"] = plot_connectivity(W_rec[best], figs / "connectivity")
     initial = None
     if config is not None:
         k_model, _ = jax.random.split(jax.random.key(config.train.seed))
         initial = np.asarray(make_ensemble(config.ensemble, key=k_model).W_rec)[best]
-    written["eigenvalues"] = plots.plot_eigenvalues(W_rec[best], figs / "eigenvalues", W_rec_initial=initial)
-    written["spectra"] = plots.plot_spectra_grid(W_rec, figs / "spectra_members")
-    written["test_set"] = plots.plot_test_set(np.asarray(inputs[0]), outputs[best], np.asarray(targets[0]),
+    written["eigenvalues"] = plot_eigenvalues(W_rec[best], figs / "eigenvalues", W_rec_initial=initial)
+    written["spectra"] = plot_spectra_grid(W_rec, figs / "spectra_members")
+    written["test_set"] = plot_test_set(np.asarray(inputs[0]), outputs[best], np.asarray(targets[0]),
                                               figs / "test_set")
     W_out = np.asarray(get_member(ensemble, best).W_out)
-    written["state_space"] = plots.plot_state_space(states[best], np.asarray(targets[0]), figs / "state_space",
+    written["state_space"] = plot_state_space(states[best], np.asarray(targets[0]), figs / "state_space",
                                                     fixed_points=fixed_points.select(best), W_out=W_out)
     shown = [int(k) for k in order[: min(4, k_total)]]
-    written["realizations"] = plots.plot_realizations(
+    written["realizations"] = plot_realizations(
         [states[k] for k in shown], np.asarray(targets[0]), figs / "realizations",
         fixed_points_list=[fixed_points.select(k) for k in shown])
-    losses = _read_losses(run_dir / METRICS, k_total) if run_dir else None
+    losses = read_losses(run_dir / METRICS, k_total) if run_dir else None
     if losses is not None:
-        written["training"] = plots.plot_training_curves(losses, figs / "training_curves",
+        written["training"] = plot_training_curves(losses, figs / "training_curves",
                                                          steps=np.arange(1, len(losses) + 1))
-    written["fp_spectra"] = plots.plot_fixed_point_spectra(fixed_points.select(best), figs / "fixed_point_spectra")
+    written["fp_spectra"] = plot_fixed_point_spectra(fixed_points.select(best), figs / "fixed_point_spectra")
     disparity = np.asarray([d["cube_disparity"] for d in per_member], float)
     n_stable = np.asarray([d["n_stable"] for d in per_member])
-    written["overview"] = plots.plot_ensemble_overview(metrics["mse"], n_stable, disparity, n_outside,
+    written["overview"] = plot_ensemble_overview(metrics["mse"], n_stable, disparity, n_outside,
                                                        figs / "ensemble_overview", threshold=threshold)
 
     log("robustness sweep ...")
     robust = analysis.robustness_sweep(ensemble, key=jax.random.fold_in(key, 2), config=task, threshold=threshold)
-    written["robustness"] = plots.plot_robustness(robust, figs / "robustness")
+    written["robustness"] = plot_robustness(robust, figs / "robustness")
     comparison = analysis.compare_realizations(ensemble, fixed_points)
-    written["comparison"] = plots.plot_similarity_matrices(comparison["procrustes"], comparison["cka"],
+    written["comparison"] = plot_similarity_matrices(comparison["procrustes"], comparison["cka"],
                                                            figs / "realization_similarity")
 
     results = {
@@ -134,8 +124,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
         "robustness": {k: np.asarray(v).tolist() for k, v in robust.items()},
         "procrustes": np.asarray(comparison["procrustes"]).tolist(), "cka": np.asarray(comparison["cka"]).tolist(),
     }
-    from ._run import _jsonable
-
+    from ..io._run import _jsonable
     write_json(out / "analysis.json", _jsonable(results))
     report = _markdown(out, figs, written, metrics, per_member, summary, n_outside, robust, comparison, threshold,
                        best, path)

@@ -16,9 +16,9 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from ._evaluate import ensemble_outputs, ensemble_states
-from ._fixed_points import find_fixed_points, initial_states_from_trajectories
-from ._serialisation import atomic_write, write_json
+from .._files import atomic_write, write_json
+from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
+from ..training._evaluate import ensemble_outputs, ensemble_states
 
 
 def fixed_point_summary(fixed_points, n_members: int) -> list[dict]:
@@ -58,12 +58,10 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     """Make the figures, `analysis.json` and `report.md` for a run folder of any task (or an
     `ensemble.npz` with `config`, e.g. a flip-flop GRU). Returns the path of `report.md` (in
     `out_dir`, default the run folder, or `<npz stem>_report/` next to an npz file)."""
-    from . import _plotting as plots
-    from ._report import _read_losses
-    from ._run import METRICS, evaluate_run, load_run_ensemble
-
-    from ._run import RunConfig
-
+    from ..io._run import METRICS, RunConfig, evaluate_run, load_run_ensemble, read_losses
+    from ._plot_ensemble import plot_training_curves
+    from ._plot_network import plot_eigenvalues, plot_fixed_point_spectra
+    from ._plot_task import plot_task_state_space, plot_task_trials
     path = Path(path)
     ensemble, stored = load_run_ensemble(path)
     config = config or stored or RunConfig()
@@ -79,14 +77,14 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     outputs = np.asarray(ensemble_outputs(ensemble, inputs))  # (K, B, T, O)
     states = np.asarray(ensemble_states(ensemble, inputs))  # (K, B, T, N)
     written = {}
-    losses = _read_losses(path / METRICS, k_total) if path.is_dir() else None
+    losses = read_losses(path / METRICS, k_total) if path.is_dir() else None
     if losses is not None:
-        written["training_curves"] = plots.plot_training_curves(losses, figs / "training_curves")
+        written["training_curves"] = plot_training_curves(losses, figs / "training_curves")
     order = _spread_trials(targets, mask)
-    written["test_trials"] = plots.plot_task_trials(inputs[order], outputs[best][order], targets[order],
+    written["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order],
                                                     mask[order], figs / "test_trials")
     if getattr(ensemble, "cell", "ctrnn") == "ctrnn":  # a gated cell's W_rec stacks its gates
-        written["eigenvalues"] = plots.plot_eigenvalues(np.asarray(ensemble.W_rec)[best], figs / "eigenvalues")
+        written["eigenvalues"] = plot_eigenvalues(np.asarray(ensemble.W_rec)[best], figs / "eigenvalues")
     log("finding fixed points ...")
     found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates)
     summaries = []
@@ -97,10 +95,10 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
         mine = fps.select(best)
         n = states.shape[-1]
         if len(mine) == 0 or mine.points.shape[1] == n:
-            written[f"state_space_{i}"] = plots.plot_task_state_space(
+            written[f"state_space_{i}"] = plot_task_state_space(
                 states[best], answers, figs / f"state_space_{i}", fixed_points=mine,
                 title=f"member {best}, fixed points at input {np.round(u, 3).tolist()}")
-        written[f"fixed_point_spectra_{i}"] = plots.plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
+        written[f"fixed_point_spectra_{i}"] = plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
     analysis = {"task": task.name, "eval": result, "best_member": best, "fixed_points": summaries}
     write_json(out / "analysis.json", analysis)
     report = out / "report.md"

@@ -15,10 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._evaluate import ensemble_states
+from .._checks import check_int
+from ..models._model import CTRNN
+from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
+from ..training._evaluate import ensemble_states
 from ._fixed_points import FixedPoints, _as_ensemble, find_fixed_points, initial_states_from_trajectories
-from ._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
-from ._model import CTRNN, _check_int
 
 
 def _corners(n_bits: int) -> np.ndarray:
@@ -247,8 +248,8 @@ def analyze_fixed_points(
     `cube_analysis` dicts and the `ensemble_summary` dict.
     """
     ensemble = _as_ensemble(ensemble)
-    c = _check_int("n_candidates", n_candidates, 2)
-    n_trials = _check_int("n_trials", n_trials, 0)
+    c = check_int("n_candidates", n_candidates, 2)
+    n_trials = check_int("n_trials", n_trials, 0)
     task = FlipFlopConfig() if task is None else task
     if not isinstance(task, FlipFlopConfig):
         raise TypeError(f"`task` must be a FlipFlopConfig, got {task!r}.")

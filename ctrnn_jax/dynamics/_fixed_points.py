@@ -42,12 +42,13 @@ import numpy as np
 import optax
 from jax import lax
 
-from ._activations import get_activation
-from ._ensemble import ensemble_size
-from ._evaluate import ensemble_states
-from ._gated import GRU, LSTM
-from ._model import CTRNN, _check_int
-from ._serialisation import atomic_write, read_npz
+from .._checks import check_int
+from .._files import atomic_write, read_npz
+from ..models._activations import get_activation
+from ..models._gated import GRU, LSTM
+from ..models._model import CTRNN
+from ..training._ensemble import ensemble_size
+from ..training._evaluate import ensemble_states
 
 try:  # optional: keeps BLAS single-threaded during the host eigendecomposition (see `_blas_limit`)
     from threadpoolctl import threadpool_limits as _threadpool_limits
@@ -541,9 +542,9 @@ def find_fixed_points(
     m = ensemble.W_in.shape[-1]
     x = _check_inputs(inputs, k, m)
     h0 = _check_states(initial_states, k, n)
-    adam_steps = _check_int("adam_steps", adam_steps, 0)
-    newton_steps = _check_int("newton_steps", newton_steps, 0)
-    restarts = _check_int("restarts", restarts, 0)
+    adam_steps = check_int("adam_steps", adam_steps, 0)
+    newton_steps = check_int("newton_steps", newton_steps, 0)
+    restarts = check_int("restarts", restarts, 0)
     lr = _check_positive("learning_rate", learning_rate)
     final_lr = _check_positive("final_learning_rate", final_learning_rate)
     slow_tol = _check_positive("slow_tol", slow_tol, allow_zero=True)
@@ -697,7 +698,7 @@ def initial_states_from_trajectories(
     `find_fixed_points`.
     """
     ensemble = _as_ensemble(ensemble)
-    c = _check_int("n_candidates", n_candidates, 1)
+    c = check_int("n_candidates", n_candidates, 1)
     noise_std = _check_positive("noise_std", noise_std, allow_zero=True)
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
         raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")

@@ -22,13 +22,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from ._ensemble import EnsembleConfig
-from ._evaluate import ensemble_outputs, evaluate
-from ._flipflop import FlipFlopConfig, flipflop_test_set
-from ._serialisation import atomic_write, load_checkpoint, load_npz, save_checkpoint, save_npz, write_json
-from ._task import check_task
-from ._tasks import task_from_dict
-from ._train import EnsembleTrainer, TrainConfig
+from .._files import atomic_write, write_json
+from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set
+from ..tasks._task import check_task
+from ..tasks._tasks import task_from_dict
+from ..training._ensemble import EnsembleConfig
+from ..training._evaluate import ensemble_outputs, evaluate
+from ..training._train import EnsembleTrainer, TrainConfig
+from ._serialisation import load_checkpoint, load_npz, save_checkpoint, save_npz
 
 CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
 
@@ -100,6 +101,21 @@ def write_metrics(path: Path, losses: np.ndarray) -> None:
         w.writerow((row[0], row[1], f"{row[2]:.6g}"))
     with atomic_write(path, "w") as f:
         f.write(buf.getvalue())
+
+
+def read_losses(path: Path, n_members: int) -> np.ndarray | None:
+    """`(S, K)` losses from a `metrics.csv` (as `write_metrics` writes it), or None."""
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    steps = max(int(r["step"]) for r in rows)
+    losses = np.full((steps, n_members), np.nan)
+    for r in rows:
+        losses[int(r["step"]) - 1, int(r["member"])] = float(r["loss"])
+    return losses
 
 
 def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
@@ -228,8 +244,7 @@ def fixed_point_stage(ensemble, out_npz: str | Path, *, cube_json: str | Path | 
     `options` go to `analyze_fixed_points` (`inputs`, `n_candidates`, `noise_std`, `restarts`, `tol_q`, ...).
     Returns the per-member cube analysis and the ensemble summary.
     """
-    from ._cube import analyze_fixed_points
-
+    from ..dynamics._cube import analyze_fixed_points
     fixed_points, per_member, summary = analyze_fixed_points(ensemble, key=jax.random.key(seed), task=task, **options)
     fixed_points.to_npz(out_npz)
     if cube_json is not None:

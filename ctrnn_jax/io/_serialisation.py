@@ -14,11 +14,7 @@
 Any tool that writes these names can hand networks to ctrnn_jax, and the other way round.
 """
 
-import contextlib
-import json
 import os
-import tempfile
-import zipfile
 from pathlib import Path
 
 import equinox as eqx
@@ -26,44 +22,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._activations import ACTIVATIONS
-from ._ensemble import ensemble_size
-from ._gated import GRU, LSTM
-from ._model import CTRNN
+from .._files import atomic_write, read_npz
+from ..models._activations import ACTIVATIONS
+from ..models._gated import GRU, LSTM
+from ..models._model import CTRNN
+from ..training._ensemble import ensemble_size
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")  # a CTRNN's
 CELLS = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM}
 CELL_ARRAYS = {"ctrnn": ARRAYS, "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out")}
 _GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4}
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb"):
-    """Open a temporary file next to `path`; on success rename it onto `path` (never a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Write `obj` as indented JSON, atomically."""
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
 
 
 def _cell_name(ensemble: object) -> str:
@@ -86,24 +55,6 @@ def save_npz(ensemble: CTRNN | GRU | LSTM, path: str | os.PathLike) -> None:
         arrays["cell"] = np.asarray(cell)
     with atomic_write(path) as f:
         np.savez(f, activation=np.asarray(ensemble.activation), **arrays)
-
-
-def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    """All arrays of an `.npz` file (no pickles), checking that `required` names are present.
-
-    Raises `FileNotFoundError`, or `ValueError` naming the file and the problem.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file.")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e}).") from None
-    missing = [n for n in required if n not in data]
-    if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; {what} needs {', '.join(required)}.")
-    return data
 
 
 def load_npz(path: str | os.PathLike) -> CTRNN | GRU | LSTM:

@@ -32,9 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._checks import check_int
 from ._activations import check_activation, get_activation
 from ._initializers import glorot_uniform
-from ._model import _check_int, batch_time_major, linear_readout
+from ._model import batch_time_major, linear_readout
 from ._scan import check_backprop, check_precision
 
 
@@ -181,8 +182,8 @@ class _GatedRNN(eqx.Module):
 
 
 def _check_sizes(n_inputs, n_units, n_outputs, activation):
-    return (_check_int("n_inputs", n_inputs, 1), _check_int("n_units", n_units, 1),
-            _check_int("n_outputs", n_outputs, 1), check_activation(activation))
+    return (check_int("n_inputs", n_inputs, 1), check_int("n_units", n_units, 1),
+            check_int("n_outputs", n_outputs, 1), check_activation(activation))
 
 
 class GRU(_GatedRNN):

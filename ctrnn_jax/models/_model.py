@@ -8,7 +8,6 @@ Weights are stored `W[post, pre]`: `W_rec @ h`, `W_in @ x`, `W_out @ h`.
 Batch and ensemble axes come from `vmap` at the edges (see `make_ensemble`).
 """
 
-import numbers
 from typing import ClassVar
 
 import equinox as eqx
@@ -16,23 +15,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._checks import check_choice, check_int
+from . import _initializers as inits
 from ._activations import check_activation, get_activation
 from ._scan import check_backprop, check_precision, euler_readout_scan, euler_scan
-from . import _initializers as inits
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
-    return int(value)
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"`{name}` must be one of {', '.join(allowed)}; got {value!r}.")
-    return value  # type: ignore[return-value]
 
 
 def batch_time_major(inputs, h0, key, noise_std, *, n_inputs: int, state_size: int, dtype):
@@ -125,12 +111,12 @@ class CTRNN(eqx.Module):
 
         Input weights are `glorot_uniform`; biases start at zero.
         """
-        m = _check_int("n_inputs", n_inputs, 1)
-        n = _check_int("n_units", n_units, 1)
-        o = _check_int("n_outputs", n_outputs, 1)
+        m = check_int("n_inputs", n_inputs, 1)
+        n = check_int("n_units", n_units, 1)
+        o = check_int("n_outputs", n_outputs, 1)
         check_alpha(alpha)
-        _check_choice("recurrent_init", recurrent_init, inits.RECURRENT_INITS)
-        _check_choice("readout_init", readout_init, inits.READOUT_INITS)
+        check_choice("recurrent_init", recurrent_init, inits.RECURRENT_INITS)
+        check_choice("readout_init", readout_init, inits.READOUT_INITS)
         k_rec, k_in, k_out = jax.random.split(key, 3)
         self.W_rec = inits.recurrent_init(recurrent_init, k_rec, n, gain)
         self.W_in = inits.glorot_uniform(k_in, (n, m))

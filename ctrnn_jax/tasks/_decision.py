@@ -19,10 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_float
-from ._checks import check_key
-from ._checks import config_from_dict
-from ._model import _check_int
+from .._checks import check_float, check_int, check_key, config_from_dict
 from ._task import decision_score
 
 
@@ -43,7 +40,7 @@ def _check_levels(name: str, value: object, min_len: int) -> tuple[float, ...]:
 def _validate(task, ints: dict[str, int]) -> None:
     """Check the integer fields (`name: minimum`) and the fields every task here has."""
     for name, minimum in ints.items():
-        object.__setattr__(task, name, _check_int(name, getattr(task, name), minimum))
+        object.__setattr__(task, name, check_int(name, getattr(task, name), minimum))
     noise_std = check_float("noise_std", task.noise_std)
     if noise_std < 0:
         raise ValueError(f"`noise_std` must be >= 0, got {noise_std}.")
@@ -121,7 +118,7 @@ class _SignTask:
         A tuple `(inputs, targets, mask)` of float32 arrays of shapes `(B, T, M)`, `(B, T, 1)`,
         `(B, T, 1)`.
         """
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         check_key(key)
         return _sample_batch(self, key, batch_size)
 

@@ -29,16 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_float
-from ._checks import check_key
-from ._checks import config_from_dict
-from ._model import _check_int
+from .._checks import check_float, check_int, check_key, config_from_dict
 
 
 def _check_int_tuple(name: str, value: object) -> tuple:
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
         raise TypeError(f"`{name}` must be a tuple of integers, got {value!r}.")
-    return tuple(_check_int(f"{name}[{i}]", v, 0) for i, v in enumerate(value))
+    return tuple(check_int(f"{name}[{i}]", v, 0) for i, v in enumerate(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +79,7 @@ class FlipFlopConfig:
 
         for name, minimum in [("n_bits", 1), ("length", 1), ("width", 1), ("delay", 0),
                               ("gap_jitter", 0)]:
-            put(name, _check_int(name, getattr(self, name), minimum))
+            put(name, check_int(name, getattr(self, name), minimum))
         noise_std = check_float("noise_std", self.noise_std)
         if noise_std < 0:
             raise ValueError(f"`noise_std` must be >= 0, got {noise_std}.")
@@ -143,7 +140,6 @@ class FlipFlopConfig:
         """Per-member test MSE (`metric`, `mse`) and `success` (MSE below `threshold`, the paper's
         criterion); `outputs (K, B, T, O)`."""
         from ._task import masked_mse_np
-
         mse = masked_mse_np(outputs, targets, mask)
         return {"metric": mse, "mse": mse, "success": np.isfinite(mse) & (mse < threshold)}
 
@@ -232,7 +228,7 @@ def sample_flipflop(
     - `targets`: float32 array of shape `(B, T, n_bits)`, values in {-1, 0, +1}.
     """
     _check_config(config)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     check_key(key)
     return _sample_batch(key, config, batch_size)
 
@@ -263,8 +259,8 @@ def flipflop_dataset(
     A tuple `(inputs, targets)` of float32 arrays of shape `(S, T, n_bits)`, as in `sample_flipflop`.
     """
     _check_config(config)
-    n_samples = _check_int("n_samples", n_samples, 1)
-    chunk_size = _check_int("chunk_size", chunk_size, 1)
+    n_samples = check_int("n_samples", n_samples, 1)
+    chunk_size = check_int("chunk_size", chunk_size, 1)
     check_key(key)
     chunk_size = min(chunk_size, n_samples)
     n_chunks = -(-n_samples // chunk_size)
@@ -315,12 +311,12 @@ def flipflop_test_set(
     `T = first_onset + n_pulses * period + width + delay` (1190 with the defaults).
     """
     _check_config(config)
-    period = _check_int("period", period, 1)
+    period = check_int("period", period, 1)
     if period < config.width:
         raise ValueError(f"`period` must be >= `width` ({config.width}), got {period}.")
-    first_onset = _check_int("first_onset", first_onset, 0)
+    first_onset = check_int("first_onset", first_onset, 0)
     n = config.n_bits
-    n_pulses = max(16, 2 ** (n + 1)) if n_pulses is None else _check_int("n_pulses", n_pulses, 1)
+    n_pulses = max(16, 2 ** (n + 1)) if n_pulses is None else check_int("n_pulses", n_pulses, 1)
     k = np.arange(n_pulses)
     # channel 0 (A) flips every 2 pulses, 1 (B) every pulse, 2 (C) every 4, channel i >= 3 every 2**i
     periods = [2, 1, 4, *[2**i for i in range(3, n)]][:n]

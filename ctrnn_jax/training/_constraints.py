@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import config_from_dict
-from ._model import CTRNN, _check_int
+from .._checks import check_int, config_from_dict
+from ..models._model import CTRNN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ class ConstraintConfig:
 
     def n_excitatory(self, n_units: int) -> int:
         """Number of excitatory units `round(excitatory_fraction * N)`, checked to leave >= 1 of each kind."""
-        n = _check_int("n_units", n_units, 1)
+        n = check_int("n_units", n_units, 1)
         n_e = int(np.floor(self.excitatory_fraction * n + 0.5))
         if not 1 <= n_e <= n - 1:
             raise ValueError(f"`excitatory_fraction={self.excitatory_fraction}` gives {n_e} excitatory and "
@@ -141,9 +141,9 @@ def make_constraints(config: ConstraintConfig, n_inputs: int, n_units: int, n_ou
     """
     if not isinstance(config, ConstraintConfig):
         raise TypeError(f"`config` must be a ConstraintConfig, got {type(config).__name__}.")
-    m = _check_int("n_inputs", n_inputs, 1)
-    n = _check_int("n_units", n_units, 1)
-    o = _check_int("n_outputs", n_outputs, 1)
+    m = check_int("n_inputs", n_inputs, 1)
+    n = check_int("n_units", n_units, 1)
+    o = check_int("n_outputs", n_outputs, 1)
     if config.dale:
         n_e = config.n_excitatory(n)
         sign = np.where(np.arange(n) < n_e, 1.0, -1.0).astype(np.float32)
@@ -190,9 +190,9 @@ def constraints_from_arrays(rec_mask=None, in_mask=None, out_mask=None, sign=Non
 
     The same `Constraints` may be applied to every member of a stacked ensemble (see `apply_constraints`).
     """
-    m = _check_int("n_inputs", n_inputs, 1)
-    n = _check_int("n_units", n_units, 1)
-    o = _check_int("n_outputs", n_outputs, 1)
+    m = check_int("n_inputs", n_inputs, 1)
+    n = check_int("n_units", n_units, 1)
+    o = check_int("n_outputs", n_outputs, 1)
 
     def mask(name, value, shape):
         return jnp.ones(shape, jnp.float32) if value is None else _check_array(name, value, shape, (0, 1))
@@ -329,7 +329,7 @@ def dale_recurrent_init(key: jax.Array, n_units: int, sign: jax.Array, *, spectr
 
     **Returns:** `(N, N)` float32 weights satisfying the sign pattern and the mask.
     """
-    n = _check_int("n_units", n_units, 1)
+    n = check_int("n_units", n_units, 1)
     _check_radius(spectral_radius)
     sign = jnp.asarray(sign)
     if sign.shape != (n,):

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._activations import check_activation
-from ._initializers import READOUT_INITS, RECURRENT_INITS
+from .._checks import check_choice, check_int
+from ..models._activations import check_activation
+from ..models._gated import GRU, LSTM
+from ..models._initializers import READOUT_INITS, RECURRENT_INITS
+from ..models._model import CTRNN
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
-from ._gated import GRU, LSTM
-from ._model import CTRNN, _check_choice, _check_int
 
 CELLS = ("ctrnn", "gru", "lstm")
 
@@ -77,20 +78,20 @@ class EnsembleConfig:
     autapses: bool = True
 
     def __post_init__(self):
-        _check_int("members", self.members, 1)
-        _check_int("units", self.units, 1)
-        _check_int("inputs", self.inputs, 1)
-        _check_int("outputs", self.outputs, 1)
+        check_int("members", self.members, 1)
+        check_int("units", self.units, 1)
+        check_int("inputs", self.inputs, 1)
+        check_int("outputs", self.outputs, 1)
         check_activation(self.activation)
-        _check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
-        _check_choice("readout_init", self.readout_init, READOUT_INITS)
+        check_choice("recurrent_init", self.recurrent_init, RECURRENT_INITS)
+        check_choice("readout_init", self.readout_init, READOUT_INITS)
         for name in ("alpha", "gain"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
         self.alphas()
         self.gains()
-        _check_choice("cell", self.cell, CELLS)
+        check_choice("cell", self.cell, CELLS)
         cons = self.constraints()  # validates the constraint fields
         if cons.active and self.cell != "ctrnn":
             raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}.")

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..models._model import CTRNN
 from ._ensemble import ensemble_size
-from ._model import CTRNN
 
 
 def ensemble_outputs(ensemble: CTRNN, inputs: jax.Array) -> jax.Array:

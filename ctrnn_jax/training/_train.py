@@ -18,13 +18,14 @@ import numpy as np
 import optax
 from jax import lax
 
+from .._checks import check_int
+from ..models._model import CTRNN
+from ..models._scan import check_backprop, check_precision
+from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
 from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, make_ensemble, per_member
-from ._flipflop import FlipFlopConfig
-from ._model import CTRNN, _check_int
 from ._progress import NoProgress, TqdmProgress
-from ._scan import check_backprop, check_precision
-from ._task import check_task, masked_mse
 from ._sharding import member_mesh, shard_members
 
 
@@ -81,15 +82,15 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check_int("steps", self.steps, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("steps_per_call", self.steps_per_call, 1)
-        _check_int("unroll", self.unroll, 1)
-        _check_int("seed", self.seed, 0)
+        check_int("steps", self.steps, 0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("steps_per_call", self.steps_per_call, 1)
+        check_int("unroll", self.unroll, 1)
+        check_int("seed", self.seed, 0)
         check_backprop(self.backprop)
         check_precision(self.precision)
         if self.dataset_size is not None:
-            _check_int("dataset_size", self.dataset_size, self.batch_size)
+            check_int("dataset_size", self.dataset_size, self.batch_size)
         for name in ("learning_rate", "clip_norm", "noise_std"):
             value = getattr(self, name)
             if isinstance(value, list):
@@ -381,7 +382,7 @@ class EnsembleTrainer:
 
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
         """Take `n_steps` training steps in one compiled call; returns the state and losses `(n_steps, K)`."""
-        _check_int("n_steps", n_steps, 1)
+        check_int("n_steps", n_steps, 1)
         return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints)
 
     # -- the host loop ----------------------------------------------------------------------------
@@ -393,7 +394,7 @@ class EnsembleTrainer:
 
         **Returns:** the final state and the losses of the steps taken, `(n, K)` float (NumPy).
         """
-        until = self.config.steps if until is None else _check_int("until", until, 0)
+        until = self.config.steps if until is None else check_int("until", until, 0)
         start = int(state.step)
         if until < start:
             raise ValueError(f"`until` ({until}) is before the state's step ({start}).")

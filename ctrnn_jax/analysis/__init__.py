@@ -1,0 +1,31 @@
+"""Analyses and figures of trained ensembles: success, robustness, comparison of realizations, every
+figure (PNG + PDF), and the `report.md` of a run folder. The only layer that imports matplotlib
+(lazily, inside the plotting functions).
+"""
+
+from ._analysis import compare_realizations as compare_realizations
+from ._analysis import linear_cka as linear_cka
+from ._analysis import pairwise_cka as pairwise_cka
+from ._analysis import pairwise_procrustes as pairwise_procrustes
+from ._analysis import robustness_sweep as robustness_sweep
+from ._analysis import size_sweep_summary as size_sweep_summary
+from ._analysis import success_summary as success_summary
+from ._figure import pca_projection as pca_projection
+from ._plot_ensemble import plot_robustness as plot_robustness
+from ._plot_ensemble import plot_similarity_matrices as plot_similarity_matrices
+from ._plot_ensemble import plot_training_curves as plot_training_curves
+from ._plot_flipflop import plot_ensemble_overview as plot_ensemble_overview
+from ._plot_flipflop import plot_realizations as plot_realizations
+from ._plot_flipflop import plot_state_space as plot_state_space
+from ._plot_flipflop import plot_task_samples as plot_task_samples
+from ._plot_flipflop import plot_test_set as plot_test_set
+from ._plot_network import plot_connectivity as plot_connectivity
+from ._plot_network import plot_eigenvalues as plot_eigenvalues
+from ._plot_network import plot_fixed_point_spectra as plot_fixed_point_spectra
+from ._plot_network import plot_spectra_grid as plot_spectra_grid
+from ._plot_task import plot_task_state_space as plot_task_state_space
+from ._plot_task import plot_task_trials as plot_task_trials
+from ._report import analyze_run as analyze_run
+from ._report import is_paper_case as is_paper_case
+from ._task_report import analyze_task_run as analyze_task_run
+from ._task_report import task_fixed_points as task_fixed_points

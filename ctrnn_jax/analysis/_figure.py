@@ -1,0 +1,133 @@
+"""What every figure shares: shape checks, a pyplot-free `Figure`, PNG+PDF saving, axis helpers, PCA.
+
+Every plotting function of `ctrnn_jax.analysis` validates its array shapes first (a `ValueError`
+naming the argument), draws on a `matplotlib.figure.Figure` (no pyplot, so no global state and no GUI
+backend), and writes the figure as PNG and PDF next to each other: `path` is a file name without suffix
+(or ending in `.png`/`.pdf`), and the return value is the list `[png_path, pdf_path]`. matplotlib is
+imported only inside these functions, so `import ctrnn_jax` never needs it. Time is in steps (1 step =
+1 ms in the paper); activities, inputs and outputs are in arbitrary units.
+
+Only NumPy is used for the arithmetic (eigenvalues, PCA): the arrays are small and on the host.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..dynamics._fixed_points import FixedPoints
+
+_TIME = "time (steps, 1 step = 1 ms)"
+_AMP = "amplitude (arb. units)"
+_DPI = 150
+_INDEX_MARKERS = {1: "^", 2: "s", 3: "D"}  # saddle index -> hollow marker; higher indices "p"
+_INDEX_COLOURS = {0: "black", 1: "tab:orange", 2: "tab:purple", 3: "tab:brown"}
+
+
+def _array(name: str, x: object, ndim: int, expected: str, *, min_size: int = 1) -> np.ndarray:
+    """`x` as a float NumPy array of `ndim` dimensions, each at least `min_size` long."""
+    try:
+        a = np.asarray(x)
+    except Exception as e:  # noqa: BLE001 - anything not array-like
+        raise ValueError(f"`{name}` must be an array of shape {expected}, got {type(x).__name__} ({e}).") from None
+    if a.ndim != ndim or any(s < min_size for s in a.shape):
+        raise ValueError(f"`{name}` must be an array of shape {expected}, got shape {a.shape}.")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"`{name}` must be numeric, got dtype {a.dtype}.")
+    return a
+
+
+def _same(names: tuple[str, str], shapes: tuple, expected: str) -> None:
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"`{names[0]}` and `{names[1]}` must both have shape {expected}, got {shapes[0]} and "
+                         f"{shapes[1]}.")
+
+
+def _square(name: str, W: object, *, batch: bool = False) -> np.ndarray:
+    expected = "(K, N, N)" if batch else "(N, N)"
+    W = _array(name, W, 3 if batch else 2, expected)
+    if W.shape[-1] != W.shape[-2]:
+        raise ValueError(f"`{name}` must be an array of shape {expected}, got shape {W.shape}.")
+    return W
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # lazy: matplotlib only where plotting happens
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike) -> list[Path]:
+    """Write `fig` as `<path>.png` and `<path>.pdf`; returns both paths."""
+    path = Path(path)
+    if path.suffix.lower() in (".png", ".pdf"):
+        path = path.with_suffix("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in (".png", ".pdf"):
+        out = path.with_name(path.name + suffix)
+        fig.savefig(out, dpi=_DPI)
+        written.append(out)
+    return written
+
+
+def _unit_circle(ax) -> None:
+    theta = np.linspace(0.0, 2.0 * np.pi, 361)
+    ax.plot(np.cos(theta), np.sin(theta), color="0.4", lw=0.8, ls="--", zorder=0)
+    ax.axhline(0.0, color="0.85", lw=0.6, zorder=0)
+    ax.axvline(0.0, color="0.85", lw=0.6, zorder=0)
+    ax.set_aspect("equal")
+    ax.set_xlabel("Re λ")
+    ax.set_ylabel("Im λ")
+
+
+def _square_limits(ax, *eigs: np.ndarray) -> None:
+    """Symmetric limits covering the unit circle and every eigenvalue."""
+    r = max([1.0] + [float(np.max(np.abs(e))) for e in eigs if e.size])
+    r *= 1.08
+    ax.set_xlim(-r, r)
+    ax.set_ylim(-r, r)
+
+
+def _check_fixed_points(name: str, fp: object, n: int | None = None) -> FixedPoints:
+    if not isinstance(fp, FixedPoints):
+        raise ValueError(f"`{name}` must be a FixedPoints (e.g. `fixed_points.select(k)`), got {type(fp).__name__}.")
+    if len(np.unique(fp.member)) > 1:
+        raise ValueError(f"`{name}` must hold the fixed points of one member (use `fixed_points.select(k)`); it "
+                         f"has members {np.unique(fp.member).tolist()}.")
+    if n is not None and len(fp) and fp.points.shape[1] != n:
+        raise ValueError(f"`{name}` has points of dimension {fp.points.shape[1]}; the states have N = {n}.")
+    return fp
+
+
+def pca_projection(states: object, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of a state trajectory, by a centred SVD (NumPy).
+
+    **Arguments:**
+
+    - `states`: array of shape `(T, N)`, the activity at each time step.
+    - `d`: the number of components, `1 <= d <= N`.
+
+    **Returns:** `(mean, components)`: the mean state `(N,)` and the top-`d` principal axes `(d, N)`,
+    orthonormal rows ordered by decreasing explained variance (zero rows if `T` is too small to give
+    `d` of them). Each axis's sign makes its largest-magnitude loading positive. Project with
+    `(states - mean) @ components.T`.
+    """
+    x = _array("states", states, 2, "(T, N)").astype(np.float64)
+    n = x.shape[1]
+    if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= n:
+        raise ValueError(f"`d` must be an int in [1, N = {n}], got {d!r}.")
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    comps = vt[:d]
+    signs = np.sign(comps[np.arange(comps.shape[0]), np.argmax(np.abs(comps), axis=1)])
+    comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
+    if comps.shape[0] < d:
+        comps = np.concatenate([comps, np.zeros((d - comps.shape[0], n))])
+    return mean, comps
+
+
+def _explained(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
+    total = np.sum((x - mean) ** 2)
+    proj = (x - mean) @ comps.T
+    return np.sum(proj ** 2, axis=0) / total if total > 0 else np.zeros(comps.shape[0])

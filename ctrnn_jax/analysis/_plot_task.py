@@ -1,0 +1,103 @@
+"""Figures for any task: test trials with their loss mask, and the PCA state space of the trials with
+the fixed points found at the task's inputs.
+
+Conventions (shapes, PNG+PDF, lazy matplotlib) are those of `_figure.py`.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._figure import _AMP, _array, _check_fixed_points, _figure, _same, _save, pca_projection
+
+
+def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object, path: str | os.PathLike,
+                     *, max_trials: int = 6) -> list[Path]:
+    """Test trials of any task: each trial's input channels, and its output against the target,
+    with the steps the loss ignores (mask 0) shaded grey.
+
+    **Arguments:**
+
+    - `inputs`: `(B, T, M)`; `outputs`, `targets`, `mask`: `(B, T, O)` (one member's outputs).
+    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `max_trials`: at most this many trials (the first ones) are drawn, one column each.
+
+    **Returns:** the list of written paths `[png, pdf]`.
+    """
+    inputs = _array("inputs", inputs, 3, "(B, T, M)")
+    outputs = _array("outputs", outputs, 3, "(B, T, O)")
+    targets = _array("targets", targets, 3, "(B, T, O)")
+    mask = _array("mask", mask, 3, "(B, T, O)")
+    _same(("outputs", "targets"), (outputs.shape, targets.shape), "(B, T, O)")
+    _same(("outputs", "mask"), (outputs.shape, mask.shape), "(B, T, O)")
+    if inputs.shape[:2] != outputs.shape[:2]:
+        raise ValueError(f"`inputs` {inputs.shape} and `outputs` {outputs.shape} must share B and T.")
+    n = min(int(max_trials), inputs.shape[0])
+    if n < 1:
+        raise ValueError(f"`max_trials` must be >= 1, got {max_trials}.")
+    fig = _figure(2.6 * n + 0.6, 4.2)
+    axes = fig.subplots(2, n, sharex=True, sharey="row", squeeze=False)
+    t = np.arange(inputs.shape[1])
+    for j in range(n):
+        top, bottom = axes[0, j], axes[1, j]
+        for c in range(inputs.shape[2]):
+            top.plot(t, inputs[j, :, c], lw=0.9, color=f"C{c}", label=f"input {c + 1}")
+        ignored = mask[j, :, 0] == 0
+        bottom.fill_between(t, -1.5, 1.5, where=ignored, color="0.85", lw=0, step="mid", label="not scored")
+        for o in range(outputs.shape[2]):
+            bottom.plot(t, targets[j, :, o], color="black", ls="--", lw=1.0, label="target" if o == 0 else None)
+            bottom.plot(t, outputs[j, :, o], color="tab:red", lw=1.2, label="output" if o == 0 else None)
+        top.set_title(f"trial {j}", fontsize=9)
+        bottom.set_xlabel("time (steps)")
+    axes[0, 0].set_ylabel(f"input\n{_AMP}", fontsize=8)
+    axes[1, 0].set_ylabel(f"output\n{_AMP}", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    h2, l2 = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles + h2, labels + l2, loc="outside upper center", ncols=len(labels) + len(l2), fontsize=8,
+               frameon=False)
+    return _save(fig, path)
+
+
+def plot_task_state_space(states: object, answers: object, path: str | os.PathLike, *,
+                          fixed_points: object = None, title: str | None = None) -> list[Path]:
+    """Test trajectories of one member in their top-2 principal components, coloured by the trial's
+    correct answer, with the fixed points (stable: filled; saddles: open) when given.
+
+    **Arguments:**
+
+    - `states`: `(B, T, N)` hidden states on the test trials.
+    - `answers`: `(B,)` the trials' correct answers (e.g. ±1).
+    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
+
+    **Returns:** the list of written paths `[png, pdf]`.
+    """
+    states = _array("states", states, 3, "(B, T, N)")
+    answers = np.asarray(answers).reshape(-1)
+    if answers.shape[0] != states.shape[0]:
+        raise ValueError(f"`answers` must have B = {states.shape[0]} entries, got {answers.shape[0]}.")
+    b, t, n = states.shape
+    flat = states.reshape(b * t, n)
+    mean, comps = pca_projection(flat, min(2, n))
+    fig = _figure(5.6, 4.6)
+    ax = fig.subplots()
+    for value, colour in zip(sorted(set(answers.tolist())), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
+        for i in np.flatnonzero(answers == value)[:40]:
+            p = (states[i] - mean) @ comps.T
+            ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
+                    label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
+    if fixed_points is not None:
+        fp = _check_fixed_points("fixed_points", fixed_points, n)
+        if len(fp):
+            p = (np.asarray(fp.points) - mean) @ comps.T
+            stable = np.asarray(fp.n_unstable) == 0
+            ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
+            ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
+                       label="saddle")
+    ax.set_xlabel("PC 1 (a.u.)")
+    ax.set_ylabel("PC 2 (a.u.)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return _save(fig, path)

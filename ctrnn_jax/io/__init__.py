@@ -1,0 +1,14 @@
+"""Files: the `ensemble.npz` interchange format, training checkpoints, and run folders (train, resume,
+evaluate, fixed-point stage).
+"""
+
+from ._run import RunConfig as RunConfig
+from ._run import evaluate_run as evaluate_run
+from ._run import load_run_ensemble as load_run_ensemble
+from ._run import read_config as read_config
+from ._run import read_losses as read_losses
+from ._run import train_run as train_run
+from ._serialisation import load_checkpoint as load_checkpoint
+from ._serialisation import load_npz as load_npz
+from ._serialisation import save_checkpoint as save_checkpoint
+from ._serialisation import save_npz as save_npz

@@ -1,0 +1,20 @@
+"""Cognitive tasks: the task protocol, the 3-bit flip-flop, decision and memory tasks, and the registry.
+Tasks never import models.
+"""
+
+from ._decision import ContextDMConfig as ContextDMConfig
+from ._decision import PerceptualDMConfig as PerceptualDMConfig
+from ._flipflop import FlipFlopConfig as FlipFlopConfig
+from ._flipflop import flipflop_dataset as flipflop_dataset
+from ._flipflop import flipflop_test_set as flipflop_test_set
+from ._flipflop import sample_flipflop as sample_flipflop
+from ._memory import DelayedMatchConfig as DelayedMatchConfig
+from ._memory import ParametricWMConfig as ParametricWMConfig
+from ._task import Task as Task
+from ._task import check_task as check_task
+from ._task import decision_score as decision_score
+from ._task import masked_mse as masked_mse
+from ._tasks import TASKS as TASKS
+from ._tasks import make_task as make_task
+from ._tasks import register_task as register_task
+from ._tasks import task_from_dict as task_from_dict
