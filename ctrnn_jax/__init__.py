@@ -12,6 +12,7 @@ from .models import euler_readout_scan as euler_readout_scan
 from .models import euler_scan as euler_scan
 from .models import GRU as GRU
 from .models import LSTM as LSTM
+from .models import UGRNN as UGRNN
 from .tasks import ContextDMConfig as ContextDMConfig
 from .tasks import decision_score as decision_score
 from .tasks import DelayedMatchConfig as DelayedMatchConfig
@@ -20,6 +21,7 @@ from .tasks import flipflop_test_set as flipflop_test_set
 from .tasks import FlipFlopConfig as FlipFlopConfig
 from .tasks import make_task as make_task
 from .tasks import masked_mse as masked_mse
+from .tasks import NeurogymTask as NeurogymTask
 from .tasks import ParametricWMConfig as ParametricWMConfig
 from .tasks import PerceptualDMConfig as PerceptualDMConfig
 from .tasks import register_task as register_task
@@ -39,6 +41,8 @@ from .training import EnsembleConfig as EnsembleConfig
 from .training import EnsembleTrainer as EnsembleTrainer
 from .training import evaluate as evaluate
 from .training import get_member as get_member
+from .training import init_distributed as init_distributed
+from .training import is_main_process as is_main_process
 from .training import make_constraints as make_constraints
 from .training import make_ensemble as make_ensemble
 from .training import NoProgress as NoProgress
@@ -49,6 +53,7 @@ from .training import TqdmProgress as TqdmProgress
 from .training import TrainConfig as TrainConfig
 from .training import TrainState as TrainState
 from .dynamics import analyze_fixed_points as analyze_fixed_points
+from .dynamics import complete_saddles as complete_saddles
 from .dynamics import cube_analysis as cube_analysis
 from .dynamics import ensemble_summary as ensemble_summary
 from .dynamics import find_fixed_points as find_fixed_points
@@ -56,16 +61,21 @@ from .dynamics import FixedPoints as FixedPoints
 from .dynamics import format_cube_table as format_cube_table
 from .dynamics import initial_states_from_trajectories as initial_states_from_trajectories
 from .dynamics import procrustes_disparity as procrustes_disparity
+from .dynamics import topology_distance as topology_distance
+from .dynamics import topology_graph as topology_graph
 from .io import load_checkpoint as load_checkpoint
+from .io import load_keras as load_keras
 from .io import load_npz as load_npz
 from .io import save_checkpoint as save_checkpoint
 from .io import save_npz as save_npz
 from .analysis import analyze_run as analyze_run
+from .analysis import compare_ensembles as compare_ensembles
 from .analysis import compare_realizations as compare_realizations
 from .analysis import linear_cka as linear_cka
 from .analysis import pairwise_cka as pairwise_cka
 from .analysis import pairwise_procrustes as pairwise_procrustes
 from .analysis import robustness_sweep as robustness_sweep
+from .analysis import svcca_distance as svcca_distance
 from .analysis import size_sweep_summary as size_sweep_summary
 from .analysis import success_summary as success_summary
 from .analysis import task_fixed_points as task_fixed_points

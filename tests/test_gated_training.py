@@ -28,7 +28,7 @@ def test_gated_ensemble_trains(cell, cls):
 def test_gated_cells_reject_constraints():
     with pytest.raises(ValueError, match="apply to `cell`='ctrnn' only"):
         EnsembleConfig(cell="gru", dale=True)
-    with pytest.raises(ValueError, match="`cell` must be one of ctrnn, gru, lstm"):
+    with pytest.raises(ValueError, match="`cell` must be one of ctrnn, gru, lstm, ugrnn"):
         EnsembleConfig(cell="rnn")
 
 

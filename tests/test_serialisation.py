@@ -21,7 +21,7 @@ from ctrnn_jax import (
     save_checkpoint,
     save_npz,
 )
-from ctrnn_jax.models._gated import GRU, LSTM
+from ctrnn_jax.models._gated import GRU, LSTM, UGRNN
 from ctrnn_jax.io._run import RunConfig, train_run
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
@@ -177,9 +177,9 @@ def test_new_run_refuses_an_existing_run_folder(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # The `cell` field: GRU and LSTM ensembles, CTRNN files with and without it
 
-GATED = {"gru": GRU, "lstm": LSTM}
+GATED = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
 GATED_ARRAYS = {"gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
-                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out")}
+                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"), "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out")}
 
 
 def gated_ensemble(cell, seed, k=2, n=4):
@@ -190,7 +190,7 @@ def gated_ensemble(cell, seed, k=2, n=4):
     return jax.tree_util.tree_map(lambda a: jnp.asarray(rng.standard_normal(a.shape), jnp.float32), shapes)
 
 
-@pytest.mark.parametrize("cell, blocks", [("gru", 3), ("lstm", 4)])
+@pytest.mark.parametrize("cell, blocks", [("gru", 3), ("lstm", 4), ("ugrnn", 2)])
 def test_gated_npz_round_trip_is_exact(cell, blocks, tmp_path, tree_allclose):
     ensemble = gated_ensemble(cell, 1)
     save_npz(ensemble, tmp_path / "ensemble.npz")
@@ -221,7 +221,7 @@ def test_ctrnn_files_with_and_without_cell(tmp_path, getkey, tree_allclose):
 @pytest.mark.parametrize(
     "cell, change, problem",
     [
-        ("rnn", {}, "unknown cell 'rnn'; allowed: ctrnn, gru, lstm"),
+        ("rnn", {}, "unknown cell 'rnn'; allowed: ctrnn, gru, lstm, ugrnn"),
         ("gru", dict(b_n=None), "missing array.*b_n.*cell 'gru'"),
         ("gru", dict(W_rec=np.zeros((2, 16, 4), np.float32)), r"`W_rec` must have shape \(K, 3N, N\)"),
         ("lstm", dict(b=np.zeros((2, 12), np.float32)), "`b` has shape"),

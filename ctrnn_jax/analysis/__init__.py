@@ -4,6 +4,13 @@ figure (PNG + PDF), and the `report.md` of a run folder. The only layer that imp
 """
 
 from ._analysis import compare_realizations as compare_realizations
+from ._analysis import pairwise_svcca as pairwise_svcca
+from ._analysis import svcca_distance as svcca_distance
+from ._compare import classical_mds as classical_mds
+from ._compare import compare_ensembles as compare_ensembles
+from ._compare import compare_runs as compare_runs
+from ._compare import within_between as within_between
+from ._compare import write_comparison as write_comparison
 from ._analysis import linear_cka as linear_cka
 from ._analysis import pairwise_cka as pairwise_cka
 from ._analysis import pairwise_procrustes as pairwise_procrustes
@@ -11,6 +18,13 @@ from ._analysis import robustness_sweep as robustness_sweep
 from ._analysis import size_sweep_summary as size_sweep_summary
 from ._analysis import success_summary as success_summary
 from ._figure import pca_projection as pca_projection
+from ._network_report import analyze_network as analyze_network
+from ._network_report import network_fixed_points as network_fixed_points
+from ._network_report import plot_probe_state_space as plot_probe_state_space
+from ._network_report import probe_trials as probe_trials
+from ._plot_compare import plot_distance_matrices as plot_distance_matrices
+from ._plot_compare import plot_mds_pair as plot_mds_pair
+from ._plot_compare import plot_topology_graphs as plot_topology_graphs
 from ._plot_ensemble import plot_robustness as plot_robustness
 from ._plot_ensemble import plot_similarity_matrices as plot_similarity_matrices
 from ._plot_ensemble import plot_training_curves as plot_training_curves

@@ -6,6 +6,8 @@
 - `memory_state_points`, `pairwise_procrustes`: align members' 8 memory states (orthogonal Procrustes
   in each member's top principal components) and report the pairwise disparity.
 - `linear_cka`, `pairwise_cka`: a rotation-invariant similarity of activity (Kornblith et al. 2019).
+- `svcca_distance`, `pairwise_svcca`: SVCCA (Raghu et al. 2017), 1 − mean canonical correlation of the
+  top principal components, for networks of any sizes (Maheswaranathan et al. 2019's geometry measure).
 - `compare_realizations`: both matrices for an ensemble, in one call.
 """
 
@@ -201,8 +203,9 @@ def memory_state_points(fixed_points: FixedPoints, ensemble: CTRNN, *, corner_to
     points = []
     for d in per_member:
         idx = np.asarray(d["corner_points"])
-        p = np.full((idx.size, fixed_points.points.shape[1]), np.nan)
-        p[idx >= 0] = fixed_points.points[idx[idx >= 0]]
+        n = ensemble.W_out.shape[-1]  # the hidden part h of a gated cell's flat state (LSTM: [h, c])
+        p = np.full((idx.size, n), np.nan)
+        p[idx >= 0] = fixed_points.points[idx[idx >= 0], :n]
         points.append(p)
     return points
 
@@ -318,6 +321,91 @@ def pairwise_cka(states) -> np.ndarray:
     for i in range(k):
         for j in range(i + 1, k):
             out[i, j] = out[j, i] = linear_cka(xs[i], xs[j])
+    return out
+
+
+def _svcca_basis(x: np.ndarray, k: int | None, variance: float) -> np.ndarray:
+    """Orthonormal `(T, k')` basis of the top principal components of centred `(T, N)` activity."""
+    x = x - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    s2 = s * s
+    if s2.sum() == 0:
+        return u[:, :0]
+    rank = int(np.sum(s > s[0] * max(x.shape) * np.finfo(np.float64).eps))
+    if k is None:
+        k = int(np.searchsorted(np.cumsum(s2) / s2.sum(), variance) + 1)
+    return u[:, :min(k, rank)]
+
+
+def svcca_distance(x, y, *, k: int | None = None, variance: float = 0.99) -> float:
+    """SVCCA distance (Raghu et al. 2017): `1 − mean canonical correlation` between the top principal
+    components of two representations of the same `T` samples.
+
+    Each of `x`, `y` is centred and reduced by SVD to its top `k` components (or, with `k=None`, as
+    many as explain `variance` of its variance); CCA between the two reduced sets gives
+    `min(k_x, k_y)` canonical correlations, the singular values of `U_xᵀ U_y` for the orthonormal
+    component bases `U`. 0 for representations equal up to an invertible linear map (a rotation and
+    rescaling among them); near 1 for unrelated ones (with `T` much larger than the components kept).
+    Symmetric. Networks of any sizes compare (`N1 ≠ N2`; for an LSTM pass `h` or `[h, c]`).
+
+    **Arguments:**
+
+    - `x`: `(T, N1)` activity, one row per time step (or sample); `y`: `(T, N2)` for the same samples.
+    - `k`: components kept per representation, an int >= 1, or `None` (then `variance` decides).
+    - `variance`: the fraction of variance kept when `k` is `None`, in (0, 1].
+
+    **Returns:** a float in [0, 1]; NaN when either has no variance.
+    """
+    x, y = _check_activity("x", x), _check_activity("y", y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"`x` and `y` must have the same number of rows T, got {x.shape} and {y.shape}.")
+    if k is not None:
+        k = check_int("k", k, 1)
+    if isinstance(variance, bool) or not isinstance(variance, numbers.Real) or not 0 < variance <= 1:
+        raise ValueError(f"`variance` must be in (0, 1], got {variance!r}.")
+    ux, uy = _svcca_basis(x, k, variance), _svcca_basis(y, k, variance)
+    if ux.shape[1] == 0 or uy.shape[1] == 0:
+        return math.nan
+    rho = np.clip(np.linalg.svd(ux.T @ uy, compute_uv=False), 0.0, 1.0)
+    return float(max(0.0, 1.0 - rho.mean()))
+
+
+def pairwise_svcca(states, *, k: int | None = None, variance: float = 0.99) -> np.ndarray:
+    """`svcca_distance` between every pair of members' activity.
+
+    **Arguments:**
+
+    - `states`: `(K, T, N)` activity, or a list of `K` arrays `(T, N_k)` with the same `T`
+      (networks of different sizes or cells).
+    - `k`, `variance`: as in `svcca_distance`.
+
+    **Returns:** `(K, K)` symmetric distances with a zero diagonal (NaN for a member without variance).
+    """
+    if isinstance(states, (list, tuple)):
+        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(states)]
+    else:
+        arr = np.asarray(states, np.float64)
+        if arr.ndim != 3:
+            raise ValueError(f"`states` must be (K, T, N) or a list of (T, N_k) arrays, got shape {arr.shape}.")
+        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(arr)]
+    if len(xs) == 0 or len({x.shape[0] for x in xs}) != 1:
+        raise ValueError(f"`states` must hold K >= 1 members with the same T, got shapes {[x.shape for x in xs]}.")
+    if k is not None:
+        k = check_int("k", k, 1)
+    if isinstance(variance, bool) or not isinstance(variance, numbers.Real) or not 0 < variance <= 1:
+        raise ValueError(f"`variance` must be in (0, 1], got {variance!r}.")
+    bases = [_svcca_basis(x, k, variance) for x in xs]
+    n = len(xs)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            if bases[i].shape[1] == 0 or bases[j].shape[1] == 0:
+                out[i, j] = out[j, i] = math.nan
+                continue
+            rho = np.clip(np.linalg.svd(bases[i].T @ bases[j], compute_uv=False), 0.0, 1.0)
+            out[i, j] = out[j, i] = max(0.0, 1.0 - rho.mean())
+        if bases[i].shape[1] == 0:
+            out[i, i] = math.nan
     return out
 
 

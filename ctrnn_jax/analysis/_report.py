@@ -1,6 +1,7 @@
 """`ctrnn-jax analyze`: every figure and analysis of the paper for a run folder or an `ensemble.npz`,
 collected in `report.md` next to a `figures/` folder (PNG + PDF)."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -22,15 +23,20 @@ def _fmt(x, spec=".4f") -> str:
 
 
 def is_paper_case(ensemble, task) -> bool:
-    """The 3-bit flip-flop on a CTRNN (`task` None means the flip-flop): the paper's analyses apply
-    (the cube of memory states); anything else gets the generic report (`_task_report`)."""
-    return getattr(ensemble, "cell", "ctrnn") == "ctrnn" and (
-        task is None or (isinstance(task, FlipFlopConfig) and task.n_bits == 3))
+    """The 3-bit flip-flop (`task` None means the flip-flop), on any cell (CTRNN, GRU, LSTM, UGRNN): the
+    paper's analyses apply (the cube of memory states); anything else gets the generic report
+    (`_task_report`). Gated cells skip the `W_rec` figures (their `W_rec` stacks the gates' blocks)."""
+    return task is None or (isinstance(task, FlipFlopConfig) and task.n_bits == 3)
 
 
 def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: int = 0, log=print,
-                fixed_point_options: dict | None = None) -> Path:
+                fixed_point_options: dict | None = None, task=None, inputs=None) -> Path:
     """Make every figure and `report.md` for a run folder (or an `ensemble.npz`).
+
+    A run folder's task is in its `config.json`. A bare `ensemble.npz` is analysed on `task` (a task
+    or a registered name; the flip-flop gets `n_bits = M`), by default the 3-bit flip-flop when
+    `M = O = 3`, otherwise without a task (`_network_report`: fixed points at the constant `inputs`,
+    default zeros; see `task_for_ensemble`).
 
     Reuses the run's `fixed_points.npz` and `metrics.csv` when present (else finds the fixed points).
     Figures go to `OUT/figures/`; `OUT` is the run folder, or `<npz stem>_report/` next to an npz file.
@@ -49,14 +55,26 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     from ._plot_network import plot_connectivity, plot_eigenvalues, plot_fixed_point_spectra, plot_spectra_grid
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
-    if not is_paper_case(ensemble, config.task if config else None):
+    if config is None:  # a bare ensemble.npz: the task given, else inferred from the sizes, else none
+        from ..io._run import RunConfig, task_for_ensemble
+        task = task_for_ensemble(ensemble, task)
+        if task is None:
+            from ._network_report import analyze_network
+            return analyze_network(path, out_dir=out_dir, inputs=inputs, seed=seed, log=log)
+    elif task is not None and (task if isinstance(task, str) else getattr(task, "name", None)) != config.task.name:
+        raise ValueError(f"{path}: a run folder of the {config.task.name} task (config.json); `task` is for a "
+                         "bare ensemble.npz.")
+    if inputs is not None:
+        raise ValueError("`inputs` is for a network without a task; with a task, its own fixed-point inputs are "
+                         "used (`task.fixed_point_inputs()`).")
+    if not is_paper_case(ensemble, config.task if config else task):
         from ._task_report import analyze_task_run  # any other task: its own, generic report
-        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config)
+        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config or RunConfig(task=task))
     run_dir = path if path.is_dir() else None
     out = Path(out_dir) if out_dir is not None else (run_dir if run_dir else path.with_name(path.stem + "_report"))
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    task = config.task if config else FlipFlopConfig()
+    task = config.task if config else task
     threshold = config.threshold if config else 0.02
     k_total = ensemble.W_rec.shape[0]
     key = jax.random.key(seed)
@@ -76,7 +94,13 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     per_member = cube_analysis(fixed_points, ensemble, states)
     summary = ensemble_summary(per_member)
     W_rec = np.asarray(ensemble.W_rec)
-    n_outside = np.sum(np.abs(np.linalg.eigvals(W_rec)) > 1, axis=1)
+    square = W_rec.shape[-1] == W_rec.shape[-2]  # a gated cell's W_rec stacks its gates: no W_rec spectra
+    n_outside = np.sum(np.abs(np.linalg.eigvals(W_rec)) > 1, axis=1) if square else np.full(k_total, np.nan)
+    fp_plot = fixed_points  # the LSTM's [h, c]: the state-space figures show h
+    if fixed_points.points.shape[1] != states.shape[-1]:
+        n = states.shape[-1]
+        fp_plot = dataclasses.replace(fixed_points, points=fixed_points.points[:, :n], eigvecs=None if
+                                      fixed_points.eigvecs is None else fixed_points.eigvecs[:, :n, :])
     order = np.argsort(np.where(np.isfinite(metrics["mse"]), metrics["mse"], np.inf))
     best = int(order[0])
     log(f"analysing {k_total} members; best member {best} (test MSE {metrics['mse'][best]:.4f})")
@@ -84,22 +108,24 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     written = {}
     x3, y3 = sample_flipflop(jax.random.fold_in(key, 1), task, 3)
     written["task"] = plot_task_samples(np.asarray(x3), np.asarray(y3), figs / "task_samples")
-    written["connectivity"] = plot_connectivity(W_rec[best], figs / "connectivity")
+    if square:
+        written["connectivity"] = plot_connectivity(W_rec[best], figs / "connectivity")
     initial = None
     if config is not None:
         k_model, _ = jax.random.split(jax.random.key(config.train.seed))
         initial = np.asarray(make_ensemble(config.ensemble, key=k_model).W_rec)[best]
-    written["eigenvalues"] = plot_eigenvalues(W_rec[best], figs / "eigenvalues", W_rec_initial=initial)
-    written["spectra"] = plot_spectra_grid(W_rec, figs / "spectra_members")
+    if square:
+        written["eigenvalues"] = plot_eigenvalues(W_rec[best], figs / "eigenvalues", W_rec_initial=initial)
+        written["spectra"] = plot_spectra_grid(W_rec, figs / "spectra_members")
     written["test_set"] = plot_test_set(np.asarray(inputs[0]), outputs[best], np.asarray(targets[0]),
                                               figs / "test_set")
     W_out = np.asarray(get_member(ensemble, best).W_out)
     written["state_space"] = plot_state_space(states[best], np.asarray(targets[0]), figs / "state_space",
-                                                    fixed_points=fixed_points.select(best), W_out=W_out)
+                                                    fixed_points=fp_plot.select(best), W_out=W_out)
     shown = [int(k) for k in order[: min(4, k_total)]]
     written["realizations"] = plot_realizations(
         [states[k] for k in shown], np.asarray(targets[0]), figs / "realizations",
-        fixed_points_list=[fixed_points.select(k) for k in shown])
+        fixed_points_list=[fp_plot.select(k) for k in shown])
     losses = read_losses(run_dir / METRICS, k_total) if run_dir else None
     if losses is not None:
         written["training"] = plot_training_curves(losses, figs / "training_curves",
@@ -154,7 +180,7 @@ def _markdown(out, figs, written, metrics, per_member, summary, n_outside, robus
              f"| members with all 8 memory states (stable points at the 8 corners) | "
              f"{sum(1 for d in per_member if d['all_corners'])} of {k} |",
              f"| cube disparity median | {_fmt(summary.get('cube_disparity_median'))} |",
-             f"| W_rec eigenvalues outside the unit circle, median | {float(np.median(n_outside)):.0f} |",
+             f"| W_rec eigenvalues outside the unit circle, median | {_fmt(float(np.median(n_outside)), '.0f')} |",
              f"| best member | {best} |", ""]
     lines.append("## Per member\n")
     lines.append("| member | test MSE | norm | success | stable points | corners | saddles (index 1/2/3) "
@@ -164,7 +190,7 @@ def _markdown(out, figs, written, metrics, per_member, summary, n_outside, robus
         s = d["n_saddles"]
         lines.append(f"| {i} | {_fmt(float(metrics['mse'][i]))} | {_fmt(float(metrics['norm'][i]), '.3f')} | "
                      f"{'yes' if metrics['success'][i] else 'no'} | {d['n_stable']} | {d['corners_recovered']}/8 | "
-                     f"{s.get(1, 0)}/{s.get(2, 0)}/{s.get(3, 0)} | {_fmt(d['cube_disparity'])} | {int(n_outside[i])} |")
+                     f"{s.get(1, 0)}/{s.get(2, 0)}/{s.get(3, 0)} | {_fmt(d['cube_disparity'])} | {_fmt(float(n_outside[i]), '.0f')} |")
     lines.append("")
     lines.append("## Figures\n")
     lines.append(img("task", "Three training samples: inputs per channel, target overlaid (paper Fig. 3)."))

@@ -117,8 +117,9 @@ def _spread_trials(targets, mask, n: int = 6) -> np.ndarray:
 
 def _markdown(task, result, summaries, written, figs, out, best) -> str:
     name = result.get("metric_name", "metric")
+    compare = "<" if name == "mse" else ">="  # the flip-flop's success is a test MSE below the threshold
     lines = [f"# {task.name}: ensemble report", "",
-             f"{result['n_success']} of {result['n_members']} members solve the task ({name} >= "
+             f"{result['n_success']} of {result['n_members']} members solve the task ({name} {compare} "
              f"{result['threshold']} on the {result['test_set']}). Best member: {best}.", "",
              f"| member | {name} | test MSE (masked) | success | " +
              " | ".join(f"fixed points at input {i} (stable / saddles by index; slow points)"
@@ -130,7 +131,7 @@ def _markdown(task, result, summaries, written, figs, out, best) -> str:
             row = s["per_member"][k]
             saddles = ", ".join(f"{c} of index {i}" for i, c in row["saddles"].items()) or "none"
             cells.append(f"{row['points']} ({row['stable']} / {saddles}; {row.get('slow', 0)} slow)")
-        lines.append(f"| {k} | {result['metric'][k]:.4f} | {result['mse'][k]:.4f} | "
+        lines.append(f"| {k} | {result.get('metric', result['mse'])[k]:.4f} | {result['mse'][k]:.4f} | "
                      f"{'yes' if result['success'][k] else 'no'} | " + " | ".join(cells) + " |")
     lines.append("")
     for i, s in enumerate(summaries):

@@ -1,5 +1,5 @@
 """Dynamical-systems analysis: the fixed-point finder with linearization, and the cube analysis of the
-flip-flop memory states.
+flip-flop memory states, the saddle completion and the fixed-point topology graphs with their distances.
 """
 
 from ._cube import analyze_fixed_points as analyze_fixed_points
@@ -10,3 +10,12 @@ from ._cube import procrustes_disparity as procrustes_disparity
 from ._fixed_points import FixedPoints as FixedPoints
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
+from ._sharded import sharded_analyze_fixed_points as sharded_analyze_fixed_points
+from ._saddles import complete_saddles as complete_saddles
+from ._topology import graph_spectrum_distance as graph_spectrum_distance
+from ._topology import linearization_distance as linearization_distance
+from ._topology import MemberGraph as MemberGraph
+from ._topology import pairwise_graph_distances as pairwise_graph_distances
+from ._topology import Topology as Topology
+from ._topology import topology_distance as topology_distance
+from ._topology import topology_graph as topology_graph

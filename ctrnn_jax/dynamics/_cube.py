@@ -19,7 +19,8 @@ from .._checks import check_int
 from ..models._model import CTRNN
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
 from ..training._evaluate import ensemble_states
-from ._fixed_points import FixedPoints, _as_ensemble, find_fixed_points, initial_states_from_trajectories
+from ._fixed_points import FixedPoints, _as_ensemble, _state_size, find_fixed_points, initial_states_from_trajectories
+from ._saddles import complete_saddles
 
 
 def _corners(n_bits: int) -> np.ndarray:
@@ -71,7 +72,9 @@ def cube_analysis(
     **Arguments:**
 
     - `fixed_points`: the result of `find_fixed_points` for this ensemble (`O` outputs).
-    - `ensemble`: the stacked ensemble of `K` members (or one CTRNN), used to check sizes.
+    - `ensemble`: the stacked ensemble of `K` members (or one network; any cell), used to check sizes.
+      For a gated cell the points are flat states; the cube-ness score uses their hidden part `h`
+      (the LSTM's first `N` entries of `[h, c]`).
     - `test_states`: `(K, T, N)` (or `(K, B, T, N)`) each member's activity on the test set, whose
       top-`O` principal components define the space of the cube-ness score; `None` uses the PCs of
       the member's fixed points.
@@ -98,10 +101,11 @@ def cube_analysis(
     ensemble = _as_ensemble(ensemble)
     k, n = ensemble.W_out.shape[0], ensemble.W_out.shape[-1]
     o = ensemble.W_out.shape[1]
-    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (n,) or fixed_points.outputs.shape[1:] != (o,):
+    s = _state_size(ensemble)  # N, or 2N for the LSTM's [h, c]: the memory states are compared on h
+    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,) or fixed_points.outputs.shape[1:] != (o,):
         raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}, "
                          f"outputs {fixed_points.outputs.shape}) do not belong to this ensemble "
-                         f"(K={k}, N={n}, O={o}).")
+                         f"(K={k}, N={n}, state size {s}, O={o}).")
     if o > 10:
         raise ValueError(f"the cube analysis needs at most 10 outputs (2^O corners), the ensemble has O={o}.")
     if isinstance(corner_tol, bool) or not isinstance(corner_tol, numbers.Real) or not 0 < corner_tol < 1:
@@ -132,8 +136,8 @@ def cube_analysis(
         one_to_one = all_corners and len(stable) == len(corners)
         disparity = math.nan
         if all_corners:
-            pts = fixed_points.points[corner_points].astype(np.float64)
-            basis = test_states[kk] if test_states is not None else fixed_points.points[idx].astype(np.float64)
+            pts = fixed_points.points[corner_points, :n].astype(np.float64)
+            basis = test_states[kk] if test_states is not None else fixed_points.points[idx, :n].astype(np.float64)
             mean, axes = _top_pcs(basis, o)
             disparity = procrustes_disparity((pts - mean) @ axes, corners)
         n_marginal = int(np.sum(~fixed_points.is_stable[idx] & (unstable == 0)))
@@ -220,6 +224,7 @@ def analyze_fixed_points(
     restarts: int = 2,
     corner_tol: float = 0.5,
     task: FlipFlopConfig | None = None,
+    complete: bool = True,
     **finder_options,
 ) -> tuple[FixedPoints, list[dict], dict]:
     """Fixed points and cube analysis of a flip-flop ensemble, in one call.
@@ -242,6 +247,9 @@ def analyze_fixed_points(
     - `noise_std`: std of the noise added to the initial states.
     - `restarts`, `corner_tol`: as in `find_fixed_points` and `cube_analysis`.
     - `task`: the `FlipFlopConfig` of the training trials (default `FlipFlopConfig()`).
+    - `complete`: then add the saddles between neighbouring stable points (`complete_saddles`): the
+      search alone can miss index-1 saddles (on a trained 64-unit member, one search round with 256
+      candidates found 42 of the 54; `complete_saddles` found the other 12).
     - `finder_options`: further keyword arguments of `find_fixed_points` (`tol_q`, `adam_steps`, ...).
 
     **Returns:** `(fixed_points, per_member, summary)`: a `FixedPoints`, the list of
@@ -270,6 +278,9 @@ def analyze_fixed_points(
     if inputs is None:
         inputs = np.zeros(m)
     fixed_points = find_fixed_points(ensemble, inputs, h0, restarts=restarts, key=k_restart, **finder_options)
+    if complete:
+        fixed_points = complete_saddles(ensemble, inputs, fixed_points, **{
+            name: finder_options[name] for name in ("tol_q", "dedup_tol", "dtype", "eigvecs") if name in finder_options})
     test_states = np.asarray(ensemble_states(ensemble, test_inputs))[:, 0]  # (K, T, N)
     per_member = cube_analysis(fixed_points, ensemble, test_states, corner_tol=corner_tol)
     return fixed_points, per_member, ensemble_summary(per_member)

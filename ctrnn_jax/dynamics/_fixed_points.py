@@ -45,7 +45,7 @@ from jax import lax
 from .._checks import check_int
 from .._files import atomic_write, read_npz
 from ..models._activations import get_activation
-from ..models._gated import GRU, LSTM
+from ..models._gated import GRU, LSTM, UGRNN
 from ..models._model import CTRNN
 from ..training._ensemble import ensemble_size
 from ..training._evaluate import ensemble_states
@@ -313,12 +313,12 @@ def _full_states(ensemble, inputs):
 # Host-side helpers
 # ----------------------------------------------------------------------------------------------------
 
-Cell = CTRNN | GRU | LSTM
+Cell = CTRNN | GRU | LSTM | UGRNN
 
 
 def _as_ensemble(ensemble: object) -> Cell:
-    if not isinstance(ensemble, (CTRNN, GRU, LSTM)):
-        raise TypeError(f"`ensemble` must be a CTRNN, GRU or LSTM (a stacked ensemble or a single network), "
+    if not isinstance(ensemble, (CTRNN, GRU, LSTM, UGRNN)):
+        raise TypeError(f"`ensemble` must be a CTRNN, GRU, LSTM or UGRNN (a stacked ensemble or a single network), "
                         f"got {type(ensemble).__name__}.")
     if ensemble.W_rec.ndim == 2:  # a single network: K = 1
         ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)

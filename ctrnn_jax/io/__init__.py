@@ -1,5 +1,5 @@
 """Files: the `ensemble.npz` interchange format, training checkpoints, and run folders (train, resume,
-evaluate, fixed-point stage).
+evaluate, fixed-point stage), and Keras models in (`load_keras`).
 """
 
 from ._run import RunConfig as RunConfig
@@ -7,7 +7,10 @@ from ._run import evaluate_run as evaluate_run
 from ._run import load_run_ensemble as load_run_ensemble
 from ._run import read_config as read_config
 from ._run import read_losses as read_losses
+from ._run import task_for_ensemble as task_for_ensemble
 from ._run import train_run as train_run
+from ._keras import load_keras as load_keras
+from ._keras import read_keras as read_keras
 from ._serialisation import load_checkpoint as load_checkpoint
 from ._serialisation import load_npz as load_npz
 from ._serialisation import save_checkpoint as save_checkpoint

@@ -26,6 +26,7 @@ from .._files import atomic_write, write_json
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set
 from ..tasks._task import check_task
 from ..tasks._tasks import task_from_dict
+from ..training._distributed import barrier, is_distributed, is_main_process, to_host
 from ..training._ensemble import EnsembleConfig
 from ..training._evaluate import ensemble_outputs, evaluate
 from ..training._train import EnsembleTrainer, TrainConfig
@@ -75,7 +76,8 @@ def environment() -> dict:
             versions[pkg] = None
     dev = jax.devices()[0]
     return {"versions": versions, "python": platform.python_version(),
-            "device": {"platform": dev.platform, "kind": dev.device_kind, "count": jax.device_count()}}
+            "device": {"platform": dev.platform, "kind": dev.device_kind, "count": jax.device_count(),
+                       "processes": jax.process_count()}}
 
 
 def read_config(run_dir: str | Path) -> RunConfig:
@@ -131,7 +133,7 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
                "metric_name": "mse", "threshold": config.threshold, "norm": metrics["norm"].tolist()}
     else:
         inputs, targets, mask = task.test_set()
-        metrics = task.score(np.asarray(ensemble_outputs(ensemble, inputs)), targets, mask)
+        metrics = task.score(to_host(ensemble_outputs(ensemble, inputs)), targets, mask)
         out = {"task": task.name, "test_set": f"{task.name} test set ({inputs.shape[0]} trials)",
                "metric_name": "accuracy" if "accuracy" in metrics else "metric",
                "threshold": getattr(task, "success_accuracy", None), "metric": metrics["metric"].tolist()}
@@ -142,8 +144,8 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
         "success": metrics["success"].tolist(),
     })
     if state is not None:
-        out["frozen"] = np.asarray(state.frozen).tolist()
-        out["frozen_step"] = np.asarray(state.frozen_step).tolist()
+        out["frozen"] = to_host(state.frozen).tolist()
+        out["frozen_step"] = to_host(state.frozen_step).tolist()
     return out
 
 
@@ -168,11 +170,17 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
             raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`, CLI `--resume`) "
                                   "or choose another folder.")
+    # A distributed run (`init_distributed`): every process trains its own members and reads the
+    # checkpoint; process 0 alone writes, after every process has checked the folder.
+    distributed, main = is_distributed(), is_main_process()
+    barrier("ctrnn_jax.train_run.checked")
     trainer = EnsembleTrainer(config.ensemble, config.train, config.task)
     state = trainer.init()
     history = np.zeros((0, config.ensemble.members), np.float32)
     if resume:
-        state, history = load_checkpoint(out / CHECKPOINT, state)
+        state, history = load_checkpoint(out / CHECKPOINT, to_host(state) if distributed else state)
+        if distributed:  # from the host copy, each process puts only its own members on its devices
+            state = trainer.place(state)
         if history.shape != (int(state.step), config.ensemble.members):
             raise ValueError(f"{out / CHECKPOINT}: loss history {history.shape} does not match step {int(state.step)}.")
         log(f"resuming {out} from step {int(state.step)} to {config.train.steps}")
@@ -182,27 +190,37 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         previous = json.loads((out / CONFIG).read_text())
         record["created"] = previous.get("created", now)
         record["resumed"] = [*previous.get("resumed", []), {"at": now, "from_step": int(state.step)}]
-    write_json(out / CONFIG, record)
-    last_ckpt = [int(state.step)]
+    if main:
+        write_json(out / CONFIG, record)
+    last_ckpt, saved = [int(state.step)], [resume]  # `saved`: a checkpoint file exists (the same in every process)
+
+    def checkpoint(s, losses):  # in a distributed run every process gathers (a collective), process 0 writes
+        s = to_host(s) if distributed else s
+        if main:
+            save_checkpoint(out / CHECKPOINT, s, losses)
+        saved[0] = True
 
     def on_chunk(s, losses):
         step = int(s.step)
         if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
-            save_checkpoint(out / CHECKPOINT, s, np.concatenate([history, losses]))
+            checkpoint(s, np.concatenate([history, losses]))
             last_ckpt[0] = step
 
     state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
     history = np.concatenate([history, losses])
-    if last_ckpt[0] != int(state.step) or not (out / CHECKPOINT).exists():
-        save_checkpoint(out / CHECKPOINT, state, history)
-    write_metrics(out / METRICS, history)
-    save_npz(state.model, out / ENSEMBLE)
-    result = evaluate_run(state.model, config, state)
-    write_json(out / EVAL, result)
+    if last_ckpt[0] != int(state.step) or not saved[0]:
+        checkpoint(state, history)
+    result = evaluate_run(state.model, config, state)  # sharded like the training, gathered
+    model = to_host(state.model) if distributed else state.model
+    if main:
+        write_metrics(out / METRICS, history)
+        save_npz(model, out / ENSEMBLE)
+        write_json(out / EVAL, result)
     frozen = [i for i, f in enumerate(result.get("frozen", [])) if f]
-    if frozen:
+    if frozen and main:
         log(f"members frozen after a non-finite loss or gradient: {frozen} "
             f"(at steps {[result['frozen_step'][i] for i in frozen]})")
+    barrier("ctrnn_jax.train_run.written")  # the files are on disk before any process reads them
     return result
 
 
@@ -213,6 +231,30 @@ def load_run_ensemble(path: str | Path):
         config = read_config(path) if (path / CONFIG).exists() else RunConfig()
         return load_npz(path / ENSEMBLE), config
     return load_npz(path), None
+
+
+def task_for_ensemble(ensemble, task=None):
+    """The task to evaluate or analyse an ensemble on when there is no run folder (a bare `ensemble.npz`).
+
+    - `task` a task object: it, if its sizes are the ensemble's (`n_inputs = M`, `n_outputs = O`).
+    - `task` a name: that registered task with its defaults; the flip-flop gets `n_bits = M` (= O).
+    - `task` None: the 3-bit flip-flop when `M = O = 3` (the paper's case, as for every bare file
+      before), else None: no task, and the commands analyse the network without one (fixed points at
+      a given constant input, found from trajectories under random input).
+
+    Raises `ValueError` naming the sizes when the task does not fit the ensemble.
+    """
+    m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
+    if task is None:
+        return FlipFlopConfig() if m == o == 3 else None
+    if isinstance(task, str):
+        from ..tasks._tasks import make_task
+        task = make_task(task, n_bits=m) if task == "flipflop" and m == o else make_task(task)
+    check_task(task)
+    if (task.n_inputs, task.n_outputs) != (m, o):
+        raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                         f"ensemble has M = {m} inputs and O = {o} outputs.")
+    return task
 
 
 def format_table(result: dict) -> str:
@@ -243,12 +285,18 @@ def fixed_point_stage(ensemble, out_npz: str | Path, *, cube_json: str | Path | 
 
     `options` go to `analyze_fixed_points` (`inputs`, `n_candidates`, `noise_std`, `restarts`, `tol_q`, ...).
     Returns the per-member cube analysis and the ensemble summary.
+
+    In a distributed run every process searches its own members (`sharded_analyze_fixed_points`),
+    the results are gathered, and process 0 writes the files.
     """
-    from ..dynamics._cube import analyze_fixed_points
-    fixed_points, per_member, summary = analyze_fixed_points(ensemble, key=jax.random.key(seed), task=task, **options)
-    fixed_points.to_npz(out_npz)
-    if cube_json is not None:
-        write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
+    from ..dynamics._sharded import sharded_analyze_fixed_points
+    fixed_points, per_member, summary = sharded_analyze_fixed_points(ensemble, key=jax.random.key(seed), task=task,
+                                                                     **options)
+    if is_main_process():
+        fixed_points.to_npz(out_npz)
+        if cube_json is not None:
+            write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
+    barrier("ctrnn_jax.fixed_point_stage.written")
     return per_member, summary
 
 

@@ -10,6 +10,8 @@
   `b_n (K,N)`, `W_out (K,O,N)`, `b_out (K,O)`; see `GRU`.
 - `"lstm"`: `W_rec (K,4N,N)`, `W_in (K,4N,M)`, `b (K,4N)` (gate blocks input, forget, cell, output),
   `W_out (K,O,N)`, `b_out (K,O)`; see `LSTM`.
+- `"ugrnn"`: `W_rec (K,2N,N)`, `W_in (K,2N,M)`, `b (K,2N)` (gate blocks update gate, candidate),
+  `W_out (K,O,N)`, `b_out (K,O)`; see `UGRNN`.
 
 Any tool that writes these names can hand networks to ctrnn_jax, and the other way round.
 """
@@ -24,22 +26,22 @@ import numpy as np
 
 from .._files import atomic_write, read_npz
 from ..models._activations import ACTIVATIONS
-from ..models._gated import GRU, LSTM
+from ..models._gated import GRU, LSTM, UGRNN
 from ..models._model import CTRNN
 from ..training._ensemble import ensemble_size
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")  # a CTRNN's
-CELLS = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM}
+CELLS = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
 CELL_ARRAYS = {"ctrnn": ARRAYS, "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
-               "lstm": ("W_rec", "W_in", "b", "W_out", "b_out")}
-_GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4}
+               "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"), "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out")}
+_GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4, "ugrnn": 2}
 
 
 def _cell_name(ensemble: object) -> str:
     for name, cls in CELLS.items():
         if isinstance(ensemble, cls):
             return name
-    raise TypeError(f"`ensemble` must be a CTRNN, GRU or LSTM, got {type(ensemble).__name__}.")
+    raise TypeError(f"`ensemble` must be a CTRNN, GRU, LSTM or UGRNN, got {type(ensemble).__name__}.")
 
 
 def save_npz(ensemble: CTRNN | GRU | LSTM, path: str | os.PathLike) -> None:

@@ -1,4 +1,4 @@
-"""Gated recurrent cells (GRU, LSTM) with a linear readout, acting on one trial, usable wherever a CTRNN is.
+"""Gated recurrent cells (GRU, LSTM, UGRNN) with a linear readout, acting on one trial, usable wherever a CTRNN is.
 
 The equations are those of `equinox.nn.GRUCell` / `equinox.nn.LSTMCell` (PyTorch's; Keras' `GRU` with
 `reset_after=True` and Keras' `LSTM`), with the activation `σ` selectable as in Keras (`tanh` by default):
@@ -12,13 +12,17 @@ The equations are those of `equinox.nn.GRUCell` / `equinox.nn.LSTMCell` (PyTorch
            c ← sigmoid(f) ⊙ c + sigmoid(i) ⊙ σ(g)
            h ← sigmoid(o) ⊙ σ(c)
 
+    UGRNN: g = sigmoid(W_g x + U_g h + b_g)            (update gate; Collins et al. 2017)
+           c = σ(W_c x + U_c h + b_c)                  (candidate)
+           h ← c + g ⊙ (h − c)
+
     z[t] = W_out h[t+1] + b_out
 
 Weights are stored `W[post, pre]` with the gate blocks stacked along the first axis in the order
 above: `W_in = [W_r; W_z; W_n]`, `W_rec = [U_r; U_z; U_n]` for the GRU, `[W_i; W_f; W_g; W_o]` for the
-LSTM (equinox's order; Keras' GRU stores `z, r, n` instead).
+LSTM (equinox's order; Keras' GRU stores `z, r, n` instead), `[W_g; W_c]` for the UGRNN.
 
-The state is a flat vector of size `state_size`: `h` (`N`) for the GRU, `[h, c]` (`2N`) for the LSTM.
+The state is a flat vector of size `state_size`: `h` (`N`) for the GRU and UGRNN, `[h, c]` (`2N`) for the LSTM.
 `step` maps it one step at a constant input, for fixed-point analysis; `states` returns `h` only and
 `full_states` the whole state.
 """
@@ -47,7 +51,7 @@ def _orthogonal_columns(key: jax.Array, rows: int, cols: int) -> jax.Array:
 
 
 class _GatedRNN(eqx.Module):
-    """What `GRU` and `LSTM` share: the time loop, noise, readout and argument checks."""
+    """What `GRU`, `LSTM` and `UGRNN` share: the time loop, noise, readout and argument checks."""
 
     cell: ClassVar[str]
     _state_blocks: ClassVar[int]  # state_size / n_units
@@ -295,4 +299,62 @@ class LSTM(_GatedRNN):
         return jnp.concatenate([h, c])
 
 
-__all__ = ["GRU", "LSTM"]
+class UGRNN(_GatedRNN):
+    """Update-gate RNN (Collins, Sohl-Dickstein & Sussillo 2017) with a linear readout.
+
+        g = sigmoid(W_g x + U_g h + b_g)            (update gate)
+        c = σ(W_c x + U_c h + b_c)                  (candidate)
+        h ← g ⊙ h + (1 − g) ⊙ c
+
+    (TensorFlow's `UGRNNCell`, whose `forget_bias` of 1 is here the initial value of `b_g`.)
+
+    **Fields** (`N` units, `M` inputs, `O` outputs; every array is trained):
+
+    - `W_rec`: `(2N, N)` recurrent weights `[U_g; U_c]` (gate, candidate).
+    - `W_in`: `(2N, M)` input weights `[W_g; W_c]`.
+    - `b`: `(2N,)` biases `[b_g; b_c]`.
+    - `W_out`: `(O, N)` readout weights; `b_out`: `(O,)` readout bias.
+    - `activation`: name of σ, the candidate's nonlinearity (`tanh` by default).
+
+    The state is `h`: `state_size = N`, `hidden` is the identity. Class attribute `cell = "ugrnn"`.
+    """
+
+    cell: ClassVar[str] = "ugrnn"
+    _state_blocks: ClassVar[int] = 1
+
+    W_rec: jax.Array
+    W_in: jax.Array
+    b: jax.Array
+    W_out: jax.Array
+    b_out: jax.Array
+    activation: str = eqx.field(static=True)
+
+    def __init__(self, n_inputs: int, n_units: int, n_outputs: int, *, key: jax.Array, activation: str = "tanh"):
+        """**Arguments:**
+
+        - `n_inputs`, `n_units`, `n_outputs`: `M`, `N`, `O` (integers >= 1).
+        - `key`: a PRNG key (keyword-only).
+        - `activation`: name of σ (`tanh`, `relu`, `softplus`, `sigmoid`, `linear`).
+
+        Initialization as the GRU's: `W_in` `glorot_uniform`, `W_rec` `orthogonal` (orthonormal
+        columns), `b_c = 0` and the gate bias `b_g = 1` (TensorFlow's `forget_bias`: the gate starts
+        mostly closed, `h` mostly kept); the readout `W_out` `glorot_uniform`.
+        """
+        m, n, o, self.activation = _check_sizes(n_inputs, n_units, n_outputs, activation)
+        k_rec, k_in, k_out = jax.random.split(key, 3)
+        self.W_rec = _orthogonal_columns(k_rec, 2 * n, n)
+        self.W_in = glorot_uniform(k_in, (2 * n, m)).astype(jnp.float32)
+        self.b = jnp.zeros(2 * n, jnp.float32).at[:n].set(1.0)
+        self.W_out = glorot_uniform(k_out, (o, n)).astype(jnp.float32)
+        self.b_out = jnp.zeros(o, jnp.float32)
+
+    def _next(self, h, u, precision):
+        n = self.n_units
+        sigma = get_activation(self.activation)
+        pre = u + jnp.matmul(self.W_rec, h, precision=precision)
+        g = jax.nn.sigmoid(pre[:n])
+        c = sigma(pre[n:])
+        return c + g * (h - c)
+
+
+__all__ = ["GRU", "LSTM", "UGRNN"]

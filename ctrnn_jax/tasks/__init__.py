@@ -1,4 +1,5 @@
-"""Cognitive tasks: the task protocol, the 3-bit flip-flop, decision and memory tasks, and the registry.
+"""Cognitive tasks: the task protocol, the 3-bit flip-flop, decision and memory tasks, NeuroGym
+environments (`NeurogymTask`, neurogym imported lazily), and the registry.
 Tasks never import models.
 """
 
@@ -10,6 +11,7 @@ from ._flipflop import flipflop_test_set as flipflop_test_set
 from ._flipflop import sample_flipflop as sample_flipflop
 from ._memory import DelayedMatchConfig as DelayedMatchConfig
 from ._memory import ParametricWMConfig as ParametricWMConfig
+from ._neurogym import NeurogymTask as NeurogymTask
 from ._task import Task as Task
 from ._task import check_task as check_task
 from ._task import decision_score as decision_score

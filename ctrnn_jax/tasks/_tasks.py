@@ -6,10 +6,11 @@ from typing import Any
 from ._decision import ContextDMConfig, PerceptualDMConfig
 from ._flipflop import FlipFlopConfig
 from ._memory import DelayedMatchConfig, ParametricWMConfig
+from ._neurogym import NeurogymTask
 from ._task import check_task
 
 TASKS: dict[str, type] = {cls.name: cls for cls in (FlipFlopConfig, PerceptualDMConfig, ContextDMConfig,
-                                                     DelayedMatchConfig, ParametricWMConfig)}
+                                                     DelayedMatchConfig, ParametricWMConfig, NeurogymTask)}
 
 
 def task_class(name: object) -> type:

@@ -8,6 +8,11 @@ from ._constraints import apply_constraints as apply_constraints
 from ._constraints import constraint_violations as constraint_violations
 from ._constraints import constraints_from_arrays as constraints_from_arrays
 from ._constraints import make_constraints as make_constraints
+from ._distributed import DistributedError as DistributedError
+from ._distributed import init_distributed as init_distributed
+from ._distributed import is_distributed as is_distributed
+from ._distributed import is_main_process as is_main_process
+from ._distributed import to_host as to_host
 from ._ensemble import EnsembleConfig as EnsembleConfig
 from ._ensemble import ensemble_constraints as ensemble_constraints
 from ._ensemble import ensemble_size as ensemble_size

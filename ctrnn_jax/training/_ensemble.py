@@ -11,12 +11,12 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 from ..models._activations import check_activation
-from ..models._gated import GRU, LSTM
+from ..models._gated import GRU, LSTM, UGRNN
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._model import CTRNN
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
 
-CELLS = ("ctrnn", "gru", "lstm")
+CELLS = ("ctrnn", "gru", "lstm", "ugrnn")
 
 
 def per_member(name: str, value: object, n_members: int, *, low: float, high: float = np.inf,
@@ -49,7 +49,7 @@ class EnsembleConfig:
 
     `alpha` and `gain` are a number for all members or a tuple with one value per member.
 
-    `cell` is `"ctrnn"` (the paper's model), `"gru"` or `"lstm"` (`ctrnn_jax._gated`; Keras-style
+    `cell` is `"ctrnn"` (the paper's model), `"gru"`, `"lstm"` or `"ugrnn"` (`ctrnn_jax._gated`; Keras-style
     initialization, every array trained; `alpha`, `gain` and the initializer names apply to the
     CTRNN only).
 
@@ -150,7 +150,7 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array) -> CTRNN:
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)
 
     if config.cell != "ctrnn":
-        cls = {"gru": GRU, "lstm": LSTM}[config.cell]
+        cls = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}[config.cell]
         return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
                                              activation=config.activation))(keys)
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models._model import CTRNN
+from ._distributed import to_host
 from ._ensemble import ensemble_size
 
 
@@ -59,7 +60,8 @@ def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshol
                          f"outputs; got `inputs` {inputs.shape} and `targets` {targets.shape}.")
     if not threshold > 0:
         raise ValueError(f"`threshold` must be > 0, got {threshold!r}.")
-    diff = np.asarray(ensemble_outputs(ensemble, inputs), dtype=np.float64) - targets[None].astype(np.float64)
+    outputs = to_host(ensemble_outputs(ensemble, inputs))  # members split over processes: gathered
+    diff = outputs.astype(np.float64) - targets[None].astype(np.float64)
     mse = np.mean(diff**2, axis=(1, 2, 3))
     norm = np.sqrt(np.sum(diff**2, axis=(1, 2, 3)))
     success = np.isfinite(mse) & (mse < threshold)

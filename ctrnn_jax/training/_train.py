@@ -7,6 +7,7 @@ not finite is frozen: its parameters and optimizer state stop changing and the o
 unaffected (members never interact: every reduction is inside the vmapped member step).
 """
 
+import contextlib
 import dataclasses
 import numbers
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ..models._scan import check_backprop, check_precision
 from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
+from ._distributed import is_distributed, is_main_process, to_host
 from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, make_ensemble, per_member
 from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
@@ -217,7 +219,9 @@ class EnsembleTrainer:
     - `task`: any task that follows the task protocol (`ctrnn_jax._task`; default the flip-flop).
       Its trials are generated on the device inside the step; the loss is its masked MSE.
     - `devices`: devices to spread the members over (default: all local devices; members are split
-      over the largest number of them that divides K). Results do not depend on it.
+      over the largest number of them that divides K). Results do not depend on it. In a distributed
+      run (`init_distributed`) the default is every process's devices: each process then makes and
+      trains only its own members, and the losses are gathered between compiled chunks.
     - `constraints`: stacked `Constraints` (arrays `(K, ...)`, e.g. user-supplied masks from
       `constraints_from_arrays`, stacked) to enforce instead of those the ensemble config draws from
       `seed`. Every member is projected onto its constraints at `init` and after every step.
@@ -243,11 +247,13 @@ class EnsembleTrainer:
         self.hyper = self.place(train.hyper(ensemble.members))
         self._model_key, self._train_key = jax.random.split(jax.random.key(train.seed))
         if constraints is None:
-            constraints = ensemble_constraints(ensemble, key=self._model_key)
+            with self._host():
+                constraints = ensemble_constraints(ensemble, key=self._model_key)
         elif not isinstance(constraints, Constraints):
             raise TypeError(f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}.")
+        self._host_constraints = constraints if is_distributed() else None  # whole, for `init` in a distributed run
         self.constraints = None if constraints is None else self.place(constraints)
-        self._use_noise = bool(np.any(np.asarray(self.hyper.noise_std) > 0))
+        self._use_noise = bool(np.any(to_host(self.hyper.noise_std) > 0))
         self._adam = optax.scale_by_adam(b1=train.adam_b1, b2=train.adam_b2, eps=train.adam_eps)
         self._data = None
         self._chunks: dict[int, Callable] = {}
@@ -255,9 +261,23 @@ class EnsembleTrainer:
 
     # -- state --------------------------------------------------------------------------------
     def init(self) -> TrainState:
-        """Fresh members (from `seed`) and Adam states."""
+        """Fresh members (from `seed`) and Adam states. In a distributed run every process makes them
+        on its host's CPU, exactly as one process does, and puts only its own members on its devices."""
+        if is_distributed():  # made on this host's CPU as in one process, then each process puts
+            with self._host():  # only its own members on its devices
+                state = self._initial_state(make_ensemble(self.ensemble_config, key=self._model_key),
+                                            jax.random.key_data(self._train_key), self._host_constraints)
+            return self.place(state)
         model = make_ensemble(self.ensemble_config, key=self._model_key)
         return self.init_from(model, key_data=jax.random.key_data(self._train_key))
+
+    @staticmethod
+    def _host():
+        """In a distributed run, compute on this host's CPU (not on the devices, which hold only this
+        process's members); otherwise nothing changes."""
+        if not is_distributed():
+            return contextlib.nullcontext()
+        return jax.default_device(jax.local_devices(backend="cpu")[0])
 
     def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
         """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`)."""
@@ -266,13 +286,17 @@ class EnsembleTrainer:
             raise ValueError(f"the model has {k} members but the config says `members`={self.ensemble_config.members}.")
         if key_data is None:
             key_data = jax.random.key_data(self._train_key)
-        if self.constraints is not None:  # a no-op on a model that satisfies them
-            model = eqx.filter_vmap(apply_constraints)(model, self.constraints)
+        return self.place(self._initial_state(model, key_data, self.constraints))
+
+    def _initial_state(self, model, key_data, constraints) -> TrainState:
+        k = ensemble_size(model)
+        if constraints is not None:  # a no-op on a model that satisfies them
+            model = eqx.filter_vmap(apply_constraints)(model, constraints)
         params, _ = eqx.partition(model, self._spec(model))
         opt_state = eqx.filter_vmap(self._adam.init)(params)
-        return self.place(TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
-                                     frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
-                                     member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data))
+        return TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
+                          frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
+                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data)
 
     def place(self, tree):
         """Put a state (or any pytree with a leading member axis) on this trainer's devices."""
@@ -399,14 +423,17 @@ class EnsembleTrainer:
         if until < start:
             raise ValueError(f"`until` ({until}) is before the state's step ({start}).")
         progress = TqdmProgress() if progress is None else progress
+        if not is_main_process():  # one progress display for a distributed run: process 0's
+            progress = NoProgress()
         progress.start(until, initial=start)
         chunks = []
         try:
             while int(state.step) < until:
                 n = min(self.config.steps_per_call, until - int(state.step))
                 state, losses = self.run_steps(state, n)
-                chunks.append(np.asarray(losses))
-                progress.update(int(state.step), chunks[-1][-1], int(np.sum(np.asarray(state.frozen))))
+                losses, frozen = to_host((losses, state.frozen))  # in a distributed run, one gather
+                chunks.append(losses)
+                progress.update(int(state.step), chunks[-1][-1], int(np.sum(frozen)))
                 if on_chunk is not None:
                     on_chunk(state, np.concatenate(chunks))
         finally:

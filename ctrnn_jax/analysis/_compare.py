@@ -1,0 +1,367 @@
+"""Comparing networks across ensembles, cells and activations: representational geometry against the
+topology of the fixed points (Maheswaranathan, Williams, Golub, Ganguli & Sussillo 2019).
+
+`compare_ensembles` takes any number of stacked ensembles (CTRNN, GRU, LSTM, UGRNN; any sizes) trained on
+the same task and compares every member with every other:
+
+- **geometry**: `pairwise_svcca` (and `pairwise_cka`) of the hidden activity `h` on the task's test set;
+- **topology**: each member's fixed points at the task's constant input (`find_fixed_points` with
+  restarts, then `complete_saddles`), its `topology_graph`, and `pairwise_graph_distances` (labelled,
+  spectrum and linearization);
+- **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D.
+
+`write_comparison` writes `comparison.json`, the figures and `report.md` of a result; `ctrnn-jax compare`
+runs both on run folders.
+"""
+
+import math
+import numbers
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_int
+from .._files import atomic_write, write_json
+from ..dynamics._fixed_points import (
+    _as_ensemble,
+    find_fixed_points,
+    initial_states_from_trajectories,
+)
+from ..dynamics._saddles import complete_saddles
+from ..dynamics._topology import pairwise_graph_distances, topology_graph
+from ..tasks._flipflop import FlipFlopConfig
+from ..training._evaluate import ensemble_states
+from ._analysis import pairwise_cka, pairwise_svcca
+
+REPORT = "report.md"
+
+
+def classical_mds(distances, dim: int = 2) -> np.ndarray:
+    """Classical (Torgerson) multidimensional scaling of a `(P, P)` symmetric distance matrix.
+
+    `B = −½ J D² J` with the centring matrix `J`; the coordinates are the top-`dim` eigenvectors of `B`
+    scaled by the square roots of their (non-negative) eigenvalues. Euclidean distances are reproduced
+    exactly (up to rotation and reflection). NaN entries are replaced by the largest finite distance.
+
+    **Returns:** `(P, dim)` coordinates (zero columns where `B` has fewer positive eigenvalues).
+    """
+    d = np.asarray(distances, np.float64)
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 1:
+        raise ValueError(f"`distances` must be a square (P, P) matrix with P >= 1, got shape {d.shape}.")
+    dim = check_int("dim", dim, 1)
+    finite = d[np.isfinite(d)]
+    d = np.where(np.isfinite(d), d, finite.max() if finite.size else 0.0)
+    d = 0.5 * (d + d.T)
+    np.fill_diagonal(d, 0.0)
+    p = d.shape[0]
+    j = np.eye(p) - 1.0 / p
+    b = -0.5 * j @ (d * d) @ j
+    vals, vecs = np.linalg.eigh(b)
+    order = np.argsort(vals)[::-1][:dim]
+    vals, vecs = np.clip(vals[order], 0.0, None), vecs[:, order]
+    coords = vecs * np.sqrt(vals)[None, :]
+    return np.pad(coords, ((0, 0), (0, dim - coords.shape[1])))
+
+
+def _cell(ensemble) -> str:
+    return getattr(ensemble, "cell", "ctrnn")
+
+
+def _ensemble_fixed_points(ensemble, task, key, n_candidates, restarts, complete, finder_options):
+    """Fixed points at the task's first constant input: candidates from the test set and random trials."""
+    k_test, k_trials, k_sample, k_restart = jax.random.split(key, 4)
+    x = np.asarray(task.fixed_point_inputs(), np.float64)[0]
+    test_inputs = jnp.asarray(task.test_set()[0])
+    trial_inputs = jnp.asarray(task.sample(k_trials, 16)[0])
+    half = n_candidates // 2
+    h0 = jnp.concatenate([
+        initial_states_from_trajectories(ensemble, test_inputs, half, key=k_test),
+        initial_states_from_trajectories(ensemble, trial_inputs, n_candidates - half, key=k_sample)], axis=1)
+    fp = find_fixed_points(ensemble, x, h0, restarts=restarts, key=k_restart, **finder_options)
+    if complete:
+        fp = complete_saddles(ensemble, x, fp, **{k: v for k, v in finder_options.items()
+                                                  if k in ("tol_q", "dedup_tol", "dtype", "eigvecs")})
+    return fp
+
+
+def compare_ensembles(
+    ensembles,
+    *,
+    key: jax.Array,
+    names=None,
+    task=None,
+    success=None,
+    n_candidates: int = 256,
+    restarts: int = 2,
+    complete: bool = True,
+    svcca_k: int | None = None,
+    topology_options: dict | None = None,
+    finder_options: dict | None = None,
+    log=None,
+) -> dict:
+    """Compare every member of every ensemble with every other: geometry and fixed-point topology.
+
+    **Arguments:**
+
+    - `ensembles`: a list of `E` stacked ensembles (any cell, any `N`), all with the task's `M` inputs
+      and `O` outputs; `P` members in all.
+    - `key`: a PRNG key (keyword-only), for the fixed-point candidates and restarts.
+    - `names`: `E` names (e.g. the run folders); default `run0`, `run1`, ...
+    - `task`: the task object (its `test_set`, `sample`, `fixed_point_inputs`); default the 3-bit flip-flop.
+    - `success`: `None` or `E` boolean arrays `(K_e,)`, recorded per member (e.g. from `eval.json`).
+    - `n_candidates`, `restarts`: the fixed-point search per ensemble (`find_fixed_points`).
+    - `complete`: run `complete_saddles` after the search.
+    - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
+    - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
+    - `finder_options`: further keyword arguments of `find_fixed_points` (`adam_steps`, `tol_q`, ...).
+    - `log`: `None` or a function taking a progress message.
+
+    **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
+    `success`), the `(P, P)` matrices `svcca`, `cka`, `topology` (labelled), `topology_spectrum`,
+    `linearization`, the `(P, 2)` embeddings `mds_geometry` and `mds_topology`, `graphs` (`P`
+    `MemberGraph`s) and `fixed_points` (one `FixedPoints` per ensemble).
+    """
+    if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
+        raise ValueError("`ensembles` must be a non-empty list of stacked ensembles.")
+    ensembles = [_as_ensemble(e) for e in ensembles]
+    task = FlipFlopConfig() if task is None else task
+    names = [f"run{i}" for i in range(len(ensembles))] if names is None else [str(n) for n in names]
+    if len(names) != len(ensembles):
+        raise ValueError(f"`names` must have one name per ensemble ({len(ensembles)}), got {len(names)}.")
+    for name, e in zip(names, ensembles):
+        m, o = e.W_in.shape[-1], e.W_out.shape[-2]
+        if (m, o) != (task.n_inputs, task.n_outputs):
+            raise ValueError(f"{name}: the ensemble has M = {m} inputs and O = {o} outputs; the {task.name} task "
+                             f"has {task.n_inputs} and {task.n_outputs}.")
+    if success is not None and (len(success) != len(ensembles) or any(
+            np.shape(s) != (e.W_out.shape[0],) for s, e in zip(success, ensembles))):
+        raise ValueError("`success` must hold one (K,) boolean array per ensemble.")
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
+        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
+    n_candidates = check_int("n_candidates", n_candidates, 2)
+    restarts = check_int("restarts", restarts, 0)
+    log = log or (lambda message: None)
+    finder_options = dict(finder_options or {})
+    finder_options.setdefault("eigvecs", False)
+
+    inputs = jnp.asarray(task.test_set()[0])
+    members, activity, graphs, fixed_points = [], [], [], []
+    for i, (name, ens) in enumerate(zip(names, ensembles)):
+        k = ens.W_out.shape[0]
+        log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
+        states = np.asarray(ensemble_states(ens, inputs), np.float64)  # (K, B, T, N)
+        activity += [s.reshape(-1, s.shape[-1]) for s in states]
+        fp = _ensemble_fixed_points(ens, task, jax.random.fold_in(key, i), n_candidates, restarts, complete,
+                                    finder_options)
+        fixed_points.append(fp)
+        graphs += list(topology_graph(ens, fp, **(topology_options or {})).graphs)
+        for kk in range(k):
+            members.append({"run": name, "member": kk, "cell": _cell(ens), "activation": ens.activation,
+                            "units": int(ens.W_out.shape[-1]),
+                            "success": None if success is None else bool(np.asarray(success[i])[kk])})
+    log(f"{len(members)} members: distance matrices ...")
+    svcca = pairwise_svcca(activity, k=svcca_k)
+    topology = pairwise_graph_distances(graphs, "labelled")
+    return {
+        "members": members,
+        "svcca": svcca,
+        "cka": pairwise_cka(activity),
+        "topology": topology,
+        "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
+        "linearization": pairwise_graph_distances(graphs, "linearization"),
+        "mds_geometry": classical_mds(svcca),
+        "mds_topology": classical_mds(topology),
+        "graphs": graphs,
+        "fixed_points": fixed_points,
+    }
+
+
+def within_between(distances, groups) -> dict:
+    """Mean distance between members of the same group and of different groups (off-diagonal pairs,
+    NaN ignored): `{"within": float, "between": float, "ratio": between / within}`."""
+    d = np.asarray(distances, np.float64)
+    g = np.asarray(groups)
+    if d.ndim != 2 or d.shape[0] != d.shape[1] or g.shape != (d.shape[0],):
+        raise ValueError(f"`distances` must be (P, P) and `groups` (P,), got {d.shape} and {g.shape}.")
+    same = g[:, None] == g[None, :]
+    off = ~np.eye(len(g), dtype=bool)
+    within = d[same & off]
+    between = d[~same]
+    w = float(np.nanmean(within)) if np.isfinite(within).any() else math.nan
+    b = float(np.nanmean(between)) if np.isfinite(between).any() else math.nan
+    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan}
+
+
+def _group_table(result, key) -> dict:
+    groups = [m[key] if key != "cell_activation" else f"{m['cell']}/{m['activation']}" for m in result["members"]]
+    table = {name: within_between(result[name], groups) for name in ("svcca", "topology", "topology_spectrum",
+                                                                    "linearization")}
+    table["1 - cka"] = within_between(1.0 - np.asarray(result["cka"]), groups)  # CKA is a similarity
+    return table
+
+
+def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
+    """Write a `compare_ensembles` result to `out_dir`: `comparison.json` (members, every matrix, the
+    embeddings, each graph's nodes and edges, within/between-group means), `figures/` (the two MDS
+    embeddings coloured by run and by cell/activation, the distance matrices, `n_graphs` topology graphs)
+    and `report.md`. Returns the path of `report.md`."""
+    from ._plot_compare import (
+        plot_distance_matrices,
+        plot_mds_pair,
+        plot_topology_graphs,
+    )
+    if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
+        raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
+    out = Path(out_dir)
+    figs = out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    members = result["members"]
+    by_run = [m["run"] for m in members]
+    by_cell = [f"{m['cell']}/{m['activation']}" for m in members]
+    written = {
+        "mds_run": plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_run, figs / "mds_by_run"),
+        "mds_cell": plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_cell, figs / "mds_by_cell"),
+        "matrices": plot_distance_matrices(result["svcca"], result["topology"], by_cell, figs / "distances"),
+    }
+    shown = _graphs_to_show(members, n_graphs)
+    if shown:
+        written["graphs"] = plot_topology_graphs([result["graphs"][i] for i in shown],
+                                                 [f"{members[i]['run']} #{members[i]['member']}" for i in shown],
+                                                 figs / "topology_graphs")
+    groups = {"run": _group_table(result, "run"), "cell_activation": _group_table(result, "cell_activation")}
+    data = {
+        "members": members,
+        **{name: np.asarray(result[name]).tolist() for name in ("svcca", "cka", "topology", "topology_spectrum",
+                                                                "linearization", "mds_geometry", "mds_topology")},
+        "graphs": [g.to_dict() for g in result["graphs"]],
+        "within_between": groups,
+    }
+    from ..io._run import _jsonable
+    write_json(out / "comparison.json", _jsonable(data))
+    with atomic_write(out / REPORT, "w") as f:
+        f.write(_markdown(out, written, result, groups, shown))
+    return out / REPORT
+
+
+def _graphs_to_show(members, n):
+    """Up to `n` members, the first of each run first."""
+    first = {}
+    for i, m in enumerate(members):
+        first.setdefault(m["run"], i)
+    order = list(first.values()) + [i for i in range(len(members)) if i not in first.values()]
+    return order[:n]
+
+
+def _fmt(x) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def _markdown(out, written, result, groups, shown) -> str:
+    def img(name, caption):
+        png = next(p for p in written[name] if str(p).endswith(".png"))
+        return f"![{caption}]({Path(png).relative_to(out).as_posix()})\n\n*{caption}*\n"
+
+    members = result["members"]
+    lines = ["# Comparison of networks: geometry and fixed-point topology\n",
+             f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
+             "(1 − mean canonical correlation of the top principal components of the test-set activity). "
+             "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
+             "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
+             "## Networks\n",
+             "| # | run | member | cell | activation | N | solved | stable points | edges | unmatched branches |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for i, (m, g) in enumerate(zip(members, result["graphs"])):
+        solved = "–" if m["success"] is None else ("yes" if m["success"] else "no")
+        lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
+                     f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} |")
+    lines += ["", "## Within versus between groups\n",
+              "Mean distance between networks of the same group and of different groups.\n",
+              "| grouping | measure | within | between | between / within |", "|---|---|---|---|---|"]
+    for grouping, table in groups.items():
+        for name, row in table.items():
+            lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
+                         f"{_fmt(row['ratio'])} |")
+    lines += ["", "## Figures\n",
+              img("mds_cell", "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
+                              "cell/activation."),
+              img("mds_run", "The same embeddings coloured by run."),
+              img("matrices", "The distance matrices, networks ordered as in the table.")]
+    if "graphs" in written:
+        lines.append(img("graphs", "Topology graphs: stable points placed at their readout, edges the index-1 "
+                                   "saddles joining them."))
+    return "\n".join(lines) + "\n"
+
+
+def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, seed: int = 0,
+                 log=None, **options) -> Path:
+    """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and
+    `write_comparison` to `out_dir`.
+
+    **Arguments:**
+
+    - `paths`: run folders (`ensemble.npz` with `config.json`; a bare `.npz` is taken as the task its
+      sizes give, `task_for_ensemble`).
+    - `out_dir`: where `comparison.json`, `figures/` and `report.md` go.
+    - `allow_mixed`: compare runs of different tasks (on the first run's task, whose test set and
+      constant input every network must fit); otherwise such runs are an error.
+    - `solved_only`: keep only the members that solve the task (their run's `eval.json`).
+    - `seed`: seed of the fixed-point candidates; `options`: further `compare_ensembles` arguments.
+
+    Raises `ValueError` / `FileNotFoundError` with a one-line message for a path without an ensemble,
+    mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
+    """
+    import json
+
+    from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("no run folder given.")
+    ensembles, tasks, success, names, skipped = [], [], [], [], []
+    for path in paths:
+        if path.is_dir() and not (path / "ensemble.npz").is_file():
+            raise FileNotFoundError(f"{path}: no ensemble.npz; is it a run folder?")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such run folder or ensemble file.")
+        ensemble, config = load_run_ensemble(path)
+        task = config.task if config is not None else task_for_ensemble(ensemble)
+        if task is None:
+            raise ValueError(f"{path}: an ensemble.npz with M = {ensemble.W_in.shape[-1]} inputs and O = "
+                             f"{ensemble.W_out.shape[-2]} outputs and no config.json: no task to compare it on.")
+        ok = None
+        if path.is_dir() and (path / EVAL).is_file():
+            ok = np.asarray(json.loads((path / EVAL).read_text())["success"], bool)
+            if ok.shape != (ensemble.W_out.shape[0],):
+                raise ValueError(f"{path / EVAL}: {ok.size} success flags for {ensemble.W_out.shape[0]} members.")
+        if solved_only:
+            if ok is None:
+                raise ValueError(f"{path}: --solved-only needs the run's {EVAL}.")
+            keep = np.flatnonzero(ok)
+            ensemble = jax.tree_util.tree_map(lambda a: a[keep], ensemble) if len(keep) else None
+            ok = ok[keep]
+        if ensemble is None or ensemble.W_out.shape[0] == 0:
+            skipped.append(str(path))
+            continue
+        ensembles.append(ensemble)
+        tasks.append(task)
+        success.append(ok)
+        names.append(path.name if path.is_dir() else path.stem)
+    if not ensembles:
+        raise ValueError("no members to compare" + (" (no member solves its task; drop --solved-only)."
+                                                    if solved_only else "."))
+    if skipped and log:
+        log(f"no member to compare in {', '.join(skipped)}: skipped")
+    kinds = sorted({t.name for t in tasks})
+    if len(kinds) > 1 and not allow_mixed:
+        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass --allow-mixed to compare them "
+                         "on the first run's task.")
+    if len(set(names)) < len(names):
+        names = [f"{i}:{n}" for i, n in enumerate(names)]
+    success = None if any(s is None for s in success) else success
+    result = compare_ensembles(ensembles, key=jax.random.key(seed), names=names, task=tasks[0], success=success,
+                               log=log, **options)
+    return write_comparison(result, out_dir)
+
+
+__all__ = ["classical_mds", "compare_ensembles", "compare_runs", "within_between", "write_comparison"]

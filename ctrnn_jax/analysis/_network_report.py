@@ -1,0 +1,194 @@
+"""`ctrnn-jax fixed-points` and `analyze` for a network without a task: a bare `ensemble.npz` of any
+shape (e.g. imported from Keras) whose run folder, and so whose task, is unknown.
+
+With no task there is no test set and no score. What remains is the network's dynamics at a constant
+input `u` (default zeros):
+
+- candidate states from each member's own trajectories under *probe trials*: `u` plus Gaussian noise
+  for the first half of each trial, then `u` alone, so that the network relaxes towards its
+  attractors at `u`;
+- every member's fixed points at `u` from those candidates, linearized (stable points, saddles by
+  index, slow points);
+- figures (the eigenvalues of `W_rec`, the probe trajectories in their top-2 principal components
+  with the fixed points, the Jacobian spectra at the fixed points) and `report.md`, for member 0
+  unless another is chosen.
+"""
+
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from .._checks import check_int
+from .._files import atomic_write, write_json
+from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
+from ..training._evaluate import ensemble_states
+from ._figure import _array, _check_fixed_points, _figure, _save, pca_projection
+from ._task_report import fixed_point_summary
+
+
+def _constant_inputs(inputs, m: int) -> np.ndarray:
+    """`inputs` (None: zeros; `(M,)` or `(P, M)`) as a `(P, M)` float32 array, checked against `M`."""
+    u = np.zeros((1, m), np.float32) if inputs is None else np.asarray(inputs, np.float32)
+    if u.ndim not in (1, 2) or u.shape[-1] != m or not np.all(np.isfinite(u)):
+        raise ValueError(f"`inputs` must be {m} finite number(s) per constant input (the ensemble has M = {m} "
+                         f"inputs), got shape {u.shape}.")
+    return u.reshape(-1, m)
+
+
+def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200,
+                 noise_std: float = 1.0) -> np.ndarray:
+    """Trials `(B, T, M)` that explore a network's state space near its attractors at the constant
+    input `constant (M,)`: `constant` plus Gaussian noise of std `noise_std` for the first `T // 2`
+    steps, then `constant` alone."""
+    check_int("batch", batch, 1)
+    check_int("length", length, 2)
+    constant = np.asarray(constant, np.float32).reshape(-1)
+    noise = noise_std * np.asarray(jax.random.normal(key, (batch, length, constant.shape[0])), np.float32)
+    noise[:, length // 2:] = 0.0
+    return constant[None, None, :] + noise
+
+
+def network_fixed_points(ensemble, inputs=None, *, key: jax.Array, n_candidates: int = 256, restarts: int = 1,
+                         **options) -> list:
+    """Fixed points of every member at each constant input, without a task.
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble (CTRNN, GRU or LSTM) with `M` inputs.
+    - `inputs`: `None` (zero input), `(M,)` or `(P, M)` constant inputs.
+    - `key`: a PRNG key for the probe trials, the candidates and the search.
+    - `n_candidates`, `restarts`, `options`: as for `find_fixed_points`.
+
+    **Returns:** a list of `(input (M,), FixedPoints)`, one per constant input; candidates come from
+    each member's trajectories on `probe_trials` at that input.
+    """
+    m = ensemble.W_in.shape[-1]
+    found = []
+    for i, u in enumerate(_constant_inputs(inputs, m)):
+        k_trials, k_init, k_fp = jax.random.split(jax.random.fold_in(key, i), 3)
+        trials = probe_trials(u, key=k_trials)
+        h0 = initial_states_from_trajectories(ensemble, trials, n_candidates, key=k_init)
+        found.append((u, find_fixed_points(ensemble, u, h0, restarts=restarts, key=k_fp, **options)))
+    return found
+
+
+def plot_probe_state_space(states: object, path: str | os.PathLike, *, fixed_points: object = None,
+                           title: str | None = None) -> list[Path]:
+    """Probe trajectories of one member in their top-2 principal components (the noisy first halves
+    light, the relaxing second halves dark), with the fixed points (stable: filled; saddles: open).
+
+    **Arguments:**
+
+    - `states`: `(B, T, N)` hidden states on the probe trials.
+    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
+
+    **Returns:** the list of written paths `[png, pdf]`.
+    """
+    states = _array("states", states, 3, "(B, T, N)")
+    b, t, n = states.shape
+    mean, comps = pca_projection(states.reshape(b * t, n), min(2, n))
+    fig = _figure(5.6, 4.6)
+    ax = fig.subplots()
+    for i in range(min(b, 40)):
+        p = (states[i] - mean) @ comps.T
+        ax.plot(p[: t // 2 + 1, 0], p[: t // 2 + 1, -1], lw=0.5, alpha=0.3, color="tab:blue",
+                label="driven (input + noise)" if i == 0 else None)
+        ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
+                label="relaxing (constant input)" if i == 0 else None)
+    if fixed_points is not None:
+        fp = _check_fixed_points("fixed_points", fixed_points, n)
+        if len(fp):
+            p = (np.asarray(fp.points) - mean) @ comps.T
+            stable = np.asarray(fp.n_unstable) == 0
+            if stable.any():
+                ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
+            if (~stable).any():
+                ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
+                           label="saddle")
+    ax.set_xlabel("PC 1 (a.u.)")
+    ax.set_ylabel("PC 2 (a.u.)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return _save(fig, path)
+
+
+def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: int = 0, log=print,
+                    n_candidates: int = 256) -> Path:
+    """Figures, `analysis.json` and `report.md` for an `ensemble.npz` without a task: every member's
+    fixed points at each constant input (`inputs`: None for zeros, `(M,)` or `(P, M)`), with figures
+    of `member`. Writes to `out_dir` (default `<npz stem>_report/` next to the file); returns the path
+    of `report.md`."""
+    from ..io._serialisation import load_npz
+    from ._plot_network import plot_eigenvalues, plot_fixed_point_spectra
+    path = Path(path)
+    ensemble = load_npz(path)
+    k_total, m = ensemble.W_in.shape[0], ensemble.W_in.shape[-1]
+    check_int("member", member, 0)
+    if member >= k_total:
+        raise ValueError(f"`member` must be < K = {k_total}, got {member}.")
+    constants = _constant_inputs(inputs, m)
+    out = Path(out_dir) if out_dir is not None else path.with_name(path.stem + "_report")
+    figs = out / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    cell = getattr(ensemble, "cell", "ctrnn")
+    written = {}
+    spectral = None
+    if cell == "ctrnn":  # a gated cell's W_rec stacks its gates
+        eig = np.abs(np.linalg.eigvals(np.asarray(ensemble.W_rec, np.float64)))
+        spectral = {"spectral_radius": eig.max(axis=1).tolist(), "outside_unit_circle": (eig > 1).sum(1).tolist()}
+        written["eigenvalues"] = plot_eigenvalues(np.asarray(ensemble.W_rec)[member], figs / "eigenvalues")
+    log("finding fixed points ...")
+    key = jax.random.key(seed)
+    found = network_fixed_points(ensemble, constants, key=key, n_candidates=n_candidates)
+    summaries = []
+    for i, (u, fps) in enumerate(found):
+        fps.to_npz(out / f"fixed_points_{i}.npz")
+        summaries.append({"input": u.tolist(), "per_member": fixed_point_summary(fps, k_total)})
+        mine = fps.select(member)
+        trials = probe_trials(u, key=jax.random.split(jax.random.fold_in(key, i), 3)[0])
+        states = np.asarray(ensemble_states(ensemble, trials))[member]
+        if len(mine) == 0 or mine.points.shape[1] == states.shape[-1]:  # (an LSTM's points are [h, c])
+            written[f"state_space_{i}"] = plot_probe_state_space(
+                states, figs / f"state_space_{i}", fixed_points=mine,
+                title=f"member {member}, fixed points at input {np.round(u, 3).tolist()}")
+        written[f"fixed_point_spectra_{i}"] = plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
+    analysis = {"task": None, "cell": cell, "members": k_total, "inputs": m, "units": ensemble.W_rec.shape[-1],
+                "outputs": ensemble.W_out.shape[-2], "figures_member": member, "fixed_points": summaries,
+                **({"W_rec": spectral} if spectral else {})}
+    write_json(out / "analysis.json", analysis)
+    report = out / "report.md"
+    with atomic_write(report, "w") as f:
+        f.write(_markdown(path, analysis, summaries, spectral, written, out))
+    return report
+
+
+def _markdown(source, analysis, summaries, spectral, written, out) -> str:
+    lines = [f"# Analysis of `{source}` (no task)", "",
+             f"{analysis['members']} member(s) of {analysis['cell']} with M = {analysis['inputs']} inputs, "
+             f"N = {analysis['units']} units, O = {analysis['outputs']} outputs. No run folder and no task: no "
+             "test set and no score; the fixed points at each constant input below were found from each "
+             "member's trajectories under probe trials (the input plus noise, then the input alone). Give "
+             "`--task NAME` to analyse the network on a task.", "",
+             ("| member | " + ("spectral radius of W_rec | eigenvalues outside the unit circle | " if spectral else "")
+              + " | ".join(f"fixed points at input {i} (stable / saddles by index; slow points)"
+                           for i in range(len(summaries))) + " |"),
+             "|---|" + ("---|---|" if spectral else "") + "---|" * len(summaries)]
+    for k in range(analysis["members"]):
+        cells = [f"{spectral['spectral_radius'][k]:.3f}", str(spectral["outside_unit_circle"][k])] if spectral else []
+        for s in summaries:
+            row = s["per_member"][k]
+            saddles = ", ".join(f"{c} of index {i}" for i, c in row["saddles"].items()) or "none"
+            cells.append(f"{row['points']} ({row['stable']} / {saddles}; {row['slow']} slow)")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for i, s in enumerate(summaries):
+        lines.append(f"Input {i}: `{np.round(s['input'], 4).tolist()}`.")
+    lines.append("")
+    for name, paths in written.items():
+        png = next(p for p in paths if str(p).endswith(".png"))
+        lines += [f"![{name}]({Path(png).relative_to(out).as_posix()})", ""]
+    return "\n".join(lines)

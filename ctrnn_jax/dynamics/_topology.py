@@ -1,0 +1,370 @@
+"""The fixed-point topology of a network: which attractors its saddles connect (Maheswaranathan et al. 2019).
+
+For every saddle of every member, the one-step map `F` is iterated from the saddle plus a small step
+`eps` along `Σ_i s_i v_i / √d` for every sign pattern `s ∈ {±1}^d` of its `d` unstable eigenvectors
+`v_i` (real part, unit norm; for an index-1 saddle: plus and minus `v`), until the state stops moving
+or `max_steps` steps have run; each branch then reaches the member's nearest stable point
+if it is within `match_tol` of it. All branches of all saddles of all members run in one compiled
+function (`vmap` over members and branches, `lax.while_loop` over chunks of steps), matching on the host.
+
+The graph of member `k` (`MemberGraph`):
+
+- **nodes**: its stable points, labelled by their readout rounded to a grid of step `resolution`
+  (the flip-flop: the level −1, 0, +1 of each bit; the 8 memory states are the sign patterns);
+- **edges**: its index-1 saddles whose two branches reach two different stable points;
+- **higher saddles**: for index `d >= 2`, the set of stable points its `2^d` branches reach (the
+  unstable manifold is `d`-dimensional; one branch into each of its orthants: a branch along a single
+  eigenvector can end on a lower saddle, e.g. in a network of decoupled units).
+
+Distances between two graphs (of any two networks, of any sizes and cells):
+
+- `topology_distance`: the labelled one, `|A Δ B| / |A ∪ B|` over the multisets of labelled edges
+  (node-label pairs); on the node labels when neither graph has an edge.
+- `graph_spectrum_distance`: label-free, `‖s_A − s_B‖ / (‖s_A‖ + ‖s_B‖)` for the sorted spectra
+  `s` of `L + I` (`L` the graph Laplacian; zero-padded, so graphs of different sizes differ).
+- `linearization_distance`: the leading continuous-time rates `Re (λ − 1)/a` of the Jacobian at the
+  stable points and index-1 saddles matched by label, mean absolute difference.
+"""
+
+import collections
+import dataclasses
+import functools
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_int
+from ._fixed_points import (
+    FixedPoints,
+    _alphas,
+    _as_ensemble,
+    _check_positive,
+    _state_size,
+)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MemberGraph:
+    """The topology graph of one network (NumPy arrays, `V` nodes, `E` edges).
+
+    **Fields:**
+
+    - `labels`: `(V, O)` int, each stable point's readout on the label grid.
+    - `outputs`: `(V, O)` the readouts themselves; `points`: `(V, S)` the stable points.
+    - `edges`: `(E, 2)` int, node indices joined by each index-1 saddle (smaller index first).
+    - `saddles`: `(E, S)` the saddle of each edge.
+    - `node_rates`, `edge_rates`: `(V, L)`, `(E, L)` the `L` leading continuous-time rates
+      `Re (λ − 1)/a` of the Jacobian (largest first) at each node and edge saddle.
+    - `higher`: a list of `(index, frozenset of node indices)` for the saddles of index >= 2.
+    - `n_unmatched`: branches of index-1 saddles that reached no stable point (or the saddle's
+      two branches reached the same one).
+    """
+
+    labels: np.ndarray
+    outputs: np.ndarray
+    points: np.ndarray
+    edges: np.ndarray
+    saddles: np.ndarray
+    node_rates: np.ndarray
+    edge_rates: np.ndarray
+    higher: list
+    n_unmatched: int
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    def labelled_edges(self) -> collections.Counter:
+        """The multiset of edges as unordered pairs of node labels (tuples of ints)."""
+        labels = [tuple(int(v) for v in row) for row in self.labels]
+        return collections.Counter(tuple(sorted((labels[i], labels[j]))) for i, j in self.edges)
+
+    def without_edge(self, e: int) -> "MemberGraph":
+        """The same graph with edge `e` removed."""
+        keep = np.arange(self.n_edges) != e
+        return dataclasses.replace(self, edges=self.edges[keep], saddles=self.saddles[keep],
+                                   edge_rates=self.edge_rates[keep])
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: node labels, edges, degree counts, higher saddles."""
+        return {"n_nodes": self.n_nodes, "n_edges": self.n_edges, "labels": self.labels.tolist(),
+                "edges": self.edges.tolist(), "higher": [[d, sorted(s)] for d, s in self.higher],
+                "n_unmatched": self.n_unmatched}
+
+
+@functools.partial(jax.jit, static_argnames=("chunk", "max_chunks"))
+def _follow(ensemble, inputs, h0, settle_tol, *, chunk, max_chunks):
+    """Iterate each member's `F` from `(K, B, S)` states until every speed `‖F(h) − h‖∞ <= settle_tol`
+    or `chunk · max_chunks` steps. Returns the `(K, B, S)` final states and `(K, B)` speeds."""
+    with jax.default_matmul_precision("highest"):
+        def member(model, x, h):
+            F = jax.vmap(lambda s: model.step(s, x))
+
+            def speed(h):
+                return jnp.max(jnp.abs(F(h) - h), axis=-1)
+
+            def body(carry):
+                i, h = carry
+                return i + 1, jax.lax.fori_loop(0, chunk, lambda _, h: F(h), h)
+
+            def cond(carry):
+                i, h = carry
+                return (i < max_chunks) & jnp.any(speed(h) > settle_tol)
+
+            _, h = jax.lax.while_loop(cond, body, (jnp.asarray(0), h))
+            return h, speed(h)
+
+        return jax.vmap(member)(ensemble, inputs, h0)
+
+
+def _unstable_directions(jacobian: np.ndarray, eigvecs: np.ndarray | None, index: int) -> np.ndarray:
+    """`(2^index, S)` unit directions `Σ_i s_i v_i / √index` over the sign patterns `s` (in
+    `itertools.product((1, -1), ...)` order) of the `index` leading (largest `|λ|`) real eigenvectors."""
+    if eigvecs is None:
+        vals, vecs = np.linalg.eig(np.asarray(jacobian, np.float64))
+        vecs = vecs[:, np.argsort(-np.abs(vals), kind="stable")]
+    else:
+        vecs = eigvecs
+    d = np.real(vecs[:, :index]).T
+    d = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-30)
+    signs = np.asarray(list(itertools.product((1.0, -1.0), repeat=index)))
+    combo = signs @ d
+    return combo / np.maximum(np.linalg.norm(combo, axis=1, keepdims=True), 1e-30)
+
+
+def _rates(eigvals: np.ndarray, alpha: float, leading: int) -> np.ndarray:
+    """The `leading` largest continuous-time rates `Re (λ − 1)/a`, padded with NaN."""
+    r = np.sort((np.real(eigvals) - 1) / alpha)[::-1][:leading]
+    return np.pad(r.astype(np.float64), (0, leading - len(r)), constant_values=np.nan)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Topology:
+    """The topology graphs of every member of an ensemble (`topology_graph`'s result).
+
+    **Fields:** `n_members`; `graphs`, a list of `K` `MemberGraph`s; `branch_node`, a list of `K`
+    arrays `(D_k, 2^max_index)` int, the node reached by each branch of each saddle of member `k`
+    (−1: none; the branches beyond a saddle's `2^index` also −1); `saddle_point`, a list of `K` arrays
+    `(D_k,)`, the saddles' indices into the `FixedPoints` arrays.
+    """
+
+    n_members: int
+    graphs: list
+    branch_node: list
+    saddle_point: list
+
+    def __getitem__(self, k: int) -> MemberGraph:
+        return self.graphs[k]
+
+    def __len__(self) -> int:
+        return self.n_members
+
+
+def topology_graph(
+    ensemble,
+    fixed_points: FixedPoints,
+    *,
+    eps: float = 1e-2,
+    max_steps: int = 20000,
+    chunk: int = 200,
+    settle_tol: float = 1e-5,
+    match_tol: float | None = None,
+    resolution: float = 1.0,
+    max_index: int = 3,
+    leading: int = 3,
+) -> Topology:
+    """The topology graph of every member: which stable points each saddle's unstable branches reach.
+
+    **Arguments:**
+
+    - `ensemble`: the stacked ensemble of `K` members (any cell) that `fixed_points` belongs to.
+    - `fixed_points`: `find_fixed_points`' (or `complete_saddles`') result, at the input the branches
+      are followed at (`fixed_points.inputs`).
+    - `eps`: the step along each unstable eigenvector from the saddle (> 0, Euclidean norm).
+    - `max_steps`, `chunk`: at most `max_steps` steps of `F`, checked for settling every `chunk` steps.
+    - `settle_tol`: a state has settled when `‖F(h) − h‖∞ <= settle_tol`.
+    - `match_tol`: a branch reaches the member's nearest stable point when it ends within this distance
+      of it; `None` for a quarter of the smallest distance between two of the member's stable points
+      (or `inf` when it has one).
+    - `resolution`: node labels are `rint(readout / resolution)` (> 0).
+    - `max_index`: saddles of index up to this are followed (>= 1); higher ones are ignored.
+    - `leading`: rates kept per point for `linearization_distance` (>= 1).
+
+    **Returns:** a `Topology`, whose item `k` is member `k`'s `MemberGraph`.
+    """
+    ensemble = _as_ensemble(ensemble)
+    if not isinstance(fixed_points, FixedPoints):
+        raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
+    k, s = ensemble.W_rec.shape[0], _state_size(ensemble)
+    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
+        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
+                         f"do not belong to this ensemble (K={k}, state size {s}).")
+    eps = _check_positive("eps", eps)
+    max_steps = check_int("max_steps", max_steps, 1)
+    chunk = min(check_int("chunk", chunk, 1), max_steps)
+    settle_tol = _check_positive("settle_tol", settle_tol)
+    if match_tol is not None:
+        match_tol = _check_positive("match_tol", match_tol)
+    resolution = _check_positive("resolution", resolution)
+    max_index = check_int("max_index", max_index, 1)
+    leading = check_int("leading", leading, 1)
+
+    fp = fixed_points
+    alphas = _alphas(ensemble)
+    points = fp.points.astype(np.float64)
+    saddles = [np.flatnonzero((fp.member == kk) & (fp.n_unstable >= 1) & (fp.n_unstable <= max_index))
+               for kk in range(k)]
+    n_branch = 2 ** max_index
+    width = max(1, max(len(sd) for sd in saddles) * n_branch)
+    h0 = np.zeros((k, width, s))
+    for kk, sd in enumerate(saddles):
+        starts = []
+        for p in sd:
+            dirs = _unstable_directions(fp.jacobians[p], None if fp.eigvecs is None else fp.eigvecs[p],
+                                        int(fp.n_unstable[p]))
+            dirs = np.concatenate([dirs, np.repeat(dirs[:1], n_branch - len(dirs), axis=0)])  # pad
+            starts.append(points[p] + eps * dirs)
+        if starts:
+            h0[kk, :len(sd) * n_branch] = np.concatenate(starts)
+    dt = jnp.dtype(fp.points.dtype)
+    params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dt), ensemble)
+    final, _ = _follow(params, jnp.asarray(fp.inputs, dt), jnp.asarray(h0, dt), jnp.asarray(settle_tol, dt),
+                       chunk=chunk, max_chunks=math.ceil(max_steps / chunk))
+    final = np.asarray(final, np.float64)
+
+    graphs, branch_nodes = [], []
+    for kk, sd in enumerate(saddles):
+        stable = np.flatnonzero((fp.member == kk) & fp.is_stable)
+        tol = match_tol
+        if tol is None:
+            if len(stable) >= 2:
+                dd = np.linalg.norm(points[stable][:, None] - points[stable][None], axis=2)
+                np.fill_diagonal(dd, np.inf)
+                tol = 0.25 * float(dd.min())
+            else:
+                tol = math.inf
+        ends = final[kk, :len(sd) * n_branch].reshape(len(sd), n_branch, s)
+        if len(stable) and len(sd):
+            dist = np.linalg.norm(ends[:, :, None, :] - points[stable][None, None], axis=3)  # (D, 2m, V)
+            node = np.where(dist.min(axis=2) <= tol, dist.argmin(axis=2), -1)
+        else:
+            node = np.full((len(sd), n_branch), -1)
+        index = fp.n_unstable[sd]
+        node[np.arange(n_branch)[None, :] >= 2 ** index[:, None]] = -1  # padding branches
+        branch_nodes.append(node)
+        one = index == 1
+        a_node, b_node = node[one, 0], node[one, 1]
+        ok = (a_node >= 0) & (b_node >= 0) & (a_node != b_node)
+        edges = np.sort(np.stack([a_node[ok], b_node[ok]], axis=1), axis=1).astype(np.int64)
+        edge_pts = sd[one][ok]
+        a = alphas[kk]
+        higher = [(int(index[i]), frozenset(int(v) for v in node[i] if v >= 0)) for i in np.flatnonzero(~one)]
+        outputs = fp.outputs[stable].astype(np.float64)
+
+        def rates(idx, a=a):
+            return np.asarray([_rates(fp.eigvals[p], a, leading) for p in idx], np.float64).reshape(len(idx), leading)
+
+        graphs.append(MemberGraph(
+            labels=np.rint(outputs / resolution).astype(np.int64), outputs=outputs,
+            points=points[stable], edges=edges.reshape(-1, 2), saddles=points[edge_pts],
+            node_rates=rates(stable), edge_rates=rates(edge_pts),
+            higher=higher, n_unmatched=int(2 * np.sum(one) - 2 * np.sum(ok))))
+    return Topology(n_members=k, graphs=graphs, branch_node=branch_nodes, saddle_point=saddles)
+
+
+def _check_graph(name: str, g: object) -> MemberGraph:
+    if not isinstance(g, MemberGraph):
+        raise TypeError(f"`{name}` must be a MemberGraph (an item of `topology_graph`'s result), "
+                        f"got {type(g).__name__}.")
+    return g
+
+
+def topology_distance(a: MemberGraph, b: MemberGraph) -> float:
+    """Labelled topology distance `|A Δ B| / |A ∪ B|` in [0, 1] between the multisets of labelled edges
+    (unordered pairs of node labels) of two graphs; over the node labels when neither has an edge;
+    0 when both are empty."""
+    a, b = _check_graph("a", a), _check_graph("b", b)
+    ea, eb = a.labelled_edges(), b.labelled_edges()
+    if not ea and not eb:
+        ea = collections.Counter(tuple(int(v) for v in row) for row in a.labels)
+        eb = collections.Counter(tuple(int(v) for v in row) for row in b.labels)
+    union = sum((ea | eb).values())
+    if union == 0:
+        return 0.0
+    return float(sum(((ea - eb) + (eb - ea)).values()) / union)
+
+
+def _spectrum(g: MemberGraph) -> np.ndarray:
+    adj = np.zeros((g.n_nodes, g.n_nodes))
+    for i, j in g.edges:
+        adj[i, j] += 1
+        adj[j, i] += 1
+    lap = np.diag(adj.sum(axis=1)) - adj + np.eye(g.n_nodes)
+    return np.sort(np.linalg.eigvalsh(lap))[::-1] if g.n_nodes else np.zeros(0)
+
+
+def graph_spectrum_distance(a: MemberGraph, b: MemberGraph) -> float:
+    """Label-free distance in [0, 1]: `‖s_a − s_b‖ / (‖s_a‖ + ‖s_b‖)` between the descending spectra of
+    `L + I` (graph Laplacian plus identity), the shorter one zero-padded. 0 for isomorphic graphs;
+    it sees the number of nodes, of edges and how they are arranged, not the labels."""
+    sa, sb = _spectrum(_check_graph("a", a)), _spectrum(_check_graph("b", b))
+    n = max(len(sa), len(sb))
+    sa, sb = np.pad(sa, (0, n - len(sa))), np.pad(sb, (0, n - len(sb)))
+    total = np.linalg.norm(sa) + np.linalg.norm(sb)
+    return float(np.linalg.norm(sa - sb) / total) if total > 0 else 0.0
+
+
+def linearization_distance(a: MemberGraph, b: MemberGraph) -> float:
+    """Mean absolute difference of the leading continuous-time rates `Re (λ − 1)/a` at the stable
+    points with the same label and the index-1 saddles with the same pair of labels (the first of each
+    label in either graph); NaN when nothing matches."""
+    a, b = _check_graph("a", a), _check_graph("b", b)
+
+    def keyed(g):
+        labels = [tuple(int(v) for v in row) for row in g.labels]
+        out = {}
+        for i, lab in enumerate(labels):
+            out.setdefault(("node", lab), g.node_rates[i])
+        for e, (i, j) in enumerate(g.edges):
+            out.setdefault(("edge", *sorted((labels[i], labels[j]))), g.edge_rates[e])
+        return out
+
+    ka, kb = keyed(a), keyed(b)
+    diffs = [np.abs(ka[key] - kb[key]) for key in ka.keys() & kb.keys()]
+    diffs = [d[np.isfinite(d)] for d in diffs]
+    diffs = [d for d in diffs if d.size]
+    return float(np.mean(np.concatenate(diffs))) if diffs else math.nan
+
+
+def pairwise_graph_distances(graphs: list, metric: str = "labelled") -> np.ndarray:
+    """`(G, G)` symmetric matrix of a distance between every pair of `MemberGraph`s: `metric` is
+    `"labelled"` (`topology_distance`), `"spectrum"` (`graph_spectrum_distance`) or `"linearization"`
+    (`linearization_distance`)."""
+    fns = {"labelled": topology_distance, "spectrum": graph_spectrum_distance,
+           "linearization": linearization_distance}
+    if metric not in fns:
+        raise ValueError(f"`metric` must be one of {', '.join(fns)}, got {metric!r}.")
+    if not isinstance(graphs, (list, tuple)) or not graphs:
+        raise ValueError("`graphs` must be a non-empty list of MemberGraphs.")
+    for i, g in enumerate(graphs):
+        _check_graph(f"graphs[{i}]", g)
+    n = len(graphs)
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = fns[metric](graphs[i], graphs[j])
+    if metric == "linearization":
+        for i in range(n):
+            out[i, i] = 0.0 if graphs[i].n_nodes else math.nan
+    return out
+
+
+__all__ = ["MemberGraph", "Topology", "graph_spectrum_distance", "linearization_distance",
+           "pairwise_graph_distances", "topology_distance", "topology_graph"]
