@@ -273,6 +273,21 @@ def _check_activity(name: str, x: object) -> np.ndarray:
     return x
 
 
+def _member_activities(states) -> list[np.ndarray]:
+    """`(K, T, N)` activity, or a list of `K` arrays `(T, N_k)`, as a checked list of float64 arrays
+    with the same `T`."""
+    if isinstance(states, (list, tuple)):
+        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(states)]
+    else:
+        arr = np.asarray(states, np.float64)
+        if arr.ndim != 3:
+            raise ValueError(f"`states` must be (K, T, N) or a list of (T, N_k) arrays, got shape {arr.shape}.")
+        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(arr)]
+    if len(xs) == 0 or len({x.shape[0] for x in xs}) != 1:
+        raise ValueError(f"`states` must hold K >= 1 members with the same T, got shapes {[x.shape for x in xs]}.")
+    return xs
+
+
 def linear_cka(x, y) -> float:
     """Centred linear CKA (Kornblith et al. 2019) between two representations of the same `T` samples.
 
@@ -307,15 +322,7 @@ def pairwise_cka(states) -> np.ndarray:
 
     **Returns:** `(K, K)` symmetric CKA with a unit diagonal.
     """
-    if isinstance(states, (list, tuple)):
-        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(states)]
-    else:
-        arr = np.asarray(states, np.float64)
-        if arr.ndim != 3:
-            raise ValueError(f"`states` must be (K, T, N) or a list of (T, N_k) arrays, got shape {arr.shape}.")
-        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(arr)]
-    if len(xs) == 0 or len({x.shape[0] for x in xs}) != 1:
-        raise ValueError(f"`states` must hold K >= 1 members with the same T, got shapes {[x.shape for x in xs]}.")
+    xs = _member_activities(states)
     k = len(xs)
     out = np.eye(k)
     for i in range(k):
@@ -381,15 +388,7 @@ def pairwise_svcca(states, *, k: int | None = None, variance: float = 0.99) -> n
 
     **Returns:** `(K, K)` symmetric distances with a zero diagonal (NaN for a member without variance).
     """
-    if isinstance(states, (list, tuple)):
-        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(states)]
-    else:
-        arr = np.asarray(states, np.float64)
-        if arr.ndim != 3:
-            raise ValueError(f"`states` must be (K, T, N) or a list of (T, N_k) arrays, got shape {arr.shape}.")
-        xs = [_check_activity(f"states[{i}]", s) for i, s in enumerate(arr)]
-    if len(xs) == 0 or len({x.shape[0] for x in xs}) != 1:
-        raise ValueError(f"`states` must hold K >= 1 members with the same T, got shapes {[x.shape for x in xs]}.")
+    xs = _member_activities(states)
     if k is not None:
         k = check_int("k", k, 1)
     if isinstance(variance, bool) or not isinstance(variance, numbers.Real) or not 0 < variance <= 1:
