@@ -131,3 +131,20 @@ def _explained(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray
     total = np.sum((x - mean) ** 2)
     proj = (x - mean) @ comps.T
     return np.sum(proj ** 2, axis=0) / total if total > 0 else np.zeros(comps.shape[0])
+
+
+def _draw_fixed_points(ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray) -> None:
+    """Fixed points `(P, N)` projected on the PCs `comps` (first and last used as the axes): stable
+    points filled, saddles open; nothing when `fixed_points` is None or empty."""
+    if fixed_points is None:
+        return
+    fp = _check_fixed_points("fixed_points", fixed_points, n)
+    if not len(fp):
+        return
+    p = (np.asarray(fp.points) - mean) @ comps.T
+    stable = np.asarray(fp.n_unstable) == 0
+    if stable.any():
+        ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
+    if (~stable).any():
+        ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
+                   label="saddle")

@@ -24,7 +24,7 @@ from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
 from ..training._evaluate import ensemble_states
-from ._figure import _array, _check_fixed_points, _figure, _save, pca_projection
+from ._figure import _array, _draw_fixed_points, _figure, _save, pca_projection
 from ._task_report import fixed_point_summary
 
 
@@ -98,16 +98,7 @@ def plot_probe_state_space(states: object, path: str | os.PathLike, *, fixed_poi
                 label="driven (input + noise)" if i == 0 else None)
         ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
                 label="relaxing (constant input)" if i == 0 else None)
-    if fixed_points is not None:
-        fp = _check_fixed_points("fixed_points", fixed_points, n)
-        if len(fp):
-            p = (np.asarray(fp.points) - mean) @ comps.T
-            stable = np.asarray(fp.n_unstable) == 0
-            if stable.any():
-                ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
-            if (~stable).any():
-                ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
-                           label="saddle")
+    _draw_fixed_points(ax, fixed_points, n, mean, comps)
     ax.set_xlabel("PC 1 (a.u.)")
     ax.set_ylabel("PC 2 (a.u.)")
     if title:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._figure import _AMP, _array, _check_fixed_points, _figure, _same, _save, pca_projection
+from ._figure import _AMP, _array, _draw_fixed_points, _figure, _same, _save, pca_projection
 
 
 def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object, path: str | os.PathLike,
@@ -87,14 +87,7 @@ def plot_task_state_space(states: object, answers: object, path: str | os.PathLi
             p = (states[i] - mean) @ comps.T
             ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
                     label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
-    if fixed_points is not None:
-        fp = _check_fixed_points("fixed_points", fixed_points, n)
-        if len(fp):
-            p = (np.asarray(fp.points) - mean) @ comps.T
-            stable = np.asarray(fp.n_unstable) == 0
-            ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
-            ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
-                       label="saddle")
+    _draw_fixed_points(ax, fixed_points, n, mean, comps)
     ax.set_xlabel("PC 1 (a.u.)")
     ax.set_ylabel("PC 2 (a.u.)")
     if title:

@@ -331,6 +331,19 @@ def _state_size(ensemble: Cell) -> int:
     return ensemble.W_rec.shape[-1] if isinstance(ensemble, CTRNN) else ensemble.state_size
 
 
+def _matching(ensemble: object, fixed_points: object) -> tuple[Cell, int, int]:
+    """`(ensemble, K, state size)` with `ensemble` stacked, after checking that `fixed_points` is a
+    `FixedPoints` of this ensemble's `K` members and state size (a TypeError/ValueError otherwise)."""
+    ensemble = _as_ensemble(ensemble)
+    if not isinstance(fixed_points, FixedPoints):
+        raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
+    k, s = ensemble.W_rec.shape[0], _state_size(ensemble)
+    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
+        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
+                         f"do not belong to this ensemble (K={k}, state size {s}).")
+    return ensemble, k, s
+
+
 def _alphas(ensemble: Cell) -> np.ndarray:
     """`(K,)` float64 `a = dt/tau` per member; 1 for gated cells (discrete-time maps)."""
     if isinstance(ensemble, CTRNN):

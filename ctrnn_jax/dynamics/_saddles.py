@@ -26,9 +26,8 @@ import numpy as np
 from .._checks import check_int
 from ._fixed_points import (
     FixedPoints,
-    _as_ensemble,
     _check_inputs,
-    _state_size,
+    _matching,
     find_fixed_points,
 )
 
@@ -92,13 +91,7 @@ def complete_saddles(
     **Returns:** a `FixedPoints` with every point of `fixed_points` (re-linearized) and the new ones, and
     the slow points of `fixed_points`. Members with fewer than two stable points keep their points.
     """
-    ensemble = _as_ensemble(ensemble)
-    if not isinstance(fixed_points, FixedPoints):
-        raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
-    k, s = ensemble.W_rec.shape[0], _state_size(ensemble)
-    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
-        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
-                         f"do not belong to this ensemble (K={k}, state size {s}).")
+    ensemble, k, s = _matching(ensemble, fixed_points)
     neighbours = check_int("neighbours", neighbours, 1)
     samples = check_int("samples", samples, 3)
     newton_steps = check_int("newton_steps", newton_steps, 1)

@@ -40,9 +40,8 @@ from .._checks import check_int
 from ._fixed_points import (
     FixedPoints,
     _alphas,
-    _as_ensemble,
     _check_positive,
-    _state_size,
+    _matching,
 )
 
 
@@ -199,13 +198,7 @@ def topology_graph(
 
     **Returns:** a `Topology`, whose item `k` is member `k`'s `MemberGraph`.
     """
-    ensemble = _as_ensemble(ensemble)
-    if not isinstance(fixed_points, FixedPoints):
-        raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
-    k, s = ensemble.W_rec.shape[0], _state_size(ensemble)
-    if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
-        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
-                         f"do not belong to this ensemble (K={k}, state size {s}).")
+    ensemble, k, s = _matching(ensemble, fixed_points)
     eps = _check_positive("eps", eps)
     max_steps = check_int("max_steps", max_steps, 1)
     chunk = min(check_int("chunk", chunk, 1), max_steps)
