@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from ctrnn_jax._cli import use_cpu_cores
-from ctrnn_jax.training._ensemble import EnsembleConfig
+from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.analysis._report import analyze_run
 from ctrnn_jax.io._run import RunConfig, train_run
-from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.tasks._neurogym import neurogym_task
 from ctrnn_jax.tasks._tasks import TASKS, make_task
+from ctrnn_jax.training._ensemble import EnsembleConfig
 from ctrnn_jax.training._train import TrainConfig
 
 # Per preset: ensemble size, units, and training steps per task. The decision and memory tasks have
@@ -161,8 +161,8 @@ def main(argv=None) -> int:
         rows.append(run_task(name, args, preset))
         write_json(Path(args.out) / "gallery.json", {"preset": args.preset, "rows": rows,
                                                       "wall_s": time.perf_counter() - t0})
-    table = ["| task | members solving | metric (per member) | fixed points at the task's inputs "
-             "(median points / stable / slow points) | train s | total s |", "|---|---|---|---|---|---|"]
+    table = [("| task | members solving | metric (per member) | fixed points at the task's inputs "
+             "(median points / stable / slow points) | train s | total s |"), "|---|---|---|---|---|---|"]
     for r in rows:
         metric = ", ".join(f"{v:.3f}" for v in r["metric"])
         fps = "; ".join(f"{f['points_median']:.0f} / {f['stable_median']:.0f} / {f['slow_median']:.0f}"

@@ -124,21 +124,30 @@ def main(argv=None) -> int:
     table = {}
     mse = np.concatenate([json.loads((args.out / name / "eval.json").read_text())["mse"] for name in names])
     near = np.isfinite(mse) & (mse < NEAR_MSE)
-    for subset, mask in (("all", np.ones(len(members), bool)), (f"test MSE < {NEAR_MSE}", near), ("solved", solved)):
+    # networks that hold the 2^3 memories in attractors: at least 8 stable points (the study's claim is about
+    # fixed-point topology, which says nothing of networks that remember without attractors)
+    attractors = np.asarray([g.n_nodes >= 2 ** task.n_bits for g in result["graphs"]])
+    for subset, mask in (("all", np.ones(len(members), bool)), (f"test MSE < {NEAR_MSE}", near), ("solved", solved),
+                         (f">= {2 ** task.n_bits} stable points", attractors),
+                         (f"solved, >= {2 ** task.n_bits} stable points", solved & attractors)):
         idx = np.flatnonzero(mask)
         distances = {name: np.asarray(result[name]) for name in ("svcca", "topology", "topology_spectrum",
                                                                   "linearization")}
         distances["1 - cka"] = 1.0 - np.asarray(result["cka"])  # CKA is a similarity
         table[subset] = {measure: within_between(d[np.ix_(idx, idx)], groups[idx]) for measure, d in distances.items()}
     graphs = result["graphs"]
+    # slow points (tol_q < q <= 1e-6, not fixed points): where a gated cell holds its memory with saturated
+    # gates, the search ends on slow, marginal states instead of attractors
+    slow = [np.bincount(np.asarray(fp.slow_member), minlength=fp.n_members).tolist() for fp in result["fixed_points"]]
     summary = {
         "preset": args.preset, "settings": preset, "task": task.to_dict(), "seconds": times,
         "populations": {name: {"steps": steps_trained[name], "members": int(np.sum(groups == name)),
                                "solved": int(np.sum(solved & (groups == name))),
                                "test_mse": [float(v) for v in json.loads((args.out / name / "eval.json").read_text())["mse"]],
                                "nodes": [graphs[i].n_nodes for i in np.flatnonzero(groups == name)],
-                               "edges": [graphs[i].n_edges for i in np.flatnonzero(groups == name)]}
-                        for name in args.populations},
+                               "edges": [graphs[i].n_edges for i in np.flatnonzero(groups == name)],
+                               "slow_points": slow[j]}
+                        for j, name in enumerate(args.populations)},
         "within_between": table,
     }
     write_json(args.out / "universality.json", summary)
@@ -146,12 +155,12 @@ def main(argv=None) -> int:
              (f"Preset `{args.preset}`: {preset}; task: the default flip-flop with `delay={task.delay}`. "
              "Comparison report: `compare/report.md`.\n"),
              ("| population | steps | solved | test MSE | stable points per network | topology edges per network | "
-              "seconds (this call) |"),
-             "|---|---|---|---|---|---|---|"]
+              "slow points per network | seconds (this call) |"),
+             "|---|---|---|---|---|---|---|---|"]
     for name, row in summary["populations"].items():
         mse = ", ".join(f"{v:.3f}" for v in row["test_mse"])
         lines.append(f"| {name} | {row['steps']} | {row['solved']}/{row['members']} | {mse} | {row['nodes']} | "
-                     f"{row['edges']} | {times[name]:.0f} |")
+                     f"{row['edges']} | {row['slow_points']} | {times[name]:.0f} |")
     lines += ["", "Mean distance within and between populations (architecture and activation):\n",
               "| networks | measure | within | between | between / within |", "|---|---|---|---|---|"]
     for subset, rows in table.items():

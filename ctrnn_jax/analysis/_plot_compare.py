@@ -115,6 +115,9 @@ def plot_topology_graphs(graphs, titles, path: str | os.PathLike) -> list[Path]:
             for (x, y), lab in zip(xy, g.labels):
                 ax.annotate("".join("+" if v > 0 else ("−" if v < 0 else "0") for v in lab), (x, y), fontsize=5,
                             xytext=(2, 2), textcoords="offset points")
+        if g.n_nodes == 0:  # e.g. memory held by saturated update gates: slow points, no attractor
+            ax.text(0.5, 0.5, "no stable fixed point", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8, color="0.4")
         ax.set_title(f"{title}: {g.n_nodes} nodes, {g.n_edges} edges", fontsize=8)
         ax.set_xlabel("readout 1 (+ 0.45 × readout 3)" if g.outputs.shape[1] >= 3 else "readout 1")
         ax.set_ylabel("readout 2 (+ 0.3 × readout 3)" if g.outputs.shape[1] >= 3 else "readout 2")
