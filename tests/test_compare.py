@@ -132,3 +132,29 @@ def test_compare_bad_input(runs, tmp_path, capsys):
     eval_ = json.loads((other / "eval.json").read_text())
     assert not any(eval_["success"])  # fresh networks solve nothing
     fails([root / "ctrnn", "--solved-only"], "no members to compare (no member solves its task")
+
+
+def test_topology_graph_panels_draw_nodes_edges_and_empty_graphs(monkeypatch, tmp_path):
+    """One panel per graph: its nodes at their readouts, one line per edge, and a note when a network has
+    no stable fixed point (a GRU holding its bits with saturated gates)."""
+    from ctrnn_jax.analysis import _plot_compare
+    from ctrnn_jax.dynamics._topology import MemberGraph
+
+    def graph(labels, edges):
+        labels = np.asarray(labels, np.int64).reshape(-1, 3)
+        v, e = len(labels), len(edges)
+        return MemberGraph(labels=labels, outputs=labels.astype(float), points=np.zeros((v, 4)),
+                           edges=np.asarray(edges, np.int64).reshape(-1, 2), saddles=np.zeros((e, 4)),
+                           node_rates=np.zeros((v, 1)), edge_rates=np.zeros((e, 1)), higher=[], n_unmatched=0)
+
+    corners = [(a, b, c) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
+    cube = graph(corners, [(i, j) for i in range(8) for j in range(i + 1, 8)
+                           if sum(x != y for x, y in zip(corners[i], corners[j])) == 1])
+    figures = []
+    monkeypatch.setattr(_plot_compare, "_save", lambda fig, path: figures.append(fig) or [path])
+    _plot_compare.plot_topology_graphs([cube, graph([], [])], ["cube", "gru"], tmp_path / "graphs")
+    left, right = figures[0].axes
+    assert len(left.lines) == 12 and left.collections[0].get_offsets().shape == (8, 2)
+    assert left.get_title() == "cube: 8 nodes, 12 edges" and not left.texts[8:]  # 8 node labels, no note
+    assert right.get_title() == "gru: 0 nodes, 0 edges"
+    assert [t.get_text() for t in right.texts] == ["no stable fixed point"]
