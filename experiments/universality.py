@@ -91,8 +91,8 @@ def main(argv=None) -> int:
         if (run / "ensemble.npz").is_file():
             _, config = load_run_ensemble(run)
             if config.task != task:
-                raise SystemExit(f"error: {run} was trained on another task ({config.task}); "
-                                 f"use a new --out or --delay {config.task.delay}")
+                hint = f" or --delay {config.task.delay}" if isinstance(config.task, FlipFlopConfig) else ""
+                raise SystemExit(f"error: {run} was trained on another task ({config.task}); use a new --out{hint}")
         else:
             config = RunConfig(
                 ensemble=EnsembleConfig(members=preset["members"], units=preset["units"], cell=cell,
