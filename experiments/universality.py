@@ -104,13 +104,14 @@ def main(argv=None) -> int:
             train_run(run, config, log=lambda m: print(m, file=sys.stderr))
         times[name] = time.perf_counter() - t0
 
-    ensembles, names, success, steps_trained = [], [], [], {}
+    ensembles, names, success, steps_trained, evals = [], [], [], {}, {}
     for name in args.populations:
         ensemble, config = load_run_ensemble(args.out / name)
         steps_trained[name] = config.train.steps  # a run resumed with more steps (`ctrnn-jax train --resume`)
         ensembles.append(ensemble)
         names.append(name)
-        success.append(np.asarray(json.loads((args.out / name / "eval.json").read_text())["success"], bool))
+        evals[name] = json.loads((args.out / name / "eval.json").read_text())  # per-member test metrics
+        success.append(np.asarray(evals[name]["success"], bool))
     t0 = time.perf_counter()
     result = compare_ensembles(ensembles, key=jax.random.key(args.seed), names=names, task=task, success=success,
                                n_candidates=preset["candidates"], restarts=preset["restarts"],
@@ -122,7 +123,7 @@ def main(argv=None) -> int:
     solved = np.asarray([bool(m["success"]) for m in members])
     groups = np.asarray([m["run"] for m in members])
     table = {}
-    mse = np.concatenate([json.loads((args.out / name / "eval.json").read_text())["mse"] for name in names])
+    mse = np.concatenate([evals[name]["mse"] for name in names])
     near = np.isfinite(mse) & (mse < NEAR_MSE)
     # networks that hold the 2^3 memories in attractors: at least 8 stable points (the study's claim is about
     # fixed-point topology, which says nothing of networks that remember without attractors)
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
         "preset": args.preset, "settings": preset, "task": task.to_dict(), "seconds": times,
         "populations": {name: {"steps": steps_trained[name], "members": int(np.sum(groups == name)),
                                "solved": int(np.sum(solved & (groups == name))),
-                               "test_mse": [float(v) for v in json.loads((args.out / name / "eval.json").read_text())["mse"]],
+                               "test_mse": [float(v) for v in evals[name]["mse"]],
                                "nodes": [graphs[i].n_nodes for i in np.flatnonzero(groups == name)],
                                "edges": [graphs[i].n_edges for i in np.flatnonzero(groups == name)],
                                "slow_points": slow[j]}

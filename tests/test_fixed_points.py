@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 
 from ctrnn_jax import CTRNN, ensemble_states, stack_members
 from ctrnn_jax.dynamics._cube import (
@@ -19,23 +20,15 @@ from ctrnn_jax.dynamics._cube import (
     format_cube_table,
     procrustes_disparity,
 )
-from ctrnn_jax.dynamics._fixed_points import FixedPoints, _search_cell, find_fixed_points, initial_states_from_trajectories
+from ctrnn_jax.dynamics._fixed_points import (
+    FixedPoints,
+    _search_cell,
+    find_fixed_points,
+    initial_states_from_trajectories,
+)
 from ctrnn_jax.models._gated import GRU, LSTM
 
 K, C, N, M = 2, 256, 5, 2
-W_DIAG = (1.5, 2.0, 3.0)
-
-
-def tanh_root(w):
-    """The positive root of tanh(w h) = h (w > 1), by bisection."""
-    lo, hi = 1e-6, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if math.tanh(w * mid) > mid else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-H_STAR = np.asarray([tanh_root(w) for w in W_DIAG])
 
 
 def network(W_rec, *, alpha=1.0, W_in=None, b=None, W_out=None):

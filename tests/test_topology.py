@@ -4,13 +4,13 @@ tanh), with 8 attractors at (±h1*, ±h2*, ±h3*), 12 index-1 saddles (one unit 
 that differ in that unit, 6 index-2 saddles and the index-3 origin."""
 
 import itertools
-import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 
 from ctrnn_jax import CTRNN, find_fixed_points, load_npz, stack_members
 from ctrnn_jax.dynamics import (
@@ -22,19 +22,7 @@ from ctrnn_jax.dynamics import (
     topology_graph,
 )
 
-W_DIAG = (1.5, 2.0, 3.0)
 N, M = 4, 3
-
-
-def tanh_root(w):
-    lo, hi = 1e-6, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if math.tanh(w * mid) > mid else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-H_STAR = np.asarray([tanh_root(w) for w in W_DIAG])
 
 
 def bistable_network(scale=1.0):

@@ -148,3 +148,15 @@ def _draw_fixed_points(ax, fixed_points, n: int, mean: np.ndarray, comps: np.nda
     if (~stable).any():
         ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
                    label="saddle")
+
+
+def _finish_pc_plane(fig, ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray, title, path) -> list[Path]:
+    """End a state-space figure drawn on the PC 1 / PC 2 plane: the fixed points, axis labels, the
+    optional title and the legend; saved as PNG and PDF."""
+    _draw_fixed_points(ax, fixed_points, n, mean, comps)
+    ax.set_xlabel("PC 1 (a.u.)")
+    ax.set_ylabel("PC 2 (a.u.)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return _save(fig, path)

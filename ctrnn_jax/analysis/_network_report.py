@@ -24,7 +24,7 @@ from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
 from ..training._evaluate import ensemble_states
-from ._figure import _array, _draw_fixed_points, _figure, _save, pca_projection
+from ._figure import _array, _figure, _finish_pc_plane, pca_projection
 from ._task_report import fixed_point_summary
 
 
@@ -98,13 +98,7 @@ def plot_probe_state_space(states: object, path: str | os.PathLike, *, fixed_poi
                 label="driven (input + noise)" if i == 0 else None)
         ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
                 label="relaxing (constant input)" if i == 0 else None)
-    _draw_fixed_points(ax, fixed_points, n, mean, comps)
-    ax.set_xlabel("PC 1 (a.u.)")
-    ax.set_ylabel("PC 2 (a.u.)")
-    if title:
-        ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    return _save(fig, path)
+    return _finish_pc_plane(fig, ax, fixed_points, n, mean, comps, title, path)
 
 
 def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: int = 0, log=print,

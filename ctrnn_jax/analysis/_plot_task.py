@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._figure import _AMP, _array, _draw_fixed_points, _figure, _same, _save, pca_projection
+from ._figure import (
+    _AMP,
+    _array,
+    _figure,
+    _finish_pc_plane,
+    _same,
+    _save,
+    pca_projection,
+)
 
 
 def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object, path: str | os.PathLike,
@@ -87,10 +95,4 @@ def plot_task_state_space(states: object, answers: object, path: str | os.PathLi
             p = (states[i] - mean) @ comps.T
             ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
                     label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
-    _draw_fixed_points(ax, fixed_points, n, mean, comps)
-    ax.set_xlabel("PC 1 (a.u.)")
-    ax.set_ylabel("PC 2 (a.u.)")
-    if title:
-        ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    return _save(fig, path)
+    return _finish_pc_plane(fig, ax, fixed_points, n, mean, comps, title, path)
