@@ -7,6 +7,7 @@ Every public name below is also reachable from its layer, e.g. `ctrnn_jax.tasks.
 from importlib.metadata import PackageNotFoundError, version
 
 from .models import ACTIVATIONS as ACTIVATIONS
+from .models import AbstractRNN as AbstractRNN
 from .models import CTRNN as CTRNN
 from .models import euler_readout_scan as euler_readout_scan
 from .models import euler_scan as euler_scan
@@ -57,6 +58,8 @@ from .dynamics import complete_saddles as complete_saddles
 from .dynamics import cube_analysis as cube_analysis
 from .dynamics import ensemble_summary as ensemble_summary
 from .dynamics import find_fixed_points as find_fixed_points
+from .dynamics import fixed_point_stage as fixed_point_stage
+from .dynamics import FixedPointConfig as FixedPointConfig
 from .dynamics import FixedPoints as FixedPoints
 from .dynamics import format_cube_table as format_cube_table
 from .dynamics import initial_states_from_trajectories as initial_states_from_trajectories
@@ -75,6 +78,7 @@ from .analysis import linear_cka as linear_cka
 from .analysis import pairwise_cka as pairwise_cka
 from .analysis import pairwise_procrustes as pairwise_procrustes
 from .analysis import robustness_sweep as robustness_sweep
+from .analysis import save_figure as save_figure
 from .analysis import svcca_distance as svcca_distance
 from .analysis import size_sweep_summary as size_sweep_summary
 from .analysis import success_summary as success_summary

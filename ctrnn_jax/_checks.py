@@ -18,6 +18,17 @@ def check_float(name: str, value: object) -> float:
     return float(value)
 
 
+def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """`value` as a finite float > 0 (>= 0 with `allow_zero`), else a TypeError/ValueError naming `name`
+    and the accepted range (infinity and NaN are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        interval = "[0, inf)" if allow_zero else "(0, inf)"
+        raise ValueError(f"`{name}` must be a finite number in {interval}, got {value!r}.")
+    return float(value)
+
+
 def check_key(key: object) -> None:
     """Raise unless `key` is a single typed PRNG key (a traced one passes too)."""
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):

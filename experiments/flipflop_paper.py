@@ -102,8 +102,7 @@ def _plot_sizes(sizes: dict, path: Path) -> None:
     ax.set_xlabel("units N")
     ax.set_ylabel("success rate (test MSE < threshold)")
     ax.set_ylim(-0.05, 1.05)
-    for suffix in (".png", ".pdf"):
-        fig.savefig(path.with_suffix(suffix), dpi=150)
+    cj.save_figure(fig, path)  # size_sweep.png and .pdf, each written atomically
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def test_compare_bad_input(runs, tmp_path, capsys):
     fails([root / "ctrnn", "--solved-only"], "no members to compare (no member solves its task")
 
 
-def test_topology_graph_panels_draw_nodes_edges_and_empty_graphs(monkeypatch, tmp_path):
+def test_topology_graph_panels_draw_nodes_edges_and_empty_graphs():
     """One panel per graph: its nodes at their readouts, one line per edge, and a note when a network has
     no stable fixed point (a GRU holding its bits with saturated gates)."""
     from ctrnn_jax.analysis import _plot_compare
@@ -150,10 +150,8 @@ def test_topology_graph_panels_draw_nodes_edges_and_empty_graphs(monkeypatch, tm
     corners = [(a, b, c) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
     cube = graph(corners, [(i, j) for i in range(8) for j in range(i + 1, 8)
                            if sum(x != y for x, y in zip(corners[i], corners[j])) == 1])
-    figures = []
-    monkeypatch.setattr(_plot_compare, "_save", lambda fig, path: figures.append(fig) or [path])
-    _plot_compare.plot_topology_graphs([cube, graph([], [])], ["cube", "gru"], tmp_path / "graphs")
-    left, right = figures[0].axes
+    fig = _plot_compare.plot_topology_graphs([cube, graph([], [])], ["cube", "gru"])  # the Figure, no file
+    left, right = fig.axes
     assert len(left.lines) == 12 and left.collections[0].get_offsets().shape == (8, 2)
     assert left.get_title() == "cube: 8 nodes, 12 edges" and not left.texts[8:]  # 8 node labels, no note
     assert right.get_title() == "gru: 0 nodes, 0 edges"

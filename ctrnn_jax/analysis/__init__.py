@@ -1,6 +1,7 @@
 """Analyses and figures of trained ensembles: success, robustness, comparison of realizations, every
-figure (PNG + PDF), and the `report.md` of a run folder. The only layer that imports matplotlib
-(lazily, inside the plotting functions).
+figure (returned as a matplotlib `Figure`; written as PNG + PDF with `save_figure` or a `path`), and the
+`report.md` of a run folder. The only layer that imports matplotlib (lazily, inside the plotting
+functions).
 """
 
 from ._analysis import compare_realizations as compare_realizations
@@ -18,6 +19,7 @@ from ._analysis import robustness_sweep as robustness_sweep
 from ._analysis import size_sweep_summary as size_sweep_summary
 from ._analysis import success_summary as success_summary
 from ._figure import pca_projection as pca_projection
+from ._figure import save_figure as save_figure
 from ._network_report import analyze_network as analyze_network
 from ._network_report import network_fixed_points as network_fixed_points
 from ._network_report import plot_probe_state_space as plot_probe_state_space

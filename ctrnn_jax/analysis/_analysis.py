@@ -21,7 +21,7 @@ import numpy as np
 
 from .._checks import check_int
 from ..dynamics._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
-from ..dynamics._fixed_points import FixedPoints, _as_ensemble
+from ..dynamics._fixed_points import FixedPoints, as_ensemble
 from ..models._model import CTRNN
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
 from ..training._evaluate import ensemble_states, evaluate
@@ -110,7 +110,7 @@ def robustness_sweep(
     `noise_success_rate (L,)`, `amplitude_scales (A,)`, `amplitude_mse (A, K)`, `amplitude_success (A, K)`,
     `amplitude_success_rate (A,)`.
     """
-    ensemble = _as_ensemble(ensemble)
+    ensemble = as_ensemble(ensemble)
     if not isinstance(config, FlipFlopConfig):
         raise ValueError(f"`config` must be a FlipFlopConfig, got {config!r}.")
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
@@ -434,7 +434,7 @@ def compare_realizations(
     **Returns:** a dict with `procrustes (K, K)`, `cka (K, K)`, `points` (the list of `K` `(2^O, N)` memory
     states compared) and `source` (`"fixed_points"` or `"activity"`).
     """
-    ensemble = _as_ensemble(ensemble)
+    ensemble = as_ensemble(ensemble)
     if (inputs is None) != (targets is None):
         raise ValueError("`inputs` and `targets` must be given together (or both `None` for the 8-state test set).")
     if inputs is None:

@@ -14,9 +14,11 @@ the same task and compares every member with every other:
 runs both on run folders.
 """
 
+import dataclasses
 import math
 import numbers
 from pathlib import Path
+
 
 import jax
 import jax.numpy as jnp
@@ -24,12 +26,9 @@ import numpy as np
 
 from .._checks import check_int
 from .._files import atomic_write, write_json
-from ..dynamics._fixed_points import (
-    _as_ensemble,
-    find_fixed_points,
-    initial_states_from_trajectories,
-)
-from ..dynamics._saddles import complete_saddles
+from ..dynamics._config import FixedPointConfig
+from ..dynamics._fixed_points import as_ensemble
+from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
@@ -69,36 +68,15 @@ def _cell(ensemble) -> str:
     return getattr(ensemble, "cell", "ctrnn")
 
 
-def _ensemble_fixed_points(ensemble, task, key, n_candidates, restarts, complete, finder_options):
-    """Fixed points at the task's first constant input: candidates from the test set and random trials."""
-    k_test, k_trials, k_sample, k_restart = jax.random.split(key, 4)
-    x = np.asarray(task.fixed_point_inputs(), np.float64)[0]
-    test_inputs = jnp.asarray(task.test_set()[0])
-    trial_inputs = jnp.asarray(task.sample(k_trials, 16)[0])
-    half = n_candidates // 2
-    h0 = jnp.concatenate([
-        initial_states_from_trajectories(ensemble, test_inputs, half, key=k_test),
-        initial_states_from_trajectories(ensemble, trial_inputs, n_candidates - half, key=k_sample)], axis=1)
-    fp = find_fixed_points(ensemble, x, h0, restarts=restarts, key=k_restart, **finder_options)
-    if complete:
-        fp = complete_saddles(ensemble, x, fp, **{k: v for k, v in finder_options.items()
-                                                  if k in ("tol_q", "dedup_tol", "dtype", "eigvecs")})
-    return fp
-
-
 def compare_ensembles(
     ensembles,
     *,
-    key: jax.Array,
     names=None,
     task=None,
     success=None,
-    n_candidates: int = 256,
-    restarts: int = 2,
-    complete: bool = True,
+    config: FixedPointConfig | None = None,
     svcca_k: int | None = None,
     topology_options: dict | None = None,
-    finder_options: dict | None = None,
     log=None,
 ) -> dict:
     """Compare every member of every ensemble with every other: geometry and fixed-point topology.
@@ -107,15 +85,13 @@ def compare_ensembles(
 
     - `ensembles`: a list of `E` stacked ensembles (any cell, any `N`), all with the task's `M` inputs
       and `O` outputs; `P` members in all.
-    - `key`: a PRNG key (keyword-only), for the fixed-point candidates and restarts.
     - `names`: `E` names (e.g. the run folders); default `run0`, `run1`, ...
     - `task`: the task object (its `test_set`, `sample`, `fixed_point_inputs`); default the 3-bit flip-flop.
     - `success`: `None` or `E` boolean arrays `(K_e,)`, recorded per member (e.g. from `eval.json`).
-    - `n_candidates`, `restarts`: the fixed-point search per ensemble (`find_fixed_points`).
-    - `complete`: run `complete_saddles` after the search.
+    - `config`: the `FixedPointConfig` of every ensemble's fixed points at the task's first constant input
+      (`fixed_point_stage`); default `FixedPointConfig(n_candidates=256)`.
     - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
     - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
-    - `finder_options`: further keyword arguments of `find_fixed_points` (`adam_steps`, `tol_q`, ...).
     - `log`: `None` or a function taking a progress message.
 
     **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
@@ -125,7 +101,7 @@ def compare_ensembles(
     """
     if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
         raise ValueError("`ensembles` must be a non-empty list of stacked ensembles.")
-    ensembles = [_as_ensemble(e) for e in ensembles]
+    ensembles = [as_ensemble(e) for e in ensembles]
     task = FlipFlopConfig() if task is None else task
     names = [f"run{i}" for i in range(len(ensembles))] if names is None else [str(n) for n in names]
     if len(names) != len(ensembles):
@@ -138,13 +114,11 @@ def compare_ensembles(
     if success is not None and (len(success) != len(ensembles) or any(
             np.shape(s) != (e.W_out.shape[0],) for s, e in zip(success, ensembles))):
         raise ValueError("`success` must hold one (K,) boolean array per ensemble.")
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
-        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
-    n_candidates = check_int("n_candidates", n_candidates, 2)
-    restarts = check_int("restarts", restarts, 0)
+    config = FixedPointConfig(n_candidates=256) if config is None else config
+    if not isinstance(config, FixedPointConfig):
+        raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
     log = log or (lambda message: None)
-    finder_options = dict(finder_options or {})
-    finder_options.setdefault("eigvecs", False)
+    first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])
     members, activity, graphs, fixed_points = [], [], [], []
@@ -153,8 +127,8 @@ def compare_ensembles(
         log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
         states = np.asarray(ensemble_states(ens, inputs), np.float64)  # (K, B, T, N)
         activity += [s.reshape(-1, s.shape[-1]) for s in states]
-        fp = _ensemble_fixed_points(ens, task, jax.random.fold_in(key, i), n_candidates, restarts, complete,
-                                    finder_options)
+        fp = fixed_point_stage(ens, task, inputs=first_input,
+                               config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
         graphs += list(topology_graph(ens, fp, **(topology_options or {})).graphs)
         for kk in range(k):
@@ -207,6 +181,7 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
     embeddings, each graph's nodes and edges, within/between-group means), `figures/` (the two MDS
     embeddings coloured by run and by cell/activation, the distance matrices, `n_graphs` topology graphs)
     and `report.md`. Returns the path of `report.md`."""
+    from ._figure import save_figure
     from ._plot_compare import (
         plot_distance_matrices,
         plot_mds_pair,
@@ -221,15 +196,18 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
     by_run = [m["run"] for m in members]
     by_cell = [f"{m['cell']}/{m['activation']}" for m in members]
     written = {
-        "mds_run": plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_run, figs / "mds_by_run"),
-        "mds_cell": plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_cell, figs / "mds_by_cell"),
-        "matrices": plot_distance_matrices(result["svcca"], result["topology"], by_cell, figs / "distances"),
+        "mds_run": save_figure(plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_run),
+                               figs / "mds_by_run"),
+        "mds_cell": save_figure(plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_cell),
+                                figs / "mds_by_cell"),
+        "matrices": save_figure(plot_distance_matrices(result["svcca"], result["topology"], by_cell),
+                                figs / "distances"),
     }
     shown = _graphs_to_show(members, n_graphs)
     if shown:
-        written["graphs"] = plot_topology_graphs([result["graphs"][i] for i in shown],
-                                                 [f"{members[i]['run']} #{members[i]['member']}" for i in shown],
-                                                 figs / "topology_graphs")
+        written["graphs"] = save_figure(plot_topology_graphs(
+            [result["graphs"][i] for i in shown],
+            [f"{members[i]['run']} #{members[i]['member']}" for i in shown]), figs / "topology_graphs")
     groups = {"run": _group_table(result, "run"), "cell_activation": _group_table(result, "cell_activation")}
     data = {
         "members": members,
@@ -294,8 +272,8 @@ def _markdown(out, written, result, groups, shown) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, seed: int = 0,
-                 log=None, **options) -> Path:
+def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, log=None,
+                 **options) -> Path:
     """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and
     `write_comparison` to `out_dir`.
 
@@ -307,7 +285,7 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     - `allow_mixed`: compare runs of different tasks (on the first run's task, whose test set and
       constant input every network must fit); otherwise such runs are an error.
     - `solved_only`: keep only the members that solve the task (their run's `eval.json`).
-    - `seed`: seed of the fixed-point candidates; `options`: further `compare_ensembles` arguments.
+    - `options`: further `compare_ensembles` arguments (`config`, `svcca_k`, `topology_options`).
 
     Raises `ValueError` / `FileNotFoundError` with a one-line message for a path without an ensemble,
     mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
@@ -336,7 +314,7 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
                 raise ValueError(f"{path / EVAL}: {ok.size} success flags for {ensemble.W_out.shape[0]} members.")
         if solved_only:
             if ok is None:
-                raise ValueError(f"{path}: --solved-only needs the run's {EVAL}.")
+                raise ValueError(f"{path}: `solved_only` needs the run's {EVAL}.")
             keep = np.flatnonzero(ok)
             ensemble = jax.tree_util.tree_map(lambda a: a[keep], ensemble) if len(keep) else None
             ok = ok[keep]
@@ -348,19 +326,18 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
         success.append(ok)
         names.append(path.name if path.is_dir() else path.stem)
     if not ensembles:
-        raise ValueError("no members to compare" + (" (no member solves its task; drop --solved-only)."
+        raise ValueError("no members to compare" + (" (no member solves its task; drop `solved_only`)."
                                                     if solved_only else "."))
     if skipped and log:
         log(f"no member to compare in {', '.join(skipped)}: skipped")
     kinds = sorted({t.name for t in tasks})
     if len(kinds) > 1 and not allow_mixed:
-        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass --allow-mixed to compare them "
+        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare them "
                          "on the first run's task.")
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
     success = None if any(s is None for s in success) else success
-    result = compare_ensembles(ensembles, key=jax.random.key(seed), names=names, task=tasks[0], success=success,
-                               log=log, **options)
+    result = compare_ensembles(ensembles, names=names, task=tasks[0], success=success, log=log, **options)
     return write_comparison(result, out_dir)
 
 

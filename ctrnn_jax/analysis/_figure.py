@@ -1,11 +1,13 @@
 """What every figure shares: shape checks, a pyplot-free `Figure`, PNG+PDF saving, axis helpers, PCA.
 
-Every plotting function of `ctrnn_jax.analysis` validates its array shapes first (a `ValueError`
-naming the argument), draws on a `matplotlib.figure.Figure` (no pyplot, so no global state and no GUI
-backend), and writes the figure as PNG and PDF next to each other: `path` is a file name without suffix
-(or ending in `.png`/`.pdf`), and the return value is the list `[png_path, pdf_path]`. matplotlib is
-imported only inside these functions, so `import ctrnn_jax` never needs it. Time is in steps (1 step =
-1 ms in the paper); activities, inputs and outputs are in arbitrary units.
+Every plotting function of `ctrnn_jax.analysis` validates its inputs first (a `ValueError` naming the
+argument, before anything is drawn), draws on a `matplotlib.figure.Figure` (no pyplot, so no global
+state and no GUI backend) and returns that `Figure`. With a `path` (a file name without suffix, or
+ending in `.png`/`.pdf`) the figure is also written as PNG and PDF next to each other, atomically
+(`save_figure`). A function that draws one panel also takes `ax=`: it then draws into that axes of any
+figure (e.g. a pyplot one in a notebook) and returns the figure holding it. matplotlib is imported only
+inside these functions, so `import ctrnn_jax` never needs it. Time is in steps (1 step = 1 ms in the
+paper); activities, inputs and outputs are in arbitrary units.
 
 Only NumPy is used for the arithmetic (eigenvalues, PCA): the arrays are small and on the host.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
 from ..dynamics._fixed_points import FixedPoints
 
 _TIME = "time (steps, 1 step = 1 ms)"
@@ -57,18 +60,56 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _save(fig, path: str | os.PathLike) -> list[Path]:
-    """Write `fig` as `<path>.png` and `<path>.pdf`; returns both paths."""
+def save_figure(fig, path: str | os.PathLike) -> list[Path]:
+    """Write a figure as `<stem>.png` and `<stem>.pdf`, each atomically.
+
+    Each file is written to a temporary file in the same folder and then renamed onto its name
+    (`os.replace`), so an interrupted save never leaves a partial file, nor a half-written figure over
+    an older good one. The parent folder is created if needed.
+
+    **Arguments:**
+
+    - `fig`: a `matplotlib.figure.Figure` (e.g. the one a `plot_*` function returns).
+    - `path`: output file name, without suffix or with `.png`/`.pdf` (the stem is used either way).
+
+    **Returns:** the written paths `[png, pdf]`.
+    """
     path = Path(path)
     if path.suffix.lower() in (".png", ".pdf"):
         path = path.with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix in (".png", ".pdf"):
-        out = path.with_name(path.name + suffix)
-        fig.savefig(out, dpi=_DPI)
+    for fmt in ("png", "pdf"):
+        out = path.with_name(f"{path.name}.{fmt}")
+        with atomic_write(out, "wb") as f:  # a temporary file, then os.replace
+            fig.savefig(f, format=fmt, dpi=_DPI)
         written.append(out)
     return written
+
+
+def _save(fig, path: str | os.PathLike | None):
+    """End a plotting function: the top-level `Figure` of `fig` (itself, or the one holding a
+    `SubFigure`), written with `save_figure` when `path` is given."""
+    fig = fig.figure  # a Figure's `.figure` is itself
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _figure_or_axes(ax, width: float, height: float, *, projection: str | None = None):
+    """`(figure, axes)` to draw one panel on: a new `_figure(width, height)` with one axes when `ax` is
+    None, else `ax` and the figure holding it (`ValueError` if `ax` is not an axes or, with `projection`,
+    not of that projection)."""
+    if ax is None:
+        fig = _figure(width, height)
+        return fig, (fig.add_subplot(projection=projection) if projection else fig.subplots())
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise ValueError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__}.")
+    if projection is not None and ax.name != projection:
+        raise ValueError(f"`ax` must be a {projection.upper()} axes (e.g. `fig.add_subplot(projection="
+                         f"'{projection}')`), got a {ax.name!r} axes.")
+    return ax.figure, ax
 
 
 def _unit_circle(ax) -> None:
@@ -150,13 +191,12 @@ def _draw_fixed_points(ax, fixed_points, n: int, mean: np.ndarray, comps: np.nda
                    label="saddle")
 
 
-def _finish_pc_plane(fig, ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray, title, path) -> list[Path]:
-    """End a state-space figure drawn on the PC 1 / PC 2 plane: the fixed points, axis labels, the
-    optional title and the legend; saved as PNG and PDF."""
+def _finish_pc_plane(ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray, title) -> None:
+    """End a state-space panel drawn on the PC 1 / PC 2 plane: the fixed points, axis labels, the
+    optional title and the legend (`fixed_points` already checked)."""
     _draw_fixed_points(ax, fixed_points, n, mean, comps)
     ax.set_xlabel("PC 1 (a.u.)")
     ax.set_ylabel("PC 2 (a.u.)")
     if title:
         ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False)
-    return _save(fig, path)

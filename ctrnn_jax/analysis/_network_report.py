@@ -16,6 +16,7 @@ input `u` (default zeros):
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -24,8 +25,12 @@ from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
 from ..training._evaluate import ensemble_states
-from ._figure import _array, _figure, _finish_pc_plane, pca_projection
+from ._figure import _array, _check_fixed_points, _figure_or_axes, _finish_pc_plane, _save, pca_projection, save_figure
 from ._task_report import fixed_point_summary
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _constant_inputs(inputs, m: int) -> np.ndarray:
@@ -74,31 +79,37 @@ def network_fixed_points(ensemble, inputs=None, *, key: jax.Array, n_candidates:
     return found
 
 
-def plot_probe_state_space(states: object, path: str | os.PathLike, *, fixed_points: object = None,
-                           title: str | None = None) -> list[Path]:
+def plot_probe_state_space(states: object, path: str | os.PathLike | None = None, *, fixed_points: object = None,
+                           title: str | None = None, ax: "Axes | None" = None) -> "Figure":
     """Probe trajectories of one member in their top-2 principal components (the noisy first halves
     light, the relaxing second halves dark), with the fixed points (stable: filled; saddles: open).
 
     **Arguments:**
 
     - `states`: `(B, T, N)` hidden states on the probe trials.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
+    - `title`: `None` or the panel's title.
+    - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
     """
     states = _array("states", states, 3, "(B, T, N)")
     b, t, n = states.shape
+    if fixed_points is not None:
+        _check_fixed_points("fixed_points", fixed_points, n)
     mean, comps = pca_projection(states.reshape(b * t, n), min(2, n))
-    fig = _figure(5.6, 4.6)
-    ax = fig.subplots()
+    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
     for i in range(min(b, 40)):
         p = (states[i] - mean) @ comps.T
         ax.plot(p[: t // 2 + 1, 0], p[: t // 2 + 1, -1], lw=0.5, alpha=0.3, color="tab:blue",
                 label="driven (input + noise)" if i == 0 else None)
         ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
                 label="relaxing (constant input)" if i == 0 else None)
-    return _finish_pc_plane(fig, ax, fixed_points, n, mean, comps, title, path)
+    _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
+    return _save(fig, path)
 
 
 def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: int = 0, log=print,
@@ -125,7 +136,7 @@ def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: i
     if cell == "ctrnn":  # a gated cell's W_rec stacks its gates
         eig = np.abs(np.linalg.eigvals(np.asarray(ensemble.W_rec, np.float64)))
         spectral = {"spectral_radius": eig.max(axis=1).tolist(), "outside_unit_circle": (eig > 1).sum(1).tolist()}
-        written["eigenvalues"] = plot_eigenvalues(np.asarray(ensemble.W_rec)[member], figs / "eigenvalues")
+        written["eigenvalues"] = save_figure(plot_eigenvalues(np.asarray(ensemble.W_rec)[member]), figs / "eigenvalues")
     log("finding fixed points ...")
     key = jax.random.key(seed)
     found = network_fixed_points(ensemble, constants, key=key, n_candidates=n_candidates)
@@ -137,10 +148,11 @@ def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: i
         trials = probe_trials(u, key=jax.random.split(jax.random.fold_in(key, i), 3)[0])
         states = np.asarray(ensemble_states(ensemble, trials))[member]
         if len(mine) == 0 or mine.points.shape[1] == states.shape[-1]:  # (an LSTM's points are [h, c])
-            written[f"state_space_{i}"] = plot_probe_state_space(
-                states, figs / f"state_space_{i}", fixed_points=mine,
-                title=f"member {member}, fixed points at input {np.round(u, 3).tolist()}")
-        written[f"fixed_point_spectra_{i}"] = plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
+            written[f"state_space_{i}"] = save_figure(plot_probe_state_space(
+                states, fixed_points=mine,
+                title=f"member {member}, fixed points at input {np.round(u, 3).tolist()}"), figs / f"state_space_{i}")
+        written[f"fixed_point_spectra_{i}"] = save_figure(plot_fixed_point_spectra(mine),
+                                                          figs / f"fixed_point_spectra_{i}")
     analysis = {"task": None, "cell": cell, "members": k_total, "inputs": m, "units": ensemble.W_rec.shape[-1],
                 "outputs": ensemble.W_out.shape[-2], "figures_member": member, "fixed_points": summaries,
                 **({"W_rec": spectral} if spectral else {})}

@@ -1,16 +1,19 @@
 """Figures of a comparison across networks (`compare_ensembles`): the pair of MDS embeddings (geometry,
 topology; Maheswaranathan et al. 2019, Fig. 1), the distance matrices, and topology graphs.
 
-Conventions (shapes, PNG+PDF, lazy matplotlib) are those of `_figure.py`.
+Conventions (shapes, the returned `Figure`, optional PNG+PDF, lazy matplotlib) are those of `_figure.py`.
 """
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dynamics._topology import MemberGraph
 from ._figure import _array, _figure, _save
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _MARKERS = "osD^v<>ph*"
 
@@ -35,7 +38,7 @@ def _scatter(ax, coords, groups, title, xlabel, ylabel) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.PathLike) -> list[Path]:
+def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.PathLike | None = None) -> "Figure":
     """Two panels: the 2-D MDS embedding of the geometry (SVCCA) distances and of the topology
     distances, each network a dot coloured by its group.
 
@@ -43,9 +46,10 @@ def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.Pat
 
     - `geometry`, `topology`: arrays of shape `(P, 2)`, the embeddings (`classical_mds`).
     - `groups`: `P` group names (run, cell/activation).
-    - `path`: output file name without suffix; PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
 
-    **Returns:** `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     geometry = _array("geometry", geometry, 2, "(P, 2)").astype(np.float64)
     topology = _array("topology", topology, 2, "(P, 2)").astype(np.float64)
@@ -62,9 +66,20 @@ def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.Pat
     return _save(fig, path)
 
 
-def plot_distance_matrices(geometry: object, topology: object, groups, path: str | os.PathLike) -> list[Path]:
+def plot_distance_matrices(geometry: object, topology: object, groups,
+                           path: str | os.PathLike | None = None) -> "Figure":
     """The `(P, P)` geometry and topology distance matrices side by side, networks in the given order,
-    with group boundaries marked."""
+    with group boundaries marked.
+
+    **Arguments:**
+
+    - `geometry`, `topology`: arrays of shape `(P, P)`, the SVCCA and topology distances.
+    - `groups`: `P` group names, in the networks' order.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
+
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
+    """
     geometry = _array("geometry", geometry, 2, "(P, P)").astype(np.float64)
     topology = _array("topology", topology, 2, "(P, P)").astype(np.float64)
     p = geometry.shape[0]
@@ -98,9 +113,19 @@ def _layout(g: MemberGraph) -> np.ndarray:
     return np.stack([o[:, 0] + 0.45 * o[:, 2], o[:, 1] + 0.3 * o[:, 2]], axis=1)
 
 
-def plot_topology_graphs(graphs, titles, path: str | os.PathLike) -> list[Path]:
+def plot_topology_graphs(graphs, titles, path: str | os.PathLike | None = None) -> "Figure":
     """One panel per `MemberGraph`: stable points placed at their readout (oblique projection of the
-    first three readouts), labelled with their readout levels, and the index-1 saddles as edges."""
+    first three readouts), labelled with their readout levels, and the index-1 saddles as edges.
+
+    **Arguments:**
+
+    - `graphs`: a non-empty list of `MemberGraph` (`topology_graph`).
+    - `titles`: one title per graph.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
+
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
+    """
     if not isinstance(graphs, (list, tuple)) or not graphs or not all(isinstance(g, MemberGraph) for g in graphs):
         raise ValueError("`graphs` must be a non-empty list of MemberGraphs.")
     titles = _groups("titles", titles, len(graphs))

@@ -1,11 +1,12 @@
 """Figures of the flip-flop study (Jarne's paper, Figs. 3-7): task samples, the test set, the state
 space with its memory states and fixed points, realizations side by side, an ensemble overview.
 
-Conventions (shapes, PNG+PDF, lazy matplotlib) are those of `_figure.py`.
+Conventions (shapes, the returned `Figure`, optional PNG+PDF, `ax=`, lazy matplotlib) are those of
+`_figure.py`.
 """
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,10 +20,15 @@ from ._figure import (
     _check_fixed_points,
     _explained,
     _figure,
+    _figure_or_axes,
     _same,
     _save,
     pca_projection,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _memory_states(targets: np.ndarray) -> np.ndarray:
@@ -47,8 +53,10 @@ def _state_colours(n: int) -> list:
     return [matplotlib.colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
-def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: bool, title: str | None = None):
-    """The 3-D PCA view of `plot_state_space` on a 3-D axis `ax`."""
+def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str | None,
+                      title: str | None = None):
+    """The 3-D PCA view of `plot_state_space` on a 3-D axis `ax`; `legend`: `"figure"` (right of the
+    figure), `"axes"` (beside `ax`) or None."""
     x = states.astype(np.float64)
     mean, comps = pca_projection(x, 3)
     proj = (x - mean) @ comps.T
@@ -108,12 +116,15 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: bool,
     if title:
         ax.set_title(title, fontsize=9)
     if legend:
-        ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=7, markerscale=1.5,
-                         frameon=False,
-                         title="memory state (bits 1-3)\nand fixed points", title_fontsize=7)
+        options = dict(fontsize=7, markerscale=1.5, frameon=False, title="memory state (bits 1-3)\nand fixed points",
+                       title_fontsize=7)
+        if legend == "figure":
+            ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", **options)
+        else:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), **options)
 
 
-def plot_task_samples(inputs: object, targets: object, path: str | os.PathLike) -> list[Path]:
+def plot_task_samples(inputs: object, targets: object, path: str | os.PathLike | None = None) -> "Figure":
     """Training samples (paper Fig. 3): one column per sample (the first three), one row per channel,
     the input pulses with the target overlaid.
 
@@ -121,9 +132,10 @@ def plot_task_samples(inputs: object, targets: object, path: str | os.PathLike) 
 
     - `inputs`: array of shape `(S, T, M)`, the input series of `S >= 1` samples.
     - `targets`: array of shape `(S, T, O)`, their targets.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     inputs = _array("inputs", inputs, 3, "(S, T, M)")
     targets = _array("targets", targets, 3, "(S, T, O)")
@@ -148,7 +160,7 @@ def plot_task_samples(inputs: object, targets: object, path: str | os.PathLike) 
     return _save(fig, path)
 
 
-def plot_test_set(inputs: object, outputs: object, targets: object, path: str | os.PathLike) -> list[Path]:
+def plot_test_set(inputs: object, outputs: object, targets: object, path: str | os.PathLike | None = None) -> "Figure":
     """The 8-memory-state test set (paper Fig. 6A): per channel, the input pulses, the network's
     output and the target.
 
@@ -157,9 +169,10 @@ def plot_test_set(inputs: object, outputs: object, targets: object, path: str | 
     - `inputs`: array of shape `(T, 3)` (in general `(T, C)`), one trial's inputs.
     - `outputs`: array of shape `(T, 3)`, the network's outputs on it.
     - `targets`: array of shape `(T, 3)`, the targets.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     inputs = _array("inputs", inputs, 2, "(T, 3)")
     outputs = _array("outputs", outputs, 2, "(T, 3)")
@@ -183,11 +196,12 @@ def plot_test_set(inputs: object, outputs: object, targets: object, path: str | 
 def plot_state_space(
     states: object,
     targets: object,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     fixed_points: FixedPoints | None = None,
     W_out: object = None,
-) -> list[Path]:
+    ax: "Axes | None" = None,
+) -> "Figure":
     """The activity on the test set in its top-3 principal components (paper Fig. 6C), coloured by
     memory state, with the fixed points projected on the same components.
 
@@ -200,11 +214,15 @@ def plot_state_space(
 
     - `states`: array of shape `(T, N)`, one member's activity on the test set.
     - `targets`: array of shape `(T, 3)` (in general `(T, O)`), the test-set targets.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `fixed_points`: `None` or the `FixedPoints` of this member (`fixed_points.select(k)`).
     - `W_out`: `None` or the readout `(O, N)`; its rows are drawn as arrows from the mean state.
+    - `ax`: `None` (a new figure, the legend on its right) or a 3-D matplotlib axes to draw into (of any
+      figure; `fig.add_subplot(projection="3d")`), the legend beside it; any other axes is a `ValueError`.
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
     """
     states = _array("states", states, 2, "(T, N)")
     targets = _array("targets", targets, 2, "(T, 3)")
@@ -219,9 +237,9 @@ def plot_state_space(
         W_out = _array("W_out", W_out, 2, "(O, N)").astype(np.float64)
         if W_out.shape[1] != states.shape[1]:
             raise ValueError(f"`W_out` must be an array of shape (O, N = {states.shape[1]}), got shape {W_out.shape}.")
-    fig = _figure(7.0, 5.2)
-    ax = fig.add_subplot(projection="3d")
-    _draw_state_space(ax, states, targets, fixed_points, W_out, legend=True,
+    legend = "figure" if ax is None else "axes"
+    fig, ax = _figure_or_axes(ax, 7.0, 5.2, projection="3d")
+    _draw_state_space(ax, states, targets, fixed_points, W_out, legend=legend,
                       title="test-set activity in its top-3 principal components")
     return _save(fig, path)
 
@@ -229,11 +247,11 @@ def plot_state_space(
 def plot_realizations(
     states_list: list,
     targets: object,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     fixed_points_list: list | None = None,
     max_members: int = 4,
-) -> list[Path]:
+) -> "Figure":
     """The state-space view of `plot_state_space` for several members side by side (paper Fig. 7),
     each in its own principal components.
 
@@ -241,12 +259,13 @@ def plot_realizations(
 
     - `states_list`: a list of `(T, N)` arrays, each member's activity on the test set (N may differ).
     - `targets`: array of shape `(T, 3)`, the test-set targets.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `fixed_points_list`: `None` or a list as long as `states_list` of `FixedPoints` (one member
       each, `fixed_points.select(k)`) or `None`.
     - `max_members`: plot the first `min(len(states_list), max_members)` members (>= 1).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     if isinstance(states_list, np.ndarray) and states_list.ndim == 3:
         states_list = list(states_list)
@@ -274,7 +293,8 @@ def plot_realizations(
     for i in range(k):
         ax = fig.add_subplot(1, k, i + 1, projection="3d")
         fp = None if fixed_points_list is None else fixed_points_list[i]
-        _draw_state_space(ax, states[i], targets, fp, None, legend=i == k - 1, title=f"member {i}")
+        _draw_state_space(ax, states[i], targets, fp, None, legend="figure" if i == k - 1 else None,
+                          title=f"member {i}")
     return _save(fig, path)
 
 
@@ -283,10 +303,10 @@ def plot_ensemble_overview(
     n_stable: object,
     cube_disparity: object,
     n_eig_outside: object,
-    path: str | os.PathLike,
+    path: str | os.PathLike | None = None,
     *,
     threshold: float = 0.02,
-) -> list[Path]:
+) -> "Figure":
     """Distributions over the members of four per-member numbers, as strip plots with the median.
 
     **Arguments:**
@@ -297,10 +317,11 @@ def plot_ensemble_overview(
     - `cube_disparity`: array of shape `(K,)`, its Procrustes disparity to a cube (NaN: no cube; such
       members are counted in the panel title).
     - `n_eig_outside`: array of shape `(K,)`, its number of `W_rec` eigenvalues outside the unit circle.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `threshold`: the success threshold on the MSE, drawn as a line.
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator
 

@@ -1,12 +1,13 @@
 """Figures of a network's weights and linearization: connectivity matrix, eigenvalues of `W_rec`
 (one network or a grid of members), and the Jacobian spectra at its fixed points.
 
-Conventions (shapes, PNG+PDF, lazy matplotlib) are those of `_figure.py`.
+Conventions (shapes, the returned `Figure`, optional PNG+PDF, `ax=`, lazy matplotlib) are those of
+`_figure.py`.
 """
 
 import math
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from ._figure import (
     _INDEX_MARKERS,
     _check_fixed_points,
     _figure,
+    _figure_or_axes,
     _same,
     _save,
     _square,
@@ -23,22 +25,28 @@ from ._figure import (
     _unit_circle,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def plot_connectivity(W_rec: object, path: str | os.PathLike) -> list[Path]:
+
+def plot_connectivity(W_rec: object, path: str | os.PathLike | None = None, *, ax: "Axes | None" = None) -> "Figure":
     """The recurrent weight matrix as a heat map (paper Fig. 4, left), with a colour scale symmetric
     about 0 (`vmax = max |W|`) and a colour bar. The input is not modified.
 
     **Arguments:**
 
     - `W_rec`: array of shape `(N, N)`, `W_rec[post, pre]`: rows post-synaptic, columns pre-synaptic.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
+    - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
     """
     W = np.array(_square("W_rec", W_rec), dtype=np.float64)  # a copy
     vmax = float(np.nanmax(np.abs(W))) or 1.0
-    fig = _figure(5.2, 4.4)
-    ax = fig.subplots()
+    fig, ax = _figure_or_axes(ax, 5.2, 4.4)
     im = ax.imshow(W, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
     ax.set_xlabel("pre-synaptic unit (column)")
     ax.set_ylabel("post-synaptic unit (row)")
@@ -47,17 +55,21 @@ def plot_connectivity(W_rec: object, path: str | os.PathLike) -> list[Path]:
     return _save(fig, path)
 
 
-def plot_eigenvalues(W_rec: object, path: str | os.PathLike, *, W_rec_initial: object = None) -> list[Path]:
+def plot_eigenvalues(W_rec: object, path: str | os.PathLike | None = None, *, W_rec_initial: object = None,
+                     ax: "Axes | None" = None) -> "Figure":
     """Eigenvalues of the recurrent matrix in the complex plane, with the unit circle (paper Fig. 4,
     right); optionally the initial matrix's too, for a before/after comparison.
 
     **Arguments:**
 
     - `W_rec`: array of shape `(N, N)`, the (trained) recurrent weights.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `W_rec_initial`: `None` or an array of shape `(N, N)`, the weights before training.
+    - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
     """
     W = _square("W_rec", W_rec)
     W0 = None
@@ -65,8 +77,7 @@ def plot_eigenvalues(W_rec: object, path: str | os.PathLike, *, W_rec_initial: o
         W0 = _square("W_rec_initial", W_rec_initial)
         _same(("W_rec", "W_rec_initial"), (W.shape, W0.shape), "(N, N)")
     eig = np.linalg.eigvals(W.astype(np.float64))
-    fig = _figure(4.8, 4.4)
-    ax = fig.subplots()
+    fig, ax = _figure_or_axes(ax, 4.8, 4.4)
     _unit_circle(ax)
     eigs = [eig]
     if W0 is not None:
@@ -81,16 +92,18 @@ def plot_eigenvalues(W_rec: object, path: str | os.PathLike, *, W_rec_initial: o
     return _save(fig, path)
 
 
-def plot_spectra_grid(W_recs: object, path: str | os.PathLike, *, max_members: int = 9) -> list[Path]:
+def plot_spectra_grid(W_recs: object, path: str | os.PathLike | None = None, *,
+                      max_members: int = 9) -> "Figure":
     """Eigenvalue spectra of several members' recurrent matrices on a grid (paper Fig. 5).
 
     **Arguments:**
 
     - `W_recs`: array of shape `(K, N, N)`, the stacked recurrent weights of an ensemble.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `max_members`: plot the first `min(K, max_members)` members (>= 1).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     W = _square("W_recs", W_recs, batch=True)
     if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
@@ -119,16 +132,17 @@ def plot_spectra_grid(W_recs: object, path: str | os.PathLike, *, max_members: i
     return _save(fig, path)
 
 
-def plot_fixed_point_spectra(fixed_points: FixedPoints, path: str | os.PathLike) -> list[Path]:
+def plot_fixed_point_spectra(fixed_points: FixedPoints, path: str | os.PathLike | None = None) -> "Figure":
     """Eigenvalues of the Jacobian of the one-step map at one member's fixed points: stable points and
     saddles of each index in their own colour, with the unit circle (|λ| > 1: unstable direction).
 
     **Arguments:**
 
     - `fixed_points`: a `FixedPoints` of one member (`fixed_points.select(k)`), with `eigvals (P, N)`.
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     fp = _check_fixed_points("fixed_points", fixed_points)
     eigvals = np.asarray(fp.eigvals)

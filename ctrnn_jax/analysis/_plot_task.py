@@ -1,37 +1,45 @@
 """Figures for any task: test trials with their loss mask, and the PCA state space of the trials with
 the fixed points found at the task's inputs.
 
-Conventions (shapes, PNG+PDF, lazy matplotlib) are those of `_figure.py`.
+Conventions (shapes, the returned `Figure`, optional PNG+PDF, `ax=`, lazy matplotlib) are those of
+`_figure.py`.
 """
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._figure import (
     _AMP,
     _array,
+    _check_fixed_points,
     _figure,
+    _figure_or_axes,
     _finish_pc_plane,
     _same,
     _save,
     pca_projection,
 )
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object, path: str | os.PathLike,
-                     *, max_trials: int = 6) -> list[Path]:
+
+def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object,
+                     path: str | os.PathLike | None = None, *, max_trials: int = 6) -> "Figure":
     """Test trials of any task: each trial's input channels, and its output against the target,
     with the steps the loss ignores (mask 0) shaded grey.
 
     **Arguments:**
 
     - `inputs`: `(B, T, M)`; `outputs`, `targets`, `mask`: `(B, T, O)` (one member's outputs).
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `max_trials`: at most this many trials (the first ones) are drawn, one column each.
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
     inputs = _array("inputs", inputs, 3, "(B, T, M)")
     outputs = _array("outputs", outputs, 3, "(B, T, O)")
@@ -67,8 +75,9 @@ def plot_task_trials(inputs: object, outputs: object, targets: object, mask: obj
     return _save(fig, path)
 
 
-def plot_task_state_space(states: object, answers: object, path: str | os.PathLike, *,
-                          fixed_points: object = None, title: str | None = None) -> list[Path]:
+def plot_task_state_space(states: object, answers: object, path: str | os.PathLike | None = None, *,
+                          fixed_points: object = None, title: str | None = None,
+                          ax: "Axes | None" = None) -> "Figure":
     """Test trajectories of one member in their top-2 principal components, coloured by the trial's
     correct answer, with the fixed points (stable: filled; saddles: open) when given.
 
@@ -76,23 +85,29 @@ def plot_task_state_space(states: object, answers: object, path: str | os.PathLi
 
     - `states`: `(B, T, N)` hidden states on the test trials.
     - `answers`: `(B,)` the trials' correct answers (e.g. ±1).
-    - `path`: output file name, without suffix (or with `.png`); PNG and PDF are written.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
     - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
+    - `title`: `None` or the panel's title.
+    - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
 
-    **Returns:** the list of written paths `[png, pdf]`.
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
     """
     states = _array("states", states, 3, "(B, T, N)")
     answers = np.asarray(answers).reshape(-1)
     if answers.shape[0] != states.shape[0]:
         raise ValueError(f"`answers` must have B = {states.shape[0]} entries, got {answers.shape[0]}.")
     b, t, n = states.shape
+    if fixed_points is not None:
+        _check_fixed_points("fixed_points", fixed_points, n)
     flat = states.reshape(b * t, n)
     mean, comps = pca_projection(flat, min(2, n))
-    fig = _figure(5.6, 4.6)
-    ax = fig.subplots()
+    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
     for value, colour in zip(sorted(set(answers.tolist())), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
         for i in np.flatnonzero(answers == value)[:40]:
             p = (states[i] - mean) @ comps.T
             ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
                     label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
-    return _finish_pc_plane(fig, ax, fixed_points, n, mean, comps, title, path)
+    _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
+    return _save(fig, path)

@@ -52,6 +52,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
         plot_task_samples,
         plot_test_set,
     )
+    from ._figure import save_figure
     from ._plot_network import plot_connectivity, plot_eigenvalues, plot_fixed_point_spectra, plot_spectra_grid
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
@@ -107,41 +108,43 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
     written = {}
     x3, y3 = sample_flipflop(jax.random.fold_in(key, 1), task, 3)
-    written["task"] = plot_task_samples(np.asarray(x3), np.asarray(y3), figs / "task_samples")
+    written["task"] = save_figure(plot_task_samples(np.asarray(x3), np.asarray(y3)), figs / "task_samples")
     if square:
-        written["connectivity"] = plot_connectivity(W_rec[best], figs / "connectivity")
+        written["connectivity"] = save_figure(plot_connectivity(W_rec[best]), figs / "connectivity")
     initial = None
     if config is not None:
         k_model, _ = jax.random.split(jax.random.key(config.train.seed))
         initial = np.asarray(make_ensemble(config.ensemble, key=k_model).W_rec)[best]
     if square:
-        written["eigenvalues"] = plot_eigenvalues(W_rec[best], figs / "eigenvalues", W_rec_initial=initial)
-        written["spectra"] = plot_spectra_grid(W_rec, figs / "spectra_members")
-    written["test_set"] = plot_test_set(np.asarray(inputs[0]), outputs[best], np.asarray(targets[0]),
-                                              figs / "test_set")
+        written["eigenvalues"] = save_figure(plot_eigenvalues(W_rec[best], W_rec_initial=initial), figs / "eigenvalues")
+        written["spectra"] = save_figure(plot_spectra_grid(W_rec), figs / "spectra_members")
+    written["test_set"] = save_figure(plot_test_set(np.asarray(inputs[0]), outputs[best], np.asarray(targets[0])),
+                                      figs / "test_set")
     W_out = np.asarray(get_member(ensemble, best).W_out)
-    written["state_space"] = plot_state_space(states[best], np.asarray(targets[0]), figs / "state_space",
-                                                    fixed_points=fp_plot.select(best), W_out=W_out)
+    written["state_space"] = save_figure(plot_state_space(states[best], np.asarray(targets[0]),
+                                                          fixed_points=fp_plot.select(best), W_out=W_out),
+                                         figs / "state_space")
     shown = [int(k) for k in order[: min(4, k_total)]]
-    written["realizations"] = plot_realizations(
-        [states[k] for k in shown], np.asarray(targets[0]), figs / "realizations",
-        fixed_points_list=[fp_plot.select(k) for k in shown])
+    written["realizations"] = save_figure(plot_realizations(
+        [states[k] for k in shown], np.asarray(targets[0]),
+        fixed_points_list=[fp_plot.select(k) for k in shown]), figs / "realizations")
     losses = read_losses(run_dir / METRICS, k_total) if run_dir else None
     if losses is not None:
-        written["training"] = plot_training_curves(losses, figs / "training_curves",
-                                                         steps=np.arange(1, len(losses) + 1))
-    written["fp_spectra"] = plot_fixed_point_spectra(fixed_points.select(best), figs / "fixed_point_spectra")
+        written["training"] = save_figure(plot_training_curves(losses, steps=np.arange(1, len(losses) + 1)),
+                                          figs / "training_curves")
+    written["fp_spectra"] = save_figure(plot_fixed_point_spectra(fixed_points.select(best)),
+                                        figs / "fixed_point_spectra")
     disparity = np.asarray([d["cube_disparity"] for d in per_member], float)
     n_stable = np.asarray([d["n_stable"] for d in per_member])
-    written["overview"] = plot_ensemble_overview(metrics["mse"], n_stable, disparity, n_outside,
-                                                       figs / "ensemble_overview", threshold=threshold)
+    written["overview"] = save_figure(plot_ensemble_overview(metrics["mse"], n_stable, disparity, n_outside,
+                                                             threshold=threshold), figs / "ensemble_overview")
 
     log("robustness sweep ...")
     robust = analysis.robustness_sweep(ensemble, key=jax.random.fold_in(key, 2), config=task, threshold=threshold)
-    written["robustness"] = plot_robustness(robust, figs / "robustness")
+    written["robustness"] = save_figure(plot_robustness(robust), figs / "robustness")
     comparison = analysis.compare_realizations(ensemble, fixed_points)
-    written["comparison"] = plot_similarity_matrices(comparison["procrustes"], comparison["cka"],
-                                                           figs / "realization_similarity")
+    written["comparison"] = save_figure(plot_similarity_matrices(comparison["procrustes"], comparison["cka"]),
+                                        figs / "realization_similarity")
 
     results = {
         "threshold": threshold, "n_members": k_total, "n_success": int(metrics["success"].sum()),

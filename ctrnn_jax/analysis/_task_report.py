@@ -61,6 +61,7 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     from ..io._run import METRICS, RunConfig, evaluate_run, load_run_ensemble, read_losses
     from ._plot_ensemble import plot_training_curves
     from ._plot_network import plot_eigenvalues, plot_fixed_point_spectra
+    from ._figure import save_figure
     from ._plot_task import plot_task_state_space, plot_task_trials
     path = Path(path)
     ensemble, stored = load_run_ensemble(path)
@@ -79,12 +80,12 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     written = {}
     losses = read_losses(path / METRICS, k_total) if path.is_dir() else None
     if losses is not None:
-        written["training_curves"] = plot_training_curves(losses, figs / "training_curves")
+        written["training_curves"] = save_figure(plot_training_curves(losses), figs / "training_curves")
     order = _spread_trials(targets, mask)
-    written["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order],
-                                                    mask[order], figs / "test_trials")
+    written["test_trials"] = save_figure(plot_task_trials(inputs[order], outputs[best][order], targets[order],
+                                                          mask[order]), figs / "test_trials")
     if getattr(ensemble, "cell", "ctrnn") == "ctrnn":  # a gated cell's W_rec stacks its gates
-        written["eigenvalues"] = plot_eigenvalues(np.asarray(ensemble.W_rec)[best], figs / "eigenvalues")
+        written["eigenvalues"] = save_figure(plot_eigenvalues(np.asarray(ensemble.W_rec)[best]), figs / "eigenvalues")
     log("finding fixed points ...")
     found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates)
     summaries = []
@@ -95,10 +96,11 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
         mine = fps.select(best)
         n = states.shape[-1]
         if len(mine) == 0 or mine.points.shape[1] == n:
-            written[f"state_space_{i}"] = plot_task_state_space(
-                states[best], answers, figs / f"state_space_{i}", fixed_points=mine,
-                title=f"member {best}, fixed points at input {np.round(u, 3).tolist()}")
-        written[f"fixed_point_spectra_{i}"] = plot_fixed_point_spectra(mine, figs / f"fixed_point_spectra_{i}")
+            written[f"state_space_{i}"] = save_figure(plot_task_state_space(
+                states[best], answers, fixed_points=mine,
+                title=f"member {best}, fixed points at input {np.round(u, 3).tolist()}"), figs / f"state_space_{i}")
+        written[f"fixed_point_spectra_{i}"] = save_figure(plot_fixed_point_spectra(mine),
+                                                          figs / f"fixed_point_spectra_{i}")
     analysis = {"task": task.name, "eval": result, "best_member": best, "fixed_points": summaries}
     write_json(out / "analysis.json", analysis)
     report = out / "report.md"

@@ -7,11 +7,15 @@ from ._cube import cube_analysis as cube_analysis
 from ._cube import ensemble_summary as ensemble_summary
 from ._cube import format_cube_table as format_cube_table
 from ._cube import procrustes_disparity as procrustes_disparity
+from ._config import FixedPointConfig as FixedPointConfig
+from ._fixed_points import complete_saddles as complete_saddles
 from ._fixed_points import FixedPoints as FixedPoints
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
-from ._sharded import sharded_analyze_fixed_points as sharded_analyze_fixed_points
-from ._saddles import complete_saddles as complete_saddles
+from ._cube import sharded_analyze_fixed_points as sharded_analyze_fixed_points
+from ._stage import fixed_point_candidates as fixed_point_candidates
+from ._stage import fixed_point_stage as fixed_point_stage
+from ._stage import probe_trials as probe_trials
 from ._topology import graph_spectrum_distance as graph_spectrum_distance
 from ._topology import linearization_distance as linearization_distance
 from ._topology import MemberGraph as MemberGraph

@@ -15,12 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_int
-from ..models._model import CTRNN
-from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
+from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
-from ._fixed_points import FixedPoints, _as_ensemble, _state_size, find_fixed_points, initial_states_from_trajectories
-from ._saddles import complete_saddles
+from ._config import FixedPointConfig
+from ._fixed_points import FixedPoints, as_ensemble
+from ._stage import fixed_point_stage
 
 
 def _corners(n_bits: int) -> np.ndarray:
@@ -62,10 +61,11 @@ def _top_pcs(states: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
 
 def cube_analysis(
     fixed_points: FixedPoints,
-    ensemble: CTRNN,
+    ensemble,
     test_states=None,
     *,
     corner_tol: float = 0.5,
+    readouts=None,
 ) -> list[dict]:
     """Per-member analysis of the flip-flop's memory states and saddles.
 
@@ -80,6 +80,8 @@ def cube_analysis(
       the member's fixed points.
     - `corner_tol`: a stable point recovers corner `c` when its readout is within `corner_tol` of `c`
       in max-norm; in (0, 1), so a readout is near at most one corner.
+    - `readouts`: `(C, O)` the readouts of the memory states (a task's `memory_readouts()`); `None` for
+      the corners of {−1, +1}^O, the flip-flop's.
 
     **Returns:** a list of `K` dicts, one per member, with keys:
 
@@ -98,10 +100,10 @@ def cube_analysis(
     """
     if not isinstance(fixed_points, FixedPoints):
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
-    ensemble = _as_ensemble(ensemble)
+    ensemble = as_ensemble(ensemble)
     k, n = ensemble.W_out.shape[0], ensemble.W_out.shape[-1]
     o = ensemble.W_out.shape[1]
-    s = _state_size(ensemble)  # N, or 2N for the LSTM's [h, c]: the memory states are compared on h
+    s = ensemble.state_size  # N, or 2N for the LSTM's [h, c]: the memory states are compared on h
     if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,) or fixed_points.outputs.shape[1:] != (o,):
         raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}, "
                          f"outputs {fixed_points.outputs.shape}) do not belong to this ensemble "
@@ -117,7 +119,9 @@ def cube_analysis(
         if test_states.ndim != 3 or test_states.shape[0] != k or test_states.shape[2] != n or test_states.shape[1] < 1:
             raise ValueError(f"`test_states` must have shape (K, T, N) = ({k}, T, {n}) or (K, B, T, N), "
                              f"got {np.shape(test_states)}.")
-    corners = _corners(o)
+    corners = _corners(o) if readouts is None else np.asarray(readouts, np.float64)
+    if corners.ndim != 2 or corners.shape[1] != o:
+        raise ValueError(f"`readouts` must have shape (C, {o}), got {corners.shape}.")
     results = []
     for kk in range(k):
         idx = np.flatnonzero(fixed_points.member == kk)
@@ -214,76 +218,46 @@ def format_cube_table(per_member: list[dict]) -> str:
 
 
 def analyze_fixed_points(
-    ensemble: CTRNN,
+    ensemble,
+    task=None,
     *,
-    key: jax.Array,
+    config: FixedPointConfig | None = None,
     inputs=None,
-    n_candidates: int = 1024,
-    n_trials: int = 32,
-    noise_std: float = 0.0,
-    restarts: int = 2,
     corner_tol: float = 0.5,
-    task: FlipFlopConfig | None = None,
-    complete: bool = True,
-    **finder_options,
 ) -> tuple[FixedPoints, list[dict], dict]:
-    """Fixed points and cube analysis of a flip-flop ensemble, in one call.
-
-    Initial states: half of `n_candidates` per member from its trajectory on the 8-state test set
-    (`flipflop_test_set`), half from `n_trials` random training trials (`sample_flipflop` with `task`;
-    all from the test set if `n_trials` is 0), plus Gaussian noise of std `noise_std`. Then
-    `find_fixed_points` at the constant input `inputs` (default zeros: the memory states) with
-    `restarts` rounds from the points found (on a trained 64-unit network with 125 fixed points, one
-    round alone found 95-100, two restarts 123-125), and `cube_analysis` in the top PCs of each
-    member's test-set activity.
+    """The fixed-point stage (`fixed_point_stage`) and the memory-state analysis (`cube_analysis`) of an
+    ensemble on a task that has memory states (`task.memory_readouts()`, e.g. the flip-flop), in one call.
 
     **Arguments:**
 
-    - `ensemble`: a stacked ensemble (or one CTRNN) with `M = O = task.n_bits = 3`.
-    - `key`: a PRNG key (keyword-only) for the trials, the sampling, the noise and the restarts.
-    - `inputs`: the constant input, `(M,)` or `(K, M)`; `None` for zeros.
-    - `n_candidates`: initial states per member (>= 2).
-    - `n_trials`: random training trials to sample states from (>= 0).
-    - `noise_std`: std of the noise added to the initial states.
-    - `restarts`, `corner_tol`: as in `find_fixed_points` and `cube_analysis`.
-    - `task`: the `FlipFlopConfig` of the training trials (default `FlipFlopConfig()`).
-    - `complete`: then add the saddles between neighbouring stable points (`complete_saddles`): the
-      search alone can miss index-1 saddles (on a trained 64-unit member, one search round with 256
-      candidates found 42 of the 54; `complete_saddles` found the other 12).
-    - `finder_options`: further keyword arguments of `find_fixed_points` (`tol_q`, `adam_steps`, ...).
+    - `ensemble`: a stacked ensemble (or one network), any cell.
+    - `task`: the task; default the flip-flop with `n_bits = M` (when `M = O`).
+    - `config`: a `FixedPointConfig` (default `FixedPointConfig()`).
+    - `inputs`: the constant input, `(M,)`; `None` for the task's (zeros for the flip-flop).
+    - `corner_tol`: as in `cube_analysis`.
 
-    **Returns:** `(fixed_points, per_member, summary)`: a `FixedPoints`, the list of
-    `cube_analysis` dicts and the `ensemble_summary` dict.
+    **Returns:** `(fixed_points, per_member, summary)`: a `FixedPoints`, the list of `cube_analysis` dicts
+    (in the top PCs of each member's test-set activity) and the `ensemble_summary` dict.
     """
-    ensemble = _as_ensemble(ensemble)
-    c = check_int("n_candidates", n_candidates, 2)
-    n_trials = check_int("n_trials", n_trials, 0)
-    task = FlipFlopConfig() if task is None else task
-    if not isinstance(task, FlipFlopConfig):
-        raise TypeError(f"`task` must be a FlipFlopConfig, got {task!r}.")
-    m = ensemble.W_in.shape[-1]
-    if m != task.n_bits or ensemble.W_out.shape[1] != task.n_bits:
-        raise ValueError(f"the flip-flop analysis needs M = O = task.n_bits = {task.n_bits}; the ensemble has "
-                         f"M = {m}, O = {ensemble.W_out.shape[1]}.")
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
-        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
-    k_trials, k_test, k_train, k_restart = jax.random.split(key, 4)
-    test_inputs, _ = flipflop_test_set(task)
-    c_test = c // 2 if n_trials else c
-    h0 = initial_states_from_trajectories(ensemble, test_inputs, c_test, key=k_test, noise_std=noise_std)
-    if n_trials:
-        train_inputs, _ = sample_flipflop(k_trials, task, n_trials)
-        h0 = jnp.concatenate([h0, initial_states_from_trajectories(ensemble, train_inputs, c - c_test, key=k_train,
-                                                                   noise_std=noise_std)], axis=1)
-    if inputs is None:
-        inputs = np.zeros(m)
-    fixed_points = find_fixed_points(ensemble, inputs, h0, restarts=restarts, key=k_restart, **finder_options)
-    if complete:
-        fixed_points = complete_saddles(ensemble, inputs, fixed_points, **{
-            name: finder_options[name] for name in ("tol_q", "dedup_tol", "dtype", "eigvecs") if name in finder_options})
-    test_states = np.asarray(ensemble_states(ensemble, test_inputs))[:, 0]  # (K, T, N)
-    per_member = cube_analysis(fixed_points, ensemble, test_states, corner_tol=corner_tol)
+    ensemble = as_ensemble(ensemble)
+    m, o = ensemble.n_inputs, ensemble.n_outputs
+    if task is None:
+        if m != o:
+            raise ValueError(f"`task` is needed: the default flip-flop has M = O, the ensemble has M = {m}, O = {o}.")
+        task = FlipFlopConfig(n_bits=m)
+    readouts = getattr(task, "memory_readouts", None)
+    if readouts is None:
+        raise ValueError(f"the {getattr(task, 'name', task)} task has no memory states (`memory_readouts`).")
+    if inputs is not None and np.ndim(inputs) != 1:
+        raise ValueError(f"`inputs` must be one constant input of shape ({m},), got shape {np.shape(inputs)}.")
+    fixed_points = fixed_point_stage(ensemble, task, inputs=inputs, config=config)[0]
+    test_inputs = task.test_set()[0]
+    test_states = np.asarray(ensemble_states(ensemble, test_inputs))  # (K, B, T, N)
+    per_member = cube_analysis(fixed_points, ensemble, test_states, corner_tol=corner_tol, readouts=readouts())
     return fixed_points, per_member, ensemble_summary(per_member)
 
 
-__all__ = ["analyze_fixed_points", "cube_analysis", "ensemble_summary", "format_cube_table", "procrustes_disparity"]
+sharded_analyze_fixed_points = analyze_fixed_points  # the stage is distributed itself
+
+
+__all__ = ["analyze_fixed_points", "sharded_analyze_fixed_points", "cube_analysis", "ensemble_summary", "format_cube_table", "procrustes_disparity"]

@@ -1,36 +1,43 @@
-"""Fixed points and their linearization (Sussillo & Barak 2013), for every member of an ensemble at once.
+"""Fixed points and their linearization (Sussillo & Barak 2013), for every member of an ensemble at once,
+for every cell: the search runs on the network's one-step map through the model interface
+(`AbstractRNN.step`, `residual_and_jacobian`), never on a particular class.
 
-At a constant input `x*`, member `k` iterates the one-step map
-
-    F(h) = (1 - a) h + a σ(W_rec h + W_in x* + b),
-
-whose fixed points satisfy `F(h) = h`. For a gated cell (`GRU`, `LSTM`), `F` is the cell's `step` on its
-flat state `s` (`h` for the GRU, `[h, c]` for the LSTM, size `state_size`), and everything below applies
-to `s`, with the Jacobian from `jax.jacfwd` of `step`. The finder minimises the speed `q(h) = ½‖F(h) − h‖²` from
-many initial states, then solves `F(h) − h = 0` by Newton's method:
+At a constant input `x*`, member `k` iterates its one-step map `F(s) = step(s, x*)` on the flat state
+`s` (`h` for the CTRNN, GRU and UGRNN, `[h, c]` for the LSTM; size `S = state_size`); fixed points
+satisfy `F(s) = s`. The finder minimises the speed `q(s) = ½‖F(s) − s‖²` from many initial states,
+then solves `F(s) − s = 0` by Newton's method:
 
 1. **Adam** (`optax.scale_by_adam`) on `q` for `adam_steps` steps, with the learning rate decaying
    exponentially from `learning_rate` to `final_learning_rate` (a fixed schedule: no host round trips,
    and a large early rate moves candidates across flat regions while the small final one settles them).
-2. **Newton** for `newton_steps` iterations: `δ = −(J − I)⁻¹ (F(h) − h)` by `jnp.linalg.solve`, damped by
+2. **Newton** for `newton_steps` iterations: `δ = −(J − I)⁻¹ (F(s) − s)` by `jnp.linalg.solve`, damped by
    a line search over the step lengths `1, ½, …, 2⁻⁷` evaluated in parallel, with a steepest-descent
    (Cauchy) step as a fallback for singular or poor Newton steps; a candidate whose every trial step
    raises `q` (or is not finite) stays put.
+3. **Restarts** (`restarts` rounds): new candidates near the points found and on segments between them.
+4. **Completion of the saddle set** (`complete`): a random-start search finds attractors easily but
+   misses saddles, since nothing flows into them. An index-k saddle of a grid of attractors sits at the
+   centre of a k-dimensional face, between two points of index k − 1 on opposite sides of it (an
+   index-1 saddle between two attractors). Each round pairs every fixed point with its `neighbours`
+   nearest points of the same saddle index, takes the interior local minima of `q` along each segment
+   (those not already near a known point), and runs Newton from them; rounds repeat until no new
+   point appears (at most `completion_rounds`).
 
-Both run for all members and candidates in one jit-compiled function (`vmap` over members and
-candidates, `lax.fori_loop` over iterations); it is compiled once per shape and option set. Matrix
-products use `precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
+Every search runs for all members and candidates in one jit-compiled function (`vmap` over members and
+candidates, `lax.fori_loop` over iterations), compiled once per shape. Matrix products run at
+`precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
 
-Then, on the host (NumPy, small arrays): candidates with `q <= tol_q` are fixed points, those with
+On the host (NumPy, small arrays): candidates with `q <= tol_q` are fixed points, those with
 `tol_q < q <= slow_tol` slow points; outliers far from the initial states are dropped; duplicates are
-merged; each fixed point gets its Jacobian (`jax.jacfwd` of `F`), its eigendecomposition (NumPy
-LAPACK on the host: `jnp.linalg.eig` runs only on the CPU backend), its stability and its readout.
+merged; each fixed point gets its Jacobian, its eigendecomposition (NumPy LAPACK on the host:
+`jnp.linalg.eig` runs only on the CPU backend), its stability and its readout.
 """
 
 import concurrent.futures
 import contextlib
 import dataclasses
 import functools
+import html
 import math
 import numbers
 import os
@@ -42,23 +49,23 @@ import numpy as np
 import optax
 from jax import lax
 
-from .._checks import check_int
+from .._checks import check_int, check_key, check_positive
 from .._files import atomic_write, read_npz
-from ..models._activations import get_activation
-from ..models._gated import GRU, LSTM, UGRNN
-from ..models._model import CTRNN
+from ..models._base import AbstractRNN
 from ..training._ensemble import ensemble_size
-from ..training._evaluate import ensemble_states
+from ._config import FixedPointConfig
 
 try:  # optional: keeps BLAS single-threaded during the host eigendecomposition (see `_blas_limit`)
     from threadpoolctl import threadpool_limits as _threadpool_limits
 except ImportError:  # pragma: no cover - depends on the environment
     _threadpool_limits = None
 
-_HIGHEST = lax.Precision.HIGHEST
 _LINE_SEARCH = 8  # Newton step lengths 1, 1/2, ..., 2^-7
 _RESTART_NOISE = 0.05  # norm of the perturbation of found points in restart rounds
 _RESTART_TIME = 50.0  # restart candidates run ceil(_RESTART_TIME / a) steps of F
+_COMPLETION_NEWTON = 16  # Newton iterations from the completion candidates
+_SEGMENT_MINIMA = 2  # interior local minima of q kept per completion segment
+_REACH = 2.0  # completion pairs a point with points up to this many times its nearest-neighbour distance
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -117,9 +124,45 @@ class FixedPoints:
     def __len__(self) -> int:
         return int(self.member.shape[0])
 
+    def counts(self) -> list[dict]:
+        """Per member: `{"member", "points", "stable", "saddles": {index: count}, "slow"}`."""
+        rows = []
+        for k in range(self.n_members):
+            mine = self.member == k
+            index = self.n_unstable[mine]
+            rows.append({"member": k, "points": int(np.sum(mine)), "stable": int(np.sum(self.is_stable[mine])),
+                         "saddles": {int(i): int(np.sum(index == i)) for i in np.unique(index[index > 0])},
+                         "slow": int(np.sum(self.slow_member == k))})
+        return rows
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        rows = self.counts()
+        top = max([max(r["saddles"], default=0) for r in rows], default=0)
+        header = ["member", "points", "stable", *[f"index {i}" for i in range(1, top + 1)], "slow"]
+        body = [[str(r["member"]), str(r["points"]), str(r["stable"]),
+                 *[str(r["saddles"].get(i, 0)) for i in range(1, top + 1)], str(r["slow"])] for r in rows]
+        return header, body
+
     def __repr__(self) -> str:
-        return (f"FixedPoints(n_members={self.n_members}, points={len(self)}, "
-                f"stable={int(np.sum(self.is_stable))}, slow_points={int(self.slow_member.shape[0])})")
+        header, body = self._table()
+        width = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)] if body else \
+            [len(h) for h in header]
+        lines = [f"FixedPoints: {self.n_members} member(s), {len(self)} fixed points "
+                 f"({int(np.sum(self.is_stable))} stable), {int(self.slow_member.shape[0])} slow points, "
+                 f"state size {self.points.shape[1]}"]
+        lines.append("  ".join(h.rjust(w) for h, w in zip(header, width)))
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in body[:20]]
+        if len(body) > 20:
+            lines.append(f"... ({len(body) - 20} more members)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        header, body = self._table()
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+        return (f"<p><b>FixedPoints</b>: {self.n_members} member(s), {len(self)} fixed points, "
+                f"{int(self.slow_member.shape[0])} slow points</p><table><thead><tr>{head}</tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
 
     def _check_member(self, k: object) -> int:
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
@@ -174,29 +217,20 @@ class FixedPoints:
 
 
 # ----------------------------------------------------------------------------------------------------
-# The compiled search
+# The compiled search (any cell, through the model interface)
 # ----------------------------------------------------------------------------------------------------
 
-def _map_fn(activation: str, W_rec, alpha, drive):
-    """`F` for one member: `h (N,) -> (N,)`, with full-precision matrix products."""
-    sigma = get_activation(activation)
-
-    def F(h):
-        return (1 - alpha) * h + alpha * sigma(jnp.matmul(W_rec, h, precision=_HIGHEST) + drive)
-
-    return F
-
-
-def _member_search(F, linear, h, sim_steps, lrs, *, newton_steps):
-    """For the `(C, N)` candidates `h` of one member: iterate `F` `sim_steps (C,)` times (restart
-    candidates), then Adam, then Newton. `F` maps `(N,) -> (N,)`; `linear(h)` returns the residual
-    `F(h) − h` and `J_F(h) − I`. Returns `(h, q)`, `(C, N)`, `(C,)`."""
+def _member_search(model, x, h, sim_steps, lrs, *, newton_steps):
+    """For the `(C, S)` candidates `h` of one member at input `x`: iterate `F` `sim_steps (C,)` times,
+    then Adam on `q`, then damped Newton. Returns `(h, q)`, `(C, S)`, `(C,)`."""
+    F = lambda s: model.step(s, x)  # noqa: E731
 
     def sim_body(carry):
         i, h = carry
         return i + 1, jnp.where((i < sim_steps)[:, None], jax.vmap(F)(h), h)
 
-    _, h = lax.while_loop(lambda carry: carry[0] < jnp.max(sim_steps), sim_body, (jnp.asarray(0, sim_steps.dtype), h))
+    _, h = lax.while_loop(lambda carry: carry[0] < jnp.max(sim_steps), sim_body,
+                          (jnp.asarray(0, sim_steps.dtype), h))
 
     def q_of(h):
         r = F(h) - h
@@ -214,14 +248,13 @@ def _member_search(F, linear, h, sim_steps, lrs, *, newton_steps):
 
     (h, _), _ = lax.scan(adam_body, (h, adam.init(h)), lrs)
 
-    # Newton on F(h) - h = 0
     steps = 0.5 ** jnp.arange(_LINE_SEARCH, dtype=h.dtype)
 
     def newton_one(h):
-        r, A = linear(h)
+        r, A = model.residual_and_jacobian(h, x)
         delta = jnp.linalg.solve(A, -r)
-        g = jnp.matmul(A.T, r, precision=_HIGHEST)  # gradient of q
-        Ag = jnp.matmul(A, g, precision=_HIGHEST)
+        g = A.T @ r  # gradient of q
+        Ag = A @ g
         cauchy = -(jnp.sum(g * g) / jnp.sum(Ag * Ag)) * g
         trials = jnp.concatenate([h[None] + steps[:, None] * delta[None],
                                   (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
@@ -235,143 +268,96 @@ def _member_search(F, linear, h, sim_steps, lrs, *, newton_steps):
     return h, jax.vmap(q_of)(h)
 
 
-def _ctrnn_member_search(W_rec, alpha, drive, h, sim_steps, lrs, *, activation, newton_steps):
-    """`_member_search` for one CTRNN member, with the analytic `J_F = (1-a) I + a diag(σ'(u)) W_rec`
-    (σ is elementwise)."""
-    sigma = get_activation(activation)
-    F = _map_fn(activation, W_rec, alpha, drive)
-    eye = jnp.eye(h.shape[-1], dtype=h.dtype)
-
-    def linear(h):
-        u = jnp.matmul(W_rec, h, precision=_HIGHEST) + drive
-        s, ds = jax.jvp(sigma, (u,), (jnp.ones_like(u),))
-        r = (1 - alpha) * h + alpha * s - h
-        A = alpha * (ds[:, None] * W_rec - eye)  # J_F - I
-        return r, A
-
-    return _member_search(F, linear, h, sim_steps, lrs, newton_steps=newton_steps)
-
-
-@functools.partial(jax.jit, static_argnames=("activation", "adam_steps", "newton_steps"))
-def _search(W_rec, W_in, b, alpha, inputs, h0, sim_steps, lr, final_lr, *, activation, adam_steps, newton_steps):
-    drive = jnp.einsum("knm,km->kn", W_in, inputs, precision=_HIGHEST) + b
-    lrs = _schedule(lr, final_lr, adam_steps, h0.dtype)
-    member = functools.partial(_ctrnn_member_search, activation=activation, newton_steps=newton_steps)
-    return jax.vmap(member, in_axes=(0, 0, 0, 0, 0, None))(W_rec, alpha, drive, h0, sim_steps, lrs)
-
-
-@functools.partial(jax.jit, static_argnames=("activation",))
-def _linearize(W_rec, W_in, b, W_out, b_out, alpha, inputs, member, points, *, activation):
-    """Jacobians `(P, N, N)` (by `jax.jacfwd`) and readouts `(P, O)` at `points` of `member`s."""
-
-    def one(k, h):
-        drive = jnp.matmul(W_in[k], inputs[k], precision=_HIGHEST) + b[k]
-        F = _map_fn(activation, W_rec[k], alpha[k], drive)
-        return jax.jacfwd(F)(h), jnp.matmul(W_out[k], h, precision=_HIGHEST) + b_out[k]
-
-    return jax.vmap(one)(member, points)
-
-
 def _schedule(lr, final_lr, adam_steps, dtype):
     t = jnp.arange(adam_steps, dtype=dtype) / max(adam_steps - 1, 1)
     return lr * (final_lr / lr) ** t
 
 
 @functools.partial(jax.jit, static_argnames=("adam_steps", "newton_steps"))
-def _search_cell(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton_steps):
-    """`_search` for a stacked ensemble of gated cells, through their `step` map (matmuls at full
-    precision) with the Jacobian by `jax.jacfwd`."""
+def _search(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton_steps):
+    """`_member_search` for every member of a stacked ensemble: `(K, C, S)` candidates, `(K, M)` inputs."""
     with jax.default_matmul_precision("highest"):
         lrs = _schedule(lr, final_lr, adam_steps, h0.dtype)
-
-        def member(model, x, h, steps):
-            F = lambda s: model.step(s, x)  # noqa: E731
-            eye = jnp.eye(h.shape[-1], dtype=h.dtype)
-            linear = lambda s: (F(s) - s, jax.jacfwd(F)(s) - eye)  # noqa: E731
-            return _member_search(F, linear, h, steps, lrs, newton_steps=newton_steps)
-
+        member = functools.partial(_member_search, lrs=lrs, newton_steps=newton_steps)
         return jax.vmap(member)(ensemble, inputs, h0, sim_steps)
 
 
+def _member(ensemble, k):
+    """Member `k` (traced index) of a stacked ensemble."""
+    return jax.tree_util.tree_map(lambda a: a[k], ensemble)
+
+
 @jax.jit
-def _linearize_cell(ensemble, inputs, member, points):
-    """`_linearize` for gated cells: Jacobians `(P, S, S)` of `step` and readouts `(P, O)` of `hidden`."""
+def _linearize(ensemble, inputs, member, points):
+    """Jacobians `(P, S, S)` of `F` and readouts `(P, O)` of the hidden part at `points` of `member`s."""
     with jax.default_matmul_precision("highest"):
         def one(k, s):
-            model = jax.tree_util.tree_map(lambda a: a[k], ensemble)
-            return jax.jacfwd(lambda s: model.step(s, inputs[k]))(s), model.readout(model.hidden(s))
+            model = _member(ensemble, k)
+            _, A = model.residual_and_jacobian(s, inputs[k])
+            return A + jnp.eye(s.shape[-1], dtype=s.dtype), model.readout(model.hidden(s))
 
         return jax.vmap(one)(member, points)
 
 
+@functools.partial(jax.jit, static_argnames=("samples", "minima"))
+def _segment_minima(ensemble, inputs, a, b, *, samples, minima):
+    """For `(K, P, S)` segment ends `a`, `b`: the `minima` interior local minima of `q` of least `q` on each
+    segment among `t = 1/(samples+1), ..., samples/(samples+1)`: points `(K, P, minima, S)` and their `q`
+    `(K, P, minima)` (inf where a segment has fewer local minima)."""
+    t = jnp.arange(1, samples + 1, dtype=a.dtype) / (samples + 1)
+    with jax.default_matmul_precision("highest"):
+        def member(model, x, a, b):
+            pts = t[None, :, None] * a[:, None, :] + (1 - t[None, :, None]) * b[:, None, :]  # (P, T, S)
+            r = jax.vmap(jax.vmap(lambda s: model.step(s, x) - s))(pts)
+            q = 0.5 * jnp.sum(r * r, axis=-1)  # (P, T)
+            # interior local minima only: q also falls towards the points at the ends
+            inner = jnp.zeros_like(q, dtype=bool).at[:, 1:-1].set((q[:, 1:-1] < q[:, :-2]) & (q[:, 1:-1] <= q[:, 2:]))
+            qm = jnp.where(inner, q, jnp.inf)
+            best = jnp.argsort(qm, axis=1)[:, :minima]  # (P, minima)
+            return (jnp.take_along_axis(pts, best[:, :, None], axis=1),
+                    jnp.take_along_axis(qm, best, axis=1))
+
+        return jax.vmap(member)(ensemble, inputs, a, b)
+
+
 @jax.jit
 def _full_states(ensemble, inputs):
-    return jax.vmap(lambda model: model.full_states(inputs))(ensemble)
+    return jax.vmap(lambda model: jax.vmap(model.full_states)(inputs))(ensemble)
 
 
 # ----------------------------------------------------------------------------------------------------
 # Host-side helpers
 # ----------------------------------------------------------------------------------------------------
 
-Cell = CTRNN | GRU | LSTM | UGRNN
-
-
-def _as_ensemble(ensemble: object) -> Cell:
-    if not isinstance(ensemble, (CTRNN, GRU, LSTM, UGRNN)):
-        raise TypeError(f"`ensemble` must be a CTRNN, GRU, LSTM or UGRNN (a stacked ensemble or a single network), "
-                        f"got {type(ensemble).__name__}.")
-    if ensemble.W_rec.ndim == 2:  # a single network: K = 1
+def as_ensemble(ensemble: object) -> AbstractRNN:
+    """`ensemble` as a stacked ensemble (a single network gets a member axis of 1), after checking that it
+    is a network (`AbstractRNN`: CTRNN, GRU, LSTM, UGRNN) with a consistent member axis."""
+    if not isinstance(ensemble, AbstractRNN):
+        raise TypeError(f"`ensemble` must be a network (CTRNN, GRU, LSTM or UGRNN; a stacked ensemble or a single "
+                        f"network), got {type(ensemble).__name__}.")
+    if ensemble.W_out.ndim == 2:  # a single network: K = 1
         ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
     ensemble_size(ensemble)
     return ensemble
 
 
-def _state_size(ensemble: Cell) -> int:
-    """The size of the state the search runs on: `N` for a CTRNN, `state_size` for a gated cell."""
-    return ensemble.W_rec.shape[-1] if isinstance(ensemble, CTRNN) else ensemble.state_size
-
-
-def _matching(ensemble: object, fixed_points: object) -> tuple[Cell, int, int]:
+def matching(ensemble: object, fixed_points: object) -> tuple[AbstractRNN, int, int]:
     """`(ensemble, K, state size)` with `ensemble` stacked, after checking that `fixed_points` is a
     `FixedPoints` of this ensemble's `K` members and state size (a TypeError/ValueError otherwise)."""
-    ensemble = _as_ensemble(ensemble)
+    ensemble = as_ensemble(ensemble)
     if not isinstance(fixed_points, FixedPoints):
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
-    k, s = ensemble.W_rec.shape[0], _state_size(ensemble)
+    k, s = ensemble.W_out.shape[0], ensemble.state_size
     if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
         raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
                          f"do not belong to this ensemble (K={k}, state size {s}).")
     return ensemble, k, s
 
 
-def _alphas(ensemble: Cell) -> np.ndarray:
-    """`(K,)` float64 `a = dt/tau` per member; 1 for gated cells (discrete-time maps)."""
-    if isinstance(ensemble, CTRNN):
-        return np.asarray(ensemble.alpha, np.float64)
-    return np.ones(ensemble.W_rec.shape[0], np.float64)
-
-
-def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"`{name}` must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
-    return float(value)
-
-
-def _working_dtype(dtype: object, ensemble: Cell):
-    if dtype is None:
-        return jnp.dtype(ensemble.W_rec.dtype)
-    try:
-        dt = jnp.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"`dtype` must be None, float32 or float64, got {dtype!r}.") from None
-    if dt not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64)):
-        raise ValueError(f"`dtype` must be None, float32 or float64, got {dtype!r}.")
-    if jax.dtypes.canonicalize_dtype(dt) != dt:
-        raise ValueError("`dtype`=float64 needs 64-bit JAX: set `jax.config.update('jax_enable_x64', True)` "
-                         "(or use `with jax.enable_x64():`) before calling; ctrnn_jax never changes it.")
-    return dt
+def member_dt_tau(ensemble: AbstractRNN) -> np.ndarray:
+    """`(K,)` float64 `a = dt/tau` of each member of a stacked ensemble (1 for discrete-time cells)."""
+    k = ensemble.W_out.shape[0]
+    return np.broadcast_to(np.asarray(ensemble.dt_tau, np.float64), (k,)).copy()
 
 
 def _check_inputs(inputs: object, k: int, m: int) -> np.ndarray:
@@ -486,139 +472,12 @@ def _restart_candidates(found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarr
     return out, steps
 
 
-# ----------------------------------------------------------------------------------------------------
-# Public functions
-# ----------------------------------------------------------------------------------------------------
-
-def find_fixed_points(
-    ensemble: Cell,
-    inputs,
-    initial_states,
-    *,
-    adam_steps: int = 300,
-    learning_rate: float = 0.1,
-    final_learning_rate: float = 1e-3,
-    newton_steps: int = 8,
-    tol_q: float | None = None,
-    slow_tol: float = 1e-6,
-    dedup_tol: float = 1e-3,
-    outlier_scale: float | None = 10.0,
-    restarts: int = 0,
-    key: jax.Array | None = None,
-    dtype=None,
-    eigvecs: bool = True,
-) -> FixedPoints:
-    """Find the fixed points of every member at a constant input, and linearize there.
-
-    **Arguments:**
-
-    - `ensemble`: a stacked ensemble of `K` CTRNNs, GRUs or LSTMs (or one network, taken as `K = 1`).
-      For gated cells the search runs on the flat state of size `S = state_size` through the cell's
-      `step` (read `N` as `S` below), continuous-time stability is taken at `a = 1`, and restart
-      candidates run 50 steps (as for `a = 1`).
-    - `inputs`: the constant input, `(M,)` shared by all members or `(K, M)` one per member
-      (zeros for the flip-flop's memory states).
-    - `initial_states`: `(K, C, N)` finite candidates per member, e.g. from
-      `initial_states_from_trajectories` (for the LSTM `(K, C, 2N)` flat states `[h, c]`).
-    - `adam_steps`: Adam steps on `q` (>= 0).
-    - `learning_rate`, `final_learning_rate`: the Adam learning rate decays exponentially from the
-      first to the second over the `adam_steps` steps.
-    - `newton_steps`: damped Newton iterations after Adam (>= 0).
-    - `tol_q`: candidates with `q <= tol_q` are fixed points. Default: `½·N·(10 ε)²`, i.e. a residual
-      `‖F(h) − h‖` of 10 machine epsilons per unit (`7e-11` for N = 100 in float32; `2.5e-28` in
-      float64), what Newton reaches at working precision.
-    - `slow_tol`: candidates with `tol_q < q <= slow_tol` are reported as slow points.
-    - `dedup_tol`: points of one member closer than this (Euclidean) are merged, keeping the lowest `q`.
-    - `outlier_scale`: drop a point (fixed or slow) of member `k` whose distance to the centroid of
-      `k`'s initial states exceeds `outlier_scale` times the mean distance of those initial states to
-      their centroid (skipped if that mean is 0); `None` keeps all points.
-    - `restarts`: extra rounds of the search, each from `C` new candidates per member made from the
-      fixed points found so far: 4 per point (at most `C/2`) near them, run forward `ceil(50 / a)`
-      steps of `F` first (from a saddle, the flow leaves along its unstable directions to the
-      attractors it connects), the rest on the segments between pairs of them (first all midpoints:
-      saddles often lie between attractors, like a cube's edge, face and centre saddles). The union
-      over rounds is deduplicated. Needs `key`. Same shapes, so no recompilation.
-    - `key`: a PRNG key, required when `restarts > 0`.
-    - `dtype`: `None` (the ensemble's dtype, float32 by default) or `float64`. float64 needs 64-bit
-      JAX enabled by the caller (`jax.config.update("jax_enable_x64", True)` or `with jax.enable_x64():`);
-      the library never changes `jax.config`.
-    - `eigvecs`: also compute eigenvectors (`(P, N, N)` complex; set False to save memory).
-
-    **Returns:** a `FixedPoints` with the `P` distinct fixed points of all members (a member whose
-    weights or candidates produce non-finite values simply has none).
-
-    The search over all members and candidates is one compiled call; the eigendecomposition runs on
-    the host in float64 with NumPy, since `jnp.linalg.eig` is implemented on the CPU backend only.
-    """
-    ensemble = _as_ensemble(ensemble)
-    k, n = ensemble.W_rec.shape[0], _state_size(ensemble)
-    m = ensemble.W_in.shape[-1]
-    x = _check_inputs(inputs, k, m)
-    h0 = _check_states(initial_states, k, n)
-    adam_steps = check_int("adam_steps", adam_steps, 0)
-    newton_steps = check_int("newton_steps", newton_steps, 0)
-    restarts = check_int("restarts", restarts, 0)
-    lr = _check_positive("learning_rate", learning_rate)
-    final_lr = _check_positive("final_learning_rate", final_learning_rate)
-    slow_tol = _check_positive("slow_tol", slow_tol, allow_zero=True)
-    dedup_tol = _check_positive("dedup_tol", dedup_tol, allow_zero=True)
-    if outlier_scale is not None:
-        outlier_scale = _check_positive("outlier_scale", outlier_scale)
-    if not isinstance(eigvecs, bool):
-        raise TypeError(f"`eigvecs` must be a bool, got {eigvecs!r}.")
-    dt = _working_dtype(dtype, ensemble)
-    if tol_q is None:
-        tol_q = 0.5 * n * (10 * float(jnp.finfo(dt).eps)) ** 2
-    tol_q = _check_positive("tol_q", tol_q, allow_zero=True)
-    if restarts > 0:
-        if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
-            raise TypeError(f"`key` must be a typed key from `jax.random.key` when `restarts` > 0, got {key!r}.")
-        rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
-    else:
-        rng = None
-
-    if isinstance(ensemble, CTRNN):
-        params = tuple(jnp.asarray(getattr(ensemble, name), dt) for name in ("W_rec", "W_in", "b", "alpha"))
-    else:
-        params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
-    xs = jnp.asarray(x, dt)
-
-    with _blas_limit():
-        return _find(ensemble, params, xs, h0, dt, n, restarts, rng, adam_steps, newton_steps, lr, final_lr, tol_q,
-                     slow_tol, dedup_tol, outlier_scale, eigvecs)
-
-
-def _find(ensemble, params, xs, h0, dt, n, restarts, rng, adam_steps, newton_steps, lr, final_lr, tol_q, slow_tol,
-          dedup_tol, outlier_scale, eigvecs):
-    """The body of `find_fixed_points`, after the checks."""
-    k = h0.shape[0]
-    h0_64 = h0.astype(np.float64)
-    outliers = _OutlierRule(h0_64, outlier_scale)
-    fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
-    slow = [[] for _ in range(k)]
-    candidates, sim_steps = h0, np.zeros(h0.shape[:2], np.int32)
-    for round_ in range(restarts + 1):
-        args = (xs, jnp.asarray(candidates, dt), jnp.asarray(sim_steps), jnp.asarray(lr, dt), jnp.asarray(final_lr, dt))
-        if isinstance(ensemble, CTRNN):
-            h, q = _search(*params, *args, activation=ensemble.activation, adam_steps=adam_steps,
-                           newton_steps=newton_steps)
-        else:
-            h, q = _search_cell(params, *args, adam_steps=adam_steps, newton_steps=newton_steps)
-        _split(np.asarray(h), np.asarray(q), tol_q, slow_tol, outliers, fixed, slow)
-        if round_ < restarts:
-            found = [pts.astype(np.float64) for pts in _merge(fixed, n, dedup_tol)[1]]
-            candidates, sim_steps = _restart_candidates(found, h0_64, _alphas(ensemble), rng)
-    member, points, qv = (np.concatenate(v) for v in _merge(fixed, n, dedup_tol))
-    slow_member, slow_points, slow_q = (np.concatenate(v) for v in _merge(slow, n, dedup_tol))
-    return _linearized(ensemble, params, xs, dt, member, points, qv, slow_member, slow_points, slow_q, eigvecs)
-
-
 class _OutlierRule:
     """Far from member `k`'s initial states: farther from their centroid than `scale` times their mean
     distance to it (no rule when `scale` is None or that mean is 0)."""
 
     def __init__(self, h0: np.ndarray, scale: float | None):
-        self.centroid = h0.mean(axis=1)  # (K, N)
+        self.centroid = h0.mean(axis=1)  # (K, S)
         self.spread = np.linalg.norm(h0 - self.centroid[:, None], axis=2).mean(axis=1)  # (K,)
         self.scale = scale
 
@@ -637,58 +496,299 @@ def _split(h, q, tol_q, slow_tol, outliers, fixed, slow) -> None:
         is_fp = ok & (q[k] <= tol_q)
         is_slow = ok & (q[k] > tol_q) & (q[k] <= slow_tol)
         fixed[k].append((h[k][is_fp], q[k][is_fp]))
-        slow[k].append((h[k][is_slow], q[k][is_slow]))
+        if slow is not None:
+            slow[k].append((h[k][is_slow], q[k][is_slow]))
 
 
-def _merge(per_member, n, dedup_tol):
-    """Deduplicate each member's candidates over rounds: lists of `member`, `points`, `q` arrays."""
-    members, pts, qs = [], [], []
-    for k, rounds in enumerate(per_member):
-        p = np.concatenate([r[0] for r in rounds]).reshape(-1, n)
-        v = np.concatenate([r[1] for r in rounds])
+def _merge(per_member, s, dedup_tol):
+    """Deduplicate each member's candidates over rounds: lists (one entry per member) of points `(P_k, S)`
+    and `q` `(P_k,)`."""
+    pts, qs = [], []
+    for rounds in per_member:
+        p = np.concatenate([r[0] for r in rounds]).reshape(-1, s) if rounds else np.zeros((0, s))
+        v = np.concatenate([r[1] for r in rounds]) if rounds else np.zeros(0)
         idx = _dedup(p, v, dedup_tol)
-        members.append(np.full(len(idx), k, np.int64))
         pts.append(p[idx])
         qs.append(v[idx])
-    return members, pts, qs
+    return pts, qs
 
 
-def _linearized(ensemble, params, xs, dt, member, points, q, slow_member, slow_points, slow_q, with_vectors):
-    k, n = ensemble.W_rec.shape[0], _state_size(ensemble)
-    o = ensemble.W_out.shape[1]
-    p = len(member)
-    if p:
-        size = max(8, 1 << (p - 1).bit_length())  # pad to a power of two: few compiled shapes
-        pad = size - p
-        at = (jnp.asarray(np.pad(member, (0, pad))), jnp.asarray(np.pad(points, ((0, pad), (0, 0))), dt))
-        if isinstance(ensemble, CTRNN):
-            arrays = tuple(jnp.asarray(getattr(ensemble, name), dt)
-                           for name in ("W_rec", "W_in", "b", "W_out", "b_out", "alpha"))
-            jac, out = _linearize(*arrays, xs, *at, activation=ensemble.activation)
-        else:
-            jac, out = _linearize_cell(params, xs, *at)
-        jac, out = np.asarray(jac)[:p], np.asarray(out)[:p]
-    else:
-        jac, out = np.zeros((0, n, n), dt), np.zeros((0, o), dt)
-    vals, vecs = _eig(jac, with_vectors)
-    a = _alphas(ensemble)[member]
+def _pad_pow2(n: int) -> int:
+    """`n` rounded up to a power of two (at least 8): few compiled shapes."""
+    return max(8, 1 << (max(n, 1) - 1).bit_length())
+
+
+class _Points:
+    """The fixed points of each member found so far, with their Jacobians, eigenvalues and readouts
+    (each point linearized once, when it is added)."""
+
+    def __init__(self, ensemble, params, xs, dt, k, s):
+        self.ensemble, self.params, self.xs, self.dt, self.k, self.s = ensemble, params, xs, dt, k, s
+        self.points = [np.zeros((0, s)) for _ in range(k)]
+        self.q = [np.zeros(0) for _ in range(k)]
+        self.jac = [np.zeros((0, s, s)) for _ in range(k)]
+        self.vals = [np.zeros((0, s), np.complex128) for _ in range(k)]
+        self.out = [np.zeros((0, ensemble.W_out.shape[1])) for _ in range(k)]
+
+    def add(self, points: list[np.ndarray], q: list[np.ndarray]) -> int:
+        """Add each member's new `points` (already unique and not near known ones); returns how many."""
+        member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(points)])
+        if len(member) == 0:
+            return 0
+        flat = np.concatenate(points)
+        size = _pad_pow2(len(member))
+        pad = size - len(member)
+        jac, out = _linearize(self.params, self.xs, jnp.asarray(np.pad(member, (0, pad))),
+                              jnp.asarray(np.pad(flat, ((0, pad), (0, 0))), self.dt))
+        jac, out = np.asarray(jac)[: len(member)], np.asarray(out)[: len(member)]
+        vals, _ = _eig(jac, False)
+        for kk in range(self.k):
+            sel = member == kk
+            if not np.any(sel):
+                continue
+            self.points[kk] = np.concatenate([self.points[kk], flat[sel]])
+            self.q[kk] = np.concatenate([self.q[kk], q[kk]])
+            self.jac[kk] = np.concatenate([self.jac[kk], jac[sel]])
+            self.vals[kk] = np.concatenate([self.vals[kk], vals[sel]])
+            self.out[kk] = np.concatenate([self.out[kk], out[sel]])
+        return len(member)
+
+    def index(self, kk: int) -> np.ndarray:
+        return np.sum(np.abs(self.vals[kk]) > 1, axis=1)
+
+    def new_only(self, points: list[np.ndarray], q: list[np.ndarray], tol: float):
+        """Of each member's candidate fixed points, those not within `tol` of a known point (deduplicated)."""
+        keep_p, keep_q = [], []
+        for kk in range(self.k):
+            p, v = points[kk], q[kk]
+            idx = _dedup(p, v, tol)
+            p, v = p[idx], v[idx]
+            if len(self.points[kk]) and len(p):
+                d = np.min(np.linalg.norm(p[:, None, :] - self.points[kk][None, :, :], axis=2), axis=1)
+                p, v = p[d > tol], v[d > tol]
+            keep_p.append(p)
+            keep_q.append(v)
+        return keep_p, keep_q
+
+
+def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
+    """Completion of the saddle set, in place (see the module docstring): rounds of candidates between
+    neighbouring points of equal saddle index (the interior local minima of `q` along each segment, and
+    its midpoint), searched like the first candidates, until no pair is left untried (at most
+    `completion_rounds`; at most `n_candidates // 2` pairs per member and round, the shortest first)."""
+    k, s, dt = found.k, found.s, found.dt
+    tried = [set() for _ in range(k)]
+    for _ in range(config.completion_rounds):
+        pairs = []
+        for kk in range(k):
+            pts, index = found.points[kk], found.index(kk)
+            mine = [group[neighbour_pairs(pts[group], config.neighbours)]
+                    for group in (np.flatnonzero(index == i) for i in np.unique(index))]
+            mine = [tuple(p) for p in np.concatenate(mine).tolist()] if mine else []
+            mine = [p for p in mine if p not in tried[kk]]
+            mine.sort(key=lambda p: float(np.sum((pts[p[0]] - pts[p[1]]) ** 2)))
+            mine = mine[: max(1, config.n_candidates // 2)]
+            tried[kk].update(mine)
+            pairs.append(np.asarray(mine, np.int64).reshape(-1, 2))
+        n_pairs = max(len(p) for p in pairs)
+        if n_pairs == 0:
+            return
+        size = _pad_pow2(n_pairs)
+        a, b = np.zeros((k, size, s)), np.zeros((k, size, s))
+        for kk, pp in enumerate(pairs):
+            if len(pp):  # members with fewer pairs repeat theirs (the candidates are deduplicated)
+                pp = np.resize(pp, (size, 2))
+                a[kk], b[kk] = found.points[kk][pp[:, 0]], found.points[kk][pp[:, 1]]
+        cand, qc = _segment_minima(found.params, found.xs, jnp.asarray(a, dt), jnp.asarray(b, dt),
+                                   samples=config.samples, minima=_SEGMENT_MINIMA)
+        cand, qc = np.asarray(cand, np.float64), np.asarray(qc, np.float64)
+        starts = []
+        for kk, pp in enumerate(pairs):
+            n = len(pp)
+            c = cand[kk, :n].reshape(-1, s)[np.isfinite(qc[kk, :n].reshape(-1))]
+            # the segment minima, and the midpoints (a saddle need not be near the segment's q minima)
+            c = np.concatenate([c, 0.5 * (a[kk, :n] + b[kk, :n])])
+            # not where a known point already is: the search would only find it again
+            length = np.linalg.norm(a[kk, :n] - b[kk, :n], axis=1)
+            tol = 0.1 * float(np.median(length)) if n else 0.0
+            if len(c) and len(found.points[kk]):
+                c = c[np.min(np.linalg.norm(c[:, None, :] - found.points[kk][None, :, :], axis=2), axis=1) > tol]
+            starts.append(c[_dedup(c, np.zeros(len(c)), tol)] if len(c) else c)
+        n_starts = max(len(c) for c in starts)
+        if n_starts == 0:
+            continue
+        size = _pad_pow2(n_starts)
+        h0 = np.zeros((k, size, s))
+        for kk, c in enumerate(starts):
+            h0[kk] = np.resize(c, (size, s)) if len(c) else (found.points[kk][0] if len(found.points[kk]) else 0.0)
+        h, q = _search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((k, size), jnp.int32),
+                       jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
+                       adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON)
+        fixed = [[] for _ in range(k)]
+        _split(np.asarray(h), np.asarray(q), tol_q, np.inf, _OutlierRule(h0, None), fixed, None)
+        found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol))
+
+
+def neighbour_pairs(points: np.ndarray, neighbours: int, reach: float = _REACH) -> np.ndarray:
+    """`(Q, 2)` unordered index pairs `(i, j)`, `i < j`, of `(P, S)` points where `j` is within `reach` times
+    `i`'s nearest-neighbour distance of `i` and among its `neighbours` nearest (or the other way round).
+
+    On a grid of attractors this pairs each point with the points across every face it lies on (on a
+    cube's face, opposite corners are √2 apart, opposite edge midpoints 1, next neighbours 1/√2), whatever
+    the grid's size and dimension."""
+    p = len(points)
+    if p < 2:
+        return np.zeros((0, 2), np.int64)
+    d = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    np.fill_diagonal(d, np.inf)
+    near = np.argsort(d, axis=1, kind="stable")[:, :min(neighbours, p - 1)]
+    dist = np.take_along_axis(d, near, axis=1)
+    ok = dist <= reach * dist[:, :1]
+    pairs = np.stack([np.repeat(np.arange(p), near.shape[1])[ok.ravel()], near.ravel()[ok.ravel()]], axis=1)
+    return np.unique(np.sort(pairs, axis=1), axis=0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Public functions
+# ----------------------------------------------------------------------------------------------------
+
+def find_fixed_points(
+    ensemble: AbstractRNN,
+    inputs,
+    initial_states,
+    config: FixedPointConfig | None = None,
+    *,
+    sim_steps=None,
+    key: jax.Array | None = None,
+) -> FixedPoints:
+    """Find the fixed points of every member at a constant input from given candidates, complete the
+    saddle set and linearize there (steps 1-4 of the module docstring).
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` networks of any cell (or one network, taken as `K = 1`).
+    - `inputs`: the constant input, `(M,)` shared by all members or `(K, M)` one per member.
+    - `initial_states`: `(K, C, S)` finite candidates per member (flat states, `S = state_size`), e.g.
+      from `fixed_point_candidates` or `initial_states_from_trajectories`.
+    - `config`: a `FixedPointConfig` (default `FixedPointConfig()`); its search, restart, completion and
+      linearization options apply (`n_candidates`, `state_space_fraction`, `n_trials`, `noise_std` are
+      for `fixed_point_candidates`).
+    - `sim_steps`: `None` or `(K, C)` ints >= 0: run `F` this many steps from each candidate first
+      (candidates on trajectories started from them).
+    - `key`: a PRNG key for the restart candidates; default `jax.random.key(config.seed)`.
+
+    **Returns:** a `FixedPoints` with the distinct fixed points of all members (a member whose weights or
+    candidates produce non-finite values simply has none).
+    """
+    ensemble = as_ensemble(ensemble)
+    config = FixedPointConfig() if config is None else config
+    if not isinstance(config, FixedPointConfig):
+        raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
+    k, s, m = ensemble.W_out.shape[0], ensemble.state_size, ensemble.n_inputs
+    x = _check_inputs(inputs, k, m)
+    h0 = _check_states(initial_states, k, s)
+    if sim_steps is None:
+        sim_steps = np.zeros(h0.shape[:2], np.int32)
+    sim_steps = np.asarray(sim_steps)
+    if sim_steps.shape != h0.shape[:2] or not np.issubdtype(sim_steps.dtype, np.integer) or np.any(sim_steps < 0):
+        raise ValueError(f"`sim_steps` must be None or integers >= 0 of shape {h0.shape[:2]}, got "
+                         f"{sim_steps.dtype} {sim_steps.shape}.")
+    key = jax.random.key(config.seed) if key is None else key
+    check_key(key)
+    dt = config.working_dtype()
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
+    xs = jnp.asarray(x, dt)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    with _blas_limit():
+        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng)
+
+
+def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng) -> FixedPoints:
+    """The body of `find_fixed_points`, after the checks."""
+    k, s = h0.shape[0], h0.shape[2]
+    tol_q = config.default_tol_q(s)
+    h0_64 = h0.astype(np.float64)
+    outliers = _OutlierRule(h0_64, config.outlier_scale)
+    fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
+    slow = [[] for _ in range(k)]
+    candidates, steps = h0, sim_steps
+    lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
+    for round_ in range(config.restarts + 1):
+        h, q = _search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
+                       adam_steps=config.adam_steps, newton_steps=config.newton_steps)
+        _split(np.asarray(h), np.asarray(q), tol_q, config.slow_tol, outliers, fixed, slow)
+        if round_ < config.restarts:
+            found = _merge(fixed, s, config.dedup_tol)[0]
+            candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
+    found = _Points(ensemble, params, xs, dt, k, s)
+    found.add(*_merge(fixed, s, config.dedup_tol))
+    if config.complete:
+        _complete(found, config, tol_q)
+    slow_points, slow_q = _merge(slow, s, config.dedup_tol)
+    return _result(found, slow_points, slow_q, member_dt_tau(ensemble), config.eigvecs)
+
+
+def _result(found: _Points, slow_points, slow_q, a, with_vectors) -> FixedPoints:
+    """The `FixedPoints` of everything found, sorted by member, saddle index and `q`."""
+    k, s, dt = found.k, found.s, found.dt
+    member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(found.points)])
+    points, q = np.concatenate(found.points), np.concatenate(found.q)
+    jac, vals, out = np.concatenate(found.jac), np.concatenate(found.vals), np.concatenate(found.out)
+    vecs = None
+    if with_vectors:
+        vals, vecs = _eig(jac, True)
     modulus = np.abs(vals)
     n_unstable = np.sum(modulus > 1, axis=1).astype(np.int64)
     is_stable = np.all(modulus < 1, axis=1)
-    is_stable_ct = np.all((vals.real - 1) / a[:, None] < 0, axis=1)
+    is_stable_ct = np.all((vals.real - 1) / a[member][:, None] < 0, axis=1)
     order = np.lexsort((q, n_unstable, member))
     cdt = np.complex128 if dt == jnp.dtype(jnp.float64) else np.complex64
+    slow_member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(slow_points)])
     return FixedPoints(
-        n_members=k, inputs=np.asarray(xs), member=member[order], points=np.asarray(points, dt)[order],
-        q=np.asarray(q, dt)[order], jacobians=jac[order], eigvals=vals[order].astype(cdt),
+        n_members=k, inputs=np.asarray(found.xs), member=member[order], points=points.astype(dt)[order],
+        q=q.astype(dt)[order], jacobians=jac.astype(dt)[order], eigvals=vals[order].astype(cdt),
         eigvecs=None if vecs is None else vecs[order].astype(cdt), is_stable=is_stable[order],
-        is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out[order],
-        slow_member=slow_member, slow_points=np.asarray(slow_points, dt), slow_q=np.asarray(slow_q, dt),
+        is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out.astype(dt)[order],
+        slow_member=slow_member, slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
+        slow_q=np.concatenate(slow_q).astype(dt),
     )
 
 
+def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: FixedPointConfig | None = None
+                     ) -> "FixedPoints":
+    """Complete the saddle set of fixed points found earlier (step 4 of the module docstring).
+
+    **Arguments:**
+
+    - `ensemble`: the stacked ensemble of `K` members (any cell) that `fixed_points` belongs to.
+    - `inputs`: the constant input of `fixed_points`, `(M,)` or `(K, M)`.
+    - `fixed_points`: `find_fixed_points`' result.
+    - `config`: a `FixedPointConfig` (`neighbours`, `samples`, `completion_rounds`, `tol_q`, `dedup_tol`,
+      `dtype`, `eigvecs` apply).
+
+    **Returns:** a `FixedPoints` with every point of `fixed_points` (re-linearized) and the new ones, and
+    the slow points of `fixed_points`.
+    """
+    ensemble, k, s = matching(ensemble, fixed_points)
+    config = FixedPointConfig() if config is None else config
+    if not isinstance(config, FixedPointConfig):
+        raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
+    x = _check_inputs(inputs, k, ensemble.n_inputs)
+    dt = config.working_dtype()
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
+    xs = jnp.asarray(x, dt)
+    with _blas_limit():
+        found = _Points(ensemble, params, xs, dt, k, s)
+        found.add([fixed_points.points[fixed_points.member == kk].astype(np.float64) for kk in range(k)],
+                  [fixed_points.q[fixed_points.member == kk].astype(np.float64) for kk in range(k)])
+        _complete(found, config, config.default_tol_q(s))
+        slow = [fixed_points.slow_points[fixed_points.slow_member == kk] for kk in range(k)]
+        slow_q = [fixed_points.slow_q[fixed_points.slow_member == kk] for kk in range(k)]
+        return _result(found, slow, slow_q, member_dt_tau(ensemble), config.eigvecs)
+
+
 def initial_states_from_trajectories(
-    ensemble: Cell,
+    ensemble: AbstractRNN,
     inputs_batch,
     n_candidates: int,
     *,
@@ -699,30 +799,27 @@ def initial_states_from_trajectories(
 
     **Arguments:**
 
-    - `ensemble`: a stacked ensemble of `K` members (or one network, `K = 1`): CTRNNs, GRUs or LSTMs.
-      Gated cells are sampled from their whole flat states (`full_states`; for the LSTM `[h, c]`).
+    - `ensemble`: a stacked ensemble of `K` members of any cell (or one network, `K = 1`), sampled from
+      their whole flat states (`full_states`; for the LSTM `[h, c]`).
     - `inputs_batch`: `(B, T, M)` trials, the same for every member (e.g. the flip-flop test set).
     - `n_candidates`: `C`, states per member, drawn uniformly from the member's `B·T` visited states
       (without replacement when `C <= B·T`), by a NumPy generator seeded with `key`.
     - `key`: a PRNG key (keyword-only).
     - `noise_std`: std of Gaussian noise added to every sampled state (>= 0).
 
-    **Returns:** `(K, C, N)` float array of candidates (`(K, C, state_size)` for a gated cell), for
-    `find_fixed_points`.
+    **Returns:** `(K, C, S)` float array of candidates, for `find_fixed_points`.
     """
-    ensemble = _as_ensemble(ensemble)
+    ensemble = as_ensemble(ensemble)
     c = check_int("n_candidates", n_candidates, 1)
-    noise_std = _check_positive("noise_std", noise_std, allow_zero=True)
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()):
-        raise TypeError(f"`key` must be a typed key from `jax.random.key`, got {key!r}.")
+    noise_std = check_positive("noise_std", noise_std, allow_zero=True)
+    check_key(key)
     x = jnp.asarray(inputs_batch)
-    m = ensemble.W_in.shape[-1]
+    m = ensemble.n_inputs
     if x.ndim != 3 or x.shape[2] != m or x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"`inputs_batch` must have shape (B, T, {m}), got {x.shape}.")
     if not bool(jnp.all(jnp.isfinite(x))):
         raise ValueError("`inputs_batch` contains NaN or inf.")
-    # (K, B, T, N); for gated cells (K, B, T, S), the whole flat state
-    states = ensemble_states(ensemble, x) if isinstance(ensemble, CTRNN) else _full_states(ensemble, x)
+    states = _full_states(ensemble, x)  # (K, B, T, S)
     k, b, t, n = states.shape
     # Indices and noise from a NumPy generator seeded by `key`: cheap, nothing to compile.
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
@@ -733,4 +830,5 @@ def initial_states_from_trajectories(
     return chosen
 
 
-__all__ = ["FixedPoints", "find_fixed_points", "initial_states_from_trajectories"]
+__all__ = ["FixedPoints", "complete_saddles", "find_fixed_points", "initial_states_from_trajectories",
+           "neighbour_pairs"]

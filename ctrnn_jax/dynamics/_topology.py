@@ -36,13 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_int
-from ._fixed_points import (
-    FixedPoints,
-    _alphas,
-    _check_positive,
-    _matching,
-)
+from .._checks import check_int, check_positive
+from ._fixed_points import FixedPoints, matching, member_dt_tau
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -198,19 +193,19 @@ def topology_graph(
 
     **Returns:** a `Topology`, whose item `k` is member `k`'s `MemberGraph`.
     """
-    ensemble, k, s = _matching(ensemble, fixed_points)
-    eps = _check_positive("eps", eps)
+    ensemble, k, s = matching(ensemble, fixed_points)
+    eps = check_positive("eps", eps)
     max_steps = check_int("max_steps", max_steps, 1)
     chunk = min(check_int("chunk", chunk, 1), max_steps)
-    settle_tol = _check_positive("settle_tol", settle_tol)
+    settle_tol = check_positive("settle_tol", settle_tol)
     if match_tol is not None:
-        match_tol = _check_positive("match_tol", match_tol)
-    resolution = _check_positive("resolution", resolution)
+        match_tol = check_positive("match_tol", match_tol)
+    resolution = check_positive("resolution", resolution)
     max_index = check_int("max_index", max_index, 1)
     leading = check_int("leading", leading, 1)
 
     fp = fixed_points
-    alphas = _alphas(ensemble)
+    alphas = member_dt_tau(ensemble)
     points = fp.points.astype(np.float64)
     saddles = [np.flatnonzero((fp.member == kk) & (fp.n_unstable >= 1) & (fp.n_unstable <= max_index))
                for kk in range(k)]

@@ -162,13 +162,14 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         if config is None:
             config = stored
         elif dataclasses.replace(config, train=dataclasses.replace(config.train, steps=stored.train.steps)) != stored:
-            raise ValueError(f"{out}: --resume can only change `steps`; the other settings must match {out / CONFIG}.")
+            raise ValueError(f"{out}: `resume=True` can only change `steps`; the other settings must match "
+                             f"{out / CONFIG}.")
         if not (out / CHECKPOINT).is_file():
             raise FileNotFoundError(f"{out / CHECKPOINT}: no checkpoint to resume from.")
     else:
         config = RunConfig() if config is None else config
         if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
-            raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`, CLI `--resume`) "
+            raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`) "
                                   "or choose another folder.")
     # A distributed run (`init_distributed`): every process trains its own members and reads the
     # checkpoint; process 0 alone writes, after every process has checked the folder.
@@ -279,25 +280,45 @@ def format_table(result: dict) -> str:
 FIXED_POINTS, CUBE = "fixed_points.npz", "cube.json"
 
 
-def fixed_point_stage(ensemble, out_npz: str | Path, *, cube_json: str | Path | None = None,
-                      task: FlipFlopConfig | None = None, seed: int = 0, **options) -> tuple[list, dict]:
-    """Find every member's fixed points (flip-flop analysis), write `out_npz` and optionally `cube_json`.
+def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None, config=None,
+                       cube_json: str | Path | None = None, log=None) -> tuple[list, list | None, dict | None]:
+    """The fixed-point stage (`fixed_point_stage`) of any network, written to files.
 
-    `options` go to `analyze_fixed_points` (`inputs`, `n_candidates`, `noise_std`, `restarts`, `tol_q`, ...).
-    Returns the per-member cube analysis and the ensemble summary.
+    **Arguments:**
 
-    In a distributed run every process searches its own members (`sharded_analyze_fixed_points`),
-    the results are gathered, and process 0 writes the files.
+    - `ensemble`, `task`, `inputs`, `config`, `log`: as in `fixed_point_stage` (any task or None, any cell;
+      a `FixedPointConfig`).
+    - `out_npz`: the `.npz` of the fixed points; with several constant inputs, `<stem>_<i>.npz` for input `i`.
+    - `cube_json`: also write the memory-state analysis (`cube_analysis`, at the first constant input) as
+      JSON here; only for a task with memory states (`memory_readouts`, e.g. the flip-flop).
+
+    **Returns:** `(found, per_member, summary)`: the list of `FixedPoints` (one per constant input), and the
+    memory-state analysis per member and its summary (None for a task without memory states).
+
+    In a distributed run every process searches its own members, the results are gathered, and process 0
+    writes the files.
     """
-    from ..dynamics._sharded import sharded_analyze_fixed_points
-    fixed_points, per_member, summary = sharded_analyze_fixed_points(ensemble, key=jax.random.key(seed), task=task,
-                                                                     **options)
+    from ..dynamics._cube import cube_analysis, ensemble_summary
+    from ..dynamics._stage import fixed_point_stage
+    from ..training._evaluate import ensemble_states
+    readouts = getattr(task, "memory_readouts", None)
+    if cube_json is not None and readouts is None:
+        raise ValueError(f"`cube_json`: the {getattr(task, 'name', 'network without a task')} has no memory states "
+                         "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis).")
+    out_npz = Path(out_npz)
+    found = fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
+    per_member = summary = None
+    if readouts is not None:
+        states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))
+        per_member = cube_analysis(found[0], ensemble, states, readouts=readouts())
+        summary = ensemble_summary(per_member)
     if is_main_process():
-        fixed_points.to_npz(out_npz)
+        for i, fp in enumerate(found):
+            fp.to_npz(out_npz if len(found) == 1 else out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}"))
         if cube_json is not None:
             write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
-    barrier("ctrnn_jax.fixed_point_stage.written")
-    return per_member, summary
+    barrier("ctrnn_jax.write_fixed_points.written")
+    return found, per_member, summary
 
 
 def _jsonable(obj):

@@ -3,6 +3,7 @@ activations, initializers, and the Euler time loop with its backward passes. Imp
 """
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
+from ._base import AbstractRNN as AbstractRNN
 from ._gated import GRU as GRU
 from ._gated import LSTM as LSTM
 from ._gated import UGRNN as UGRNN

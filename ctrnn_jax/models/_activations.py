@@ -15,6 +15,21 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
+# The range of each activation's values: where a hidden state can lie (`np.inf` where unbounded).
+ACTIVATION_RANGES: dict[str, tuple[float, float]] = {
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, float("inf")),
+    "softplus": (0.0, float("inf")),
+    "sigmoid": (0.0, 1.0),
+    "linear": (-float("inf"), float("inf")),
+}
+
+
+def activation_range(name: str) -> tuple[float, float]:
+    """`(low, high)`, the range of the activation called `name` (infinite where unbounded)."""
+    return ACTIVATION_RANGES[check_activation(name)]
+
+
 def check_activation(name: object) -> str:
     """Return `name` if it names a known activation, else raise a clear error."""
     if not isinstance(name, str):

@@ -38,6 +38,7 @@ from jax import lax
 
 from .._checks import check_int
 from ._activations import check_activation, get_activation
+from ._base import AbstractRNN
 from ._initializers import glorot_uniform
 from ._model import batch_time_major, linear_readout
 from ._scan import check_backprop, check_precision
@@ -50,35 +51,12 @@ def _orthogonal_columns(key: jax.Array, rows: int, cols: int) -> jax.Array:
     return q * jnp.sign(jnp.diagonal(r))[None, :]
 
 
-class _GatedRNN(eqx.Module):
+class _GatedRNN(AbstractRNN):
     """What `GRU`, `LSTM` and `UGRNN` share: the time loop, noise, readout and argument checks."""
-
-    cell: ClassVar[str]
-    _state_blocks: ClassVar[int]  # state_size / n_units
 
     @abc.abstractmethod
     def _next(self, state: jax.Array, u: jax.Array, precision) -> jax.Array:
         """The next flat state of one trial given the input drive `u = W_in x + b`."""
-
-    @property
-    def n_units(self) -> int:
-        return self.W_rec.shape[-1]
-
-    @property
-    def n_inputs(self) -> int:
-        return self.W_in.shape[-1]
-
-    @property
-    def n_outputs(self) -> int:
-        return self.W_out.shape[-2]
-
-    @property
-    def state_size(self) -> int:
-        return self._state_blocks * self.n_units
-
-    def hidden(self, state: jax.Array) -> jax.Array:
-        """`(..., state_size)` flat states to `(..., N)` hidden states `h`."""
-        return state[..., : self.n_units]
 
     def step(self, state: jax.Array, x: jax.Array) -> jax.Array:
         """The one-step map `F(s)` on the flat state `s` of shape `(state_size,)`, for an input `x`
@@ -206,7 +184,7 @@ class GRU(_GatedRNN):
     """
 
     cell: ClassVar[str] = "gru"
-    _state_blocks: ClassVar[int] = 1
+    state_blocks: ClassVar[int] = 1
 
     W_rec: jax.Array
     W_in: jax.Array
@@ -260,7 +238,7 @@ class LSTM(_GatedRNN):
     """
 
     cell: ClassVar[str] = "lstm"
-    _state_blocks: ClassVar[int] = 2
+    state_blocks: ClassVar[int] = 2
 
     W_rec: jax.Array
     W_in: jax.Array
@@ -320,7 +298,7 @@ class UGRNN(_GatedRNN):
     """
 
     cell: ClassVar[str] = "ugrnn"
-    _state_blocks: ClassVar[int] = 1
+    state_blocks: ClassVar[int] = 1
 
     W_rec: jax.Array
     W_in: jax.Array

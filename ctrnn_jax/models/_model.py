@@ -18,6 +18,7 @@ from jax import lax
 from .._checks import check_choice, check_int
 from . import _initializers as inits
 from ._activations import check_activation, get_activation
+from ._base import AbstractRNN
 from ._scan import check_backprop, check_precision, euler_readout_scan, euler_scan
 
 
@@ -62,7 +63,7 @@ def check_alpha(alpha: object) -> None:
         raise ValueError(f"`alpha` (= dt/tau) must be in (0, 1], got {alpha!r}.")
 
 
-class CTRNN(eqx.Module):
+class CTRNN(AbstractRNN):
     """Euler-discretized continuous-time RNN with a linear readout.
 
     **Fields** (`N` units, `M` inputs, `O` outputs):
@@ -77,6 +78,7 @@ class CTRNN(eqx.Module):
     """
 
     cell: ClassVar[str] = "ctrnn"
+    untrained: ClassVar[tuple[str, ...]] = ("alpha",)
 
     W_rec: jax.Array
     W_in: jax.Array
@@ -127,16 +129,23 @@ class CTRNN(eqx.Module):
         self.activation = check_activation(activation)
 
     @property
-    def n_units(self) -> int:
-        return self.W_rec.shape[-1]
+    def dt_tau(self) -> jax.Array:
+        """`a = dt/tau`, the field `alpha`."""
+        return self.alpha
 
     @property
-    def n_inputs(self) -> int:
-        return self.W_in.shape[-1]
+    def recurrent_matrix(self) -> jax.Array:
+        """`W_rec`, `(N, N)`."""
+        return self.W_rec
 
-    @property
-    def n_outputs(self) -> int:
-        return self.W_out.shape[-2]
+    def residual_and_jacobian(self, state: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """`(F(h) − h, J_F − I)` with the analytic `J_F = (1-a) I + a diag(σ'(u)) W_rec`, `u = W_rec h + W_in x
+        + b` (σ acts elementwise)."""
+        sigma = get_activation(self.activation)
+        u = self.W_rec @ state + self.W_in @ x + self.b
+        s, ds = jax.jvp(sigma, (u,), (jnp.ones_like(u),))
+        r = (1 - self.alpha) * state + self.alpha * s - state
+        return r, self.alpha * (ds[:, None] * self.W_rec - jnp.eye(state.shape[-1], dtype=state.dtype))
 
     def euler(self, h: jax.Array, drive: jax.Array) -> jax.Array:
         """One Euler step given the external drive `u = W_in x + b`.
@@ -193,6 +202,10 @@ class CTRNN(eqx.Module):
         hs = euler_scan(self.W_rec, drive, h0, self.alpha, noise, activation=self.activation,
                         backprop=backprop, precision=precision, unroll=unroll)
         return hs[:, 0] if single else jnp.swapaxes(hs, 0, 1)
+
+    def full_states(self, inputs: jax.Array, **options) -> jax.Array:
+        """The flat states: for the CTRNN the hidden states themselves (`states`)."""
+        return self.states(inputs, **options)
 
     def _prepare(self, inputs, h0, key, noise_std, backprop, precision):
         check_backprop(backprop)

@@ -147,6 +147,13 @@ class FlipFlopConfig:
         """Zero input: the memory states are the fixed points without input, `(1, n_bits)`."""
         return np.zeros((1, self.n_bits), np.float32)
 
+    def memory_readouts(self) -> np.ndarray:
+        """The readouts of the memory states, `(2^n_bits, n_bits)`: the corners of {−1, +1}^n_bits (in
+        `itertools.product` order). The task hook of the memory-state (cube) analysis: a task that
+        defines it gets, for every member, which memory states have a stable fixed point."""
+        import itertools
+        return np.asarray(list(itertools.product((-1.0, 1.0), repeat=self.n_bits)), np.float32)
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""
         d = dataclasses.asdict(self)

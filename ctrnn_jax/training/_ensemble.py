@@ -17,6 +17,8 @@ from ..models._model import CTRNN
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
 
 CELLS = ("ctrnn", "gru", "lstm", "ugrnn")
+# The fields of `EnsembleConfig` that only the CTRNN uses (a gated cell refuses them at other values).
+CTRNN_ONLY = ("alpha", "gain", "recurrent_init", "readout_init")
 
 
 def per_member(name: str, value: object, n_members: int, *, low: float, high: float = np.inf,
@@ -47,17 +49,31 @@ def per_member(name: str, value: object, n_members: int, *, low: float, high: fl
 class EnsembleConfig:
     """How to build an ensemble of `members` networks (frozen, JSON-serialisable).
 
-    `alpha` and `gain` are a number for all members or a tuple with one value per member.
+    **Fields:**
 
-    `cell` is `"ctrnn"` (the paper's model), `"gru"`, `"lstm"` or `"ugrnn"` (`ctrnn_jax._gated`; Keras-style
-    initialization, every array trained; `alpha`, `gain` and the initializer names apply to the
-    CTRNN only).
+    - `members`: number of networks `K` trained at once (>= 1).
+    - `units`: units per network `N` (>= 1).
+    - `inputs`: inputs per network `M` (>= 1), the task's `n_inputs`.
+    - `outputs`: outputs per network `O` (>= 1), the task's `n_outputs`.
+    - `alpha`: `dt/tau` in (0, 1], a number or one per member; 1 is Keras' SimpleRNN. CTRNN only.
+    - `activation`: the nonlinearity, a name of `ctrnn_jax.models.ACTIVATIONS` (every cell).
+    - `gain`: initial recurrent gain `g` (> 0), a number or one per member. CTRNN only.
+    - `recurrent_init`: initializer of `W_rec`: `"orthogonal"` (times `g`) or `"normal"` (variance
+      `g²/N`). CTRNN only.
+    - `readout_init`: initializer of `W_out`: `"glorot_uniform"`, `"normal"` or `"zeros"`. CTRNN only.
+    - `cell`: `"ctrnn"` (the paper's model), `"gru"`, `"lstm"` or `"ugrnn"` (`ctrnn_jax.models._gated`;
+      Keras-style initialization, every array trained).
+    - `dale`: Dale's law on `W_rec`: E/I units with an E/I-balanced initialization at the spectral
+      radius of the configured initializer, enforced after every training step. CTRNN only.
+    - `excitatory_fraction`: fraction of excitatory units under Dale's law.
+    - `rec_density`: fraction of recurrent connections present (a fixed random mask). CTRNN only.
+    - `in_density`: fraction of input connections present (a fixed random mask). CTRNN only.
+    - `out_density`: fraction of readout connections present (a fixed random mask). CTRNN only.
+    - `autapses`: allow self-connections (False zeroes the diagonal of `W_rec`). CTRNN only.
 
-    Optional biological constraints (CTRNN only; see `ctrnn_jax._constraints`), drawn per member
-    from the ensemble's key and enforced after every training step: `dale` (Dale's law with an
-    `excitatory_fraction` of excitatory units and an E/I-balanced initialization at the spectral
-    radius of the configured initializer), `rec_density`, `in_density`, `out_density` (fixed random
-    sparse masks), `autapses` (False: no self-connections).
+    The constraints (`dale`, the densities, `autapses`; see `ctrnn_jax.training._constraints`) are drawn
+    per member from the ensemble's key and enforced after every training step. A gated `cell` refuses
+    the CTRNN-only fields (`CTRNN_ONLY`) at other values than their defaults, and active constraints.
     """
 
     members: int = 8
@@ -92,6 +108,17 @@ class EnsembleConfig:
         self.alphas()
         self.gains()
         check_choice("cell", self.cell, CELLS)
+        if self.cell != "ctrnn":  # refused rather than silently dropped
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name in CTRNN_ONLY:
+                value = getattr(self, name)
+                if name in ("alpha", "gain"):
+                    unchanged = bool(np.all((self.alphas() if name == "alpha" else self.gains()) == defaults[name]))
+                else:
+                    unchanged = value == defaults[name]
+                if not unchanged:
+                    raise ValueError(f"`{name}` applies to `cell`='ctrnn' only; `cell`={self.cell!r} does not use it "
+                                     f"(got `{name}`={value!r}, default {defaults[name]!r}).")
         cons = self.constraints()  # validates the constraint fields
         if cons.active and self.cell != "ctrnn":
             raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}.")

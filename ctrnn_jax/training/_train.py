@@ -35,29 +35,34 @@ from ._sharding import member_mesh, shard_members
 class TrainConfig:
     """How to train (frozen, JSON-serialisable).
 
-    - `steps`: total number of training steps.
-    - `batch_size`: trials per step and member.
-    - `learning_rate`: Adam learning rate, a number or one per member.
+    **Fields:**
+
+    - `steps`: total number of training steps (>= 0).
+    - `batch_size`: trials per step and member (>= 1).
+    - `learning_rate`: Adam learning rate (> 0), a number or one per member.
     - `lr_decay`: inverse-time decay `lr_t = lr / (1 + lr_decay·t)` (Keras 2 `decay`; 0 = constant).
-    - `clip_norm`: per-member gradient global-norm clip (a number, one per member, or None for none).
-    - `noise_std`: std of recurrent noise added to `h` at each step, a number or one per member.
+    - `clip_norm`: per-member gradient global-norm clip: a number, one per member, or None for no clipping.
+    - `noise_std`: std of the recurrent noise added to `h` at each step (>= 0), a number or one per member.
     - `shared_batch`: all members see the same batch (True) or each its own (False).
     - `dataset_size`: None draws fresh trials every step; an integer trains on a fixed data set of
       that many series, shuffled every epoch (the paper used 30050).
     - `steps_per_call`: training steps per compiled call (progress and checkpoints happen between calls).
     - `train_bias`: train the recurrent bias `b` (False keeps it at 0, as Keras' paper set-up; for
       gated cells their biases `b` and `b_n`).
-    - `unroll`: `lax.scan` unroll of the time loop.
+    - `unroll`: `lax.scan` unroll of the time loop (>= 1).
     - `backprop`: gradient through the time loop: `"custom"` (hand-written VJP storing only the
-      states: least memory, the fastest measured), `"checkpoint"` or `"autodiff"` (see `ctrnn_jax._scan`).
+      states: least memory, the fastest measured), `"checkpoint"` or `"autodiff"` (see `ctrnn_jax.models._scan`).
     - `precision`: matmul precision, `"default"` (TF32 on NVIDIA GPUs, float32 on CPUs) or
       `"highest"` (full float32 on every device).
     - `rate_l2`: weight of the L2 penalty on firing rates, `rate_l2 · mean(h²)` (0 = none).
-    - `weight_l1`, `weight_l2`: weights of `Σ_W mean(|W|)` and `Σ_W mean(W²)` over the trained
-      weight matrices (`W_rec`, `W_in`, `W_out`; every trained matrix of a gated cell).
+    - `weight_l1`: weight of the L1 penalty `Σ_W mean(|W|)` over the trained weight matrices (`W_rec`,
+      `W_in`, `W_out`; every trained matrix of a gated cell).
+    - `weight_l2`: weight of the L2 penalty `Σ_W mean(W²)` over the same matrices.
     - `fixed`: names of weight groups kept at their initial values (e.g. `("W_rec", "W_in", "b")`
       trains only the readout, the reservoir-computing case); bit-for-bit unchanged by training.
-    - `adam_b1`, `adam_b2`, `adam_eps`: Adam's constants (Keras defaults).
+    - `adam_b1`: Adam's beta1 (Keras default).
+    - `adam_b2`: Adam's beta2 (Keras default).
+    - `adam_eps`: Adam's epsilon (Keras default).
     - `seed`: seeds the members' initialization, the data and the noise.
     """
 
@@ -187,9 +192,7 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
     unknown = sorted(set(fixed) - set(names))
     if unknown:
         raise ValueError(f"`fixed` names unknown weights {unknown}; this model has {', '.join(names)}.")
-    off = set(fixed)
-    if isinstance(model, CTRNN):
-        off.add("alpha")
+    off = set(fixed) | set(model.untrained)
     if not train_bias:
         off.update({"b", "b_n"} & set(names))
     spec = jax.tree_util.tree_map(lambda _: True, model)

@@ -1,0 +1,47 @@
+"""The command line's error boundary: the library's expected errors become one line and exit status 2;
+anything else is a bug and keeps its traceback."""
+
+import argparse
+import sys
+from typing import NoReturn
+
+# What the library raises for bad arguments, files or folders: the user's to fix, not a bug.
+EXPECTED = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def one_line(error: BaseException | str) -> str:
+    """The message of `error` on one line (its class name when it has none)."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text or (type(error).__name__ if isinstance(error, BaseException) else "error")
+
+
+def usage_error(prog: str, message: BaseException | str) -> NoReturn:
+    """`PROG: error: MESSAGE` on stderr, one line, and exit status 2 (argparse's convention)."""
+    sys.stderr.write(f"{prog}: error: {one_line(message)}\n")
+    sys.exit(2)
+
+
+def installs_an_extra(error: ImportError) -> bool:
+    """An ImportError of a missing optional dependency whose message says how to install it."""
+    return "pip install" in str(error)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command (`args.func`) inside the boundary: an expected error (`EXPECTED`, or an
+    ImportError that says how to install what is missing) is one line and exit status 2; any other
+    exception propagates with its traceback (exit status 1)."""
+    try:
+        return args.func(args)
+    except EXPECTED as e:
+        usage_error(args.prog, e)
+    except ImportError as e:
+        if not installs_an_extra(e):
+            raise
+        usage_error(args.prog, e)
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose usage errors are one line (no usage block), exit status 2."""
+
+    def error(self, message):
+        usage_error(self.prog, message)

@@ -1,0 +1,126 @@
+"""The task options shared by the commands: `--task NAME` (choices: the registered tasks, plus
+`neurogym:ENV_ID`) with its `--task-opt FIELD=VALUE`, and the task of a run folder or a bare
+`ensemble.npz`."""
+
+import argparse
+import dataclasses
+import typing
+
+from ..tasks._tasks import TASKS
+from ._options import parse_value
+
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered task names, NeuroGym's as `neurogym:ENV_ID`."""
+    return tuple("neurogym:ENV_ID" if name == "neurogym" else name for name in TASKS)
+
+
+TASK_NAMES = task_names()  # those registered when the command line is imported
+
+
+class TaskChoices(tuple):
+    """The `choices=` of `--task`: the registered task names (what `--help` lists); `in` also accepts
+    `neurogym:ENV_ID` for any environment id (NeuroGym checks it)."""
+
+    def __new__(cls):
+        return super().__new__(cls, task_names())
+
+    def __contains__(self, name) -> bool:
+        if not isinstance(name, str):
+            return False
+        if name.partition(":")[0] == "neurogym":
+            return "neurogym" in TASKS and bool(name.partition(":")[2])
+        return name in TASKS
+
+
+def add_task_option(group, *, default, help_: str) -> None:
+    """`--task NAME`, its choices listed by `--help`."""
+    group.add_argument("--task", default=default, choices=TaskChoices(), help=help_)
+
+
+def add_bare_task_options(parser) -> None:
+    """`--task`/`--task-opt` of a command that reads an ensemble: for a bare ensemble.npz only."""
+    g = parser.add_argument_group("task of a bare ensemble.npz (a run folder's task is in its config.json)")
+    add_task_option(g, default=None,
+                    help_="the task; flipflop takes n_bits = M = O (default: the 3-bit flip-flop when M = O = 3, "
+                          "otherwise no task: fixed points at --input)")
+    g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a field of that task's config, e.g. --task-opt length=500 (repeatable)")
+
+
+def make_task(name: str, task_opts, given: dict | None = None, flags: dict | None = None):
+    """The task `name` with its `--task-opt FIELD=VALUE` options, and (for the flip-flop) the fields
+    `given` by its own options (`flags`: their option names, for messages). A field given both ways with
+    different values is refused."""
+    from ..tasks._tasks import make_task as make, task_class
+    given, flags = dict(given or {}), flags or {}
+    if name.partition(":")[0] == "neurogym":  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
+        from ..tasks._neurogym import neurogym_task
+        if given:
+            raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
+                             "use --task-opt KEY=VALUE")
+        return neurogym_task(name, list(task_opts))
+    cls = task_class(name)
+    if name != "flipflop" and given:
+        raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
+                         "use --task-opt FIELD=VALUE")
+    hints = typing.get_type_hints(cls)
+    fields = dict(given)
+    for opt in task_opts:
+        field, sep, text = opt.partition("=")
+        field = field.strip()
+        if not sep or field not in hints or field not in {f.name for f in dataclasses.fields(cls)}:
+            allowed = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ValueError(f"--task-opt {opt!r}: expected FIELD=VALUE with FIELD one of {allowed}")
+        try:
+            value = parse_value(hints[field], text)
+        except ValueError:
+            raise ValueError(f"--task-opt {field}: invalid value {text!r}") from None
+        if field in given and given[field] != value:
+            raise ValueError(f"{flags.get(field, field)} {given[field]!r} and --task-opt {opt} disagree; give one")
+        fields[field] = value
+    return make(name, **fields)
+
+
+def task_for(args, ensemble, config):
+    """The task of a run folder (its config.json), or of a bare ensemble.npz: `--task NAME` with its
+    `--task-opt`s (the flip-flop's `n_bits` defaults to M), else what the sizes say (`task_for_ensemble`:
+    the 3-bit flip-flop when M = O = 3, otherwise None: no task)."""
+    from ..io._run import task_for_ensemble
+    if config is not None:
+        if (args.task is not None and args.task != config.task.name) or args.task_opt:
+            raise ValueError(f"--task/--task-opt are for a bare ensemble.npz; {args.path} is a run folder of the "
+                             f"{config.task.name} task (its config.json)")
+        return config.task
+    if args.task is None:
+        if args.task_opt:
+            raise ValueError("--task-opt needs --task NAME")
+        return task_for_ensemble(ensemble)
+    opts, m = list(args.task_opt), ensemble.W_in.shape[-1]
+    if args.task == "flipflop" and m == ensemble.W_out.shape[-2] and \
+            not any(opt.partition("=")[0].strip() == "n_bits" for opt in opts):
+        opts.append(f"n_bits={m}")
+    return task_for_ensemble(ensemble, make_task(args.task, opts))
+
+
+def fitting_tasks(m: int, o: int) -> str:
+    """The registered tasks (with their defaults) whose sizes are M inputs and O outputs."""
+    from ..tasks._tasks import make_task as make
+    names = []
+    for name in TASKS:
+        try:
+            task = make(name, n_bits=m) if name == "flipflop" else make(name)
+        except Exception:  # noqa: BLE001 - a task that needs arguments (e.g. neurogym's env id) is not listed
+            continue
+        if (task.n_inputs, task.n_outputs) == (m, o):
+            names.append(f"flipflop (n_bits = {m})" if name == "flipflop" else name)
+    return f"tasks of that size: {', '.join(names)}" if names else "no registered task has that size"
+
+
+def constant_input(text: str) -> list[float]:
+    """`--input X1,X2,...`: an argparse `type=` (comma-separated numbers)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None

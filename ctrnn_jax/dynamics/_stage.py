@@ -1,0 +1,163 @@
+"""The fixed-point stage: one entry point for every network, task and cell.
+
+`fixed_point_stage(ensemble, task, inputs=..., config=FixedPointConfig(...))` finds every member's fixed
+points at each constant input, from candidates that cover
+
+- **the trajectories**: states the network visits on its task's test trials and on `n_trials` random
+  training trials (without a task: on *probe trials*, the constant input plus noise for half of each
+  trial, then the input alone, so that the network relaxes towards its attractors), and
+- **the state space**: a share `state_space_fraction` of uniform points in the range of the states
+  (`AbstractRNN.state_range`: the activation's range for the hidden units, and the visited range,
+  widened, where that is unbounded), half of them first run forward a random number of steps at the
+  constant input (states on trajectories started from them), so that a network that does not move
+  without input is searched everywhere, not only around the origin;
+
+then searches, restarts, completes the saddle set and linearizes (`find_fixed_points`). In a distributed
+run every process searches the members on its devices and the results are gathered.
+"""
+
+import jax
+import numpy as np
+
+from .._checks import check_int, check_key, check_positive
+from ..tasks._task import check_task
+from ..training._distributed import is_distributed, local_members
+from ..training._sharding import member_mesh
+from ._config import FixedPointConfig
+from ._fixed_points import FixedPoints, _full_states, as_ensemble, find_fixed_points, member_dt_tau
+
+
+def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200,
+                 noise_std: float = 1.0) -> np.ndarray:
+    """Trials `(B, T, M)` that explore a network's state space near its attractors at the constant
+    input `constant (M,)`: `constant` plus Gaussian noise of std `noise_std` for the first `T // 2`
+    steps, then `constant` alone."""
+    check_int("batch", batch, 1)
+    check_int("length", length, 2)
+    check_positive("noise_std", noise_std, allow_zero=True)
+    check_key(key)
+    constant = np.asarray(constant, np.float32).reshape(-1)
+    noise = noise_std * np.asarray(jax.random.normal(key, (batch, length, constant.shape[0])), np.float32)
+    noise[:, length // 2:] = 0.0
+    return constant[None, None, :] + noise
+
+
+def constant_inputs(ensemble, task=None, inputs=None) -> np.ndarray:
+    """`(P, M)` the constant inputs of the fixed points: `inputs` (`(M,)` or `(P, M)`) if given, else the
+    task's `fixed_point_inputs()`, else zeros."""
+    m = ensemble.W_in.shape[-1]
+    if inputs is None:
+        u = np.asarray(task.fixed_point_inputs(), np.float32) if task is not None else np.zeros((1, m), np.float32)
+    else:
+        u = np.asarray(inputs, np.float32)
+    if u.ndim not in (1, 2) or u.shape[-1] != m or u.size == 0 or not np.all(np.isfinite(u)):
+        raise ValueError(f"`inputs` must be {m} finite number(s) per constant input (the ensemble has M = {m} "
+                         f"inputs), got shape {u.shape}.")
+    return u.reshape(-1, m)
+
+
+def fixed_point_candidates(ensemble, constant, trials: list, config: FixedPointConfig, *,
+                           key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates `(K, C, S)` and the steps `(K, C)` to run `F` from each before the search
+    (`C = config.n_candidates`; see the module docstring).
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` networks (any cell).
+    - `constant`: `(M,)` the constant input of the search.
+    - `trials`: a list of `(B, T, M)` trial inputs whose visited states are candidates (their share split
+      evenly between them).
+    - `config`: the `FixedPointConfig` (`n_candidates`, `state_space_fraction`, `noise_std`).
+    - `key`: a PRNG key.
+    """
+    ensemble = as_ensemble(ensemble)
+    k, s = ensemble.W_out.shape[0], ensemble.state_size
+    c = config.n_candidates
+    n_space = int(round(config.state_space_fraction * c))
+    n_traj = c - n_space
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    parts, visited = [], []
+    for i, x in enumerate(trials):
+        states = np.asarray(_full_states(ensemble, jax.numpy.asarray(x)), np.float64)  # (K, B, T, S)
+        flat = states.reshape(k, -1, s)
+        visited.append(flat)
+        share = n_traj // len(trials) + (1 if i < n_traj % len(trials) else 0)
+        if share:
+            picks = np.stack([rng.choice(flat.shape[1], share, replace=share > flat.shape[1]) for _ in range(k)])
+            parts.append(np.take_along_axis(flat, picks[:, :, None], axis=1))
+    traj = np.concatenate(parts, axis=1) if parts else np.zeros((k, 0, s))
+    if config.noise_std > 0 and traj.shape[1]:
+        traj = traj + config.noise_std * rng.standard_normal(traj.shape)
+    if n_space:
+        seen = np.concatenate(visited, axis=1)
+        lo, hi = ensemble.state_range()
+        low = np.broadcast_to(lo, (k, s)).copy()
+        high = np.broadcast_to(hi, (k, s)).copy()
+        v_lo, v_hi = seen.min(axis=1), seen.max(axis=1)  # (K, S): where the range is unbounded, the
+        span = np.maximum(v_hi - v_lo, 1.0)                 # visited range, widened by half its span
+        low = np.where(np.isfinite(low), low, v_lo - 0.5 * span)
+        high = np.where(np.isfinite(high), high, v_hi + 0.5 * span)
+        space = low[:, None] + (high - low)[:, None] * rng.uniform(size=(k, n_space, s))
+    else:
+        space = np.zeros((k, 0, s))
+    h0 = np.concatenate([traj, space], axis=1)
+    steps = np.zeros((k, c), np.int32)
+    longest = np.ceil(50.0 / member_dt_tau(ensemble)).astype(int)
+    for kk in range(k):  # half of the state-space points follow their trajectory first
+        run = n_traj + np.arange(n_space // 2)
+        steps[kk, run] = rng.integers(1, longest[kk] + 1, len(run))
+    return h0, steps
+
+
+def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointConfig | None = None,
+                      log=None) -> list[FixedPoints]:
+    """Every member's fixed points at each constant input, for any network, task and cell.
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` networks (any cell), or one network.
+    - `task`: a task (the trajectories of its test and training trials are candidates) or None (a
+      network without a task: probe trials at each constant input).
+    - `inputs`: `None` (the task's `fixed_point_inputs()`, or zeros without a task), `(M,)` or `(P, M)`.
+    - `config`: a `FixedPointConfig` (default `FixedPointConfig()`).
+    - `log`: None or a function of one string, told what is being done.
+
+    **Returns:** a list of `FixedPoints`, one per constant input (its `inputs` field), for all `K` members.
+    """
+    ensemble = as_ensemble(ensemble)
+    config = FixedPointConfig() if config is None else config
+    if not isinstance(config, FixedPointConfig):
+        raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
+    if task is not None:
+        check_task(task)
+        if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
+            raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                             f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+    constants = constant_inputs(ensemble, task, inputs)
+    config.working_dtype()  # float64 without 64-bit JAX: refused before any work
+    k = ensemble.W_out.shape[0]
+    lo, hi = (local_members(member_mesh(k), k) if is_distributed() else (0, k))
+    local = jax.tree_util.tree_map(lambda a: a[lo:hi], ensemble) if (lo, hi) != (0, k) else ensemble
+    key = jax.random.key(config.seed)
+    results = []
+    for i, u in enumerate(constants):
+        k_trials, k_cand, k_find = jax.random.split(jax.random.fold_in(key, i), 3)
+        if task is not None:
+            trials = [np.asarray(task.test_set()[0]), np.asarray(task.sample(k_trials, config.n_trials)[0])]
+        else:
+            trials = [probe_trials(u, key=k_trials, batch=config.n_trials)]
+        if lo:  # another process's members: its own draws
+            k_cand, k_find = jax.random.fold_in(k_cand, lo), jax.random.fold_in(k_find, lo)
+        if log is not None:
+            log(f"fixed points at input {np.round(u, 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
+                "candidates each ...")
+        h0, steps = fixed_point_candidates(local, u, trials, config, key=k_cand)
+        found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find)
+        if is_distributed():
+            from ._sharded import gather_fixed_points
+            found = gather_fixed_points(found, lo, k)
+        results.append(found)
+    return results
+
+
+__all__ = ["constant_inputs", "fixed_point_candidates", "fixed_point_stage", "probe_trials"]

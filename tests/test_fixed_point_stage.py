@@ -1,0 +1,133 @@
+"""The one fixed-point stage (`fixed_point_stage`): every network gets its whole grid of fixed points.
+
+Invariants: a network whose units are independent multistable switches has the full product grid of
+fixed points, with a known number of saddles of each index; a trained 3-bit flip-flop member with all
+27 = 3³ attractors has the full 5×5×5 grid, (3 choose k)·2ᵏ·3³⁻ᵏ saddles of index k (27/54/36/8)."""
+
+import math
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _analytic import tanh_root  # tests/_analytic.py
+
+import ctrnn_jax as cj
+from ctrnn_jax.dynamics import FixedPointConfig, fixed_point_candidates, fixed_point_stage
+
+DATA = Path(__file__).parent / "data"
+
+
+def decoupled(weights, m=1):
+    """A CTRNN `h ← tanh(diag(weights) h)` with `a = 1`, no input drive (`W_in = 0`) and no bias."""
+    n = len(weights)
+    model = cj.CTRNN(m, n, 1, key=jax.random.key(0), alpha=1.0)
+    return eqx.tree_at(lambda mdl: (mdl.W_rec, mdl.W_in), model,
+                       (jnp.diag(jnp.asarray(weights, jnp.float32)), jnp.zeros((n, m), jnp.float32)))
+
+
+SMALL = FixedPointConfig(n_candidates=256, adam_steps=100)
+
+
+def grid_counts(n_bistable: int, n_off: int = 0) -> dict:
+    """Fixed points of `n_bistable` independent bistable units (±h*, and 0 between) and `n_off` contracting
+    ones: index k has (n choose k)·2^(n−k) points."""
+    return {k: math.comb(n_bistable, k) * 2 ** (n_bistable - k) for k in range(n_bistable + 1)}
+
+
+def by_index(fp, member=0):
+    index = fp.n_unstable[fp.member == member]
+    return {int(i): int(np.sum(index == i)) for i in np.unique(index)}
+
+
+@pytest.fixture(scope="module")
+def bistable4():
+    """The hand-built 4-unit bistable network with no input drive, and its stage result (no task)."""
+    ens = cj.stack_members([decoupled([1.5, 2.0, 3.0, 2.5])])
+    return ens, fixed_point_stage(ens, config=SMALL)[0]
+
+
+def test_bistable_4_units_full_grid(bistable4):
+    ens, fp = bistable4
+    # 3^4 = 81 fixed points: 16 stable, 32/24/8/1 saddles of index 1/2/3/4
+    assert by_index(fp) == grid_counts(4)
+    h_star = np.asarray([tanh_root(w) for w in (1.5, 2.0, 3.0, 2.5)])
+    levels = np.abs(fp.points) / h_star
+    assert np.allclose(np.round(levels), levels, atol=1e-4)  # every coordinate is 0 or ±h*
+    assert len({tuple(np.sign(np.round(p, 4))) for p in fp.points}) == 81
+
+
+def test_network_without_input_drive_gets_all_its_points():
+    """`h ← tanh(W h)` on 4 units with 9 fixed points (two bistable units, two contracting ones): the
+    trajectories alone (probe trials cannot move a network with `W_in = 0`) see only the origin."""
+    ens = cj.stack_members([decoupled([1.5, 3.0, 0.5, 0.2])])
+    fp = fixed_point_stage(ens, config=SMALL)[0]
+    assert by_index(fp) == {0: 4, 1: 4, 2: 1}
+    only_trajectories = fixed_point_stage(ens, config=FixedPointConfig(n_candidates=256, adam_steps=100,
+                                                                       state_space_fraction=0.0, complete=False,
+                                                                       restarts=0))[0]
+    assert len(only_trajectories) == 1  # the origin
+
+
+def test_state_space_candidates_cover_the_activation_range():
+    ens = cj.stack_members([decoupled([1.5, 3.0, 0.5, 0.2])])
+    trials = [np.zeros((2, 10, 1), np.float32)]
+    cfg = FixedPointConfig(n_candidates=200, state_space_fraction=0.5)
+    h0, steps = fixed_point_candidates(ens, np.zeros(1), trials, cfg, key=jax.random.key(0))
+    assert h0.shape == (1, 200, 4) and steps.shape == (1, 200)
+    assert np.all(h0[0, :100] == 0)  # the trajectories stay at the origin
+    space = h0[0, 100:]
+    assert np.all((space > -1) & (space < 1)) and space.std(axis=0).min() > 0.4  # uniform on (-1, 1)^4
+    assert np.all(steps[0, :100] == 0) and np.all(steps[0, 100:150] >= 1) and np.all(steps[0, 150:] == 0)
+
+
+@pytest.fixture(scope="module")
+def trained3():
+    ens = cj.load_npz(DATA / "flipflop_n64_k2.npz")
+    return ens, fixed_point_stage(ens, cj.FlipFlopConfig())[0]
+
+
+def test_trained_3bit_members_have_the_5x5x5_grid(trained3):
+    _, fp = trained3
+    for k in range(2):
+        # (3 choose k) 2^k 3^(3-k): 27 stable, 54, 36, 8 saddles of index 1, 2, 3
+        assert by_index(fp, k) == {i: math.comb(3, i) * 2 ** i * 3 ** (3 - i) for i in range(4)}
+
+
+def test_trained_3bit_points_are_fixed_points(trained3):
+    ens, fp = trained3
+    for k in range(2):
+        model = cj.get_member(ens, k)
+        r = jax.vmap(lambda h: model.step(h, jnp.zeros(3)) - h)(jnp.asarray(fp.points[fp.member == k]))
+        assert float(jnp.max(jnp.abs(r))) < 1e-5
+        # each stable point reads out one of the 27 levels {-1, 0, 1}^3
+        out = fp.outputs[(fp.member == k) & fp.is_stable]
+        assert len({tuple(np.round(o).astype(int)) for o in out}) == 27
+
+
+def test_completion_never_loses_points(bistable4):
+    ens, fp = bistable4
+    again = cj.complete_saddles(ens, np.zeros(1), fp, SMALL)
+    assert len(again) == len(fp)
+    assert np.allclose(np.sort(again.points, axis=0), np.sort(fp.points, axis=0), atol=1e-5)
+
+
+def test_repr_and_html_table(bistable4):
+    _, fp = bistable4
+    text = repr(fp)
+    assert "81 fixed points" in text and "index 4" in text
+    html = fp._repr_html_()
+    assert html.count("<tr>") == 2 and "<th>index 4</th>" in html
+
+
+def test_config_is_validated_and_round_trips():
+    cfg = FixedPointConfig(n_candidates=64, tol_q=1e-9, dtype="float64")
+    assert FixedPointConfig.from_dict(cfg.to_dict()) == cfg
+    for bad in ({"n_candidates": 1}, {"state_space_fraction": 1.5}, {"tol_q": -1.0}, {"learning_rate": math.inf},
+                {"dtype": "int32"}, {"neighbours": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FixedPointConfig(**bad)
+    with pytest.raises(ValueError, match="unknown"):
+        FixedPointConfig.from_dict({"candidates": 3})
