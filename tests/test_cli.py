@@ -66,7 +66,8 @@ def test_evaluate_reads_an_npz_file(run_dir, capsys, tmp_path):
         ("--alpha", "2", "alpha"),
         ("--members", "0", "members"),
         ("--activation", "foo", "activation"),
-        ("--lr", "abc", "--lr"),
+        ("--lr", "abc", "argument --lr: invalid value 'abc'"),
+        ("--cell", "gru", "`alpha` applies to `cell`='ctrnn' only"),  # TINY's --alpha 1,0.5
         ("--lr", "1e-2,1e-3,1e-4", "learning_rate"),
         ("--batch", "x", "--batch"),
         ("--first-onset", "5,2", "first_onset"),
@@ -83,20 +84,220 @@ def test_bad_arguments_exit_with_one_line(option, value, names, tmp_path, capsys
 
 
 def test_help_lists_every_option(capsys):
+    from ctrnn_jax._cli._train import GROUPS
+
     with pytest.raises(SystemExit) as exc:
         main(["train", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    renamed = {"members": "--members", "batch_size": "--batch", "learning_rate": "--lr", "length": "--length",
-               "n_bits": "--n-bits"}
-    for cls, noise_flag in ((EnsembleConfig, None), (TrainConfig, "--rec-noise-std"),
-                            (FlipFlopConfig, "--input-noise-std")):
-        for field in dataclasses.fields(cls):
-            flag = renamed.get(field.name, "--" + field.name.replace("_", "-"))
-            flag = noise_flag if field.name == "noise_std" else flag
-            assert flag in out, flag
-    for flag in ("--out", "--resume", "--progress", "--preset", "--threshold", "--checkpoint-every"):
+    for spec in GROUPS.values():
+        for field in dataclasses.fields(spec.cls):
+            assert spec.flag(field.name) in out, field.name
+    for flag in ("--members", "--batch", "--lr", "--rec-noise-std", "--input-noise-std", "--n-bits", "--length"):
         assert flag in out
+    for flag in ("--out", "--resume", "--progress", "--preset", "--threshold", "--checkpoint-every", "--task"):
+        assert flag in out
+
+
+@pytest.mark.parametrize("command", ["train", "flipflop", "evaluate", "fixed-points", "analyze", "compare",
+                                     "import-keras"])
+def test_help_lists_every_choice(command, capsys):
+    from ctrnn_jax._cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    with_choices = [a for a in build_parser().commands[command]._actions if a.choices]
+    assert with_choices
+    for action in with_choices:
+        for choice in action.choices:
+            assert choice in out, (action.dest, choice)
+    if command == "train":
+        for choice in ("gru", "lstm", "ugrnn", "softplus", "highest", "checkpoint", "glorot_uniform", "context_dm",
+                       "neurogym:ENV_ID"):
+            assert choice in out
+
+
+def test_every_config_field_has_an_option_with_its_docstring_help():
+    from ctrnn_jax._cli import build_parser, field_help
+    from ctrnn_jax._cli._fixed_points import FIXED_POINTS
+    from ctrnn_jax._cli._train import GROUPS
+
+    commands = build_parser().commands
+    for command, specs in (("train", GROUPS.values()), ("flipflop", [*GROUPS.values(), FIXED_POINTS]),
+                           ("fixed-points", [FIXED_POINTS])):
+        actions = {a.dest: a for a in commands[command]._actions}
+        for spec in specs:
+            docs = field_help(spec.cls)
+            assert list(docs) == [f.name for f in dataclasses.fields(spec.cls)]
+            for name, text in docs.items():
+                action = actions[f"{spec.dest}.{name}"]
+                assert spec.flag(name) in action.option_strings
+                assert len(text) > 10 and action.help.startswith(text.replace("`", "").rstrip(".")), (command, name)
+                assert "(default: " in action.help
+
+
+def test_docstring_field_parser():
+    from ctrnn_jax._cli import parse_fields
+
+    doc = """Summary line.
+
+    **Fields:**
+
+    - `alpha`: the first field, with `code`; it goes on
+      over two lines.
+    - `beta`: the second (>= 0).
+
+    - `gamma_2`: after a blank line.
+
+    A closing paragraph that is no field.
+    """
+    assert parse_fields(doc) == {"alpha": "the first field, with `code`; it goes on over two lines.",
+                                 "beta": "the second (>= 0).", "gamma_2": "after a blank line."}
+    assert parse_fields("No fields here.") == {} and parse_fields(None) == {}
+    with pytest.raises(ValueError, match="`beta` is listed twice"):
+        parse_fields("x\n\n**Fields:**\n\n- `beta`: one.\n- `beta`: two.\n")
+
+
+def test_an_undocumented_field_fails_loudly():
+    import argparse
+
+    from ctrnn_jax._cli import ConfigOptions, field_help
+
+    @dataclasses.dataclass(frozen=True)
+    class Partly:
+        """A config.
+
+        **Fields:**
+
+        - `a`: documented.
+        - `c`: no such field.
+        """
+
+        a: int = 1
+        b: float = 2.0
+
+    with pytest.raises(TypeError, match=r"Partly.*no bullet for b; bullets for no field: c"):
+        field_help(Partly)
+    with pytest.raises(TypeError, match="no bullet for b"):
+        ConfigOptions(Partly, "partly").add_to(argparse.ArgumentParser(), "partly options")
+
+
+def test_an_expected_error_is_one_line_and_exit_2(monkeypatch, capsys):
+    from ctrnn_jax._cli import _evaluate
+
+    errors = (ValueError("bad value\n  second line"), FileNotFoundError("x.npz: no such file"),
+              FileExistsError("x: already holds a run"), PermissionError("x: denied"),
+              ImportError("reading Keras files needs h5py: pip install 'ctrnn_jax[keras]'"))
+    for error in errors:
+        def fail(args, error=error):
+            raise error
+        monkeypatch.setattr(_evaluate, "run", fail)
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", "x.npz"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        expected = "bad value second line" if isinstance(error, ValueError) else str(error)
+        assert err == f"ctrnn-jax evaluate: error: {expected}\n"
+
+
+@pytest.mark.parametrize("error", [TypeError("a bug"), KeyError("a bug"), AttributeError("a bug"),
+                                   ImportError("No module named 'something'")])
+def test_any_other_error_is_a_bug_and_propagates(error, monkeypatch):
+    from ctrnn_jax._cli import _evaluate
+
+    def fail(args):
+        raise error
+    monkeypatch.setattr(_evaluate, "run", fail)
+    with pytest.raises(type(error), match="a bug|something"):
+        main(["evaluate", "x.npz"])
+
+
+def test_a_bad_choice_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fixed-points", "x.npz", "--dtype", "float16"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --dtype: invalid choice: 'float16'" in err
+
+
+def test_library_messages_are_translated_to_options(monkeypatch, capsys, tmp_path):
+    from ctrnn_jax.analysis import _compare
+
+    def mixed(*args, **kwargs):
+        raise ValueError("the runs are of different tasks (a, b); pass `allow_mixed=True` to compare them.")
+    monkeypatch.setattr(_compare, "compare_runs", mixed)
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp")])
+    assert exc.value.code == 2
+    assert "pass --allow-mixed to compare them" in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    """Raised by a stand-in for the library: the command got as far as calling it."""
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    import jax
+
+    from ctrnn_jax import make_ensemble, save_npz
+
+    path = tmp_path / "tiny.npz"
+    save_npz(make_ensemble(EnsembleConfig(members=1, units=4), key=jax.random.key(0)), path)
+    return path
+
+
+def test_fixed_points_builds_one_config_from_its_options(tiny_npz, monkeypatch, tmp_path):
+    from ctrnn_jax import FixedPointConfig
+    from ctrnn_jax.io import _run
+
+    received = []
+
+    def write_fixed_points(ensemble, out_npz, **kwargs):
+        received.append(kwargs)
+        raise _Stop
+    monkeypatch.setattr(_run, "write_fixed_points", write_fixed_points)
+    with pytest.raises(_Stop):
+        main(["fixed-points", str(tiny_npz), "--out", str(tmp_path / "fp.npz"), "--candidates", "64",
+              "--restarts", "1", "--no-complete"])
+    [kwargs] = received
+    assert kwargs["config"] == FixedPointConfig(n_candidates=64, restarts=1, complete=False)
+    assert kwargs["task"] == FlipFlopConfig() and kwargs["inputs"] is None and kwargs["cube_json"] is None
+
+
+def test_fixed_point_options_and_their_aliases():
+    from ctrnn_jax import FixedPointConfig
+    from ctrnn_jax._cli import build_parser
+    from ctrnn_jax._cli._fixed_points import FIXED_POINTS
+
+    parser = build_parser()
+    args = parser.parse_args(["fixed-points", "x.npz", "--n-candidates", "8", "--tol", "1e-9", "--noise", "0.1",
+                              "--fp-seed", "3", "--dtype", "float64", "--eigvecs", "--outlier-scale", "none",
+                              "--input", "0,1"])
+    assert FIXED_POINTS.build(args) == FixedPointConfig(n_candidates=8, tol_q=1e-9, noise_std=0.1, seed=3,
+                                                        dtype="float64", eigvecs=True, outlier_scale=None)
+    assert args.input == [0.0, 1.0]
+    args = parser.parse_args(["flipflop", "--seed", "5", "--fp-seed", "2", "--tol-q", "1e-8", "--noise-std", "0.2"])
+    assert FIXED_POINTS.build(args) == FixedPointConfig(seed=2, tol_q=1e-8, noise_std=0.2)
+    assert vars(args)["train.seed"] == 5
+    assert FIXED_POINTS.build(parser.parse_args(["fixed-points", "x.npz"])) == FixedPointConfig()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--restarts", "-1"], "`restarts` must be an integer >= 0"),
+    (["--cell", "gru", "--alpha", "0.25", "--candidates", "64"], "--n-candidates: fixed-point options, but the"),
+    (["--no-fixed-points", "--input", "0,0,0"], "--input: fixed-point options"),
+])
+def test_flipflop_refuses_bad_or_unused_fixed_point_options_before_training(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["flipflop", *TINY, *argv, "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_second_train_to_the_same_folder_fails_and_changes_nothing(run_dir, capsys):

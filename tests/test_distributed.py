@@ -196,35 +196,32 @@ def test_a_plain_process_evaluates_and_analyses_the_run(runs):
     assert "fixed points written to" in runs["fp_one"]
 
 
-def _part(fixed_points, per_member, lo, hi):
-    """What the process holding members `lo … hi−1` finds: their points, indexed from `lo`."""
+def _part(fixed_points, lo, hi):
+    """What the process holding members `lo … hi−1` finds: their points, indexed from 0."""
     keep, keep_slow = (fixed_points.member >= lo) & (fixed_points.member < hi), \
         (fixed_points.slow_member >= lo) & (fixed_points.slow_member < hi)
     arrays = {name: getattr(fixed_points, name)[keep] for name in _FP_ARRAYS}
     arrays.update({name: getattr(fixed_points, name)[keep_slow] for name in _SLOW_ARRAYS})
     arrays["member"] = arrays["member"] - lo
     arrays["slow_member"] = arrays["slow_member"] - lo
-    first = int(np.flatnonzero(keep)[0])  # points are sorted by member
-    part = cj.FixedPoints(n_members=hi - lo, inputs=fixed_points.inputs[lo:hi], eigvecs=None, **arrays)
-    local = [dict(d, member=d["member"] - lo, corner_points=[p - first if p >= 0 else p for p in d["corner_points"]])
-             for d in per_member[lo:hi]]
-    return part, local
+    return cj.FixedPoints(n_members=hi - lo, inputs=fixed_points.inputs[lo:hi], eigvecs=None, **arrays)
 
 
 def test_fixed_points_gathered_from_processes_equal_one_search(runs):
-    # the gather of the sharded fixed-point stage (`sharded_analyze_fixed_points`): the parts that 2
-    # or 3 processes find, through the bytes they exchange, merge into exactly the one-process result
+    # the gather of the distributed fixed-point stage (`fixed_point_stage`, `gather_fixed_points`): the
+    # parts that 2 or 3 processes find, through the bytes they exchange, merge into exactly the
+    # one-process result (and so into the same cube analysis)
     from ctrnn_jax.dynamics._sharded import _from_bytes, _merge, _to_bytes
     whole = dataclasses.replace(cj.FixedPoints.from_npz(runs["fp_file"]), eigvecs=None)
-    per_member = cj.cube_analysis(whole, cj.load_npz(runs["run"] / "ensemble.npz"))
+    ensemble = cj.load_npz(runs["run"] / "ensemble.npz")
+    per_member = cj.cube_analysis(whole, ensemble)
     for bounds in ((0, 4, 8), (0, 2, 6, 8)):
-        parts = [_from_bytes(_to_bytes(*_part(whole, per_member, lo, hi), lo)) for lo, hi in itertools.pairwise(bounds)]
-        merged, merged_per_member, summary = _merge(parts)
-        assert merged.n_members == 8
+        parts = [_from_bytes(_to_bytes(_part(whole, lo, hi), lo)) for lo, hi in itertools.pairwise(bounds)]
+        merged = _merge(parts)
+        assert isinstance(merged, cj.FixedPoints) and merged.n_members == 8 and merged.eigvecs is None
         for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs"):
             np.testing.assert_array_equal(getattr(merged, name), getattr(whole, name), err_msg=name)
-        assert json.dumps(merged_per_member) == json.dumps(per_member)
-        assert json.dumps(summary) == json.dumps(cj.ensemble_summary(per_member))
+        assert json.dumps(cj.cube_analysis(merged, ensemble)) == json.dumps(per_member)
 
 
 def test_unreachable_coordinator_ends_with_one_line(runs):

@@ -1,8 +1,10 @@
 """Fixed points against closed-form ground truth.
 
 Every search here uses K = 2 members, C = 256 candidates, N = 5 units and M = 2 inputs, so the
-compiled search is shared by all tests (and by the module-scoped fixtures)."""
+compiled search is shared by all tests (and by the module-scoped fixtures). Most searches use `PLAIN`:
+the search and linearization alone (no restart, no completion of the saddle set), with eigenvectors."""
 
+import dataclasses
 import math
 
 import equinox as eqx
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 
-from ctrnn_jax import CTRNN, ensemble_states, stack_members
+from ctrnn_jax import CTRNN, FixedPointConfig, ensemble_states, stack_members
 from ctrnn_jax.dynamics._cube import (
     analyze_fixed_points,
     cube_analysis,
@@ -22,13 +24,18 @@ from ctrnn_jax.dynamics._cube import (
 )
 from ctrnn_jax.dynamics._fixed_points import (
     FixedPoints,
-    _search_cell,
+    _search,
     find_fixed_points,
     initial_states_from_trajectories,
 )
 from ctrnn_jax.models._gated import GRU, LSTM
 
 K, C, N, M = 2, 256, 5, 2
+PLAIN = FixedPointConfig(restarts=0, complete=False, eigvecs=True)  # search, deduplicate, linearize
+
+
+def plain(**changes):
+    return dataclasses.replace(PLAIN, **changes)
 
 
 def network(W_rec, *, alpha=1.0, W_in=None, b=None, W_out=None):
@@ -74,7 +81,7 @@ def diag_result():
     states = uniform_states(jax.random.key(1))
     # one restart round (from segment midpoints and perturbed points) makes a miss very unlikely
     # whatever the seed: over 40 member-searches, 0 misses with it, 1 without
-    return ensemble, find_fixed_points(ensemble, jnp.zeros(M), states, restarts=1, key=jax.random.key(12))
+    return ensemble, find_fixed_points(ensemble, jnp.zeros(M), states, plain(restarts=1), key=jax.random.key(12))
 
 
 def contracting_network(alpha, key=jax.random.key(2)):
@@ -99,7 +106,7 @@ def damped_iteration(model, x, steps=3000, beta=0.5):
 def contracting_result():
     """Member 0: a contracting network with a = 1; member 1: the same weights with a = 0.3."""
     ensemble = stack_members([contracting_network(1.0), contracting_network(0.3)])
-    return ensemble, find_fixed_points(ensemble, X_CONST, uniform_states(jax.random.key(3), -1.0, 1.0))
+    return ensemble, find_fixed_points(ensemble, X_CONST, uniform_states(jax.random.key(3), -1.0, 1.0), PLAIN)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -171,7 +178,7 @@ def test_discrete_and_continuous_time_stability():
     is unstable (period-2 flip) while the flow, μ = λ - 1 = -2.5, is stable. At a = 0.5, λ = -0.25: both."""
     W = np.diag([-1.5, -0.5, 0.0, 0.0, 0.0])
     ens = stack_members([network(W, alpha=1.0), network(W, alpha=0.5)])
-    fp = find_fixed_points(ens, jnp.zeros(M), uniform_states(jax.random.key(13), -1.0, 1.0))
+    fp = find_fixed_points(ens, jnp.zeros(M), uniform_states(jax.random.key(13), -1.0, 1.0), PLAIN)
     assert fp.member.tolist() == [0, 1]
     np.testing.assert_allclose(fp.points, 0, atol=1e-6)
     # λ = (1 - a) + a·(-1.5, -0.5, 0, 0, 0)
@@ -190,30 +197,35 @@ def test_duplicates_are_merged(contracting_result):
     corners = np.asarray([[sx * H_STAR[0], sy * H_STAR[1], sz * H_STAR[2], 0, 0]
                           for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
     states = np.broadcast_to(np.tile(corners, (C // 8, 1)), (K, C, N)) + 0.01
-    fp = find_fixed_points(ens, jnp.zeros(M), states)
+    fp = find_fixed_points(ens, jnp.zeros(M), states, PLAIN)
     assert np.bincount(fp.member).tolist() == [8, 8] and fp.is_stable.all()
 
 
 def test_restarts_find_saddles_between_attractors():
     """From candidates near the 8 stable points only, one restart round (segment midpoints) finds
-    the 19 saddles too."""
+    the 19 saddles too; so does the completion of the saddle set without a restart."""
     ens = stack_members([diag_network(), diag_network()])
     corners = analytic_points()[np.all(np.abs(analytic_points()[:, :3]) > 0.1, axis=1)]
     states = np.tile(corners, (C // 8, 1))[None] + 0.05 * np.asarray(jax.random.normal(jax.random.key(4), (K, C, N)))
-    plain = find_fixed_points(ens, jnp.zeros(M), states)
-    assert np.sum(plain.n_unstable > 0) < 2 * 19
-    fp = find_fixed_points(ens, jnp.zeros(M), states, restarts=1, key=jax.random.key(5))
+    alone = find_fixed_points(ens, jnp.zeros(M), states, PLAIN)
+    assert np.sum(alone.n_unstable > 0) < 2 * 19
+    fp = find_fixed_points(ens, jnp.zeros(M), states, plain(restarts=1), key=jax.random.key(5))
     for k in range(K):
         assert np.bincount(fp.select(k).n_unstable).tolist() == [8, 12, 6, 1]
+    completed = find_fixed_points(ens, jnp.zeros(M), states, plain(complete=True))
+    for k in range(K):
+        sel = completed.select(k)
+        assert np.bincount(sel.n_unstable).tolist() == [8, 12, 6, 1]
+        assert np.all(match(sel.points, analytic_points(), atol=1e-5) >= 0)
 
 
 def test_float64_option():
     ens = stack_members([contracting_network(1.0), contracting_network(0.5)])
     states = uniform_states(jax.random.key(6), -1.0, 1.0)
     with pytest.raises(ValueError, match="jax_enable_x64"):
-        find_fixed_points(ens, X_CONST, states, dtype=jnp.float64)
+        find_fixed_points(ens, X_CONST, states, plain(dtype="float64"))
     with jax.enable_x64(True):
-        fp = find_fixed_points(ens, X_CONST, np.asarray(states, np.float64), dtype=jnp.float64, adam_steps=50)
+        fp = find_fixed_points(ens, X_CONST, np.asarray(states, np.float64), plain(dtype="float64", adam_steps=50))
     assert fp.points.dtype == np.float64 and len(fp) == 2
     expected = damped_iteration(jax.tree_util.tree_map(lambda v: v[0], ens), X_CONST)
     np.testing.assert_allclose(fp.member_points(0)[0], expected, atol=1e-12)  # same float32 weights
@@ -253,11 +265,18 @@ def test_bad_arguments(diag_result):
     with pytest.raises(TypeError, match="ensemble"):
         find_fixed_points({"W_rec": 1}, jnp.zeros(M), good)
     with pytest.raises(TypeError, match="key"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, plain(restarts=1), key=12)
+    with pytest.raises(TypeError, match="config"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, {"restarts": 1})
+    with pytest.raises(TypeError, match="restarts"):  # the options are the config's, not keywords
         find_fixed_points(ensemble, jnp.zeros(M), good, restarts=1)
+    with pytest.raises(ValueError, match="sim_steps"):
+        find_fixed_points(ensemble, jnp.zeros(M), good, PLAIN, sim_steps=-np.ones((K, C), np.int32))
+    # bad option values are refused when the config is built
     with pytest.raises(ValueError, match="tol_q"):
-        find_fixed_points(ensemble, jnp.zeros(M), good, tol_q=-1.0)
+        FixedPointConfig(tol_q=-1.0)
     with pytest.raises(ValueError, match="dtype"):
-        find_fixed_points(ensemble, jnp.zeros(M), good, dtype=jnp.int32)
+        FixedPointConfig(dtype="int32")
 
 
 def test_single_network_is_one_member():
@@ -328,8 +347,8 @@ def test_procrustes_matches_scipy():
 def test_analyze_fixed_points_smoke():
     model = CTRNN(3, 6, 3, key=jax.random.key(10), alpha=0.5)
     ens = stack_members([model, model])
-    fp, per_member, summary = analyze_fixed_points(ens, key=jax.random.key(11), n_candidates=16, n_trials=0,
-                                                   adam_steps=20, newton_steps=3)
+    config = FixedPointConfig(n_candidates=16, n_trials=1, restarts=0, adam_steps=20, newton_steps=3, seed=11)
+    fp, per_member, summary = analyze_fixed_points(ens, config=config)
     assert fp.n_members == 2 and len(per_member) == 2 and summary["n_members"] == 2
     # an untrained orthogonal network at zero input has the origin as a fixed point
     assert np.any(np.all(np.abs(fp.member_points(0)) < 1e-5, axis=1))
@@ -370,7 +389,7 @@ def gated_result(request):
                          gated_network(request.param, *RANDOM_MEMBER[request.param])])
     inputs = np.random.default_rng(22).standard_normal((4, 20, M))
     states = initial_states_from_trajectories(ens, inputs, GC, key=jax.random.key(23), noise_std=0.2)
-    return ens, inputs, states, find_fixed_points(ens, jnp.zeros(M), states)
+    return ens, inputs, states, find_fixed_points(ens, jnp.zeros(M), states, PLAIN)
 
 
 def test_gated_known_fixed_point(gated_result):
@@ -426,9 +445,12 @@ def test_gated_single_network_and_shapes(gated_result):
 
 
 def test_gated_search_runs_at_highest_precision(gated_result):
-    """Every matrix product of the compiled search, the cell's own included, is full float32 (GPUs would
-    otherwise use TF32, and Newton could not reach `tol_q`)."""
+    """Every matrix product of the compiled search (one `_search` for every cell), the cell's own
+    included, is full float32 (GPUs would otherwise use TF32, and Newton could not reach `tol_q`): for
+    the gated ensemble and for a CTRNN ensemble."""
     ens, _, states, _ = gated_result
-    args = (jnp.zeros((K, M)), states[:, :4], jnp.zeros((K, 4), jnp.int32), 0.1, 1e-3)
-    text = str(jax.make_jaxpr(lambda e: _search_cell(e, *args, adam_steps=3, newton_steps=2))(ens))
-    assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0
+    ctrnn = stack_members([contracting_network(1.0), contracting_network(0.3)])
+    for e, h0 in ((ens, states[:, :4]), (ctrnn, uniform_states(jax.random.key(3))[:, :4])):
+        args = (jnp.zeros((K, M)), h0, jnp.zeros((K, 4), jnp.int32), 0.1, 1e-3)
+        text = str(jax.make_jaxpr(lambda e: _search(e, *args, adam_steps=3, newton_steps=2))(e))
+        assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0

@@ -14,6 +14,7 @@ import pytest
 from ctrnn_jax import (
     GRU,
     LSTM,
+    FixedPointConfig,
     analyze_fixed_points,
     procrustes_disparity,
     save_npz,
@@ -72,7 +73,8 @@ def test_gated_cells_get_the_cube():
     ens = stack_members([bistable("lstm"), bistable("lstm")])
     assert is_paper_case(ens, FlipFlopConfig()) and is_paper_case(ens, None)
     assert is_paper_case(stack_members([bistable("gru")]), FlipFlopConfig())
-    fp, per_member, summary = analyze_fixed_points(ens, key=jax.random.key(0), eigvecs=True, **OPTIONS)
+    config = FixedPointConfig(eigvecs=True, **OPTIONS)
+    fp, per_member, summary = analyze_fixed_points(ens, config=config)
     assert fp.points.shape[1] == ens.state_size == 2 * N
     # the memory states h are the corners of the box (±h1*, ±h2*, ±h3*), compared with a cube
     box = np.asarray(list(itertools.product(*[(-h, h) for h in H_STAR["lstm"]])))

@@ -32,6 +32,19 @@ def test_gated_cells_reject_constraints():
         EnsembleConfig(cell="rnn")
 
 
+@pytest.mark.parametrize("field, value", [("alpha", 0.5), ("alpha", (0.25, 1.0)), ("gain", 3.0),
+                                          ("recurrent_init", "normal"), ("readout_init", "zeros")])
+def test_gated_cells_refuse_ctrnn_only_fields(field, value):
+    with pytest.raises(ValueError, match=f"`{field}` applies to `cell`='ctrnn' only; `cell`='lstm'"):
+        EnsembleConfig(members=2, cell="lstm", **{field: value})
+    EnsembleConfig(members=2, cell="ctrnn", **{field: value})  # the CTRNN's own
+
+
+def test_gated_cells_take_the_ctrnn_only_fields_at_their_defaults():
+    config = EnsembleConfig(members=2, cell="gru", alpha=(0.25, 0.25), gain=1.0, activation="relu")
+    assert EnsembleConfig.from_dict(config.to_dict()) == config
+
+
 def test_lstm_run_folder_analyze_and_fixed_points(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--task", "perceptual_dm", "--cell", "lstm", "--members", "2", "--units", "6",

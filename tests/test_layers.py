@@ -9,7 +9,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ctrnn_jax"
 
 # Each layer and the layers it may import from. `base` is the package's own shared helpers
-# (`_checks.py`, `_files.py`); `top` is the CLI and the public API (`_cli.py`, `__init__.py`).
+# (`_checks.py`, `_files.py`); `top` is the CLI and the public API (the `_cli/` package, `__init__.py`).
 ALLOWED = {
     "base": set(),
     "models": {"base"},
@@ -82,6 +82,12 @@ def violations(path: Path, root: Path = PACKAGE) -> list[str]:
 def test_imports_point_down(path):
     bad = violations(path)
     assert not bad, f"{path.relative_to(PACKAGE)} imports from a layer above or beside it: {bad}"
+
+
+def test_the_cli_package_is_the_top_layer():
+    cli = sorted(p.relative_to(PACKAGE) for p in (PACKAGE / "_cli").glob("*.py"))
+    assert Path("_cli", "__init__.py") in cli and Path("_cli", "_train.py") in cli
+    assert {layer_of(p.with_suffix("").parts) for p in cli} == {"top"}
 
 
 def test_no_import_cycles_between_modules():

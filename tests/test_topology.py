@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 
-from ctrnn_jax import CTRNN, find_fixed_points, load_npz, stack_members
+from ctrnn_jax import CTRNN, FixedPointConfig, find_fixed_points, load_npz, stack_members
 from ctrnn_jax.dynamics import (
     complete_saddles,
     graph_spectrum_distance,
@@ -48,13 +48,13 @@ ALL_POINTS = grid([(-h, 0.0, h) for h in H_STAR])
 
 @pytest.fixture(scope="module")
 def complete():
-    """Member 0 searched from its 8 attractors only (no saddle found), then completed; member 1 from the
-    analytic 27 points (the complete set). `neighbours=7`: every pair of corners, so that the body
-    diagonals' segments find the origin too (with 6, the 3 edges and 3 face diagonals: all but it)."""
+    """Member 0 searched from its 8 attractors only (Newton alone, no completion: no saddle found), then
+    completed; member 1 from the analytic 27 points (the complete set)."""
     ens = stack_members([bistable_network(), bistable_network(1.1)])
     h0 = np.stack([np.resize(CORNERS, (27, N)), ALL_POINTS])
-    fp = find_fixed_points(ens, np.zeros(M), h0, adam_steps=0, newton_steps=4)
-    return ens, fp, complete_saddles(ens, np.zeros(M), fp, neighbours=7)
+    search = FixedPointConfig(restarts=0, complete=False, eigvecs=True, adam_steps=0, newton_steps=4)
+    fp = find_fixed_points(ens, np.zeros(M), h0, search)
+    return ens, fp, complete_saddles(ens, np.zeros(M), fp, FixedPointConfig(eigvecs=True))
 
 
 def test_saddles_completed_on_known_network(complete):
@@ -112,12 +112,14 @@ def test_topology_distances(complete):
 
 def test_bad_arguments(complete):
     ens, fp, _ = complete
-    with pytest.raises(ValueError, match="`eps` must be > 0"):
+    with pytest.raises(ValueError, match=r"`eps` must be a finite number in \(0, inf\)"):
         topology_graph(ens, fp, eps=0.0)
     with pytest.raises(ValueError, match="do not belong"):
         topology_graph(stack_members([bistable_network()]), fp)
-    with pytest.raises(TypeError, match="`adam_steps` is not an option"):
+    with pytest.raises(TypeError, match="adam_steps"):  # the options are the config's, not keywords
         complete_saddles(ens, np.zeros(M), fp, adam_steps=10)
+    with pytest.raises(TypeError, match="`config` must be a FixedPointConfig"):
+        complete_saddles(ens, np.zeros(M), fp, {"adam_steps": 10})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -125,15 +127,15 @@ def test_bad_arguments(complete):
 
 @pytest.fixture(scope="module")
 def trained():
-    """A short search (256 candidates, one restart: the same compiled search as test_trained_flipflop.py)
-    finds every stable point but misses index-1 saddles (42 of 54 when this test was written)."""
+    """A short search (256 candidates, one restart, no completion: the same compiled search as
+    test_trained_flipflop.py) finds every stable point but misses index-1 saddles (42 of 54 when this test
+    was written)."""
     from pathlib import Path
 
     from ctrnn_jax import analyze_fixed_points
     ens = load_npz(Path(__file__).parent / "data" / "flipflop_n64_k2.npz")
-    fp, _, _ = analyze_fixed_points(ens, key=jax.random.key(0), n_candidates=256, restarts=1, eigvecs=False,
-                                    complete=False)
-    return ens, fp, complete_saddles(ens, np.zeros(3), fp, eigvecs=False)
+    fp, _, _ = analyze_fixed_points(ens, config=FixedPointConfig(n_candidates=256, restarts=1, complete=False))
+    return ens, fp, complete_saddles(ens, np.zeros(3), fp, FixedPointConfig())
 
 
 def test_trained_network_saddle_set_is_complete(trained):

@@ -25,8 +25,8 @@ def test_trained_members_solve_the_8_state_test_set(ensemble):
 
 
 def test_fixed_points_recover_the_8_corners(ensemble):
-    fp, per_member, summary = cj.analyze_fixed_points(ensemble, key=jax.random.key(0), n_candidates=256,
-                                                      restarts=2, eigvecs=False)
+    config = cj.FixedPointConfig(n_candidates=256, restarts=2, eigvecs=False)
+    fp, per_member, summary = cj.analyze_fixed_points(ensemble, config=config)
     for d in per_member:
         assert d["corners_recovered"] == 8, d
         assert d["all_corners"]

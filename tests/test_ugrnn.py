@@ -11,6 +11,7 @@ from ctrnn_jax import (
     UGRNN,
     EnsembleConfig,
     EnsembleTrainer,
+    FixedPointConfig,
     FlipFlopConfig,
     TrainConfig,
     find_fixed_points,
@@ -70,7 +71,7 @@ def test_analytic_fixed_point_found():
     ens = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *models)
     inputs = np.random.default_rng(4).standard_normal((2, 15, M))
     h0 = initial_states_from_trajectories(ens, inputs, 16, key=jax.random.key(5), noise_std=0.3)
-    fp = find_fixed_points(ens, jnp.zeros(M), h0)
+    fp = find_fixed_points(ens, jnp.zeros(M), h0, FixedPointConfig(restarts=0, complete=False, eigvecs=True))
     for k, model in enumerate(models):
         sel = fp.select(k)
         b = np.asarray(model.b, np.float64)

@@ -2,8 +2,9 @@
 bullet in the class docstring's `**Fields:**` section, its value parsed from the field's type, and
 `choices=` where the library has a fixed set of values (so that `--help` lists them).
 
-Every option defaults to None (not given), so that a command can tell what was given explicitly and
-apply its own precedence (dataclass defaults < presets < explicit options).
+An option not given leaves no value (`default=argparse.SUPPRESS`; `none` is a value: None), so that a
+command can tell what was given explicitly and apply its own precedence (dataclass defaults < presets <
+explicit options).
 """
 
 import argparse
@@ -142,7 +143,8 @@ def _converter(kind):
     return convert
 
 
-def _shown(value) -> str:
+def format_value(value) -> str:
+    """A value as the command line writes it: `none`, `true`, `1,5`."""
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -153,8 +155,9 @@ def _shown(value) -> str:
 
 
 def _help_text(text: str) -> str:
-    """A docstring bullet as argparse help: without Markdown backticks, `%` escaped."""
-    return text.replace("`", "").replace("%", "%%")
+    """A docstring bullet as argparse help: without Markdown backticks and the final period, `%` escaped."""
+    text = text.replace("`", "").replace("%", "%%")
+    return text[:-1] if text.endswith(".") else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,23 +192,23 @@ class ConfigOptions:
         docs = field_help(self.cls)
         for f in dataclasses.fields(self.cls):
             kind = hints[f.name]
-            default = self.shown_defaults.get(f.name, _shown(self.defaults.get(f.name, f.default)))
+            default = self.shown_defaults.get(f.name, format_value(self.defaults.get(f.name, f.default)))
             help_ = f"{_help_text(docs[f.name])} (default: {default})"
-            names, dest = self.option_strings(f.name), f"{self.dest}.{f.name}"
+            names = self.option_strings(f.name)
+            common = {"dest": f"{self.dest}.{f.name}", "default": argparse.SUPPRESS, "help": help_}
             if kind is bool:
-                group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=None,
-                                   help=help_)
+                group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
             elif (self.cls, f.name) in CHOICES:
-                group.add_argument(*names, dest=dest, default=None, choices=CHOICES[(self.cls, f.name)], help=help_)
+                group.add_argument(*names, choices=CHOICES[(self.cls, f.name)], **common)
             else:
-                group.add_argument(*names, dest=dest, default=None, type=_converter(kind), metavar=metavar(kind),
-                                   help=help_)
+                group.add_argument(*names, type=_converter(kind), metavar=metavar(kind), **common)
         return group
 
     def explicit(self, args: argparse.Namespace) -> dict:
         """The fields given on the command line, `{field: value}` (typed)."""
-        values = {f.name: getattr(args, f"{self.dest}.{f.name}") for f in dataclasses.fields(self.cls)}
-        return {k: v for k, v in values.items() if v is not None}
+        given = vars(args)
+        return {f.name: given[f"{self.dest}.{f.name}"] for f in dataclasses.fields(self.cls)
+                if f"{self.dest}.{f.name}" in given}
 
     def build(self, args: argparse.Namespace):
         """The config: the dataclass defaults < this command's `defaults` < the explicit options."""

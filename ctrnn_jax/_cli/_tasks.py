@@ -7,7 +7,7 @@ import dataclasses
 import typing
 
 from ..tasks._tasks import TASKS
-from ._options import parse_value
+from ._options import format_value, parse_value
 
 
 
@@ -78,7 +78,8 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
         except ValueError:
             raise ValueError(f"--task-opt {field}: invalid value {text!r}") from None
         if field in given and given[field] != value:
-            raise ValueError(f"{flags.get(field, field)} {given[field]!r} and --task-opt {opt} disagree; give one")
+            raise ValueError(f"{flags.get(field, field)} {format_value(given[field])} and --task-opt {opt} disagree; "
+                             "give one")
         fields[field] = value
     return make(name, **fields)
 

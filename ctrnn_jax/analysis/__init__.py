@@ -23,7 +23,6 @@ from ._figure import save_figure as save_figure
 from ._network_report import analyze_network as analyze_network
 from ._network_report import network_fixed_points as network_fixed_points
 from ._network_report import plot_probe_state_space as plot_probe_state_space
-from ._network_report import probe_trials as probe_trials
 from ._plot_compare import plot_distance_matrices as plot_distance_matrices
 from ._plot_compare import plot_mds_pair as plot_mds_pair
 from ._plot_compare import plot_topology_graphs as plot_topology_graphs

@@ -65,7 +65,7 @@ def classical_mds(distances, dim: int = 2) -> np.ndarray:
 
 
 def _cell(ensemble) -> str:
-    return getattr(ensemble, "cell", "ctrnn")
+    return ensemble.cell
 
 
 def compare_ensembles(

@@ -23,7 +23,8 @@ import numpy as np
 
 from .._checks import check_int
 from .._files import atomic_write, write_json
-from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
+from ..dynamics._config import FixedPointConfig
+from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..training._evaluate import ensemble_states
 from ._figure import _array, _check_fixed_points, _figure_or_axes, _finish_pc_plane, _save, pca_projection, save_figure
 from ._task_report import fixed_point_summary
@@ -33,50 +34,12 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _constant_inputs(inputs, m: int) -> np.ndarray:
-    """`inputs` (None: zeros; `(M,)` or `(P, M)`) as a `(P, M)` float32 array, checked against `M`."""
-    u = np.zeros((1, m), np.float32) if inputs is None else np.asarray(inputs, np.float32)
-    if u.ndim not in (1, 2) or u.shape[-1] != m or not np.all(np.isfinite(u)):
-        raise ValueError(f"`inputs` must be {m} finite number(s) per constant input (the ensemble has M = {m} "
-                         f"inputs), got shape {u.shape}.")
-    return u.reshape(-1, m)
-
-
-def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200,
-                 noise_std: float = 1.0) -> np.ndarray:
-    """Trials `(B, T, M)` that explore a network's state space near its attractors at the constant
-    input `constant (M,)`: `constant` plus Gaussian noise of std `noise_std` for the first `T // 2`
-    steps, then `constant` alone."""
-    check_int("batch", batch, 1)
-    check_int("length", length, 2)
-    constant = np.asarray(constant, np.float32).reshape(-1)
-    noise = noise_std * np.asarray(jax.random.normal(key, (batch, length, constant.shape[0])), np.float32)
-    noise[:, length // 2:] = 0.0
-    return constant[None, None, :] + noise
-
-
-def network_fixed_points(ensemble, inputs=None, *, key: jax.Array, n_candidates: int = 256, restarts: int = 1,
-                         **options) -> list:
-    """Fixed points of every member at each constant input, without a task.
-
-    **Arguments:**
-
-    - `ensemble`: a stacked ensemble (CTRNN, GRU or LSTM) with `M` inputs.
-    - `inputs`: `None` (zero input), `(M,)` or `(P, M)` constant inputs.
-    - `key`: a PRNG key for the probe trials, the candidates and the search.
-    - `n_candidates`, `restarts`, `options`: as for `find_fixed_points`.
-
-    **Returns:** a list of `(input (M,), FixedPoints)`, one per constant input; candidates come from
-    each member's trajectories on `probe_trials` at that input.
-    """
-    m = ensemble.W_in.shape[-1]
-    found = []
-    for i, u in enumerate(_constant_inputs(inputs, m)):
-        k_trials, k_init, k_fp = jax.random.split(jax.random.fold_in(key, i), 3)
-        trials = probe_trials(u, key=k_trials)
-        h0 = initial_states_from_trajectories(ensemble, trials, n_candidates, key=k_init)
-        found.append((u, find_fixed_points(ensemble, u, h0, restarts=restarts, key=k_fp, **options)))
-    return found
+def network_fixed_points(ensemble, inputs=None, *, config: FixedPointConfig | None = None, log=None) -> list:
+    """`[(input (M,), FixedPoints), ...]`: the one fixed-point stage (`fixed_point_stage`) of a network without a
+    task at each constant input (`inputs`: None for zeros, `(M,)` or `(P, M)`), with its candidates from probe
+    trials and the state space."""
+    found = fixed_point_stage(ensemble, None, inputs=inputs, config=config, log=log)
+    return [(np.asarray(fp.inputs[0]), fp) for fp in found]
 
 
 def plot_probe_state_space(states: object, path: str | os.PathLike | None = None, *, fixed_points: object = None,
@@ -113,7 +76,7 @@ def plot_probe_state_space(states: object, path: str | os.PathLike | None = None
 
 
 def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: int = 0, log=print,
-                    n_candidates: int = 256) -> Path:
+                    fp_config: FixedPointConfig | None = None) -> Path:
     """Figures, `analysis.json` and `report.md` for an `ensemble.npz` without a task: every member's
     fixed points at each constant input (`inputs`: None for zeros, `(M,)` or `(P, M)`), with figures
     of `member`. Writes to `out_dir` (default `<npz stem>_report/` next to the file); returns the path
@@ -126,26 +89,26 @@ def analyze_network(path, *, out_dir=None, inputs=None, seed: int = 0, member: i
     check_int("member", member, 0)
     if member >= k_total:
         raise ValueError(f"`member` must be < K = {k_total}, got {member}.")
-    constants = _constant_inputs(inputs, m)
+    constants = constant_inputs(ensemble, None, inputs)
     out = Path(out_dir) if out_dir is not None else path.with_name(path.stem + "_report")
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    cell = getattr(ensemble, "cell", "ctrnn")
+    cell = ensemble.cell
     written = {}
     spectral = None
-    if cell == "ctrnn":  # a gated cell's W_rec stacks its gates
+    if ensemble.recurrent_matrix is not None:  # a gated cell's W_rec stacks its gates
         eig = np.abs(np.linalg.eigvals(np.asarray(ensemble.W_rec, np.float64)))
         spectral = {"spectral_radius": eig.max(axis=1).tolist(), "outside_unit_circle": (eig > 1).sum(1).tolist()}
         written["eigenvalues"] = save_figure(plot_eigenvalues(np.asarray(ensemble.W_rec)[member]), figs / "eigenvalues")
     log("finding fixed points ...")
-    key = jax.random.key(seed)
-    found = network_fixed_points(ensemble, constants, key=key, n_candidates=n_candidates)
+    config = fp_config or FixedPointConfig(n_candidates=256, seed=seed)
+    found = network_fixed_points(ensemble, constants, config=config)
     summaries = []
     for i, (u, fps) in enumerate(found):
         fps.to_npz(out / f"fixed_points_{i}.npz")
         summaries.append({"input": u.tolist(), "per_member": fixed_point_summary(fps, k_total)})
         mine = fps.select(member)
-        trials = probe_trials(u, key=jax.random.split(jax.random.fold_in(key, i), 3)[0])
+        trials = probe_trials(u, key=jax.random.split(jax.random.fold_in(jax.random.key(config.seed), i), 3)[0])
         states = np.asarray(ensemble_states(ensemble, trials))[member]
         if len(mine) == 0 or mine.points.shape[1] == states.shape[-1]:  # (an LSTM's points are [h, c])
             written[f"state_space_{i}"] = save_figure(plot_probe_state_space(

@@ -30,7 +30,7 @@ def is_paper_case(ensemble, task) -> bool:
 
 
 def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: int = 0, log=print,
-                fixed_point_options: dict | None = None, task=None, inputs=None) -> Path:
+                fp_config=None, task=None, inputs=None) -> Path:
     """Make every figure and `report.md` for a run folder (or an `ensemble.npz`).
 
     A run folder's task is in its `config.json`. A bare `ensemble.npz` is analysed on `task` (a task
@@ -42,7 +42,8 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     Figures go to `OUT/figures/`; `OUT` is the run folder, or `<npz stem>_report/` next to an npz file.
     Returns the path of `report.md`.
     """
-    from ..io._run import FIXED_POINTS, METRICS, fixed_point_stage, load_run_ensemble, read_losses
+    from ..dynamics._config import FixedPointConfig
+    from ..io._run import FIXED_POINTS, METRICS, load_run_ensemble, read_losses, write_fixed_points
     from . import _analysis as analysis
     from ._plot_ensemble import plot_robustness, plot_similarity_matrices, plot_training_curves
     from ._plot_flipflop import (
@@ -61,7 +62,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
         task = task_for_ensemble(ensemble, task)
         if task is None:
             from ._network_report import analyze_network
-            return analyze_network(path, out_dir=out_dir, inputs=inputs, seed=seed, log=log)
+            return analyze_network(path, out_dir=out_dir, inputs=inputs, seed=seed, log=log, fp_config=fp_config)
     elif task is not None and (task if isinstance(task, str) else getattr(task, "name", None)) != config.task.name:
         raise ValueError(f"{path}: a run folder of the {config.task.name} task (config.json); `task` is for a "
                          "bare ensemble.npz.")
@@ -70,7 +71,8 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
                          "used (`task.fixed_point_inputs()`).")
     if not is_paper_case(ensemble, config.task if config else task):
         from ._task_report import analyze_task_run  # any other task: its own, generic report
-        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config or RunConfig(task=task))
+        return analyze_task_run(path, out_dir=out_dir, seed=seed, log=log, config=config or RunConfig(task=task),
+                                fp_config=fp_config)
     run_dir = path if path.is_dir() else None
     out = Path(out_dir) if out_dir is not None else (run_dir if run_dir else path.with_name(path.stem + "_report"))
     figs = out / "figures"
@@ -90,7 +92,8 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     else:
         log("finding fixed points ...")
         fp_file = out / FIXED_POINTS
-        fixed_point_stage(ensemble, fp_file, task=task, eigvecs=True, **(fixed_point_options or {}))
+        write_fixed_points(ensemble, fp_file, task=task,
+                           config=dataclasses.replace(fp_config or FixedPointConfig(seed=seed), eigvecs=True))
         fixed_points = FixedPoints.from_npz(fp_file)
     per_member = cube_analysis(fixed_points, ensemble, states)
     summary = ensemble_summary(per_member)

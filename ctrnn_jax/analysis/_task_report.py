@@ -13,11 +13,11 @@ realizations). Here, for every task:
 
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from .._files import atomic_write, write_json
-from ..dynamics._fixed_points import find_fixed_points, initial_states_from_trajectories
+from ..dynamics._config import FixedPointConfig
+from ..dynamics._stage import fixed_point_stage
 from ..training._evaluate import ensemble_outputs, ensemble_states
 
 
@@ -34,27 +34,15 @@ def fixed_point_summary(fixed_points, n_members: int) -> list[dict]:
     return rows
 
 
-def task_fixed_points(ensemble, task, *, key, inputs=None, n_candidates: int = 256, restarts: int = 1,
-                      **options) -> list:
-    """Fixed points of every member at each constant input: `inputs` `(P, M)`, default
-    `task.fixed_point_inputs()`.
-
-    Candidates come from each member's own trajectories on the task's test set. Returns a list of
-    `(input (M,), FixedPoints)`, one per constant input.
-    """
-    constant = task.fixed_point_inputs() if inputs is None else inputs
-    trials, _, _ = task.test_set()
-    k_init, k_fp = jax.random.split(key)
-    h0 = initial_states_from_trajectories(ensemble, np.asarray(trials), n_candidates, key=k_init)
-    found = []
-    for i, u in enumerate(np.asarray(constant, np.float32).reshape(-1, task.n_inputs)):
-        fps = find_fixed_points(ensemble, u, h0, restarts=restarts, key=jax.random.fold_in(k_fp, i), **options)
-        found.append((u, fps))
-    return found
+def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:
+    """`[(input (M,), FixedPoints), ...]`: the one fixed-point stage (`fixed_point_stage`) at each of the task's
+    constant inputs (or `inputs`), with its candidates from the task's trials and the state space."""
+    found = fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
+    return [(np.asarray(fp.inputs[0]), fp) for fp in found]
 
 
-def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidates: int = 256,
-                     config=None) -> Path:
+def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, config=None,
+                     fp_config: FixedPointConfig | None = None) -> Path:
     """Make the figures, `analysis.json` and `report.md` for a run folder of any task (or an
     `ensemble.npz` with `config`, e.g. a flip-flop GRU). Returns the path of `report.md` (in
     `out_dir`, default the run folder, or `<npz stem>_report/` next to an npz file)."""
@@ -84,10 +72,10 @@ def analyze_task_run(path, *, out_dir=None, seed: int = 0, log=print, n_candidat
     order = _spread_trials(targets, mask)
     written["test_trials"] = save_figure(plot_task_trials(inputs[order], outputs[best][order], targets[order],
                                                           mask[order]), figs / "test_trials")
-    if getattr(ensemble, "cell", "ctrnn") == "ctrnn":  # a gated cell's W_rec stacks its gates
+    if ensemble.recurrent_matrix is not None:  # a gated cell's W_rec stacks its gates
         written["eigenvalues"] = save_figure(plot_eigenvalues(np.asarray(ensemble.W_rec)[best]), figs / "eigenvalues")
     log("finding fixed points ...")
-    found = task_fixed_points(ensemble, task, key=jax.random.key(seed), n_candidates=n_candidates)
+    found = task_fixed_points(ensemble, task, config=fp_config or FixedPointConfig(n_candidates=256, seed=seed))
     summaries = []
     answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
     for i, (u, fps) in enumerate(found):

@@ -11,8 +11,6 @@ import itertools
 import math
 import numbers
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..tasks._flipflop import FlipFlopConfig

@@ -137,10 +137,10 @@ class FixedPoints:
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.counts()
-        top = max([max(r["saddles"], default=0) for r in rows], default=0)
-        header = ["member", "points", "stable", *[f"index {i}" for i in range(1, top + 1)], "slow"]
+        present = sorted({i for r in rows for i in r["saddles"]})  # the saddle indices that occur
+        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow"]
         body = [[str(r["member"]), str(r["points"]), str(r["stable"]),
-                 *[str(r["saddles"].get(i, 0)) for i in range(1, top + 1)], str(r["slow"])] for r in rows]
+                 *[str(r["saddles"].get(i, 0)) for i in present], str(r["slow"])] for r in rows]
         return header, body
 
     def __repr__(self) -> str:

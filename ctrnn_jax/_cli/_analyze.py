@@ -1,0 +1,43 @@
+"""`ctrnn-jax analyze`: every figure and report.md for a run folder or an ensemble.npz; also the last stage
+of `ctrnn-jax flipflop`."""
+
+import sys
+import time
+from pathlib import Path
+
+from ._tasks import add_bare_task_options, constant_input, task_for
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("analyze", help="make every figure and report.md for a run folder or ensemble.npz",
+                       description="Make every figure of the paper (PNG + PDF), the robustness sweep and the "
+                                   "comparison of realizations, and write report.md.")
+    p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write report.md and figures/ (default: the run folder, or NAME_report/ next to "
+                        "an .npz)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the sampled trials (default: 0)")
+    p.add_argument("--input", type=constant_input, default=None, metavar="X1,X2,...",
+                   help="a network without a task: the constant input of its fixed points (default: zeros)")
+    add_bare_task_options(p)
+    p.set_defaults(func=run, prog=p.prog)
+
+
+def run_analysis(path, out, seed: int, *, task=None, inputs=None) -> None:
+    """`analyze_run`, timed: the path of report.md on stdout, progress on stderr."""
+    from ..analysis._report import analyze_run
+    t0 = time.perf_counter()
+    report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr), task=task,
+                         inputs=inputs)
+    print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
+
+
+def run(args) -> int:
+    from ..io._run import load_run_ensemble
+    from ..training._distributed import is_main_process
+    if not is_main_process():  # a distributed run: process 0 makes the figures and the report
+        return 0
+    ensemble, config = load_run_ensemble(args.path)
+    task = task_for(args, ensemble, config)  # (for a run folder: its own, and rejects --task)
+    run_analysis(args.path, args.out, args.seed, task=task if config is None else None, inputs=args.input)
+    return 0

@@ -1,0 +1,168 @@
+"""`ctrnn-jax train` (an ensemble into a run folder) and `ctrnn-jax flipflop` (the main job: train,
+evaluate, fixed points, figures). Every field of `EnsembleConfig`, `TrainConfig` and `FlipFlopConfig`
+is an option; per-member values are comma-separated (`--lr 1e-2,3e-3,...`, one per member)."""
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from ..tasks._flipflop import FlipFlopConfig
+from ..training._ensemble import CTRNN_ONLY, EnsembleConfig
+from ..training._train import TrainConfig
+from ._analyze import run_analysis
+from ._fixed_points import FIXED_POINTS, add_fixed_point_options, fixed_point_stage
+from ._options import ConfigOptions
+from ._tasks import add_task_option, make_task
+
+# The run's config groups; `--members`, `--lr`, ... where an option is not `--field-name`.
+ENSEMBLE = ConfigOptions(EnsembleConfig, "ensemble", shown_defaults={"inputs": "the task's", "outputs": "the task's"})
+TRAIN = ConfigOptions(TrainConfig, "train", flags={"batch_size": ("--batch",), "learning_rate": ("--lr",),
+                                                   "noise_std": ("--rec-noise-std",)})
+TASK = ConfigOptions(FlipFlopConfig, "task", flags={"noise_std": ("--input-noise-std",)})
+GROUPS = {"ensemble": ENSEMBLE, "train": TRAIN, "task": TASK}
+
+PRESETS = {
+    "default": {},
+    # The paper's published code (shared/paper/PARAMETERS.md): Keras SimpleRNN, N=400, no recurrent
+    # bias, Adam lr 1e-4 with decay 1e-4, batch 128, 30050 series, 20 epochs (4700 steps), no clipping.
+    "paper": {
+        ("ensemble", "members"): 16, ("ensemble", "units"): 400, ("ensemble", "alpha"): 1.0,
+        ("train", "steps"): 4700, ("train", "batch_size"): 128, ("train", "learning_rate"): 1e-4,
+        ("train", "lr_decay"): 1e-4, ("train", "clip_norm"): None, ("train", "train_bias"): False,
+        ("train", "dataset_size"): 30050, ("train", "steps_per_call"): 100,
+    },
+}
+
+# Per-task training defaults (under any preset and explicit option). Measured on 8 members x 2000
+# steps, N = 64: at the flip-flop's lr 1e-2, 3 of 8 (dms) and 2 of 8 (context_dm) members stayed at
+# chance; at 3e-3 all 8 solved both (experiments/task_gallery.py).
+TASK_DEFAULTS = {name: {("train", "learning_rate"): 3e-3}
+                 for name in ("perceptual_dm", "context_dm", "dms", "parametric_wm")}
+# NeuroGym trials are made on the host, so they train in data-set mode: 8192 trials (1-2 s to make).
+TASK_DEFAULTS["neurogym"] = {("train", "dataset_size"): 8192}
+
+
+def add_config_options(parser) -> None:
+    """One option per config field (default None: unset, the preset or dataclass default applies), the
+    task choice and the run options."""
+    ENSEMBLE.add_to(parser, "ensemble options (EnsembleConfig)")
+    TRAIN.add_to(parser, "training options (TrainConfig)")
+    TASK.add_to(parser, "flip-flop options (FlipFlopConfig; for --task flipflop only)")
+    g = parser.add_argument_group("task choice")
+    add_task_option(g, default="flipflop",
+                    help_="the task (default: flipflop; the flip-flop options above apply to it only; the decision "
+                          "and memory tasks default to --lr 3e-3; neurogym:ENV_ID, a NeuroGym environment, to "
+                          "--dataset-size 8192)")
+    g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable); for "
+                        "neurogym:ENV_ID an option of the environment, e.g. --task-opt dt=50")
+    g = parser.add_argument_group("run options")
+    g.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
+    g.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                   help="a named set of defaults; explicit options override it (paper = the published code)")
+    g.add_argument("--progress", choices=("bar", "text", "none"), default="bar", help="progress display")
+
+
+def config_from_args(args):
+    """`(RunConfig, explicit)` from parsed options: dataclass defaults < task defaults < preset < explicit
+    options. `explicit` is `{group: {field: value}}`, what was given on the command line."""
+    from ..io._run import RunConfig
+    preset = {**TASK_DEFAULTS.get(args.task.partition(":")[0], {}), **PRESETS[args.preset]}
+    explicit = {group: spec.explicit(args) for group, spec in GROUPS.items()}
+    kwargs = {group: {name: value for (g, name), value in preset.items() if g == group} | explicit[group]
+              for group in GROUPS}
+    if kwargs["ensemble"].get("cell", "ctrnn") != "ctrnn":  # a preset's CTRNN-only values do not apply
+        for name in CTRNN_ONLY:
+            if name not in explicit["ensemble"]:
+                kwargs["ensemble"].pop(name, None)
+    task = make_task(args.task, args.task_opt, explicit["task"], {k: TASK.flag(k) for k in explicit["task"]})
+    # the task's sizes unless given
+    ensemble = {"inputs": task.n_inputs, "outputs": task.n_outputs, **kwargs["ensemble"]}
+    run = {name: getattr(args, name) for name in ("threshold", "checkpoint_every") if getattr(args, name) is not None}
+    return RunConfig(ensemble=EnsembleConfig(**ensemble), train=TrainConfig(**kwargs["train"]), task=task,
+                     **run), explicit
+
+
+def _progress(name: str):
+    from ..training._progress import NoProgress, TextProgress, TqdmProgress
+    return {"bar": TqdmProgress, "text": TextProgress, "none": NoProgress}[name]()
+
+
+def add_parsers(sub) -> None:
+    for name, help_, func in (("train", "train an ensemble into a run folder", run_train),
+                              ("flipflop", "the main job: train the default flip-flop ensemble, evaluate, find the "
+                                           "fixed points, make every figure", run_flipflop)):
+        p = sub.add_parser(name, help=help_, description=help_, usage="%(prog)s [--out DIR | --resume DIR] [options]")
+        p.add_argument("--out", type=Path, default=None, help="run folder to create (default: runs/flipflop)")
+        p.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                       help="continue the run in DIR from its checkpoint (optionally with a larger --steps)")
+        add_config_options(p)
+        if name == "flipflop":
+            g = add_fixed_point_options(p, title="fixed-point stage (FixedPointConfig)")
+            g.add_argument("--fixed-points", action=argparse.BooleanOptionalAction, default=True,
+                           help="after training, find every member's fixed points and write fixed_points.npz "
+                                "and cube.json into the run folder (CTRNN cells)")
+            p.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
+                           help="after the fixed points, make every figure and report.md")
+        p.set_defaults(func=func, prog=p.prog)
+
+
+def _config(args):
+    """The run's config: from the options, or (`--resume DIR`) the stored one with, at most, new `--steps`."""
+    from ..io._run import read_config
+    if args.resume is not None and args.out is not None and args.out != args.resume:
+        raise ValueError("give either --out (new run) or --resume DIR, not both")
+    config, explicit = config_from_args(args)
+    if args.resume is None:
+        return config
+    stored = read_config(args.resume)
+    others = {(g, k) for g in explicit for k in explicit[g]} - {("train", "steps")}
+    if others:
+        raise ValueError(f"--resume takes its settings from {args.resume}/config.json; only --steps may be given "
+                         f"(got {', '.join(sorted(GROUPS[g].flag(k) for g, k in others))})")
+    steps = explicit["train"].get("steps", stored.train.steps)
+    return dataclasses.replace(stored, train=dataclasses.replace(stored.train, steps=steps))
+
+
+def _train(args, config) -> Path:
+    from ..io._run import format_table, train_run
+    out = args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
+    result = train_run(out, config, resume=args.resume is not None, progress=_progress(args.progress),
+                       log=lambda m: print(m, file=sys.stderr))
+    print(format_table(result))
+    return out
+
+
+def run_train(args) -> int:
+    t0 = time.perf_counter()
+    out = _train(args, _config(args))
+    print(f"run folder: {out}  (wall time {time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def run_flipflop(args) -> int:
+    from ..io._run import CUBE, FIXED_POINTS as FIXED_POINTS_FILE
+    from ..io._serialisation import load_npz
+    from ..training._distributed import is_main_process
+    config = _config(args)
+    fixed_points = FIXED_POINTS.build(args)  # checked before training
+    stage = args.fixed_points and config.ensemble.cell == "ctrnn"
+    given = sorted(FIXED_POINTS.flag(k) for k in FIXED_POINTS.explicit(args))
+    given += ["--input"] if args.input is not None else []
+    if given and not stage:
+        raise ValueError(f"{', '.join(given)}: fixed-point options, but the fixed-point stage does not run "
+                         + ("(--no-fixed-points)" if not args.fixed_points else
+                            f"(it runs for --cell ctrnn; this run's is {config.ensemble.cell})"))
+    t0 = time.perf_counter()
+    out = _train(args, config)
+    if stage:
+        cube = out / CUBE if getattr(config.task, "memory_readouts", None) is not None else None
+        fixed_point_stage(load_npz(out / "ensemble.npz"), out / FIXED_POINTS_FILE, config.task, fixed_points,
+                          inputs=args.input, cube_json=cube)
+    if args.analyze and is_main_process():  # process 0's figures and report
+        run_analysis(out, None, 0)
+    print(f"run folder: {out}  (wall time {time.perf_counter() - t0:.0f} s)")
+    return 0
