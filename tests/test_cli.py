@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ctrnn_jax import EnsembleConfig, FlipFlopConfig, TrainConfig, load_npz
+from ctrnn_jax import EnsembleConfig, FlipFlopConfig, load_npz
 from ctrnn_jax._cli import main
 
 TINY = ["--members", "2", "--units", "5", "--alpha", "1,0.5", "--steps", "4", "--steps-per-call", "2",

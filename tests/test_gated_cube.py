@@ -87,7 +87,7 @@ def test_gated_cells_get_the_cube():
 
 def test_lstm_flipflop_report_has_the_cube_tables(tmp_path):
     save_npz(stack_members([bistable("lstm"), bistable("lstm")]), tmp_path / "lstm.npz")
-    report = analyze_run(tmp_path / "lstm.npz", log=lambda m: None, fixed_point_options=OPTIONS)
+    report = analyze_run(tmp_path / "lstm.npz", log=lambda m: None, fp_config=FixedPointConfig(**OPTIONS))
     text = report.read_text()
     assert "| 0 | " in text and "| 8/8 | 12/6/1 |" in text  # per member: corners, saddles by index
     assert "members with all 8 memory states" in text and "| 2 of 2 |" in text
