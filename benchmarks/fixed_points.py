@@ -1,7 +1,7 @@
 """Time the fixed-point finder per ensemble size K: find (Adam), refine (Newton), deduplicate, classify.
 
-Benchmark sizes (issue #3): N = 100 units, 1024 initial states per member, float32, default finder
-settings. Networks (`--network`):
+Benchmark sizes (issue #3): N = 100 units, 1024 initial states per member, float32, the default
+`FixedPointConfig` search settings (`--adam-steps`, `--newton-steps`). Networks (`--network`):
 
 - `diag` (default): `W_rec = diag(1.5, 2, 3, 0, ...)` on a random permutation of the units per member,
   a = 1, zero input and bias: exactly 27 fixed points (8 stable, 12/6/1 saddles of index 1/2/3), so
@@ -12,15 +12,18 @@ settings. Networks (`--network`):
   as for `random`.
 
 Stages are timed warm (after one compiled call): `find` = Adam, `refine` = Newton (both in the same
-compiled function in `find_fixed_points`; timed here as two calls), `dedup` = host filtering and
-deduplication, `classify` = Jacobians (`jax.jacfwd`) + host eigendecomposition + stability. `total` is a
-warm end-to-end `find_fixed_points` call, `compile` the first call's extra time. `restart` is the
-end-to-end time with `restarts=1`.
+compiled function `_search` in `find_fixed_points`; timed here as two calls), `dedup` = host filtering
+and deduplication, `classify` = Jacobians (`residual_and_jacobian`) + host eigendecomposition (with
+eigenvectors) + stability. `total` is a warm end-to-end `find_fixed_points` call with
+`FixedPointConfig(restarts=0, complete=False, eigvecs=True)` (search and linearization only),
+`compile` the first call's extra time. `restart` is the end-to-end time with `restarts=1`, `completed`
+with the completion of the saddle set instead (`restarts=0, complete=True`).
 
     python benchmarks/fixed_points.py --members 1 8 --json benchmarks/cpu_fixed_points.json
 """
 
 import argparse
+import dataclasses
 import time
 
 import equinox as eqx
@@ -31,13 +34,15 @@ import numpy as np
 import ctrnn_jax as cj
 from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 from ctrnn_jax.dynamics._fixed_points import (
-    _linearized,
     _merge,
     _OutlierRule,
+    _Points,
+    _result,
     _search,
     _split,
     find_fixed_points,
     initial_states_from_trajectories,
+    member_dt_tau,
 )
 from ctrnn_jax.io._serialisation import load_npz
 
@@ -85,44 +90,61 @@ def run(args, k: int) -> dict:
     ens, h0 = build(args, k)
     m = ens.W_in.shape[-1]
     x = jnp.zeros((k, m))
-    opts = dict(adam_steps=args.adam_steps, newton_steps=args.newton_steps)
-    fp, first = timed(lambda: find_fixed_points(ens, x, h0, **opts))
-    fp, total = timed(lambda: find_fixed_points(ens, x, h0, **opts))
-    fp_r, restart = timed(lambda: find_fixed_points(ens, x, h0, restarts=1, key=jax.random.key(1), **opts))
-    restart = min(restart, timed(lambda: find_fixed_points(ens, x, h0, restarts=1, key=jax.random.key(1), **opts))[1])
+    config = cj.FixedPointConfig(restarts=0, complete=False, eigvecs=True, adam_steps=args.adam_steps,
+                                 newton_steps=args.newton_steps, seed=1)
+
+    def end_to_end(config):
+        """(result, warm seconds, cold seconds) of `find_fixed_points` with `config`."""
+        fp, cold = timed(lambda: find_fixed_points(ens, x, h0, config))
+        fp, warm = timed(lambda: find_fixed_points(ens, x, h0, config))
+        return fp, warm, cold
+
+    fp, total, first = end_to_end(config)
+    fp_r, restart, _ = end_to_end(dataclasses.replace(config, restarts=1))
+    fp_c, completed, _ = end_to_end(dataclasses.replace(config, complete=True))
 
     # Stage by stage, warm.
-    params = tuple(jnp.asarray(getattr(ens, name)) for name in ("W_rec", "W_in", "b", "alpha"))
+    dt = config.working_dtype()
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ens)
+    xs = jnp.asarray(x, dt)
     zeros = jnp.zeros(h0.shape[:2], jnp.int32)
-    lr, final_lr = jnp.asarray(0.1, jnp.float32), jnp.asarray(1e-3, jnp.float32)
+    lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
 
     def search(h, adam, newton):
-        return _search(*params, x, h, zeros, lr, final_lr, activation=ens.activation, adam_steps=adam,
-                       newton_steps=newton)
+        return _search(params, xs, jnp.asarray(h, dt), zeros, lr, final_lr, adam_steps=adam, newton_steps=newton)
 
     for _ in range(2):  # the second round is warm
         (h_adam, _), t_find = timed(lambda: search(h0, args.adam_steps, 0))
         (h, q), t_refine = timed(lambda: search(h_adam, 0, args.newton_steps))
     n = h0.shape[-1]
-    tol_q = 0.5 * n * (10 * float(jnp.finfo(jnp.float32).eps)) ** 2
     t0 = time.perf_counter()
     fixed, slow = [[] for _ in range(k)], [[] for _ in range(k)]
-    _split(np.asarray(h), np.asarray(q), tol_q, 1e-6, _OutlierRule(np.asarray(h0, np.float64), 10.0), fixed, slow)
-    member, points, qv = (np.concatenate(v) for v in _merge(fixed, n, 1e-3))
-    s_member, s_points, s_q = (np.concatenate(v) for v in _merge(slow, n, 1e-3))
+    _split(np.asarray(h), np.asarray(q), config.default_tol_q(n), config.slow_tol,
+           _OutlierRule(np.asarray(h0, np.float64), config.outlier_scale), fixed, slow)
+    points, qv = _merge(fixed, n, config.dedup_tol)
+    s_points, s_q = _merge(slow, n, config.dedup_tol)
     t_dedup = time.perf_counter() - t0
-    t_classify = min(timed(lambda: _linearized(ens, x, jnp.dtype(jnp.float32), member, points, qv, s_member,
-                                               s_points, s_q, True))[1] for _ in range(2))
 
-    counts = [np.bincount(fp.n_unstable[fp.member == kk], minlength=4).tolist() for kk in range(k)]
-    counts_r = [np.bincount(fp_r.n_unstable[fp_r.member == kk], minlength=4).tolist() for kk in range(k)]
+    def classify():
+        found = _Points(ens, params, xs, dt, k, n)
+        found.add(points, qv)
+        return _result(found, s_points, s_q, member_dt_tau(ens), True)
+
+    t_classify = min(timed(classify)[1] for _ in range(2))
+
+    def index_counts(found):
+        return [np.bincount(found.n_unstable[found.member == kk], minlength=4).tolist() for kk in range(k)]
+
+    counts, counts_r, counts_c = index_counts(fp), index_counts(fp_r), index_counts(fp_c)
     row = {"members": k, "candidates": args.candidates, "units": n, "find_s": t_find, "refine_s": t_refine,
            "dedup_s": t_dedup, "classify_s": t_classify, "total_s": total, "compile_s": max(first - total, 0.0),
-           "restart_total_s": restart, "points": len(fp), "points_with_restart": len(fp_r),
-           "index_counts": counts, "index_counts_with_restart": counts_r}
+           "restart_total_s": restart, "completed_total_s": completed, "points": len(fp),
+           "points_with_restart": len(fp_r), "points_completed": len(fp_c), "index_counts": counts,
+           "index_counts_with_restart": counts_r, "index_counts_completed": counts_c}
     if args.network == "diag" and not args.ensemble:
         row["members_with_all_27"] = sum(c == [8, 12, 6, 1] for c in counts)
         row["members_with_all_27_restart"] = sum(c == [8, 12, 6, 1] for c in counts_r)
+        row["members_with_all_27_completed"] = sum(c == [8, 12, 6, 1] for c in counts_c)
     return row
 
 
@@ -143,16 +165,20 @@ def main():
     dev = jax.devices()[0]
     rows = [run(args, k) for k in args.members]
     network = args.ensemble or args.network
-    print(f"device: {dev.platform} ({dev.device_kind}); network {network}, N={args.units}, "
+    print(f"device: {dev.platform} ({dev.device_kind}); network {network}, N={rows[0]['units']}, "
           f"{args.candidates} initial states per member; adam {args.adam_steps}, newton {args.newton_steps}")
     print(f"{'K':>4} {'find s':>8} {'refine s':>9} {'dedup s':>8} {'classify s':>11} {'total s':>8} "
-          f"{'compile s':>10} {'restart s':>10} {'points':>7} {'complete':>9} {'w/ restart':>10}")
+          f"{'compile s':>10} {'restart s':>10} {'completed s':>12} {'points':>7} {'all 27':>7} {'w/ restart':>10} "
+          f"{'completed':>10}")
+    def all_27(r, suffix):
+        name = "members_with_all_27" + suffix
+        return f"{r[name]}/{r['members']}" if name in r else "-"
+
     for r in rows:
-        complete = f"{r['members_with_all_27']}/{r['members']}" if "members_with_all_27" in r else "-"
-        complete_r = f"{r['members_with_all_27_restart']}/{r['members']}" if "members_with_all_27" in r else "-"
         print(f"{r['members']:>4} {r['find_s']:>8.2f} {r['refine_s']:>9.2f} {r['dedup_s']:>8.3f} "
               f"{r['classify_s']:>11.2f} {r['total_s']:>8.2f} {r['compile_s']:>10.2f} {r['restart_total_s']:>10.2f} "
-              f"{r['points']:>7} {complete:>9} {complete_r:>10}")
+              f"{r['completed_total_s']:>12.2f} {r['points']:>7} {all_27(r, ''):>7} {all_27(r, '_restart'):>10} "
+              f"{all_27(r, '_completed'):>10}")
     emit(rows, args)
 
 

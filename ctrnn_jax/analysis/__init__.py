@@ -20,9 +20,6 @@ from ._analysis import size_sweep_summary as size_sweep_summary
 from ._analysis import success_summary as success_summary
 from ._figure import pca_projection as pca_projection
 from ._figure import save_figure as save_figure
-from ._network_report import analyze_network as analyze_network
-from ._network_report import network_fixed_points as network_fixed_points
-from ._network_report import plot_probe_state_space as plot_probe_state_space
 from ._plot_compare import plot_distance_matrices as plot_distance_matrices
 from ._plot_compare import plot_mds_pair as plot_mds_pair
 from ._plot_compare import plot_topology_graphs as plot_topology_graphs
@@ -40,7 +37,8 @@ from ._plot_network import plot_fixed_point_spectra as plot_fixed_point_spectra
 from ._plot_network import plot_spectra_grid as plot_spectra_grid
 from ._plot_task import plot_task_state_space as plot_task_state_space
 from ._plot_task import plot_task_trials as plot_task_trials
+from ._analyze import analyze as analyze
+from ._analyze import Analysis as Analysis
+from ._analyze import task_fixed_points as task_fixed_points
+from ._plot_task import plot_probe_state_space as plot_probe_state_space
 from ._report import analyze_run as analyze_run
-from ._report import is_paper_case as is_paper_case
-from ._task_report import analyze_task_run as analyze_task_run
-from ._task_report import task_fixed_points as task_fixed_points

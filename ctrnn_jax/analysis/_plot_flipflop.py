@@ -92,7 +92,7 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
                 eigvals, vecs = fp.eigvals[saddles], eigvecs[saddles]
             for j, i in enumerate(saddles):
                 for col in np.flatnonzero(np.abs(eigvals[j]) > 1):
-                    v = np.real(vecs[j][:, col])
+                    v = np.real(vecs[j][: comps.shape[1], col])  # the hidden part (the LSTM's [h, c])
                     norm = np.linalg.norm(v)
                     if norm == 0:
                         continue

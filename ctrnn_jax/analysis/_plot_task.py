@@ -111,3 +111,36 @@ def plot_task_state_space(states: object, answers: object, path: str | os.PathLi
                     label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
     _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
     return _save(fig, path)
+
+
+def plot_probe_state_space(states: object, path: str | os.PathLike | None = None, *, fixed_points: object = None,
+                           title: str | None = None, ax: "Axes | None" = None) -> "Figure":
+    """Probe trajectories of one member in their top-2 principal components (the noisy first halves
+    light, the relaxing second halves dark), with the fixed points (stable: filled; saddles: open).
+
+    **Arguments:**
+
+    - `states`: `(B, T, N)` hidden states on the probe trials.
+    - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
+      are written (see `save_figure`).
+    - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
+    - `title`: `None` or the panel's title.
+    - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
+
+    **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
+    (see `save_figure`).
+    """
+    states = _array("states", states, 3, "(B, T, N)")
+    b, t, n = states.shape
+    if fixed_points is not None:
+        _check_fixed_points("fixed_points", fixed_points, n)
+    mean, comps = pca_projection(states.reshape(b * t, n), min(2, n))
+    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
+    for i in range(min(b, 40)):
+        p = (states[i] - mean) @ comps.T
+        ax.plot(p[: t // 2 + 1, 0], p[: t // 2 + 1, -1], lw=0.5, alpha=0.3, color="tab:blue",
+                label="driven (input + noise)" if i == 0 else None)
+        ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
+                label="relaxing (constant input)" if i == 0 else None)
+    _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
+    return _save(fig, path)

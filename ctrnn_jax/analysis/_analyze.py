@@ -1,0 +1,473 @@
+"""One analysis for every network and task: `analyze` computes an `Analysis` (data); its `figures()`,
+`to_dict()`, `markdown()` and `write()` are views of it.
+
+What every network gets: the evaluation on its task's test set (none without a task), the fixed points
+at each constant input (`fixed_point_stage`), the spectrum of `W_rec` (cells with one recurrent matrix),
+and the figures of the best member. What a task adds lives in the task: a task with memory states
+(`memory_readouts()`, the flip-flop) adds the memory-state (cube) analysis of every member, the
+robustness sweep, and the comparison of realizations; a network without a task is probed at constant
+inputs (`probe_trials`).
+"""
+
+import dataclasses
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._files import atomic_write, write_json
+from ..dynamics._config import FixedPointConfig
+from ..dynamics._cube import cube_analysis, ensemble_summary
+from ..dynamics._fixed_points import FixedPoints, as_ensemble, matching
+from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
+from ..tasks._task import check_task
+from ..training._ensemble import get_member
+from ..training._evaluate import ensemble_outputs, ensemble_states
+
+REPORT, ANALYSIS = "report.md", "analysis.json"
+
+
+def _fmt(x, spec=".4f") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def _hidden_points(fp: FixedPoints, n: int) -> FixedPoints:
+    """`fp` with its points (and eigenvectors) cut to the hidden part `h` (the LSTM's `[h, c]`), for figures of
+    the hidden activity."""
+    if fp.points.shape[1] == n:
+        return fp
+    return dataclasses.replace(fp, points=fp.points[:, :n],
+                               eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :])
+
+
+def has_memory_states(task) -> bool:
+    """Whether `task` defines memory states (`memory_readouts()`, e.g. the flip-flop): the task hook of the
+    memory-state analysis."""
+    return task is not None and callable(getattr(task, "memory_readouts", None))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Analysis:
+    """The results of `analyze` for an ensemble of `K` members (NumPy arrays and plain dicts).
+
+    **Fields:**
+
+    - `ensemble`: the stacked ensemble analysed; `task`: its task, or None.
+    - `source`: a name for the report (a run folder or file).
+    - `evaluation`: the per-member test metrics (the `eval.json` dict: `mse`, `success`, `metric` or `norm`,
+      ...), or None without a task.
+    - `fixed_points`: one `FixedPoints` per constant input (its `inputs` field).
+    - `memory_states`, `memory_summary`: `cube_analysis`' per-member list and `ensemble_summary` (at the first
+      constant input), for a task with memory states; else None.
+    - `W_rec_outside`, `spectral_radius`: `(K,)` eigenvalues of `W_rec` outside the unit circle and the
+      largest modulus (None for the gated cells, whose `W_rec` stacks gate blocks).
+    - `best`: the member shown in the single-member figures (the best on the test set; 0 without a task).
+    - `losses`: `(S, K)` training losses or None; `initial_W_rec`: the best member's `W_rec` before training
+      or None.
+    - `robustness`: `robustness_sweep`'s dict (tasks with memory states), or None.
+    - `realizations`: `compare_realizations`' dict (tasks with memory states), or None.
+    - `threshold`: the success threshold on test MSE; `seed`: the seed of the sampled trials.
+    """
+
+    ensemble: Any
+    task: Any
+    source: str
+    evaluation: dict | None
+    fixed_points: tuple
+    memory_states: list | None
+    memory_summary: dict | None
+    W_rec_outside: np.ndarray | None
+    spectral_radius: np.ndarray | None
+    best: int
+    losses: np.ndarray | None = None
+    initial_W_rec: np.ndarray | None = None
+    robustness: dict | None = None
+    realizations: dict | None = None
+    threshold: float = 0.02
+    seed: int = 0
+
+    @property
+    def n_members(self) -> int:
+        return int(self.ensemble.W_out.shape[0])
+
+    # ------------------------------------------------------------------------------------------------
+    # tables
+    # ------------------------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict]:
+        """One dict per member: the test metric, success, fixed-point counts per constant input, memory states
+        recovered, `W_rec` eigenvalues outside the unit circle."""
+        out = []
+        for k in range(self.n_members):
+            row = {"member": k}
+            if self.evaluation is not None:
+                name = self.evaluation.get("metric_name", "mse")
+                row[name] = float((self.evaluation.get("metric") or self.evaluation["mse"])[k])
+                row["test MSE"] = float(self.evaluation["mse"][k])
+                row["success"] = bool(self.evaluation["success"][k])
+            for i, fp in enumerate(self.fixed_points):
+                c = fp.counts()[k]
+                tag = "" if len(self.fixed_points) == 1 else f" @{i}"
+                row["fixed points" + tag] = c["points"]
+                row["stable" + tag] = c["stable"]
+                row["saddles by index" + tag] = "/".join(str(c["saddles"].get(j, 0))
+                                                         for j in range(1, max(c["saddles"], default=0) + 1)) or "–"
+                row["slow" + tag] = c["slow"]
+            if self.memory_states is not None:
+                d = self.memory_states[k]
+                row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
+                row["cube disparity"] = d["cube_disparity"]
+            if self.W_rec_outside is not None:
+                row["W_rec |λ| > 1"] = int(self.W_rec_outside[k])
+            out.append(row)
+        return out
+
+    def _cells(self) -> tuple[list[str], list[list[str]]]:
+        rows = self.rows()
+        header = list(rows[0]) if rows else ["member"]
+
+        def cell(v):
+            if isinstance(v, bool):
+                return "yes" if v else "no"
+            if isinstance(v, float):
+                return _fmt(v)
+            return str(v)
+
+        return header, [[cell(r.get(h)) for h in header] for r in rows]
+
+    def __repr__(self) -> str:
+        header, body = self._cells()
+        width = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(header)]
+        task = getattr(self.task, "name", "no task")
+        lines = [f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
+                 + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
+                 + f"; best member {self.best}"]
+        lines.append("  ".join(h.rjust(w) for h, w in zip(header, width)))
+        lines += ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in body[:20]]
+        if len(body) > 20:
+            lines.append(f"... ({len(body) - 20} more members)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        header, body = self._cells()
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+        return (f"<p><b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member "
+                f"{self.best}</p><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+    # ------------------------------------------------------------------------------------------------
+    # figures
+    # ------------------------------------------------------------------------------------------------
+
+    def figures(self) -> dict:
+        """Every figure of the analysis as `{name: matplotlib Figure}`, drawn in memory (nothing is written;
+        `write` saves them). Names are the file names `write` uses."""
+        from ._plot_ensemble import plot_robustness, plot_similarity_matrices, plot_training_curves
+        from ._plot_flipflop import (
+            plot_ensemble_overview,
+            plot_realizations,
+            plot_state_space,
+            plot_task_samples,
+            plot_test_set,
+        )
+        from ._plot_network import plot_connectivity, plot_eigenvalues, plot_fixed_point_spectra, plot_spectra_grid
+        from ._plot_task import plot_probe_state_space, plot_task_state_space, plot_task_trials
+        ens, task, best = self.ensemble, self.task, self.best
+        n = ens.n_units
+        figs = {}
+        memory = has_memory_states(task)
+        if task is not None:
+            inputs, targets, mask = (np.asarray(a) for a in task.test_set())
+            states = np.asarray(ensemble_states(ens, inputs))  # (K, B, T, N)
+            outputs = np.asarray(ensemble_outputs(ens, inputs))  # (K, B, T, O)
+        if memory:
+            x3, y3, _ = task.sample(jax.random.fold_in(jax.random.key(self.seed), 1), 3)
+            figs["task_samples"] = plot_task_samples(np.asarray(x3), np.asarray(y3))
+        matrix = ens.recurrent_matrix
+        if matrix is not None:
+            W = np.asarray(matrix)
+            figs["connectivity"] = plot_connectivity(W[best])
+            figs["eigenvalues"] = plot_eigenvalues(W[best], W_rec_initial=self.initial_W_rec)
+            figs["spectra_members"] = plot_spectra_grid(W)
+        several = len(self.fixed_points) > 1 or not memory
+        for i, fp in enumerate(self.fixed_points):
+            mine = _hidden_points(fp.select(best), n)
+            tag = f"_{i}" if several else ""
+            title = f"member {best}, fixed points at input {np.round(fp.inputs[best], 3).tolist()}"
+            if memory and i == 0:
+                figs["test_set"] = plot_test_set(inputs[0], outputs[best][0], targets[0])
+                figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,
+                                                       W_out=np.asarray(get_member(ens, best).W_out))
+            elif task is not None:
+                answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
+                figs[f"state_space{tag}"] = plot_task_state_space(states[best], answers, fixed_points=mine,
+                                                                  title=title)
+            else:
+                trials = probe_trials(fp.inputs[best], key=_probe_key(self.seed, i), batch=32)
+                figs[f"state_space{tag}"] = plot_probe_state_space(np.asarray(ensemble_states(ens, trials))[best],
+                                                                   fixed_points=mine, title=title)
+            figs[f"fixed_point_spectra{tag}"] = plot_fixed_point_spectra(fp.select(best))
+        if task is not None and not memory:
+            order = _spread_trials(targets, mask)
+            figs["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order], mask[order])
+        if memory:
+            order = self._ranking()[: min(4, self.n_members)]
+            fp0 = self.fixed_points[0]
+            figs["realizations"] = plot_realizations([states[k][0] for k in order], targets[0],
+                                                     fixed_points_list=[_hidden_points(fp0.select(k), n)
+                                                                        for k in order])
+        if self.losses is not None:
+            figs["training_curves"] = plot_training_curves(self.losses, steps=np.arange(1, len(self.losses) + 1))
+        if memory:
+            disparity = np.asarray([d["cube_disparity"] for d in self.memory_states], float)
+            n_stable = np.asarray([d["n_stable"] for d in self.memory_states])
+            outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
+            figs["ensemble_overview"] = plot_ensemble_overview(np.asarray(self.evaluation["mse"]), n_stable,
+                                                               disparity, outside, threshold=self.threshold)
+        if self.robustness is not None:
+            figs["robustness"] = plot_robustness(self.robustness)
+        if self.realizations is not None:
+            figs["realization_similarity"] = plot_similarity_matrices(self.realizations["procrustes"],
+                                                                      self.realizations["cka"])
+        return figs
+
+    def _ranking(self) -> list[int]:
+        """Members from best to worst on the test set (member order without a task)."""
+        if self.evaluation is None:
+            return list(range(self.n_members))
+        return [int(k) for k in np.argsort(-_score(self.evaluation), kind="stable")]
+
+    # ------------------------------------------------------------------------------------------------
+    # files
+    # ------------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """The JSON-able content of `analysis.json`."""
+        from ..io._run import _jsonable
+        ens = self.ensemble
+        out = {"source": self.source, "task": getattr(self.task, "name", None), "cell": ens.cell,
+               "members": self.n_members, "inputs": ens.n_inputs, "units": ens.n_units, "outputs": ens.n_outputs,
+               "best_member": self.best, "eval": self.evaluation,
+               "fixed_points": [{"input": fp.inputs[0].tolist(), "per_member": fp.counts()}
+                                for fp in self.fixed_points]}
+        if self.evaluation is not None:  # the evaluation's headline numbers at the top level, as before
+            out.update({name: self.evaluation[name] for name in ("n_members", "n_success", "threshold", "mse",
+                                                                 "success", "norm", "metric")
+                        if name in self.evaluation})
+        if self.W_rec_outside is not None:
+            out["W_rec"] = {"spectral_radius": self.spectral_radius.tolist(),
+                            "outside_unit_circle": self.W_rec_outside.tolist()}
+            out["n_eigenvalues_outside_unit_circle"] = self.W_rec_outside.tolist()
+        if self.memory_states is not None:
+            out["memory_states"] = {"per_member": self.memory_states, "summary": self.memory_summary}
+            out["cube_summary"] = self.memory_summary
+        if self.robustness is not None:
+            out["robustness"] = {k: np.asarray(v).tolist() for k, v in self.robustness.items()}
+        if self.realizations is not None:
+            out["procrustes"] = np.asarray(self.realizations["procrustes"]).tolist()
+            out["cka"] = np.asarray(self.realizations["cka"]).tolist()
+        return _jsonable(out)
+
+    def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
+        """`report.md`: the summary, the per-member table, and the figures in `written` (`{name: [png, pdf]}`,
+        paths relative to `out_dir`)."""
+        written = written or {}
+        ev = self.evaluation
+        task = getattr(self.task, "name", None)
+        lines = [f"# Analysis of `{self.source}`" + (" (no task)" if ev is None else ""), ""]
+        cell = f"{self.n_members} {self.ensemble.cell} member(s) with M = {self.ensemble.n_inputs} inputs, " \
+               f"N = {self.ensemble.n_units} units, O = {self.ensemble.n_outputs} outputs"
+        if ev is None:
+            lines += [f"{cell}. No task: no test set and no score; the fixed points at each constant input were "
+                      "found from probe trials (the input plus noise, then the input alone) and from points over "
+                      "the state space. Give a task to analyse the network on it.", ""]
+        else:
+            name = ev.get("metric_name", "mse")
+            compare = "<" if name == "mse" else ">="
+            lines += [f"{cell}, on the {task} task: {ev['n_success']} of {ev['n_members']} members solve the task "
+                      f"({name} {compare} {ev['threshold']} on the {ev['test_set']}). Best member: {self.best}.", ""]
+        if self.memory_summary is not None:
+            s = self.memory_summary
+            lines += [f"Members with every memory state at a stable fixed point: {s['n_all_corners']} of "
+                      f"{s['n_members']}; cube disparity median {_fmt(s['cube_disparity_median'])}.", ""]
+        header, body = self._cells()
+        lines += ["## Per member", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        lines.append("")
+        for i, fp in enumerate(self.fixed_points):
+            lines.append(f"Fixed points at input {i}: `{np.round(fp.inputs[0], 4).tolist()}`.")
+        lines.append("")
+        if self.robustness is not None:
+            r = self.robustness
+            lines += ["## Robustness", "", "| input noise std | success rate |", "|---|---|"]
+            lines += [f"| {float(a):g} | {float(b):.2f} |" for a, b in zip(r["noise_levels"], r["noise_success_rate"])]
+            lines += ["", "| pulse amplitude scale | success rate |", "|---|---|"]
+            lines += [f"| {float(a):g} | {float(b):.2f} |"
+                      for a, b in zip(r["amplitude_scales"], r["amplitude_success_rate"])]
+            lines.append("")
+        if written:
+            lines += ["## Figures", ""]
+            base = Path(out_dir) if out_dir is not None else Path(".")
+            for name, paths in written.items():
+                png = next(p for p in paths if str(p).endswith(".png"))
+                rel = Path(png).relative_to(base).as_posix() if out_dir is not None else Path(png).as_posix()
+                lines += [f"![{name}]({rel})", "", f"*{_CAPTIONS.get(name.split('_')[0] if name.startswith('state_space_') or name.startswith('fixed_point_spectra_') else name, name)}*", ""]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: str | Path, *, fixed_points: bool = True) -> Path:
+        """Write `figures/*.png|pdf`, `analysis.json`, `report.md` (and, with `fixed_points`, the fixed points:
+        `fixed_points.npz`, or `fixed_points_<i>.npz` per constant input) into `out_dir`, every file atomically.
+        Returns the path of `report.md`."""
+        from ._figure import save_figure
+        out = Path(out_dir)
+        figs = out / "figures"
+        written = {}
+        for name, fig in self.figures().items():
+            written[name] = save_figure(fig, figs / name)
+        if fixed_points:
+            for i, fp in enumerate(self.fixed_points):
+                fp.to_npz(out / ("fixed_points.npz" if len(self.fixed_points) == 1 else f"fixed_points_{i}.npz"))
+        write_json(out / ANALYSIS, self.to_dict())
+        with atomic_write(out / REPORT, "w") as f:
+            f.write(self.markdown(written, out))
+        return out / REPORT
+
+
+_CAPTIONS = {
+    "task_samples": "Three training samples: inputs per channel, target overlaid (paper Fig. 3).",
+    "connectivity": "Recurrent weights of the best member (paper Fig. 4 left).",
+    "eigenvalues": "Eigenvalues of W_rec of the best member, before and after training (paper Fig. 4 right).",
+    "spectra_members": "W_rec spectra across members (paper Fig. 5).",
+    "test_set": "The test set with the best member's output (paper Fig. 6A).",
+    "state_space": "The best member's activity in its top principal components, with its fixed points "
+                   "(paper Fig. 6C).",
+    "fixed_point_spectra": "Jacobian eigenvalues at the best member's fixed points, by saddle index.",
+    "realizations": "Several realizations in their own top-3 PCs (paper Fig. 7).",
+    "training_curves": "Training loss per member; median highlighted.",
+    "ensemble_overview": "Ensemble overview: test MSE, stable points, cube disparity, W_rec eigenvalues outside "
+                         "the unit circle.",
+    "robustness": "Test MSE against input noise and pulse amplitude, every member.",
+    "realization_similarity": "Pairwise Procrustes disparity of the memory states and linear CKA of the activity.",
+    "test_trials": "Test trials of the best member: inputs, outputs and targets.",
+}
+
+
+def _probe_key(seed: int, i: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(seed), 1000 + i)
+
+
+def _score(evaluation: dict) -> np.ndarray:
+    """Higher is better: the accuracy-like metric, or minus the test MSE (non-finite last)."""
+    if evaluation.get("metric_name", "mse") == "mse":
+        v = -np.asarray(evaluation["mse"], np.float64)
+    else:
+        v = np.asarray(evaluation["metric"], np.float64)
+    return np.where(np.isfinite(v), v, -np.inf)
+
+
+def _spread_trials(targets, mask, n: int = 6) -> np.ndarray:
+    """Up to `n` test trials alternating between the answers (so both choices are shown)."""
+    answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
+    groups = [np.flatnonzero(answers == a) for a in sorted(set(answers.tolist()))]
+    picked = [g[i] for i in range(n) for g in groups if i < len(g)][:n]
+    return np.asarray(picked, int)
+
+
+def analyze(
+    ensemble,
+    task=None,
+    *,
+    config: FixedPointConfig | None = None,
+    inputs=None,
+    fixed_points=None,
+    threshold: float = 0.02,
+    losses=None,
+    initial_W_rec=None,
+    seed: int = 0,
+    source: str = "ensemble",
+    robustness: bool = True,
+    log=None,
+) -> Analysis:
+    """Analyse an ensemble on its task (or without one): the one analysis of every network, task and cell.
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` networks (any cell), or one network.
+    - `task`: a task object (its sizes must be the ensemble's), or None (a network without a task).
+    - `config`: the `FixedPointConfig` of the fixed-point stage (default `FixedPointConfig(seed=seed)`).
+    - `inputs`: constant inputs of the fixed points, `(M,)` or `(P, M)`; default the task's
+      `fixed_point_inputs()` (zeros without a task).
+    - `fixed_points`: fixed points found before (a `FixedPoints`, or one per constant input) instead of a
+      new search; they must belong to this ensemble.
+    - `threshold`: success threshold on test MSE (tasks scored by MSE, e.g. the flip-flop).
+    - `losses`: `(S, K)` training losses for the training-curve figure, or None.
+    - `initial_W_rec`: the best member's `W_rec` before training, drawn in the eigenvalue figure, or None.
+    - `seed`: seed of the sampled trials (figures and robustness).
+    - `source`: the name shown in the report.
+    - `robustness`: run the robustness sweep (tasks with memory states).
+    - `log`: None or a function of one string, told what is being done.
+
+    **Returns:** an `Analysis`: `print` it or show it in a notebook, `.figures()` for the Figures,
+    `.write(out_dir)` for the files.
+    """
+    from ..io._run import RunConfig, evaluate_run
+    from ._analysis import compare_realizations, robustness_sweep
+    ensemble = as_ensemble(ensemble)
+    k = ensemble.W_out.shape[0]
+    say = log or (lambda message: None)
+    if task is not None:
+        check_task(task)
+        if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
+            raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                             f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+    if losses is not None:
+        losses = np.asarray(losses, np.float64)
+        if losses.ndim != 2 or losses.shape[1] != k:
+            raise ValueError(f"`losses` must have shape (S, {k}), got {losses.shape}.")
+    config = FixedPointConfig(seed=seed) if config is None else config
+    evaluation = None if task is None else evaluate_run(ensemble, RunConfig(task=task, threshold=threshold))
+    if fixed_points is None:
+        found = tuple(fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=say))
+    else:
+        found = (fixed_points,) if isinstance(fixed_points, FixedPoints) else tuple(fixed_points)
+        expected = constant_inputs(ensemble, task, inputs)
+        if len(found) != len(expected):
+            raise ValueError(f"`fixed_points`: {len(found)} given for {len(expected)} constant input(s).")
+        for fp in found:
+            matching(ensemble, fp)
+    memory = has_memory_states(task)
+    memory_states = memory_summary = None
+    if memory:
+        states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))
+        memory_states = cube_analysis(found[0], ensemble, states, readouts=task.memory_readouts())
+        memory_summary = ensemble_summary(memory_states)
+    outside = radius = None
+    if ensemble.recurrent_matrix is not None:
+        moduli = np.abs(np.linalg.eigvals(np.asarray(ensemble.recurrent_matrix, np.float64)))
+        outside, radius = np.sum(moduli > 1, axis=1), moduli.max(axis=1)
+    best = 0 if evaluation is None else int(np.argmax(_score(evaluation)))
+    sweep = comparison = None
+    if memory and robustness:
+        say("robustness sweep ...")
+        sweep = robustness_sweep(ensemble, key=jax.random.fold_in(jax.random.key(seed), 2), config=task,
+                                 threshold=threshold)
+    if memory:
+        test_inputs, test_targets, _ = task.test_set()
+        comparison = compare_realizations(ensemble, found[0], inputs=test_inputs, targets=test_targets)
+    return Analysis(ensemble=ensemble, task=task, source=str(source), evaluation=evaluation, fixed_points=found,
+                    memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
+                    spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
+                    robustness=sweep, realizations=comparison, threshold=threshold, seed=seed)
+
+
+def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:
+    """`[(input (M,), FixedPoints), ...]`: `fixed_point_stage` at each of the task's constant inputs (or
+    `inputs`), as pairs."""
+    return [(np.asarray(fp.inputs[0]), fp) for fp in fixed_point_stage(ensemble, task, inputs=inputs,
+                                                                        config=config, log=log)]
+
+
+__all__ = ["Analysis", "analyze", "has_memory_states", "task_fixed_points"]
