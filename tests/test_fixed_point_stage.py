@@ -1,8 +1,9 @@
 """The one fixed-point stage (`fixed_point_stage`): every network gets its whole grid of fixed points.
 
 Invariants: a network whose units are independent multistable switches has the full product grid of
-fixed points, with a known number of saddles of each index; a trained 3-bit flip-flop member with all
-27 = 3³ attractors has the full 5×5×5 grid, (3 choose k)·2ᵏ·3³⁻ᵏ saddles of index k (27/54/36/8)."""
+fixed points, with a known number of saddles of each index; a trained n-bit flip-flop member with all
+3ⁿ attractors has the full 5ⁿ grid, (n choose k)·2ᵏ·3ⁿ⁻ᵏ saddles of index k (27/54/36/8 for n = 3,
+81/216/216/96/16 for n = 4)."""
 
 import math
 from pathlib import Path
@@ -94,6 +95,23 @@ def test_trained_3bit_members_have_the_5x5x5_grid(trained3):
     for k in range(2):
         # (3 choose k) 2^k 3^(3-k): 27 stable, 54, 36, 8 saddles of index 1, 2, 3
         assert by_index(fp, k) == {i: math.comb(3, i) * 2 ** i * 3 ** (3 - i) for i in range(4)}
+
+
+@pytest.fixture(scope="module")
+def trained4():
+    """Members 0 and 5 of `ctrnn-jax train --n-bits 4` (default settings: 8 members, N = 64, seed 0, 8000
+    steps; test MSE 0.018 and 0.021), the two of the eight that hold all 81 = 3⁴ attractors."""
+    ens = cj.load_npz(DATA / "flipflop4_n64_k2.npz")
+    return ens, fixed_point_stage(ens, cj.FlipFlopConfig(n_bits=4))[0]
+
+
+def test_trained_4bit_members_have_the_5x5x5x5_grid(trained4):
+    _, fp = trained4
+    for k in range(2):
+        # (4 choose k) 2^k 3^(4-k): 81 stable, 216, 216, 96, 16 saddles of index 1, 2, 3, 4
+        assert by_index(fp, k) == {i: math.comb(4, i) * 2 ** i * 3 ** (4 - i) for i in range(5)}
+        out = fp.outputs[(fp.member == k) & fp.is_stable]
+        assert len({tuple(np.round(o).astype(int)) for o in out}) == 81  # every level of {-1, 0, 1}^4
 
 
 def test_trained_3bit_points_are_fixed_points(trained3):

@@ -104,7 +104,7 @@ def add_parsers(sub) -> None:
             g = add_fixed_point_options(p, title="fixed-point stage (FixedPointConfig)")
             g.add_argument("--fixed-points", action=argparse.BooleanOptionalAction, default=True,
                            help="after training, find every member's fixed points and write fixed_points.npz "
-                                "and cube.json into the run folder (CTRNN cells)")
+                                "(and, for a task with memory states, cube.json) into the run folder")
             p.add_argument("--analyze", action=argparse.BooleanOptionalAction, default=True,
                            help="after the fixed points, make every figure and report.md")
         p.set_defaults(func=func, prog=p.prog)
@@ -149,13 +149,12 @@ def run_flipflop(args) -> int:
     from ..training._distributed import is_main_process
     config = _config(args)
     fixed_points = FIXED_POINTS.build(args)  # checked before training
-    stage = args.fixed_points and config.ensemble.cell == "ctrnn"
+    stage = args.fixed_points
     given = sorted(FIXED_POINTS.flag(k) for k in FIXED_POINTS.explicit(args))
     given += ["--input"] if args.input is not None else []
     if given and not stage:
         raise ValueError(f"{', '.join(given)}: fixed-point options, but the fixed-point stage does not run "
-                         + ("(--no-fixed-points)" if not args.fixed_points else
-                            f"(it runs for --cell ctrnn; this run's is {config.ensemble.cell})"))
+                         "(--no-fixed-points)")
     t0 = time.perf_counter()
     out = _train(args, config)
     if stage:

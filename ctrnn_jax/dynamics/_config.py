@@ -50,7 +50,7 @@ class FixedPointConfig:
     state_space_fraction: float = 0.25
     n_trials: int = 32
     noise_std: float = 0.0
-    restarts: int = 2
+    restarts: int = 1
     adam_steps: int = 300
     learning_rate: float = 0.1
     final_learning_rate: float = 1e-3
@@ -62,7 +62,7 @@ class FixedPointConfig:
     complete: bool = True
     neighbours: int = 64
     samples: int = 31
-    completion_rounds: int = 6
+    completion_rounds: int = 24
     eigvecs: bool = False
     dtype: str = "float32"
     seed: int = 0

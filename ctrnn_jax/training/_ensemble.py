@@ -143,7 +143,15 @@ class EnsembleConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EnsembleConfig":
-        return cls(**d)  # fields added later (constraints) take their defaults in older run folders
+        """Inverse of `to_dict`. Fields added later (constraints) take their defaults in older run folders;
+        a gated cell's CTRNN-only fields, recorded (and unused) by older versions, are reset to their
+        defaults, so those run folders still load."""
+        d = dict(d)
+        if d.get("cell", "ctrnn") != "ctrnn":
+            for f in dataclasses.fields(cls):
+                if f.name in CTRNN_ONLY:
+                    d.pop(f.name, None)
+        return cls(**d)
 
 
 def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> CTRNN:
