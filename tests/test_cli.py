@@ -288,7 +288,7 @@ def test_fixed_point_options_and_their_aliases():
 
 @pytest.mark.parametrize("argv, message", [
     (["--restarts", "-1"], "`restarts` must be an integer >= 0"),
-    (["--cell", "gru", "--alpha", "0.25", "--candidates", "64"], "--n-candidates: fixed-point options, but the"),
+    (["--no-fixed-points", "--candidates", "64"], "--n-candidates: fixed-point options, but the"),
     (["--no-fixed-points", "--input", "0,0,0"], "--input: fixed-point options"),
 ])
 def test_flipflop_refuses_bad_or_unused_fixed_point_options_before_training(argv, message, tmp_path, capsys):

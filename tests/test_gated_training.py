@@ -58,3 +58,12 @@ def test_lstm_run_folder_analyze_and_fixed_points(tmp_path, capsys):
     assert main(["fixed-points", str(run), "--out", str(tmp_path / "fp.npz"), "--candidates", "32"]) == 0
     out = capsys.readouterr().out
     assert "member 0:" in out and (tmp_path / "fp.npz").is_file()
+
+
+def test_an_older_gated_run_config_with_ctrnn_only_values_still_loads():
+    """Older versions recorded (and ignored) `alpha`, `gain`, ... for a gated cell: such a run folder loads,
+    with those fields at their defaults, while a new config with them is refused."""
+    old = {"members": 2, "cell": "gru", "alpha": 0.5, "gain": 3.0, "recurrent_init": "normal"}
+    assert EnsembleConfig.from_dict(old) == EnsembleConfig(members=2, cell="gru")
+    with pytest.raises(ValueError, match="alpha"):
+        EnsembleConfig(members=2, cell="gru", alpha=0.5)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_int
+from .._checks import check_int, check_key
 from ..dynamics._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
 from ..dynamics._fixed_points import FixedPoints, as_ensemble
 from ..models._model import CTRNN
@@ -113,9 +113,7 @@ def robustness_sweep(
     ensemble = as_ensemble(ensemble)
     if not isinstance(config, FlipFlopConfig):
         raise ValueError(f"`config` must be a FlipFlopConfig, got {config!r}.")
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-            and key.shape == ()):
-        raise ValueError(f"`key` must be a single typed key from `jax.random.key`, got {key!r}.")
+    check_key(key)
     noise_levels = _check_levels("noise_levels", noise_levels, allow_zero=True)
     amplitude_scales = _check_levels("amplitude_scales", amplitude_scales, allow_zero=False)
     if isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral) or n_trials < 1:

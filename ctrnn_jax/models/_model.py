@@ -190,7 +190,7 @@ class CTRNN(AbstractRNN):
         - `unroll`: how many Euler steps `lax.scan` unrolls per iteration.
         - `backprop`: how gradients flow through the time loop: `"autodiff"` (plain reverse mode),
           `"checkpoint"` (recompute each step) or `"custom"` (hand-written VJP saving only the
-          states; least memory). Same values and gradients; see `ctrnn_jax._scan`.
+          states; least memory). Same values and gradients; see `ctrnn_jax.models._scan`.
         - `precision`: matmul precision, `"default"` (TF32 on NVIDIA GPUs) or `"highest"`.
 
         **Returns:** `(T, N)` or `(B, T, N)`, `hs[..., t, :]` = the state after reading `inputs[..., t, :]`.

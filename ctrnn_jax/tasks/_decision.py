@@ -1,7 +1,7 @@
 """Decision tasks: perceptual (Britten et al. 1992) and context-dependent (Mante et al. 2013).
 
-Both follow the task protocol of `ctrnn_jax._task` and share its conventions with the memory tasks
-(`ctrnn_jax._memory`): one output; the target is 0 (scored) while the network must stay quiet, and
+Both follow the task protocol of `ctrnn_jax.tasks._task` and share its conventions with the memory tasks
+(`ctrnn_jax.tasks._memory`): one output; the target is 0 (scored) while the network must stay quiet, and
 `+1` or `-1` in the response window, which runs from the response onset to the end of the trial;
 the first `grace` steps of the response window are not scored (mask 0). A trial is scored by the
 sign of the mean output over the scored response window (`decision_score`). One step stands for

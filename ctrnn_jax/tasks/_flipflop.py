@@ -112,7 +112,7 @@ class FlipFlopConfig:
         """Number of pulses per bit and series, `len(gaps) + 1`."""
         return len(self.gaps) + 1
 
-    # -- the task protocol (ctrnn_jax._task) ----------------------------------------------------
+    # -- the task protocol (ctrnn_jax.tasks._task) ----------------------------------------------------
     @property
     def n_inputs(self) -> int:
         return self.n_bits

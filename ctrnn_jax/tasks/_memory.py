@@ -1,7 +1,7 @@
 """Working-memory tasks: delayed match-to-sample (Freedman & Assad 2006) and parametric working
 memory (Romo et al. 1999).
 
-They share the conventions of the decision tasks (`ctrnn_jax._decision`): one output, target 0
+They share the conventions of the decision tasks (`ctrnn_jax.tasks._decision`): one output, target 0
 (scored) until the response window and `±1` in it, the first `grace` response steps unscored, one
 step for 20 ms, a fixed trial length. Here `jitter` lengthens the delay by `U{0..jitter}` steps
 (so the network cannot time the second stimulus) and shortens the response window by as much.

@@ -55,7 +55,7 @@ def check_task(task: object) -> None:
               "fixed_point_inputs", "to_dict")
     missing = [n for n in needed if not hasattr(task, n)]
     if missing:
-        raise TypeError(f"`task` must follow the task protocol (ctrnn_jax._task); "
+        raise TypeError(f"`task` must follow the task protocol (ctrnn_jax.tasks._task); "
                         f"{type(task).__name__} lacks {', '.join(missing)}.")
 
 

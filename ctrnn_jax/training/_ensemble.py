@@ -146,12 +146,12 @@ class EnsembleConfig:
         """Inverse of `to_dict`. Fields added later (constraints) take their defaults in older run folders;
         a gated cell's CTRNN-only fields, recorded (and unused) by older versions, are reset to their
         defaults, so those run folders still load."""
-        d = dict(d)
-        if d.get("cell", "ctrnn") != "ctrnn":
-            for f in dataclasses.fields(cls):
-                if f.name in CTRNN_ONLY:
-                    d.pop(f.name, None)
-        return cls(**d)
+        try:
+            return cls(**d)
+        except ValueError:
+            if d.get("cell", "ctrnn") == "ctrnn":
+                raise
+            return cls(**{name: value for name, value in d.items() if name not in CTRNN_ONLY})
 
 
 def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> CTRNN:
