@@ -76,7 +76,7 @@ def test_state_space_candidates_cover_the_activation_range():
     ens = cj.stack_members([decoupled([1.5, 3.0, 0.5, 0.2])])
     trials = [np.zeros((2, 10, 1), np.float32)]
     cfg = FixedPointConfig(n_candidates=200, state_space_fraction=0.5)
-    h0, steps = fixed_point_candidates(ens, np.zeros(1), trials, cfg, key=jax.random.key(0))
+    h0, steps = fixed_point_candidates(ens, trials, cfg, key=jax.random.key(0))
     assert h0.shape == (1, 200, 4) and steps.shape == (1, 200)
     assert np.all(h0[0, :100] == 0)  # the trajectories stay at the origin
     space = h0[0, 100:]
@@ -149,3 +149,16 @@ def test_config_is_validated_and_round_trips():
             FixedPointConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
         FixedPointConfig.from_dict({"candidates": 3})
+
+
+def test_written_fixed_points_keep_their_config(bistable4, tmp_path):
+    import json
+
+    from ctrnn_jax.io._run import fixed_point_config_path, write_fixed_points
+    ens, fp = bistable4
+    found, per_member, _ = write_fixed_points(ens, tmp_path / "fp.npz", config=SMALL)
+    assert per_member is None  # no task, so no memory states
+    assert FixedPointConfig.from_dict(json.loads(fixed_point_config_path(tmp_path / "fp.npz").read_text())) == SMALL
+    assert by_index(cj.FixedPoints.from_npz(tmp_path / "fp.npz")) == by_index(fp)
+    with pytest.raises(ValueError, match="memory states"):
+        write_fixed_points(ens, tmp_path / "fp2.npz", config=SMALL, cube_json=tmp_path / "cube.json")

@@ -5,7 +5,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._tasks import add_bare_task_options, constant_input, task_for
+from ._fixed_points import FIXED_POINTS, add_fixed_point_options
+from ._tasks import add_bare_task_options, task_for
 
 
 def add_parser(sub) -> None:
@@ -17,18 +18,17 @@ def add_parser(sub) -> None:
                    help="where to write report.md and figures/ (default: the run folder, or NAME_report/ next to "
                         "an .npz)")
     p.add_argument("--seed", type=int, default=0, help="seed for the sampled trials (default: 0)")
-    p.add_argument("--input", type=constant_input, default=None, metavar="X1,X2,...",
-                   help="a network without a task: the constant input of its fixed points (default: zeros)")
+    add_fixed_point_options(p)
     add_bare_task_options(p)
     p.set_defaults(func=run, prog=p.prog)
 
 
-def run_analysis(path, out, seed: int, *, task=None, inputs=None) -> None:
+def run_analysis(path, out, seed: int, *, task=None, inputs=None, fp_config=None) -> None:
     """`analyze_run`, timed: the path of report.md on stdout, progress on stderr."""
     from ..analysis._report import analyze_run
     t0 = time.perf_counter()
     report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr), task=task,
-                         inputs=inputs)
+                         inputs=inputs, fp_config=fp_config)
     print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -39,5 +39,7 @@ def run(args) -> int:
         return 0
     ensemble, config = load_run_ensemble(args.path)
     task = task_for(args, ensemble, config)  # (for a run folder: its own, and rejects --task)
-    run_analysis(args.path, args.out, args.seed, task=task if config is None else None, inputs=args.input)
+    explicit = FIXED_POINTS.explicit(args)  # the FixedPointConfig given, else analyze_run's default
+    run_analysis(args.path, args.out, args.seed, task=task if config is None else None, inputs=args.input,
+                 fp_config=FIXED_POINTS.build(args) if explicit else None)
     return 0

@@ -12,6 +12,7 @@ inputs (`probe_trials`).
 import dataclasses
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ class Analysis:
     - `robustness`: `robustness_sweep`'s dict (tasks with memory states), or None.
     - `realizations`: `compare_realizations`' dict (tasks with memory states), or None.
     - `threshold`: the success threshold on test MSE; `seed`: the seed of the sampled trials.
+    - `config`: the `FixedPointConfig` of the fixed points (None when they were given).
     """
 
     ensemble: Any
@@ -88,6 +90,7 @@ class Analysis:
     realizations: dict | None = None
     threshold: float = 0.02
     seed: int = 0
+    config: FixedPointConfig | None = None
 
     @property
     def n_members(self) -> int:
@@ -105,7 +108,8 @@ class Analysis:
             row = {"member": k}
             if self.evaluation is not None:
                 name = self.evaluation.get("metric_name", "mse")
-                row[name] = float((self.evaluation.get("metric") or self.evaluation["mse"])[k])
+                if name != "mse":  # an accuracy-like score, beside the test MSE
+                    row[name] = float(self.evaluation["metric"][k])
                 row["test MSE"] = float(self.evaluation["mse"][k])
                 row["success"] = bool(self.evaluation["success"][k])
             for i, fp in enumerate(self.fixed_points):
@@ -121,7 +125,7 @@ class Analysis:
                 row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
                 row["cube disparity"] = d["cube_disparity"]
             if self.W_rec_outside is not None:
-                row["W_rec |λ| > 1"] = int(self.W_rec_outside[k])
+                row["W_rec eigenvalues outside the unit circle"] = int(self.W_rec_outside[k])
             out.append(row)
         return out
 
@@ -314,7 +318,8 @@ class Analysis:
             for name, paths in written.items():
                 png = next(p for p in paths if str(p).endswith(".png"))
                 rel = Path(png).relative_to(base).as_posix() if out_dir is not None else Path(png).as_posix()
-                lines += [f"![{name}]({rel})", "", f"*{_CAPTIONS.get(name.split('_')[0] if name.startswith('state_space_') or name.startswith('fixed_point_spectra_') else name, name)}*", ""]
+                caption = _CAPTIONS.get(re.sub(r"_\d+$", "", name), name)  # state_space_0: as state_space
+                lines += [f"![{name}]({rel})", "", f"*{caption}*", ""]
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: str | Path, *, fixed_points: bool = True) -> Path:
@@ -330,6 +335,9 @@ class Analysis:
         if fixed_points:
             for i, fp in enumerate(self.fixed_points):
                 fp.to_npz(out / ("fixed_points.npz" if len(self.fixed_points) == 1 else f"fixed_points_{i}.npz"))
+            if self.config is not None:
+                from ..io._run import fixed_point_config_path
+                write_json(fixed_point_config_path(out / "fixed_points.npz"), self.config.to_dict())
         write_json(out / ANALYSIS, self.to_dict())
         with atomic_write(out / REPORT, "w") as f:
             f.write(self.markdown(written, out))
@@ -460,7 +468,8 @@ def analyze(
     return Analysis(ensemble=ensemble, task=task, source=str(source), evaluation=evaluation, fixed_points=found,
                     memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
                     spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
-                    robustness=sweep, realizations=comparison, threshold=threshold, seed=seed)
+                    robustness=sweep, realizations=comparison, threshold=threshold, seed=seed,
+                    config=config if fixed_points is None else None)
 
 
 def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:

@@ -56,7 +56,7 @@ def constant_inputs(ensemble, task=None, inputs=None) -> np.ndarray:
     return u.reshape(-1, m)
 
 
-def fixed_point_candidates(ensemble, constant, trials: list, config: FixedPointConfig, *,
+def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
                            key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
     """Candidates `(K, C, S)` and the steps `(K, C)` to run `F` from each before the search
     (`C = config.n_candidates`; see the module docstring).
@@ -64,11 +64,12 @@ def fixed_point_candidates(ensemble, constant, trials: list, config: FixedPointC
     **Arguments:**
 
     - `ensemble`: a stacked ensemble of `K` networks (any cell).
-    - `constant`: `(M,)` the constant input of the search.
     - `trials`: a list of `(B, T, M)` trial inputs whose visited states are candidates (their share split
       evenly between them).
     - `config`: the `FixedPointConfig` (`n_candidates`, `state_space_fraction`, `noise_std`).
     - `key`: a PRNG key.
+
+    The steps run `F` at the search's constant input (`find_fixed_points(..., sim_steps=steps)`).
     """
     ensemble = as_ensemble(ensemble)
     k, s = ensemble.W_out.shape[0], ensemble.state_size
@@ -151,7 +152,7 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if log is not None:
             log(f"fixed points at input {np.round(u, 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
                 "candidates each ...")
-        h0, steps = fixed_point_candidates(local, u, trials, config, key=k_cand)
+        h0, steps = fixed_point_candidates(local, trials, config, key=k_cand)
         found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find)
         if is_distributed():
             from ._sharded import gather_fixed_points

@@ -280,6 +280,12 @@ def format_table(result: dict) -> str:
 FIXED_POINTS, CUBE = "fixed_points.npz", "cube.json"
 
 
+def fixed_point_config_path(out_npz: str | Path) -> Path:
+    """Where the `FixedPointConfig` of the fixed points in `out_npz` is saved: `<stem>_config.json` beside it."""
+    out_npz = Path(out_npz)
+    return out_npz.with_name(f"{out_npz.stem}_config.json")
+
+
 def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None, config=None,
                        cube_json: str | Path | None = None, log=None) -> tuple[list, list | None, dict | None]:
     """The fixed-point stage (`fixed_point_stage`) of any network, written to files.
@@ -289,6 +295,7 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     - `ensemble`, `task`, `inputs`, `config`, `log`: as in `fixed_point_stage` (any task or None, any cell;
       a `FixedPointConfig`).
     - `out_npz`: the `.npz` of the fixed points; with several constant inputs, `<stem>_<i>.npz` for input `i`.
+      The `FixedPointConfig` goes to `<stem>_config.json` beside it (`fixed_point_config_path`).
     - `cube_json`: also write the memory-state analysis (`cube_analysis`, at the first constant input) as
       JSON here; only for a task with memory states (`memory_readouts`, e.g. the flip-flop).
 
@@ -298,6 +305,7 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     In a distributed run every process searches its own members, the results are gathered, and process 0
     writes the files.
     """
+    from ..dynamics._config import FixedPointConfig
     from ..dynamics._cube import cube_analysis, ensemble_summary
     from ..dynamics._stage import fixed_point_stage
     from ..training._evaluate import ensemble_states
@@ -315,6 +323,7 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     if is_main_process():
         for i, fp in enumerate(found):
             fp.to_npz(out_npz if len(found) == 1 else out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}"))
+        write_json(fixed_point_config_path(out_npz), (config or FixedPointConfig()).to_dict())
         if cube_json is not None:
             write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
     barrier("ctrnn_jax.write_fixed_points.written")
