@@ -16,7 +16,6 @@ import math
 import numbers
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_key
