@@ -22,7 +22,7 @@ import numpy as np
 from .._files import atomic_write, write_json
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import cube_analysis, ensemble_summary
-from ..dynamics._fixed_points import FixedPoints, as_ensemble, matching
+from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..tasks._task import check_task
 from ..training._ensemble import get_member
@@ -143,24 +143,14 @@ class Analysis:
         return header, [[cell(r.get(h)) for h in header] for r in rows]
 
     def __repr__(self) -> str:
-        header, body = self._cells()
-        width = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(header)]
         task = getattr(self.task, "name", "no task")
-        lines = [f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
-                 + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
-                 + f"; best member {self.best}"]
-        lines.append("  ".join(h.rjust(w) for h, w in zip(header, width)))
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in body[:20]]
-        if len(body) > 20:
-            lines.append(f"... ({len(body) - 20} more members)")
-        return "\n".join(lines)
+        return text_table(f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
+                          + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
+                          + f"; best member {self.best}", *self._cells())
 
     def _repr_html_(self) -> str:
-        header, body = self._cells()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
-        return (f"<p><b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member "
-                f"{self.best}</p><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        return html_table(f"<b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member "
+                          f"{self.best}", *self._cells())
 
     # ------------------------------------------------------------------------------------------------
     # figures

@@ -77,6 +77,23 @@ _FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_
 _SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
 
 
+def text_table(title: str, header: list[str], body: list[list[str]], max_rows: int = 20) -> str:
+    """A plain-text table under a title line: right-aligned columns, at most `max_rows` rows shown."""
+    width = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(header)]
+    lines = [title, "  ".join(h.rjust(w) for h, w in zip(header, width))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in body[:max_rows]]
+    if len(body) > max_rows:
+        lines.append(f"... ({len(body) - max_rows} more rows)")
+    return "\n".join(lines)
+
+
+def html_table(title_html: str, header: list[str], body: list[list[str]]) -> str:
+    """The same table in HTML, for notebooks (`_repr_html_`); cells are escaped, `title_html` is not."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<p>{title_html}</p><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class FixedPoints:
     """Fixed points of every member, as flat NumPy arrays with a `member` index (`P` points in all).
@@ -144,25 +161,13 @@ class FixedPoints:
         return header, body
 
     def __repr__(self) -> str:
-        header, body = self._table()
-        width = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)] if body else \
-            [len(h) for h in header]
-        lines = [f"FixedPoints: {self.n_members} member(s), {len(self)} fixed points "
-                 f"({int(np.sum(self.is_stable))} stable), {int(self.slow_member.shape[0])} slow points, "
-                 f"state size {self.points.shape[1]}"]
-        lines.append("  ".join(h.rjust(w) for h, w in zip(header, width)))
-        lines += ["  ".join(c.rjust(w) for c, w in zip(r, width)) for r in body[:20]]
-        if len(body) > 20:
-            lines.append(f"... ({len(body) - 20} more members)")
-        return "\n".join(lines)
+        return text_table(f"FixedPoints: {self.n_members} member(s), {len(self)} fixed points "
+                          f"({int(np.sum(self.is_stable))} stable), {int(self.slow_member.shape[0])} slow points, "
+                          f"state size {self.points.shape[1]}", *self._table())
 
     def _repr_html_(self) -> str:
-        header, body = self._table()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
-        return (f"<p><b>FixedPoints</b>: {self.n_members} member(s), {len(self)} fixed points, "
-                f"{int(self.slow_member.shape[0])} slow points</p><table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{rows}</tbody></table>")
+        return html_table(f"<b>FixedPoints</b>: {self.n_members} member(s), {len(self)} fixed points, "
+                          f"{int(self.slow_member.shape[0])} slow points", *self._table())
 
     def _check_member(self, k: object) -> int:
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
