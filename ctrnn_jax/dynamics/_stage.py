@@ -76,7 +76,9 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
     c = config.n_candidates
     n_space = int(round(config.state_space_fraction * c))
     n_traj = c - n_space
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    # one generator each for the picks, the noise and the state space: an option changes only its own part
+    seeds = np.random.SeedSequence(np.asarray(jax.random.key_data(key)).ravel().tolist()).spawn(3)
+    rng, rng_noise, rng_space = (np.random.default_rng(seed) for seed in seeds)
     parts, visited = [], []
     for i, x in enumerate(trials):
         states = np.asarray(_full_states(ensemble, jax.numpy.asarray(x)), np.float64)  # (K, B, T, S)
@@ -88,7 +90,7 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
             parts.append(np.take_along_axis(flat, picks[:, :, None], axis=1))
     traj = np.concatenate(parts, axis=1) if parts else np.zeros((k, 0, s))
     if config.noise_std > 0 and traj.shape[1]:
-        traj = traj + config.noise_std * rng.standard_normal(traj.shape)
+        traj = traj + config.noise_std * rng_noise.standard_normal(traj.shape)
     if n_space:
         seen = np.concatenate(visited, axis=1)
         lo, hi = ensemble.state_range()
@@ -98,7 +100,7 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
         span = np.maximum(v_hi - v_lo, 1.0)                 # visited range, widened by half its span
         low = np.where(np.isfinite(low), low, v_lo - 0.5 * span)
         high = np.where(np.isfinite(high), high, v_hi + 0.5 * span)
-        space = low[:, None] + (high - low)[:, None] * rng.uniform(size=(k, n_space, s))
+        space = low[:, None] + (high - low)[:, None] * rng_space.uniform(size=(k, n_space, s))
     else:
         space = np.zeros((k, 0, s))
     h0 = np.concatenate([traj, space], axis=1)
@@ -106,7 +108,7 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
     longest = np.ceil(50.0 / member_dt_tau(ensemble)).astype(int)
     for kk in range(k):  # half of the state-space points follow their trajectory first
         run = n_traj + np.arange(n_space // 2)
-        steps[kk, run] = rng.integers(1, longest[kk] + 1, len(run))
+        steps[kk, run] = rng_space.integers(1, longest[kk] + 1, len(run))
     return h0, steps
 
 
