@@ -31,11 +31,11 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
+from ctrnn_jax.dynamics._config import FixedPointConfig
 from ctrnn_jax.analysis._compare import (
     compare_ensembles,
     within_between,
@@ -113,8 +113,8 @@ def main(argv=None) -> int:
         evals[name] = json.loads((args.out / name / "eval.json").read_text())  # per-member test metrics
         success.append(np.asarray(evals[name]["success"], bool))
     t0 = time.perf_counter()
-    result = compare_ensembles(ensembles, key=jax.random.key(args.seed), names=names, task=task, success=success,
-                               n_candidates=preset["candidates"], restarts=preset["restarts"],
+    config = FixedPointConfig(n_candidates=preset["candidates"], restarts=preset["restarts"], seed=args.seed)
+    result = compare_ensembles(ensembles, names=names, task=task, success=success, config=config,
                                log=lambda m: print(m, file=sys.stderr))
     report = write_comparison(result, args.out / "compare")
     times["compare"] = time.perf_counter() - t0
