@@ -38,9 +38,9 @@ def fixed_point_stage(ensemble, out_npz: Path, task, config: FixedPointConfig, *
     table, or each constant input's points per member."""
     import numpy as np
 
-    from ..dynamics._cube import format_cube_table
+    from ..dynamics._cube import format_cube_table, has_memory_states
     from ..io._run import write_fixed_points
-    if cube_json is not None and getattr(task, "memory_readouts", None) is None:
+    if cube_json is not None and not has_memory_states(task):
         raise ValueError(f"--cube-json: only a task with memory states (the flip-flop) has a cube analysis; "
                          f"this is {'the ' + task.name + ' task' if task is not None else 'a network without a task'}")
     t0 = time.perf_counter()

@@ -144,6 +144,7 @@ def run_train(args) -> int:
 
 
 def run_flipflop(args) -> int:
+    from ..dynamics._cube import has_memory_states
     from ..io._run import CUBE, FIXED_POINTS as FIXED_POINTS_FILE
     from ..io._serialisation import load_npz
     from ..training._distributed import is_main_process
@@ -158,7 +159,7 @@ def run_flipflop(args) -> int:
     t0 = time.perf_counter()
     out = _train(args, config)
     if stage:
-        cube = out / CUBE if getattr(config.task, "memory_readouts", None) is not None else None
+        cube = out / CUBE if has_memory_states(config.task) else None
         fixed_point_stage(load_npz(out / "ensemble.npz"), out / FIXED_POINTS_FILE, config.task, fixed_points,
                           inputs=args.input, cube_json=cube)
     if args.analyze and is_main_process():  # process 0's figures and report

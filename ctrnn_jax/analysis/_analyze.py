@@ -21,7 +21,7 @@ import numpy as np
 
 from .._files import atomic_write, write_json
 from ..dynamics._config import FixedPointConfig
-from ..dynamics._cube import cube_analysis, ensemble_summary
+from ..dynamics._cube import has_memory_states, memory_state_analysis
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..tasks._task import check_task
@@ -42,12 +42,6 @@ def _hidden_points(fp: FixedPoints, n: int) -> FixedPoints:
         return fp
     return dataclasses.replace(fp, points=fp.points[:, :n],
                                eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :])
-
-
-def has_memory_states(task) -> bool:
-    """Whether `task` defines memory states (`memory_readouts()`, e.g. the flip-flop): the task hook of the
-    memory-state analysis."""
-    return task is not None and callable(getattr(task, "memory_readouts", None))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -437,11 +431,7 @@ def analyze(
         for fp in found:
             matching(ensemble, fp)
     memory = has_memory_states(task)
-    memory_states = memory_summary = None
-    if memory:
-        states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))
-        memory_states = cube_analysis(found[0], ensemble, states, readouts=task.memory_readouts())
-        memory_summary = ensemble_summary(memory_states)
+    memory_states, memory_summary = memory_state_analysis(ensemble, task, found[0]) if memory else (None, None)
     outside = radius = None
     if ensemble.recurrent_matrix is not None:
         moduli = np.abs(np.linalg.eigvals(np.asarray(ensemble.recurrent_matrix, np.float64)))

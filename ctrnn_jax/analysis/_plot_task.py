@@ -98,19 +98,25 @@ def plot_task_state_space(states: object, answers: object, path: str | os.PathLi
     answers = np.asarray(answers).reshape(-1)
     if answers.shape[0] != states.shape[0]:
         raise ValueError(f"`answers` must have B = {states.shape[0]} entries, got {answers.shape[0]}.")
-    b, t, n = states.shape
-    if fixed_points is not None:
-        _check_fixed_points("fixed_points", fixed_points, n)
-    flat = states.reshape(b * t, n)
-    mean, comps = pca_projection(flat, min(2, n))
-    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
+    fig, ax, mean, comps = _pc_plane(states, fixed_points, ax)
     for value, colour in zip(sorted(set(answers.tolist())), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
         for i in np.flatnonzero(answers == value)[:40]:
             p = (states[i] - mean) @ comps.T
             ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
                     label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
-    _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
+    _finish_pc_plane(ax, fixed_points, states.shape[-1], mean, comps, title)
     return _save(fig, path)
+
+
+def _pc_plane(states: np.ndarray, fixed_points, ax):
+    """What both state-space planes start with: the fixed points checked against `(B, T, N)` states, the top-2
+    principal axes of the states, and the panel: `(fig, ax, mean, comps)`."""
+    b, t, n = states.shape
+    if fixed_points is not None:
+        _check_fixed_points("fixed_points", fixed_points, n)
+    mean, comps = pca_projection(states.reshape(b * t, n), min(2, n))
+    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
+    return fig, ax, mean, comps
 
 
 def plot_probe_state_space(states: object, path: str | os.PathLike | None = None, *, fixed_points: object = None,
@@ -132,10 +138,7 @@ def plot_probe_state_space(states: object, path: str | os.PathLike | None = None
     """
     states = _array("states", states, 3, "(B, T, N)")
     b, t, n = states.shape
-    if fixed_points is not None:
-        _check_fixed_points("fixed_points", fixed_points, n)
-    mean, comps = pca_projection(states.reshape(b * t, n), min(2, n))
-    fig, ax = _figure_or_axes(ax, 5.6, 4.6)
+    fig, ax, mean, comps = _pc_plane(states, fixed_points, ax)
     for i in range(min(b, 40)):
         p = (states[i] - mean) @ comps.T
         ax.plot(p[: t // 2 + 1, 0], p[: t // 2 + 1, -1], lw=0.5, alpha=0.3, color="tab:blue",

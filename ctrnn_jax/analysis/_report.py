@@ -1,6 +1,7 @@
 """`ctrnn-jax analyze`: the one analysis (`analyze`) of a run folder or an `ensemble.npz`, written as
 `report.md`, `analysis.json` and a `figures/` folder (PNG + PDF)."""
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -66,7 +67,6 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
                      fixed_points=fixed_points, threshold=config.threshold if config else 0.02, losses=losses,
                      seed=seed, source=str(path), log=log)
     if initial is not None:
-        import dataclasses
         result = dataclasses.replace(result, initial_W_rec=initial[result.best])
     log(f"analysed {k} members; best member {result.best}")
     return result.write(out, fixed_points=fixed_points is None)

@@ -215,6 +215,25 @@ def format_cube_table(per_member: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def has_memory_states(task) -> bool:
+    """Whether `task` defines memory states (`memory_readouts()`, e.g. the flip-flop): the task hook of the
+    memory-state (cube) analysis."""
+    return task is not None and callable(getattr(task, "memory_readouts", None))
+
+
+def memory_state_analysis(ensemble, task, fixed_points: FixedPoints, *, corner_tol: float = 0.5
+                          ) -> tuple[list[dict], dict]:
+    """`cube_analysis` of `fixed_points` against the task's memory states, in the top PCs of each member's
+    activity on the task's test set, and its `ensemble_summary`: `(per_member, summary)`. A ValueError for a
+    task without memory states."""
+    if not has_memory_states(task):
+        raise ValueError(f"the {getattr(task, 'name', 'network without a task')} has no memory states (only a task "
+                         "with `memory_readouts`, e.g. the flip-flop, has a memory-state analysis).")
+    states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))  # (K, B, T, N)
+    per_member = cube_analysis(fixed_points, ensemble, states, corner_tol=corner_tol, readouts=task.memory_readouts())
+    return per_member, ensemble_summary(per_member)
+
+
 def analyze_fixed_points(
     ensemble,
     task=None,
@@ -243,19 +262,16 @@ def analyze_fixed_points(
         if m != o:
             raise ValueError(f"`task` is needed: the default flip-flop has M = O, the ensemble has M = {m}, O = {o}.")
         task = FlipFlopConfig(n_bits=m)
-    readouts = getattr(task, "memory_readouts", None)
-    if readouts is None:
+    if not has_memory_states(task):
         raise ValueError(f"the {getattr(task, 'name', task)} task has no memory states (`memory_readouts`).")
     if inputs is not None and np.ndim(inputs) != 1:
         raise ValueError(f"`inputs` must be one constant input of shape ({m},), got shape {np.shape(inputs)}.")
     fixed_points = fixed_point_stage(ensemble, task, inputs=inputs, config=config)[0]
-    test_inputs = task.test_set()[0]
-    test_states = np.asarray(ensemble_states(ensemble, test_inputs))  # (K, B, T, N)
-    per_member = cube_analysis(fixed_points, ensemble, test_states, corner_tol=corner_tol, readouts=readouts())
-    return fixed_points, per_member, ensemble_summary(per_member)
+    return (fixed_points, *memory_state_analysis(ensemble, task, fixed_points, corner_tol=corner_tol))
 
 
 sharded_analyze_fixed_points = analyze_fixed_points  # the stage is distributed itself
 
 
-__all__ = ["analyze_fixed_points", "sharded_analyze_fixed_points", "cube_analysis", "ensemble_summary", "format_cube_table", "procrustes_disparity"]
+__all__ = ["analyze_fixed_points", "cube_analysis", "ensemble_summary", "format_cube_table", "has_memory_states",
+           "memory_state_analysis", "procrustes_disparity", "sharded_analyze_fixed_points"]

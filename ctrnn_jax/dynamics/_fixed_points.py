@@ -518,6 +518,22 @@ def _merge(per_member, s, dedup_tol):
     return pts, qs
 
 
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`(A, B)` Euclidean distances between the rows of `(A, S)` and `(B, S)` arrays, in float64, through their
+    Gram matrix (memory `A·B`, not `A·B·S`: the completion compares thousands of candidates with hundreds of
+    points)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d2 = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def _far_from(candidates: np.ndarray, points: np.ndarray, tol: float) -> np.ndarray:
+    """Mask of the `candidates` farther than `tol` from every one of `points` (all True without points)."""
+    if len(candidates) == 0 or len(points) == 0:
+        return np.ones(len(candidates), bool)
+    return pairwise_distances(candidates, points).min(axis=1) > tol
+
+
 def _pad_pow2(n: int) -> int:
     """`n` rounded up to a power of two (at least 8): few compiled shapes."""
     return max(8, 1 << (max(n, 1) - 1).bit_length())
@@ -568,9 +584,8 @@ class _Points:
             p, v = points[kk], q[kk]
             idx = _dedup(p, v, tol)
             p, v = p[idx], v[idx]
-            if len(self.points[kk]) and len(p):
-                d = np.min(np.linalg.norm(p[:, None, :] - self.points[kk][None, :, :], axis=2), axis=1)
-                p, v = p[d > tol], v[d > tol]
+            far = _far_from(p, self.points[kk], tol)
+            p, v = p[far], v[far]
             keep_p.append(p)
             keep_q.append(v)
         return keep_p, keep_q
@@ -616,8 +631,7 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
             # not where a known point already is: the search would only find it again
             length = np.linalg.norm(a[kk, :n] - b[kk, :n], axis=1)
             tol = 0.1 * float(np.median(length)) if n else 0.0
-            if len(c) and len(found.points[kk]):
-                c = c[np.min(np.linalg.norm(c[:, None, :] - found.points[kk][None, :, :], axis=2), axis=1) > tol]
+            c = c[_far_from(c, found.points[kk], tol)]
             starts.append(c[_dedup(c, np.zeros(len(c)), tol)] if len(c) else c)
         n_starts = max(len(c) for c in starts)
         if n_starts == 0:
@@ -644,7 +658,7 @@ def neighbour_pairs(points: np.ndarray, neighbours: int, reach: float = _REACH) 
     p = len(points)
     if p < 2:
         return np.zeros((0, 2), np.int64)
-    d = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+    d = pairwise_distances(points, points)
     np.fill_diagonal(d, np.inf)
     near = np.argsort(d, axis=1, kind="stable")[:, :min(neighbours, p - 1)]
     dist = np.take_along_axis(d, near, axis=1)

@@ -306,20 +306,14 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     writes the files.
     """
     from ..dynamics._config import FixedPointConfig
-    from ..dynamics._cube import cube_analysis, ensemble_summary
+    from ..dynamics._cube import has_memory_states, memory_state_analysis
     from ..dynamics._stage import fixed_point_stage
-    from ..training._evaluate import ensemble_states
-    readouts = getattr(task, "memory_readouts", None)
-    if cube_json is not None and readouts is None:
+    if cube_json is not None and not has_memory_states(task):
         raise ValueError(f"`cube_json`: the {getattr(task, 'name', 'network without a task')} has no memory states "
                          "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis).")
     out_npz = Path(out_npz)
     found = fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
-    per_member = summary = None
-    if readouts is not None:
-        states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))
-        per_member = cube_analysis(found[0], ensemble, states, readouts=readouts())
-        summary = ensemble_summary(per_member)
+    per_member, summary = memory_state_analysis(ensemble, task, found[0]) if has_memory_states(task) else (None, None)
     if is_main_process():
         for i, fp in enumerate(found):
             fp.to_npz(out_npz if len(found) == 1 else out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}"))
