@@ -48,13 +48,22 @@ def config_from_dict(cls, d: Mapping):
     return cls(**d)
 
 
-def check_int(name: str, value: object, minimum: int) -> int:
-    """`value` as an int >= `minimum`, else a TypeError/ValueError naming `name`."""
+def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int >= `minimum` (and <= `maximum`, if given), else a TypeError/ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value}.")
+    if value < minimum or (maximum is not None and value > maximum):
+        accepted = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"`{name}` must be an integer {accepted}, got {value}.")
     return int(value)
+
+
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(name: str, value: object) -> int:
+    """`value` as a seed: an integer in [0, 2**32 - 1] (NumPy's range; JAX's keys take it whole)."""
+    return check_int(name, value, 0, SEED_MAX)
 
 
 def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:

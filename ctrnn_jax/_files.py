@@ -4,21 +4,78 @@ Every layer that writes a file uses these, so nothing on disk is ever half writt
 """
 
 import contextlib
+import glob
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 
+_TMP_SUFFIX = ".tmp"
+_STALE_SECONDS = 3600.0  # a temporary file of another host is stale after this long (its writer is gone)
+
+
+def _temp_tag() -> str:
+    """`<host>-<pid>`: who wrote a temporary file, so that a later start can tell a dead writer's file."""
+    return f"{socket.gethostname().replace('.', '_').replace('-', '_')}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_temporaries(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Remove the temporary files that `atomic_write` left in `folder` when its process was killed
+    (`.NAME.<host>-<pid>.XXXXXXXX.tmp`; only those of `NAME` when `name` is given).
+
+    A file is stale when its process is gone (same host), or, from another host, when it is older than an
+    hour; a live writer's file is kept. Returns the removed paths. A missing folder is fine.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed, host = [], _temp_tag().rsplit("-", 1)[0]
+    pattern = f".{glob.escape(name)}.*{_TMP_SUFFIX}" if name else f".*{_TMP_SUFFIX}"
+    for tmp in folder.glob(pattern):
+        match = re.fullmatch(r"\.(?P<name>.+)\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.tmp", tmp.name)
+        if match is None or not tmp.is_file():
+            continue  # not one of ours
+        same_host = match["host"] == host
+        try:
+            stale = (not _alive(int(match["pid"]))) if same_host else \
+                time.time() - tmp.stat().st_mtime > _STALE_SECONDS
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except (FileNotFoundError, PermissionError):
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb"):
-    """Open a temporary file next to `path`; on success rename it onto `path` (never a partial file)."""
+    """Open a temporary file next to `path`; on success rename it onto `path` (never a partial file).
+
+    The temporary file is `.NAME.<host>-<pid>.XXXXXXXX.tmp`: removed on any exception, and, when its
+    process was killed (`kill -9`), by the next write of `NAME` or `clean_temporaries` of the folder."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; a file of that name cannot be written.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_temp_tag()}.", suffix=_TMP_SUFFIX)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
@@ -46,8 +103,13 @@ def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.n
 
     Raises `FileNotFoundError`, or `ValueError` naming the file and the problem.
     """
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory, not an .npz file.")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not an .npz file (an .npz is a zip archive of NumPy arrays, as "
+                         f"numpy.savez writes it; this file is not a zip archive).")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {name: z[name] for name in z.files}

@@ -18,17 +18,20 @@ def add_parser(sub) -> None:
                    help="where to write report.md and figures/ (default: the run folder, or NAME_report/ next to "
                         "an .npz)")
     p.add_argument("--seed", type=int, default=0, help="seed for the sampled trials (default: 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds another network's analysis, a comparison or loose result "
+                        "files (their listed files are removed first); never another network's run folder")
     add_fixed_point_options(p)
     add_bare_task_options(p)
     p.set_defaults(func=run, prog=p.prog)
 
 
-def run_analysis(path, out, seed: int, *, task=None, inputs=None, fp_config=None) -> None:
+def run_analysis(path, out, seed: int, *, task=None, inputs=None, fp_config=None, overwrite: bool = False) -> None:
     """`analyze_run`, timed: the path of report.md on stdout, progress on stderr."""
     from ..analysis._report import analyze_run
     t0 = time.perf_counter()
     report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr), task=task,
-                         inputs=inputs, fp_config=fp_config)
+                         inputs=inputs, fp_config=fp_config, overwrite=overwrite)
     print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -37,9 +40,12 @@ def run(args) -> int:
     from ..training._distributed import is_main_process
     if not is_main_process():  # a distributed run: process 0 makes the figures and the report
         return 0
+    from ..io._outputs import check_writable_folder
+    if args.out is not None:
+        check_writable_folder(args.out, "--out")
     ensemble, config = load_run_ensemble(args.path)
     task = task_for(args, ensemble, config)  # (for a run folder: its own, and rejects --task)
     explicit = FIXED_POINTS.explicit(args)  # the FixedPointConfig given, else analyze_run's default
     run_analysis(args.path, args.out, args.seed, task=task if config is None else None, inputs=args.input,
-                 fp_config=FIXED_POINTS.build(args) if explicit else None)
+                 fp_config=FIXED_POINTS.build(args) if explicit else None, overwrite=args.overwrite)
     return 0

@@ -14,7 +14,8 @@ COMPARE_FIXED_POINTS = dataclasses.replace(FIXED_POINTS, defaults={"n_candidates
                                            flags={**FIXED_POINTS.flags, "seed": ("--fp-seed", "--seed")})
 
 # The library's messages name its parameters; the command line's name its options.
-_OPTIONS = {"`allow_mixed=True`": "--allow-mixed", "`solved_only`": "--solved-only"}
+_OPTIONS = {"`allow_mixed=True`": "--allow-mixed", "`solved_only`": "--solved-only",
+            "--overwrite (`overwrite=True`)": "--overwrite", "output folder": "--out"}
 
 
 def add_parser(sub) -> None:
@@ -27,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for comparison.json, figures/ and report.md")
     p.add_argument("--allow-mixed", action="store_true", help="compare runs of different tasks (on the first's)")
     p.add_argument("--solved-only", action="store_true", help="only the members that solve the task (eval.json)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds another comparison or analysis (its listed files are "
+                        "removed first); never a run folder")
     COMPARE_FIXED_POINTS.add_to(p, "fixed points of every member at the task's first constant input "
                                    "(FixedPointConfig)")
     p.set_defaults(func=run, prog=p.prog)
@@ -38,11 +42,11 @@ def run(args) -> int:
     t0 = time.perf_counter()
     try:
         report = compare_runs(args.runs, args.out, allow_mixed=args.allow_mixed, solved_only=args.solved_only,
-                              config=config, log=lambda m: print(m, file=sys.stderr))
-    except ValueError as e:
+                              config=config, log=lambda m: print(m, file=sys.stderr), overwrite=args.overwrite)
+    except (ValueError, FileExistsError, NotADirectoryError, PermissionError) as e:
         message = str(e)
         for parameter, option in _OPTIONS.items():
             message = message.replace(parameter, option)
-        raise ValueError(message) from e
+        raise type(e)(message) from e
     print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
     return 0

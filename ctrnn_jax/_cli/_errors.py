@@ -28,10 +28,14 @@ def installs_an_extra(error: ImportError) -> bool:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command (`args.func`) inside the boundary: an expected error (`EXPECTED`, or an
-    ImportError that says how to install what is missing) is one line and exit status 2; any other
-    exception propagates with its traceback (exit status 1)."""
+    ImportError that says how to install what is missing) is one line and exit status 2; Ctrl-C is one line
+    (what was kept, e.g. the checkpoint) and exit status 130; any other exception propagates with its
+    traceback (exit status 1)."""
     try:
         return args.func(args)
+    except KeyboardInterrupt as e:  # Ctrl-C: what was kept, in one line; 130 = 128 + SIGINT
+        sys.stderr.write(f"{args.prog}: {one_line(e) if str(e) else 'interrupted'}\n")
+        sys.exit(130)
     except EXPECTED as e:
         usage_error(args.prog, e)
     except ImportError as e:

@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
     p.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --json replace a file that is not an evaluation (never the input)")
     add_bare_task_options(p)
     p.set_defaults(func=run, prog=p.prog)
 
@@ -20,8 +22,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .._files import write_json
     from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
+    from ..io._outputs import check_output_file, check_writable_file
+    from ..io._serialisation import fingerprint
     from ..training._distributed import is_main_process
+    if args.json is not None:
+        check_writable_file(args.json, "--json")
     ensemble, config = load_run_ensemble(args.path)
+    if args.json is not None:
+        check_output_file(args.json, "evaluation", option="--json", sources=[args.path], overwrite=args.overwrite)
     task = task_for(args, ensemble, config)
     if task is None:
         m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
@@ -30,7 +38,7 @@ def run(args) -> int:
     config = config or RunConfig(task=task)
     if args.threshold is not None:
         config = dataclasses.replace(config, threshold=args.threshold)
-    result = evaluate_run(ensemble, config)
+    result = {**evaluate_run(ensemble, config), "network": fingerprint(ensemble)}
     print(format_table(result))
     if args.json is not None and is_main_process():
         write_json(args.json, result)

@@ -32,7 +32,7 @@ def add_fixed_point_options(parser, spec: ConfigOptions = FIXED_POINTS,
 
 
 def fixed_point_stage(ensemble, out_npz: Path, task, config: FixedPointConfig, *, inputs=None,
-                      cube_json: Path | None = None) -> None:
+                      cube_json: Path | None = None, sources=(), overwrite: bool = False) -> None:
     """Every member's fixed points (`io.write_fixed_points`, any task or none, any cell), written to
     `out_npz` (and, for a task with memory states, the cube analysis to `cube_json`); prints the cube
     table, or each constant input's points per member."""
@@ -44,8 +44,13 @@ def fixed_point_stage(ensemble, out_npz: Path, task, config: FixedPointConfig, *
         raise ValueError(f"--cube-json: only a task with memory states (the flip-flop) has a cube analysis; "
                          f"this is {'the ' + task.name + ' task' if task is not None else 'a network without a task'}")
     t0 = time.perf_counter()
-    found, per_member, _ = write_fixed_points(ensemble, out_npz, task=task, inputs=inputs, config=config,
-                                              cube_json=cube_json, log=lambda m: print(m, file=sys.stderr))
+    try:
+        found, per_member, _ = write_fixed_points(ensemble, out_npz, task=task, inputs=inputs, config=config,
+                                                  cube_json=cube_json, log=lambda m: print(m, file=sys.stderr),
+                                                  sources=sources, overwrite=overwrite)
+    except (ValueError, FileExistsError) as e:  # the library names its parameters; here, the options
+        message = str(e).replace("`out_npz`", "--out").replace("`cube_json`", "--cube-json")
+        raise type(e)(message.replace(" (`overwrite=True`)", "")) from None
     if per_member is not None:
         print(format_cube_table(per_member))
     for i, fps in enumerate(found):
@@ -69,15 +74,23 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("fixed_points.npz"), help="output .npz (default: fixed_points.npz)")
     p.add_argument("--cube-json", type=Path, default=None,
                    help="also write the cube analysis of the memory states (the flip-flop's) as JSON here")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out/--cube-json file of another kind or another network (never "
+                        "the input)")
     add_fixed_point_options(p)
     add_bare_task_options(p)
     p.set_defaults(func=run, prog=p.prog)
 
 
 def run(args) -> int:
+    from ..io._outputs import check_writable_file
     from ..io._run import load_run_ensemble
     config = FIXED_POINTS.build(args)
+    for option, path in (("--out", args.out), ("--cube-json", args.cube_json)):
+        if path is not None:
+            check_writable_file(path, option)
     ensemble, stored = load_run_ensemble(args.path)
     task = task_for(args, ensemble, stored)  # None: a bare .npz that fits no task given (probe trials at --input)
-    fixed_point_stage(ensemble, args.out, task, config, inputs=args.input, cube_json=args.cube_json)
+    fixed_point_stage(ensemble, args.out, task, config, inputs=args.input, cube_json=args.cube_json,
+                      sources=[args.path], overwrite=args.overwrite)
     return 0

@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
                                    "pip install 'ctrnn_jax[keras]'.")
     p.add_argument("models", type=Path, nargs="+", metavar="MODEL_FILE", help="Keras model or weights files")
     p.add_argument("--out", type=Path, default=Path("ensemble.npz"), help="output .npz (default: ensemble.npz)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --out replace a file that is not an ensemble, or the ensemble.npz of a run folder")
     p.add_argument("--activation", default=None, choices=tuple(ACTIVATIONS),
                    help="the SimpleRNN's activation for weights-only files (not stored there; default: tanh); "
                         "files with the architecture use their own")
@@ -21,7 +23,13 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..io._keras import load_keras
+    from ..io._outputs import check_output_file, is_run_folder
     from ..io._serialisation import save_npz
+    check_output_file(args.out, "ensemble", option="--out", sources=args.models, overwrite=args.overwrite)
+    if is_run_folder(args.out.parent) and not args.overwrite:
+        raise FileExistsError(f"--out {args.out}: is in the run folder {args.out.parent}; replacing its ensemble "
+                              "would leave its checkpoint and results of other weights. Choose another file, or "
+                              "pass --overwrite.")
     ensemble = load_keras(args.models, activation=args.activation)
     save_npz(ensemble, args.out)
     k, n, m = ensemble.W_in.shape

@@ -4,6 +4,7 @@
 
 import argparse
 import dataclasses
+import math
 import typing
 
 from ..tasks._tasks import TASKS
@@ -122,6 +123,9 @@ def fitting_tasks(m: int, o: int) -> str:
 def constant_input(text: str) -> list[float]:
     """`--input X1,X2,...`: an argparse `type=` (comma-separated numbers)."""
     try:
-        return [float(v) for v in text.split(",")]
+        values = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values

@@ -51,7 +51,7 @@ def add_config_options(parser) -> None:
     TRAIN.add_to(parser, "training options (TrainConfig)")
     TASK.add_to(parser, "flip-flop options (FlipFlopConfig; for --task flipflop only)")
     g = parser.add_argument_group("task choice")
-    add_task_option(g, default="flipflop",
+    add_task_option(g, default=None,
                     help_="the task (default: flipflop; the flip-flop options above apply to it only; the decision "
                           "and memory tasks default to --lr 3e-3; neurogym:ENV_ID, a NeuroGym environment, to "
                           "--dataset-size 8192)")
@@ -70,7 +70,8 @@ def config_from_args(args):
     """`(RunConfig, explicit)` from parsed options: dataclass defaults < task defaults < preset < explicit
     options. `explicit` is `{group: {field: value}}`, what was given on the command line."""
     from ..io._run import RunConfig
-    preset = {**TASK_DEFAULTS.get(args.task.partition(":")[0], {}), **PRESETS[args.preset]}
+    task_name = args.task or "flipflop"
+    preset = {**TASK_DEFAULTS.get(task_name.partition(":")[0], {}), **PRESETS[args.preset]}
     explicit = {group: spec.explicit(args) for group, spec in GROUPS.items()}
     kwargs = {group: {name: value for (g, name), value in preset.items() if g == group} | explicit[group]
               for group in GROUPS}
@@ -78,7 +79,7 @@ def config_from_args(args):
         for name in CTRNN_ONLY:
             if name not in explicit["ensemble"]:
                 kwargs["ensemble"].pop(name, None)
-    task = make_task(args.task, args.task_opt, explicit["task"], {k: TASK.flag(k) for k in explicit["task"]})
+    task = make_task(task_name, args.task_opt, explicit["task"], {k: TASK.flag(k) for k in explicit["task"]})
     # the task's sizes unless given
     ensemble = {"inputs": task.n_inputs, "outputs": task.n_outputs, **kwargs["ensemble"]}
     run = {name: getattr(args, name) for name in ("threshold", "checkpoint_every") if getattr(args, name) is not None}
@@ -99,6 +100,9 @@ def add_parsers(sub) -> None:
         p.add_argument("--out", type=Path, default=None, help="run folder to create (default: runs/flipflop)")
         p.add_argument("--resume", type=Path, default=None, metavar="DIR",
                        help="continue the run in DIR from its checkpoint (optionally with a larger --steps)")
+        p.add_argument("--overwrite", action="store_true",
+                       help="let a new run replace the run or run-folder files already in --out (removed before "
+                            "training starts); without it such a folder is refused")
         add_config_options(p)
         if name == "flipflop":
             g = add_fixed_point_options(p, title="fixed-point stage (FixedPointConfig)")
@@ -115,14 +119,18 @@ def _config(args):
     from ..io._run import read_config
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise ValueError("give either --out (new run) or --resume DIR, not both")
-    config, explicit = config_from_args(args)
     if args.resume is None:
-        return config
-    stored = read_config(args.resume)
-    others = {(g, k) for g in explicit for k in explicit[g]} - {("train", "steps")}
-    if others:
+        return config_from_args(args)[0]
+    explicit = {group: spec.explicit(args) for group, spec in GROUPS.items()}
+    given = sorted(GROUPS[g].flag(k) for g in explicit for k in explicit[g] if (g, k) != ("train", "steps"))
+    given += [flag for flag, value in (("--task", args.task), ("--task-opt", args.task_opt or None),
+                                       ("--threshold", args.threshold), ("--checkpoint-every", args.checkpoint_every),
+                                       ("--preset", None if args.preset == "default" else args.preset),
+                                       ("--overwrite", args.overwrite or None)) if value is not None]
+    if given:
         raise ValueError(f"--resume takes its settings from {args.resume}/config.json; only --steps may be given "
-                         f"(got {', '.join(sorted(GROUPS[g].flag(k) for g, k in others))})")
+                         f"(got {', '.join(given)})")
+    stored = read_config(args.resume)
     steps = explicit["train"].get("steps", stored.train.steps)
     return dataclasses.replace(stored, train=dataclasses.replace(stored.train, steps=steps))
 
@@ -130,8 +138,8 @@ def _config(args):
 def _train(args, config) -> Path:
     from ..io._run import format_table, train_run
     out = args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
-    result = train_run(out, config, resume=args.resume is not None, progress=_progress(args.progress),
-                       log=lambda m: print(m, file=sys.stderr))
+    result = train_run(out, config, resume=args.resume is not None, overwrite=args.overwrite,
+                       progress=_progress(args.progress), log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
     return out
 
@@ -149,13 +157,16 @@ def run_flipflop(args) -> int:
     from ..io._serialisation import load_npz
     from ..training._distributed import is_main_process
     config = _config(args)
-    fixed_points = FIXED_POINTS.build(args)  # checked before training
+    fixed_points = FIXED_POINTS.build(args)  # every stage's options checked before training
     stage = args.fixed_points
     given = sorted(FIXED_POINTS.flag(k) for k in FIXED_POINTS.explicit(args))
     given += ["--input"] if args.input is not None else []
     if given and not stage:
         raise ValueError(f"{', '.join(given)}: fixed-point options, but the fixed-point stage does not run "
                          "(--no-fixed-points)")
+    if args.input is not None and len(args.input) != config.task.n_inputs:
+        raise ValueError(f"--input: {len(args.input)} value(s), but the {config.task.name} task has "
+                         f"{config.task.n_inputs} input(s); give {config.task.n_inputs} comma-separated numbers.")
     t0 = time.perf_counter()
     out = _train(args, config)
     if stage:

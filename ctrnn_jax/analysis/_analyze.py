@@ -306,25 +306,41 @@ class Analysis:
                 lines += [f"![{name}]({rel})", "", f"*{caption}*", ""]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | Path, *, fixed_points: bool = True) -> Path:
+    def write(self, out_dir: str | Path, *, fixed_points: bool = True, overwrite: bool = False) -> Path:
         """Write `figures/*.png|pdf`, `analysis.json`, `report.md` (and, with `fixed_points`, the fixed points:
         `fixed_points.npz`, or `fixed_points_<i>.npz` per constant input) into `out_dir`, every file atomically.
-        Returns the path of `report.md`."""
+        Returns the path of `report.md`.
+
+        `out_dir` is checked first (`ctrnn_jax.io.check_output_folder`): another network's run folder is
+        refused; a folder holding another network's analysis, a comparison, or loose result files only with
+        `overwrite=True` (which removes the files that earlier result listed). `analysis.json` records the
+        network's fingerprint and every file written, so the next writer can tell whose files these are."""
+        from ..io._outputs import check_output_folder
+        from ..io._serialisation import fingerprint
+        import matplotlib.pyplot
+
         from ._figure import save_figure
-        out = Path(out_dir)
+        network = fingerprint(self.ensemble)
+        out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
         figs = out / "figures"
         written = {}
         for name, fig in self.figures().items():
             written[name] = save_figure(fig, figs / name)
+            matplotlib.pyplot.close(fig)  # written: free its memory (figures() draws new ones)
+        files = [p.relative_to(out).as_posix() for paths in written.values() for p in paths]
         if fixed_points:
-            for i, fp in enumerate(self.fixed_points):
-                fp.to_npz(out / ("fixed_points.npz" if len(self.fixed_points) == 1 else f"fixed_points_{i}.npz"))
+            names = ["fixed_points.npz"] if len(self.fixed_points) == 1 else \
+                [f"fixed_points_{i}.npz" for i in range(len(self.fixed_points))]
+            for name, fp in zip(names, self.fixed_points):
+                dataclasses.replace(fp, network=network).to_npz(out / name)
+            files += names
             if self.config is not None:
                 from ..io._run import fixed_point_config_path
                 write_json(fixed_point_config_path(out / "fixed_points.npz"), self.config.to_dict())
-        write_json(out / ANALYSIS, self.to_dict())
+                files.append(fixed_point_config_path(out / "fixed_points.npz").name)
         with atomic_write(out / REPORT, "w") as f:
             f.write(self.markdown(written, out))
+        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": [*files, REPORT]})
         return out / REPORT
 
 
@@ -407,6 +423,8 @@ def analyze(
     """
     from ..io._run import RunConfig, evaluate_run
     from ._analysis import compare_realizations, robustness_sweep
+    from .._checks import check_seed
+    check_seed("seed", seed)
     ensemble = as_ensemble(ensemble)
     k = ensemble.W_out.shape[0]
     say = log or (lambda message: None)
@@ -428,8 +446,14 @@ def analyze(
         expected = constant_inputs(ensemble, task, inputs)
         if len(found) != len(expected):
             raise ValueError(f"`fixed_points`: {len(found)} given for {len(expected)} constant input(s).")
+        from ..io._serialisation import fingerprint
+        network = fingerprint(ensemble)
         for fp in found:
             matching(ensemble, fp)
+            if fp.network is not None and fp.network != network:
+                raise ValueError(f"`fixed_points` were found for another network (fingerprint {fp.network}; this "
+                                 f"ensemble's is {network}): e.g. before training went on. Leave `fixed_points` "
+                                 "out to find them again.")
     memory = has_memory_states(task)
     memory_states, memory_summary = memory_state_analysis(ensemble, task, found[0]) if memory else (None, None)
     outside = radius = None

@@ -176,11 +176,22 @@ def _group_table(result, key) -> dict:
     return table
 
 
-def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
+def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | None = None,
+                     networks=None, overwrite: bool = False) -> Path:
     """Write a `compare_ensembles` result to `out_dir`: `comparison.json` (members, every matrix, the
     embeddings, each graph's nodes and edges, within/between-group means), `figures/` (the two MDS
     embeddings coloured by run and by cell/activation, the distance matrices, `n_graphs` topology graphs)
-    and `report.md`. Returns the path of `report.md`."""
+    and `report.md`. Returns the path of `report.md`.
+
+    `out_dir` is checked first (`check_output_folder`, as the comparison `owner`: by default a hash of the
+    members' runs and cells): never a run folder; a folder of another comparison or analysis only with
+    `overwrite`. `comparison.json` records `owner`, the `networks` fingerprints (if given) and the files
+    written."""
+    import hashlib
+    import json
+
+    from ..io._outputs import check_output_folder
+    from ..io._run import _jsonable
     from ._figure import save_figure
     from ._plot_compare import (
         plot_distance_matrices,
@@ -189,10 +200,12 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
     )
     if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
         raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
-    out = Path(out_dir)
+    members = result["members"]
+    if owner is None:
+        owner = hashlib.sha256(json.dumps(_jsonable(members), sort_keys=True).encode()).hexdigest()[:16]
+    out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
-    members = result["members"]
     by_run = [m["run"] for m in members]
     by_cell = [f"{m['cell']}/{m['activation']}" for m in members]
     written = {
@@ -216,10 +229,10 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4) -> Path:
         "graphs": [g.to_dict() for g in result["graphs"]],
         "within_between": groups,
     }
-    from ..io._run import _jsonable
-    write_json(out / "comparison.json", _jsonable(data))
+    files = [p.relative_to(out).as_posix() for paths in written.values() for p in paths] + [REPORT]
     with atomic_write(out / REPORT, "w") as f:
         f.write(_markdown(out, written, result, groups, shown))
+    write_json(out / "comparison.json", _jsonable({**data, "owner": owner, "networks": networks, "files": files}))
     return out / REPORT
 
 
@@ -273,7 +286,7 @@ def _markdown(out, written, result, groups, shown) -> str:
 
 
 def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, log=None,
-                 **options) -> Path:
+                 overwrite: bool = False, **options) -> Path:
     """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and
     `write_comparison` to `out_dir`.
 
@@ -285,24 +298,36 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     - `allow_mixed`: compare runs of different tasks (on the first run's task, whose test set and
       constant input every network must fit); otherwise such runs are an error.
     - `solved_only`: keep only the members that solve the task (their run's `eval.json`).
+    - `overwrite`: write into a folder that holds another comparison (see `check_output_folder`; never a
+      run folder). `out_dir` is checked before any work.
     - `options`: further `compare_ensembles` arguments (`config`, `svcca_k`, `topology_options`).
 
-    Raises `ValueError` / `FileNotFoundError` with a one-line message for a path without an ensemble,
+    Raises `ValueError` / `FileNotFoundError` with a one-line message for a path without an ensemble, the
+    same run (or the same network) given twice (identical copies would distort the within/between means),
     mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
     """
+    import hashlib
     import json
 
+    from ..io._outputs import check_output_folder, check_writable_folder
     from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
+    from ..io._serialisation import fingerprint
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no run folder given.")
-    ensembles, tasks, success, names, skipped = [], [], [], [], []
+    check_writable_folder(out_dir, "output folder")
+    ensembles, tasks, success, names, skipped, networks = [], [], [], [], [], {}
     for path in paths:
         if path.is_dir() and not (path / "ensemble.npz").is_file():
             raise FileNotFoundError(f"{path}: no ensemble.npz; is it a run folder?")
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such run folder or ensemble file.")
         ensemble, config = load_run_ensemble(path)
+        network = fingerprint(ensemble)
+        if network in networks:
+            raise ValueError(f"{path}: the same network as {networks[network]} (given twice); identical copies "
+                             "would distort the within/between statistics. Give each run once.")
+        networks[network] = path
         task = config.task if config is not None else task_for_ensemble(ensemble)
         if task is None:
             raise ValueError(f"{path}: an ensemble.npz with M = {ensemble.W_in.shape[-1]} inputs and O = "
@@ -337,8 +362,10 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
     success = None if any(s is None for s in success) else success
+    owner = hashlib.sha256(" ".join([*networks, str(solved_only), repr(options)]).encode()).hexdigest()[:16]
+    check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
     result = compare_ensembles(ensembles, names=names, task=tasks[0], success=success, log=log, **options)
-    return write_comparison(result, out_dir)
+    return write_comparison(result, out_dir, owner=owner, networks=list(networks), overwrite=overwrite)
 
 
 __all__ = ["classical_mds", "compare_ensembles", "compare_runs", "within_between", "write_comparison"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import jax.numpy as jnp
 
-from .._checks import check_int, check_positive, config_from_dict
+from .._checks import check_int, check_positive, check_seed, config_from_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +93,7 @@ class FixedPointConfig:
         check_int("completion_rounds", self.completion_rounds, 1)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be one of float32, float64; got {self.dtype!r}.")
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     def working_dtype(self):
         """The JAX dtype of the search; a ValueError when float64 is asked for without 64-bit JAX."""

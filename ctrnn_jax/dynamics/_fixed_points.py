@@ -120,6 +120,8 @@ class FixedPoints:
     - `outputs`: `(P, O)` readouts `W_out h* + b_out` (of the hidden part `h*` for the LSTM).
     - `slow_member`, `slow_points`, `slow_q`: `(S,)`, `(S, N)`, `(S,)`, the slow points (deduplicated
       candidates with `tol_q < q <= slow_tol`), not linearized.
+    - `network`: the fingerprint (`ctrnn_jax.io.fingerprint`) of the ensemble the points belong to, or None;
+      written to and read from the `.npz`, so that a reader can tell points of other weights.
     """
 
     n_members: int
@@ -137,6 +139,7 @@ class FixedPoints:
     slow_member: np.ndarray
     slow_points: np.ndarray
     slow_q: np.ndarray
+    network: str | None = None
 
     def __len__(self) -> int:
         return int(self.member.shape[0])
@@ -198,6 +201,8 @@ class FixedPoints:
         arrays["inputs"] = self.inputs
         if self.eigvecs is not None:
             arrays["eigvecs"] = self.eigvecs
+        if self.network is not None:
+            arrays["network"] = np.asarray(self.network)
         with atomic_write(path) as f:
             np.savez(f, **arrays)
 
@@ -218,7 +223,8 @@ class FixedPoints:
                 raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like "
                                  "`slow_member`.")
         arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs")}
-        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), **arrays)
+        network = str(data["network"]) if "network" in data else None
+        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network, **arrays)
 
 
 # ----------------------------------------------------------------------------------------------------

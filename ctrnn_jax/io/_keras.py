@@ -203,6 +203,9 @@ def read_keras(path: str | os.PathLike, *, activation: str | None = None) -> dic
     readable Keras file or holds another architecture than a SimpleRNN and a Dense.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; give the Keras model files themselves (.h5, .hdf5, "
+                                f".keras or .weights.h5), e.g. {path}/*.h5.")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
     try:

@@ -22,6 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from .._checks import check_positive
 from .._files import atomic_write, write_json
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set
 from ..tasks._task import check_task
@@ -30,9 +31,8 @@ from ..training._distributed import barrier, is_distributed, is_main_process, to
 from ..training._ensemble import EnsembleConfig
 from ..training._evaluate import ensemble_outputs, evaluate
 from ..training._train import EnsembleTrainer, TrainConfig
+from ._outputs import CHECKPOINT, CONFIG, CUBE, ENSEMBLE, EVAL, METRICS  # noqa: F401 (the run folder's names)
 from ._serialisation import load_checkpoint, load_npz, save_checkpoint, save_npz
-
-CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +49,7 @@ class RunConfig:
 
     def __post_init__(self):
         check_task(self.task)
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)) or not self.threshold > 0:
-            raise ValueError(f"`threshold` must be a number > 0, got {self.threshold!r}.")
+        check_positive("threshold", self.threshold)
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
                 or self.checkpoint_every < 1:
             raise ValueError(f"`checkpoint_every` must be an integer >= 1, got {self.checkpoint_every!r}.")
@@ -106,17 +105,38 @@ def write_metrics(path: Path, losses: np.ndarray) -> None:
 
 
 def read_losses(path: Path, n_members: int) -> np.ndarray | None:
-    """`(S, K)` losses from a `metrics.csv` (as `write_metrics` writes it), or None."""
+    """`(S, K)` losses from a `metrics.csv` (as `write_metrics` writes it), or None when there is none.
+
+    Raises `ValueError` naming the file and the line for a file that is not such a table (a corrupt
+    `metrics.csv`), so that a command stops before its heavy work."""
+    path = Path(path)
     if not path.is_file():
         return None
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    try:
+        with open(path, newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                return None
+            if header != ["step", "member", "loss"]:
+                raise ValueError(f"{path}: not a metrics table (first line {','.join(header)!r}; expected "
+                                 "'step,member,loss').")
+            table = [(int(r[0]), int(r[1]), float(r[2])) for r in reader if r]
+    except (ValueError, IndexError, UnicodeDecodeError) as e:
+        if str(e).startswith(str(path)):
+            raise
+        line = getattr(reader, "line_num", "?") if "reader" in locals() else "?"
+        raise ValueError(f"{path}: corrupt metrics table at line {line} (expected step,member,loss with "
+                         f"integer step and member and a number loss: {e}).") from None
+    if not table:
         return None
-    steps = max(int(r["step"]) for r in rows)
-    losses = np.full((steps, n_members), np.nan)
-    for r in rows:
-        losses[int(r["step"]) - 1, int(r["member"])] = float(r["loss"])
+    steps, members = np.array([r[0] for r in table]), np.array([r[1] for r in table])
+    if steps.min() < 1 or members.min() < 0 or members.max() >= n_members:
+        raise ValueError(f"{path}: steps must be >= 1 and members in [0, {n_members - 1}] (the ensemble has "
+                         f"{n_members} members); got steps {steps.min()}..{steps.max()}, members "
+                         f"{members.min()}..{members.max()}.")
+    losses = np.full((int(steps.max()), n_members), np.nan)
+    losses[steps - 1, members] = [r[2] for r in table]
     return losses
 
 
@@ -149,14 +169,59 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
     return out
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during `train_run`: the run folder is left valid, and the message says how (a checkpoint at
+    step N to resume from, or the folder as it was before the run)."""
+
+
+def _check_new_run_folder(out: Path, overwrite: bool, log) -> list[Path]:
+    """A new run may go into `out` when it is new or empty; when it holds only the `config.json` of a run
+    stopped before its first checkpoint (restarted); or, with `overwrite`, when it holds a run or run-folder
+    files (returned, to be removed once every check has passed). Otherwise `FileExistsError`."""
+    from ._outputs import derived_files, is_run_folder
+    if not out.is_dir():
+        return []
+    if is_run_folder(out) and not overwrite:
+        raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`, --resume {out}), choose "
+                              "another folder, or pass --overwrite (`overwrite=True`) to replace it.")
+    ours = [out / name for name in (CHECKPOINT, METRICS, EVAL, ENSEMBLE) if (out / name).exists()]
+    ours += derived_files(out) + [p for p in (out / "figures", out / "comparison.json") if p.exists()]
+    if ours and not overwrite:
+        raise FileExistsError(f"{out}: holds {', '.join(p.name for p in ours)}, which a new run would overwrite; "
+                              "choose another folder, or pass --overwrite (`overwrite=True`) to replace them.")
+    if (out / CONFIG).is_file() and not ours:
+        log(f"{out}: config.json without a checkpoint (a run stopped before its first checkpoint): starting again")
+    return ours
+
+
 def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: bool = False,
-              progress=None, log=print) -> dict:
+              overwrite: bool = False, progress=None, log=print) -> dict:
     """Train (or, with `resume=True`, continue) the run in `out_dir`; write every file; return `eval.json`.
 
-    A new run refuses a folder that already holds a run (nothing on disk is overwritten by mistake).
-    On resume, `config` may only differ from the stored one in `train.steps` (train further).
+    **Arguments:**
+
+    - `out_dir`: the run folder.
+    - `config`: the `RunConfig` (default `RunConfig()`); on resume it may only differ from the stored one
+      in `train.steps` (train further; not below the steps already done).
+    - `resume`: continue from `checkpoint.eqx` (a folder with `config.json` and no checkpoint, a run stopped
+      before its first checkpoint, starts again from step 0).
+    - `overwrite`: a new run may replace the run, or the run-folder files, already in `out_dir` (removed
+      before training starts). Without it such a folder is refused: nothing on disk is overwritten by
+      mistake.
+    - `progress`, `log`: a progress meter, and a function of one string.
+
+    Everything is checked before anything is written or compiled: the folder, the settings, the memory the
+    run needs (`check_memory`). Ctrl-C saves a checkpoint of the last finished chunk (or, before the first
+    checkpoint, leaves the folder as it was) and raises `Interrupted`. Writing the new `ensemble.npz`
+    removes the derived files of the earlier weights (fixed points, analysis, report, figures), which a
+    resumed run makes stale.
     """
-    out = Path(out_dir)
+    from .._files import clean_temporaries
+    from ..training._memory import check_memory
+    from ._outputs import check_writable_folder, describe, remove_results, stale_results
+    from ._serialisation import fingerprint
+    out = check_writable_folder(out_dir, "the run folder")
+    replaced = []
     if resume:
         stored = read_config(out)
         if config is None:
@@ -164,13 +229,15 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         elif dataclasses.replace(config, train=dataclasses.replace(config.train, steps=stored.train.steps)) != stored:
             raise ValueError(f"{out}: `resume=True` can only change `steps`; the other settings must match "
                              f"{out / CONFIG}.")
-        if not (out / CHECKPOINT).is_file():
-            raise FileNotFoundError(f"{out / CHECKPOINT}: no checkpoint to resume from.")
     else:
         config = RunConfig() if config is None else config
-        if (out / CONFIG).exists() or (out / CHECKPOINT).exists():
-            raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`) "
-                                  "or choose another folder.")
+        replaced = _check_new_run_folder(out, overwrite, log)
+    cpu = jax.devices()[0].platform == "cpu"
+    check_memory(config.ensemble, config.train, config.task, devices=jax.process_count() if cpu else jax.device_count())
+    restart = resume and not (out / CHECKPOINT).is_file()
+    if restart and ((out / ENSEMBLE).is_file() or (out / METRICS).is_file()):
+        raise FileNotFoundError(f"{out / CHECKPOINT}: no checkpoint to resume from, but the run has written "
+                                f"results; train it again with --out {out} --overwrite.")
     # A distributed run (`init_distributed`): every process trains its own members and reads the
     # checkpoint; process 0 alone writes, after every process has checked the folder.
     distributed, main = is_distributed(), is_main_process()
@@ -178,22 +245,34 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     trainer = EnsembleTrainer(config.ensemble, config.train, config.task)
     state = trainer.init()
     history = np.zeros((0, config.ensemble.members), np.float32)
-    if resume:
+    if resume and not restart:
         state, history = load_checkpoint(out / CHECKPOINT, to_host(state) if distributed else state)
         if distributed:  # from the host copy, each process puts only its own members on its devices
             state = trainer.place(state)
         if history.shape != (int(state.step), config.ensemble.members):
             raise ValueError(f"{out / CHECKPOINT}: loss history {history.shape} does not match step {int(state.step)}.")
+        if config.train.steps < int(state.step):
+            raise ValueError(f"`steps` = {config.train.steps} is below the {int(state.step)} steps {out} has already "
+                             f"trained; give --steps >= {int(state.step)} (the run's steps so far).")
         log(f"resuming {out} from step {int(state.step)} to {config.train.steps}")
+    elif restart:
+        log(f"{out}: no checkpoint yet (stopped before the first one): training from step 0")
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     record = {"config": config.to_dict(), "environment": environment(), "created": now}
-    if resume:
+    if resume and not restart:
         previous = json.loads((out / CONFIG).read_text())
         record["created"] = previous.get("created", now)
         record["resumed"] = [*previous.get("resumed", []), {"at": now, "from_step": int(state.step)}]
+    created = not out.exists()
     if main:
+        out.mkdir(parents=True, exist_ok=True)
+        clean_temporaries(out)
+        if replaced:
+            log(f"--overwrite: removing {describe(replaced)} from {out}")
+            remove_results(replaced)
         write_json(out / CONFIG, record)
-    last_ckpt, saved = [int(state.step)], [resume]  # `saved`: a checkpoint file exists (the same in every process)
+    last_ckpt, saved = [int(state.step)], [resume and not restart]  # `saved`: a checkpoint file exists
+    latest = [None]  # the last finished chunk: (state, losses), checkpointed on Ctrl-C
 
     def checkpoint(s, losses):  # in a distributed run every process gathers (a collective), process 0 writes
         s = to_host(s) if distributed else s
@@ -203,26 +282,50 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
 
     def on_chunk(s, losses):
         step = int(s.step)
+        latest[0] = (s, losses)
         if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
             checkpoint(s, np.concatenate([history, losses]))
             last_ckpt[0] = step
 
-    state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
+    try:
+        state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
+    except KeyboardInterrupt:
+        raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main) from None
     history = np.concatenate([history, losses])
     if last_ckpt[0] != int(state.step) or not saved[0]:
         checkpoint(state, history)
     result = evaluate_run(state.model, config, state)  # sharded like the training, gathered
     model = to_host(state.model) if distributed else state.model
+    network = fingerprint(model)
+    result["network"] = network
     if main:
         write_metrics(out / METRICS, history)
         save_npz(model, out / ENSEMBLE)
         write_json(out / EVAL, result)
+        stale = remove_results(stale_results(out, network))
+        if stale:
+            log(f"removed the results of the earlier weights, stale now: {describe(stale)}")
     frozen = [i for i, f in enumerate(result.get("frozen", [])) if f]
     if frozen and main:
         log(f"members frozen after a non-finite loss or gradient: {frozen} "
             f"(at steps {[result['frozen_step'][i] for i in frozen]})")
     barrier("ctrnn_jax.train_run.written")  # the files are on disk before any process reads them
     return result
+
+
+def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main) -> Interrupted:
+    """Ctrl-C: checkpoint the last finished chunk, or (nothing saved yet) undo the folder; the message."""
+    if latest is not None and int(latest[0].step) > last_ckpt[0]:
+        checkpoint(latest[0], np.concatenate([history, latest[1]]))
+        last_ckpt[0] = int(latest[0].step)
+    if saved[0]:
+        return Interrupted(f"interrupted: {out / CHECKPOINT} holds step {last_ckpt[0]}; continue with "
+                           f"`ctrnn-jax train --resume {out}`.")
+    if main:
+        (out / CONFIG).unlink(missing_ok=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+    return Interrupted(f"interrupted before the first checkpoint: {out} is left as it was before the run.")
 
 
 def load_run_ensemble(path: str | Path):
@@ -277,7 +380,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-FIXED_POINTS, CUBE = "fixed_points.npz", "cube.json"
+FIXED_POINTS = "fixed_points.npz"
 
 
 def fixed_point_config_path(out_npz: str | Path) -> Path:
@@ -287,7 +390,8 @@ def fixed_point_config_path(out_npz: str | Path) -> Path:
 
 
 def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None, config=None,
-                       cube_json: str | Path | None = None, log=None) -> tuple[list, list | None, dict | None]:
+                       cube_json: str | Path | None = None, log=None, sources=(),
+                       overwrite: bool = False) -> tuple[list, list | None, dict | None]:
     """The fixed-point stage (`fixed_point_stage`) of any network, written to files.
 
     **Arguments:**
@@ -298,6 +402,11 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
       The `FixedPointConfig` goes to `<stem>_config.json` beside it (`fixed_point_config_path`).
     - `cube_json`: also write the memory-state analysis (`cube_analysis`, at the first constant input) as
       JSON here; only for a task with memory states (`memory_readouts`, e.g. the flip-flop).
+    - `sources`: the input files or run folder the ensemble came from: never written over.
+    - `overwrite`: replace an existing output file of another kind or another network (see
+      `check_output_file`); the outputs are checked before the search either way.
+
+    The points record the ensemble's `fingerprint` (`FixedPoints.network`), and so does the cube JSON.
 
     **Returns:** `(found, per_member, summary)`: the list of `FixedPoints` (one per constant input), and the
     memory-state analysis per member and its summary (None for a task without memory states).
@@ -311,15 +420,32 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     if cube_json is not None and not has_memory_states(task):
         raise ValueError(f"`cube_json`: the {getattr(task, 'name', 'network without a task')} has no memory states "
                          "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis).")
+    from ..dynamics._stage import constant_inputs
+    from ._outputs import check_output_file
+    from ._serialisation import fingerprint
+    network = fingerprint(ensemble)
     out_npz = Path(out_npz)
-    found = fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
+    n_inputs = len(constant_inputs(ensemble, task, inputs))
+    paths = [out_npz] if n_inputs == 1 else [out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}")
+                                             for i in range(n_inputs)]
+    for path in paths:
+        check_output_file(path, "fixed points", option="`out_npz`", sources=sources, network=network,
+                          overwrite=overwrite)
+    check_output_file(fixed_point_config_path(out_npz), "fixed-point configuration", option="`out_npz`'s config",
+                      sources=sources, overwrite=overwrite)
+    if cube_json is not None:
+        check_output_file(cube_json, "cube analysis", option="`cube_json`", sources=sources, network=network,
+                          overwrite=overwrite)
+    found = [dataclasses.replace(fp, network=network)
+             for fp in fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)]
     per_member, summary = memory_state_analysis(ensemble, task, found[0]) if has_memory_states(task) else (None, None)
     if is_main_process():
-        for i, fp in enumerate(found):
-            fp.to_npz(out_npz if len(found) == 1 else out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}"))
+        for path, fp in zip(paths, found):
+            fp.to_npz(path)
         write_json(fixed_point_config_path(out_npz), (config or FixedPointConfig()).to_dict())
         if cube_json is not None:
-            write_json(cube_json, {"per_member": _jsonable(per_member), "summary": _jsonable(summary)})
+            write_json(cube_json, {"network": network, "per_member": _jsonable(per_member),
+                                   "summary": _jsonable(summary)})
     barrier("ctrnn_jax.write_fixed_points.written")
     return found, per_member, summary
 

@@ -16,6 +16,7 @@
 Any tool that writes these names can hand networks to ctrnn_jax, and the other way round.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -42,6 +43,22 @@ def _cell_name(ensemble: object) -> str:
         if isinstance(ensemble, cls):
             return name
     raise TypeError(f"`ensemble` must be a CTRNN, GRU, LSTM or UGRNN, got {type(ensemble).__name__}.")
+
+
+def fingerprint(ensemble) -> str:
+    """A short hash (16 hex digits) of a network's weights: its cell, activation and every array of the
+    interchange format, as float32. Equal for an ensemble and its `save_npz`/`load_npz` round trip; any
+    changed weight changes it. Derived files (fixed points, analyses, reports) record it, so that a result
+    computed from other weights (e.g. before `train --resume`) is recognised as stale."""
+    cell = _cell_name(ensemble)
+    single = np.ndim(ensemble.W_rec) == 2  # a single network is an ensemble of one
+    digest = hashlib.sha256(f"{cell}:{ensemble.activation}".encode())
+    for name in CELL_ARRAYS[cell]:
+        a = np.asarray(getattr(ensemble, name), dtype=np.float32)
+        a = np.ascontiguousarray(a[None] if single else a)
+        digest.update(f"{name}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_npz(ensemble: CTRNN | GRU | LSTM, path: str | os.PathLike) -> None:
@@ -85,6 +102,9 @@ def load_npz(path: str | os.PathLike) -> CTRNN | GRU | LSTM:
     if W_rec.ndim != 3 or W_rec.shape[1] != g * W_rec.shape[2]:
         raise ValueError(f"{path}: `W_rec` must have shape (K, {g if g > 1 else ''}N, N), got {W_rec.shape}.")
     k, n = W_rec.shape[0], W_rec.shape[2]
+    if k < 1 or n < 1:
+        raise ValueError(f"{path}: `W_rec` has shape {W_rec.shape}: K = {k} members of N = {n} units; an ensemble "
+                         "file needs K >= 1 members and N >= 1 units.")
     m = data["W_in"].shape[-1] if data["W_in"].ndim == 3 else -1
     o = data["W_out"].shape[1] if data["W_out"].ndim == 3 else -1
     expected = {"W_in": (k, g * n, m), "b": (k, g * n), "b_n": (k, n), "W_out": (k, o, n), "b_out": (k, o),

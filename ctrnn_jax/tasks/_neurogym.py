@@ -36,6 +36,8 @@ import ast
 import dataclasses
 import inspect
 import json
+import math
+import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -79,6 +81,14 @@ def _make_env(env_id: str, env_kwargs: Mapping[str, Any], seed: int):
         unknown = sorted(set(env_kwargs) - set(params))
         if unknown:
             raise ValueError(f"unknown {env_id} option(s) {unknown}; allowed: {allowed}.")
+    for name, value in env_kwargs.items():  # a number where the environment's default is one
+        default = params[name].default if name in params else inspect.Parameter.empty
+        if isinstance(default, numbers.Real) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                    or (name == "dt" and value <= 0):
+                accepted = "a number > 0" if name == "dt" else "a finite number"
+                raise ValueError(f"{env_id} option `{name}` must be {accepted} (its default is {default}); "
+                                 f"got {value!r}.")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*render_modes")  # gymnasium's note on NeuroGym's metadata
         try:

@@ -78,6 +78,8 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
             raise ValueError(f"`cpu_collectives` must be gloo, mpi, none or None; got {cpu_collectives!r}.")
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
 
+    if coordinator is not None and process_id == 0:
+        _check_port_free(coordinator)
     where = coordinator or "the detected coordinator"
     joined = f"all {num_processes} processes" if num_processes else "all processes"
     message = (f"the distributed run did not start within {timeout} s: {where} unreachable, or not {joined} "
@@ -98,6 +100,19 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
         if told and told != count:
             raise DistributedError(f"--num-processes: process {rank} was told {told} processes, but {count} "
                                    "joined the coordinator.")
+
+
+def _check_port_free(coordinator: str) -> None:
+    """Process 0 runs the coordinator: its port must be free here (else JAX's message names neither)."""
+    import socket
+    port = int(coordinator.rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to the server
+        try:
+            sock.bind(("", port))
+        except OSError as e:
+            raise ValueError(f"`coordinator` {coordinator}: port {port} is not free on this machine ({e.strerror}; "
+                             "another run's coordinator?); choose another port (--coordinator HOST:PORT).") from None
 
 
 def _give_up(message: str) -> None:

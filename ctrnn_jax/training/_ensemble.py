@@ -39,9 +39,9 @@ def per_member(name: str, value: object, n_members: int, *, low: float, high: fl
                          f"got shape {arr.shape}.")
     lo_ok = arr > low if low_open else arr >= low
     hi_ok = arr < high if high_open else arr <= high
-    if not np.all(lo_ok & hi_ok) or np.any(np.isnan(arr)):
+    if not np.all(lo_ok & hi_ok) or not np.all(np.isfinite(arr)):  # infinity and NaN are never a setting
         interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == np.inf else ']'}"
-        raise ValueError(f"`{name}` must be in {interval}, got {value!r}.")
+        raise ValueError(f"`{name}` must be a finite number in {interval}, got {value!r}.")
     return arr
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from .._checks import check_int
+from .._checks import check_int, check_seed
 from ..models._model import CTRNN
 from ..models._scan import check_backprop, check_precision
 from ..tasks._flipflop import FlipFlopConfig
@@ -93,7 +93,7 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, 1)
         check_int("steps_per_call", self.steps_per_call, 1)
         check_int("unroll", self.unroll, 1)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
         check_backprop(self.backprop)
         check_precision(self.precision)
         if self.dataset_size is not None:
@@ -195,6 +195,10 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
     off = set(fixed) | set(model.untrained)
     if not train_bias:
         off.update({"b", "b_n"} & set(names))
+    if not set(names) - off:
+        raise ValueError(f"`fixed` ({', '.join(fixed)}) leaves no weight to train (this model has "
+                         f"{', '.join(names)}{'; the biases are off with train_bias=False' if not train_bias else ''}); "
+                         "leave at least one out.")
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
         spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, replace=False)
