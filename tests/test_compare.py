@@ -4,6 +4,7 @@ folders (one CTRNN, one GRU)."""
 import json
 import shutil
 
+import equinox as eqx
 import jax
 import numpy as np
 import pytest
@@ -128,6 +129,9 @@ def test_compare_bad_input(runs, tmp_path, capsys):
     config = json.loads((other / "config.json").read_text())
     config["config"].update(task_name="perceptual_dm", task={})
     (other / "config.json").write_text(json.dumps(config))
+    from ctrnn_jax import load_npz, save_npz  # another network (the same one twice is refused first)
+    ensemble = load_npz(other / "ensemble.npz")
+    save_npz(eqx.tree_at(lambda e: e.b_out, ensemble, ensemble.b_out + 0.1), other / "ensemble.npz")
     fails([root / "ctrnn", other], "different tasks (flipflop, perceptual_dm); pass --allow-mixed")
     eval_ = json.loads((other / "eval.json").read_text())
     assert not any(eval_["success"])  # fresh networks solve nothing

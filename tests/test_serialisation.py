@@ -94,7 +94,7 @@ def test_load_npz_rejects_corrupt_files(change, problem, tmp_path):
 def test_load_npz_rejects_files_that_are_not_npz(tmp_path):
     path = tmp_path / "noise.npz"
     path.write_bytes(np.random.default_rng(0).bytes(300))
-    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not a readable .npz file"):
+    with pytest.raises(ValueError, match=re.escape(str(path)) + ": not an .npz file"):
         load_npz(path)
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         load_npz(tmp_path / "missing.npz")

@@ -29,7 +29,8 @@ def run(args) -> int:
         check_writable_file(args.json, "--json")
     ensemble, config = load_run_ensemble(args.path)
     if args.json is not None:
-        check_output_file(args.json, "evaluation", option="--json", sources=[args.path], overwrite=args.overwrite)
+        check_output_file(args.json, "evaluation", option="--json", sources=[args.path], network=fingerprint(ensemble),
+                          overwrite=args.overwrite)
     task = task_for(args, ensemble, config)
     if task is None:
         m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]

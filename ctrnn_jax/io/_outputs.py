@@ -239,7 +239,7 @@ def check_output_folder(path: str | os.PathLike, purpose: str, owner: str, *, op
         data = _read_json(path / manifest)
         recorded = data.get("network" if purpose == "analysis" else "owner") if isinstance(data, dict) else None
         if recorded != owner:
-            if not overwrite:
+            if not overwrite and not run:  # (the network's own run folder: its earlier analysis is replaced)
                 raise _refuse(option, path, f"holds the {purpose} of " + ("another network" if purpose == "analysis"
                                                                           else "other networks"))
             _remove(_listed(path, manifest))

@@ -9,12 +9,15 @@ A run folder holds:
 - `ensemble.npz`: the trained ensemble in the interchange format.
 """
 
+import contextlib
 import csv
 import dataclasses
 import datetime
 import io
 import json
 import platform
+import signal
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -286,9 +289,12 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
             checkpoint(s, np.concatenate([history, losses]))
             last_ckpt[0] = step
+        if stop.is_set():  # Ctrl-C: stop here, between chunks, where the state is whole
+            raise KeyboardInterrupt
 
     try:
-        state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
+        with _stop_on_ctrl_c() as stop:
+            state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
     except KeyboardInterrupt:
         raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main) from None
     history = np.concatenate([history, losses])
@@ -311,6 +317,29 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
             f"(at steps {[result['frozen_step'][i] for i in frozen]})")
     barrier("ctrnn_jax.train_run.written")  # the files are on disk before any process reads them
     return result
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c():
+    """An event set by Ctrl-C (SIGINT), for the training loop to stop at the end of the current chunk. A
+    KeyboardInterrupt raised at an arbitrary point can be swallowed (e.g. inside a garbage-collection callback
+    of JAX) or leave the state half-updated; a second Ctrl-C raises at once. Outside the main thread (no
+    signal handler can be set) the event is never set and Ctrl-C acts as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main) -> Interrupted:

@@ -73,13 +73,13 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
     for name, value in (("timeout", timeout), ("heartbeat_timeout", heartbeat_timeout),
                         ("shutdown_timeout", shutdown_timeout)):
         check_int(name, value, 1)
+    if coordinator is not None and process_id == 0:
+        _check_port_free(coordinator)
     if cpu_collectives is not None:
         if cpu_collectives not in ("gloo", "mpi", "none"):
             raise ValueError(f"`cpu_collectives` must be gloo, mpi, none or None; got {cpu_collectives!r}.")
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
 
-    if coordinator is not None and process_id == 0:
-        _check_port_free(coordinator)
     where = coordinator or "the detected coordinator"
     joined = f"all {num_processes} processes" if num_processes else "all processes"
     message = (f"the distributed run did not start within {timeout} s: {where} unreachable, or not {joined} "
