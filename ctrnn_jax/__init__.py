@@ -50,6 +50,7 @@ from .training import NoProgress as NoProgress
 from .training import select_members as select_members
 from .training import stack_members as stack_members
 from .training import TextProgress as TextProgress
+from .training import TensorBoardProgress as TensorBoardProgress
 from .training import TqdmProgress as TqdmProgress
 from .training import TrainConfig as TrainConfig
 from .training import TrainState as TrainState

@@ -63,7 +63,9 @@ def add_config_options(parser) -> None:
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
     g.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="a named set of defaults; explicit options override it (paper = the published code)")
-    g.add_argument("--progress", choices=("bar", "text", "none"), default="bar", help="progress display")
+    g.add_argument("--progress", choices=("bar", "text", "none", "tensorboard"), default="bar",
+                   help="progress display; tensorboard: a bar, and TensorBoard event files in RUN/tensorboard "
+                        "(tensorboard --logdir RUN/tensorboard; needs pip install 'ctrnn_jax[tensorboard]')")
 
 
 def config_from_args(args):
@@ -87,8 +89,11 @@ def config_from_args(args):
                      **run), explicit
 
 
-def _progress(name: str):
+def _progress(name: str, out: Path):
     from ..training._progress import NoProgress, TextProgress, TqdmProgress
+    if name == "tensorboard":
+        from ..training._tensorboard import TensorBoardProgress
+        return TensorBoardProgress(out / "tensorboard", display=TqdmProgress())
     return {"bar": TqdmProgress, "text": TextProgress, "none": NoProgress}[name]()
 
 
@@ -139,7 +144,7 @@ def _train(args, config) -> Path:
     from ..io._run import format_table, train_run
     out = args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
     result = train_run(out, config, resume=args.resume is not None, overwrite=args.overwrite,
-                       progress=_progress(args.progress), log=lambda m: print(m, file=sys.stderr))
+                       progress=_progress(args.progress, out), log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
     return out
 

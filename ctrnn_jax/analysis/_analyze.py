@@ -306,7 +306,8 @@ class Analysis:
                 lines += [f"![{name}]({rel})", "", f"*{caption}*", ""]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | Path, *, fixed_points: bool = True, overwrite: bool = False) -> Path:
+    def write(self, out_dir: str | Path, *, fixed_points: bool = True, overwrite: bool = False,
+              explorer: bool = True, log=None) -> Path:
         """Write `figures/*.png|pdf`, `analysis.json`, `report.md` (and, with `fixed_points`, the fixed points:
         `fixed_points.npz`, or `fixed_points_<i>.npz` per constant input) into `out_dir`, every file atomically.
         Returns the path of `report.md`.
@@ -314,7 +315,10 @@ class Analysis:
         `out_dir` is checked first (`ctrnn_jax.io.check_output_folder`): another network's run folder is
         refused; a folder holding another network's analysis, a comparison, or loose result files only with
         `overwrite=True` (which removes the files that earlier result listed). `analysis.json` records the
-        network's fingerprint and every file written, so the next writer can tell whose files these are."""
+        network's fingerprint and every file written, so the next writer can tell whose files these are.
+
+        With `explorer` (and plotly installed: `pip install 'ctrnn_jax[explorer]'`) also `report.html`, the
+        interactive explorer (`write_explorer`); without plotly it is skipped and `log` is told how to get it."""
         from ..io._outputs import check_output_folder
         from ..io._serialisation import fingerprint
         import matplotlib.pyplot
@@ -340,7 +344,15 @@ class Analysis:
                 files.append(fixed_point_config_path(out / "fixed_points.npz").name)
         with atomic_write(out / REPORT, "w") as f:
             f.write(self.markdown(written, out))
-        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": [*files, REPORT]})
+        files.append(REPORT)
+        if explorer:
+            from ._explorer import EXPLORER, write_explorer
+            try:
+                write_explorer(self, out / EXPLORER)
+                files.append(EXPLORER)
+            except ImportError as e:
+                (log or (lambda message: None))(f"{EXPLORER} skipped: {e}")
+        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": files})
         return out / REPORT
 
 

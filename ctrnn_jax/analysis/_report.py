@@ -74,7 +74,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     if initial is not None:
         result = dataclasses.replace(result, initial_W_rec=initial[result.best])
     log(f"analysed {k} members; best member {result.best}")
-    return result.write(out, fixed_points=fixed_points is None, overwrite=overwrite)
+    return result.write(out, fixed_points=fixed_points is None, overwrite=overwrite, log=log)
 
 
 def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp_config, log):

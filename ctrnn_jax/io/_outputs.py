@@ -28,7 +28,8 @@ from .._files import clean_temporaries
 
 # What `train` writes into a run folder, and what the analysis stages derive from its `ensemble.npz`.
 CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
-RUN_FILES = (CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE)
+SUMMARY = "summary.csv"
+RUN_FILES = (CONFIG, CHECKPOINT, METRICS, SUMMARY, EVAL, ENSEMBLE)
 ANALYSIS, REPORT, COMPARISON, CUBE, FIGURES = "analysis.json", "report.md", "comparison.json", "cube.json", "figures"
 
 

@@ -25,6 +25,7 @@ from ._evaluate import evaluate as evaluate
 from ._progress import NoProgress as NoProgress
 from ._progress import TextProgress as TextProgress
 from ._progress import TqdmProgress as TqdmProgress
+from ._tensorboard import TensorBoardProgress as TensorBoardProgress
 from ._sharding import member_mesh as member_mesh
 from ._sharding import shard_members as shard_members
 from ._train import EnsembleTrainer as EnsembleTrainer
