@@ -9,7 +9,7 @@ The page opens from the file system with no network (plotly.js is inlined: about
   toggles each group;
 - a member selector (`<select id="member">`) that shows one member at a time in both plots;
 - the topology graph of the selected member: stable points (nodes, labelled by their readout) joined by
-  the index-1 saddles between them, drawn in the plane of the state-space's first two PCs;
+  the index-1 saddles between them, drawn in the same three PCs;
 - the summary tables of the analysis.
 
 `pip install 'ctrnn_jax[explorer]'` installs plotly; without it `explorer_html` raises an ImportError that
@@ -127,29 +127,32 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
             colour = "#1f77b4" if i == 0 else _SADDLE_COLOURS[(int(i) - 1) % len(_SADDLE_COLOURS)]
             space.add_trace(go.Scatter3d(
                 x=pc[:, 0], y=pc[:, 1], z=pc[:, 2], mode="markers", name=name, legendgroup=name, visible=visible,
-                marker={"size": 5 if i == 0 else 3, "color": colour, "symbol": "circle" if i == 0 else "x"},
+                marker={"size": 5 if i == 0 else 3, "color": colour, "symbol": "circle" if i == 0 else "diamond"},
                 text=_hover(fp, sel), hovertemplate="%{text}<extra>" + name + "</extra>"))
             owners_3d.append(m)
         if topology is not None:
             g = topology[m]
             nodes = project(np.asarray(g.points)[:, :n]) if g.n_nodes else np.zeros((0, 3))
-            ex, ey = [], []
+            ex, ey, ez = [], [], []
             for a, b in g.edges:
                 ex += [nodes[a, 0], nodes[b, 0], None]
                 ey += [nodes[a, 1], nodes[b, 1], None]
-            graph.add_trace(go.Scatter(x=ex, y=ey, mode="lines", name="index-1 saddles", visible=visible,
-                                       line={"color": "#999999"}, hoverinfo="skip"))
+                ez += [nodes[a, 2], nodes[b, 2], None]
+            graph.add_trace(go.Scatter3d(x=ex, y=ey, z=ez, mode="lines", name="index-1 saddles", visible=visible,
+                                         line={"color": "#999999", "width": 4}, hoverinfo="skip"))
             node_text = ["(" + ", ".join(str(int(v)) for v in row) + ")" for row in g.labels]
-            graph.add_trace(go.Scatter(x=nodes[:, 0], y=nodes[:, 1], mode="markers+text", name="memory states",
-                                       visible=visible, text=node_text, textposition="top center",
-                                       marker={"size": 12, "color": "#1f77b4"},
-                                       hovertemplate="readout %{text}<extra>stable point</extra>"))
+            graph.add_trace(go.Scatter3d(x=nodes[:, 0], y=nodes[:, 1], z=nodes[:, 2], mode="markers",
+                                         name="memory states", visible=visible, text=node_text,
+                                         marker={"size": 6, "color": "#1f77b4"},
+                                         hovertemplate="readout label %{text}<extra>stable point</extra>"))
             owners_graph += [m, m]
     space.update_layout(height=650, margin={"l": 0, "r": 0, "t": 30, "b": 0}, legend={"itemsizing": "constant"},
                         scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
                         title="State space (top 3 PCs of the member's test-set activity)")
-    graph.update_layout(height=450, xaxis_title="PC 1", yaxis_title="PC 2", showlegend=True,
-                        title="Topology graph: memory states joined by index-1 saddles")
+    graph.update_layout(height=550, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=True,
+                        scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
+                        title="Topology graph: stable points (hover: readout label) joined by the index-1 saddles "
+                              "between them, in the same PCs")
     return space, graph, owners_3d, owners_graph, members
 
 
