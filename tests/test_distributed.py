@@ -179,7 +179,8 @@ def _stdout(result: dict) -> str:
 
 
 def test_only_process_zero_writes_and_prints(runs):
-    assert runs["files20"] == ["checkpoint.eqx", "config.json", "ensemble.npz", "eval.json", "metrics.csv"]
+    assert runs["files20"] == ["checkpoint.eqx", "config.json", "ensemble.npz", "eval.json", "metrics.csv",
+                              "summary.csv"]
     assert runs["cwd_files"] == [[], []]  # nothing written anywhere else (the working directories)
     assert sorted(p.name for p in runs["run"].iterdir()) == runs["files20"]  # and no temporary files
     for name in ("train", "resume"):

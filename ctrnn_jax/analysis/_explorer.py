@@ -84,12 +84,11 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
     """The two plotly figures of the explorer (state space, topology graph) and, per trace, the member it
     belongs to: `(state_space, graph, owners_3d, owners_graph, members)`.
 
-    `members`: which members to include (default: all, up to 16, best first)."""
+    `members`: which members to include (default: the best, then the others in order, up to 16)."""
     go, _ = _plotly()
     k = analysis.n_members
-    if members is None:
-        order = np.argsort(-_score(analysis)) if analysis.evaluation is not None else np.arange(k)
-        members = [int(m) for m in order[:16]]
+    if members is None:  # the best member first
+        members = [int(analysis.best), *(m for m in range(k) if m != analysis.best)][:16]
     fp = analysis.fixed_points[0]
     states, segments = _trajectories(analysis)
     n = analysis.ensemble.n_units
@@ -151,14 +150,8 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
                         title="State space (top 3 PCs of the member's test-set activity)")
     graph.update_layout(height=550, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=True,
                         scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
-                        title="Topology graph: stable points (hover: readout label) joined by the index-1 saddles "
-                              "between them, in the same PCs")
+                        title="Topology graph: stable points joined by index-1 saddles")
     return space, graph, owners_3d, owners_graph, members
-
-
-def _score(analysis) -> np.ndarray:
-    from ._analyze import _score as score
-    return score(analysis.evaluation)
 
 
 _SCRIPT = """
