@@ -265,7 +265,7 @@ def test_every_float_setting_of_every_config_refuses_infinity_and_nan():
     assert checked >= 30
 
 
-def test_figures_are_written_atomically_and_closed(tmp_path):
+def test_save_figure_writes_a_whole_png_and_pdf(tmp_path):
     """save_figure goes through atomic_write: see the kill -9 test below for the writer itself."""
     import matplotlib
     matplotlib.use("Agg")
