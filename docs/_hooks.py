@@ -67,13 +67,16 @@ def check_api_pages(docs_dir: Path) -> None:
 
 
 def _defined_names() -> set[str]:
-    """Every name defined anywhere in the package: modules, functions, classes, methods, assignments."""
+    """Every name defined anywhere in the package: modules, functions, classes, methods, assignments and
+    parameters (a docstring may say "see `out_dir`" of its own argument)."""
     out = set()
     for path in (ROOT / "ctrnn_jax").rglob("*.py"):
         out.add(path.stem)
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 out.add(node.name)
+            elif isinstance(node, ast.arg):
+                out.add(node.arg)
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     if isinstance(t, ast.Name):
