@@ -88,6 +88,6 @@ from .analysis import success_summary as success_summary
 from .analysis import task_fixed_points as task_fixed_points
 
 try:
-    __version__ = version("ctrnn_jax")
+    __version__ = version("ctrnn-ensembles")  # the distribution name (pyproject.toml); the import name stays ctrnn_jax
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+local"

@@ -189,7 +189,7 @@ def test_an_expected_error_is_one_line_and_exit_2(monkeypatch, capsys):
 
     errors = (ValueError("bad value\n  second line"), FileNotFoundError("x.npz: no such file"),
               FileExistsError("x: already holds a run"), PermissionError("x: denied"),
-              ImportError("reading Keras files needs h5py: pip install 'ctrnn_jax[keras]'"))
+              ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]'"))
     for error in errors:
         def fail(args, error=error):
             raise error

@@ -115,7 +115,7 @@ def test_tensorboard_without_the_extra_is_one_line(tmp_path, monkeypatch, capsys
         cli(["train", *RUN, "--steps", "5", "--progress", "tensorboard", "--out", tmp_path / "r"])
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "pip install 'ctrnn_jax[tensorboard]'" in err[0]
+    assert len(err) == 1 and "pip install 'ctrnn-ensembles[tensorboard]'" in err[0]
     assert not (tmp_path / "r").exists()
 
 
@@ -166,7 +166,7 @@ def test_analyze_without_plotly_writes_the_rest_and_says_how(analysed, tmp_path,
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
     assert cli(["analyze", run / "ensemble.npz", "--out", run, *FAST_FP]) == 0
     err = capsys.readouterr().err
-    assert "report.html skipped" in err and "pip install 'ctrnn_jax[explorer]'" in err
+    assert "report.html skipped" in err and "pip install 'ctrnn-ensembles[explorer]'" in err
     assert (run / "report.md").is_file() and not (run / "report.html").exists()
 
 

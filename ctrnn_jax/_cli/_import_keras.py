@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
                        description="Read Keras models, each a SimpleRNN followed by a Dense readout (Keras 2 or 3 "
                                    "whole-model .h5/.hdf5, Keras 3 .keras, or weights-only .weights.h5), into one "
                                    "ensemble.npz (alpha = 1; members in the order given). Needs h5py: "
-                                   "pip install 'ctrnn_jax[keras]'.")
+                                   "pip install 'ctrnn-ensembles[keras]'.")
     p.add_argument("models", type=Path, nargs="+", metavar="MODEL_FILE", help="Keras model or weights files")
     p.add_argument("--out", type=Path, default=Path("ensemble.npz"), help="output .npz (default: ensemble.npz)")
     p.add_argument("--overwrite", action="store_true",

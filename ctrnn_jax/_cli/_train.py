@@ -65,7 +65,7 @@ def add_config_options(parser) -> None:
                    help="a named set of defaults; explicit options override it (paper = the published code)")
     g.add_argument("--progress", choices=("bar", "text", "none", "tensorboard"), default="bar",
                    help="progress display; tensorboard: a bar, and TensorBoard event files in RUN/tensorboard "
-                        "(tensorboard --logdir RUN/tensorboard; needs pip install 'ctrnn_jax[tensorboard]')")
+                        "(tensorboard --logdir RUN/tensorboard; needs pip install 'ctrnn-ensembles[tensorboard]')")
 
 
 def config_from_args(args):

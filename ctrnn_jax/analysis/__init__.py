@@ -42,3 +42,6 @@ from ._analyze import Analysis as Analysis
 from ._analyze import task_fixed_points as task_fixed_points
 from ._plot_task import plot_probe_state_space as plot_probe_state_space
 from ._report import analyze_run as analyze_run
+from ._explorer import explorer_figures as explorer_figures
+from ._explorer import explorer_html as explorer_html
+from ._explorer import write_explorer as write_explorer

@@ -317,7 +317,7 @@ class Analysis:
         `overwrite=True` (which removes the files that earlier result listed). `analysis.json` records the
         network's fingerprint and every file written, so the next writer can tell whose files these are.
 
-        With `explorer` (and plotly installed: `pip install 'ctrnn_jax[explorer]'`) also `report.html`, the
+        With `explorer` (and plotly installed: `pip install 'ctrnn-ensembles[explorer]'`) also `report.html`, the
         interactive explorer (`write_explorer`); without plotly it is skipped and `log` is told how to get it."""
         from ..io._outputs import check_output_folder
         from ..io._serialisation import fingerprint

@@ -12,7 +12,7 @@ The page opens from the file system with no network (plotly.js is inlined: about
   the index-1 saddles between them, drawn in the same three PCs;
 - the summary tables of the analysis.
 
-`pip install 'ctrnn_jax[explorer]'` installs plotly; without it `explorer_html` raises an ImportError that
+`pip install 'ctrnn-ensembles[explorer]'` installs plotly; without it `explorer_html` raises an ImportError that
 says so, and `ctrnn-jax analyze` writes everything else and says in one line how to get the explorer.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 from ..dynamics._fixed_points import FixedPoints
 from ..training._evaluate import ensemble_states
 
-INSTALL = "pip install 'ctrnn_jax[explorer]' (or pip install plotly)"
+INSTALL = "pip install 'ctrnn-ensembles[explorer]' (or pip install plotly)"
 EXPLORER = "report.html"
 _SADDLE_COLOURS = ("#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 

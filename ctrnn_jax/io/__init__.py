@@ -15,3 +15,7 @@ from ._serialisation import load_checkpoint as load_checkpoint
 from ._serialisation import load_npz as load_npz
 from ._serialisation import save_checkpoint as save_checkpoint
 from ._serialisation import save_npz as save_npz
+from ._serialisation import fingerprint as fingerprint
+from ._outputs import check_output_file as check_output_file
+from ._outputs import check_output_folder as check_output_folder
+from ._outputs import clean_temporaries as clean_temporaries

@@ -46,7 +46,7 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn_jax[keras]' (or pip install h5py)") \
+        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' (or pip install h5py)") \
             from None
     return h5py
 
@@ -237,7 +237,7 @@ def load_keras(paths: str | os.PathLike | list, *, activation: str | None = None
     **Returns:** a `CTRNN` ensemble with `K = len(paths)`: `W_rec (K, N, N)`, `W_in (K, N, M)`,
     `b (K, N)`, `W_out (K, O, N)`, `b_out (K, O)`, `alpha (K,)` all ones.
 
-    Needs `h5py` (`pip install 'ctrnn_jax[keras]'`), not TensorFlow or Keras.
+    Needs `h5py` (`pip install 'ctrnn-ensembles[keras]'`), not TensorFlow or Keras.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

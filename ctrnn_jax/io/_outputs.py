@@ -313,5 +313,5 @@ def remove_results(paths) -> list[Path]:
     return _remove(paths)
 
 
-__all__ = ["check_output_file", "check_output_folder", "check_writable_file", "check_writable_folder",
+__all__ = ["check_output_file", "check_output_folder", "clean_temporaries", "check_writable_file", "check_writable_folder",
            "derived_files", "describe", "file_kind", "is_run_folder", "recorded_network", "remove_results", "stale_results"]

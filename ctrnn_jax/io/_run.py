@@ -72,7 +72,7 @@ class RunConfig:
 def environment() -> dict:
     """Package versions and the device JAX runs on."""
     versions = {}
-    for pkg in ("ctrnn_jax", "jax", "jaxlib", "optax", "equinox", "numpy"):
+    for pkg in ("ctrnn-ensembles", "jax", "jaxlib", "optax", "equinox", "numpy"):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -1,6 +1,6 @@
 """NeuroGym environments as tasks: `NeurogymTask("PerceptualDecisionMaking-v0", dt=100)`.
 
-NeuroGym (`pip install 'ctrnn_jax[neurogym]'`) is the field's shared collection of trial-based
+NeuroGym (`pip install 'ctrnn-ensembles[neurogym]'`) is the field's shared collection of trial-based
 cognitive tasks. Its environments build each trial on the host with NumPy: `env.new_trial()`
 fills `env.ob` (`(L, M)` observations) and `env.gt` (`(L,)` ground-truth actions, the action the
 agent should take at every step: `0` = fixate, then the choice) for a trial of `L` steps. Here:
@@ -49,7 +49,7 @@ import numpy as np
 from .._checks import check_float, check_int, check_key
 from ._task import masked_mse_np
 
-INSTALL = "pip install 'ctrnn_jax[neurogym]'"
+INSTALL = "pip install 'ctrnn-ensembles[neurogym]'"
 _PROBE_TRIALS = 1000  # trials drawn to find the default `length`
 _BASELINE_TRIALS = 64  # trials averaged for the fixed-point input
 _OWN = ("length", "test_trials", "test_seed", "success_accuracy", "scored_periods")

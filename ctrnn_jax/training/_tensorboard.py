@@ -1,6 +1,6 @@
 """`TensorBoardProgress`: a progress meter that logs the ensemble's training to TensorBoard event files.
 
-Needs the optional extra `pip install 'ctrnn_jax[tensorboard]'` (tensorboardX, a small writer-only package;
+Needs the optional extra `pip install 'ctrnn-ensembles[tensorboard]'` (tensorboardX, a small writer-only package;
 TensorFlow is not needed to write, only `tensorboard` to look: `tensorboard --logdir RUN/tensorboard`).
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ._progress import NoProgress
 
-INSTALL = "pip install 'ctrnn_jax[tensorboard]' (or pip install tensorboardX)"
+INSTALL = "pip install 'ctrnn-ensembles[tensorboard]' (or pip install tensorboardX)"
 
 
 class TensorBoardProgress(NoProgress):
