@@ -11,13 +11,14 @@ reduction is inside the vmapped member step).
 
 Between chunks, on the device (no host round trip inside a step), the trainer can
 
-- **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set of
-  `stop_trials` trials (drawn once from `seed`, never trained on), record the step at which each first
+- **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set (the
+  task's `validation_set()`, for the flip-flop a series like the 8-state test with other timings; else
+  `stop_trials` trials drawn once from `seed`, never trained on), record the step at which each first
   meets `MSE < stop_mse` (`TrainState.criterion_step`), and stop when every member has met it;
 - **restart dead starts** (`TrainConfig.restart_after`): a member whose mean training loss over the
-  chunk that takes it past `restart_after` steps since its start is still at least `restart_ratio` times
-  its mean loss over its first chunk (it has not left the initial plateau), and that has not met the
-  criterion, is re-initialized from a fresh key derived from its member index and restart count
+  chunk that takes it past `restart_after` steps since its start (at least two chunks) is still at
+  least `restart_ratio` times its mean loss over its first chunk (it has not left the initial
+  plateau), and that has not met the criterion, is re-initialized from a fresh key derived from its member index and restart count
   (`restart_key`), with a fresh optimizer state (so its learning-rate schedule starts again), at most
   `max_restarts` times. `TrainState.restarts` and `start_step` record it.
 """
@@ -82,9 +83,9 @@ class TrainConfig:
     - `stop_mse`: train to criterion: stop once every member's MSE on a fixed held-out set is below
       this (checked on the device after every compiled chunk); None trains all `steps`.
     - `stop_trials`: trials in the held-out set of the criterion (>= 1), drawn once from `seed` apart
-      from the training trials.
-    - `restart_after`: restart dead starts: steps after a member's start at which it is checked (>= 2 ·
-      `steps_per_call`); None never restarts.
+      from the training trials, for a task without a `validation_set` (the flip-flop has one).
+    - `restart_after`: restart dead starts: steps after a member's start at which it is checked (>= 1;
+      at least 2 · `steps_per_call`, a chunk after its first); None never restarts.
     - `restart_ratio`: a member is a dead start when its mean loss over the chunk that takes it past
       `restart_after` is at least this fraction of its mean loss over its first chunk, in (0, inf).
     - `max_restarts`: restarts per member at most (>= 0).
@@ -130,9 +131,6 @@ class TrainConfig:
             raise ValueError(f"`stop_mse` must be a number in (0, inf) or None, got {self.stop_mse!r}.")
         if self.restart_after is not None:
             check_int("restart_after", self.restart_after, 1)
-            if self.restart_after < 2 * self.steps_per_call:
-                raise ValueError(f"`restart_after` must be at least 2 × `steps_per_call` ({2 * self.steps_per_call}): "
-                                 f"a member is checked at a chunk after its first; got {self.restart_after}.")
         if isinstance(self.restart_ratio, bool) or not isinstance(self.restart_ratio, numbers.Real) \
                 or not 0 < self.restart_ratio < np.inf:
             raise ValueError(f"`restart_ratio` must be a number in (0, inf), got {self.restart_ratio!r}.")
@@ -558,11 +556,17 @@ class EnsembleTrainer:
         return self._data
 
     def held_out(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
-        """The criterion's held-out trials `(S, T, M)`, `(S, T, O)`, mask (`stop_trials` of them, drawn
-        once from `seed` apart from every training key), or None without a criterion."""
+        """The criterion's held-out trials `(S, T, M)`, `(S, T, O)`, mask, or None without a criterion:
+        the task's `validation_set()` where it has one (the flip-flop: a series of the 8-state test's
+        kind with other timings), else `stop_trials` trials drawn once from `seed` apart from every
+        training key."""
         if self.config.stop_mse is not None and self._held_out is None:
-            key = jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003)
-            self._held_out = shard_members(self.task.sample(key, self.config.stop_trials), self.mesh, -1)
+            if hasattr(self.task, "validation_set"):  # a held-out set of the task's own making
+                held = self.task.validation_set()
+            else:
+                held = self.task.sample(jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003),
+                                        self.config.stop_trials)
+            self._held_out = shard_members(held, self.mesh, -1)
         return self._held_out
 
     # -- between steps, on the device ---------------------------------------------------------------
@@ -585,7 +589,8 @@ class EnsembleTrainer:
         if c.restart_after is None:
             return state
         since = state.step - state.start_step
-        dead = ((since >= c.restart_after) & (since - n_steps < c.restart_after) & ~first
+        after = max(c.restart_after, 2 * c.steps_per_call)  # a chunk after the first
+        dead = ((since >= after) & (since - n_steps < after) & ~first
                 & (mean >= c.restart_ratio * state.start_loss) & (state.criterion_step < 0) & ~state.frozen
                 & (state.restarts < c.max_restarts))
         return lax.cond(jnp.any(dead), lambda s: self._restart(s, dead), lambda s: s, state)
