@@ -16,11 +16,13 @@ if [ $dry = 1 ]; then
   OUT=${OUT:-$(mktemp -d)}
   export JAX_PLATFORMS=cpu
   # tiny sizes: every option of the real run, small numbers
-  K1="1 2"; K2="1 2"; K3="1 2"; UNITS="--units 8 --batch 4 --length 60"; FP="--members 1 2 --units 8 --candidates 16 --adam-steps 20 --newton-steps 2"
-  TEST_SCAN="--collect-only"; LIMIT=120
+  K1="2"; K2="2"; K3="2"; UNITS="--units 8 --batch 4 --length 60"; REP="--steps-per-call 2 --repeats 1"
+  FP="--members 2 --units 8 --candidates 16 --adam-steps 20 --newton-steps 2"
+  TEST_SCAN="--collect-only"; LIMIT=300
 else
   OUT=${OUT:-gpu_out}
-  K1="1 16 64 256 1024"; K2="1 256"; K3="1 256 1024"; UNITS=""; FP="--members 1 64"
+  K1="1 16 64 256 1024"; K2="1 256"; K3="1 256 1024"; UNITS=""; REP="--steps-per-call 5 --repeats 3"
+  FP="--members 1 64"
   TEST_SCAN=""; LIMIT=0
 fi
 mkdir -p "$OUT"
@@ -46,16 +48,16 @@ stage 90 test_scan $py -m pytest -q -p no:cacheprovider $TEST_SCAN tests/test_sc
 
 # 2. throughput: every variant against the plain baseline, TF32 (default precision)
 stage 240 throughput_default $py benchmarks/ensemble_throughput.py --members $K1 $UNITS \
-    --variants plain custom trainer checkpoint autodiff --steps-per-call 5 --repeats 3 \
+    --variants plain custom trainer checkpoint autodiff $REP \
     --json "$OUT/throughput_default.json"
 
 # 2b. unroll 8 of the time loop (fewer loop iterations: matters where kernel launches dominate, small K)
 stage 90 throughput_unroll8 $py benchmarks/ensemble_throughput.py --members $K2 $UNITS --variants custom trainer \
-    --unroll 8 --steps-per-call 5 --repeats 3 --json "$OUT/throughput_unroll8.json"
+    --unroll 8 $REP --json "$OUT/throughput_unroll8.json"
 
 # 3. full float32 (precision=highest) for the custom VJP and the baseline
 stage 120 throughput_highest $py benchmarks/ensemble_throughput.py --members $K3 $UNITS --variants plain custom \
-    --precision highest --steps-per-call 5 --repeats 3 --json "$OUT/throughput_highest.json"
+    --precision highest $REP --json "$OUT/throughput_highest.json"
 
 # 4. fixed points (N = 100, 1024 candidates each; tiny in the dry run)
 stage 90 fixed_points $py benchmarks/fixed_points.py $FP --json "$OUT/fixed_points.json"
