@@ -67,17 +67,22 @@ def test_the_update_is_clip_then_adam_then_the_decayed_learning_rate():
 
 
 def test_train_to_criterion_records_the_first_step_and_stops_when_all_met():
-    train = dataclasses.replace(TRAIN, steps=12, steps_per_call=2, stop_mse=0.6, stop_trials=16)
+    train = dataclasses.replace(TRAIN, steps=12, steps_per_call=2, stop_mse=0.975)  # some members meet it
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
     held = trainer.held_out()
     # the reference: chunk by chunk, the members' held-out MSE recomputed from the states
-    state, first = trainer.init(), np.full(4, -1)
+    state, first, met_w = trainer.init(), np.full(4, -1), {}
     while int(state.step) < train.steps and not np.all(first >= 0):
         state, _ = trainer.run_steps(state, 2)
         mse = np.asarray(trainer.held_out_mse(state.model, held))
-        first = np.where((first < 0) & (mse < 0.6), int(state.step), first)
+        for k in np.flatnonzero((first < 0) & (mse < 0.975)):
+            met_w[k] = np.asarray(state.model.W_rec[k])
+        first = np.where((first < 0) & (mse < 0.975), int(state.step), first)
     final, losses = trainer.train(trainer.init(), progress=NoProgress())
     np.testing.assert_array_equal(np.asarray(final.criterion_step), first)
+    for k, w in met_w.items():  # held at the weights that met the criterion
+        np.testing.assert_array_equal(np.asarray(final.model.W_rec[k]), w)
+    assert met_w, "no member met the criterion: the test checks nothing"
     assert losses.shape == (int(final.step), 4)
     if np.all(first >= 0):  # stopped at the chunk where the last member met it
         assert int(final.step) == first.max() < train.steps

@@ -14,7 +14,8 @@ Between chunks, on the device (no host round trip inside a step), the trainer ca
 - **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set (the
   task's `validation_set()`, for the flip-flop a series like the 8-state test with other timings; else
   `stop_trials` trials drawn once from `seed`, never trained on), record the step at which each first
-  meets `MSE < stop_mse` (`TrainState.criterion_step`), and stop when every member has met it;
+  meets `MSE < stop_mse` (`TrainState.criterion_step`), hold it there (its weights stay those that
+  met the criterion: no drift back above it), and stop when every member has met it;
 - **restart dead starts** (`TrainConfig.restart_after`): a member whose mean training loss over the
   chunk that takes it past `restart_after` steps since its start (at least two chunks) is still at
   least `restart_ratio` times its mean loss over its first chunk (it has not left the initial
@@ -80,8 +81,9 @@ class TrainConfig:
     - `adam_b2`: Adam's beta2 (Keras default).
     - `adam_eps`: Adam's epsilon (Keras default).
     - `seed`: seeds the members' initialization, the data and the noise.
-    - `stop_mse`: train to criterion: stop once every member's MSE on a fixed held-out set is below
-      this (checked on the device after every compiled chunk); None trains all `steps`.
+    - `stop_mse`: train to criterion: a member whose MSE on a fixed held-out set is below this
+      (checked on the device after every compiled chunk) stops training, its weights those that met
+      it, and the run stops once every member has; None trains all `steps`.
     - `stop_trials`: trials in the held-out set of the criterion (>= 1), drawn once from `seed` apart
       from the training trials, for a task without a `validation_set` (the flip-flop has one).
     - `restart_after`: restart dead starts: steps after a member's start at which it is checked (>= 1;
@@ -259,7 +261,8 @@ class TrainStep:
 
     One step of every member: a batch per member (or one shared) from `key` (in data-set mode the
     epoch's shuffle comes from the state's key and the batch from `state.step`), the loss, its gradient
-    and the `optimizer` update; non-finite members freeze. `metrics` holds `loss` and `grad_norm`, `(K,)`.
+    and the `optimizer` update; non-finite members freeze, and members that met the criterion
+    (`state.criterion_step >= 0`) are held at the weights that met it. `metrics` holds `loss` and `grad_norm`, `(K,)`.
     Jit it, vmap it or call it from a loop; `EnsembleTrainer` scans it over chunks of steps with
     `key = step_key(state)`. The per-member hyper-parameters, the fixed data set and the constraints
     are attributes (`hyper`, `data`, `constraints`); `apply(state, key, hyper, data, constraints)` takes
@@ -298,7 +301,7 @@ class TrainStep:
         c = self.config
         return dict(unroll=c.unroll, backprop=c.backprop, precision=c.precision)
 
-    def member_update(self, model, opt_state, frozen, frozen_step, hyper, batch, noise_key, step, cons):
+    def member_update(self, model, opt_state, frozen, frozen_step, held, hyper, batch, noise_key, step, cons):
         spec = self.spec(model)
         params, static = eqx.partition(model, spec)
         c = self.config
@@ -327,7 +330,7 @@ class TrainStep:
         finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
         for p in jax.tree_util.tree_leaves(new_params):
             finite = finite & jnp.all(jnp.isfinite(p))
-        ok = finite & ~frozen
+        ok = finite & ~frozen & ~held  # a member that met the criterion keeps the weights that met it
         keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
         new_params = jax.tree_util.tree_map(keep, new_params, params)
         new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
@@ -345,10 +348,10 @@ class TrainStep:
         else:
             batch = jax.vmap(lambda i: self.batch(batch_key, state.step, i, data))(state.member_id)
         batch_axis = None if self.config.shared_batch else 0
-        update = jax.vmap(self.member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, 0, None, 0))
+        update = jax.vmap(self.member_update, in_axes=(0, 0, 0, 0, 0, 0, batch_axis, 0, None, 0))
         model, opt_state, frozen, frozen_step, loss, gnorm = update(
-            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, batch, noise_keys, state.step,
-            constraints)
+            state.model, state.opt_state, state.frozen, state.frozen_step, state.criterion_step >= 0, hyper, batch,
+            noise_keys, state.step, constraints)
         state = dataclasses.replace(state, model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
                                     frozen_step=frozen_step)
         return state, {"loss": loss, "grad_norm": gnorm}
