@@ -57,9 +57,10 @@ def add_config_options(parser) -> None:
     TASK.add_to(parser, "flip-flop options (FlipFlopConfig; for --task flipflop only)")
     g = parser.add_argument_group("task choice")
     add_task_option(g, default="flipflop",
-                    help_="the task (default: flipflop; the flip-flop options above apply to it only; the decision "
-                          "and memory tasks default to --lr 3e-3; neurogym:ENV_ID, a NeuroGym environment, to "
-                          "--dataset-size 8192)")
+                    help_="the task (default: flipflop; the flip-flop options above apply to it only, and it trains to "
+                          "criterion by default: --stop-mse 0.02 --restart-after 500, off with --stop-mse none "
+                          "--restart-after none; the decision and memory tasks default to --lr 3e-3; neurogym:ENV_ID, "
+                          "a NeuroGym environment, to --dataset-size 8192)")
     g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
                    help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable); for "
                         "neurogym:ENV_ID an option of the environment, e.g. --task-opt dt=50")
