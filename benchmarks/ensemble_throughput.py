@@ -165,7 +165,7 @@ def run_variant(variant, k, precision, args, data):
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
-            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints).compile()
+            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()).compile()
             row["compile_s"] = time.perf_counter() - t0
             row["compiled_bytes"] = compiled_memory(compiled)
             if args.memory_only:
@@ -173,7 +173,8 @@ def run_variant(variant, k, precision, args, data):
             holder = {"state": state}
 
             def call():
-                holder["state"], losses = compiled(holder["state"], trainer.hyper, trainer.data(), trainer.constraints)
+                holder["state"], losses = compiled(holder["state"], trainer.hyper, trainer.data(), trainer.constraints,
+                                                   trainer.held_out())
                 return losses
         else:
             x, y = (a[:k] for a in data)

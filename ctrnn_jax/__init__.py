@@ -46,14 +46,17 @@ from .training import init_distributed as init_distributed
 from .training import is_main_process as is_main_process
 from .training import make_constraints as make_constraints
 from .training import make_ensemble as make_ensemble
+from .training import make_train_step as make_train_step
 from .training import NoProgress as NoProgress
 from .training import select_members as select_members
 from .training import stack_members as stack_members
+from .training import step_key as step_key
 from .training import TextProgress as TextProgress
 from .training import TensorBoardProgress as TensorBoardProgress
 from .training import TqdmProgress as TqdmProgress
 from .training import TrainConfig as TrainConfig
 from .training import TrainState as TrainState
+from .training import TrainStep as TrainStep
 from .dynamics import analyze_fixed_points as analyze_fixed_points
 from .dynamics import complete_saddles as complete_saddles
 from .dynamics import cube_analysis as cube_analysis

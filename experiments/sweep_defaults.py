@@ -4,6 +4,12 @@
 This is how the defaults of `ctrnn-jax flipflop` were chosen (see experiments/README.md):
 
     python experiments/sweep_defaults.py --units 64 --alpha 0.25 --lr 1e-2 --decay 1e-3 --steps 6000
+
+With `--stop-mse` / `--restart-after` it trains as the main job does (train to criterion on the task's
+validation series, dead-start restarts; issue #21) and records each member's validation MSE, the step
+at which it met the criterion and its restarts, next to the test MSE:
+
+    python experiments/sweep_defaults.py --decay 1e-3 --steps 8000 --every 100 --stop-mse 0.02 --restart-after 500
 """
 
 import argparse
@@ -29,13 +35,15 @@ def main():
     p.add_argument("--every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threshold", type=float, default=0.02)
+    p.add_argument("--stop-mse", type=float, default=None, help="train to criterion (TrainConfig.stop_mse)")
+    p.add_argument("--restart-after", type=int, default=None, help="restart dead starts (TrainConfig.restart_after)")
     p.add_argument("--json", default=None, help="write the learning curve here")
     p.add_argument("--save", default=None, help="write the trained ensemble.npz here")
     a = p.parse_args()
     trainer = cj.EnsembleTrainer(
         cj.EnsembleConfig(members=a.members, units=a.units, alpha=a.alpha),
         cj.TrainConfig(steps=a.steps, batch_size=a.batch, learning_rate=a.lr, lr_decay=a.decay, clip_norm=a.clip,
-                       steps_per_call=a.every, seed=a.seed))
+                       steps_per_call=a.every, seed=a.seed, stop_mse=a.stop_mse, restart_after=a.restart_after))
     x, y = cj.flipflop_test_set()
     curve = []
     t0 = time.perf_counter()
@@ -44,7 +52,10 @@ def main():
         e = cj.evaluate(state.model, x, y, threshold=a.threshold)
         row = {"step": int(state.step), "seconds": time.perf_counter() - t0,
                "train_loss": np.mean(losses[-a.every:], axis=0).tolist(), "test_mse": e["mse"].tolist(),
-               "n_success": int(e["success"].sum())}
+               "n_success": int(e["success"].sum()), "restarts": np.asarray(state.restarts).tolist(),
+               "criterion_step": np.asarray(state.criterion_step).tolist()}
+        if a.stop_mse is not None:
+            row["validation_mse"] = np.asarray(trainer.held_out_mse(state.model, trainer.held_out())).tolist()
         curve.append(row)
         print(f"step {row['step']:>6}  {row['seconds']:>6.0f} s  test MSE median {np.median(e['mse']):.4f} "
               f"min {e['mse'].min():.4f}  success {row['n_success']}/{a.members}", flush=True)

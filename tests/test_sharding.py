@@ -30,12 +30,12 @@ def test_state_stays_sharded_and_matches_one_device():
     sharded = EnsembleTrainer(ENS, TRAIN, TASK)
     single = EnsembleTrainer(ENS, TRAIN, TASK, devices=jax.devices()[:1])
     s2, s1 = sharded.init(), single.init()
-    assert _is_split(s2.model.W_rec) and _is_split(s2.opt_state.mu.W_rec)
+    assert _is_split(s2.model.W_rec) and _is_split(s2.opt_state[1].mu.W_rec)
     assert sharded.hyper.learning_rate.sharding.spec == PartitionSpec("members")
     s2, l2 = sharded.run_steps(s2, 3)
     s1, l1 = single.run_steps(s1, 3)
     # the layout survives the compiled steps...
-    assert _is_split(s2.model.W_rec) and _is_split(s2.frozen) and _is_split(s2.opt_state.nu.W_out)
+    assert _is_split(s2.model.W_rec) and _is_split(s2.frozen) and _is_split(s2.opt_state[1].nu.W_out)
     assert len(s2.model.W_rec.sharding.device_set) == 2
     # ...and the numbers are those of one device (the first step's losses exactly; later steps up to
     # the rounding of a differently compiled program)

@@ -28,13 +28,13 @@ SCRIPT = textwrap.dedent("""
     s8, s1 = sharded.init(), single.init()
     split = lambda x: (isinstance(x.sharding, NamedSharding) and x.sharding.spec == PartitionSpec("members")
                        and len(x.sharding.device_set) == 8)
-    layouts = [all(split(x) for x in jax.tree_util.tree_leaves((s8.model, s8.opt_state.mu, s8.frozen)))]
+    layouts = [all(split(x) for x in jax.tree_util.tree_leaves((s8.model, s8.opt_state[1].mu, s8.frozen)))]
     losses8, losses1 = [], []
     for _ in range(2):  # two compiled calls: the layout must survive each
         s8, l8 = sharded.run_steps(s8, 2)
         s1, l1 = single.run_steps(s1, 2)
         losses8.append(np.asarray(l8)); losses1.append(np.asarray(l1))
-        layouts.append(all(split(x) for x in jax.tree_util.tree_leaves((s8.model, s8.opt_state.nu, s8.frozen))))
+        layouts.append(all(split(x) for x in jax.tree_util.tree_leaves((s8.model, s8.opt_state[1].nu, s8.frozen))))
     w8, w1 = np.asarray(s8.model.W_rec), np.asarray(s1.model.W_rec)
     print(json.dumps({"devices": jax.device_count(), "layouts": layouts,
                       "loss_diff": float(np.max(np.abs(np.concatenate(losses8) - np.concatenate(losses1)))),

@@ -165,7 +165,7 @@ def test_dataset_mode_visits_every_series_once_per_epoch():
     for member in (0, 1):
         seen = []
         for step in range(4):  # one epoch = 16 // 4 steps
-            x, _, _ = trainer._batch(key, jnp.asarray(step), member, (inputs, targets, mask))
+            x, _, _ = trainer.step.batch(key, jnp.asarray(step), member, (inputs, targets, mask))
             for row in np.asarray(x):
                 seen.append(int(np.flatnonzero(np.all(data == row, axis=(1, 2)))[0]))
         assert sorted(seen) == list(range(16))

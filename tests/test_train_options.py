@@ -16,7 +16,7 @@ ENS = EnsembleConfig(members=2, units=5, alpha=0.5)
 
 def _first_batch(trainer, state, member):
     key = jax.random.wrap_key_data(state.key_data)
-    return trainer._batch(jax.random.fold_in(key, state.step), state.step, member, None)
+    return trainer.step.batch(jax.random.fold_in(key, state.step), state.step, member, None)
 
 
 def test_masked_mse_ignores_masked_entries(getkey):

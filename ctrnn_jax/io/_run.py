@@ -34,7 +34,7 @@ from ..tasks._tasks import task_from_dict
 from ..training._distributed import barrier, is_distributed, is_main_process, to_host
 from ..training._ensemble import EnsembleConfig
 from ..training._evaluate import ensemble_outputs, evaluate
-from ..training._train import EnsembleTrainer, TrainConfig
+from ..training._train import EnsembleTrainer, TrainConfig, legacy_layouts, state_record
 from ._outputs import CHECKPOINT, CONFIG, CUBE, ENSEMBLE, EVAL, METRICS, SUMMARY  # noqa: F401 (the run folder's names)
 from ._serialisation import load_checkpoint, load_npz, save_checkpoint, save_npz
 
@@ -220,9 +220,8 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
         "mse": metrics["mse"].tolist(),
         "success": metrics["success"].tolist(),
     })
-    if state is not None:
-        out["frozen"] = to_host(state.frozen).tolist()
-        out["frozen_step"] = to_host(state.frozen_step).tolist()
+    if state is not None:  # frozen, frozen_step, restarts, start_step, criterion_step
+        out.update(state_record(state))
     return out
 
 
@@ -305,7 +304,8 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     state = trainer.init()
     history = np.zeros((0, config.ensemble.members), np.float32)
     if resume and not restart:
-        state, history = load_checkpoint(out / CHECKPOINT, to_host(state) if distributed else state)
+        like = to_host(state) if distributed else state
+        state, history = load_checkpoint(out / CHECKPOINT, like, older=legacy_layouts(like))
         if distributed:  # from the host copy, each process puts only its own members on its devices
             state = trainer.place(state)
         if history.shape != (int(state.step), config.ensemble.members):

@@ -144,18 +144,24 @@ def save_checkpoint(path: str | os.PathLike, state, losses: np.ndarray) -> None:
         eqx.tree_serialise_leaves(f, state)
 
 
-def load_checkpoint(path: str | os.PathLike, like):
+def load_checkpoint(path: str | os.PathLike, like, *, older=()):
     """Read a checkpoint written by `save_checkpoint`; `like` is a state of the same structure and
-    shapes (e.g. `trainer.init()`). Returns `(state, losses)`."""
+    shapes (e.g. `trainer.init()`); `older`: `(old_like, convert)` pairs, layouts of earlier versions
+    tried in turn when `like` does not fit, `convert(old)` giving the state. Returns `(state, losses)`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint there.")
-    try:
-        with open(path, "rb") as f:
-            losses = np.load(f, allow_pickle=False)
-            state = eqx.tree_deserialise_leaves(f, like)
-            if f.read(1):
-                raise ValueError("trailing data")
-    except Exception as e:  # noqa: BLE001 - any parse failure means a corrupt or mismatched file
-        raise ValueError(f"{path}: corrupt checkpoint or one made with another configuration ({e}).") from None
-    return state, losses
+    error = None
+    for layout, convert in [(like, None), *older]:
+        try:
+            with open(path, "rb") as f:
+                losses = np.load(f, allow_pickle=False)
+                state = eqx.tree_deserialise_leaves(f, layout)
+                if f.read(1):
+                    raise ValueError("trailing data")
+        except Exception as e:  # noqa: BLE001 - any parse failure means a corrupt or mismatched file
+            error = error or e
+            continue
+        return (state if convert is None else convert(state)), losses
+    raise ValueError(f"{path}: corrupt checkpoint, or one made with another configuration or version ({error}); "
+                     "train again into a new run folder.")

@@ -1,10 +1,27 @@
-"""The ensemble trainer: one jit-compiled training step, vmapped over members, scanned over steps.
+"""The ensemble trainer: a pure training step (`make_train_step`), vmapped over members, and the host
+loop around it (`EnsembleTrainer`), which scans the step over compiled chunks of steps.
 
-Per step and member: forward by `lax.scan`, MSE loss, BPTT by `jax.grad`, optional per-member
-gradient-norm clip, Adam (`optax.scale_by_adam`) with a per-member learning rate and optional
-inverse-time decay `lr_t = lr / (1 + decay·t)` (Keras' `decay`). A member whose loss or gradient is
-not finite is frozen: its parameters and optimizer state stop changing and the others run on
-unaffected (members never interact: every reduction is inside the vmapped member step).
+Per step and member: forward by `lax.scan`, MSE loss, BPTT by `jax.grad`, then one `optax.chain`
+update (`optimizer`): per-member global-norm clip, Adam, and the learning rate with inverse-time decay
+`lr_t = lr / (1 + decay·t)` (Keras' `decay`) as a schedule of the member's update count. The
+per-member learning rate and clip norm are traced arguments (the `(K,)` `Hyper` arrays), so changing
+them never recompiles. A member whose loss or gradient is not finite is frozen: its parameters and
+optimizer state stop changing and the others run on unaffected (members never interact: every
+reduction is inside the vmapped member step).
+
+Between chunks, on the device (no host round trip inside a step), the trainer can
+
+- **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set (the
+  task's `validation_set()`, for the flip-flop a series like the 8-state test with other timings; else
+  `stop_trials` trials drawn once from `seed`, never trained on), record the step at which each first
+  meets `MSE < stop_mse` (`TrainState.criterion_step`), hold it there (its weights stay those that
+  met the criterion: no drift back above it), and stop when every member has met it;
+- **restart dead starts** (`TrainConfig.restart_after`): a member whose mean training loss over the
+  chunk that takes it past `restart_after` steps since its start (at least two chunks) is still at
+  least `restart_ratio` times its mean loss over its first chunk (it has not left the initial
+  plateau), and that has not met the criterion, is re-initialized from a fresh key derived from its member index and restart count
+  (`restart_key`), with a fresh optimizer state (so its learning-rate schedule starts again), at most
+  `max_restarts` times. `TrainState.restarts` and `start_step` record it.
 """
 
 import contextlib
@@ -26,7 +43,7 @@ from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
 from ._distributed import is_distributed, is_main_process, to_host
-from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, make_ensemble, per_member
+from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, fresh_members, make_ensemble, per_member
 from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
 
@@ -64,6 +81,16 @@ class TrainConfig:
     - `adam_b2`: Adam's beta2 (Keras default).
     - `adam_eps`: Adam's epsilon (Keras default).
     - `seed`: seeds the members' initialization, the data and the noise.
+    - `stop_mse`: train to criterion: a member whose MSE on a fixed held-out set is below this
+      (checked on the device after every compiled chunk) stops training, its weights those that met
+      it, and the run stops once every member has; None trains all `steps`.
+    - `stop_trials`: trials in the held-out set of the criterion (>= 1), drawn once from `seed` apart
+      from the training trials, for a task without a `validation_set` (the flip-flop has one).
+    - `restart_after`: restart dead starts: steps after a member's start at which it is checked (>= 1;
+      at least 2 · `steps_per_call`, a chunk after its first); None never restarts.
+    - `restart_ratio`: a member is a dead start when its mean loss over the chunk that takes it past
+      `restart_after` is at least this fraction of its mean loss over its first chunk, in (0, inf).
+    - `max_restarts`: restarts per member at most (>= 0).
     """
 
     steps: int = 8000
@@ -87,6 +114,11 @@ class TrainConfig:
     adam_b2: float = 0.999
     adam_eps: float = 1e-7
     seed: int = 0
+    stop_mse: float | None = None
+    stop_trials: int = 256
+    restart_after: int | None = None
+    restart_ratio: float = 0.8
+    max_restarts: int = 3
 
     def __post_init__(self):
         check_int("steps", self.steps, 0)
@@ -94,6 +126,16 @@ class TrainConfig:
         check_int("steps_per_call", self.steps_per_call, 1)
         check_int("unroll", self.unroll, 1)
         check_seed("seed", self.seed)
+        check_int("stop_trials", self.stop_trials, 1)
+        check_int("max_restarts", self.max_restarts, 0)
+        if self.stop_mse is not None and (isinstance(self.stop_mse, bool) or not isinstance(self.stop_mse, numbers.Real)
+                                          or not 0 < self.stop_mse < np.inf):
+            raise ValueError(f"`stop_mse` must be a number in (0, inf) or None, got {self.stop_mse!r}.")
+        if self.restart_after is not None:
+            check_int("restart_after", self.restart_after, 1)
+        if isinstance(self.restart_ratio, bool) or not isinstance(self.restart_ratio, numbers.Real) \
+                or not 0 < self.restart_ratio < np.inf:
+            raise ValueError(f"`restart_ratio` must be a number in (0, inf), got {self.restart_ratio!r}.")
         check_backprop(self.backprop)
         check_precision(self.precision)
         if self.dataset_size is not None:
@@ -152,12 +194,17 @@ class TrainState(eqx.Module):
     """Everything that changes during training (what a checkpoint holds).
 
     - `model`: the stacked ensemble, arrays `(K, ...)`.
-    - `opt_state`: Adam's state, stacked over members.
+    - `opt_state`: the `optimizer` chain's state `(clip, Adam, schedule)`, stacked over members.
     - `step`: number of steps taken (scalar int32).
     - `frozen`: `(K,)` bool, members stopped after a non-finite loss or gradient.
     - `frozen_step`: `(K,)` int32, the step at which each member froze (-1 if not).
     - `member_id`: `(K,)` int32, which member of the original ensemble each row is (keys derive from it).
     - `key_data`: raw data of the training key (data and noise keys are folded from it by step).
+    - `restarts`: `(K,)` int32, how often each member was restarted as a dead start.
+    - `start_step`: `(K,)` int32, the step at which each member's current start began (0 if never restarted).
+    - `start_loss`: `(K,)` float32, mean loss over the first chunk after that start (inf until known).
+    - `criterion_step`: `(K,)` int32, the step at which each member first met `stop_mse` (-1 if not, or
+      no criterion).
     """
 
     model: CTRNN
@@ -167,16 +214,164 @@ class TrainState(eqx.Module):
     frozen_step: jax.Array
     member_id: jax.Array
     key_data: jax.Array
+    restarts: jax.Array
+    start_step: jax.Array
+    start_loss: jax.Array
+    criterion_step: jax.Array
+
+
+# The per-member fields of `TrainState` besides the model and optimizer state.
+MEMBER_FIELDS = ("frozen", "frozen_step", "member_id", "restarts", "start_step", "start_loss", "criterion_step")
 
 
 def select_members(state: TrainState, index) -> TrainState:
     """A state holding only the members at `index` (an int array or slice along the member axis)."""
-    return eqx.tree_at(
-        lambda s: (s.model, s.opt_state, s.frozen, s.frozen_step, s.member_id),
-        state,
-        jax.tree_util.tree_map(lambda x: x[index],
-                               (state.model, state.opt_state, state.frozen, state.frozen_step, state.member_id)),
+    get = lambda s: (s.model, s.opt_state, *(getattr(s, n) for n in MEMBER_FIELDS))  # noqa: E731
+    return eqx.tree_at(get, state, jax.tree_util.tree_map(lambda x: x[index], get(state)))
+
+
+def state_record(state: TrainState) -> dict:
+    """The per-member record of a training state as JSON-able lists (for `eval.json`): `frozen`,
+    `frozen_step`, `restarts`, `start_step`, `criterion_step` (gathered in a distributed run)."""
+    names = ("frozen", "frozen_step", "restarts", "start_step", "criterion_step")
+    return {n: v.tolist() for n, v in zip(names, to_host(tuple(getattr(state, n) for n in names)))}
+
+
+def optimizer(config: "TrainConfig", learning_rate=1.0, clip_norm=np.inf) -> optax.GradientTransformation:
+    """One member's update: `optax.chain` of the global-norm clip at `clip_norm`, Adam (`adam_b1`,
+    `adam_b2`, `adam_eps`) and the learning rate `learning_rate / (1 + lr_decay · t)`, `t` the member's
+    update count (the schedule's state). `learning_rate` and `clip_norm` may be traced scalars (the
+    trainer vmaps this over members with their `Hyper` values); the state does not depend on them."""
+    decay = config.lr_decay
+    return optax.chain(
+        optax.clip_by_global_norm(clip_norm),
+        optax.scale_by_adam(b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps),
+        optax.scale_by_learning_rate(lambda t: learning_rate / (1.0 + decay * t.astype(jnp.float32))),
     )
+
+
+def step_key(state: TrainState) -> jax.Array:
+    """The key of the step `state.step` of a run: its training key folded with the step (what
+    `EnsembleTrainer` passes to the step)."""
+    return jax.random.fold_in(jax.random.wrap_key_data(state.key_data), state.step)
+
+
+class TrainStep:
+    """The pure training step `step(state, key) -> (state, metrics)` (made by `make_train_step`).
+
+    One step of every member: a batch per member (or one shared) from `key` (in data-set mode the
+    epoch's shuffle comes from the state's key and the batch from `state.step`), the loss, its gradient
+    and the `optimizer` update; non-finite members freeze, and members that met the criterion
+    (`state.criterion_step >= 0`) are held at the weights that met it. `metrics` holds `loss` and `grad_norm`, `(K,)`.
+    Jit it, vmap it or call it from a loop; `EnsembleTrainer` scans it over chunks of steps with
+    `key = step_key(state)`. The per-member hyper-parameters, the fixed data set and the constraints
+    are attributes (`hyper`, `data`, `constraints`); `apply(state, key, hyper, data, constraints)` takes
+    them as arguments instead (no constants in a compiled program; what the trainer does).
+    """
+
+    def __init__(self, config: "TrainConfig", task, hyper: Hyper, data, constraints):
+        self.config, self.task = config, task
+        self.hyper, self.data, self.constraints = hyper, data, constraints
+        self.use_noise = bool(np.any(to_host(hyper.noise_std) > 0))
+
+    def __call__(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
+        return self.apply(state, key, self.hyper, self.data, self.constraints)
+
+    def spec(self, model):
+        return trainable_filter(model, self.config.train_bias, self.config.fixed)
+
+    def batch(self, key, step, member_id, data):
+        """One batch `(B, T, M)`, `(B, T, O)`, mask `(B, T, O)` for a member (or for all, if
+        `member_id` is None): fresh trials from `key`, or in data-set mode (`key` then the run's key)
+        slice `step % per_epoch` of a permutation drawn once per epoch."""
+        b = self.config.batch_size
+        if data is None:
+            k = key if member_id is None else jax.random.fold_in(key, member_id)
+            return self.task.sample(k, b)
+        n = data[0].shape[0]
+        per_epoch = n // b
+        k = jax.random.fold_in(key, step // per_epoch)
+        if member_id is not None:
+            k = jax.random.fold_in(k, member_id)
+        perm = jax.random.permutation(k, n)
+        idx = lax.dynamic_slice(perm, ((step % per_epoch) * b,), (b,))
+        return tuple(a[idx] for a in data)
+
+    def run_options(self) -> dict:
+        c = self.config
+        return dict(unroll=c.unroll, backprop=c.backprop, precision=c.precision)
+
+    def member_update(self, model, opt_state, frozen, frozen_step, held, hyper, batch, noise_key, step, cons):
+        spec = self.spec(model)
+        params, static = eqx.partition(model, spec)
+        c = self.config
+        run = self.run_options()
+        if self.use_noise:
+            run.update(key=noise_key, noise_std=hyper.noise_std)
+        inputs, targets, mask = batch
+
+        def loss_fn(p):
+            m = eqx.combine(p, static)
+            if c.rate_l2:  # the states are needed: states, then the readout
+                hs = m.states(inputs, **run)
+                loss = masked_mse(m.readout(hs), targets, mask) + c.rate_l2 * jnp.mean(hs**2)
+            else:
+                loss = masked_mse(m(inputs, **run), targets, mask)  # the whole batch at once
+            if c.weight_l1 or c.weight_l2:
+                loss = loss + weight_penalty(p, c.weight_l1, c.weight_l2)
+            return loss
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        gnorm = optax.tree.norm(grads)
+        updates, new_opt = optimizer(c, hyper.learning_rate, hyper.clip_norm).update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if cons is not None:  # projected gradient descent onto the member's constraints
+            new_params = eqx.filter(apply_constraints(eqx.combine(new_params, static), cons), spec)
+        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
+        for p in jax.tree_util.tree_leaves(new_params):
+            finite = finite & jnp.all(jnp.isfinite(p))
+        ok = finite & ~frozen & ~held  # a member that met the criterion keeps the weights that met it
+        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        new_params = jax.tree_util.tree_map(keep, new_params, params)
+        new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
+        newly = ~frozen & ~finite
+        frozen_step = jnp.where(newly, step, frozen_step)
+        return eqx.combine(new_params, static), new_opt, frozen | ~finite, frozen_step, loss, gnorm
+
+    def apply(self, state: TrainState, key: jax.Array, hyper: Hyper, data, constraints) -> tuple[TrainState, dict]:
+        """The step with the hyper-parameters, data set and constraints as arguments."""
+        batch_key = jax.random.wrap_key_data(state.key_data) if data is not None else key
+        noise_base = jax.random.fold_in(key, 7)
+        noise_keys = jax.vmap(lambda i: jax.random.fold_in(noise_base, i))(state.member_id)
+        if self.config.shared_batch:
+            batch = self.batch(batch_key, state.step, None, data)
+        else:
+            batch = jax.vmap(lambda i: self.batch(batch_key, state.step, i, data))(state.member_id)
+        batch_axis = None if self.config.shared_batch else 0
+        update = jax.vmap(self.member_update, in_axes=(0, 0, 0, 0, 0, 0, batch_axis, 0, None, 0))
+        model, opt_state, frozen, frozen_step, loss, gnorm = update(
+            state.model, state.opt_state, state.frozen, state.frozen_step, state.criterion_step >= 0, hyper, batch,
+            noise_keys, state.step, constraints)
+        state = dataclasses.replace(state, model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
+                                    frozen_step=frozen_step)
+        return state, {"loss": loss, "grad_norm": gnorm}
+
+
+def make_train_step(ensemble_config: EnsembleConfig, train_config: "TrainConfig", task=None, *,
+                    constraints: Constraints | None = None) -> TrainStep:
+    """The pure training step of an ensemble: `step(state, key) -> (state, metrics)`.
+
+    **Arguments:** the ensemble's `EnsembleConfig`, the `TrainConfig` and the task (default the
+    flip-flop); `constraints` (stacked) replaces those the ensemble config draws from `seed`.
+
+    `state` is a `TrainState` (e.g. `EnsembleTrainer(...).init()`), `key` the step's key; `metrics` is
+    `{"loss": (K,), "grad_norm": (K,)}`. A loop `state, m = jax.jit(step)(state, step_key(state))`
+    takes exactly `EnsembleTrainer.train`'s steps (train-to-criterion and restarts, which act between
+    compiled chunks, aside).
+    """
+    trainer = EnsembleTrainer(ensemble_config, train_config, task, constraints=constraints)
+    trainer.data()  # in data-set mode, made once and held by the step
+    return trainer.step
 
 
 def weight_names(model) -> tuple[str, ...]:
@@ -216,8 +411,47 @@ def weight_penalty(params, l1: float, l2: float) -> jax.Array:
     return total
 
 
+def restart_key(seed: int, member_id, restarts) -> jax.Array:
+    """The key a member `member_id` is drawn from at its `restarts`-th restart (>= 1): from the run's
+    `seed`, apart from the keys of the initial ensemble, its constraints and the training."""
+    base = jax.random.fold_in(jax.random.split(jax.random.key(seed))[0], 3)
+    return jax.random.fold_in(jax.random.fold_in(base, member_id), restarts)
+
+
+class _LegacyState(eqx.Module):
+    """The `TrainState` layout of checkpoints written before `make_train_step` (Adam state alone, no
+    restart or criterion fields); read and converted by `legacy_layouts`."""
+
+    model: CTRNN
+    opt_state: optax.ScaleByAdamState
+    step: jax.Array
+    frozen: jax.Array
+    frozen_step: jax.Array
+    member_id: jax.Array
+    key_data: jax.Array
+
+
+def legacy_layouts(like: TrainState):
+    """Older checkpoint layouts of a state like `like`: `[(old_like, convert)]`, `convert(old)` giving a
+    `TrainState` (for `io.load_checkpoint`). The old Adam state becomes the chain's Adam state, the
+    schedule's count Adam's count (the old decay counted steps), no restarts and no criterion yet."""
+    clip, adam, sched = like.opt_state
+    old_like = _LegacyState(like.model, adam, like.step, like.frozen, like.frozen_step, like.member_id, like.key_data)
+
+    def convert(old: _LegacyState) -> TrainState:
+        opt = (clip, old.opt_state, type(sched)(count=old.opt_state.count))
+        return TrainState(model=old.model, opt_state=opt, step=old.step, frozen=old.frozen,
+                          frozen_step=old.frozen_step, member_id=old.member_id, key_data=old.key_data,
+                          restarts=jnp.zeros_like(like.restarts), start_step=jnp.zeros_like(like.start_step),
+                          start_loss=jnp.full_like(like.start_loss, jnp.inf),
+                          criterion_step=jnp.full_like(like.criterion_step, -1))
+
+    return [(old_like, convert)]
+
+
 class EnsembleTrainer:
-    """Trains an ensemble of CTRNNs on a task, all members in one compiled, vmapped step.
+    """Trains an ensemble of CTRNNs on a task: the host loop around the pure step (`self.step`, see
+    `make_train_step`), scanned over compiled chunks of `steps_per_call` steps.
 
     **Arguments:**
 
@@ -233,7 +467,12 @@ class EnsembleTrainer:
       `constraints_from_arrays`, stacked) to enforce instead of those the ensemble config draws from
       `seed`. Every member is projected onto its constraints at `init` and after every step.
 
-    Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`.
+    After every chunk, on the device: the criterion (`stop_mse`) and dead-start restarts
+    (`restart_after`), see the module's docstring; the host reads `criterion_step` with the losses
+    and stops when every member has met the criterion.
+
+    Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`
+    (fewer rows when the run stopped at the criterion).
     """
 
     def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None,
@@ -260,16 +499,16 @@ class EnsembleTrainer:
             raise TypeError(f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}.")
         self._host_constraints = constraints if is_distributed() else None  # whole, for `init` in a distributed run
         self.constraints = None if constraints is None else self.place(constraints)
-        self._use_noise = bool(np.any(to_host(self.hyper.noise_std) > 0))
-        self._adam = optax.scale_by_adam(b1=train.adam_b1, b2=train.adam_b2, eps=train.adam_eps)
         self._data = None
+        self._held_out = None
+        self.step = TrainStep(train, task, self.hyper, None, self.constraints)
         self._chunks: dict[int, Callable] = {}
         self.trace_count = 0  # how many times a chunk function was traced (compiles)
 
     # -- state --------------------------------------------------------------------------------
     def init(self) -> TrainState:
-        """Fresh members (from `seed`) and Adam states. In a distributed run every process makes them
-        on its host's CPU, exactly as one process does, and puts only its own members on its devices."""
+        """Fresh members (from `seed`) and optimizer states. In a distributed run every process makes
+        them on its host's CPU, exactly as one process does, and puts only its own members on its devices."""
         if is_distributed():  # made on this host's CPU as in one process, then each process puts
             with self._host():  # only its own members on its devices
                 state = self._initial_state(make_ensemble(self.ensemble_config, key=self._model_key),
@@ -295,22 +534,23 @@ class EnsembleTrainer:
             key_data = jax.random.key_data(self._train_key)
         return self.place(self._initial_state(model, key_data, self.constraints))
 
+    def _opt_init(self, model):
+        params, _ = eqx.partition(model, self.step.spec(model))
+        return eqx.filter_vmap(optimizer(self.config).init)(params)
+
     def _initial_state(self, model, key_data, constraints) -> TrainState:
         k = ensemble_size(model)
         if constraints is not None:  # a no-op on a model that satisfies them
             model = eqx.filter_vmap(apply_constraints)(model, constraints)
-        params, _ = eqx.partition(model, self._spec(model))
-        opt_state = eqx.filter_vmap(self._adam.init)(params)
-        return TrainState(model=model, opt_state=opt_state, step=jnp.asarray(0, jnp.int32),
+        return TrainState(model=model, opt_state=self._opt_init(model), step=jnp.asarray(0, jnp.int32),
                           frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
-                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data)
+                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data,
+                          restarts=jnp.zeros(k, jnp.int32), start_step=jnp.zeros(k, jnp.int32),
+                          start_loss=jnp.full(k, jnp.inf, jnp.float32), criterion_step=jnp.full(k, -1, jnp.int32))
 
     def place(self, tree):
         """Put a state (or any pytree with a leading member axis) on this trainer's devices."""
         return shard_members(tree, self.mesh, self.ensemble_config.members)
-
-    def _spec(self, model):
-        return trainable_filter(model, self.config.train_bias, self.config.fixed)
 
     def data(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
         """The fixed data set `(S, T, M)`, `(S, T, O)`, mask `(S, T, O)` in data-set mode (made once
@@ -319,109 +559,87 @@ class EnsembleTrainer:
             key = jax.random.fold_in(jax.random.key(self.config.seed), 1_000_003)
             make = getattr(self.task, "dataset", self.task.sample)
             self._data = shard_members(make(key, self.config.dataset_size), self.mesh, -1)
+            self.step.data = self._data
         return self._data
 
-    # -- the compiled step ----------------------------------------------------------------------
-    def _batch(self, key, step, member_id, data):
-        """One batch `(B, T, M)`, `(B, T, O)`, mask `(B, T, O)` for a member (or for all, if
-        `member_id` is None).
-
-        Fresh trials come from the step's `key`; in data-set mode `key` is the run's key, and the
-        batch is slice `step % per_epoch` of a permutation drawn once per epoch.
-        """
-        b = self.config.batch_size
-        if data is None:
-            k = key if member_id is None else jax.random.fold_in(key, member_id)
-            return self.task.sample(k, b)
-        n = data[0].shape[0]
-        per_epoch = n // b
-        k = jax.random.fold_in(key, step // per_epoch)
-        if member_id is not None:
-            k = jax.random.fold_in(k, member_id)
-        perm = jax.random.permutation(k, n)
-        idx = lax.dynamic_slice(perm, ((step % per_epoch) * b,), (b,))
-        return tuple(a[idx] for a in data)
-
-    def _member_update(self, model, opt_state, frozen, frozen_step, hyper, batch, noise_key, step, cons):
-        spec = self._spec(model)
-        params, static = eqx.partition(model, spec)
-        c = self.config
-        run = dict(unroll=c.unroll, backprop=c.backprop, precision=c.precision)
-        if self._use_noise:
-            run.update(key=noise_key, noise_std=hyper.noise_std)
-
-        inputs, targets, mask = batch
-
-        def loss_fn(p):
-            m = eqx.combine(p, static)
-            if c.rate_l2:  # the states are needed: states, then the readout
-                hs = m.states(inputs, **run)
-                loss = masked_mse(m.readout(hs), targets, mask) + c.rate_l2 * jnp.mean(hs**2)
+    def held_out(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
+        """The criterion's held-out trials `(S, T, M)`, `(S, T, O)`, mask, or None without a criterion:
+        the task's `validation_set()` where it has one (the flip-flop: a series of the 8-state test's
+        kind with other timings), else `stop_trials` trials drawn once from `seed` apart from every
+        training key."""
+        if self.config.stop_mse is not None and self._held_out is None:
+            if hasattr(self.task, "validation_set"):  # a held-out set of the task's own making
+                held = self.task.validation_set()
             else:
-                loss = masked_mse(m(inputs, **run), targets, mask)  # the whole batch at once
-            if c.weight_l1 or c.weight_l2:
-                loss = loss + weight_penalty(p, c.weight_l1, c.weight_l2)
-            return loss
+                held = self.task.sample(jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003),
+                                        self.config.stop_trials)
+            self._held_out = shard_members(held, self.mesh, -1)
+        return self._held_out
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        gnorm = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))  # global norm
-        scale = jnp.minimum(1.0, hyper.clip_norm / jnp.maximum(gnorm, 1e-30))
-        grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
-        updates, new_opt = self._adam.update(grads, opt_state)
-        lr = hyper.learning_rate / (1.0 + self.config.lr_decay * step.astype(jnp.float32))
-        new_params = jax.tree_util.tree_map(lambda p, u: p - lr * u, params, updates)
-        if cons is not None:  # projected gradient descent onto the member's constraints
-            new_params = eqx.filter(apply_constraints(eqx.combine(new_params, static), cons), spec)
-        finite = jnp.isfinite(loss) & jnp.isfinite(gnorm)
-        for p in jax.tree_util.tree_leaves(new_params):
-            finite = finite & jnp.all(jnp.isfinite(p))
-        ok = finite & ~frozen
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        new_params = jax.tree_util.tree_map(keep, new_params, params)
-        new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
-        newly = ~frozen & ~finite
-        frozen_step = jnp.where(newly, step, frozen_step)
-        return eqx.combine(new_params, static), new_opt, frozen | ~finite, frozen_step, loss
+    # -- between steps, on the device ---------------------------------------------------------------
+    def held_out_mse(self, model, held_out) -> jax.Array:
+        """`(K,)` noise-free masked MSE of every member on the held-out trials."""
+        inputs, targets, mask = held_out
+        run = self.step.run_options()
+        return jax.vmap(lambda m: masked_mse(m(inputs, **run), targets, mask))(model)
 
-    def _one_step(self, state: TrainState, hyper: Hyper, data, cons):
-        key = jax.random.wrap_key_data(state.key_data)
-        step_key = jax.random.fold_in(key, state.step)
-        batch_key = key if data is not None else step_key
-        noise_base = jax.random.fold_in(step_key, 7)
-        noise_keys = jax.vmap(lambda i: jax.random.fold_in(noise_base, i))(state.member_id)
-        if self.config.shared_batch:
-            batch = self._batch(batch_key, state.step, None, data)
-        else:
-            batch = jax.vmap(lambda i: self._batch(batch_key, state.step, i, data))(state.member_id)
-        batch_axis = None if self.config.shared_batch else 0
-        update = jax.vmap(self._member_update, in_axes=(0, 0, 0, 0, 0, batch_axis, 0, None, 0))
-        model, opt_state, frozen, frozen_step, loss = update(
-            state.model, state.opt_state, state.frozen, state.frozen_step, hyper, batch, noise_keys, state.step,
-            cons)
-        state = TrainState(model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
-                           frozen_step=frozen_step, member_id=state.member_id, key_data=state.key_data)
-        return state, loss
+    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out) -> TrainState:
+        """The criterion and the restarts, after a chunk of `n_steps` steps with losses `(n, K)`."""
+        c = self.config
+        mean = jnp.mean(losses, axis=0)
+        first = state.start_step == state.step - n_steps  # the chunk was the first after the start
+        state = dataclasses.replace(state, start_loss=jnp.where(first, mean, state.start_loss))
+        if held_out is not None:
+            met = self.held_out_mse(state.model, held_out) < c.stop_mse
+            state = dataclasses.replace(state, criterion_step=jnp.where(
+                (state.criterion_step < 0) & met, state.step, state.criterion_step))
+        if c.restart_after is None:
+            return state
+        since = state.step - state.start_step
+        after = max(c.restart_after, 2 * c.steps_per_call)  # a chunk after the first
+        dead = ((since >= after) & (since - n_steps < after) & ~first
+                & (mean >= c.restart_ratio * state.start_loss) & (state.criterion_step < 0) & ~state.frozen
+                & (state.restarts < c.max_restarts))
+        return lax.cond(jnp.any(dead), lambda s: self._restart(s, dead), lambda s: s, state)
 
+    def _restart(self, state: TrainState, dead: jax.Array) -> TrainState:
+        """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states."""
+        restarts = state.restarts + dead.astype(jnp.int32)
+        keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
+        model = fresh_members(self.ensemble_config, keys, self.constraints)
+        pick = lambda new, old: jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
+        model = jax.tree_util.tree_map(pick, model, state.model)
+        opt_state = jax.tree_util.tree_map(pick, self._opt_init(model), state.opt_state)
+        return dataclasses.replace(
+            state, model=model, opt_state=opt_state, restarts=restarts,
+            start_step=jnp.where(dead, state.step, state.start_step),
+            start_loss=jnp.where(dead, jnp.inf, state.start_loss))
+
+    # -- the compiled chunk ---------------------------------------------------------------------------
     def _chunk(self, n_steps: int) -> Callable:
         if n_steps not in self._chunks:
-            def run(state, hyper, data, cons):
+            def run(state, hyper, data, cons, held_out):
                 self.trace_count += 1
-                return lax.scan(lambda s, _: self._one_step(s, hyper, data, cons), state, None, length=n_steps)
+                state, metrics = lax.scan(
+                    lambda s, _: self.step.apply(s, step_key(s), hyper, data, cons), state, None, length=n_steps)
+                return self._after_chunk(state, metrics["loss"], n_steps, held_out), metrics["loss"]
 
             self._chunks[n_steps] = jax.jit(run)
         return self._chunks[n_steps]
 
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
-        """Take `n_steps` training steps in one compiled call; returns the state and losses `(n_steps, K)`."""
+        """Take `n_steps` training steps in one compiled call, then the criterion and restarts; returns
+        the state and losses `(n_steps, K)`."""
         check_int("n_steps", n_steps, 1)
-        return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints)
+        return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints, self.held_out())
 
     # -- the host loop ----------------------------------------------------------------------------
     def train(self, state: TrainState, *, until: int | None = None, progress=None,
               on_chunk: Callable[[TrainState, np.ndarray], None] | None = None) -> tuple[TrainState, np.ndarray]:
         """Train from `state.step` to step `until` (default `config.steps`), in compiled chunks of
-        `steps_per_call` steps; between chunks update `progress` (default: a tqdm bar) and call
-        `on_chunk(state, losses_so_far)` (e.g. to checkpoint).
+        `steps_per_call` steps, or until every member has met the criterion (`stop_mse`); between
+        chunks update `progress` (default: a tqdm bar) and call `on_chunk(state, losses_so_far)` (e.g.
+        to checkpoint).
 
         **Returns:** the final state and the losses of the steps taken, `(n, K)` float (NumPy).
         """
@@ -433,14 +651,18 @@ class EnsembleTrainer:
         if not is_main_process():  # one progress display for a distributed run: process 0's
             progress = NoProgress()
         progress.start(until, initial=start)
+        criterion = self.config.stop_mse is not None
+        done = criterion and bool(np.all(to_host(state.criterion_step) >= 0))
         chunks = []
         try:
-            while int(state.step) < until:
+            while int(state.step) < until and not done:
                 n = min(self.config.steps_per_call, until - int(state.step))
                 state, losses = self.run_steps(state, n)
-                losses, frozen = to_host((losses, state.frozen))  # in a distributed run, one gather
+                # in a distributed run, one gather
+                losses, frozen, met = to_host((losses, state.frozen, state.criterion_step))
                 chunks.append(losses)
                 progress.update(int(state.step), chunks[-1][-1], int(np.sum(frozen)))
+                done = criterion and bool(np.all(met >= 0))
                 if on_chunk is not None:
                     on_chunk(state, np.concatenate(chunks))
         finally:
@@ -449,4 +671,5 @@ class EnsembleTrainer:
         return state, (np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32))
 
 
-__all__ = ["EnsembleTrainer", "TrainConfig", "TrainState", "Hyper", "NoProgress", "select_members"]
+__all__ = ["EnsembleTrainer", "TrainConfig", "TrainState", "TrainStep", "Hyper", "NoProgress", "select_members",
+           "make_train_step", "optimizer", "step_key", "restart_key", "state_record", "legacy_layouts"]
