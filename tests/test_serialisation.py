@@ -121,7 +121,7 @@ def test_checkpoint_from_another_config_is_rejected(trained, tmp_path):
     _, state, losses = trained
     save_checkpoint(tmp_path / "checkpoint.eqx", state, losses)
     other = EnsembleTrainer(dataclasses.replace(ENSEMBLE, units=6), TRAIN, TASK)
-    with pytest.raises(ValueError, match="checkpoint.eqx: corrupt checkpoint or one made with another configuration"):
+    with pytest.raises(ValueError, match="checkpoint.eqx: corrupt checkpoint, or one made with another configuration"):
         load_checkpoint(tmp_path / "checkpoint.eqx", other.init())
 
 
