@@ -23,6 +23,7 @@ import numpy as np
 
 from ..dynamics._fixed_points import FixedPoints
 from ..training._evaluate import ensemble_states
+from ._figure import pca_projection
 
 INSTALL = "pip install 'ctrnn-ensembles[explorer]' (or pip install plotly)"
 EXPLORER = "report.html"
@@ -36,15 +37,6 @@ def _plotly():
     except ImportError:
         raise ImportError(f"the interactive explorer (report.html) needs plotly: {INSTALL}.") from None
     return go, plotly.offline
-
-
-def _pca(x: np.ndarray, k: int = 3):
-    """`(mean (N,), components (k, N))` of the rows of `x` (fewer than `k` when rank-deficient: zero-padded)."""
-    mean = x.mean(axis=0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    comps = np.zeros((k, x.shape[1]))
-    comps[: min(k, vt.shape[0])] = vt[:k]
-    return mean, comps
 
 
 def _trajectories(analysis) -> tuple[np.ndarray | None, dict]:
@@ -104,7 +96,8 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
         basis = states[m].reshape(-1, n) if states is not None else points
         if basis.shape[0] < 2:
             basis = np.vstack([basis, np.zeros((2, n))])
-        mean, comps = _pca(np.asarray(basis, np.float64))
+        mean, top = pca_projection(basis, min(3, n))
+        comps = np.vstack([top, np.zeros((3 - top.shape[0], n))])  # N < 3: the missing axes are zero
         project = lambda x: (np.asarray(x, np.float64) - mean) @ comps.T  # noqa: E731
         visible = m == members[0]
         if states is not None:

@@ -297,15 +297,11 @@ def derived_files(folder: str | os.PathLike) -> list[Path]:
 def stale_results(folder: str | os.PathLike, network: str) -> list[Path]:
     """The derived files of `folder` (`derived_files`) that belong to another network than `network`: those
     recording another fingerprint, and those recording none (written before fingerprints)."""
-    folder = Path(folder)
-    stale = []
-    for p in derived_files(folder):
-        if p.suffix in (".npz",) or p.name in (ANALYSIS, CUBE):
-            if recorded_network(p) != network:
-                stale.append(p)
-    if stale or recorded_network(folder / ANALYSIS) != network:  # the analysis' figures and report go with it
-        stale += [p for p in derived_files(folder) if p not in stale]
-    return stale
+    derived = derived_files(folder)
+    fingerprinted = [p for p in derived if p.suffix == ".npz" or p.name in (ANALYSIS, CUBE)]
+    if any(recorded_network(p) != network for p in fingerprinted):
+        return derived  # one result of other weights: the rest (figures, report, configs) goes with it
+    return []
 
 
 def remove_results(paths) -> list[Path]:

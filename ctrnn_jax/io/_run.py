@@ -132,7 +132,7 @@ class LiveMetrics:
     `pandas.read_csv(path).pivot(index="step", columns="member", values="loss")`, or `read_losses`.
     """
 
-    def __init__(self, folder: Path, history: np.ndarray, summary_every: int):
+    def __init__(self, folder: Path, history: np.ndarray):
         self.metrics, self.summary = folder / METRICS, folder / SUMMARY
         self.steps = history.shape[0]
         write_metrics(self.metrics, history)
@@ -339,7 +339,7 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
             save_checkpoint(out / CHECKPOINT, s, losses)
         saved[0] = True
 
-    live = LiveMetrics(out, history, config.train.steps_per_call) if main else None
+    live = LiveMetrics(out, history) if main else None
 
     def on_chunk(s, losses):
         step = int(s.step)
@@ -366,8 +366,7 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     network = fingerprint(model)
     result["network"] = network
     if main:
-        write_metrics(out / METRICS, history)
-        save_npz(model, out / ENSEMBLE)
+        save_npz(model, out / ENSEMBLE)  # (metrics.csv: appended chunk by chunk, by `live`)
         write_json(out / EVAL, result)
         stale = remove_results(stale_results(out, network))
         if stale:
