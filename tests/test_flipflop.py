@@ -116,6 +116,24 @@ def test_test_set():
     np.testing.assert_array_equal(np.sign(x[30::70, :][:8]), [combos[k] for k in range(8)])
 
 
+def test_validation_set_is_a_held_out_series_of_the_test_kind():
+    """The criterion's series: every state held 70 steps like the test, visited from the opposite corner
+    (every pulse of the opposite sign) and 10 steps earlier, so it is not the test series."""
+    config = FlipFlopConfig()
+    x, y, mask = config.validation_set()
+    tx, ty = flipflop_test_set(config)
+    assert x.shape == y.shape == mask.shape == (1, 1180, 3) and np.all(np.asarray(mask) == 1)
+    x, y = np.asarray(x[0]), np.asarray(y[0])
+    np.testing.assert_array_equal(x, -np.asarray(tx[0])[10:])  # the test, shifted and sign-inverted
+    np.testing.assert_array_equal(y, -np.asarray(ty[0])[10:])
+    held = y[60:].reshape(16, 70, 3)
+    assert np.all(held == held[:, :1])  # 16 holds of 70 steps
+    assert sorted(map(tuple, held[:, 0])) == sorted(2 * list(itertools.product([-1.0, 1.0], repeat=3)))
+    assert tuple(held[0, 0]) != tuple(np.asarray(ty[0])[70])  # it starts from another corner
+    for c in range(3):  # the flip-flop rule holds on it as on any series
+        np.testing.assert_array_equal(y[:, c], _reference_targets(x[:, c : c + 1], 20, 20)[:, 0])
+
+
 def test_test_set_options():
     config = FlipFlopConfig(width=5, delay=3)
     inputs, targets = flipflop_test_set(config, period=10, first_onset=0, n_pulses=8)

@@ -42,7 +42,7 @@ PRESETS = {
 TASK_DEFAULTS = {name: {("train", "learning_rate"): 3e-3}
                  for name in ("perceptual_dm", "context_dm", "dms", "parametric_wm")}
 # The flip-flop (the main job) trains to criterion: it stops once every member's MSE on the task's
-# validation series (the 8-state test's kind, other timings) is below the success threshold, and
+# validation series (the 8-state test's mirror image, holds of 70 steps) is below the success threshold, and
 # restarts a member still on its initial plateau 500 steps after its start (benchmarks/RESULTS.md, #21).
 TASK_DEFAULTS["flipflop"] = {("train", "stop_mse"): 0.02, ("train", "restart_after"): 500}
 # NeuroGym trials are made on the host, so they train in data-set mode: 8192 trials (1-2 s to make).

@@ -137,12 +137,13 @@ class FlipFlopConfig:
         return inputs, targets, jnp.ones_like(targets)
 
     def validation_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """A held-out series of the test set's kind, not the test set: `flipflop_test_set(self,
-        period=60, first_onset=20)` (every state visited twice, held 60 steps instead of 70, so more
-        switches per step than the test), plus an all-ones mask. What the trainer's criterion
-        (`TrainConfig.stop_mse`) evaluates."""
-        inputs, targets = flipflop_test_set(self, period=max(60, self.width), first_onset=20)
-        return inputs, targets, jnp.ones_like(targets)
+        """A held-out series of the test set's kind, not the test set: the 8-state test's mirror image
+        (every pulse of the opposite sign, so the states are visited from the opposite corner) with its
+        first pulse 10 steps earlier, `−flipflop_test_set(self, first_onset=20)`, plus an all-ones
+        mask. Every state is held as long as in the test (70 steps), so a member's MSE on it tracks
+        its test MSE. What the trainer's criterion (`TrainConfig.stop_mse`) evaluates."""
+        inputs, targets = flipflop_test_set(self, first_onset=20)
+        return -inputs, -targets, jnp.ones_like(targets)
 
     def score(self, outputs, targets, mask, *, threshold: float = 0.02) -> dict[str, np.ndarray]:
         """Per-member test MSE (`metric`, `mse`) and `success` (MSE below `threshold`, the paper's

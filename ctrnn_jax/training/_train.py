@@ -12,7 +12,7 @@ reduction is inside the vmapped member step).
 Between chunks, on the device (no host round trip inside a step), the trainer can
 
 - **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set (the
-  task's `validation_set()`, for the flip-flop a series like the 8-state test with other timings; else
+  task's `validation_set()`, for the flip-flop the 8-state test's mirror image with other timings; else
   `stop_trials` trials drawn once from `seed`, never trained on), record the step at which each first
   meets `MSE < stop_mse` (`TrainState.criterion_step`), hold it there (its weights stay those that
   met the criterion: no drift back above it), and stop when every member has met it;
@@ -564,9 +564,9 @@ class EnsembleTrainer:
 
     def held_out(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
         """The criterion's held-out trials `(S, T, M)`, `(S, T, O)`, mask, or None without a criterion:
-        the task's `validation_set()` where it has one (the flip-flop: a series of the 8-state test's
-        kind with other timings), else `stop_trials` trials drawn once from `seed` apart from every
-        training key."""
+        the task's `validation_set()` where it has one (the flip-flop: the 8-state test's mirror image,
+        every pulse of the opposite sign, 10 steps earlier), else `stop_trials` trials drawn once from
+        `seed` apart from every training key."""
         if self.config.stop_mse is not None and self._held_out is None:
             if hasattr(self.task, "validation_set"):  # a held-out set of the task's own making
                 held = self.task.validation_set()
