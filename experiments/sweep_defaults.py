@@ -27,6 +27,7 @@ def main():
     p.add_argument("--members", type=int, default=8)
     p.add_argument("--units", type=int, default=64)
     p.add_argument("--alpha", type=float, default=0.25)
+    p.add_argument("--gain", type=float, default=1.0, help="initial gain of the recurrent weights")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--decay", type=float, default=0.0)
     p.add_argument("--clip", type=float, default=1.0)
@@ -41,7 +42,7 @@ def main():
     p.add_argument("--save", default=None, help="write the trained ensemble.npz here")
     a = p.parse_args()
     trainer = cj.EnsembleTrainer(
-        cj.EnsembleConfig(members=a.members, units=a.units, alpha=a.alpha),
+        cj.EnsembleConfig(members=a.members, units=a.units, alpha=a.alpha, gain=a.gain),
         cj.TrainConfig(steps=a.steps, batch_size=a.batch, learning_rate=a.lr, lr_decay=a.decay, clip_norm=a.clip,
                        steps_per_call=a.every, seed=a.seed, stop_mse=a.stop_mse, restart_after=a.restart_after))
     x, y = cj.flipflop_test_set()
