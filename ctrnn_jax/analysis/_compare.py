@@ -37,22 +37,48 @@ from ._analysis import pairwise_cka, pairwise_svcca
 REPORT = "report.md"
 
 
+def _complete_members(d: np.ndarray) -> np.ndarray:
+    """`(P,)` bool: the members kept for an embedding. Members with a NaN distance are dropped one at a
+    time, the one with the most NaN entries in its row first (ties: the lowest index), until the distances
+    among those left are all finite; a member whose diagonal is NaN (undefined, e.g. a graph without
+    nodes) goes first."""
+    keep = np.ones(d.shape[0], bool)
+    bad = ~np.isfinite(d)
+    while keep.any():
+        sub = bad[np.ix_(keep, keep)]
+        if not sub.any():
+            break
+        counts = np.zeros(d.shape[0], int)
+        counts[keep] = sub.sum(axis=1) + d.shape[0] * np.diag(sub)
+        keep[int(np.argmax(counts))] = False
+    return keep
+
+
 def classical_mds(distances, dim: int = 2) -> np.ndarray:
     """Classical (Torgerson) multidimensional scaling of a `(P, P)` symmetric distance matrix.
 
     `B = −½ J D² J` with the centring matrix `J`; the coordinates are the top-`dim` eigenvectors of `B`
     scaled by the square roots of their (non-negative) eigenvalues. Euclidean distances are reproduced
-    exactly (up to rotation and reflection). NaN entries are replaced by the largest finite distance.
+    exactly (up to rotation and reflection).
 
-    **Returns:** `(P, dim)` coordinates (zero columns where `B` has fewer positive eigenvalues).
+    Members with undefined (NaN) distances are **excluded**, not imputed: they are dropped one at a time,
+    the one with the most NaN entries first (a NaN diagonal, e.g. a topology graph without nodes, counts
+    as undefined throughout), until the distances among the rest are finite; the rest are embedded and
+    the excluded members' coordinates are NaN.
+
+    **Returns:** `(P, dim)` coordinates (zero columns where `B` has fewer positive eigenvalues; NaN rows
+    for the excluded members).
     """
     d = np.asarray(distances, np.float64)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 1:
         raise ValueError(f"`distances` must be a square (P, P) matrix with P >= 1, got shape {d.shape}.")
     dim = check_int("dim", dim, 1)
-    finite = d[np.isfinite(d)]
-    d = np.where(np.isfinite(d), d, finite.max() if finite.size else 0.0)
     d = 0.5 * (d + d.T)
+    keep = _complete_members(d)
+    out = np.full((d.shape[0], dim), np.nan)
+    if not keep.any():
+        return out
+    d = d[np.ix_(keep, keep)]
     np.fill_diagonal(d, 0.0)
     p = d.shape[0]
     j = np.eye(p) - 1.0 / p
@@ -61,7 +87,8 @@ def classical_mds(distances, dim: int = 2) -> np.ndarray:
     order = np.argsort(vals)[::-1][:dim]
     vals, vecs = np.clip(vals[order], 0.0, None), vecs[:, order]
     coords = vecs * np.sqrt(vals)[None, :]
-    return np.pad(coords, ((0, 0), (0, dim - coords.shape[1])))
+    out[keep] = np.pad(coords, ((0, 0), (0, dim - coords.shape[1])))
+    return out
 
 
 def _cell(ensemble) -> str:
@@ -153,8 +180,14 @@ def compare_ensembles(
 
 
 def within_between(distances, groups) -> dict:
-    """Mean distance between members of the same group and of different groups (off-diagonal pairs,
-    NaN ignored): `{"within": float, "between": float, "ratio": between / within}`."""
+    """Mean distance between members of the same group and of different groups, over the off-diagonal
+    pairs whose distance is defined (NaN pairs are excluded, and counted).
+
+    **Returns:** `{"within": float, "between": float, "ratio": between / within, "n_pairs": int,
+    "excluded_pairs": int, "excluded_members": int}`: the unordered off-diagonal pairs, those with a NaN
+    distance, and the members without any defined distance to another member (e.g. networks without
+    memory states in a topology distance).
+    """
     d = np.asarray(distances, np.float64)
     g = np.asarray(groups)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or g.shape != (d.shape[0],):
@@ -165,7 +198,11 @@ def within_between(distances, groups) -> dict:
     between = d[~same]
     w = float(np.nanmean(within)) if np.isfinite(within).any() else math.nan
     b = float(np.nanmean(between)) if np.isfinite(between).any() else math.nan
-    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan}
+    upper = np.triu(off)
+    finite = np.isfinite(d) & off
+    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan,
+            "n_pairs": int(upper.sum()), "excluded_pairs": int((upper & ~finite).sum()),
+            "excluded_members": int(np.sum(~finite.any(axis=1))) if len(g) > 1 else 0}
 
 
 def _group_table(result, key) -> dict:
