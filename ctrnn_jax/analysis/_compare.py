@@ -4,11 +4,15 @@ topology of the fixed points (Maheswaranathan, Williams, Golub, Ganguli & Sussil
 `compare_ensembles` takes any number of stacked ensembles (CTRNN, GRU, LSTM, UGRNN; any sizes) trained on
 the same task and compares every member with every other:
 
-- **geometry**: `pairwise_svcca` (and `pairwise_cka`) of the hidden activity `h` on the task's test set;
+- **geometry**: `pairwise_svcca`, `pairwise_cka` and the Procrustes shape metric
+  (`pairwise_procrustes_distance`) of the hidden activity `h` on the task's test set;
+- **dynamics**: `pairwise_dsa`, Hankel-DMD operators of the test-set trajectories compared up to an
+  orthogonal similarity (in the spirit of DSA, Ostrow et al. 2023);
 - **topology**: each member's fixed points at the task's constant input (`find_fixed_points` with
   restarts, then `complete_saddles`), its `topology_graph`, and `pairwise_graph_distances` (labelled,
   spectrum and linearization);
-- **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D.
+- **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D
+  (networks without memory states, whose topology distances are undefined, are left out of the latter).
 
 `write_comparison` writes `comparison.json`, the figures and `report.md` of a result; `ctrnn-jax compare`
 runs both on run folders.
@@ -33,8 +37,11 @@ from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
+from ._similarity import pairwise_dsa, pairwise_procrustes_distance
 
 REPORT = "report.md"
+# the distance matrices of a comparison, in the order of its tables (`cka`, a similarity, is added as 1 − cka)
+MEASURES = ("svcca", "procrustes", "dynamics", "topology", "topology_spectrum", "linearization")
 
 
 def _complete_members(d: np.ndarray) -> np.ndarray:
@@ -104,6 +111,7 @@ def compare_ensembles(
     config: FixedPointConfig | None = None,
     svcca_k: int | None = None,
     topology_options: dict | None = None,
+    dsa_options: dict | None = None,
     log=None,
 ) -> dict:
     """Compare every member of every ensemble with every other: geometry and fixed-point topology.
@@ -119,11 +127,14 @@ def compare_ensembles(
       (`fixed_point_stage`); default `FixedPointConfig(n_candidates=256)`.
     - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
     - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
+    - `dsa_options`: keyword arguments of `pairwise_dsa` (`n_delays`, `rank`, `iters`, ...).
     - `log`: `None` or a function taking a progress message.
 
     **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
-    `success`), the `(P, P)` matrices `svcca`, `cka`, `topology` (labelled), `topology_spectrum`,
-    `linearization`, the `(P, 2)` embeddings `mds_geometry` and `mds_topology`, `graphs` (`P`
+    `success`), the `(P, P)` matrices `svcca`, `cka`, `procrustes` (angular shape metric), `dynamics`
+    (`pairwise_dsa`), `topology` (labelled), `topology_spectrum`, `linearization` (the topology ones NaN
+    for a network without memory states, i.e. no node in its graph), the `(P, 2)` embeddings
+    `mds_geometry` and `mds_topology` (NaN rows for the networks left out), `graphs` (`P`
     `MemberGraph`s) and `fixed_points` (one `FixedPoints` per ensemble).
     """
     if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
@@ -144,16 +155,20 @@ def compare_ensembles(
     config = FixedPointConfig(n_candidates=256) if config is None else config
     if not isinstance(config, FixedPointConfig):
         raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
+    if dsa_options is not None and not isinstance(dsa_options, dict):
+        raise TypeError(f"`dsa_options` must be None or a dict of `pairwise_dsa` arguments, got "
+                        f"{type(dsa_options).__name__}.")
     log = log or (lambda message: None)
     first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])
-    members, activity, graphs, fixed_points = [], [], [], []
+    members, activity, trajectories, graphs, fixed_points = [], [], [], [], []
     for i, (name, ens) in enumerate(zip(names, ensembles)):
         k = ens.W_out.shape[0]
         log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
         states = np.asarray(ensemble_states(ens, inputs), np.float64)  # (K, B, T, N)
         activity += [s.reshape(-1, s.shape[-1]) for s in states]
+        trajectories += list(states)  # (B, T, N) per member, trials kept apart for the delay embedding
         fp = fixed_point_stage(ens, task, inputs=first_input,
                                config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
@@ -169,6 +184,8 @@ def compare_ensembles(
         "members": members,
         "svcca": svcca,
         "cka": pairwise_cka(activity),
+        "procrustes": pairwise_procrustes_distance(activity),
+        "dynamics": pairwise_dsa(trajectories, **(dsa_options or {})),
         "topology": topology,
         "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
         "linearization": pairwise_graph_distances(graphs, "linearization"),
@@ -207,8 +224,7 @@ def within_between(distances, groups) -> dict:
 
 def _group_table(result, key) -> dict:
     groups = [m[key] if key != "cell_activation" else f"{m['cell']}/{m['activation']}" for m in result["members"]]
-    table = {name: within_between(result[name], groups) for name in ("svcca", "topology", "topology_spectrum",
-                                                                    "linearization")}
+    table = {name: within_between(result[name], groups) for name in MEASURES if name in result}
     table["1 - cka"] = within_between(1.0 - np.asarray(result["cka"]), groups)  # CKA is a similarity
     return table
 
@@ -261,8 +277,9 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | N
     groups = {"run": _group_table(result, "run"), "cell_activation": _group_table(result, "cell_activation")}
     data = {
         "members": members,
-        **{name: np.asarray(result[name]).tolist() for name in ("svcca", "cka", "topology", "topology_spectrum",
-                                                                "linearization", "mds_geometry", "mds_topology")},
+        **{name: np.asarray(result[name]).tolist() for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")
+           if name in result},
+        "no_memory_states": _no_memory_states(result["graphs"]),
         "graphs": [g.to_dict() for g in result["graphs"]],
         "within_between": groups,
     }
@@ -271,6 +288,12 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | N
         f.write(_markdown(out, written, result, groups, shown))
     write_json(out / "comparison.json", _jsonable({**data, "owner": owner, "networks": networks, "files": files}))
     return out / REPORT
+
+
+def _no_memory_states(graphs) -> dict:
+    """`{"count": k, "of": n, "members": [...]}`: the networks whose topology graph has no node."""
+    empty = [i for i, g in enumerate(graphs) if g.n_nodes == 0]
+    return {"count": len(empty), "of": len(graphs), "members": empty}
 
 
 def _graphs_to_show(members, n):
@@ -286,6 +309,15 @@ def _fmt(x) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
+def _memory_line(graphs) -> str:
+    info = _no_memory_states(graphs)
+    line = f"{info['count']} of {info['of']} networks have no memory states (no stable point in their topology graph)"
+    if info["count"]:
+        line += (f": networks {', '.join(map(str, info['members']))}. Their topology distances are undefined "
+                 "(NaN): they are left out of the topology MDS and of the topology within/between means")
+    return line + ".\n"
+
+
 def _markdown(out, written, result, groups, shown) -> str:
     def img(name, caption):
         png = next(p for p in written[name] if str(p).endswith(".png"))
@@ -294,9 +326,13 @@ def _markdown(out, written, result, groups, shown) -> str:
     members = result["members"]
     lines = ["# Comparison of networks: geometry and fixed-point topology\n",
              f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
-             "(1 − mean canonical correlation of the top principal components of the test-set activity). "
+             "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
+             "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
+             "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
+             "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
              "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
              "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
+             _memory_line(result["graphs"]),
              "## Networks\n",
              "| # | run | member | cell | activation | N | solved | stable points | edges | unmatched branches |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -305,12 +341,16 @@ def _markdown(out, written, result, groups, shown) -> str:
         lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
                      f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} |")
     lines += ["", "## Within versus between groups\n",
-              "Mean distance between networks of the same group and of different groups.\n",
-              "| grouping | measure | within | between | between / within |", "|---|---|---|---|---|"]
+              ("Mean distance between networks of the same group and of different groups, over the pairs "
+               "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
+               "members: networks with no defined distance at all).\n"),
+              "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
+              "|---|---|---|---|---|---|---|"]
     for grouping, table in groups.items():
         for name, row in table.items():
             lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
-                         f"{_fmt(row['ratio'])} |")
+                         f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
+                         f"{row['excluded_members']} |")
     lines += ["", "## Figures\n",
               img("mds_cell", "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
                               "cell/activation."),

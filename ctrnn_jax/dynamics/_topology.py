@@ -288,7 +288,7 @@ def topology_distance(a: MemberGraph, b: MemberGraph) -> float:
     if not ea and not eb:
         ea = collections.Counter(tuple(int(v) for v in row) for row in a.labels)
         eb = collections.Counter(tuple(int(v) for v in row) for row in b.labels)
-    return float(sum(((ea - eb) + (eb - ea)).values()) / union)
+    return float(sum(((ea - eb) + (eb - ea)).values()) / sum((ea | eb).values()))
 
 
 def _spectrum(g: MemberGraph) -> np.ndarray:
