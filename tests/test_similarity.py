@@ -96,7 +96,7 @@ def test_report_counts_networks_without_memory_states(tmp_path):
               "topology": topo, "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
               "linearization": pairwise_graph_distances(graphs, "linearization"),
               "mds_geometry": classical_mds(geo), "mds_topology": classical_mds(topo), "graphs": graphs}
-    report = write_comparison(result, tmp_path / "cmp", n_graphs=4).read_text()
+    report = write_comparison(result, tmp_path / "cmp", n_graphs=3).read_text()
     assert "1 of 4 networks have no memory states" in report and "networks 2." in report
     assert "| run | topology |" in report and "| cell_activation | dynamics |" in report and "| procrustes |" in report
     data = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
