@@ -80,9 +80,11 @@ from .analysis import Analysis as Analysis
 from .analysis import analyze_run as analyze_run
 from .analysis import compare_ensembles as compare_ensembles
 from .analysis import compare_realizations as compare_realizations
+from .analysis import dsa_distance as dsa_distance
 from .analysis import linear_cka as linear_cka
 from .analysis import pairwise_cka as pairwise_cka
 from .analysis import pairwise_procrustes as pairwise_procrustes
+from .analysis import procrustes_distance as procrustes_distance
 from .analysis import robustness_sweep as robustness_sweep
 from .analysis import save_figure as save_figure
 from .analysis import svcca_distance as svcca_distance

@@ -12,6 +12,11 @@ from ._compare import compare_ensembles as compare_ensembles
 from ._compare import compare_runs as compare_runs
 from ._compare import within_between as within_between
 from ._compare import write_comparison as write_comparison
+from ._similarity import dsa_distance as dsa_distance
+from ._similarity import hankel_dmd as hankel_dmd
+from ._similarity import pairwise_dsa as pairwise_dsa
+from ._similarity import pairwise_procrustes_distance as pairwise_procrustes_distance
+from ._similarity import procrustes_distance as procrustes_distance
 from ._analysis import linear_cka as linear_cka
 from ._analysis import pairwise_cka as pairwise_cka
 from ._analysis import pairwise_procrustes as pairwise_procrustes

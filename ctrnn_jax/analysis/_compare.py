@@ -4,11 +4,15 @@ topology of the fixed points (Maheswaranathan, Williams, Golub, Ganguli & Sussil
 `compare_ensembles` takes any number of stacked ensembles (CTRNN, GRU, LSTM, UGRNN; any sizes) trained on
 the same task and compares every member with every other:
 
-- **geometry**: `pairwise_svcca` (and `pairwise_cka`) of the hidden activity `h` on the task's test set;
+- **geometry**: `pairwise_svcca`, `pairwise_cka` and the Procrustes shape metric
+  (`pairwise_procrustes_distance`) of the hidden activity `h` on the task's test set;
+- **dynamics**: `pairwise_dsa`, Hankel-DMD operators of the test-set trajectories compared up to an
+  orthogonal similarity (in the spirit of DSA, Ostrow et al. 2023);
 - **topology**: each member's fixed points at the task's constant input (`find_fixed_points` with
   restarts, then `complete_saddles`), its `topology_graph`, and `pairwise_graph_distances` (labelled,
   spectrum and linearization);
-- **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D.
+- **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D
+  (networks without memory states, whose topology distances are undefined, are left out of the latter).
 
 `write_comparison` writes `comparison.json`, the figures and `report.md` of a result; `ctrnn-jax compare`
 runs both on run folders.
@@ -33,8 +37,28 @@ from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
+from ._similarity import pairwise_dsa, pairwise_procrustes_distance
 
 REPORT = "report.md"
+# the distance matrices of a comparison, in the order of its tables (`cka`, a similarity, is added as 1 − cka)
+MEASURES = ("svcca", "procrustes", "dynamics", "topology", "topology_spectrum", "linearization")
+
+
+def _complete_members(d: np.ndarray) -> np.ndarray:
+    """`(P,)` bool: the members kept for an embedding. Members with a NaN distance are dropped one at a
+    time, the one with the most NaN entries in its row first (ties: the lowest index), until the distances
+    among those left are all finite; a member whose diagonal is NaN (undefined, e.g. a graph without
+    nodes) goes first."""
+    keep = np.ones(d.shape[0], bool)
+    bad = ~np.isfinite(d)
+    while keep.any():
+        sub = bad[np.ix_(keep, keep)]
+        if not sub.any():
+            break
+        counts = np.zeros(d.shape[0], int)
+        counts[keep] = sub.sum(axis=1) + d.shape[0] * np.diag(sub)
+        keep[int(np.argmax(counts))] = False
+    return keep
 
 
 def classical_mds(distances, dim: int = 2) -> np.ndarray:
@@ -42,17 +66,26 @@ def classical_mds(distances, dim: int = 2) -> np.ndarray:
 
     `B = −½ J D² J` with the centring matrix `J`; the coordinates are the top-`dim` eigenvectors of `B`
     scaled by the square roots of their (non-negative) eigenvalues. Euclidean distances are reproduced
-    exactly (up to rotation and reflection). NaN entries are replaced by the largest finite distance.
+    exactly (up to rotation and reflection).
 
-    **Returns:** `(P, dim)` coordinates (zero columns where `B` has fewer positive eigenvalues).
+    Members with undefined (NaN) distances are **excluded**, not imputed: they are dropped one at a time,
+    the one with the most NaN entries first (a NaN diagonal, e.g. a topology graph without nodes, counts
+    as undefined throughout), until the distances among the rest are finite; the rest are embedded and
+    the excluded members' coordinates are NaN.
+
+    **Returns:** `(P, dim)` coordinates (zero columns where `B` has fewer positive eigenvalues; NaN rows
+    for the excluded members).
     """
     d = np.asarray(distances, np.float64)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 1:
         raise ValueError(f"`distances` must be a square (P, P) matrix with P >= 1, got shape {d.shape}.")
     dim = check_int("dim", dim, 1)
-    finite = d[np.isfinite(d)]
-    d = np.where(np.isfinite(d), d, finite.max() if finite.size else 0.0)
     d = 0.5 * (d + d.T)
+    keep = _complete_members(d)
+    out = np.full((d.shape[0], dim), np.nan)
+    if not keep.any():
+        return out
+    d = d[np.ix_(keep, keep)]
     np.fill_diagonal(d, 0.0)
     p = d.shape[0]
     j = np.eye(p) - 1.0 / p
@@ -61,7 +94,8 @@ def classical_mds(distances, dim: int = 2) -> np.ndarray:
     order = np.argsort(vals)[::-1][:dim]
     vals, vecs = np.clip(vals[order], 0.0, None), vecs[:, order]
     coords = vecs * np.sqrt(vals)[None, :]
-    return np.pad(coords, ((0, 0), (0, dim - coords.shape[1])))
+    out[keep] = np.pad(coords, ((0, 0), (0, dim - coords.shape[1])))
+    return out
 
 
 def _cell(ensemble) -> str:
@@ -77,6 +111,7 @@ def compare_ensembles(
     config: FixedPointConfig | None = None,
     svcca_k: int | None = None,
     topology_options: dict | None = None,
+    dsa_options: dict | None = None,
     log=None,
 ) -> dict:
     """Compare every member of every ensemble with every other: geometry and fixed-point topology.
@@ -92,11 +127,14 @@ def compare_ensembles(
       (`fixed_point_stage`); default `FixedPointConfig(n_candidates=256)`.
     - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
     - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
+    - `dsa_options`: keyword arguments of `pairwise_dsa` (`n_delays`, `rank`, `iters`, ...).
     - `log`: `None` or a function taking a progress message.
 
     **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
-    `success`), the `(P, P)` matrices `svcca`, `cka`, `topology` (labelled), `topology_spectrum`,
-    `linearization`, the `(P, 2)` embeddings `mds_geometry` and `mds_topology`, `graphs` (`P`
+    `success`), the `(P, P)` matrices `svcca`, `cka`, `procrustes` (angular shape metric), `dynamics`
+    (`pairwise_dsa`), `topology` (labelled), `topology_spectrum`, `linearization` (the topology ones NaN
+    for a network without memory states, i.e. no node in its graph), the `(P, 2)` embeddings
+    `mds_geometry` and `mds_topology` (NaN rows for the networks left out), `graphs` (`P`
     `MemberGraph`s) and `fixed_points` (one `FixedPoints` per ensemble).
     """
     if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
@@ -117,16 +155,20 @@ def compare_ensembles(
     config = FixedPointConfig(n_candidates=256) if config is None else config
     if not isinstance(config, FixedPointConfig):
         raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
+    if dsa_options is not None and not isinstance(dsa_options, dict):
+        raise TypeError(f"`dsa_options` must be None or a dict of `pairwise_dsa` arguments, got "
+                        f"{type(dsa_options).__name__}.")
     log = log or (lambda message: None)
     first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])
-    members, activity, graphs, fixed_points = [], [], [], []
+    members, activity, trajectories, graphs, fixed_points = [], [], [], [], []
     for i, (name, ens) in enumerate(zip(names, ensembles)):
         k = ens.W_out.shape[0]
         log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
         states = np.asarray(ensemble_states(ens, inputs), np.float64)  # (K, B, T, N)
         activity += [s.reshape(-1, s.shape[-1]) for s in states]
+        trajectories += list(states)  # (B, T, N) per member, trials kept apart for the delay embedding
         fp = fixed_point_stage(ens, task, inputs=first_input,
                                config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
@@ -142,6 +184,8 @@ def compare_ensembles(
         "members": members,
         "svcca": svcca,
         "cka": pairwise_cka(activity),
+        "procrustes": pairwise_procrustes_distance(activity),
+        "dynamics": pairwise_dsa(trajectories, **(dsa_options or {})),
         "topology": topology,
         "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
         "linearization": pairwise_graph_distances(graphs, "linearization"),
@@ -153,8 +197,14 @@ def compare_ensembles(
 
 
 def within_between(distances, groups) -> dict:
-    """Mean distance between members of the same group and of different groups (off-diagonal pairs,
-    NaN ignored): `{"within": float, "between": float, "ratio": between / within}`."""
+    """Mean distance between members of the same group and of different groups, over the off-diagonal
+    pairs whose distance is defined (NaN pairs are excluded, and counted).
+
+    **Returns:** `{"within": float, "between": float, "ratio": between / within, "n_pairs": int,
+    "excluded_pairs": int, "excluded_members": int}`: the unordered off-diagonal pairs, those with a NaN
+    distance, and the members without any defined distance to another member (e.g. networks without
+    memory states in a topology distance).
+    """
     d = np.asarray(distances, np.float64)
     g = np.asarray(groups)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or g.shape != (d.shape[0],):
@@ -165,13 +215,16 @@ def within_between(distances, groups) -> dict:
     between = d[~same]
     w = float(np.nanmean(within)) if np.isfinite(within).any() else math.nan
     b = float(np.nanmean(between)) if np.isfinite(between).any() else math.nan
-    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan}
+    upper = np.triu(off)
+    finite = np.isfinite(d) & off
+    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan,
+            "n_pairs": int(upper.sum()), "excluded_pairs": int((upper & ~finite).sum()),
+            "excluded_members": int(np.sum(~finite.any(axis=1))) if len(g) > 1 else 0}
 
 
 def _group_table(result, key) -> dict:
     groups = [m[key] if key != "cell_activation" else f"{m['cell']}/{m['activation']}" for m in result["members"]]
-    table = {name: within_between(result[name], groups) for name in ("svcca", "topology", "topology_spectrum",
-                                                                    "linearization")}
+    table = {name: within_between(result[name], groups) for name in MEASURES if name in result}
     table["1 - cka"] = within_between(1.0 - np.asarray(result["cka"]), groups)  # CKA is a similarity
     return table
 
@@ -224,8 +277,9 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | N
     groups = {"run": _group_table(result, "run"), "cell_activation": _group_table(result, "cell_activation")}
     data = {
         "members": members,
-        **{name: np.asarray(result[name]).tolist() for name in ("svcca", "cka", "topology", "topology_spectrum",
-                                                                "linearization", "mds_geometry", "mds_topology")},
+        **{name: np.asarray(result[name]).tolist() for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")
+           if name in result},
+        "no_memory_states": _no_memory_states(result["graphs"]),
         "graphs": [g.to_dict() for g in result["graphs"]],
         "within_between": groups,
     }
@@ -234,6 +288,12 @@ def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | N
         f.write(_markdown(out, written, result, groups, shown))
     write_json(out / "comparison.json", _jsonable({**data, "owner": owner, "networks": networks, "files": files}))
     return out / REPORT
+
+
+def _no_memory_states(graphs) -> dict:
+    """`{"count": k, "of": n, "members": [...]}`: the networks whose topology graph has no node."""
+    empty = [i for i, g in enumerate(graphs) if g.n_nodes == 0]
+    return {"count": len(empty), "of": len(graphs), "members": empty}
 
 
 def _graphs_to_show(members, n):
@@ -249,6 +309,15 @@ def _fmt(x) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
+def _memory_line(graphs) -> str:
+    info = _no_memory_states(graphs)
+    line = f"{info['count']} of {info['of']} networks have no memory states (no stable point in their topology graph)"
+    if info["count"]:
+        line += (f": networks {', '.join(map(str, info['members']))}. Their topology distances are undefined "
+                 "(NaN): they are left out of the topology MDS and of the topology within/between means")
+    return line + ".\n"
+
+
 def _markdown(out, written, result, groups, shown) -> str:
     def img(name, caption):
         png = next(p for p in written[name] if str(p).endswith(".png"))
@@ -257,9 +326,13 @@ def _markdown(out, written, result, groups, shown) -> str:
     members = result["members"]
     lines = ["# Comparison of networks: geometry and fixed-point topology\n",
              f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
-             "(1 − mean canonical correlation of the top principal components of the test-set activity). "
+             "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
+             "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
+             "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
+             "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
              "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
              "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
+             _memory_line(result["graphs"]),
              "## Networks\n",
              "| # | run | member | cell | activation | N | solved | stable points | edges | unmatched branches |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -268,12 +341,16 @@ def _markdown(out, written, result, groups, shown) -> str:
         lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
                      f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} |")
     lines += ["", "## Within versus between groups\n",
-              "Mean distance between networks of the same group and of different groups.\n",
-              "| grouping | measure | within | between | between / within |", "|---|---|---|---|---|"]
+              ("Mean distance between networks of the same group and of different groups, over the pairs "
+               "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
+               "members: networks with no defined distance at all).\n"),
+              "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
+              "|---|---|---|---|---|---|---|"]
     for grouping, table in groups.items():
         for name, row in table.items():
             lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
-                         f"{_fmt(row['ratio'])} |")
+                         f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
+                         f"{row['excluded_members']} |")
     lines += ["", "## Figures\n",
               img("mds_cell", "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
                               "cell/activation."),

@@ -26,6 +26,9 @@ def _groups(name: str, groups, p: int) -> list:
 
 
 def _scatter(ax, coords, groups, title, xlabel, ylabel) -> None:
+    missing = int(np.sum(~np.isfinite(coords).all(axis=1)))  # left out of the embedding (NaN rows)
+    if missing:
+        title = f"{title} ({missing} not embedded)"
     names = list(dict.fromkeys(groups))
     colours = [f"C{i % 10}" for i in range(len(names))]
     for i, name in enumerate(names):
@@ -44,7 +47,8 @@ def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.Pat
 
     **Arguments:**
 
-    - `geometry`, `topology`: arrays of shape `(P, 2)`, the embeddings (`classical_mds`).
+    - `geometry`, `topology`: arrays of shape `(P, 2)`, the embeddings (`classical_mds`); NaN rows (the
+      networks an embedding leaves out) are not drawn, and their number is given in the panel's title.
     - `groups`: `P` group names (run, cell/activation).
     - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
       are written (see `save_figure`).

@@ -24,6 +24,9 @@ Distances between two graphs (of any two networks, of any sizes and cells):
   `s` of `L + I` (`L` the graph Laplacian; zero-padded, so graphs of different sizes differ).
 - `linearization_distance`: the leading continuous-time rates `Re (λ − 1)/a` of the Jacobian at the
   stable points and index-1 saddles matched by label, mean absolute difference.
+
+All three are undefined (NaN) when either graph has no node: a network without memory states has no
+arrangement of them to compare (neither 0 between two such networks nor 1 against a full graph).
 """
 
 import collections
@@ -277,16 +280,15 @@ def _check_graph(name: str, g: object) -> MemberGraph:
 def topology_distance(a: MemberGraph, b: MemberGraph) -> float:
     """Labelled topology distance `|A Δ B| / |A ∪ B|` in [0, 1] between the multisets of labelled edges
     (unordered pairs of node labels) of two graphs; over the node labels when neither has an edge;
-    0 when both are empty."""
+    NaN when either graph has no node (no memory states: undefined)."""
     a, b = _check_graph("a", a), _check_graph("b", b)
+    if not a.n_nodes or not b.n_nodes:
+        return math.nan
     ea, eb = a.labelled_edges(), b.labelled_edges()
     if not ea and not eb:
         ea = collections.Counter(tuple(int(v) for v in row) for row in a.labels)
         eb = collections.Counter(tuple(int(v) for v in row) for row in b.labels)
-    union = sum((ea | eb).values())
-    if union == 0:
-        return 0.0
-    return float(sum(((ea - eb) + (eb - ea)).values()) / union)
+    return float(sum(((ea - eb) + (eb - ea)).values()) / sum((ea | eb).values()))
 
 
 def _spectrum(g: MemberGraph) -> np.ndarray:
@@ -301,18 +303,20 @@ def _spectrum(g: MemberGraph) -> np.ndarray:
 def graph_spectrum_distance(a: MemberGraph, b: MemberGraph) -> float:
     """Label-free distance in [0, 1]: `‖s_a − s_b‖ / (‖s_a‖ + ‖s_b‖)` between the descending spectra of
     `L + I` (graph Laplacian plus identity), the shorter one zero-padded. 0 for isomorphic graphs;
-    it sees the number of nodes, of edges and how they are arranged, not the labels."""
+    it sees the number of nodes, of edges and how they are arranged, not the labels. NaN when either
+    graph has no node."""
     sa, sb = _spectrum(_check_graph("a", a)), _spectrum(_check_graph("b", b))
+    if not len(sa) or not len(sb):
+        return math.nan
     n = max(len(sa), len(sb))
     sa, sb = np.pad(sa, (0, n - len(sa))), np.pad(sb, (0, n - len(sb)))
-    total = np.linalg.norm(sa) + np.linalg.norm(sb)
-    return float(np.linalg.norm(sa - sb) / total) if total > 0 else 0.0
+    return float(np.linalg.norm(sa - sb) / (np.linalg.norm(sa) + np.linalg.norm(sb)))  # L + I: norms >= 1
 
 
 def linearization_distance(a: MemberGraph, b: MemberGraph) -> float:
     """Mean absolute difference of the leading continuous-time rates `Re (λ − 1)/a` at the stable
     points with the same label and the index-1 saddles with the same pair of labels (the first of each
-    label in either graph); NaN when nothing matches."""
+    label in either graph); NaN when nothing matches (in particular when either graph has no node)."""
     a, b = _check_graph("a", a), _check_graph("b", b)
 
     def keyed(g):
@@ -334,7 +338,8 @@ def linearization_distance(a: MemberGraph, b: MemberGraph) -> float:
 def pairwise_graph_distances(graphs: list, metric: str = "labelled") -> np.ndarray:
     """`(G, G)` symmetric matrix of a distance between every pair of `MemberGraph`s: `metric` is
     `"labelled"` (`topology_distance`), `"spectrum"` (`graph_spectrum_distance`) or `"linearization"`
-    (`linearization_distance`)."""
+    (`linearization_distance`). The row and column of a graph without nodes are NaN (its diagonal
+    entry too); the other diagonal entries are 0."""
     fns = {"labelled": topology_distance, "spectrum": graph_spectrum_distance,
            "linearization": linearization_distance}
     if metric not in fns:
@@ -348,9 +353,8 @@ def pairwise_graph_distances(graphs: list, metric: str = "labelled") -> np.ndarr
     for i in range(n):
         for j in range(i + 1, n):
             out[i, j] = out[j, i] = fns[metric](graphs[i], graphs[j])
-    if metric == "linearization":
-        for i in range(n):
-            out[i, i] = 0.0 if graphs[i].n_nodes else math.nan
+    for i in range(n):
+        out[i, i] = 0.0 if graphs[i].n_nodes else math.nan
     return out
 
 
