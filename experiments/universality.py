@@ -1,27 +1,36 @@
-"""Universality and individuality across architectures on the 3-bit flip-flop (issue #12), after
-Maheswaranathan, Williams, Golub, Ganguli & Sussillo (NeurIPS 2019), Fig. 1.
+"""Universality and individuality across architectures on the binary 3-bit flip-flop (issues #12, #18),
+after Maheswaranathan, Williams, Golub, Ganguli & Sussillo (NeurIPS 2019), Fig. 1.
 
-Trains one population per architecture into `OUT/<population>/` (normal run folders): CTRNNs with tanh,
-relu and softplus, GRUs, LSTMs and UGRNNs, on the default 3-bit flip-flop; then compares every network with
-every other (`ctrnn-jax compare`'s library call) into `OUT/compare/`: SVCCA of the test-set activity
-(geometry) and the distance between fixed-point topology graphs (topology), their MDS embeddings (the
-Fig. 1 pair, `OUT/compare/figures/mds_by_cell.png`), and the mean distance within and between
-architectures for both measures, over the networks that solve the task. Writes `OUT/universality.json`
-and `OUT/universality.md`.
+Trains one population per architecture into `OUT/<population>/` (normal run folders), every member to
+criterion (validation MSE < 0.02, dead starts restarted): the vanilla RNN (CTRNN with `alpha = 1`), the
+leaky CTRNN (`alpha = 0.25`), GRU, LSTM and UGRNN with tanh, and the vanilla RNN with relu. Then compares
+every network with every other (`compare_ensembles`) into `OUT/compare/`:
 
-    python experiments/universality.py --out runs/universality                 # CPU preset (< 30 min alone)
-    python experiments/universality.py --out runs/universality --preset gpu    # 64 networks per population
+- geometry: SVCCA (and 1 − CKA) and the Procrustes shape metric of the test-set activity;
+- dynamics: the DSA-style distance of Hankel-DMD operators fitted to the test-set activity;
+- topology: the distance between the graphs whose nodes are the memory states (attractors and marginal
+  manifolds, slow points included) and whose edges are index-1 saddles; NaN (left out, and counted)
+  for a network without memory states;
+- the behavioural memory check (no finder): does each memory state hold for 10 trial lengths, and do
+  small perturbations shrink, persist or grow.
 
-The task is the default 3-bit flip-flop except that the output switches as soon as a pulse ends
-(`--delay 0`, as in Sussillo & Barak 2013 and Maheswaranathan et al. 2019). The paper's code switches
-it 20 steps later; with that delay, GRUs, LSTMs and relu/softplus CTRNNs sit on the "output 0"
-plateau (test MSE ~0.94) for thousands of steps, because holding the old output for 20 steps after the
-pulse is a timer the gated cells must first learn (measured: `experiments/README.md`).
-`--delay 20` runs the study on the paper's task.
+Writes `OUT/universality.json` and `OUT/universality.md` (within- against between-architecture ratios,
+memory states per network by mechanism, the memory check's verdicts and its agreement with the linear
+classification).
+
+    python experiments/universality.py --out runs/universality                 # CPU preset (~30 min)
+    python experiments/universality.py --out runs/universality --preset gpu    # sweeps units and weight L2
+
+The task is the binary flip-flop of the reference study: every bit gets a pulse at the start
+(`start_pulse=True`; the steps before its first switch carry no target), so the memory states are the
+8 corners and the expected graph is the cube (8 nodes, 12 edges); the output switches as soon as a pulse
+ends (`--delay 0`, as in Sussillo & Barak 2013). `--task paper` trains the paper's 3-level task instead
+(`first_pulse_can_be_zero`, target 0 before the first pulse). Departures from the reference study's
+set-up are listed in `experiments/README.md`.
 
 Options: `--populations NAME ...` (default all; names below), `--members`, `--units`, `--steps` (CTRNNs),
-`--gated-steps` (GRU, LSTM, UGRNN), `--delay`, `--seed`,
-`--figure PATH` (copy the MDS figure pair there, e.g. docs/universality.png).
+`--gated-steps` (GRU, LSTM, UGRNN), `--delay`, `--task`, `--seed`, `--figure PATH` (copy the MDS figure
+pair there, e.g. docs/universality.png), `--graphs-figure PATH` (the topology graphs).
 """
 
 import argparse
@@ -35,79 +44,112 @@ import numpy as np
 
 from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
+from ctrnn_jax.analysis._compare import compare_ensembles, within_between, write_comparison
 from ctrnn_jax.dynamics._config import FixedPointConfig
-from ctrnn_jax.analysis._compare import (
-    compare_ensembles,
-    within_between,
-    write_comparison,
-)
 from ctrnn_jax.io._run import RunConfig, load_run_ensemble, train_run
 from ctrnn_jax.tasks._flipflop import FlipFlopConfig
 from ctrnn_jax.training._ensemble import EnsembleConfig
 from ctrnn_jax.training._train import TrainConfig
 
-# population name -> (cell, activation)
-POPULATIONS = {"ctrnn_tanh": ("ctrnn", "tanh"), "gru": ("gru", "tanh"), "lstm": ("lstm", "tanh"),
-               "ugrnn": ("ugrnn", "tanh"), "ctrnn_relu": ("ctrnn", "relu"), "ctrnn_softplus": ("ctrnn", "softplus")}
-NEAR_MSE = 0.05  # a second subset of networks for the table: close to the success threshold (0.02)
-
-# `steps` for the CTRNNs, `gated_steps` for the GRU, LSTM and UGRNN. Measured (2 members, delay 0, lr 1e-2
-# with decay 1e-3): gated cells of N = 32 solve in 800-1000 steps; tanh CTRNNs (alpha 0.25) need N = 64 and
-# ~8000 steps (test MSE 0.009-0.010; N = 32 reached 0.022 at 8000 steps), like the main job.
-PRESETS = {
-    "cpu": {"members": 4, "units": 64, "steps": 8000, "gated_steps": 1000, "batch": 32, "candidates": 256,
-            "restarts": 2},
-    "gpu": {"members": 64, "units": 64, "steps": 8000, "gated_steps": 4000, "batch": 64, "candidates": 512,
-            "restarts": 2},
+# architecture -> (cell, activation, alpha (CTRNN only))
+ARCHITECTURES = {
+    "vanilla_tanh": ("ctrnn", "tanh", 1.0),
+    "leaky_tanh": ("ctrnn", "tanh", 0.25),
+    "gru": ("gru", "tanh", None),
+    "lstm": ("lstm", "tanh", None),
+    "ugrnn": ("ugrnn", "tanh", None),
+    "vanilla_relu": ("ctrnn", "relu", 1.0),
 }
+MEASURES = ("svcca", "1 - cka", "procrustes", "dynamics", "topology", "topology_spectrum")
+
+# `steps` (the most; training stops at the criterion) for the CTRNNs, `gated_steps` for the gated cells.
+# The GPU preset sweeps units and weight L2 as the reference study did (every combination is a population).
+PRESETS = {
+    "cpu": {"members": 4, "units": [64], "l2": [0.0], "steps": 6000, "gated_steps": 2500, "batch": 32,
+            "candidates": 256, "restarts": 2},
+    "gpu": {"members": 64, "units": [64, 128, 256], "l2": [0.0, 1e-4], "steps": 8000, "gated_steps": 4000,
+            "batch": 64, "candidates": 512, "restarts": 2},
+}
+
+
+def make_task(kind: str, delay: int) -> FlipFlopConfig:
+    """The study's task: `cube` (every bit pulsed at the start, binary targets) or `paper` (3-level)."""
+    if kind == "cube":
+        return FlipFlopConfig(delay=delay, start_pulse=True, first_pulse_can_be_zero=False)
+    return FlipFlopConfig(delay=delay)
+
+
+def train_population(run: Path, architecture: str, *, task, members: int, units: int, steps: int, batch: int,
+                     seed: int, l2: float = 0.0, noise_std: float = 0.0) -> None:
+    """Train (or keep, if already trained on the same task) one population into the run folder `run`, to
+    criterion (validation MSE < 0.02, dead starts restarted after 500 steps)."""
+    if (run / "ensemble.npz").is_file():
+        _, config = load_run_ensemble(run)
+        if config.task != task:
+            raise SystemExit(f"error: {run} was trained on another task ({config.task}); use a new --out")
+        return
+    cell, activation, alpha = ARCHITECTURES[architecture]
+    ensemble = EnsembleConfig(members=members, units=units, cell=cell, activation=activation,
+                              **({"alpha": alpha} if alpha is not None else {}))
+    train = TrainConfig(steps=steps, batch_size=batch, seed=seed, stop_mse=0.02, restart_after=500, weight_l2=l2,
+                        noise_std=noise_std)
+    print(f"training {run.name} ({members} x N = {units} {cell}/{activation}, at most {steps} steps) ...",
+          file=sys.stderr)
+    train_run(run, RunConfig(ensemble=ensemble, train=train, task=task), log=lambda m: print(m, file=sys.stderr))
+
+
+def populations(preset: dict, architectures) -> list[tuple[str, str, int, float]]:
+    """`(name, architecture, units, l2)` for every population of a preset."""
+    single = len(preset["units"]) == 1 and len(preset["l2"]) == 1
+    return [(a if single else f"{a}_n{n}_l2{l2:g}", a, n, l2)
+            for a in architectures for n in preset["units"] for l2 in preset["l2"]]
+
+
+def mechanisms(graph) -> dict:
+    """Memory states of one network by mechanism: `{"attractor": a, "marginal": m}` (its graph's nodes)."""
+    dims = np.zeros(graph.n_nodes, int) if graph.dimension is None else np.asarray(graph.dimension)
+    return {"attractor": int(np.sum(dims == 0)), "marginal": int(np.sum(dims > 0))}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
-    p.add_argument("--populations", nargs="+", choices=sorted(POPULATIONS), default=list(POPULATIONS))
+    p.add_argument("--populations", nargs="+", choices=sorted(ARCHITECTURES), default=list(ARCHITECTURES))
     p.add_argument("--members", type=int, default=None)
     p.add_argument("--units", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="training steps of the CTRNNs")
-    p.add_argument("--gated-steps", type=int, default=None, help="training steps of the gated cells")
+    p.add_argument("--steps", type=int, default=None, help="most training steps of the CTRNNs")
+    p.add_argument("--gated-steps", type=int, default=None, help="most training steps of the gated cells")
     p.add_argument("--delay", type=int, default=0,
                    help="steps between a pulse's end and the output's switch (0 here; 20 in the paper's code)")
+    p.add_argument("--task", choices=("cube", "paper"), default="cube")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", type=Path, default=None, help="also copy the MDS figure pair (PNG) here")
+    p.add_argument("--graphs-figure", type=Path, default=None, help="also copy the topology graphs (PNG) here")
+    p.add_argument("--train-only", action="store_true", help="train the populations and stop")
     args = p.parse_args(argv)
     use_cpu_cores()
     preset = dict(PRESETS[args.preset])
-    for name in ("members", "units", "steps", "gated_steps"):
+    for name in ("members", "steps", "gated_steps"):
         if getattr(args, name) is not None:
             preset[name] = getattr(args, name)
-    task = FlipFlopConfig(delay=args.delay)  # bad values raise here, before any training
+    if args.units is not None:
+        preset["units"] = [args.units]
+    task = make_task(args.task, args.delay)  # bad values raise here, before any training
+    pops = populations(preset, args.populations)
     times = {}
-    for i, name in enumerate(args.populations):
-        cell, activation = POPULATIONS[name]
-        run = args.out / name
+    for i, (name, arch, units, l2) in enumerate(pops):
         t0 = time.perf_counter()
-        steps = preset["steps"] if cell == "ctrnn" else preset["gated_steps"]
-        if (run / "ensemble.npz").is_file():
-            _, config = load_run_ensemble(run)
-            if config.task != task:
-                hint = f" or --delay {config.task.delay}" if isinstance(config.task, FlipFlopConfig) else ""
-                raise SystemExit(f"error: {run} was trained on another task ({config.task}); use a new --out{hint}")
-        else:
-            config = RunConfig(
-                ensemble=EnsembleConfig(members=preset["members"], units=preset["units"], cell=cell,
-                                        activation=activation),
-                train=TrainConfig(steps=steps, batch_size=preset["batch"], seed=args.seed + i),
-                task=task)
-            print(f"training {name} ({preset['members']} x N = {preset['units']}, {steps} steps) ...",
-                  file=sys.stderr)
-            train_run(run, config, log=lambda m: print(m, file=sys.stderr))
+        steps = preset["steps"] if ARCHITECTURES[arch][0] == "ctrnn" else preset["gated_steps"]
+        train_population(args.out / name, arch, task=task, members=preset["members"], units=units, steps=steps,
+                         batch=preset["batch"], seed=args.seed + i, l2=l2)
         times[name] = time.perf_counter() - t0
+    if args.train_only:
+        return 0
 
-    ensembles, names, success, steps_trained, evals = [], [], [], {}, {}
-    for name in args.populations:
-        ensemble, config = load_run_ensemble(args.out / name)
-        steps_trained[name] = config.train.steps  # a run resumed with more steps (`ctrnn-jax train --resume`)
+    ensembles, names, success, evals = [], [], [], {}
+    for name, *_ in pops:
+        ensemble, _ = load_run_ensemble(args.out / name)
         ensembles.append(ensemble)
         names.append(name)
         evals[name] = json.loads((args.out / name / "eval.json").read_text())  # per-member test metrics
@@ -116,66 +158,81 @@ def main(argv=None) -> int:
     config = FixedPointConfig(n_candidates=preset["candidates"], restarts=preset["restarts"], seed=args.seed)
     result = compare_ensembles(ensembles, names=names, task=task, success=success, config=config,
                                log=lambda m: print(m, file=sys.stderr))
-    report = write_comparison(result, args.out / "compare")
+    report = write_comparison(result, args.out / "compare", overwrite=True)
     times["compare"] = time.perf_counter() - t0
-
-    members = result["members"]
-    solved = np.asarray([bool(m["success"]) for m in members])
-    groups = np.asarray([m["run"] for m in members])
-    table = {}
-    mse = np.concatenate([evals[name]["mse"] for name in names])
-    near = np.isfinite(mse) & (mse < NEAR_MSE)
-    # networks that hold the 2^3 memories in attractors: at least 8 stable points (the study's claim is about
-    # fixed-point topology, which says nothing of networks that remember without attractors)
-    attractors = np.asarray([g.n_nodes >= 2 ** task.n_bits for g in result["graphs"]])
-    for subset, mask in (("all", np.ones(len(members), bool)), (f"test MSE < {NEAR_MSE}", near), ("solved", solved),
-                         (f">= {2 ** task.n_bits} stable points", attractors),
-                         (f"solved, >= {2 ** task.n_bits} stable points", solved & attractors)):
-        idx = np.flatnonzero(mask)
-        distances = {name: np.asarray(result[name]) for name in ("svcca", "topology", "topology_spectrum",
-                                                                  "linearization")}
-        distances["1 - cka"] = 1.0 - np.asarray(result["cka"])  # CKA is a similarity
-        table[subset] = {measure: within_between(d[np.ix_(idx, idx)], groups[idx]) for measure, d in distances.items()}
-    graphs = result["graphs"]
-    # slow points (tol_q < q <= 1e-6, not fixed points): where a gated cell holds its memory with saturated
-    # gates, the search ends on slow, marginal states instead of attractors
-    slow = [np.bincount(np.asarray(fp.slow_member), minlength=fp.n_members).tolist() for fp in result["fixed_points"]]
-    summary = {
-        "preset": args.preset, "settings": preset, "task": task.to_dict(), "seconds": times,
-        "populations": {name: {"steps": steps_trained[name], "members": int(np.sum(groups == name)),
-                               "solved": int(np.sum(solved & (groups == name))),
-                               "test_mse": [float(v) for v in evals[name]["mse"]],
-                               "nodes": [graphs[i].n_nodes for i in np.flatnonzero(groups == name)],
-                               "edges": [graphs[i].n_edges for i in np.flatnonzero(groups == name)],
-                               "slow_points": slow[j]}
-                        for j, name in enumerate(args.populations)},
-        "within_between": table,
-    }
+    summary = summarise(result, pops, evals, task, preset, args, times)
     write_json(args.out / "universality.json", summary)
-    lines = ["# Universality across architectures on the 3-bit flip-flop\n",
-             (f"Preset `{args.preset}`: {preset}; task: the default flip-flop with `delay={task.delay}`. "
-             "Comparison report: `compare/report.md`.\n"),
-             ("| population | steps | solved | test MSE | stable points per network | topology edges per network | "
-              "slow points per network | seconds (this call) |"),
-             "|---|---|---|---|---|---|---|---|"]
-    for name, row in summary["populations"].items():
-        mse = ", ".join(f"{v:.3f}" for v in row["test_mse"])
-        lines.append(f"| {name} | {row['steps']} | {row['solved']}/{row['members']} | {mse} | {row['nodes']} | "
-                     f"{row['edges']} | {row['slow_points']} | {times[name]:.0f} |")
-    lines += ["", "Mean distance within and between populations (architecture and activation):\n",
-              "| networks | measure | within | between | between / within |", "|---|---|---|---|---|"]
-    for subset, rows in table.items():
-        for measure, row in rows.items():
-            lines.append(f"| {subset} | {measure} | {row['within']:.3f} | {row['between']:.3f} | "
-                         f"{row['ratio']:.2f} |")
+    lines = markdown(summary)
     with atomic_write(args.out / "universality.md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"report: {report}")
-    if args.figure is not None:
-        args.figure.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(args.out / "compare" / "figures" / "mds_by_cell.png", args.figure)
+    for target, source in ((args.figure, "mds_by_cell.png"), (args.graphs_figure, "topology_graphs.png")):
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(args.out / "compare" / "figures" / source, target)
     return 0
+
+
+def summarise(result, pops, evals, task, preset, args, times) -> dict:
+    """The study's numbers: per population and the within/between table over subsets of networks."""
+    members = result["members"]
+    solved = np.asarray([bool(m["success"]) for m in members])
+    arch = {name: a for name, a, *_ in pops}
+    groups = np.asarray([arch[m["run"]] for m in members])  # within/between: the architecture
+    graphs = result["graphs"]
+    n_memory = np.asarray([g.n_nodes for g in graphs])
+    full = n_memory >= 2 ** task.n_bits
+    check = result.get("memory_check")  # one MemoryCheck per ensemble
+    verdicts = [v for c in check for v in c.verdicts] if check is not None else [None] * len(members)
+    distances = {name: np.asarray(result[name]) for name in MEASURES if name in result}
+    distances["1 - cka"] = 1.0 - np.asarray(result["cka"])
+    table = {}
+    for subset, mask in (("all", np.ones(len(members), bool)), ("solved", solved),
+                         (f"solved, >= {2 ** task.n_bits} memory states", solved & full)):
+        idx = np.flatnonzero(mask)
+        table[subset] = {m: within_between(d[np.ix_(idx, idx)], groups[idx]) for m, d in distances.items()}
+    per_pop = {}
+    for name, a, units, l2 in pops:
+        idx = [i for i, m in enumerate(members) if m["run"] == name]
+        per_pop[name] = {
+            "architecture": a, "units": units, "l2": l2, "members": len(idx),
+            "solved": int(solved[idx].sum()), "test_mse": [float(v) for v in evals[name]["mse"]],
+            "criterion_step": evals[name].get("criterion_step"), "restarts": evals[name].get("restarts"),
+            "memory_states": [mechanisms(graphs[i]) for i in idx],
+            "edges": [graphs[i].n_edges for i in idx],
+            "memory_check": [verdicts[i] for i in idx],
+        }
+    return {"preset": args.preset, "settings": preset, "task": task.to_dict(), "seconds": times,
+            "populations": per_pop, "within_between": table,
+            "no_memory_states": int(np.sum(n_memory == 0)), "networks": len(members),
+            "agreement": result.get("check_agreement")}
+
+
+def markdown(summary: dict) -> list[str]:
+    lines = ["# Universality across architectures on the binary 3-bit flip-flop\n",
+             (f"Preset `{summary['preset']}`: {summary['settings']}; task: {summary['task']}. "
+              "Comparison report: `compare/report.md`.\n"),
+             (f"{summary['no_memory_states']} of {summary['networks']} networks have no memory states (their "
+              "topology distances are undefined and left out).\n"),
+             ("| population | solved | test MSE | criterion step | memory states (attractor + marginal) | "
+              "edges | memory check | seconds |"),
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in summary["populations"].items():
+        mse = ", ".join(f"{v:.3f}" for v in row["test_mse"])
+        states = ", ".join(f"{s['attractor']}+{s['marginal']}" for s in row["memory_states"])
+        lines.append(f"| {name} | {row['solved']}/{row['members']} | {mse} | {row['criterion_step']} | {states} | "
+                     f"{row['edges']} | {', '.join(str(v) for v in row['memory_check'])} | "
+                     f"{summary['seconds'].get(name, 0):.0f} |")
+    lines += ["", "Mean distance within and between architectures (NaN pairs left out):\n",
+              "| networks | measure | within | between | between / within | pairs left out |", "|---|---|---|---|---|---|"]
+    for subset, rows in summary["within_between"].items():
+        for measure, row in rows.items():
+            lines.append(f"| {subset} | {measure} | {row['within']:.3f} | {row['between']:.3f} | "
+                         f"{row['ratio']:.2f} | {row.get('excluded_pairs', 0)} |")
+    if summary.get("agreement"):
+        lines += ["", f"Memory check against the linear classification: {summary['agreement']}"]
+    return lines
 
 
 if __name__ == "__main__":
