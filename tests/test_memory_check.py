@@ -4,6 +4,7 @@ persist), a tanh unit held at its unstable point 0 (perturbations grow), and a s
 (the late ratio is `λ^(H/2)` and the readout drifts). Every network has N = 3 units, M = O = 3, `a = 1`."""
 
 import math
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -120,3 +121,25 @@ def test_bad_arguments_name_the_argument(kwargs, name):
     model = network(np.diag(W_DIAG), 2 * np.eye(N), np.eye(N))
     with pytest.raises((TypeError, ValueError), match=name):
         cj.memory_check(model, TASK, **kwargs)
+
+
+def test_trained_flipflop_members_hold_attractors():
+    """The repository's trained 3-bit CTRNNs (the finder recovers every corner as a stable point,
+    `test_trained_flipflop.py`) hold every corner and forget every perturbation."""
+    c = cj.memory_check(cj.load_npz(Path(__file__).parent / "data" / "flipflop_n64_k2.npz"), cj.FlipFlopConfig())
+    assert c.horizon_steps == 11900 and c.states.shape == (2, 8, 64)
+    assert np.all(c.start_error < 0.2) and np.all(c.holds)
+    assert np.all(c.response == "shrink") and c.verdict.tolist() == ["attractors", "attractors"]
+
+
+def test_analyze_reports_the_memory_check(tanh_check):
+    ensemble = cj.stack_members([network(np.diag(W_DIAG), 2 * np.eye(N), np.diag(1 / H_STAR)),
+                                 network(np.diag(W_DIAG), np.diag([0.0, 2.0, 2.0]), np.diag(1 / H_STAR))])
+    h0 = jax.random.uniform(jax.random.key(0), (2, 64, N), minval=-1, maxval=1)
+    fp = cj.find_fixed_points(ensemble, np.zeros(N), h0, cj.FixedPointConfig(restarts=0, complete=False))
+    result = cj.analyze(ensemble, TASK, fixed_points=fp, robustness=False, seed=1)
+    assert [r["memory check"] for r in result.rows()] == ["attractors", "unstable"]
+    assert result.to_dict()["memory_check"]["verdict"] == ["attractors", "unstable"]
+    assert "Memory check" in result.markdown() and "1 attractors, 1 unstable" in result.markdown()
+    # another seed draws other directions; the analytic answer is the same
+    np.testing.assert_array_equal(result.memory_check.response, tanh_check.response)
