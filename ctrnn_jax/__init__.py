@@ -67,6 +67,8 @@ from .dynamics import FixedPointConfig as FixedPointConfig
 from .dynamics import FixedPoints as FixedPoints
 from .dynamics import format_cube_table as format_cube_table
 from .dynamics import initial_states_from_trajectories as initial_states_from_trajectories
+from .dynamics import memory_check as memory_check
+from .dynamics import MemoryCheck as MemoryCheck
 from .dynamics import procrustes_disparity as procrustes_disparity
 from .dynamics import topology_distance as topology_distance
 from .dynamics import topology_graph as topology_graph

@@ -5,8 +5,8 @@ What every network gets: the evaluation on its task's test set (none without a t
 at each constant input (`fixed_point_stage`), the spectrum of `W_rec` (cells with one recurrent matrix),
 and the figures of the best member. What a task adds lives in the task: a task with memory states
 (`memory_readouts()`, the flip-flop) adds the memory-state (cube) analysis of every member, the
-robustness sweep, and the comparison of realizations; a network without a task is probed at constant
-inputs (`probe_trials`).
+behavioural memory check (`memory_check`), the robustness sweep, and the comparison of realizations; a
+network without a task is probed at constant inputs (`probe_trials`).
 """
 
 import dataclasses
@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from .._files import atomic_write, write_json
+from ..dynamics._behaviour import MemoryCheck, memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states, memory_state_analysis
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
@@ -66,6 +67,9 @@ class Analysis:
     - `realizations`: `compare_realizations`' dict (tasks with memory states), or None.
     - `threshold`: the success threshold on test MSE; `seed`: the seed of the sampled trials.
     - `config`: the `FixedPointConfig` of the fixed points (None when they were given).
+    - `memory_check`: `memory_check`'s `MemoryCheck` (tasks with memory states), or None: whether each member's
+      memory states hold and whether perturbations of them shrink, persist or grow, by the network's own
+      dynamics (no finder).
     """
 
     ensemble: Any
@@ -85,6 +89,7 @@ class Analysis:
     threshold: float = 0.02
     seed: int = 0
     config: FixedPointConfig | None = None
+    memory_check: MemoryCheck | None = None
 
     @property
     def n_members(self) -> int:
@@ -118,6 +123,8 @@ class Analysis:
                 d = self.memory_states[k]
                 row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
                 row["cube disparity"] = d["cube_disparity"]
+            if self.memory_check is not None:
+                row["memory check"] = str(self.memory_check.verdict[k])
             if self.W_rec_outside is not None:
                 row["W_rec eigenvalues outside the unit circle"] = int(self.W_rec_outside[k])
             out.append(row)
@@ -252,6 +259,8 @@ class Analysis:
         if self.memory_states is not None:
             out["memory_states"] = {"per_member": self.memory_states, "summary": self.memory_summary}
             out["cube_summary"] = self.memory_summary
+        if self.memory_check is not None:
+            out["memory_check"] = self.memory_check.to_dict()
         if self.robustness is not None:
             out["robustness"] = {k: np.asarray(v).tolist() for k, v in self.robustness.items()}
         if self.realizations is not None:
@@ -281,6 +290,12 @@ class Analysis:
             s = self.memory_summary
             lines += [f"Members with every memory state at a stable fixed point: {s['n_all_corners']} of "
                       f"{s['n_members']}; cube disparity median {_fmt(s['cube_disparity_median'])}.", ""]
+        if self.memory_check is not None:
+            c = self.memory_check
+            verdicts = ", ".join(f"{int(np.sum(c.verdict == v))} {v}" for v in dict.fromkeys(c.verdict.tolist()))
+            lines += [(f"Memory check (the network's own dynamics, no finder: each memory state reached on the test "
+                       f"set run {c.horizon_steps} steps at rest, unperturbed and with {c.n_perturbations} small "
+                       f"perturbations; the readout must stay within {c.tolerance:.3g}): {verdicts}."), ""]
         header, body = self._cells()
         lines += ["## Per member", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in body]
@@ -468,6 +483,10 @@ def analyze(
                                  "out to find them again.")
     memory = has_memory_states(task)
     memory_states, memory_summary = memory_state_analysis(ensemble, task, found[0]) if memory else (None, None)
+    check = None
+    if memory:
+        say("memory check ...")
+        check = memory_check(ensemble, task, threshold=threshold, key=jax.random.fold_in(jax.random.key(seed), 3))
     outside = radius = None
     if ensemble.recurrent_matrix is not None:
         moduli = np.abs(np.linalg.eigvals(np.asarray(ensemble.recurrent_matrix, np.float64)))
@@ -485,7 +504,7 @@ def analyze(
                     memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
                     spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
                     robustness=sweep, realizations=comparison, threshold=threshold, seed=seed,
-                    config=config if fixed_points is None else None)
+                    config=config if fixed_points is None else None, memory_check=check)
 
 
 def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:

@@ -1,7 +1,10 @@
 """Dynamical-systems analysis: the fixed-point finder with linearization, and the cube analysis of the
-flip-flop memory states, the saddle completion and the fixed-point topology graphs with their distances.
+flip-flop memory states, the saddle completion and the fixed-point topology graphs with their distances;
+and the behavioural memory check, which runs the network itself (no finder) from its memory states.
 """
 
+from ._behaviour import memory_check as memory_check
+from ._behaviour import MemoryCheck as MemoryCheck
 from ._cube import analyze_fixed_points as analyze_fixed_points
 from ._cube import cube_analysis as cube_analysis
 from ._cube import ensemble_summary as ensemble_summary

@@ -1,0 +1,310 @@
+"""A behavioural check of every member's memory that uses only the network's own dynamics (never the
+fixed-point finder): do the memory states the network reaches on its test set hold, and do small
+perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane, attractor) or grow?
+
+1. **The memory states reached on the test set.** Every member runs the task's test set
+   (`task.test_set()`). A *hold* is a maximal stretch of steps at which the input equals the task's
+   resting input `x* = task.fixed_point_inputs()[0]` (within 1e-6: test sets are noise-free) whose last
+   `min_hold` steps have one constant target; its memory state is the flat state at its last step (just
+   before the next input, or at the end of the trial) and its label that target. Stretches whose target
+   changes in their last `min_hold` steps are not holds (the flip-flop's target switches `delay` steps
+   after a pulse ends, inside the input's rest). A task with memory states (`memory_readouts()`, e.g. the
+   flip-flop) keeps only the holds whose target is one of its readouts (the flip-flop's 0 before the first
+   pulse is not a memory), labelled in the order of `memory_readouts()`; any other task keeps every
+   distinct target, in sorted order. Each label is represented by one state per member: the end of its
+   longest hold (the latest of equally long ones; the flip-flop's 8-state test visits every corner twice).
+2. **The horizon.** From each memory state `s` the member runs at `x*` for `H = horizon × T` steps (`T`
+   the test trial's length; `horizon = 10` gives 11 900 steps on the flip-flop test), once unperturbed
+   and from `n_perturbations` states `s + ε u` with random unit directions `u` in the full state space
+   (`state_size`: the LSTM's `[h, c]`) and `ε = scale × ` the mean norm of the member's memory states.
+   Every member, state and perturbation runs at once (`vmap`), the time loop is one `lax.scan`.
+3. **Does the readout hold?** `drift` is the largest deviation `max_t max_o |z_o(t) − z_o(0)|` of the
+   unperturbed readout over the horizon; the state *holds* when it is below the tolerance
+   `sqrt(threshold)` (0.141 for the flip-flop's MSE threshold 0.02: a readout off by that much on every
+   output for a whole trial alone reaches the success threshold).
+4. **Do perturbations shrink, persist or grow?** With `d(t)` the distance between the perturbed and the
+   unperturbed trajectories, `d(0) = ε`:
+
+   - the *late ratio* `ρ = d(H) / max(d(H/2), ν ε)` with `ν = 1e-2`. The first half of the horizon lets
+     the fast components of the random perturbation die out, so `ρ` measures the slowest mode whatever
+     share of the random direction lies along it (a random direction in `S` dimensions has only about
+     `sqrt(m/S)` of its norm in an `m`-dimensional marginal manifold, so the plain `d(H)/d(0)` would call
+     a line attractor in 64 units an attractor). For a mode of multiplier `λ`, `ρ = |λ|^W` over the late
+     window `W = H − H/2`. The floor `ν ε` counts a perturbation that is already below 1 % of its size at
+     mid-horizon as shrunk (it also keeps the float32 round-off of two converged trajectories, ~1e-7 of
+     the state, from reading as a ratio);
+   - the *growth* `r = d(H) / d(0)`, which catches a perturbation that grew and saturated (left for
+     another attractor) before mid-horizon, where `ρ` alone would read about 1.
+
+   Each perturbation **grows** when `ρ > 2` or `r > 2`, else **shrinks** when `ρ < 0.5`, else
+   **persists**; a state takes the worst of its perturbations (grow > persist > shrink), and the reported
+   `ratio` and `growth` are the largest over them. The bands are a factor 2 over the late window:
+   persisting means `|λ|` of the slowest mode within `band = ln 2 / W` of 1 (1.2e-4 on the flip-flop test
+   at `horizon = 10`; the result's `band`). A mode at `|λ| = 1 − δ` changes by `exp(−δ W)` over the
+   window, so a slowly decaying mode that the test's holds cannot tell from a marginal one (`δ = 1e-3`
+   loses 7 % over a 70-step hold) shrinks here by `e^{−6}`: comparing with a linear classification of
+   band `δ`, choose `horizon ≈ 2 ln 2 / (δ T)` to make the two bands equal.
+5. **A member's verdict** summarises its states: `"drifts"` when a readout does not hold, else
+   `"unstable"` when a perturbation grows, else `"marginal"` when one persists, else `"attractors"`.
+"""
+
+import dataclasses
+import functools
+import html
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .._checks import check_int, check_key, check_positive
+from ..tasks._task import check_task
+from ._fixed_points import _full_states, as_ensemble, html_table, text_table
+
+RESPONSES = ("shrink", "persist", "grow")
+VERDICTS = ("attractors", "marginal", "unstable", "drifts")
+_FLOOR = 1e-2  # ν: a perturbation below ν·ε at mid-horizon has shrunk
+_SHRINK, _GROW = 0.5, 2.0  # the bands of the late ratio (and of the growth, for GROW)
+_AT_REST = 1e-6  # |input − x*| at which a test step is at rest
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MemoryCheck:
+    """The result of `memory_check` for `K` members and `L` memory states (labels), as NumPy arrays.
+
+    **Fields:**
+
+    - `labels`: `(L, O)` the target readout of each memory state.
+    - `states`: `(K, L, S)` each member's memory state per label (the flat state, `S = state_size`).
+    - `start_error`: `(K, L)` `max_o |z_o(0) − label_o|`: how far the readout at the memory state is from
+      its label (large for a member that never reached that memory).
+    - `drift`: `(K, L)` the largest deviation of the unperturbed readout from its start over the horizon,
+      `max_t max_o |z_o(t) − z_o(0)|` (inf when the trajectory is not finite).
+    - `holds`: `(K, L)` bool, `drift < tolerance`.
+    - `ratio`: `(K, L)` the late ratio `d(H) / max(d(H/2), ν ε)`, largest over the perturbations.
+    - `growth`: `(K, L)` `d(H) / d(0)`, largest over the perturbations.
+    - `response`: `(K, L)` str, `"shrink"`, `"persist"` or `"grow"` (the worst over the perturbations).
+    - `verdict`: `(K,)` str, `"attractors"`, `"marginal"`, `"unstable"` or `"drifts"` (module docstring).
+    - `epsilon`: `(K,)` the perturbation size of each member.
+    - `inputs`: `(M,)` the resting input `x*` the horizon runs at.
+    - `tolerance`, `horizon_steps` (`H`), `n_perturbations`: the settings used.
+    """
+
+    labels: np.ndarray
+    states: np.ndarray
+    start_error: np.ndarray
+    drift: np.ndarray
+    holds: np.ndarray
+    ratio: np.ndarray
+    growth: np.ndarray
+    response: np.ndarray
+    verdict: np.ndarray
+    epsilon: np.ndarray
+    inputs: np.ndarray
+    tolerance: float
+    horizon_steps: int
+    n_perturbations: int
+
+    @property
+    def n_members(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def band(self) -> float:
+        """`ln 2 / W`: perturbations persist when the slowest mode's `|λ|` is within this of 1 (`W` the late
+        window, the second half of the horizon)."""
+        return math.log(2.0) / (self.horizon_steps - self.horizon_steps // 2)
+
+    def rows(self) -> list[dict]:
+        """Per member: `{"member", "verdict", "hold", "shrink", "persist", "grow", "max drift", "max ratio"}`
+        (counts of memory states; `hold` as `"held/L"`)."""
+        out = []
+        for k in range(self.n_members):
+            row = {"member": k, "verdict": str(self.verdict[k]),
+                   "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}"}
+            row.update({r: int(np.sum(self.response[k] == r)) for r in RESPONSES})
+            row["max drift"] = float(np.max(self.drift[k]))
+            row["max ratio"] = float(np.max(self.ratio[k]))
+            out.append(row)
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-able: the settings, the labels and the per-member arrays as lists (inf as None)."""
+        def plain(a):
+            a = np.asarray(a)
+            if a.dtype.kind == "f":
+                return np.where(np.isfinite(a), a, None).tolist()
+            return a.tolist()
+
+        return {"tolerance": self.tolerance, "horizon_steps": self.horizon_steps,
+                "n_perturbations": self.n_perturbations, "band": self.band, "inputs": plain(self.inputs),
+                "labels": plain(self.labels), "epsilon": plain(self.epsilon),
+                "verdict": plain(self.verdict), "holds": plain(self.holds), "response": plain(self.response),
+                "drift": plain(self.drift), "ratio": plain(self.ratio), "growth": plain(self.growth),
+                "start_error": plain(self.start_error)}
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        rows = self.rows()
+        header = list(rows[0]) if rows else ["member"]
+        fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
+        return header, [[fmt(r[h]) for h in header] for r in rows]
+
+    def _title(self) -> str:
+        counts = ", ".join(f"{int(np.sum(self.verdict == v))} {v}" for v in VERDICTS if np.any(self.verdict == v))
+        return (f"{self.n_members} member(s), {self.labels.shape[0]} memory states, {self.horizon_steps}-step "
+                f"horizon, readout tolerance {self.tolerance:.3g}: {counts}")
+
+    def __repr__(self) -> str:
+        return text_table(f"MemoryCheck: {self._title()}", *self._table())
+
+    def _repr_html_(self) -> str:
+        return html_table(f"<b>MemoryCheck</b>: {html.escape(self._title())}", *self._table())
+
+
+def hold_ends(inputs, targets, rest, *, min_hold: int = 10, readouts=None) -> tuple[np.ndarray, ...]:
+    """The holds of a test set (the rule in the module docstring).
+
+    **Arguments:**
+
+    - `inputs`: `(B, T, M)`; `targets`: `(B, T, O)`; `rest`: `(M,)` the resting input.
+    - `min_hold`: steps of constant target a hold ends with, >= 1.
+    - `readouts`: `(C, O)` the task's memory readouts, or None (every distinct target is a label).
+
+    **Returns:** `(trial, step, length, label, labels)`: for every hold its trial, its last step, the length
+    of its resting stretch and its label index, each `(H,)`; and the labels `(L, O)` (the readouts, or the
+    distinct targets of the holds, sorted).
+    """
+    inputs, targets = np.asarray(inputs, np.float64), np.asarray(targets, np.float64)
+    rest_now = np.all(np.abs(inputs - np.asarray(rest, np.float64)) <= _AT_REST, axis=-1)  # (B, T)
+    ends = rest_now & ~np.pad(rest_now[:, 1:], ((0, 0), (0, 1)))  # the last step of a resting stretch
+    holds = []
+    for b, t in zip(*np.nonzero(ends)):  # a few holds per trial: a host loop
+        before = np.flatnonzero(~rest_now[b, : t + 1])
+        length = t + 1 - (before[-1] + 1 if len(before) else 0)
+        if length >= min_hold and np.all(targets[b, t - min_hold + 1: t + 1] == targets[b, t]):
+            holds.append((b, t, length))
+    trial, step, length = (np.asarray(v, int).reshape(-1) for v in zip(*holds)) if holds else (np.zeros(0, int),) * 3
+    last = targets[trial, step]  # (H, O)
+    if readouts is not None:
+        labels = np.asarray(readouts, np.float64)
+        match = np.all(np.abs(last[:, None, :] - labels[None]) <= 1e-6, axis=-1)  # (H, C)
+        found = np.any(match, axis=1)
+        return trial[found], step[found], length[found], np.argmax(match[found], axis=1), labels
+    labels, label = np.unique(last, axis=0, return_inverse=True)
+    return trial, step, length, np.asarray(label).reshape(-1), labels
+
+
+@functools.partial(jax.jit, static_argnames=("n_steps",))
+def _run(ensemble, x, s, z0, drift, *, n_steps):
+    """`n_steps` steps at the input `x (M,)` from the states `s (K, L, 1+P, S)` of every member; `drift (K, L)`
+    carries the largest `max_o |z_o(t) − z0_o|` of the unperturbed trajectories (index 0 of axis 2) from the
+    readouts `z0 (K, L, O)`. Returns the final states and the drift."""
+    with jax.default_matmul_precision("highest"):
+        def member(model, s, z0, drift):
+            step = jax.vmap(jax.vmap(lambda v: model.step(v, x)))
+
+            def body(carry, _):
+                s, drift = carry
+                s = step(s)
+                z = model.readout(model.hidden(s[:, 0]))
+                dev = jnp.max(jnp.abs(z - z0), axis=-1)
+                return (s, jnp.maximum(drift, jnp.where(jnp.isfinite(dev), dev, jnp.inf))), None
+
+            (s, drift), _ = lax.scan(body, (s, drift), None, length=n_steps, unroll=1)
+            return s, drift
+
+        return jax.vmap(member)(ensemble, s, z0, drift)
+
+
+def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int = 4, scale: float = 1e-3,
+                 threshold: float = 0.02, min_hold: int = 10, key: jax.Array | None = None) -> MemoryCheck:
+    """Check every member's memory with its own dynamics: from each memory state it reaches on the task's
+    test set, run the horizon at the resting input, unperturbed and perturbed (the rule, tolerance and
+    bands are in the module docstring, `ctrnn_jax.dynamics._behaviour`).
+
+    **Arguments:**
+
+    - `ensemble`: a stacked ensemble of `K` networks (any cell), or one network.
+    - `task`: its task (the task protocol); the resting input is `task.fixed_point_inputs()[0]`.
+    - `horizon`: the horizon in test-trial lengths, > 0 (`H = ceil(horizon · T / 2) · 2` steps).
+    - `n_perturbations`: random perturbations per memory state, >= 1.
+    - `scale`: the perturbation size relative to the mean norm of the member's memory states, > 0.
+    - `threshold`: the task's success threshold on the test MSE; the readout tolerance is its square root.
+    - `min_hold`: steps of constant target at rest that end a hold, >= 1.
+    - `key`: a PRNG key for the perturbation directions (default `jax.random.key(0)`).
+
+    **Returns:** a `MemoryCheck`. Raises `ValueError` when the test set has no hold.
+    """
+    ensemble = as_ensemble(ensemble)
+    check_task(task)
+    horizon = check_positive("horizon", horizon)
+    n_perturbations = check_int("n_perturbations", n_perturbations, 1)
+    scale = check_positive("scale", scale)
+    threshold = check_positive("threshold", threshold)
+    min_hold = check_int("min_hold", min_hold, 1)
+    key = jax.random.key(0) if key is None else key
+    check_key(key)
+    if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
+        raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                         f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+    inputs, targets, _ = (np.asarray(a) for a in task.test_set())
+    rest = np.asarray(task.fixed_point_inputs(), np.float32)[0]
+    readouts = task.memory_readouts() if callable(getattr(task, "memory_readouts", None)) else None
+    trial, step, length, label, labels = hold_ends(inputs, targets, rest, min_hold=min_hold, readouts=readouts)
+    present = np.unique(label)
+    if len(present) == 0:
+        raise ValueError(f"the {task.name} task's test set has no hold: no stretch at the resting input "
+                         f"{rest.tolist()} ending with {min_hold} steps of constant target"
+                         + (" equal to a memory readout" if readouts is not None else "") + ".")
+    labels = np.asarray(labels, np.float64)[present]
+    # one hold per label: the longest, the latest of equally long ones
+    chosen = [max(np.flatnonzero(label == c), key=lambda i: (length[i], trial[i], step[i])) for c in present]
+    trial, step = trial[chosen], step[chosen]
+
+    full = np.asarray(_full_states(ensemble, jnp.asarray(inputs)))  # (K, B, T, S)
+    s0 = full[:, trial, step]  # (K, L, S)
+    k, n_labels, size = s0.shape
+    norms = np.linalg.norm(s0.astype(np.float64), axis=-1).mean(axis=1)  # (K,)
+    epsilon = scale * np.where(norms > 0, norms, 1.0)
+    u = np.asarray(jax.random.normal(key, (k, n_labels, n_perturbations, size)), np.float64)
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    start = np.concatenate([s0[:, :, None], s0[:, :, None] + epsilon[:, None, None, None] * u], axis=2)
+    start = jnp.asarray(start, ensemble.W_out.dtype)  # (K, L, 1+P, S)
+    z0 = jax.vmap(lambda m, s: m.readout(m.hidden(s)))(ensemble, start[:, :, 0])  # (K, L, O)
+
+    half = max(1, math.ceil(horizon * inputs.shape[1] / 2))
+    x = jnp.asarray(rest, ensemble.W_out.dtype)
+    drift = jnp.zeros((k, n_labels), z0.dtype)
+    mid, drift = _run(ensemble, x, start, z0, drift, n_steps=half)
+    end, drift = _run(ensemble, x, mid, z0, drift, n_steps=half)
+
+    def distance(s):
+        s = np.asarray(s, np.float64)
+        d = np.linalg.norm(s[:, :, 1:] - s[:, :, :1], axis=-1)  # (K, L, P)
+        return np.where(np.isfinite(d), d, np.inf)
+
+    d0 = epsilon[:, None, None] * np.ones((1, n_labels, n_perturbations))
+    d_mid, d_end = distance(mid), distance(end)
+    with np.errstate(invalid="ignore"):
+        ratio = d_end / np.maximum(d_mid, _FLOOR * d0)
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)  # inf / inf: not finite, grown
+    growth = d_end / d0
+    grows = (ratio > _GROW) | (growth > _GROW)
+    shrinks = ~grows & (ratio < _SHRINK)
+    level = np.where(grows, 2, np.where(shrinks, 0, 1)).max(axis=2)  # (K, L)
+    response = np.asarray(RESPONSES)[level]
+    drift = np.asarray(drift, np.float64)
+    tolerance = math.sqrt(threshold)
+    holds = drift < tolerance
+    verdict = np.where(~np.all(holds, axis=1), "drifts",
+                       np.where(np.any(level == 2, axis=1), "unstable",
+                                np.where(np.any(level == 1, axis=1), "marginal", "attractors")))
+    start_error = np.max(np.abs(np.asarray(z0, np.float64) - labels[None]), axis=-1)
+    return MemoryCheck(labels=labels, states=s0, start_error=start_error, drift=drift, holds=holds,
+                       ratio=ratio.max(axis=2), growth=growth.max(axis=2), response=response,
+                       verdict=np.asarray(verdict), epsilon=epsilon, inputs=rest, tolerance=tolerance,
+                       horizon_steps=2 * half, n_perturbations=n_perturbations)
+
+
+__all__ = ["MemoryCheck", "memory_check"]
