@@ -196,6 +196,22 @@ def test_evaluate_metrics(getkey):
     np.testing.assert_allclose(metrics["mse"][1], np.mean((outputs[1] - targets) ** 2), rtol=1e-5)
     np.testing.assert_allclose(metrics["norm"], np.sqrt(metrics["mse"] * 3 * 7 * 3), rtol=1e-6)
     assert metrics["success"][0] and metrics["success"][1] == (metrics["mse"][1] < 0.02)
+    # a mask keeps only its entries: the error on the masked-out steps does not count
+    bad = targets.copy()
+    bad[:, :2] += 5.0  # far off on the first 2 steps of every trial
+    mask = np.ones_like(bad)
+    mask[:, :2] = 0.0
+    masked = evaluate(ensemble, inputs, bad, threshold=0.02, mask=mask)
+    keep = mask.astype(bool)
+    for k in range(3):
+        np.testing.assert_allclose(masked["mse"][k], np.mean((outputs[k] - bad)[keep] ** 2), rtol=1e-6)
+    np.testing.assert_allclose(masked["mse"][0], 1e-4, rtol=1e-3)
+    np.testing.assert_allclose(evaluate(ensemble, inputs, targets, mask=np.ones_like(targets))["mse"],
+                               metrics["mse"], rtol=1e-12)
+    with pytest.raises(ValueError, match="mask"):
+        evaluate(ensemble, inputs, targets, mask=np.zeros_like(targets))
+    with pytest.raises(ValueError, match="mask"):
+        evaluate(ensemble, inputs, targets, mask=mask[:, :3])
 
 
 def test_evaluate_rejects_mismatched_shapes(getkey):

@@ -32,6 +32,8 @@ from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._fixed_points import as_ensemble
+from ..dynamics._behaviour import memory_check
+from ..dynamics._cube import has_memory_states
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._flipflop import FlipFlopConfig
@@ -135,7 +137,9 @@ def compare_ensembles(
     (`pairwise_dsa`), `topology` (labelled), `topology_spectrum`, `linearization` (the topology ones NaN
     for a network without memory states, i.e. no node in its graph), the `(P, 2)` embeddings
     `mds_geometry` and `mds_topology` (NaN rows for the networks left out), `graphs` (`P`
-    `MemberGraph`s) and `fixed_points` (one `FixedPoints` per ensemble).
+    `MemberGraph`s), `fixed_points` (one `FixedPoints` per ensemble) and, for a task with memory states,
+    `memory_check` (one `MemoryCheck` per ensemble: the behavioural check, no finder; each member's
+    verdict is also in its `members` dict), else None.
     """
     if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
         raise ValueError("`ensembles` must be a non-empty list of stacked ensembles.")
@@ -162,7 +166,7 @@ def compare_ensembles(
     first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])
-    members, activity, trajectories, graphs, fixed_points = [], [], [], [], []
+    members, activity, trajectories, graphs, fixed_points, checks = [], [], [], [], [], []
     for i, (name, ens) in enumerate(zip(names, ensembles)):
         k = ens.W_out.shape[0]
         log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
@@ -173,10 +177,13 @@ def compare_ensembles(
                                config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
         graphs += list(topology_graph(ens, fp, **(topology_options or {})).graphs)
+        check = memory_check(ens, task) if has_memory_states(task) else None  # the finder-free verdicts
+        checks.append(check)
         for kk in range(k):
             members.append({"run": name, "member": kk, "cell": _cell(ens), "activation": ens.activation,
                             "units": int(ens.W_out.shape[-1]),
-                            "success": None if success is None else bool(np.asarray(success[i])[kk])})
+                            "success": None if success is None else bool(np.asarray(success[i])[kk]),
+                            "memory_check": None if check is None else str(check.verdict[kk])})
     log(f"{len(members)} members: distance matrices ...")
     svcca = pairwise_svcca(activity, k=svcca_k)
     topology = pairwise_graph_distances(graphs, "labelled")
@@ -193,6 +200,7 @@ def compare_ensembles(
         "mds_topology": classical_mds(topology),
         "graphs": graphs,
         "fixed_points": fixed_points,
+        "memory_check": checks if any(c is not None for c in checks) else None,
     }
 
 
@@ -334,12 +342,13 @@ def _markdown(out, written, result, groups, shown) -> str:
              "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
              _memory_line(result["graphs"]),
              "## Networks\n",
-             "| # | run | member | cell | activation | N | solved | stable points | edges | unmatched branches |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             ("| # | run | member | cell | activation | N | solved | memory states | edges | unmatched branches | "
+              "memory check |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for i, (m, g) in enumerate(zip(members, result["graphs"])):
         solved = "–" if m["success"] is None else ("yes" if m["success"] else "no")
         lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
-                     f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} |")
+                     f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} | {m.get('memory_check') or '–'} |")
     lines += ["", "## Within versus between groups\n",
               ("Mean distance between networks of the same group and of different groups, over the pairs "
                "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "

@@ -28,7 +28,7 @@ import numpy as np
 
 from .._checks import check_positive
 from .._files import atomic_write, write_json
-from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set
+from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task
 from ..tasks._tasks import task_from_dict
 from ..training._distributed import barrier, is_distributed, is_main_process, to_host
@@ -204,8 +204,8 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
     Other tasks: their `score` on their test set (`metric` is e.g. the accuracy), and the masked MSE."""
     task = config.task
     if isinstance(task, FlipFlopConfig):
-        inputs, targets = flipflop_test_set(task)
-        metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold)
+        inputs, targets, mask = task.test_set()  # the mask: the binary flip-flop's steps before a first switch
+        metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold, mask=mask)
         out = {"task": task.name, "test_set": "8-memory-state flip-flop test set (paper Fig. 6)",
                "metric_name": "mse", "threshold": config.threshold, "norm": metrics["norm"].tolist()}
     else:

@@ -37,7 +37,8 @@ def _states(ensemble, inputs):
     return jax.vmap(lambda m: jax.vmap(m.states)(inputs))(ensemble)
 
 
-def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshold: float = 0.02) -> dict:
+def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshold: float = 0.02,
+             mask: jax.Array | None = None) -> dict:
     """Per-member test metrics.
 
     **Arguments:**
@@ -45,9 +46,12 @@ def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshol
     - `ensemble`: a stacked ensemble of `K` members.
     - `inputs`: `(B, T, M)` test trials; `targets`: `(B, T, O)`.
     - `threshold`: a member succeeds when its test MSE is below this.
+    - `mask`: `None` (every entry counts) or `(B, T, O)` weights, e.g. the task's `test_set()` mask (the
+      binary flip-flop masks the steps before a bit's first switch).
 
     **Returns:** a dict of NumPy arrays, each `(K,)`: `mse` (mean squared error over trials, time and
-    outputs), `norm` (Euclidean/Frobenius norm of output minus target), `success` (bool).
+    outputs, over the entries the mask keeps), `norm` (Euclidean/Frobenius norm of output minus target over
+    the same entries), `success` (bool).
     """
     ensemble_size(ensemble)
     inputs = np.asarray(inputs)
@@ -60,9 +64,18 @@ def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshol
                          f"outputs; got `inputs` {inputs.shape} and `targets` {targets.shape}.")
     if not threshold > 0:
         raise ValueError(f"`threshold` must be > 0, got {threshold!r}.")
+    if mask is not None:
+        mask = np.asarray(mask, np.float64)
+        if mask.shape != targets.shape or not np.all(np.isfinite(mask)) or np.any(mask < 0) or not mask.sum() > 0:
+            raise ValueError(f"`mask` must be finite, >= 0, not all 0, and shaped like `targets` {targets.shape}; "
+                             f"got shape {mask.shape}.")
     outputs = to_host(ensemble_outputs(ensemble, inputs))  # members split over processes: gathered
     diff = outputs.astype(np.float64) - targets[None].astype(np.float64)
-    mse = np.mean(diff**2, axis=(1, 2, 3))
-    norm = np.sqrt(np.sum(diff**2, axis=(1, 2, 3)))
+    if mask is None:
+        mse = np.mean(diff**2, axis=(1, 2, 3))
+        norm = np.sqrt(np.sum(diff**2, axis=(1, 2, 3)))
+    else:
+        mse = np.sum(mask * diff**2, axis=(1, 2, 3)) / mask.sum()
+        norm = np.sqrt(np.sum(mask * diff**2, axis=(1, 2, 3)))
     success = np.isfinite(mse) & (mse < threshold)
     return {"mse": mse, "norm": norm, "success": success}
