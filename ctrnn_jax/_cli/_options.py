@@ -19,6 +19,7 @@ from ..dynamics._config import FixedPointConfig
 from ..models._activations import ACTIVATIONS
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._scan import BACKPROPS, PRECISIONS
+from ..tasks._flipflop import PULSES, FlipFlopConfig
 from ..training._ensemble import CELLS, EnsembleConfig
 from ..training._train import TrainConfig
 
@@ -31,6 +32,7 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (TrainConfig, "backprop"): BACKPROPS,
     (TrainConfig, "precision"): PRECISIONS,
     (FixedPointConfig, "dtype"): ("float32", "float64"),  # as FixedPointConfig.__post_init__ checks
+    (FlipFlopConfig, "pulses"): PULSES,
 }
 
 _HEADER = "**Fields:**"

@@ -19,7 +19,8 @@ from ._tasks import add_task_option, make_task
 # The run's config groups; `--members`, `--lr`, ... where an option is not `--field-name`.
 ENSEMBLE = ConfigOptions(EnsembleConfig, "ensemble", shown_defaults={"inputs": "the task's", "outputs": "the task's"})
 TRAIN = ConfigOptions(TrainConfig, "train", flags={"batch_size": ("--batch",), "learning_rate": ("--lr",),
-                                                   "noise_std": ("--rec-noise-std",)})
+                                                   "noise_std": ("--rec-noise-std",),
+                                                   "weight_l2": ("--weight-l2", "--l2")})
 TASK = ConfigOptions(FlipFlopConfig, "task", flags={"noise_std": ("--input-noise-std",)})
 GROUPS = {"ensemble": ENSEMBLE, "train": TRAIN, "task": TASK}
 

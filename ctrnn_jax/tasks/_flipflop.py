@@ -14,6 +14,23 @@ whatever the input `amplitude`. Defaults follow `shared/paper/PARAMETERS.md` (1 
 - target switches 20 steps after a pulse ends; input noise std 0.1, targets clean;
 - the paper trained on 30050 series (`flipflop_dataset`); `sample_flipflop` draws fresh batches.
 
+Two variants, both off by default (the paper's set-up above stays the default, bit for bit):
+
+- **binary (cube) flip-flop**, `start_pulse=True` (with `first_pulse_can_be_zero=False`): pulse 1 of
+  every bit starts at step 0 with sign ±1, so after its switch (`width + delay` steps) a target is
+  never 0 and the memory states are the 2^n_bits corners (the cube: 8 nodes, 12 edges for 3 bits), as
+  in Golub's FixedPointFinder example and Maheswaranathan et al. (2019). The steps before a bit's
+  first switch carry no target (mask 0), so no "0" memory is trained; the test and validation sets
+  mask what precedes their first switch the same way.
+- **dense pulses**, `pulses="dense"`: time is cut into slots of `width` steps, and in every slot each
+  bit gets a pulse with probability `pulse_prob` (sign ±1 with probability 1/2), independently: with
+  `width=1` the Bernoulli-per-step pulses of Sussillo & Barak (2013) and Golub's `FlipFlopData`
+  (`p_flip = 0.2`, the default `pulse_prob`, in his 2018 `FlipFlop` example). A slot without a pulse
+  leaves the target as it is; the target switches `delay` steps after a pulse ends, as in the paper
+  mode (`delay=0`: the step after the pulse; Golub's targets switch on the pulse step itself).
+  `first_onset`, `gaps`, `gap_jitter` and `first_pulse_can_be_zero` are not used. Golub's set-up is
+  `FlipFlopConfig(pulses="dense", width=1, delay=0, start_pulse=True, first_pulse_can_be_zero=False)`.
+
 Unlike the original code, targets are not zeroed at the last step, the 8-state test set pairs each
 target with its own input channel, and everything is reproducible from a `jax.random.key`.
 Every series is a pure function of its own key (see `sample_flipflop`), so a batch, a chunked data
@@ -29,7 +46,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_float, check_int, check_key, config_from_dict
+from .._checks import check_choice, check_float, check_int, check_key, config_from_dict
+
+# How pulses are timed (`FlipFlopConfig.pulses`).
+PULSES = ("paper", "dense")
 
 
 def _check_int_tuple(name: str, value: object) -> tuple:
@@ -55,9 +75,16 @@ class FlipFlopConfig:
     - `gap_jitter`: every gap is lengthened by U{1..gap_jitter} steps (0: no jitter), >= 0.
     - `first_pulse_can_be_zero`: pulse 1 is +1, -1 or 0 with probability 1/3 each if `True`,
       else ±1 with probability 1/2. Later pulses are always ±1 with probability 1/2.
+    - `start_pulse`: the binary (cube) variant: pulse 1 of every bit starts at step 0 (not at
+      `first_onset`) with sign ±1, and the steps before each bit's first switch are masked out (mask 0:
+      no "0" target is trained); requires `first_pulse_can_be_zero=False`.
+    - `pulses`: `"paper"` (the three timed pulses above) or `"dense"` (in every slot of `width` steps
+      a pulse with probability `pulse_prob`; with `width=1` Sussillo & Barak's and Golub's task).
+    - `pulse_prob`: the probability of a pulse per bit and slot for `pulses="dense"`, in (0, 1].
 
     The earliest possible switch of pulse 1 must fall inside the series:
-    `first_onset[0] + width + delay < length`.
+    `first_onset[0] + width + delay < length` (`width + delay < length` with `start_pulse` or dense
+    pulses, whose first pulse can start at step 0).
     """
 
     name: ClassVar[str] = "flipflop"
@@ -72,6 +99,9 @@ class FlipFlopConfig:
     gaps: tuple[int, ...] = (50, 80)
     gap_jitter: int = 50
     first_pulse_can_be_zero: bool = True
+    start_pulse: bool = False
+    pulses: str = "paper"
+    pulse_prob: float = 0.2
 
     def __post_init__(self):
         def put(name, value):
@@ -95,15 +125,29 @@ class FlipFlopConfig:
             )
         put("first_onset", first_onset)
         put("gaps", _check_int_tuple("gaps", self.gaps))
-        if not isinstance(self.first_pulse_can_be_zero, bool):
-            raise TypeError(
-                f"`first_pulse_can_be_zero` must be a bool, got {self.first_pulse_can_be_zero!r}."
+        for name in ("first_pulse_can_be_zero", "start_pulse"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be a bool, got {getattr(self, name)!r}.")
+        check_choice("pulses", self.pulses, PULSES)
+        pulse_prob = check_float("pulse_prob", self.pulse_prob)
+        if not 0 < pulse_prob <= 1:
+            raise ValueError(f"`pulse_prob` must be a probability in (0, 1], got {pulse_prob}.")
+        put("pulse_prob", pulse_prob)
+        if self.start_pulse and self.first_pulse_can_be_zero:
+            raise ValueError(
+                "`start_pulse=True` gives every bit a ±1 pulse at step 0 (the binary flip-flop, no 0 "
+                "target), but `first_pulse_can_be_zero=True` lets pulse 1 be 0; set "
+                "`first_pulse_can_be_zero=False`."
             )
-        earliest_switch = first_onset[0] + self.width + self.delay
+        if self.start_pulse or self.pulses == "dense":
+            onset, what = 0, "`width + delay`"
+        else:
+            onset, what = first_onset[0], "`first_onset[0] + width + delay`"
+        earliest_switch = onset + self.width + self.delay
         if earliest_switch >= self.length:
             raise ValueError(
-                "task delays shorter than the series are required: `first_onset[0] + width + delay` "
-                f"must be < `length`, got {first_onset[0]} + {self.width} + {self.delay} = "
+                f"task delays shorter than the series are required: {what} "
+                f"must be < `length`, got {onset} + {self.width} + {self.delay} = "
                 f"{earliest_switch} >= {self.length}."
             )
 
@@ -121,29 +165,39 @@ class FlipFlopConfig:
     def n_outputs(self) -> int:
         return self.n_bits
 
+    def mask(self, targets: jax.Array) -> jax.Array:
+        """The loss mask of series with these `targets` `(..., T, n_bits)`: all ones, or with
+        `start_pulse` 0 before each bit's first switch (its first non-zero target), 1 from it on."""
+        if not self.start_pulse:
+            return jnp.ones_like(targets)
+        return (jnp.cumsum(jnp.abs(targets), axis=-2) > 0).astype(targets.dtype)
+
     def sample(self, key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """`sample_flipflop` plus an all-ones mask: `(inputs, targets, mask)`, each `(B, T, n_bits)`."""
+        """`sample_flipflop` plus its mask (`mask`: all ones for the paper's task): `(inputs, targets,
+        mask)`, each `(B, T, n_bits)`."""
         inputs, targets = sample_flipflop(key, self, batch_size)
-        return inputs, targets, jnp.ones_like(targets)
+        return inputs, targets, self.mask(targets)
 
     def dataset(self, key: jax.Array, n_samples: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """`flipflop_dataset` plus an all-ones mask (the trainer's data-set mode)."""
+        """`flipflop_dataset` plus its mask (the trainer's data-set mode)."""
         inputs, targets = flipflop_dataset(key, self, n_samples)
-        return inputs, targets, jnp.ones_like(targets)
+        return inputs, targets, self.mask(targets)
 
     def test_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """`flipflop_test_set(self)` (the 8-memory-state series for 3 bits) plus an all-ones mask."""
+        """`flipflop_test_set(self)` (the 8-memory-state series for 3 bits) plus its mask (all ones;
+        with `start_pulse`, 0 before the first switch)."""
         inputs, targets = flipflop_test_set(self)
-        return inputs, targets, jnp.ones_like(targets)
+        return inputs, targets, self.mask(targets)
 
     def validation_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """A held-out series of the test set's kind, not the test set: the 8-state test's mirror image
         (every pulse of the opposite sign, so the states are visited from the opposite corner) with its
         first pulse 10 steps earlier, `−flipflop_test_set(self, first_onset=20)`, plus an all-ones
         mask. Every state is held as long as in the test (70 steps), so a member's MSE on it tracks
-        its test MSE. What the trainer's criterion (`TrainConfig.stop_mse`) evaluates."""
+        its test MSE. What the trainer's criterion (`TrainConfig.stop_mse`) evaluates. With
+        `start_pulse`, the steps before the first switch are masked as in `test_set`."""
         inputs, targets = flipflop_test_set(self, first_onset=20)
-        return -inputs, -targets, jnp.ones_like(targets)
+        return -inputs, -targets, self.mask(targets)
 
     def score(self, outputs, targets, mask, *, threshold: float = 0.02) -> dict[str, np.ndarray]:
         """Per-member test MSE (`metric`, `mse`) and `success` (MSE below `threshold`, the paper's
@@ -177,7 +231,8 @@ class FlipFlopConfig:
 
 
 def _pulse_structure(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
-    """Onsets `(n_bits, n_pulses)` int32 and signs `(n_bits, n_pulses)` float32 in {-1, 0, +1}."""
+    """The paper's pulses: onsets `(n_bits, n_pulses)` int32 and signs `(n_bits, n_pulses)` float32 in
+    {-1, 0, +1}. With `start_pulse`, pulse 1 starts at step 0 (the draws stay the same)."""
     p = config.n_pulses
     # One draw for everything (compiles fast): columns are [onset 1, gap jitters, sign choices].
     jitter = (1, config.gap_jitter + 1) if config.gap_jitter > 0 else (0, 1)
@@ -186,7 +241,8 @@ def _pulse_structure(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array,
     low, high = (np.broadcast_to(b, (config.n_bits, 2 * p)).astype(np.int32) for b in bounds.T)
     draws = jax.random.randint(key, low.shape, low, high, dtype=jnp.int32)
     steps = config.width + jnp.asarray(config.gaps, jnp.int32).reshape(1, -1) + draws[:, 1:p]
-    onsets = jnp.concatenate([draws[:, :1], draws[:, :1] + jnp.cumsum(steps, axis=1)], axis=1)
+    first = jnp.zeros_like(draws[:, :1]) if config.start_pulse else draws[:, :1]
+    onsets = jnp.concatenate([first, first + jnp.cumsum(steps, axis=1)], axis=1)
     signs = jnp.asarray([1.0, -1.0, 0.0], jnp.float32)[draws[:, p:]]  # choice 2 only for pulse 1
     return onsets, signs
 
@@ -204,12 +260,44 @@ def _render(onsets, signs, amplitude, width, delay, length):
     return inputs.T, targets.T
 
 
+def _dense_slots(key: jax.Array, config: FlipFlopConfig) -> jax.Array:
+    """The dense pulses: signs `(n_bits, S)` float32 in {-1, 0, +1}, one per slot of `width` steps
+    (`S = ceil(length / width)`): ±1 with probability `pulse_prob / 2` each, else 0 (no pulse); slot 0
+    always ±1 with `start_pulse`."""
+    n_slots = -(-config.length // config.width)
+    k_pulse, k_sign = jax.random.split(key)
+    pulse = jax.random.bernoulli(k_pulse, config.pulse_prob, (config.n_bits, n_slots))
+    if config.start_pulse:
+        pulse = pulse.at[:, 0].set(True)
+    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (config.n_bits, n_slots)), 1.0, -1.0)
+    return jnp.where(pulse, sign, 0.0).astype(jnp.float32)
+
+
+def _render_dense(slots, amplitude, width, delay, length):
+    """Clean inputs and targets, both `(length, n_bits)`, from the `(n_bits, S)` slot signs: slot `k`'s
+    pulse fills steps `[k·width, (k+1)·width)`; the target at step `t` is the sign of the latest pulse
+    whose switch `(k+1)·width + delay` is `<= t` (slots without a pulse leave it as it is), else 0."""
+    n_slots = slots.shape[1]
+    inputs = amplitude * jnp.repeat(slots, width, axis=1)[:, :length]
+    index = jnp.where(slots != 0, jnp.arange(n_slots, dtype=jnp.int32), -1)
+    latest = jax.lax.cummax(index, axis=1)  # the latest pulse up to each slot (-1: none)
+    held = jnp.where(latest >= 0, jnp.take_along_axis(slots, jnp.maximum(latest, 0), axis=1), 0.0)
+    last = (jnp.arange(length, dtype=jnp.int32) - delay) // width - 1  # latest slot switched by step t
+    targets = jnp.where(last >= 0, held[:, jnp.clip(last, 0, n_slots - 1)], 0.0)
+    return inputs.T, targets.T
+
+
 def _sample_one(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.Array]:
     k_structure, k_noise = jax.random.split(key)
-    onsets, signs = _pulse_structure(k_structure, config)
-    inputs, targets = _render(
-        onsets, signs, config.amplitude, config.width, config.delay, config.length
-    )
+    if config.pulses == "dense":
+        inputs, targets = _render_dense(
+            _dense_slots(k_structure, config), config.amplitude, config.width, config.delay, config.length
+        )
+    else:
+        onsets, signs = _pulse_structure(k_structure, config)
+        inputs, targets = _render(
+            onsets, signs, config.amplitude, config.width, config.delay, config.length
+        )
     if config.noise_std > 0:
         noise = jax.random.normal(k_noise, inputs.shape, jnp.float32)
         inputs = inputs + config.noise_std * noise
@@ -311,8 +399,10 @@ def flipflop_test_set(
     with the default 16 pulses they visit them twice. Other numbers of bits: channel `i >= 3`
     flips every `2**i` pulses, and the default `n_pulses` is `max(16, 2**(n_bits + 1))`, so the
     outputs visit all `2**n_bits` states twice. `config.length`, `noise_std` and the pulse
-    statistics are not used; inputs are scaled by `config.amplitude`, targets are ±1 (0 before the
-    first switch).
+    statistics (`pulses`, `pulse_prob`, `start_pulse`) are not used, but `width` and `delay` are (a
+    dense-pulse task with `width=1` gets 1-step test pulses); inputs are scaled by
+    `config.amplitude`, targets are ±1 (0 before the first switch; `FlipFlopConfig.test_set` masks
+    those steps for the binary variant).
 
     **Arguments:**
 

@@ -48,6 +48,10 @@ from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
 
 
+# The `TrainConfig` fields that take one value per member (the `Hyper` arrays of the compiled step).
+PER_MEMBER = ("learning_rate", "clip_norm", "noise_std", "weight_l1", "weight_l2")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train (frozen, JSON-serialisable).
@@ -73,8 +77,10 @@ class TrainConfig:
       `"highest"` (full float32 on every device).
     - `rate_l2`: weight of the L2 penalty on firing rates, `rate_l2 · mean(h²)` (0 = none).
     - `weight_l1`: weight of the L1 penalty `Σ_W mean(|W|)` over the trained weight matrices (`W_rec`,
-      `W_in`, `W_out`; every trained matrix of a gated cell).
-    - `weight_l2`: weight of the L2 penalty `Σ_W mean(W²)` over the same matrices.
+      `W_in`, `W_out`; every trained matrix of a gated cell; never a bias), >= 0, a number or one per member.
+    - `weight_l2`: weight of the L2 penalty `Σ_W mean(W²)` over the same matrices (a loss term, as the
+      L2 penalty of Maheswaranathan et al. 2019; its gradient is `2·weight_l2·W / W.size`), >= 0, a
+      number or one per member.
     - `fixed`: names of weight groups kept at their initial values (e.g. `("W_rec", "W_in", "b")`
       trains only the readout, the reservoir-computing case); bit-for-bit unchanged by training.
     - `adam_b1`: Adam's beta1 (Keras default).
@@ -107,8 +113,8 @@ class TrainConfig:
     backprop: str = "custom"
     precision: str = "default"
     rate_l2: float = 0.0
-    weight_l1: float = 0.0
-    weight_l2: float = 0.0
+    weight_l1: float | tuple[float, ...] = 0.0
+    weight_l2: float | tuple[float, ...] = 0.0
     fixed: tuple[str, ...] = ()
     adam_b1: float = 0.9
     adam_b2: float = 0.999
@@ -140,14 +146,14 @@ class TrainConfig:
         check_precision(self.precision)
         if self.dataset_size is not None:
             check_int("dataset_size", self.dataset_size, self.batch_size)
-        for name in ("learning_rate", "clip_norm", "noise_std"):
+        for name in PER_MEMBER:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
             value = getattr(self, name)
             if not (name == "clip_norm" and value is None):  # the range here; the length against K in `hyper`
                 per_member(name, value, len(value) if isinstance(value, tuple) else 1, low=0.0,
-                           low_open=name != "noise_std")
+                           low_open=name in ("learning_rate", "clip_norm"))
         for name in ("shared_batch", "train_bias"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
@@ -156,8 +162,7 @@ class TrainConfig:
         if not isinstance(self.fixed, tuple) or not all(isinstance(n, str) for n in self.fixed):
             raise TypeError(f"`fixed` must be a tuple of weight names, got {self.fixed!r}.")
         for name, low, high in (("lr_decay", 0.0, np.inf), ("adam_b1", 0.0, 1.0), ("adam_b2", 0.0, 1.0),
-                                ("adam_eps", 0.0, np.inf), ("rate_l2", 0.0, np.inf), ("weight_l1", 0.0, np.inf),
-                                ("weight_l2", 0.0, np.inf)):
+                                ("adam_eps", 0.0, np.inf), ("rate_l2", 0.0, np.inf)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
                 raise ValueError(f"`{name}` must be a number in [{low}, {high}), got {value!r}.")
@@ -167,9 +172,10 @@ class TrainConfig:
         lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0)
         clip = (np.full(n_members, np.inf) if self.clip_norm is None
                 else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
-        noise = per_member("noise_std", self.noise_std, n_members, low=0.0, low_open=False)
         f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
-        return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), noise_std=f32(noise))
+        zero_ok = {name: f32(per_member(name, getattr(self, name), n_members, low=0.0, low_open=False))
+                   for name in ("noise_std", "weight_l1", "weight_l2")}
+        return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), **zero_ok)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -183,11 +189,15 @@ class TrainConfig:
 
 
 class Hyper(eqx.Module):
-    """Per-member hyper-parameters, each `(K,)`; arguments of the compiled step (no recompiles)."""
+    """Per-member hyper-parameters, each `(K,)`; arguments of the compiled step (no recompiles).
+    Whether the recurrent noise and each weight penalty are in the step at all is decided once (any
+    member's value > 0), so a run where all are 0 compiles the step without them."""
 
     learning_rate: jax.Array
     clip_norm: jax.Array
     noise_std: jax.Array
+    weight_l1: jax.Array
+    weight_l2: jax.Array
 
 
 class TrainState(eqx.Module):
@@ -273,6 +283,8 @@ class TrainStep:
         self.config, self.task = config, task
         self.hyper, self.data, self.constraints = hyper, data, constraints
         self.use_noise = bool(np.any(to_host(hyper.noise_std) > 0))
+        self.use_l1 = bool(np.any(to_host(hyper.weight_l1) > 0))
+        self.use_l2 = bool(np.any(to_host(hyper.weight_l2) > 0))
 
     def __call__(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
         return self.apply(state, key, self.hyper, self.data, self.constraints)
@@ -317,8 +329,9 @@ class TrainStep:
                 loss = masked_mse(m.readout(hs), targets, mask) + c.rate_l2 * jnp.mean(hs**2)
             else:
                 loss = masked_mse(m(inputs, **run), targets, mask)  # the whole batch at once
-            if c.weight_l1 or c.weight_l2:
-                loss = loss + weight_penalty(p, c.weight_l1, c.weight_l2)
+            if self.use_l1 or self.use_l2:
+                loss = loss + weight_penalty(p, hyper.weight_l1 if self.use_l1 else None,
+                                             hyper.weight_l2 if self.use_l2 else None)
             return loss
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
@@ -400,13 +413,15 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
     return spec
 
 
-def weight_penalty(params, l1: float, l2: float) -> jax.Array:
-    """`l1 · Σ mean|W| + l2 · Σ mean(W²)` over the trained arrays with at least 2 dimensions."""
+def weight_penalty(params, l1=None, l2=None) -> jax.Array:
+    """`l1 · Σ mean|W| + l2 · Σ mean(W²)` over the trained arrays with at least 2 dimensions (the weight
+    matrices, never a bias). `l1`, `l2`: numbers or traced scalars; None (or a Python 0) leaves the term
+    out of the computation."""
     mats = [w for w in jax.tree_util.tree_leaves(params) if w.ndim >= 2]
     total = jnp.zeros(())
-    if l1:
+    if l1 is not None and not (isinstance(l1, numbers.Real) and l1 == 0):
         total = total + l1 * sum(jnp.mean(jnp.abs(w)) for w in mats)
-    if l2:
+    if l2 is not None and not (isinstance(l2, numbers.Real) and l2 == 0):
         total = total + l2 * sum(jnp.mean(w**2) for w in mats)
     return total
 
