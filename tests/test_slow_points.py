@@ -12,8 +12,20 @@ import numpy as np
 import pytest
 from _analytic import H_STAR, W_DIAG, line_attractor_network  # tests/_analytic.py
 
-from ctrnn_jax import CTRNN, FixedPointConfig, FixedPoints, FlipFlopConfig, find_fixed_points, stack_members
-from ctrnn_jax.dynamics import MemoryStates, memory_states, slow_threshold, topology_graph
+from ctrnn_jax import (
+    CTRNN,
+    FixedPointConfig,
+    FixedPoints,
+    FlipFlopConfig,
+    find_fixed_points,
+    stack_members,
+)
+from ctrnn_jax.dynamics import (
+    MemoryStates,
+    memory_states,
+    slow_threshold,
+    topology_graph,
+)
 from ctrnn_jax.dynamics._fixed_points import count_marginal
 from ctrnn_jax.tasks._task import READOUT_TOLERANCE, task_hold_steps
 

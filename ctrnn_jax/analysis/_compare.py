@@ -30,6 +30,8 @@ from ..dynamics._config import FixedPointConfig
 from ..dynamics._fixed_points import as_ensemble
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
+from ..dynamics._cube import has_memory_states
+from ..tasks._task import task_hold_steps
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
@@ -91,7 +93,9 @@ def compare_ensembles(
     - `config`: the `FixedPointConfig` of every ensemble's fixed points at the task's first constant input
       (`fixed_point_stage`); default `FixedPointConfig(n_candidates=256)`.
     - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
-    - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
+    - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...); by
+      default its nodes are the memory states labelled by the task's `memory_readouts()` and its branches
+      follow the task's longest hold (`readouts`, `hold_steps`).
     - `log`: `None` or a function taking a progress message.
 
     **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
@@ -130,7 +134,9 @@ def compare_ensembles(
         fp = fixed_point_stage(ens, task, inputs=first_input,
                                config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
-        graphs += list(topology_graph(ens, fp, **(topology_options or {})).graphs)
+        over = {"readouts": task.memory_readouts() if has_memory_states(task) else None,  # nodes: memory states
+                "hold_steps": task_hold_steps(task), **(topology_options or {})}
+        graphs += list(topology_graph(ens, fp, **over).graphs)
         for kk in range(k):
             members.append({"run": name, "member": kk, "cell": _cell(ens), "activation": ens.activation,
                             "units": int(ens.W_out.shape[-1]),
