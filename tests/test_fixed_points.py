@@ -421,7 +421,10 @@ def test_gated_points_are_fixed_and_linearized(gated_result):
         assert d.min(axis=1).max() < 1e-4 and d.min(axis=0).max() < 1e-4
     modulus = np.abs(fp.eigvals)
     np.testing.assert_array_equal(fp.is_stable, np.all(modulus < 1, axis=1))
-    np.testing.assert_array_equal(fp.n_unstable, np.sum(modulus > 1, axis=1))
+    # the saddle index counts |λ| > 1 + δ; eigenvalues within δ of the unit circle are marginal
+    np.testing.assert_array_equal(fp.n_unstable, np.sum(modulus > 1 + fp.marginal_tol, axis=1))
+    band = (modulus > 1 - fp.marginal_tol) & (modulus <= 1 + fp.marginal_tol)
+    np.testing.assert_array_equal(fp.n_marginal, np.sum(band, axis=1))
     np.testing.assert_array_equal(fp.is_stable_ct, np.all(fp.eigvals.real < 1, axis=1))  # a = 1
 
 

@@ -23,6 +23,7 @@ from .._files import atomic_write, write_json
 from ..dynamics._behaviour import MemoryCheck, memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states, memory_state_analysis
+from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..tasks._task import check_task
@@ -70,6 +71,9 @@ class Analysis:
     - `memory_check`: `memory_check`'s `MemoryCheck` (tasks with memory states), or None: whether each member's
       memory states hold and whether perturbations of them shrink, persist or grow, by the network's own
       dynamics (no finder).
+    - `memory`: one `MemoryStates` per constant input (`memory_states`: the stable and marginal points,
+      fixed points and analysed slow points alike, grouped by the task's memory readouts when it has them),
+      or None.
     """
 
     ensemble: Any
@@ -90,6 +94,7 @@ class Analysis:
     seed: int = 0
     config: FixedPointConfig | None = None
     memory_check: MemoryCheck | None = None
+    memory: tuple | None = None
 
     @property
     def n_members(self) -> int:
@@ -119,6 +124,8 @@ class Analysis:
                 row["saddles by index" + tag] = "/".join(str(c["saddles"].get(j, 0))
                                                          for j in range(1, max(c["saddles"], default=0) + 1)) or "–"
                 row["slow" + tag] = c["slow"]
+                if self.memory is not None:
+                    row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
             if self.memory_states is not None:
                 d = self.memory_states[k]
                 row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
@@ -256,6 +263,8 @@ class Analysis:
             out["W_rec"] = {"spectral_radius": self.spectral_radius.tolist(),
                             "outside_unit_circle": self.W_rec_outside.tolist()}
             out["n_eigenvalues_outside_unit_circle"] = self.W_rec_outside.tolist()
+        if self.memory is not None:
+            out["memory"] = [m.to_dict() for m in self.memory]
         if self.memory_states is not None:
             out["memory_states"] = {"per_member": self.memory_states, "summary": self.memory_summary}
             out["cube_summary"] = self.memory_summary
@@ -394,6 +403,12 @@ def _probe_key(seed: int, i: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), 1000 + i)
 
 
+def _mechanisms(counts: dict) -> str:
+    """`{mechanism: count}` as a short cell: `8 attractor`, `8 marginal m=1`, or `–`."""
+    short = {name: name.replace("marginal manifold of dimension ", "marginal m=") for name in counts}
+    return ", ".join(f"{n} {short[name]}" for name, n in counts.items()) or "–"
+
+
 def _score(evaluation: dict) -> np.ndarray:
     """Higher is better: the accuracy-like metric, or minus the test MSE (non-finite last)."""
     if evaluation.get("metric_name", "mse") == "mse":
@@ -487,6 +502,7 @@ def analyze(
     if memory:
         say("memory check ...")
         check = memory_check(ensemble, task, threshold=threshold, key=jax.random.fold_in(jax.random.key(seed), 3))
+    states = tuple(group_memory_states(fp, readouts=task.memory_readouts() if memory else None) for fp in found)
     outside = radius = None
     if ensemble.recurrent_matrix is not None:
         moduli = np.abs(np.linalg.eigvals(np.asarray(ensemble.recurrent_matrix, np.float64)))
@@ -504,7 +520,7 @@ def analyze(
                     memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
                     spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
                     robustness=sweep, realizations=comparison, threshold=threshold, seed=seed,
-                    config=config if fixed_points is None else None, memory_check=check)
+                    config=config if fixed_points is None else None, memory_check=check, memory=states)
 
 
 def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:

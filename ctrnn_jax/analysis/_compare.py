@@ -36,6 +36,7 @@ from ..dynamics._behaviour import memory_check
 from ..dynamics._cube import has_memory_states
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
+from ..tasks._task import task_hold_steps
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
@@ -128,7 +129,9 @@ def compare_ensembles(
     - `config`: the `FixedPointConfig` of every ensemble's fixed points at the task's first constant input
       (`fixed_point_stage`); default `FixedPointConfig(n_candidates=256)`.
     - `svcca_k`: components per network for SVCCA (`None`: 99% of the variance).
-    - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...).
+    - `topology_options`: keyword arguments of `topology_graph` (`eps`, `max_steps`, `resolution`, ...); by
+      default its nodes are the memory states labelled by the task's `memory_readouts()` and its branches
+      follow the task's longest hold (`readouts`, `hold_steps`).
     - `dsa_options`: keyword arguments of `pairwise_dsa` (`n_delays`, `rank`, `iters`, ...).
     - `log`: `None` or a function taking a progress message.
 
@@ -176,7 +179,9 @@ def compare_ensembles(
         fp = fixed_point_stage(ens, task, inputs=first_input,
                                config=dataclasses.replace(config, seed=config.seed + i))[0]
         fixed_points.append(fp)
-        graphs += list(topology_graph(ens, fp, **(topology_options or {})).graphs)
+        over = {"readouts": task.memory_readouts() if has_memory_states(task) else None,  # nodes: memory states
+                "hold_steps": task_hold_steps(task), **(topology_options or {})}
+        graphs += list(topology_graph(ens, fp, **over).graphs)
         check = memory_check(ens, task) if has_memory_states(task) else None  # the finder-free verdicts
         checks.append(check)
         for kk in range(k):

@@ -1,6 +1,7 @@
-"""Dynamical-systems analysis: the fixed-point finder with linearization, and the cube analysis of the
-flip-flop memory states, the saddle completion and the fixed-point topology graphs with their distances;
-and the behavioural memory check, which runs the network itself (no finder) from its memory states.
+"""Dynamical-systems analysis: the fixed-point finder with linearization (slow points included), the memory
+states (attractors and marginal manifolds), the cube analysis of the flip-flop memory states, the saddle
+completion and the fixed-point topology graphs with their distances; and the behavioural memory check,
+which runs the network itself (no finder) from its memory states.
 """
 
 from ._behaviour import memory_check as memory_check
@@ -15,10 +16,13 @@ from ._fixed_points import complete_saddles as complete_saddles
 from ._fixed_points import FixedPoints as FixedPoints
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
+from ._memory_states import memory_states as memory_states
+from ._memory_states import MemoryStates as MemoryStates
 from ._cube import sharded_analyze_fixed_points as sharded_analyze_fixed_points
 from ._stage import fixed_point_candidates as fixed_point_candidates
 from ._stage import fixed_point_stage as fixed_point_stage
 from ._stage import probe_trials as probe_trials
+from ._stage import slow_threshold as slow_threshold
 from ._topology import graph_spectrum_distance as graph_spectrum_distance
 from ._topology import linearization_distance as linearization_distance
 from ._topology import MemberGraph as MemberGraph

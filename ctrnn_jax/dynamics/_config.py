@@ -30,7 +30,13 @@ class FixedPointConfig:
     - `newton_steps`: damped Newton iterations after Adam (>= 0).
     - `tol_q`: candidates with q <= tol_q are fixed points; None for ½·S·(10 ε)², a residual of 10
       machine epsilons per state entry (>= 0).
-    - `slow_tol`: candidates with tol_q < q <= slow_tol are listed as slow points (>= 0).
+    - `slow_tol`: candidates with tol_q < q <= slow_tol are listed as slow points (>= 0). Those up to the
+      *slow threshold* a task sets (`fixed_point_stage`: the speed at which the readout drifts less than the
+      task's tolerance over its longest hold; capped by `slow_tol`) are also linearized and classified, like
+      the fixed points, and marked `exact = False`.
+    - `marginal_tol`: δ, the tolerance band of the classification around the unit circle, in (0, 1): a
+      point is stable when every `|λ| <= 1 − δ`, a saddle of index k when k eigenvalues have `|λ| > 1 + δ`,
+      marginal of dimension m when none does and m have `1 − δ < |λ| <= 1 + δ` (see `docs/fixed_points.md`).
     - `dedup_tol`: points of a member closer than this (Euclidean) are one point (>= 0).
     - `outlier_scale`: drop points farther from the candidates' centroid than this many times their
       mean distance to it; None keeps every point (> 0).
@@ -57,6 +63,7 @@ class FixedPointConfig:
     newton_steps: int = 8
     tol_q: float | None = None
     slow_tol: float = 1e-6
+    marginal_tol: float = 1e-3
     dedup_tol: float = 1e-3
     outlier_scale: float | None = 10.0
     complete: bool = True
@@ -82,6 +89,8 @@ class FixedPointConfig:
         if self.tol_q is not None:
             check_positive("tol_q", self.tol_q, allow_zero=True)
         check_positive("slow_tol", self.slow_tol, allow_zero=True)
+        if check_positive("marginal_tol", self.marginal_tol) >= 1:
+            raise ValueError(f"`marginal_tol` must be in (0, 1), got {self.marginal_tol!r}.")
         check_positive("dedup_tol", self.dedup_tol, allow_zero=True)
         if self.outlier_scale is not None:
             check_positive("outlier_scale", self.outlier_scale)

@@ -17,6 +17,7 @@ from ..tasks._flipflop import FlipFlopConfig
 from ..training._evaluate import ensemble_states
 from ._config import FixedPointConfig
 from ._fixed_points import FixedPoints, as_ensemble
+from ._memory_states import memory_states
 from ._stage import fixed_point_stage
 
 
@@ -81,6 +82,9 @@ def cube_analysis(
     - `readouts`: `(C, O)` the readouts of the memory states (a task's `memory_readouts()`); `None` for
       the corners of {−1, +1}^O, the flip-flop's.
 
+    Only the exact fixed points (`fixed_points.exact`) are counted and matched to corners: the analysed slow
+    points are in the memory states (`memory_states`, what `memory_state_analysis` adds).
+
     **Returns:** a list of `K` dicts, one per member, with keys:
 
     - `member`: the index `k`; `n_fixed_points`, `n_stable`, `n_slow_points`: counts.
@@ -122,7 +126,7 @@ def cube_analysis(
         raise ValueError(f"`readouts` must have shape (C, {o}), got {corners.shape}.")
     results = []
     for kk in range(k):
-        idx = np.flatnonzero(fixed_points.member == kk)
+        idx = np.flatnonzero((fixed_points.member == kk) & fixed_points.exact)
         stable = idx[fixed_points.is_stable[idx]]
         unstable = fixed_points.n_unstable[idx]
         saddles = {int(i): int(np.sum(unstable == i)) for i in np.unique(unstable[unstable > 0])}
@@ -168,7 +172,8 @@ def ensemble_summary(per_member: list[dict]) -> dict:
     with all memory states, with exactly one stable point per corner, with the full 8/12/6/1 cube) and
     `members_all_corners` (their indices); `mean_fixed_points`, `mean_stable`, `mean_corners_recovered`;
     `mean_saddles_by_index` `{index: mean count over all members}`; `cube_disparity_mean` and
-    `cube_disparity_median` over the members where it is defined (NaN if none).
+    `cube_disparity_median` over the members where it is defined (NaN if none); with the memory states
+    (`memory_state_analysis`), `mean_memory_states` and `memory_mechanisms` `{mechanism: count over members}`.
     """
     if not isinstance(per_member, (list, tuple)) or not all(isinstance(d, dict) for d in per_member):
         raise TypeError("`per_member` must be the list of dicts returned by `cube_analysis`.")
@@ -180,7 +185,15 @@ def ensemble_summary(per_member: list[dict]) -> dict:
     def mean(key):
         return float(np.mean([d[key] for d in per_member])) if k else math.nan
 
+    extra = {}
+    if per_member and all("n_memory_states" in d for d in per_member):
+        mechanisms = {}
+        for d in per_member:
+            for name, count in d["memory_mechanisms"].items():
+                mechanisms[name] = mechanisms.get(name, 0) + count
+        extra = {"mean_memory_states": mean("n_memory_states"), "memory_mechanisms": dict(sorted(mechanisms.items()))}
     return {
+        **extra,
         "n_members": k,
         "n_all_corners": int(sum(d["all_corners"] for d in per_member)),
         "n_one_to_one": int(sum(d["one_to_one"] for d in per_member)),
@@ -197,12 +210,14 @@ def ensemble_summary(per_member: list[dict]) -> dict:
 
 def format_cube_table(per_member: list[dict]) -> str:
     """A plain-text table, one row per member: fixed points, stable points, corners recovered
-    (`*` marks one-to-one), saddles of index 1, 2, 3 and higher, slow points, cube disparity."""
+    (`*` marks one-to-one), saddles of index 1, 2, 3 and higher, slow points, cube disparity, and (from
+    `memory_state_analysis`) the memory states: how many, and how many of them are marginal manifolds."""
     if not isinstance(per_member, (list, tuple)) or not all(isinstance(d, dict) for d in per_member):
         raise TypeError("`per_member` must be the list of dicts returned by `cube_analysis`.")
     n_corners = len(per_member[0]["corner_points"]) if per_member else 8
+    states = bool(per_member) and all("n_memory_states" in d for d in per_member)
     header = f"{'member':>6} {'points':>6} {'stable':>6} {'corners':>8} {'idx1':>5} {'idx2':>5} {'idx3':>5} " \
-             f"{'idx>3':>5} {'slow':>5} {'disparity':>10}"
+             f"{'idx>3':>5} {'slow':>5} {'disparity':>10}" + (f" {'memory':>6} {'marginal':>8}" if states else "")
     lines = [header]
     for d in per_member:
         s = d["n_saddles"]
@@ -210,8 +225,11 @@ def format_cube_table(per_member: list[dict]) -> str:
         corners = f"{d['corners_recovered']}/{n_corners}{'*' if d['one_to_one'] else ' '}"
         disp = "-" if not math.isfinite(d["cube_disparity"]) else f"{d['cube_disparity']:.4f}"
         lines.append(f"{d['member']:>6} {d['n_fixed_points']:>6} {d['n_stable']:>6} {corners:>8} {s.get(1, 0):>5} "
-                     f"{s.get(2, 0):>5} {s.get(3, 0):>5} {higher:>5} {d['n_slow_points']:>5} {disp:>10}")
-    lines.append("(* = exactly one stable point per corner; disparity: Procrustes, 0 = perfect cube)")
+                     f"{s.get(2, 0):>5} {s.get(3, 0):>5} {higher:>5} {d['n_slow_points']:>5} {disp:>10}"
+                     + (f" {d['n_memory_states']:>6} {d['n_memory_states'] - d['memory_mechanisms'].get('attractor', 0):>8}"
+                        if states else ""))
+    lines.append("(* = exactly one stable point per corner; disparity: Procrustes, 0 = perfect cube"
+                 + ("; memory: memory states, marginal: those on a marginal manifold)" if states else ")"))
     return "\n".join(lines)
 
 
@@ -224,13 +242,19 @@ def has_memory_states(task) -> bool:
 def memory_state_analysis(ensemble, task, fixed_points: FixedPoints, *, corner_tol: float = 0.5
                           ) -> tuple[list[dict], dict]:
     """`cube_analysis` of `fixed_points` against the task's memory states, in the top PCs of each member's
-    activity on the task's test set, and its `ensemble_summary`: `(per_member, summary)`. A ValueError for a
-    task without memory states."""
+    activity on the task's test set, with the member's memory states (`memory_states` labelled by the
+    task's `memory_readouts()`: keys `n_memory_states` and `memory_mechanisms` `{mechanism: count}`), and
+    its `ensemble_summary`:
+    `(per_member, summary)`. A ValueError for a task without memory states."""
     if not has_memory_states(task):
         raise ValueError(f"the {getattr(task, 'name', 'network without a task')} has no memory states (only a task "
                          "with `memory_readouts`, e.g. the flip-flop, has a memory-state analysis).")
     states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))  # (K, B, T, N)
-    per_member = cube_analysis(fixed_points, ensemble, states, corner_tol=corner_tol, readouts=task.memory_readouts())
+    readouts = task.memory_readouts()
+    per_member = cube_analysis(fixed_points, ensemble, states, corner_tol=corner_tol, readouts=readouts)
+    memory = memory_states(fixed_points, readouts=readouts).to_dict()["members"]
+    for d, m in zip(per_member, memory):
+        d.update(n_memory_states=m["n_states"], memory_mechanisms=m["by_mechanism"])
     return per_member, ensemble_summary(per_member)
 
 

@@ -27,10 +27,17 @@ Every search runs for all members and candidates in one jit-compiled function (`
 candidates, `lax.fori_loop` over iterations), compiled once per shape. Matrix products run at
 `precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
 
-On the host (NumPy, small arrays): candidates with `q <= tol_q` are fixed points, those with
+On the host (NumPy, small arrays): candidates with `q <= tol_q` are (exact) fixed points, those with
 `tol_q < q <= slow_tol` slow points; outliers far from the initial states are dropped; duplicates are
 merged; each fixed point gets its Jacobian, its eigendecomposition (NumPy LAPACK on the host:
-`jnp.linalg.eig` runs only on the CPU backend), its stability and its readout.
+`jnp.linalg.eig` runs only on the CPU backend), its stability and its readout. Slow points up to the
+member's *slow threshold* `slow_q` (a task's: `slow_threshold`) are analysed like the fixed points, after
+the completion (which never sees them, so the exact points are what they would be without them), unless
+within `dedup_tol` of a fixed point, and marked `exact = False`.
+
+**Classification** with the tolerance band `δ = marginal_tol` around the unit circle: a point is *stable*
+when every `|λ| <= 1 − δ`, a *saddle of index k* when `k >= 1` eigenvalues have `|λ| > 1 + δ` (`n_unstable`),
+*marginal of dimension m* when none does and `m` have `1 − δ < |λ| <= 1 + δ` (`n_marginal`).
 """
 
 import concurrent.futures
@@ -73,8 +80,17 @@ _REACH = 2.0  # completion pairs a point with points up to this many times its n
 # ----------------------------------------------------------------------------------------------------
 
 _FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_stable_ct", "n_unstable",
-              "outputs")
+              "outputs", "exact", "n_marginal")
+_FP_OPTIONAL = ("exact", "n_marginal")  # absent from files written before slow points were analysed
+MARGINAL_TOL = 1e-3  # the default δ (`FixedPointConfig.marginal_tol`)
 _SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
+
+
+def count_marginal(eigvals: np.ndarray, tol: float) -> np.ndarray:
+    """`(P,)` int, the number of eigenvalues of each row of `(P, S)` `eigvals` within the band of the unit
+    circle, `1 − tol < |λ| <= 1 + tol`."""
+    modulus = np.abs(np.asarray(eigvals))
+    return np.sum((modulus > 1 - tol) & (modulus <= 1 + tol), axis=-1).astype(np.int64)
 
 
 def text_table(title: str, header: list[str], body: list[list[str]], max_rows: int = 20) -> str:
@@ -102,8 +118,9 @@ class FixedPoints:
 
     - `n_members`: `K`, the number of members searched (members may have no points).
     - `inputs`: `(K, M)` the constant input of each member.
-    - `member`: `(P,)` int, which member each point belongs to; points are sorted by member, then by
-      saddle index, then by `q`.
+    - `member`: `(P,)` int, which member each point belongs to; the exact points come first, sorted by
+      member, then by saddle index, then by `q` (the arrays as they were before slow points were analysed),
+      then the analysed slow points, sorted the same way.
     - `points`: `(P, N)` the fixed points `h*` (for a gated cell `(P, S)`, the flat state `s*` of size
       `S = state_size`: `h*` for the GRU, `[h*, c*]` for the LSTM; `N` below reads `S`).
     - `q`: `(P,)` the speed `½‖F(h*) − h*‖²` at each point.
@@ -116,12 +133,22 @@ class FixedPoints:
       stability implies it; the converse fails only when `a` is large (e.g. `λ = −1.5` at `a = 1`).
       For a gated cell (a discrete-time map) this is taken with `a = 1`, i.e. the flow `ds/dt = F(s) − s`
       whose Euler step of 1 is the cell: all `Re λ < 1`.
-    - `n_unstable`: `(P,)` int, the number of `|λ| > 1`: the saddle index (0 for stable points).
+    - `n_unstable`: `(P,)` int, the number of `|λ| > 1 + δ`: the saddle index (0 for stable and marginal
+      points; the number of `|λ| > 1` wherever no eigenvalue is within δ of the unit circle).
     - `outputs`: `(P, O)` readouts `W_out h* + b_out` (of the hidden part `h*` for the LSTM).
     - `slow_member`, `slow_points`, `slow_q`: `(S,)`, `(S, N)`, `(S,)`, the slow points (deduplicated
-      candidates with `tol_q < q <= slow_tol`), not linearized.
+      candidates with `tol_q < q <= slow_tol`), as listed before; those under the slow threshold are also
+      among the points above, linearized, with `exact` False.
     - `network`: the fingerprint (`ctrnn_jax.io.fingerprint`) of the ensemble the points belong to, or None;
       written to and read from the `.npz`, so that a reader can tell points of other weights.
+    - `exact`: `(P,)` bool, `q <= tol_q` (a fixed point to working precision); False for an analysed slow
+      point. Default (and in files written before slow points were analysed): all True.
+    - `n_marginal`: `(P,)` int, the number of eigenvalues with `1 − δ < |λ| <= 1 + δ`; default computed from
+      `eigvals` with `marginal_tol`.
+    - `marginal_tol`: δ, the classification's band (`FixedPointConfig.marginal_tol`, default 1e-3).
+
+    `kind` is each point's class, `"stable"`, `"saddle"` or `"marginal"` (module docstring). `is_stable`
+    (every `|λ| < 1`) and `is_stable_ct` are the plain linear stability, without the band.
     """
 
     n_members: int
@@ -140,36 +167,58 @@ class FixedPoints:
     slow_points: np.ndarray
     slow_q: np.ndarray
     network: str | None = None
+    exact: np.ndarray | None = None
+    n_marginal: np.ndarray | None = None
+    marginal_tol: float = MARGINAL_TOL
+
+    def __post_init__(self):
+        if self.exact is None:
+            object.__setattr__(self, "exact", np.ones(self.member.shape[0], bool))
+        if self.n_marginal is None:
+            object.__setattr__(self, "n_marginal", count_marginal(self.eigvals, self.marginal_tol))
 
     def __len__(self) -> int:
         return int(self.member.shape[0])
 
+    @property
+    def kind(self) -> np.ndarray:
+        """`(P,)` str: `"saddle"` (`n_unstable >= 1`), `"marginal"` (`n_marginal >= 1`) or `"stable"`."""
+        return np.where(self.n_unstable > 0, "saddle", np.where(self.n_marginal > 0, "marginal", "stable"))
+
     def counts(self) -> list[dict]:
-        """Per member: `{"member", "points", "stable", "saddles": {index: count}, "slow"}`."""
+        """Per member: `{"member", "points", "stable", "saddles": {index: count}, "slow", "analysed_slow",
+        "marginal"}`: `points`, `stable` (`is_stable`) and `saddles` count the exact points; `slow` the
+        listed slow points; `analysed_slow` the slow points analysed; `marginal` the points of either kind
+        classified marginal."""
         rows = []
         for k in range(self.n_members):
-            mine = self.member == k
+            mine = (self.member == k) & self.exact
             index = self.n_unstable[mine]
             rows.append({"member": k, "points": int(np.sum(mine)), "stable": int(np.sum(self.is_stable[mine])),
                          "saddles": {int(i): int(np.sum(index == i)) for i in np.unique(index[index > 0])},
-                         "slow": int(np.sum(self.slow_member == k))})
+                         "slow": int(np.sum(self.slow_member == k)),
+                         "analysed_slow": int(np.sum((self.member == k) & ~self.exact)),
+                         "marginal": int(np.sum((self.member == k) & (self.n_unstable == 0) & (self.n_marginal > 0)))})
         return rows
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.counts()
         present = sorted({i for r in rows for i in r["saddles"]})  # the saddle indices that occur
-        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow"]
+        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow", "analysed", "marginal"]
         body = [[str(r["member"]), str(r["points"]), str(r["stable"]),
-                 *[str(r["saddles"].get(i, 0)) for i in present], str(r["slow"])] for r in rows]
+                 *[str(r["saddles"].get(i, 0)) for i in present], str(r["slow"]), str(r["analysed_slow"]),
+                 str(r["marginal"])] for r in rows]
         return header, body
 
     def __repr__(self) -> str:
-        return text_table(f"FixedPoints: {self.n_members} member(s), {len(self)} fixed points "
-                          f"({int(np.sum(self.is_stable))} stable), {int(self.slow_member.shape[0])} slow points, "
+        exact = int(np.sum(self.exact))
+        return text_table(f"FixedPoints: {self.n_members} member(s), {exact} fixed points "
+                          f"({int(np.sum(self.is_stable & self.exact))} stable), {int(self.slow_member.shape[0])} "
+                          f"slow points ({len(self) - exact} analysed), "
                           f"state size {self.points.shape[1]}", *self._table())
 
     def _repr_html_(self) -> str:
-        return html_table(f"<b>FixedPoints</b>: {self.n_members} member(s), {len(self)} fixed points, "
+        return html_table(f"<b>FixedPoints</b>: {self.n_members} member(s), {int(np.sum(self.exact))} fixed points, "
                           f"{int(self.slow_member.shape[0])} slow points", *self._table())
 
     def _check_member(self, k: object) -> int:
@@ -199,6 +248,7 @@ class FixedPoints:
         arrays = {name: getattr(self, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS)}
         arrays["n_members"] = np.asarray(self.n_members)
         arrays["inputs"] = self.inputs
+        arrays["marginal_tol"] = np.asarray(self.marginal_tol)
         if self.eigvecs is not None:
             arrays["eigvecs"] = self.eigvecs
         if self.network is not None:
@@ -209,12 +259,15 @@ class FixedPoints:
     @classmethod
     def from_npz(cls, path: str | os.PathLike) -> "FixedPoints":
         """Read a file written by `to_npz`. Raises `ValueError` naming the file if an array is missing
-        or the lengths disagree."""
+        or the lengths disagree. A file written before slow points were analysed (no `exact`, `n_marginal`,
+        `marginal_tol`) reads as all points exact, classified with the default δ."""
         path = Path(path)
-        required = (*_FP_ARRAYS, *_SLOW_ARRAYS, "n_members", "inputs")
+        required = (*[a for a in _FP_ARRAYS if a not in _FP_OPTIONAL], *_SLOW_ARRAYS, "n_members", "inputs")
         data = read_npz(path, required, "a fixed-points file (eigvecs optional)")
         p = data["member"].shape[0]
         for name in (*_FP_ARRAYS, *(("eigvecs",) if "eigvecs" in data else ())):
+            if name not in data:
+                continue
             if data[name].ndim < 1 or data[name].shape[0] != p:
                 raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {p} rows like `member`.")
         s = data["slow_member"].shape[0]
@@ -222,9 +275,11 @@ class FixedPoints:
             if data[name].ndim < 1 or data[name].shape[0] != s:
                 raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like "
                                  "`slow_member`.")
-        arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs")}
+        arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs") if name in data}
         network = str(data["network"]) if "network" in data else None
-        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network, **arrays)
+        tol = float(data["marginal_tol"]) if "marginal_tol" in data else MARGINAL_TOL
+        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network,
+                   marginal_tol=tol, **arrays)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -499,8 +554,9 @@ class _OutlierRule:
         return dist <= self.scale * self.spread[k]
 
 
-def _split(h, q, tol_q, slow_tol, outliers, fixed, slow) -> None:
-    """Append each member's fixed and slow candidates `(points, q)` of one round to `fixed[k]`, `slow[k]`."""
+def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow) -> None:
+    """Append each member's fixed and slow candidates `(points, q)` of one round to `fixed[k]`, `slow[k]`,
+    and the slow ones with `q <= slow_q[k]` (`(K,)`) to `near[k]` (when `near` is not None)."""
     finite = np.isfinite(q) & np.all(np.isfinite(h), axis=2)
     for k in range(h.shape[0]):
         ok = finite[k] & outliers.keep(k, h[k])
@@ -509,6 +565,9 @@ def _split(h, q, tol_q, slow_tol, outliers, fixed, slow) -> None:
         fixed[k].append((h[k][is_fp], q[k][is_fp]))
         if slow is not None:
             slow[k].append((h[k][is_slow], q[k][is_slow]))
+        if near is not None:
+            is_near = is_slow & (q[k] <= slow_q[k])
+            near[k].append((h[k][is_near], q[k][is_near]))
 
 
 def _merge(per_member, s, dedup_tol):
@@ -556,9 +615,11 @@ class _Points:
         self.jac = [np.zeros((0, s, s)) for _ in range(k)]
         self.vals = [np.zeros((0, s), np.complex128) for _ in range(k)]
         self.out = [np.zeros((0, ensemble.W_out.shape[1])) for _ in range(k)]
+        self.exact = [np.zeros(0, bool) for _ in range(k)]
 
-    def add(self, points: list[np.ndarray], q: list[np.ndarray]) -> int:
-        """Add each member's new `points` (already unique and not near known ones); returns how many."""
+    def add(self, points: list[np.ndarray], q: list[np.ndarray], exact: bool = True) -> int:
+        """Add each member's new `points` (already unique and not near known ones), exact fixed points or
+        analysed slow points; returns how many."""
         member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(points)])
         if len(member) == 0:
             return 0
@@ -578,6 +639,7 @@ class _Points:
             self.jac[kk] = np.concatenate([self.jac[kk], jac[sel]])
             self.vals[kk] = np.concatenate([self.vals[kk], vals[sel]])
             self.out[kk] = np.concatenate([self.out[kk], out[sel]])
+            self.exact[kk] = np.concatenate([self.exact[kk], np.full(int(np.sum(sel)), exact)])
         return len(member)
 
     def index(self, kk: int) -> np.ndarray:
@@ -650,7 +712,7 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
                        jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
                        adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON)
         fixed = [[] for _ in range(k)]
-        _split(np.asarray(h), np.asarray(q), tol_q, np.inf, _OutlierRule(h0, None), fixed, None)
+        _split(np.asarray(h), np.asarray(q), tol_q, None, np.inf, _OutlierRule(h0, None), fixed, None, None)
         found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol))
 
 
@@ -685,9 +747,11 @@ def find_fixed_points(
     *,
     sim_steps=None,
     key: jax.Array | None = None,
+    slow_q=None,
 ) -> FixedPoints:
     """Find the fixed points of every member at a constant input from given candidates, complete the
-    saddle set and linearize there (steps 1-4 of the module docstring).
+    saddle set and linearize there (steps 1-4 of the module docstring), and analyse the slow points under
+    each member's slow threshold.
 
     **Arguments:**
 
@@ -701,9 +765,12 @@ def find_fixed_points(
     - `sim_steps`: `None` or `(K, C)` ints >= 0: run `F` this many steps from each candidate first
       (candidates on trajectories started from them).
     - `key`: a PRNG key for the restart candidates; default `jax.random.key(config.seed)`.
+    - `slow_q`: `None` (no slow point analysed), a number or `(K,)` numbers >= 0: slow points with
+      `q <= min(slow_q, slow_tol)` are linearized and classified too (`exact = False`); a task's
+      threshold is `slow_threshold(ensemble, task)` (what `fixed_point_stage` passes).
 
-    **Returns:** a `FixedPoints` with the distinct fixed points of all members (a member whose weights or
-    candidates produce non-finite values simply has none).
+    **Returns:** a `FixedPoints` with the distinct fixed points (and analysed slow points) of all members
+    (a member whose weights or candidates produce non-finite values simply has none).
     """
     ensemble = as_ensemble(ensemble)
     config = FixedPointConfig() if config is None else config
@@ -720,15 +787,27 @@ def find_fixed_points(
                          f"{sim_steps.dtype} {sim_steps.shape}.")
     key = jax.random.key(config.seed) if key is None else key
     check_key(key)
+    slow_q = _check_slow_q(slow_q, k)
     dt = config.working_dtype()
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
     xs = jnp.asarray(x, dt)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     with _blas_limit():
-        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng)
+        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q)
 
 
-def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng) -> FixedPoints:
+def _check_slow_q(slow_q, k: int) -> np.ndarray:
+    """`slow_q` as `(K,)` float64 (zeros for None: no slow point analysed)."""
+    if slow_q is None:
+        return np.zeros(k)
+    v = np.asarray(slow_q, np.float64) if not isinstance(slow_q, bool) else None
+    if v is None or v.ndim > 1 or (v.ndim == 1 and v.shape != (k,)) or not np.all(np.isfinite(v)) or np.any(v < 0):
+        raise ValueError(f"`slow_q` must be None, a finite number >= 0 or {k} of them (one per member), got "
+                         f"{slow_q!r}.")
+    return np.broadcast_to(v, (k,)).copy()
+
+
+def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q) -> FixedPoints:
     """The body of `find_fixed_points`, after the checks."""
     k, s = h0.shape[0], h0.shape[2]
     tol_q = config.default_tol_q(s)
@@ -736,12 +815,13 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng) -> FixedPoints:
     outliers = _OutlierRule(h0_64, config.outlier_scale)
     fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
     slow = [[] for _ in range(k)]
+    near = [[] for _ in range(k)]  # the slow ones under the member's slow threshold
     candidates, steps = h0, sim_steps
     lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
     for round_ in range(config.restarts + 1):
         h, q = _search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
                        adam_steps=config.adam_steps, newton_steps=config.newton_steps)
-        _split(np.asarray(h), np.asarray(q), tol_q, config.slow_tol, outliers, fixed, slow)
+        _split(np.asarray(h), np.asarray(q), tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow)
         if round_ < config.restarts:
             found = _merge(fixed, s, config.dedup_tol)[0]
             candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
@@ -749,24 +829,30 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng) -> FixedPoints:
     found.add(*_merge(fixed, s, config.dedup_tol))
     if config.complete:
         _complete(found, config, tol_q)
-    slow_points, slow_q = _merge(slow, s, config.dedup_tol)
-    return _result(found, slow_points, slow_q, member_dt_tau(ensemble), config.eigvecs)
+    # the slow points under the threshold, after the completion (which never sees them): not a fixed point's
+    found.add(*found.new_only(*_merge(near, s, config.dedup_tol), config.dedup_tol), exact=False)
+    slow_points, slow_qs = _merge(slow, s, config.dedup_tol)
+    return _result(found, slow_points, slow_qs, member_dt_tau(ensemble), config)
 
 
-def _result(found: _Points, slow_points, slow_q, a, with_vectors) -> FixedPoints:
-    """The `FixedPoints` of everything found, sorted by member, saddle index and `q`."""
+def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) -> FixedPoints:
+    """The `FixedPoints` of everything found: the exact points, then the analysed slow points, each sorted by
+    member, saddle index and `q`."""
     k, s, dt = found.k, found.s, found.dt
     member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(found.points)])
     points, q = np.concatenate(found.points), np.concatenate(found.q)
     jac, vals, out = np.concatenate(found.jac), np.concatenate(found.vals), np.concatenate(found.out)
+    exact = np.concatenate(found.exact)
     vecs = None
-    if with_vectors:
+    if config.eigvecs:
         vals, vecs = _eig(jac, True)
     modulus = np.abs(vals)
-    n_unstable = np.sum(modulus > 1, axis=1).astype(np.int64)
+    delta = config.marginal_tol
+    n_unstable = np.sum(modulus > 1 + delta, axis=1).astype(np.int64)
+    n_marginal = count_marginal(vals, delta)
     is_stable = np.all(modulus < 1, axis=1)
     is_stable_ct = np.all((vals.real - 1) / a[member][:, None] < 0, axis=1)
-    order = np.lexsort((q, n_unstable, member))
+    order = np.lexsort((q, n_unstable, member, ~exact))
     cdt = np.complex128 if dt == jnp.dtype(jnp.float64) else np.complex64
     slow_member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(slow_points)])
     return FixedPoints(
@@ -775,7 +861,8 @@ def _result(found: _Points, slow_points, slow_q, a, with_vectors) -> FixedPoints
         eigvecs=None if vecs is None else vecs[order].astype(cdt), is_stable=is_stable[order],
         is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out.astype(dt)[order],
         slow_member=slow_member, slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
-        slow_q=np.concatenate(slow_q).astype(dt),
+        slow_q=np.concatenate(slow_q).astype(dt), exact=exact[order], n_marginal=n_marginal[order],
+        marginal_tol=float(delta),
     )
 
 
@@ -789,10 +876,11 @@ def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: Fixe
     - `inputs`: the constant input of `fixed_points`, `(M,)` or `(K, M)`.
     - `fixed_points`: `find_fixed_points`' result.
     - `config`: a `FixedPointConfig` (`neighbours`, `samples`, `completion_rounds`, `tol_q`, `dedup_tol`,
-      `dtype`, `eigvecs` apply).
+      `dtype`, `eigvecs`, `marginal_tol` apply).
 
-    **Returns:** a `FixedPoints` with every point of `fixed_points` (re-linearized) and the new ones, and
-    the slow points of `fixed_points`.
+    **Returns:** a `FixedPoints` with every point of `fixed_points` (re-linearized; its analysed slow
+    points too, unless a new fixed point is within `dedup_tol`) and the new ones, and the slow points of
+    `fixed_points`. The completion pairs the exact points only.
     """
     ensemble, k, s = matching(ensemble, fixed_points)
     config = FixedPointConfig() if config is None else config
@@ -804,12 +892,18 @@ def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: Fixe
     xs = jnp.asarray(x, dt)
     with _blas_limit():
         found = _Points(ensemble, params, xs, dt, k, s)
-        found.add([fixed_points.points[fixed_points.member == kk].astype(np.float64) for kk in range(k)],
-                  [fixed_points.q[fixed_points.member == kk].astype(np.float64) for kk in range(k)])
+        fp = fixed_points
+
+        def part(exact):
+            sel = [(fp.member == kk) & (fp.exact == exact) for kk in range(k)]
+            return [fp.points[m].astype(np.float64) for m in sel], [fp.q[m].astype(np.float64) for m in sel]
+
+        found.add(*part(True))
         _complete(found, config, config.default_tol_q(s))
-        slow = [fixed_points.slow_points[fixed_points.slow_member == kk] for kk in range(k)]
-        slow_q = [fixed_points.slow_q[fixed_points.slow_member == kk] for kk in range(k)]
-        return _result(found, slow, slow_q, member_dt_tau(ensemble), config.eigvecs)
+        found.add(*found.new_only(*part(False), config.dedup_tol), exact=False)
+        slow = [fp.slow_points[fp.slow_member == kk] for kk in range(k)]
+        slow_q = [fp.slow_q[fp.slow_member == kk] for kk in range(k)]
+        return _result(found, slow, slow_q, member_dt_tau(ensemble), config)
 
 
 def initial_states_from_trajectories(
@@ -855,5 +949,5 @@ def initial_states_from_trajectories(
     return chosen
 
 
-__all__ = ["FixedPoints", "complete_saddles", "find_fixed_points", "initial_states_from_trajectories",
-           "neighbour_pairs"]
+__all__ = ["FixedPoints", "complete_saddles", "count_marginal", "find_fixed_points",
+           "initial_states_from_trajectories", "neighbour_pairs"]

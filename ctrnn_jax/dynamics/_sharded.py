@@ -25,7 +25,8 @@ def _to_bytes(fixed_points: FixedPoints, lo: int) -> bytes:
     if fixed_points.eigvecs is not None:
         arrays["eigvecs"] = fixed_points.eigvecs
     buf = io.BytesIO()
-    np.savez(buf, lo=np.asarray(lo), n_members=np.asarray(fixed_points.n_members), **arrays)
+    np.savez(buf, lo=np.asarray(lo), n_members=np.asarray(fixed_points.n_members),
+             marginal_tol=np.asarray(fixed_points.marginal_tol), **arrays)
     return buf.getvalue()
 
 
@@ -42,11 +43,14 @@ def _merge(parts: list[dict]) -> FixedPoints:
         lo = int(a["lo"])
         a = dict(a, member=a["member"] + lo, slow_member=a["slow_member"] + lo)
         for name, value in a.items():
-            if name not in ("lo", "n_members"):
+            if name not in ("lo", "n_members", "marginal_tol"):
                 arrays.setdefault(name, []).append(value)
     merged = {name: np.concatenate(values) for name, values in arrays.items()}
+    order = np.lexsort((merged["member"], ~merged["exact"]))  # the exact points first, as find_fixed_points
+    merged.update({name: merged[name][order] for name in (*_FP_ARRAYS, "eigvecs") if name in merged})
     eigvecs = merged.pop("eigvecs", None)
-    return FixedPoints(n_members=sum(int(a["n_members"]) for a in parts), eigvecs=eigvecs, **merged)
+    return FixedPoints(n_members=sum(int(a["n_members"]) for a in parts), eigvecs=eigvecs,
+                       marginal_tol=float(parts[0]["marginal_tol"]), **merged)
 
 
 __all__ = ["gather_fixed_points"]

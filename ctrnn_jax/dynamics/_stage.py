@@ -14,13 +14,22 @@ points at each constant input, from candidates that cover
 
 then searches, restarts, completes the saddle set and linearizes (`find_fixed_points`). In a distributed
 run every process searches the members on its devices and the results are gathered.
+
+**Slow points.** With a task, the slow points under the task's *slow threshold* are analysed too
+(`slow_threshold`): a point whose speed `‖F(s) − s‖ = √(2q)` per step would move the readout by less
+than the task's readout tolerance over its longest hold,
+
+    ‖W_out‖₂ · T_hold · √(2q) <= tol_readout,   i.e.   q_slow = ½ (tol_readout / (‖W_out‖₂ T_hold))²,
+
+per member (`T_hold = task_hold_steps(task)`, `tol_readout = task_readout_tolerance(task)`), is as good
+as a fixed point for the task: the network can hold a memory there.
 """
 
 import jax
 import numpy as np
 
 from .._checks import check_int, check_key, check_positive
-from ..tasks._task import check_task
+from ..tasks._task import check_task, task_hold_steps, task_readout_tolerance
 from ..training._distributed import is_distributed, local_members
 from ..training._sharding import member_mesh
 from ._config import FixedPointConfig
@@ -40,6 +49,19 @@ def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200
     noise = noise_std * np.asarray(jax.random.normal(key, (batch, length, constant.shape[0])), np.float32)
     noise[:, length // 2:] = 0.0
     return constant[None, None, :] + noise
+
+
+def slow_threshold(ensemble, task) -> np.ndarray:
+    """`(K,)` each member's slow threshold on a task: `q_slow = ½ (tol_readout / (‖W_out‖₂ T_hold))²`, the
+    largest speed `q = ½‖F(s) − s‖²` at which drifting for the task's longest hold `T_hold`
+    (`task_hold_steps`) moves the readout less than `tol_readout` (`task_readout_tolerance`; `‖W_out‖₂` is the
+    spectral norm of the member's readout matrix; `inf` where it is zero)."""
+    ensemble = as_ensemble(ensemble)
+    check_task(task)
+    w = np.asarray(ensemble.W_out, np.float64)  # (K, O, N)
+    norm = np.linalg.norm(w, ord=2, axis=(1, 2)) * task_hold_steps(task)
+    with np.errstate(divide="ignore"):
+        return 0.5 * (task_readout_tolerance(task) / norm) ** 2
 
 
 def constant_inputs(ensemble, task=None, inputs=None) -> np.ndarray:
@@ -125,6 +147,9 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
     - `config`: a `FixedPointConfig` (default `FixedPointConfig()`).
     - `log`: None or a function of one string, told what is being done.
 
+    With a task, the slow points under its slow threshold (`slow_threshold`, capped by `config.slow_tol`)
+    are analysed too (`exact = False`); without one, none is.
+
     **Returns:** a list of `FixedPoints`, one per constant input (its `inputs` field), for all `K` members.
     """
     ensemble = as_ensemble(ensemble)
@@ -142,6 +167,7 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
     lo, hi = (local_members(member_mesh(k), k) if is_distributed() else (0, k))
     local = jax.tree_util.tree_map(lambda a: a[lo:hi], ensemble) if (lo, hi) != (0, k) else ensemble
     key = jax.random.key(config.seed)
+    slow_q = None if task is None else np.minimum(slow_threshold(local, task), config.slow_tol)
     results = []
     for i, u in enumerate(constants):
         k_trials, k_cand, k_find = jax.random.split(jax.random.fold_in(key, i), 3)
@@ -155,7 +181,7 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
             log(f"fixed points at input {np.round(u, 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
                 "candidates each ...")
         h0, steps = fixed_point_candidates(local, trials, config, key=k_cand)
-        found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find)
+        found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find, slow_q=slow_q)
         if is_distributed():
             from ._sharded import gather_fixed_points
             found = gather_fixed_points(found, lo, k)
@@ -163,4 +189,4 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
     return results
 
 
-__all__ = ["constant_inputs", "fixed_point_candidates", "fixed_point_stage", "probe_trials"]
+__all__ = ["constant_inputs", "fixed_point_candidates", "fixed_point_stage", "probe_trials", "slow_threshold"]

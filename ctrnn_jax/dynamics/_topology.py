@@ -3,15 +3,21 @@
 For every saddle of every member, the one-step map `F` is iterated from the saddle plus a small step
 `eps` along `Σ_i s_i v_i / √d` for every sign pattern `s ∈ {±1}^d` of its `d` unstable eigenvectors
 `v_i` (real part, unit norm; for an index-1 saddle: plus and minus `v`), until the state stops moving
-or `max_steps` steps have run; each branch then reaches the member's nearest stable point
-if it is within `match_tol` of it. All branches of all saddles of all members run in one compiled
-function (`vmap` over members and branches, `lax.while_loop` over chunks of steps), matching on the host.
+or `max_steps` steps have run; each branch then reaches the member's memory state (`memory_states`) with
+the nearest point, if that point is within `match_tol`. A member with a marginal memory state runs its
+branches for `hold_steps` steps (the task's longest hold) instead of waiting for them to settle: on a
+marginal manifold a state never quite stops, and where it ends after a hold is what the network
+remembers. All branches of all saddles of all members run in one compiled function (`vmap` over members
+and branches, `lax.while_loop` over chunks of steps), matching on the host.
 
 The graph of member `k` (`MemberGraph`):
 
-- **nodes**: its stable points, labelled by their readout rounded to a grid of step `resolution`
-  (the flip-flop: the level −1, 0, +1 of each bit; the 8 memory states are the sign patterns);
-- **edges**: its index-1 saddles whose two branches reach two different stable points;
+- **nodes**: its memory states (clusters of stable and marginal points, `memory_states`; for a network
+  whose memory states are all attractors, its stable points), each at its point of least `q`, labelled
+  by its readout rounded to a grid of step `resolution` (the flip-flop: the level −1, 0, +1 of each bit;
+  the 8 memory states are the sign patterns);
+- **edges**: its index-1 saddles whose two branches reach two different memory states (marginal saddles,
+  points of one manifold of saddles, give one edge per pair of states);
 - **higher saddles**: for index `d >= 2`, the set of stable points its `2^d` branches reach (the
   unstable manifold is `d`-dimensional; one branch into each of its orthants: a branch along a single
   eigenvector can end on a lower saddle, e.g. in a network of decoupled units).
@@ -40,7 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ._fixed_points import FixedPoints, matching, member_dt_tau
+from ._fixed_points import FixedPoints, matching, member_dt_tau, pairwise_distances
+from ._memory_states import MemoryStates, memory_states
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -49,15 +56,17 @@ class MemberGraph:
 
     **Fields:**
 
-    - `labels`: `(V, O)` int, each stable point's readout on the label grid.
-    - `outputs`: `(V, O)` the readouts themselves; `points`: `(V, S)` the stable points.
+    - `labels`: `(V, O)` int, each node's (memory state's) readout on the label grid.
+    - `outputs`: `(V, O)` the readouts themselves; `points`: `(V, S)` the nodes' points (each memory
+      state's point of least `q`: the stable point of an attractor).
     - `edges`: `(E, 2)` int, node indices joined by each index-1 saddle (smaller index first).
     - `saddles`: `(E, S)` the saddle of each edge.
     - `node_rates`, `edge_rates`: `(V, L)`, `(E, L)` the `L` leading continuous-time rates
       `Re (λ − 1)/a` of the Jacobian (largest first) at each node and edge saddle.
     - `higher`: a list of `(index, frozenset of node indices)` for the saddles of index >= 2.
-    - `n_unmatched`: branches of index-1 saddles that reached no stable point (or the saddle's
+    - `n_unmatched`: branches of index-1 saddles that reached no memory state (or the saddle's
       two branches reached the same one).
+    - `dimension`: `(V,)` int, each node's marginal dimension (0: an attractor), or None.
     """
 
     labels: np.ndarray
@@ -69,6 +78,7 @@ class MemberGraph:
     edge_rates: np.ndarray
     higher: list
     n_unmatched: int
+    dimension: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -91,17 +101,21 @@ class MemberGraph:
 
     def to_dict(self) -> dict:
         """JSON-ready summary: node labels, edges, degree counts, higher saddles."""
-        return {"n_nodes": self.n_nodes, "n_edges": self.n_edges, "labels": self.labels.tolist(),
-                "edges": self.edges.tolist(), "higher": [[d, sorted(s)] for d, s in self.higher],
-                "n_unmatched": self.n_unmatched}
+        out = {"n_nodes": self.n_nodes, "n_edges": self.n_edges, "labels": self.labels.tolist(),
+               "edges": self.edges.tolist(), "higher": [[d, sorted(s)] for d, s in self.higher],
+               "n_unmatched": self.n_unmatched}
+        if self.dimension is not None:
+            out["dimension"] = self.dimension.tolist()
+        return out
 
 
-@functools.partial(jax.jit, static_argnames=("chunk", "max_chunks"))
-def _follow(ensemble, inputs, h0, settle_tol, *, chunk, max_chunks):
+@functools.partial(jax.jit, static_argnames=("chunk",))
+def _follow(ensemble, inputs, h0, settle_tol, max_chunks, *, chunk):
     """Iterate each member's `F` from `(K, B, S)` states until every speed `‖F(h) − h‖∞ <= settle_tol`
-    or `chunk · max_chunks` steps. Returns the `(K, B, S)` final states and `(K, B)` speeds."""
+    or `chunk · max_chunks[k]` steps (`(K,)` ints). Returns the `(K, B, S)` final states, their `(K, B)` speeds
+    `q = ½‖F(h) − h‖²` and `(K, B, O)` readouts."""
     with jax.default_matmul_precision("highest"):
-        def member(model, x, h):
+        def member(model, x, h, max_chunks):
             F = jax.vmap(lambda s: model.step(s, x))
 
             def speed(h):
@@ -116,9 +130,9 @@ def _follow(ensemble, inputs, h0, settle_tol, *, chunk, max_chunks):
                 return (i < max_chunks) & jnp.any(speed(h) > settle_tol)
 
             _, h = jax.lax.while_loop(cond, body, (jnp.asarray(0), h))
-            return h, speed(h)
+            return h, 0.5 * jnp.sum((F(h) - h) ** 2, axis=-1), model.readout(model.hidden(h))
 
-        return jax.vmap(member)(ensemble, inputs, h0)
+        return jax.vmap(member)(ensemble, inputs, h0, max_chunks)
 
 
 def _unstable_directions(jacobian: np.ndarray, eigvecs: np.ndarray | None, index: int) -> np.ndarray:
@@ -136,6 +150,21 @@ def _unstable_directions(jacobian: np.ndarray, eigvecs: np.ndarray | None, index
     return combo / np.maximum(np.linalg.norm(combo, axis=1, keepdims=True), 1e-30)
 
 
+def _nearest_slow_state(node, dist, state, memory, k, pool_q, end_q, end_out, floor):
+    """Branch ends `node (D, B)` of a member with marginal memory states, completed: an unmatched end
+    whose speed `end_q` is at most the slowest memory-state point's (`max(pool_q)`, at least `floor`) has
+    stopped on a memory state (a marginal one never settles exactly) and goes to the nearest state with the
+    label of its readout `end_out (D, B, O)` (any state without readouts). `dist (D, B, P)`: distances to the
+    member's memory-state points, `state (P,)` their states."""
+    allowed = np.ones(dist.shape, bool)
+    if memory.readouts is not None:
+        end_label = np.argmin(np.linalg.norm(end_out[:, :, None, :] - memory.readouts[None, None], axis=3), axis=2)
+        allowed = memory.label[k][state][None, None, :] == end_label[:, :, None]
+    masked = np.where(allowed, dist, np.inf)
+    slow = (end_q <= max(float(pool_q.max()), floor)) & np.isfinite(masked.min(axis=2))
+    return np.where((node < 0) & slow, state[masked.argmin(axis=2)], node)
+
+
 def _rates(eigvals: np.ndarray, alpha: float, leading: int) -> np.ndarray:
     """The `leading` largest continuous-time rates `Re (λ − 1)/a`, padded with NaN."""
     r = np.sort((np.real(eigvals) - 1) / alpha)[::-1][:leading]
@@ -149,13 +178,15 @@ class Topology:
     **Fields:** `n_members`; `graphs`, a list of `K` `MemberGraph`s; `branch_node`, a list of `K`
     arrays `(D_k, 2^max_index)` int, the node reached by each branch of each saddle of member `k`
     (−1: none; the branches beyond a saddle's `2^index` also −1); `saddle_point`, a list of `K` arrays
-    `(D_k,)`, the saddles' indices into the `FixedPoints` arrays.
+    `(D_k,)`, the saddles' indices into the `FixedPoints` arrays; `memory`, the `MemoryStates` the nodes
+    are (node `i` of member `k` is its memory state `i`).
     """
 
     n_members: int
     graphs: list
     branch_node: list
     saddle_point: list
+    memory: MemoryStates | None = None
 
     def __getitem__(self, k: int) -> MemberGraph:
         return self.graphs[k]
@@ -176,8 +207,11 @@ def topology_graph(
     resolution: float = 1.0,
     max_index: int = 3,
     leading: int = 3,
+    memory: MemoryStates | None = None,
+    readouts=None,
+    hold_steps: int | None = None,
 ) -> Topology:
-    """The topology graph of every member: which stable points each saddle's unstable branches reach.
+    """The topology graph of every member: which memory states each saddle's unstable branches reach.
 
     **Arguments:**
 
@@ -187,12 +221,18 @@ def topology_graph(
     - `eps`: the step along each unstable eigenvector from the saddle (> 0, Euclidean norm).
     - `max_steps`, `chunk`: at most `max_steps` steps of `F`, checked for settling every `chunk` steps.
     - `settle_tol`: a state has settled when `‖F(h) − h‖∞ <= settle_tol`.
-    - `match_tol`: a branch reaches the member's nearest stable point when it ends within this distance
-      of it; `None` for a quarter of the smallest distance between two of the member's stable points
-      (or `inf` when it has one).
+    - `match_tol`: a branch reaches the memory state of the member's nearest memory-state point when it
+      ends within this distance of it; `None` for a quarter of the smallest distance between two points of
+      different memory states (for attractors: between two stable points; `inf` with one memory state).
     - `resolution`: node labels are `rint(readout / resolution)` (> 0).
     - `max_index`: saddles of index up to this are followed (>= 1); higher ones are ignored.
     - `leading`: rates kept per point for `linearization_distance` (>= 1).
+    - `memory`: the nodes, a `MemoryStates` of `fixed_points`; None for `memory_states(fixed_points,
+      readouts=readouts)`.
+    - `readouts`: `(C, O)` the task's memory readouts (`memory_readouts()`), or None (see `memory_states`).
+    - `hold_steps`: a member with a marginal memory state runs its branches at most this many steps
+      (rounded up to whole `chunk`s, at most `max_steps`; they stop earlier only if every branch settles);
+      None for `max_steps`.
 
     **Returns:** a `Topology`, whose item `k` is member `k`'s `MemberGraph`.
     """
@@ -206,6 +246,11 @@ def topology_graph(
     resolution = check_positive("resolution", resolution)
     max_index = check_int("max_index", max_index, 1)
     leading = check_int("leading", leading, 1)
+    hold_steps = max_steps if hold_steps is None else min(check_int("hold_steps", hold_steps, 1), max_steps)
+    if memory is None:
+        memory = memory_states(fixed_points, readouts=readouts)
+    elif not isinstance(memory, MemoryStates) or memory.n_members != k:
+        raise TypeError(f"`memory` must be the MemoryStates of `fixed_points` ({k} members), got {memory!r}.")
 
     fp = fixed_points
     alphas = member_dt_tau(ensemble)
@@ -226,25 +271,33 @@ def topology_graph(
             h0[kk, :len(sd) * n_branch] = np.concatenate(starts)
     dt = jnp.dtype(fp.points.dtype)
     params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dt), ensemble)
-    final, _ = _follow(params, jnp.asarray(fp.inputs, dt), jnp.asarray(h0, dt), jnp.asarray(settle_tol, dt),
-                       chunk=chunk, max_chunks=math.ceil(max_steps / chunk))
-    final = np.asarray(final, np.float64)
+    marginal = np.asarray([np.any(memory.dimension[kk] > 0) for kk in range(k)])
+    steps = np.where(marginal, hold_steps, max_steps)
+    final, end_q, end_out = _follow(params, jnp.asarray(fp.inputs, dt), jnp.asarray(h0, dt),
+                                    jnp.asarray(settle_tol, dt), jnp.asarray(-(-steps // chunk)), chunk=chunk)
+    final, end_q, end_out = (np.asarray(v, np.float64) for v in (final, end_q, end_out))
+    floor = 0.5 * s * (10 * float(np.finfo(dt).eps)) ** 2  # the default tol_q: speeds below are rounding
 
     graphs, branch_nodes = [], []
     for kk, sd in enumerate(saddles):
-        stable = np.flatnonzero((fp.member == kk) & fp.is_stable)
+        nodes = memory.representative[kk]
+        pool = np.concatenate([np.zeros(0, np.int64), *memory.points[kk]])  # every memory-state point
+        state = np.repeat(np.arange(len(nodes)), [len(g) for g in memory.points[kk]])
         tol = match_tol
         if tol is None:
-            if len(stable) >= 2:
-                dd = np.linalg.norm(points[stable][:, None] - points[stable][None], axis=2)
-                np.fill_diagonal(dd, np.inf)
+            tol = math.inf
+            if len(nodes) >= 2:
+                dd = pairwise_distances(points[pool], points[pool])
+                dd[state[:, None] == state[None, :]] = np.inf
                 tol = 0.25 * float(dd.min())
-            else:
-                tol = math.inf
         ends = final[kk, :len(sd) * n_branch].reshape(len(sd), n_branch, s)
-        if len(stable) and len(sd):
-            dist = np.linalg.norm(ends[:, :, None, :] - points[stable][None, None], axis=3)  # (D, 2m, V)
-            node = np.where(dist.min(axis=2) <= tol, dist.argmin(axis=2), -1)
+        if len(nodes) and len(sd):
+            dist = pairwise_distances(ends.reshape(-1, s), points[pool]).reshape(len(sd), n_branch, len(pool))
+            node = np.where(dist.min(axis=2) <= tol, state[dist.argmin(axis=2)], -1)
+            if marginal[kk]:  # a branch that ends as slow as the memory states is on one: the nearest
+                node = _nearest_slow_state(node, dist, state, memory, kk, fp.q[pool].astype(np.float64),
+                                           end_q[kk, :len(sd) * n_branch].reshape(len(sd), n_branch),
+                                           end_out[kk, :len(sd) * n_branch].reshape(len(sd), n_branch, -1), floor)
         else:
             node = np.full((len(sd), n_branch), -1)
         index = fp.n_unstable[sd]
@@ -255,19 +308,26 @@ def topology_graph(
         ok = (a_node >= 0) & (b_node >= 0) & (a_node != b_node)
         edges = np.sort(np.stack([a_node[ok], b_node[ok]], axis=1), axis=1).astype(np.int64)
         edge_pts = sd[one][ok]
+        # a marginal saddle lies on a manifold of saddles, found as many points: one edge per pair of states
+        marginal_saddle = np.flatnonzero(fp.n_marginal[edge_pts] > 0)
+        keep = np.ones(len(edges), bool)
+        if len(marginal_saddle):
+            keep[marginal_saddle] = False
+            keep[marginal_saddle[np.unique(edges[marginal_saddle], axis=0, return_index=True)[1]]] = True
+        edges, edge_pts = edges[keep], edge_pts[keep]
         a = alphas[kk]
         higher = [(int(index[i]), frozenset(int(v) for v in node[i] if v >= 0)) for i in np.flatnonzero(~one)]
-        outputs = fp.outputs[stable].astype(np.float64)
+        outputs = fp.outputs[nodes].astype(np.float64).reshape(len(nodes), -1)
 
         def rates(idx, a=a):
             return np.asarray([_rates(fp.eigvals[p], a, leading) for p in idx], np.float64).reshape(len(idx), leading)
 
         graphs.append(MemberGraph(
             labels=np.rint(outputs / resolution).astype(np.int64), outputs=outputs,
-            points=points[stable], edges=edges.reshape(-1, 2), saddles=points[edge_pts],
-            node_rates=rates(stable), edge_rates=rates(edge_pts),
-            higher=higher, n_unmatched=int(2 * np.sum(one) - 2 * np.sum(ok))))
-    return Topology(n_members=k, graphs=graphs, branch_node=branch_nodes, saddle_point=saddles)
+            points=points[nodes], edges=edges.reshape(-1, 2), saddles=points[edge_pts],
+            node_rates=rates(nodes), edge_rates=rates(edge_pts),
+            higher=higher, n_unmatched=int(2 * np.sum(one) - 2 * np.sum(ok)), dimension=memory.dimension[kk]))
+    return Topology(n_members=k, graphs=graphs, branch_node=branch_nodes, saddle_point=saddles, memory=memory)
 
 
 def _check_graph(name: str, g: object) -> MemberGraph:

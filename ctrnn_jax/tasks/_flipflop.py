@@ -217,6 +217,19 @@ class FlipFlopConfig:
         import itertools
         return np.asarray(list(itertools.product((-1.0, 1.0), repeat=self.n_bits)), np.float32)
 
+    def hold_steps(self) -> int:
+        """The longest time a memory state is held in the 8-state test series (`flipflop_test_set`): the
+        longest run of one nonzero target on a channel (280 steps with the defaults: channel C holds 4
+        pulse periods). The task hook of the slow-point threshold (`ctrnn_jax.tasks._task.task_hold_steps`)."""
+        targets = np.asarray(flipflop_test_set(self)[1][0])  # (T, n_bits)
+        change = np.diff(targets, axis=0) != 0
+        longest = 0
+        for c in range(targets.shape[1]):  # a handful of channels
+            bounds = np.concatenate([[0], np.flatnonzero(change[:, c]) + 1, [len(targets)]])
+            held = (np.diff(bounds))[targets[bounds[:-1], c] != 0]
+            longest = max(longest, int(held.max(initial=0)))
+        return max(longest, 1)
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""
         d = dataclasses.asdict(self)

@@ -14,8 +14,17 @@ A task is a frozen, JSON-serialisable dataclass with these members (see the READ
 - `fixed_point_inputs()`: `(P, M)` NumPy array, the constant inputs at which fixed points matter
   (e.g. zero input, or each context cue with zero evidence).
 - `to_dict()` / `from_dict(d)`: the fields as JSON (without `name`; the run records it separately).
+
+Optional members, with defaults for a task that lacks them (`task_hold_steps`, `task_readout_tolerance`):
+
+- `hold_steps()`: the longest time in steps the network must hold a state unaided (the flip-flop: its
+  longest hold in the test series); default the test series' length `T`.
+- `readout_tolerance()`: how far the readout may drift before the answer is wrong; default `√0.02`,
+  the root of the flip-flop's MSE success criterion.
+Both set the slow-point threshold of the fixed-point stage (`ctrnn_jax.dynamics.slow_threshold`).
 """
 
+import math
 from typing import Any, Protocol, runtime_checkable
 
 import jax
@@ -57,6 +66,30 @@ def check_task(task: object) -> None:
     if missing:
         raise TypeError(f"`task` must follow the task protocol (ctrnn_jax.tasks._task); "
                         f"{type(task).__name__} lacks {', '.join(missing)}.")
+
+
+READOUT_TOLERANCE = math.sqrt(0.02)  # the RMS error of the flip-flop's success criterion (MSE < 0.02)
+
+
+def task_hold_steps(task) -> int:
+    """The longest hold of `task` in steps: its `hold_steps()` if it has one, else its test series' length."""
+    check_task(task)
+    hook = getattr(task, "hold_steps", None)
+    steps = hook() if callable(hook) else task.test_set()[0].shape[1]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"the {task.name} task's `hold_steps()` must be an integer >= 1, got {steps!r}.")
+    return int(steps)
+
+
+def task_readout_tolerance(task) -> float:
+    """The readout tolerance of `task`: its `readout_tolerance()` if it has one, else `READOUT_TOLERANCE`
+    (`√0.02`)."""
+    check_task(task)
+    hook = getattr(task, "readout_tolerance", None)
+    tol = hook() if callable(hook) else READOUT_TOLERANCE
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not 0 < tol < math.inf:
+        raise ValueError(f"the {task.name} task's `readout_tolerance()` must be a finite number > 0, got {tol!r}.")
+    return float(tol)
 
 
 def masked_mse(outputs: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
