@@ -46,7 +46,7 @@ from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.analysis._compare import compare_ensembles, within_between, write_comparison
 from ctrnn_jax.dynamics._config import FixedPointConfig
-from ctrnn_jax.io._run import RunConfig, load_run_ensemble, train_run
+from ctrnn_jax.io._run import RunConfig, evaluate_run, load_run_ensemble, train_run
 from ctrnn_jax.tasks._flipflop import FlipFlopConfig
 from ctrnn_jax.training._ensemble import EnsembleConfig
 from ctrnn_jax.training._train import TrainConfig
@@ -81,9 +81,10 @@ def make_task(kind: str, delay: int) -> FlipFlopConfig:
 
 
 def train_population(run: Path, architecture: str, *, task, members: int, units: int, steps: int, batch: int,
-                     seed: int, l2: float = 0.0, noise_std: float = 0.0) -> None:
+                     seed: int, l2: float = 0.0, noise_std: float = 0.0, stop_mse: float | None = 0.02) -> None:
     """Train (or keep, if already trained on the same task) one population into the run folder `run`, to
-    criterion (validation MSE < 0.02, dead starts restarted after 500 steps)."""
+    criterion (validation MSE < `stop_mse`, dead starts restarted after 500 steps; `stop_mse=None`: every
+    step, no restarts)."""
     if (run / "ensemble.npz").is_file():
         _, config = load_run_ensemble(run)
         if config.task != task:
@@ -92,7 +93,8 @@ def train_population(run: Path, architecture: str, *, task, members: int, units:
     cell, activation, alpha, lr = ARCHITECTURES[architecture]
     ensemble = EnsembleConfig(members=members, units=units, cell=cell, activation=activation,
                               **({"alpha": alpha} if alpha is not None else {}))
-    train = TrainConfig(steps=steps, batch_size=batch, learning_rate=lr, seed=seed, stop_mse=0.02, restart_after=500, weight_l2=l2,
+    train = TrainConfig(steps=steps, batch_size=batch, learning_rate=lr, seed=seed, stop_mse=stop_mse,
+                        restart_after=None if stop_mse is None else 500, weight_l2=l2,
                         noise_std=noise_std)
     print(f"training {run.name} ({members} x N = {units} {cell}/{activation}, at most {steps} steps) ...",
           file=sys.stderr)
@@ -128,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--figure", type=Path, default=None, help="also copy the MDS figure pair (PNG) here")
     p.add_argument("--graphs-figure", type=Path, default=None, help="also copy the topology graphs (PNG) here")
     p.add_argument("--train-only", action="store_true", help="train the populations and stop")
+    p.add_argument("--stop-mse", type=lambda v: None if v == "none" else float(v), default=0.02,
+                   help="train to this validation MSE (default 0.02); 'none': every step, no restarts")
     args = p.parse_args(argv)
     use_cpu_cores()
     preset = dict(PRESETS[args.preset])
@@ -143,17 +147,18 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         steps = preset["steps"] if ARCHITECTURES[arch][0] == "ctrnn" else preset["gated_steps"]
         train_population(args.out / name, arch, task=task, members=preset["members"], units=units, steps=steps,
-                         batch=preset["batch"], seed=args.seed + i, l2=l2)
+                         batch=preset["batch"], seed=args.seed + i, l2=l2, stop_mse=args.stop_mse)
         times[name] = time.perf_counter() - t0
     if args.train_only:
         return 0
 
     ensembles, names, success, evals = [], [], [], {}
     for name, *_ in pops:
-        ensemble, _ = load_run_ensemble(args.out / name)
+        ensemble, run_config = load_run_ensemble(args.out / name)
         ensembles.append(ensemble)
         names.append(name)
-        evals[name] = json.loads((args.out / name / "eval.json").read_text())  # per-member test metrics
+        record = json.loads((args.out / name / "eval.json").read_text())  # the training record (criterion, restarts)
+        evals[name] = {**record, **evaluate_run(ensemble, run_config)}  # test metrics by today's evaluation
         success.append(np.asarray(evals[name]["success"], bool))
     t0 = time.perf_counter()
     config = FixedPointConfig(n_candidates=preset["candidates"], restarts=preset["restarts"], seed=args.seed)
