@@ -172,6 +172,29 @@ def test_points_just_below_the_threshold_are_analysed_above_only_listed():
         FixedPointConfig(marginal_tol=1.0)
 
 
+def test_the_readout_drift_rule_keeps_slow_points_the_readout_does_not_see():
+    """`slow_readout`: a slow point is analysed when its readout moves at most that much per step, whatever
+    its `q`; the task's rule in `fixed_point_stage` (tol_readout / T_hold)."""
+    ens = stack_members([bistable_network()])
+    corners = analytic_points()[np.all(analytic_points()[:, :3] != 0, axis=1)]
+    off = 3e-3
+    silent = np.asarray([*corners[0, :3], off])  # off along the silent unit 3: the readout does not move
+    seen = corners[7].copy()
+    seen[0] -= off  # off along a read-out unit: it relaxes back, and the readout moves with it
+    config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-4,
+                              outlier_scale=None)
+    x0 = np.concatenate([corners, [silent, seen]])[None]
+    both = find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4)
+    assert int(np.sum(~both.exact)) == 2  # both are slow (q <= 1e-4)
+    q_silent = both.q[~both.exact].max()
+    assert q_silent == pytest.approx(0.5 * off**2, rel=1e-3)  # far above a strict bound such as 1e-7 ...
+    fp = find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4, slow_readout=1e-6)
+    assert fp.exact.tolist() == [True] * 8 + [False]  # ... yet only the point the readout cannot see passes
+    np.testing.assert_allclose(fp.points[8], silent, atol=1e-6)
+    with pytest.raises(ValueError, match="`slow_readout` must be None"):
+        find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4, slow_readout=-1.0)
+
+
 def test_classification_band():
     lam = np.asarray([[0.5, 0.998], [0.5, 0.9995], [1.0005, 0.5], [1.002, 0.9995], [1.002, 0.5]])
     np.testing.assert_array_equal(count_marginal(lam, 1e-3), [0, 1, 1, 1, 0])

@@ -348,6 +348,19 @@ def _search(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton
         return jax.vmap(member)(ensemble, inputs, h0, sim_steps)
 
 
+@jax.jit
+def _readout_speed(ensemble, inputs, h):
+    """`(K, C)` the readout's change in one step, `‖z(F(s)) − z(s)‖` with `z = W_out hidden(s) + b_out`, at the
+    `(K, C, S)` states `h` of every member at its `(K, M)` input: how fast a slow point moves the answer."""
+    def member(model, x, hk):
+        def one(s):
+            return jnp.linalg.norm(model.readout(model.hidden(model.step(s, x))) - model.readout(model.hidden(s)))
+        return jax.vmap(one)(hk)
+
+    with jax.default_matmul_precision("highest"):
+        return jax.vmap(member)(ensemble, inputs, h)
+
+
 def _member(ensemble, k):
     """Member `k` (traced index) of a stacked ensemble."""
     return jax.tree_util.tree_map(lambda a: a[k], ensemble)
@@ -554,9 +567,10 @@ class _OutlierRule:
         return dist <= self.scale * self.spread[k]
 
 
-def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow) -> None:
+def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow, speed=None, slow_speed=None) -> None:
     """Append each member's fixed and slow candidates `(points, q)` of one round to `fixed[k]`, `slow[k]`,
-    and the slow ones with `q <= slow_q[k]` (`(K,)`) to `near[k]` (when `near` is not None)."""
+    and the slow ones with `q <= slow_q[k]` (`(K,)`) and, when given, a readout speed `speed (K, C)` at most
+    `slow_speed[k]` to `near[k]` (when `near` is not None)."""
     finite = np.isfinite(q) & np.all(np.isfinite(h), axis=2)
     for k in range(h.shape[0]):
         ok = finite[k] & outliers.keep(k, h[k])
@@ -567,6 +581,8 @@ def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow) -> None:
             slow[k].append((h[k][is_slow], q[k][is_slow]))
         if near is not None:
             is_near = is_slow & (q[k] <= slow_q[k])
+            if speed is not None:
+                is_near &= speed[k] <= slow_speed[k]
             near[k].append((h[k][is_near], q[k][is_near]))
 
 
@@ -748,6 +764,7 @@ def find_fixed_points(
     sim_steps=None,
     key: jax.Array | None = None,
     slow_q=None,
+    slow_readout=None,
 ) -> FixedPoints:
     """Find the fixed points of every member at a constant input from given candidates, complete the
     saddle set and linearize there (steps 1-4 of the module docstring), and analyse the slow points under
@@ -766,8 +783,12 @@ def find_fixed_points(
       (candidates on trajectories started from them).
     - `key`: a PRNG key for the restart candidates; default `jax.random.key(config.seed)`.
     - `slow_q`: `None` (no slow point analysed), a number or `(K,)` numbers >= 0: slow points with
-      `q <= min(slow_q, slow_tol)` are linearized and classified too (`exact = False`); a task's
-      threshold is `slow_threshold(ensemble, task)` (what `fixed_point_stage` passes).
+      `q <= min(slow_q, slow_tol)` are linearized and classified too (`exact = False`).
+    - `slow_readout`: `None` or a number or `(K,)` numbers >= 0: of those, only the points whose readout moves
+      at most this much per step, `‖z(F(s)) − z(s)‖ <= slow_readout` (`z` the readout), are analysed. A
+      task's rule (what `fixed_point_stage` passes): `slow_q = slow_tol`, `slow_readout = tol_readout /
+      T_hold`, the readout's own drift over the task's longest hold within its tolerance
+      (`slow_threshold(ensemble, task)` is the per-member `q` that guarantees it whatever the direction).
 
     **Returns:** a `FixedPoints` with the distinct fixed points (and analysed slow points) of all members
     (a member whose weights or candidates produce non-finite values simply has none).
@@ -788,26 +809,28 @@ def find_fixed_points(
     key = jax.random.key(config.seed) if key is None else key
     check_key(key)
     slow_q = _check_slow_q(slow_q, k)
+    slow_readout = None if slow_readout is None else _check_slow_q(slow_readout, k, "slow_readout")
     dt = config.working_dtype()
     params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dt), ensemble)
     xs = jnp.asarray(x, dt)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     with _blas_limit():
-        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q)
+        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q, slow_readout)
 
 
-def _check_slow_q(slow_q, k: int) -> np.ndarray:
-    """`slow_q` as `(K,)` float64 (zeros for None: no slow point analysed)."""
+def _check_slow_q(slow_q, k: int, name: str = "slow_q") -> np.ndarray:
+    """`slow_q` (or another per-member threshold `name`) as `(K,)` float64 (zeros for None: no slow point
+    analysed)."""
     if slow_q is None:
         return np.zeros(k)
     v = np.asarray(slow_q, np.float64) if not isinstance(slow_q, bool) else None
     if v is None or v.ndim > 1 or (v.ndim == 1 and v.shape != (k,)) or not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise ValueError(f"`slow_q` must be None, a finite number >= 0 or {k} of them (one per member), got "
+        raise ValueError(f"`{name}` must be None, a finite number >= 0 or {k} of them (one per member), got "
                          f"{slow_q!r}.")
     return np.broadcast_to(v, (k,)).copy()
 
 
-def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q) -> FixedPoints:
+def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_readout=None) -> FixedPoints:
     """The body of `find_fixed_points`, after the checks."""
     k, s = h0.shape[0], h0.shape[2]
     tol_q = config.default_tol_q(s)
@@ -821,7 +844,9 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q) -> Fixed
     for round_ in range(config.restarts + 1):
         h, q = _search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
                        adam_steps=config.adam_steps, newton_steps=config.newton_steps)
-        _split(np.asarray(h), np.asarray(q), tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow)
+        speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, h), np.float64)
+        _split(np.asarray(h), np.asarray(q), tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow,
+               speed, slow_readout)
         if round_ < config.restarts:
             found = _merge(fixed, s, config.dedup_tol)[0]
             candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
