@@ -216,3 +216,13 @@ def test_old_fixed_points_file_loads(cube, tmp_path):
     again = FixedPoints.from_npz(tmp_path / "new.npz")
     np.testing.assert_array_equal(again.exact, fp.exact)
     assert isinstance(memory_states(back), MemoryStates) and memory_states(back).n_states(0) == 8
+
+
+def test_a_member_without_memory_states_gets_an_empty_graph():
+    """Only a saddle (the origin of the bistable units): no memory state, an empty graph (whose topology
+    distances are NaN), not an error."""
+    ens = stack_members([bistable_network()])
+    fp = find_fixed_points(ens, np.zeros(M), np.zeros((1, 1, N)), NEWTON)
+    assert len(fp) == 1 and fp.kind.tolist() == ["saddle"]
+    g = topology_graph(ens, fp, readouts=CORNER_READOUTS, hold_steps=280).graphs[0]
+    assert g.n_nodes == 0 and g.n_edges == 0 and g.outputs.shape == (0, 3) and g.labels.shape == (0, 3)

@@ -317,7 +317,7 @@ def topology_graph(
         edges, edge_pts = edges[keep], edge_pts[keep]
         a = alphas[kk]
         higher = [(int(index[i]), frozenset(int(v) for v in node[i] if v >= 0)) for i in np.flatnonzero(~one)]
-        outputs = fp.outputs[nodes].astype(np.float64).reshape(len(nodes), -1)
+        outputs = fp.outputs[nodes].astype(np.float64).reshape(len(nodes), fp.outputs.shape[-1])
 
         def rates(idx, a=a):
             return np.asarray([_rates(fp.eigvals[p], a, leading) for p in idx], np.float64).reshape(len(idx), leading)
