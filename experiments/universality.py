@@ -114,6 +114,16 @@ def mechanisms(graph) -> dict:
     return {"attractor": int(np.sum(dims == 0)), "marginal": int(np.sum(dims > 0))}
 
 
+def why_no_graph(graph) -> str | None:
+    """Why a network's topology graph is empty or has no edge (None when it has both nodes and edges)."""
+    if graph.n_nodes == 0:
+        return "no memory state: no stable or marginal point whose readout holds over the longest hold"
+    if graph.n_edges == 0:
+        return (f"{graph.n_nodes} memory state(s) but no index-1 saddle joining two of them ({graph.n_unmatched} "
+                "saddle branches reached no memory state; the saddle completion pairs exact points only)")
+    return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -215,6 +225,7 @@ def summarise(result, pops, evals, task, preset, args, times) -> dict:
             "memory_states": [mechanisms(graphs[i]) for i in idx],
             "edges": [graphs[i].n_edges for i in idx],
             "memory_check": [verdicts[i] for i in idx],
+            "why_no_graph": [why_no_graph(graphs[i]) for i in idx],
         }
     return {"preset": args.preset, "settings": preset, "task": task.to_dict(), "seconds": times,
             "populations": per_pop, "within_between": table,
@@ -243,6 +254,10 @@ def markdown(summary: dict) -> list[str]:
         for measure, row in rows.items():
             lines.append(f"| {subset} | {measure} | {row['within']:.3f} | {row['between']:.3f} | "
                          f"{row['ratio']:.2f} | {row.get('excluded_pairs', 0)} |")
+    reasons = [f"- {name} #{i}: {why}" for name, row in summary["populations"].items()
+               for i, why in enumerate(row["why_no_graph"]) if why]
+    if reasons:
+        lines += ["", "Networks without a full graph, and why:", *reasons]
     a = summary["agreement"]
     lines += ["", (f"Memory check (no finder) against the linear classification of the memory states: {a['agree']} "
                    f"of {a['of']} networks agree."), *[f"- disagreement: {d}" for d in a["disagreements"]]]
