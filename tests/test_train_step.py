@@ -181,3 +181,19 @@ def test_the_chain_state_is_what_optax_gives():
     clip, adam, sched = trainer.init().opt_state
     assert isinstance(adam, optax.ScaleByAdamState) and isinstance(sched, optax.ScaleByScheduleState)
     assert adam.mu.W_rec.shape == (4, 6, 6) and sched.count.shape == (4,)
+
+
+def test_two_members_keep_the_run_key_whole_on_two_devices():
+    """K = 2 on the tests' 2 CPU devices: the run's key (2 words for threefry) is replicated, not split as
+    if it were the member axis, so `step_key` and training work."""
+    assert len(jax.devices()) == 2
+    train = TrainConfig(steps=4, batch_size=4, steps_per_call=2)
+    trainer = EnsembleTrainer(EnsembleConfig(members=2, units=6), train, TASK)
+    state = trainer.init()
+    assert state.key_data.sharding.is_fully_replicated
+    assert not state.model.W_rec.sharding.is_fully_replicated  # the members are split
+    key = step_key(state)
+    np.testing.assert_array_equal(jax.random.key_data(key),
+                                  jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(state.key_data), 0)))
+    state, losses = trainer.run_steps(state, 2)
+    assert losses.shape == (2, 2) and np.all(np.isfinite(losses))

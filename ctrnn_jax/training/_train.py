@@ -564,8 +564,13 @@ class EnsembleTrainer:
                           start_loss=jnp.full(k, jnp.inf, jnp.float32), criterion_step=jnp.full(k, -1, jnp.int32))
 
     def place(self, tree):
-        """Put a state (or any pytree with a leading member axis) on this trainer's devices."""
-        return shard_members(tree, self.mesh, self.ensemble_config.members)
+        """Put a state (or any pytree with a leading member axis) on this trainer's devices. A state's
+        `key_data` is the run's one key, replicated (its length, 2 for a threefry key, is not a member axis
+        even when `K` is 2)."""
+        placed = shard_members(tree, self.mesh, self.ensemble_config.members)
+        if isinstance(tree, TrainState) and self.mesh is not None:
+            placed = eqx.tree_at(lambda s: s.key_data, placed, shard_members(tree.key_data, self.mesh, -1))
+        return placed
 
     def data(self) -> tuple[jax.Array, jax.Array, jax.Array] | None:
         """The fixed data set `(S, T, M)`, `(S, T, O)`, mask `(S, T, O)` in data-set mode (made once
