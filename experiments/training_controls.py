@@ -16,6 +16,7 @@ memory states by mechanism per member, the check's verdicts, and the fraction of
 stable points (an attractor at every corner).
 
     python experiments/training_controls.py --out runs/controls            # CPU preset (~15 min)
+    python experiments/training_controls.py --out runs/controls3 --task paper --stop-mse none --steps 1000
 """
 
 import argparse
@@ -38,7 +39,7 @@ ARMS = ("baseline", "noise", "l2", "dense")
 
 def arm_settings(arm: str, args) -> tuple:
     """`(task, l2, noise_std)` of an arm."""
-    task = make_task("cube", 0)
+    task = make_task(args.task, 0)
     if arm == "dense":
         task = dataclasses.replace(task, pulses="dense", width=1)
     return task, (args.l2 if arm == "l2" else 0.0), (args.noise if arm == "noise" else 0.0)
@@ -55,6 +56,10 @@ def main(argv=None) -> int:
     p.add_argument("--noise", type=float, default=0.05, help="noise_std of the `noise` arm")
     p.add_argument("--l2", type=float, default=0.05, help="weight_l2 of the `l2` arm")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", choices=("cube", "paper"), default="cube",
+                   help="the binary cube task (default) or the paper's 3-level task, both without output delay")
+    p.add_argument("--stop-mse", type=lambda v: None if v == "none" else float(v), default=0.02,
+                   help="train to this validation MSE (default 0.02); 'none': every step, no restarts")
     p.add_argument("--train-only", action="store_true", help="train every arm and stop")
     args = p.parse_args(argv)
     use_cpu_cores()
@@ -64,7 +69,7 @@ def main(argv=None) -> int:
         task, l2, noise = arm_settings(arm, args)
         t0 = time.perf_counter()
         train_population(args.out / name, cell, task=task, members=args.members, units=args.units,
-                         steps=args.steps, batch=32, seed=args.seed, l2=l2, noise_std=noise)
+                         steps=args.steps, batch=32, seed=args.seed, l2=l2, noise_std=noise, stop_mse=args.stop_mse)
         seconds[name] = time.perf_counter() - t0
     if args.train_only:
         return 0
