@@ -119,8 +119,8 @@ def run(args, k: int) -> dict:
     n = h0.shape[-1]
     t0 = time.perf_counter()
     fixed, slow = [[] for _ in range(k)], [[] for _ in range(k)]
-    _split(np.asarray(h), np.asarray(q), config.default_tol_q(n), config.slow_tol,
-           _OutlierRule(np.asarray(h0, np.float64), config.outlier_scale), fixed, slow)
+    _split(np.asarray(h), np.asarray(q), config.default_tol_q(n), None, config.slow_tol,
+           _OutlierRule(np.asarray(h0, np.float64), config.outlier_scale), fixed, None, slow)
     points, qv = _merge(fixed, n, config.dedup_tol)
     s_points, s_q = _merge(slow, n, config.dedup_tol)
     t_dedup = time.perf_counter() - t0
@@ -128,7 +128,7 @@ def run(args, k: int) -> dict:
     def classify():
         found = _Points(ens, params, xs, dt, k, n)
         found.add(points, qv)
-        return _result(found, s_points, s_q, member_dt_tau(ens), True)
+        return _result(found, s_points, s_q, member_dt_tau(ens), dataclasses.replace(config, eigvecs=True))
 
     t_classify = min(timed(classify)[1] for _ in range(2))
 
