@@ -88,7 +88,11 @@ def train_population(run: Path, architecture: str, *, task, members: int, units:
     if (run / "ensemble.npz").is_file():
         _, config = load_run_ensemble(run)
         if config.task != task:
-            raise SystemExit(f"error: {run} was trained on another task ({config.task}); use a new --out")
+            hint = ""
+            if isinstance(config.task, FlipFlopConfig):
+                kind = "cube" if config.task.start_pulse else "paper"
+                hint = f" or --task {kind} --delay {config.task.delay}"
+            raise SystemExit(f"error: {run} was trained on another task ({config.task}); use a new --out{hint}")
         return
     cell, activation, alpha, lr = ARCHITECTURES[architecture]
     ensemble = EnsembleConfig(members=members, units=units, cell=cell, activation=activation,

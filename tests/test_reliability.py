@@ -448,7 +448,8 @@ _WRITER = textwrap.dedent("""
         reps = -(-200000 // max(len(fp), 1))
         tiled = {f.name: np.concatenate([getattr(fp, f.name)] * reps)
                  for f in dataclasses.fields(fp) if f.name in ("member", "points", "q", "jacobians", "eigvals",
-                                                              "is_stable", "is_stable_ct", "n_unstable", "outputs")}
+                                                              "is_stable", "is_stable_ct", "n_unstable", "outputs",
+                                                              "exact", "n_marginal")}
         fp = dataclasses.replace(fp, eigvecs=None, **tiled)
         while True:
             fp.to_npz(path)

@@ -226,3 +226,14 @@ def test_a_member_without_memory_states_gets_an_empty_graph():
     assert len(fp) == 1 and fp.kind.tolist() == ["saddle"]
     g = topology_graph(ens, fp, readouts=CORNER_READOUTS, hold_steps=280).graphs[0]
     assert g.n_nodes == 0 and g.n_edges == 0 and g.outputs.shape == (0, 3) and g.labels.shape == (0, 3)
+
+
+def test_per_point_arrays_of_another_length_are_refused(cube):
+    """`exact` and `n_marginal` have one entry per point: a mismatch is a clear error at construction, not a
+    file that cannot be read back."""
+    import dataclasses
+    _, fp = cube
+    with pytest.raises(ValueError, match="`exact` has shape"):
+        dataclasses.replace(fp, exact=fp.exact[:3])
+    with pytest.raises(ValueError, match="`n_marginal` has shape"):
+        dataclasses.replace(fp, n_marginal=np.zeros(len(fp) + 1, np.int64))

@@ -34,10 +34,11 @@ def _run_folder(path: Path, task: FlipFlopConfig) -> None:
 
 
 def test_study_task_is_the_flipflop_without_delay(universality, tmp_path):
-    """An existing population trained on the paper's task (delay 20) is not mixed into a delay-0 study."""
-    _run_folder(tmp_path / "ctrnn_tanh", FlipFlopConfig())  # delay 20
-    with pytest.raises(SystemExit, match="another task.*--delay 20"):
-        universality.main(["--out", str(tmp_path), "--populations", "ctrnn_tanh"])
+    """An existing population trained on the paper's task (3-level, delay 20) is not mixed into the study's
+    (the binary cube task, delay 0)."""
+    _run_folder(tmp_path / "leaky_tanh", FlipFlopConfig())  # the paper's task, delay 20
+    with pytest.raises(SystemExit, match="another task.*--task paper --delay 20"):
+        universality.main(["--out", str(tmp_path), "--populations", "leaky_tanh"])
 
 
 def test_bad_delay_is_a_value_error(universality, tmp_path):

@@ -176,6 +176,10 @@ class FixedPoints:
             object.__setattr__(self, "exact", np.ones(self.member.shape[0], bool))
         if self.n_marginal is None:
             object.__setattr__(self, "n_marginal", count_marginal(self.eigvals, self.marginal_tol))
+        for name in ("exact", "n_marginal"):
+            if np.shape(getattr(self, name)) != np.shape(self.member):
+                raise ValueError(f"`{name}` has shape {np.shape(getattr(self, name))}; expected "
+                                 f"{np.shape(self.member)}, one entry per point like `member`.")
 
     def __len__(self) -> int:
         return int(self.member.shape[0])
