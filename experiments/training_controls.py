@@ -32,14 +32,14 @@ from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.io._run import evaluate_run, load_run_ensemble
 
-from universality import make_task, train_population  # experiments/ is the script's folder
+from universality import study_task, train_population  # experiments/ is the script's folder
 
 ARMS = ("baseline", "noise", "l2", "dense")
 
 
 def arm_settings(arm: str, args) -> tuple:
     """`(task, l2, noise_std)` of an arm."""
-    task = make_task(args.task, 0)
+    task = study_task(args.task, 0)
     if arm == "dense":
         task = dataclasses.replace(task, pulses="dense", width=1)
     return task, (args.l2 if arm == "l2" else 0.0), (args.noise if arm == "noise" else 0.0)

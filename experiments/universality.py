@@ -73,7 +73,7 @@ PRESETS = {
 }
 
 
-def make_task(kind: str, delay: int) -> FlipFlopConfig:
+def study_task(kind: str, delay: int) -> FlipFlopConfig:
     """The study's task: `cube` (every bit pulsed at the start, binary targets) or `paper` (3-level)."""
     if kind == "cube":
         return FlipFlopConfig(delay=delay, start_pulse=True, first_pulse_can_be_zero=False)
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
             preset[name] = getattr(args, name)
     if args.units is not None:
         preset["units"] = [args.units]
-    task = make_task(args.task, args.delay)  # bad values raise here, before any training
+    task = study_task(args.task, args.delay)  # bad values raise here, before any training
     pops = populations(preset, args.populations)
     times = {}
     for i, (name, arch, units, l2) in enumerate(pops):

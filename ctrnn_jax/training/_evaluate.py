@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models._model import CTRNN
+from ..tasks._task import masked_mse_np
 from ._distributed import to_host
 from ._ensemble import ensemble_size
 
@@ -75,7 +76,7 @@ def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshol
         mse = np.mean(diff**2, axis=(1, 2, 3))
         norm = np.sqrt(np.sum(diff**2, axis=(1, 2, 3)))
     else:
-        mse = np.sum(mask * diff**2, axis=(1, 2, 3)) / mask.sum()
+        mse = masked_mse_np(outputs, targets, mask)
         norm = np.sqrt(np.sum(mask * diff**2, axis=(1, 2, 3)))
     success = np.isfinite(mse) & (mse < threshold)
     return {"mse": mse, "norm": norm, "success": success}
