@@ -30,7 +30,9 @@ def main():
     p.add_argument("--gain", type=float, default=1.0, help="initial gain of the recurrent weights")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--decay", type=float, default=0.0)
-    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--clip", type=lambda v: None if v == "none" else float(v), default=1.0,
+                   help="per-member gradient clip norm, or none")
+    p.add_argument("--b2", type=float, default=0.999, help="Adam's beta2")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--every", type=int, default=250)
@@ -43,7 +45,7 @@ def main():
     a = p.parse_args()
     trainer = cj.EnsembleTrainer(
         cj.EnsembleConfig(members=a.members, units=a.units, alpha=a.alpha, gain=a.gain),
-        cj.TrainConfig(steps=a.steps, batch_size=a.batch, learning_rate=a.lr, lr_decay=a.decay, clip_norm=a.clip,
+        cj.TrainConfig(steps=a.steps, batch_size=a.batch, learning_rate=a.lr, lr_decay=a.decay, clip_norm=a.clip, adam_b2=a.b2,
                        steps_per_call=a.every, seed=a.seed, stop_mse=a.stop_mse, restart_after=a.restart_after))
     x, y = cj.flipflop_test_set()
     curve = []

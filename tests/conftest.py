@@ -1,3 +1,4 @@
+import os
 import shutil
 import tempfile
 
@@ -20,6 +21,8 @@ _CACHE_DIR = tempfile.mkdtemp(prefix="ctrnn_jax_test_cache_")
 jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+# The command lines the tests start as subprocesses use it too (ctrnn_jax/_cli/_cache.py), not ~/.cache.
+os.environ["CTRNN_JAX_CACHE_DIR"] = _CACHE_DIR
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -2,13 +2,14 @@
 `analyze`, `compare`, `import-keras`.
 
 One module per command (`_train` holds `train` and `flipflop`), each adding its parser and its function
-(`set_defaults(func=...)`). Options of config dataclasses are generated from their fields and docstrings
+(`set_defaults(func=...)`). Compiled programs are cached on disk between runs (`_cache`). Options of config dataclasses are generated from their fields and docstrings
 (`_options`). Errors: `main` is the one boundary (`_errors.run_command`): the library's expected errors
 (bad values, missing files, a missing optional extra) are one line on stderr and exit status 2; any
 other exception is a bug and keeps its traceback. `--distributed` and friends: `_distributed`.
 """
 
 from . import _analyze, _compare, _evaluate, _fixed_points, _import_keras, _train
+from ._cache import use_compile_cache
 from ._distributed import COMMANDS as DISTRIBUTED_COMMANDS
 from ._distributed import add_options as _add_distributed_options
 from ._distributed import run as _run_distributed
@@ -39,6 +40,7 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     use_cpu_cores()
     args = build_parser().parse_args(argv)
+    use_compile_cache()
     if _start_distributed(args):
         return _run_distributed(lambda: run_command(args))
     return run_command(args)
