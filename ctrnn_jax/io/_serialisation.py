@@ -130,10 +130,15 @@ def from_arrays(arrays: dict, activation: str, *, cell: str = "ctrnn") -> CTRNN 
     k, _, m = arrays["W_in"].shape
     n = arrays["W_rec"].shape[2]
     o = arrays["W_out"].shape[1]
-    single = CELLS[cell](m, n, o, key=jax.random.key(0), activation=activation)
-    ensemble = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (k, *x.shape)), single)
-    return eqx.tree_at(lambda e: tuple(getattr(e, name) for name in names), ensemble,
-                       tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names))
+    # The cell's structure only (shapes, no initializer run: nothing to compute or compile), then its arrays.
+    single = eqx.filter_eval_shape(CELLS[cell], m, n, o, key=jax.random.key(0), activation=activation)
+    ensemble = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((k, *x.shape), x.dtype), single)
+    ensemble = eqx.tree_at(lambda e: tuple(getattr(e, name) for name in names), ensemble,
+                           tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names))
+    missing = [x for x in jax.tree_util.tree_leaves(ensemble) if isinstance(x, jax.ShapeDtypeStruct)]
+    if missing:  # every array of a cell is in its interchange format
+        raise AssertionError(f"{cell}: arrays outside the interchange format {names}: {missing}")
+    return ensemble
 
 
 def save_checkpoint(path: str | os.PathLike, state, losses: np.ndarray) -> None:

@@ -13,6 +13,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._checks import check_choice, check_int
@@ -58,8 +59,8 @@ def check_alpha(alpha: object) -> None:
     """Raise unless every value of `alpha` is in (0, 1] (skipped for traced values)."""
     if isinstance(alpha, jax.core.Tracer):
         return
-    a = jnp.asarray(alpha)
-    if not jnp.issubdtype(a.dtype, jnp.number) or not bool(jnp.all((a > 0) & (a <= 1))):
+    a = np.asarray(alpha)  # a host check (no JAX operation: it runs under `eval_shape` too)
+    if not np.issubdtype(a.dtype, np.number) or not bool(np.all((a > 0) & (a <= 1))):
         raise ValueError(f"`alpha` (= dt/tau) must be in (0, 1], got {alpha!r}.")
 
 
