@@ -163,3 +163,35 @@ def test_written_fixed_points_keep_their_config(bistable4, tmp_path):
     assert by_index(cj.FixedPoints.from_npz(tmp_path / "fp.npz")) == by_index(fp)
     with pytest.raises(ValueError, match="memory states"):
         write_fixed_points(ens, tmp_path / "fp2.npz", config=SMALL, cube_json=tmp_path / "cube.json")
+
+
+def _points_where(fp, keep):
+    """The fixed points of `fp` where `keep` (per point), slow points unchanged."""
+    import dataclasses
+    per_point = {f.name for f in dataclasses.fields(fp) if f.name not in ("slow_member", "slow_points", "slow_q")
+                 and isinstance(getattr(fp, f.name), np.ndarray) and getattr(fp, f.name).shape[:1] == (len(fp),)}
+    return dataclasses.replace(fp, **{name: getattr(fp, name)[keep] for name in per_point})
+
+
+def test_completion_stops_a_member_at_max_points(trained3):
+    ens, fp = trained3
+    stable = _points_where(fp, fp.is_stable & fp.exact)  # the 27 attractors of each member, no saddle
+    assert [int(np.sum(stable.member == k)) for k in range(2)] == [27, 27]
+    # both members at the bound: no round at all
+    assert len(cj.complete_saddles(ens, np.zeros(3), stable, FixedPointConfig(max_points=27))) == 54
+    # member 1 one point below it: member 1 alone is completed (its saddles found), member 0 left as it is
+    fewer = _points_where(stable, np.arange(len(stable)) != np.flatnonzero(stable.member == 1)[0])
+    again = cj.complete_saddles(ens, np.zeros(3), fewer, FixedPointConfig(max_points=27))
+    assert int(np.sum(again.member == 0)) == 27
+    assert int(np.sum((again.member == 1) & (again.n_unstable == 1))) > 0
+    with pytest.raises(ValueError, match="max_points"):
+        FixedPointConfig(max_points=0)
+
+
+def test_a_completion_round_computes_only_the_members_with_work():
+    from ctrnn_jax.dynamics._fixed_points import _working_members
+    e, w = np.zeros((0, 2)), np.ones((3, 2))
+    assert _working_members([e, e, e]) == []
+    assert _working_members([e, w, e, e, e, e, e, e]) == [1]  # one busy member of 8: a batch of 1
+    assert _working_members([w, e, w, e, w, e, e, e]) == [0, 2, 4, 0]  # 3 busy: padded to 4 with the first
+    assert _working_members([w, w, w]) == [0, 1, 2]  # never more rows than members

@@ -47,6 +47,10 @@ class FixedPointConfig:
       own saddle index, within twice its nearest-neighbour distance (>= 1).
     - `samples`: in completion, points per segment where q is evaluated (>= 3).
     - `completion_rounds`: at most this many completion rounds (>= 1).
+    - `max_points`: in completion, a member that holds this many fixed points gets no further round
+      (>= 1; None: no bound). The 4-bit flip-flop's full grid has 5⁴ = 625 points; a network with many
+      more is not a grid of memory states, and its pairs would fill every round (a member stopped at
+      the threshold of a fast training run found 1246, and the completion took 60 s of its ensemble's 72).
     - `eigvecs`: also keep the Jacobians' eigenvectors ((P, S, S) complex; large).
     - `dtype`: working precision: float32 or float64 (float64 needs 64-bit JAX enabled by the caller).
     - `seed`: seed of the candidates and restarts.
@@ -70,6 +74,7 @@ class FixedPointConfig:
     neighbours: int = 64
     samples: int = 31
     completion_rounds: int = 24
+    max_points: int | None = 1024
     eigvecs: bool = False
     dtype: str = "float32"
     seed: int = 0
@@ -100,6 +105,8 @@ class FixedPointConfig:
         check_int("neighbours", self.neighbours, 1)
         check_int("samples", self.samples, 3)
         check_int("completion_rounds", self.completion_rounds, 1)
+        if self.max_points is not None:
+            check_int("max_points", self.max_points, 1)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"`dtype` must be one of float32, float64; got {self.dtype!r}.")
         check_seed("seed", self.seed)

@@ -679,17 +679,41 @@ class _Points:
         return keep_p, keep_q
 
 
+def _working_members(work: list) -> list[int]:
+    """The members with work this round (a non-empty entry of `work`, one per member), repeated to a power
+    of two count at most `len(work)`: the rows of a round's batch (a member with nothing to do costs
+    nothing, and few batch sizes are compiled)."""
+    active = [kk for kk, w in enumerate(work) if len(w)]
+    if not active:
+        return []
+    n = min(1 << (len(active) - 1).bit_length(), len(work))
+    return active + [active[0]] * (n - len(active))
+
+
+def _rows(tree, members: list[int]):
+    """The `members` rows of a stacked pytree (all of it when they are every member in order)."""
+    if members == list(range(len(jax.tree_util.tree_leaves(tree)[0]))):
+        return tree
+    idx = jnp.asarray(members)
+    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+
 def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
     """Completion of the saddle set, in place (see the module docstring): rounds of candidates between
     neighbouring points of equal saddle index (the interior local minima of `q` along each segment, and
     its midpoint), searched like the first candidates, until no pair is left untried (at most
-    `completion_rounds`; at most `n_candidates // 2` pairs per member and round, the shortest first)."""
+    `completion_rounds`; at most `n_candidates // 2` pairs per member and round, the shortest first; none
+    for a member holding `max_points`). Each round computes only the members that have pairs left
+    (`_working_members`): a member with many fixed points does not make the others search padding."""
     k, s, dt = found.k, found.s, found.dt
     tried = [set() for _ in range(k)]
     for _ in range(config.completion_rounds):
         pairs = []
         for kk in range(k):
             pts, index = found.points[kk], found.index(kk)
+            if config.max_points is not None and len(pts) >= config.max_points:
+                pairs.append(np.zeros((0, 2), np.int64))  # at the bound: this member is done
+                continue
             mine = [group[neighbour_pairs(pts[group], config.neighbours)]
                     for group in (np.flatnonzero(index == i) for i in np.unique(index))]
             mine = [tuple(p) for p in np.concatenate(mine).tolist()] if mine else []
@@ -698,41 +722,42 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
             mine = mine[: max(1, config.n_candidates // 2)]
             tried[kk].update(mine)
             pairs.append(np.asarray(mine, np.int64).reshape(-1, 2))
-        n_pairs = max(len(p) for p in pairs)
-        if n_pairs == 0:
+        rows = _working_members(pairs)
+        if not rows:
             return
-        size = _pad_pow2(n_pairs)
-        a, b = np.zeros((k, size, s)), np.zeros((k, size, s))
-        for kk, pp in enumerate(pairs):
-            if len(pp):  # members with fewer pairs repeat theirs (the candidates are deduplicated)
-                pp = np.resize(pp, (size, 2))
-                a[kk], b[kk] = found.points[kk][pp[:, 0]], found.points[kk][pp[:, 1]]
-        cand, qc = _segment_minima(found.params, found.xs, jnp.asarray(a, dt), jnp.asarray(b, dt),
-                                   samples=config.samples, minima=_SEGMENT_MINIMA)
+        size = _pad_pow2(max(len(p) for p in pairs))
+        a, b = np.zeros((len(rows), size, s)), np.zeros((len(rows), size, s))
+        for r, kk in enumerate(rows):  # members with fewer pairs repeat theirs (the candidates are deduplicated)
+            pp = np.resize(pairs[kk], (size, 2))
+            a[r], b[r] = found.points[kk][pp[:, 0]], found.points[kk][pp[:, 1]]
+        cand, qc = _segment_minima(_rows(found.params, rows), _rows(found.xs, rows), jnp.asarray(a, dt),
+                                   jnp.asarray(b, dt), samples=config.samples, minima=_SEGMENT_MINIMA)
         cand, qc = np.asarray(cand, np.float64), np.asarray(qc, np.float64)
-        starts = []
-        for kk, pp in enumerate(pairs):
-            n = len(pp)
-            c = cand[kk, :n].reshape(-1, s)[np.isfinite(qc[kk, :n].reshape(-1))]
+        starts = [np.zeros((0, s)) for _ in range(k)]
+        for r, kk in enumerate(rows[: len(set(rows))]):
+            n = len(pairs[kk])
+            c = cand[r, :n].reshape(-1, s)[np.isfinite(qc[r, :n].reshape(-1))]
             # the segment minima, and the midpoints (a saddle need not be near the segment's q minima)
-            c = np.concatenate([c, 0.5 * (a[kk, :n] + b[kk, :n])])
+            c = np.concatenate([c, 0.5 * (a[r, :n] + b[r, :n])])
             # not where a known point already is: the search would only find it again
-            length = np.linalg.norm(a[kk, :n] - b[kk, :n], axis=1)
+            length = np.linalg.norm(a[r, :n] - b[r, :n], axis=1)
             tol = 0.1 * float(np.median(length)) if n else 0.0
             c = c[_far_from(c, found.points[kk], tol)]
-            starts.append(c[_dedup(c, np.zeros(len(c)), tol)] if len(c) else c)
-        n_starts = max(len(c) for c in starts)
-        if n_starts == 0:
+            starts[kk] = c[_dedup(c, np.zeros(len(c)), tol)] if len(c) else c
+        rows = _working_members(starts)
+        if not rows:
             continue
-        size = _pad_pow2(n_starts)
-        h0 = np.zeros((k, size, s))
-        for kk, c in enumerate(starts):
-            h0[kk] = np.resize(c, (size, s)) if len(c) else (found.points[kk][0] if len(found.points[kk]) else 0.0)
-        h, q = _search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((k, size), jnp.int32),
-                       jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
-                       adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON)
+        size = _pad_pow2(max(len(c) for c in starts))
+        h0 = np.stack([np.resize(starts[kk], (size, s)) for kk in rows])
+        h, q = _search(_rows(found.params, rows), _rows(found.xs, rows), jnp.asarray(h0, dt),
+                       jnp.zeros((len(rows), size), jnp.int32), jnp.asarray(config.learning_rate, dt),
+                       jnp.asarray(config.final_learning_rate, dt), adam_steps=config.adam_steps,
+                       newton_steps=_COMPLETION_NEWTON)
+        found_rows = [[] for _ in rows]
+        _split(np.asarray(h), np.asarray(q), tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
         fixed = [[] for _ in range(k)]
-        _split(np.asarray(h), np.asarray(q), tol_q, None, np.inf, _OutlierRule(h0, None), fixed, None, None)
+        for r, kk in enumerate(rows[: len(set(rows))]):
+            fixed[kk] = found_rows[r]
         found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol))
 
 
