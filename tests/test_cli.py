@@ -341,4 +341,18 @@ def test_paper_preset_sets_the_published_code_and_options_override_it():
     t = config.train
     assert (t.steps, t.batch_size, t.learning_rate, t.lr_decay, t.clip_norm, t.train_bias, t.dataset_size) == \
         (4700, 128, 1e-4, 1e-4, None, False, 30050)
+    assert (t.adam_b2, t.stop_mse, t.restart_after) == (0.999, None, None)  # Keras' Adam, no criterion
     assert config.task.length == 340
+
+
+def test_the_flipflop_trains_to_criterion_with_a_short_second_moment_and_options_override_it():
+    from ctrnn_jax._cli import build_parser, config_from_args
+
+    def train(*argv):
+        return config_from_args(build_parser().parse_args(list(argv)))[0].train
+
+    t = train("flipflop")
+    assert (t.stop_mse, t.restart_after, t.adam_b2) == (0.02, 500, 0.95)
+    assert train("train", "--task", "flipflop").adam_b2 == 0.95
+    assert train("flipflop", "--adam-b2", "0.999").adam_b2 == 0.999
+    assert train("train", "--task", "dms").adam_b2 == 0.999  # other tasks keep the library's (Keras) default
