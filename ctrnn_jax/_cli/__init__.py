@@ -2,10 +2,11 @@
 `analyze`, `compare`, `import-keras`.
 
 One module per command (`_train` holds `train` and `flipflop`), each adding its parser and its function
-(`set_defaults(func=...)`). Compiled programs are cached on disk between runs (`_cache`). Options of config dataclasses are generated from their fields and docstrings
-(`_options`). Errors: `main` is the one boundary (`_errors.run_command`): the library's expected errors
-(bad values, missing files, a missing optional extra) are one line on stderr and exit status 2; any
-other exception is a bug and keeps its traceback. `--distributed` and friends: `_distributed`.
+(`set_defaults(func=...)`). Options of config dataclasses are generated from their fields and docstrings
+(`_options`). Compiled programs are cached on disk between runs (`_cache`). Errors: `main` is the one
+boundary (`_errors.run_command`): the library's expected errors (bad values, missing files, a missing
+optional extra) are one line on stderr and exit status 2; any other exception is a bug and keeps its
+traceback. `--distributed` and friends: `_distributed`.
 """
 
 from . import _analyze, _compare, _evaluate, _fixed_points, _import_keras, _train
