@@ -104,10 +104,13 @@ def runs(tmp_path_factory):
                           "--dist-timeout", str(INIT_TIMEOUT)], tmp, "unreachable")
     wrong = _distributed(["train", *TRAIN_ARGS, "--out", str(tmp / "wrong")], tmp, "wrong", num_processes=(2, 3))
 
-    # the reference: the same configuration in this one process, states at steps 20 and 30
+    # the reference: the same configuration in this one process (with the CLI's flip-flop Adam), states at
+    # steps 20 and 30
+    from ctrnn_jax._cli import TASK_DEFAULTS
     task = cj.FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5,), gap_jitter=3, width=3, delay=2)
     trainer = cj.EnsembleTrainer(cj.EnsembleConfig(members=8, units=6, alpha=0.5),
-                                 cj.TrainConfig(steps=30, batch_size=4, steps_per_call=10), task)
+                                 cj.TrainConfig(steps=30, batch_size=4, steps_per_call=10,
+                                                adam_b2=TASK_DEFAULTS["flipflop"][("train", "adam_b2")]), task)
     state, losses, reference = trainer.init(), [], {}
     for _ in range(3):
         state, chunk = trainer.run_steps(state, 10)
