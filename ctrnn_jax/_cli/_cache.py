@@ -1,8 +1,8 @@
 """The command line's persistent compilation cache: `use_compile_cache`.
 
 XLA compiles every jitted program when a process first runs it; on a 2-core CPU the main job spends about
-a minute of its wall time compiling (the training chunk, the task's samplers, the fixed-point search, the
-analysis): 224 s with an empty cache, 167 s with a warm one (benchmarks/RESULTS.md, #21). With JAX's persistent cache the second and later runs of a command read those programs from
+15 s of its wall time compiling (the training chunk, the task's samplers, the fixed-point search, the
+analysis): 189-190 s with an empty cache, 175-176 s with a warm one, interleaved (benchmarks/RESULTS.md, #21). With JAX's persistent cache the second and later runs of a command read those programs from
 disk instead. Done by the command line (an application), never on library import.
 
 Where: `$CTRNN_JAX_CACHE_DIR`, else `$XDG_CACHE_HOME/ctrnn_jax/xla`, else `~/.cache/ctrnn_jax/xla`.
