@@ -67,7 +67,8 @@ def test_the_update_is_clip_then_adam_then_the_decayed_learning_rate():
 
 
 def test_train_to_criterion_records_the_first_step_and_stops_when_all_met():
-    train = dataclasses.replace(TRAIN, steps=12, steps_per_call=2, stop_mse=0.975)  # some members meet it
+    # some members meet it; every member computed throughout, as `run_steps` does
+    train = dataclasses.replace(TRAIN, steps=12, steps_per_call=2, stop_mse=0.975, compact=False)
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
     held = trainer.held_out()
     # the reference: chunk by chunk, the members' held-out MSE recomputed from the states
@@ -90,6 +91,37 @@ def test_train_to_criterion_records_the_first_step_and_stops_when_all_met():
     easy = EnsembleTrainer(ENSEMBLE, dataclasses.replace(train, stop_mse=1e6), TASK)
     s, l3 = easy.train(easy.init(), progress=NoProgress())
     assert l3.shape == (2, 4) and np.asarray(s.criterion_step).tolist() == [2, 2, 2, 2]
+
+
+def test_compaction_computes_only_the_members_still_training():
+    """Members 0-2 done (criterion met) from the start: the chunks are compiled for member 3 alone (padded
+    with a done member to the devices), the done members keep their weights bit for bit and have NaN
+    losses, member 3 trains as when every member is computed (up to rounding), and its dead-start restart
+    in the compacted chunk draws from its own key with its own `alpha` (0.5; row 0's is 1.0)."""
+    train = dataclasses.replace(TRAIN, steps=8, steps_per_call=2, stop_mse=1e-9, restart_after=4,
+                                restart_ratio=1e-6, max_restarts=1, noise_std=0.0)
+    sizes = []
+    trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
+    after = trainer._after_chunk
+    trainer._after_chunk = lambda s, *a: (sizes.append(s.frozen.shape[0]), after(s, *a))[1]
+    start = trainer.init()
+    start = dataclasses.replace(start, criterion_step=jnp.asarray([0, 0, 0, -1], jnp.int32))
+    final, losses = trainer.train(start, until=4, progress=NoProgress())
+    d = 1 if trainer.mesh is None else trainer.mesh.devices.size
+    assert sizes == [d]  # one compiled chunk, of one member per device
+    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
+                        jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)))
+    assert np.all(np.isnan(losses[:, :3])) and np.all(np.isfinite(losses[:, 3]))
+    every = EnsembleTrainer(ENSEMBLE, dataclasses.replace(train, compact=False), TASK)
+    ref, ref_losses = every.train(start, until=4, progress=NoProgress())
+    np.testing.assert_allclose(losses[:, 3], ref_losses[:, 3], rtol=1e-5)
+    assert np.all(np.isnan(ref_losses[:, :3]))  # done members have no loss either way
+    # member 3 was a dead start at step 4 (past restart_after), restarted inside the compacted chunk
+    assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1] == np.asarray(ref.restarts).tolist()
+    drawn = fresh_members(ENSEMBLE, restart_key(train.seed, 3, 1)[None], members=jnp.asarray([3]))
+    assert float(drawn.alpha[0]) == 0.5
+    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model), jax.tree_util.tree_map(lambda a: a[0], drawn))
+    assert leaves_equal(final.model, ref.model)
 
 
 def test_the_flipflop_criterion_evaluates_a_series_like_the_test_but_not_the_test():

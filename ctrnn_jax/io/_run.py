@@ -4,7 +4,7 @@ A run folder holds:
 
 - `config.json`: every setting (`ensemble`, `train`, `task`, `threshold`), package versions, device;
 - `checkpoint.eqx`: the `TrainState` and loss history (written atomically at checkpoints and at the end);
-- `metrics.csv`: `step,member,loss` for every step and member;
+- `metrics.csv`: `step,member,loss` for every step and member (none for a member after it met the criterion);
 - `eval.json`: per-member test metrics on the task's test set (the 8-memory-state set for the flip-flop);
 - `ensemble.npz`: the trained ensemble in the interchange format.
 """
@@ -95,16 +95,18 @@ def read_config(run_dir: str | Path) -> RunConfig:
 
 
 def _metric_rows(losses: np.ndarray, first_step: int = 1) -> str:
-    """`step,member,loss` lines of `(S, K)` losses, steps counted from `first_step`."""
+    """`step,member,loss` lines of `(S, K)` losses, steps counted from `first_step`; none for a NaN loss (a
+    member not computed at that step: it had met the criterion)."""
     s, k = losses.shape
     steps = np.repeat(np.arange(first_step, first_step + s), k)
     members = np.tile(np.arange(k), s)
     return "".join(f"{a},{b},{c:.6g}\n" for a, b, c in zip(steps.tolist(), members.tolist(),
-                                                         losses.reshape(-1).tolist()))
+                                                         losses.reshape(-1).tolist()) if c == c)
 
 
 def write_metrics(path: Path, losses: np.ndarray) -> None:
-    """`metrics.csv` with one row per step and member (steps counted from 1), atomically."""
+    """`metrics.csv` with one row per step and member (steps counted from 1; none where the loss is NaN),
+    atomically."""
     with atomic_write(path, "w") as f:
         f.write("step,member,loss\n" + _metric_rows(np.asarray(losses)))
 

@@ -179,21 +179,26 @@ def ensemble_constraints(config: EnsembleConfig, *, key: jax.Array) -> Constrain
     return eqx.filter_vmap(lambda k: make_constraints(cc, config.inputs, config.units, config.outputs, key=k))(keys)
 
 
-def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constraints | None = None) -> CTRNN:
-    """A stacked ensemble whose member `k` is drawn from `keys[k]` (`(K,)` keys), with its own `alpha`
-    and `gain`; with `constraints` (stacked), each member initialized to satisfy its own (the
-    trainer's restarts of dead starts; jit-able)."""
-    model = _unconstrained(config, None, keys=keys)
+def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constraints | None = None, *,
+                  members: jax.Array | None = None) -> CTRNN:
+    """A stacked ensemble whose row `r` is drawn from `keys[r]` (`(R,)` keys), with the `alpha` and `gain`
+    of member `members[r]` of the config (default: row `r`, then `R = K`); with `constraints` (stacked
+    like the rows), each row initialized to satisfy its own (the trainer's restarts of dead starts, also
+    of a subset of the members; jit-able)."""
+    model = _unconstrained(config, None, keys=keys, members=members)
     if constraints is None:
         return model
     init = lambda m, c, k: initialize_constrained(m, c, key=jax.random.fold_in(k, 2))  # noqa: E731
     return eqx.filter_vmap(init)(model, constraints, keys)
 
 
-def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None) -> CTRNN:
+def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None,
+                   members: jax.Array | None = None) -> CTRNN:
     keys = jax.random.split(key, config.members) if keys is None else keys
     alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)
+    if members is not None:
+        alphas, gains = alphas[members], gains[members]
 
     if config.cell != "ctrnn":
         cls = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}[config.cell]

@@ -97,6 +97,12 @@ class TrainConfig:
     - `restart_ratio`: a member is a dead start when its mean loss over the chunk that takes it past
       `restart_after` is at least this fraction of its mean loss over its first chunk, in (0, inf).
     - `max_restarts`: restarts per member at most (>= 0).
+    - `compact`: stop computing the members that are done (met the criterion, or frozen): once the
+      members still training fit in half the member slots per device, the chunks are compiled for them
+      alone (padded with done members to the same devices), and so on. Like another device layout, this
+      changes the rounding of the members still training (in the last digit, amplified by training:
+      compare runs only with the same setting); a run is as deterministic either way, and resumes
+      exactly. The losses of done members are NaN either way. Never in a distributed run.
     """
 
     steps: int = 8000
@@ -125,6 +131,7 @@ class TrainConfig:
     restart_after: int | None = None
     restart_ratio: float = 0.8
     max_restarts: int = 3
+    compact: bool = True
 
     def __post_init__(self):
         check_int("steps", self.steps, 0)
@@ -154,7 +161,7 @@ class TrainConfig:
             if not (name == "clip_norm" and value is None):  # the range here; the length against K in `hyper`
                 per_member(name, value, len(value) if isinstance(value, tuple) else 1, low=0.0,
                            low_open=name in ("learning_rate", "clip_norm"))
-        for name in ("shared_batch", "train_bias"):
+        for name in ("shared_batch", "train_bias", "compact"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         if isinstance(self.fixed, (list, str)):
@@ -563,11 +570,11 @@ class EnsembleTrainer:
                           restarts=jnp.zeros(k, jnp.int32), start_step=jnp.zeros(k, jnp.int32),
                           start_loss=jnp.full(k, jnp.inf, jnp.float32), criterion_step=jnp.full(k, -1, jnp.int32))
 
-    def place(self, tree):
-        """Put a state (or any pytree with a leading member axis) on this trainer's devices. A state's
-        `key_data` is the run's one key, replicated (its length, 2 for a threefry key, is not a member axis
-        even when `K` is 2)."""
-        placed = shard_members(tree, self.mesh, self.ensemble_config.members)
+    def place(self, tree, n_members: int | None = None):
+        """Put a state (or any pytree with a leading member axis of `n_members`, default `K`) on this
+        trainer's devices. A state's `key_data` is the run's one key, replicated (its length, 2 for a
+        threefry key, is not a member axis even when `K` is 2)."""
+        placed = shard_members(tree, self.mesh, self.ensemble_config.members if n_members is None else n_members)
         if isinstance(tree, TrainState) and self.mesh is not None:
             placed = eqx.tree_at(lambda s: s.key_data, placed, shard_members(tree.key_data, self.mesh, -1))
         return placed
@@ -603,8 +610,9 @@ class EnsembleTrainer:
         run = self.step.run_options()
         return jax.vmap(lambda m: masked_mse(m(inputs, **run), targets, mask))(model)
 
-    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out) -> TrainState:
-        """The criterion and the restarts, after a chunk of `n_steps` steps with losses `(n, K)`."""
+    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out, constraints) -> TrainState:
+        """The criterion and the restarts, after a chunk of `n_steps` steps with losses `(n, K)` (`constraints`:
+        those of the state's members, or None)."""
         c = self.config
         mean = jnp.mean(losses, axis=0)
         first = state.start_step == state.step - n_steps  # the chunk was the first after the start
@@ -620,13 +628,13 @@ class EnsembleTrainer:
         dead = ((since >= after) & (since - n_steps < after) & ~first
                 & (mean >= c.restart_ratio * state.start_loss) & (state.criterion_step < 0) & ~state.frozen
                 & (state.restarts < c.max_restarts))
-        return lax.cond(jnp.any(dead), lambda s: self._restart(s, dead), lambda s: s, state)
+        return lax.cond(jnp.any(dead), lambda s: self._restart(s, dead, constraints), lambda s: s, state)
 
-    def _restart(self, state: TrainState, dead: jax.Array) -> TrainState:
+    def _restart(self, state: TrainState, dead: jax.Array, constraints) -> TrainState:
         """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states."""
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
-        model = fresh_members(self.ensemble_config, keys, self.constraints)
+        model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
         pick = lambda new, old: jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
         model = jax.tree_util.tree_map(pick, model, state.model)
         opt_state = jax.tree_util.tree_map(pick, self._opt_init(model), state.opt_state)
@@ -640,9 +648,12 @@ class EnsembleTrainer:
         if n_steps not in self._chunks:
             def run(state, hyper, data, cons, held_out):
                 self.trace_count += 1
+                done = state.criterion_step >= 0  # held at the weights that met the criterion: no loss
                 state, metrics = lax.scan(
                     lambda s, _: self.step.apply(s, step_key(s), hyper, data, cons), state, None, length=n_steps)
-                return self._after_chunk(state, metrics["loss"], n_steps, held_out), metrics["loss"]
+                losses = metrics["loss"]
+                return (self._after_chunk(state, losses, n_steps, held_out, cons),
+                        jnp.where(done, jnp.nan, losses))
 
             self._chunks[n_steps] = jax.jit(run)
         return self._chunks[n_steps]
@@ -653,15 +664,54 @@ class EnsembleTrainer:
         check_int("n_steps", n_steps, 1)
         return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints, self.held_out())
 
+    # -- training only the members that are not done ---------------------------------------------------
+    def _rows_layout(self, frozen: np.ndarray, met: np.ndarray, size: int) -> np.ndarray | None:
+        """The rows to train next when the members still training (not frozen, criterion not met) fit in
+        half the member slots per device of the current `size` rows: those members, padded with done
+        ones to the same number on every device; else None (keep the current rows)."""
+        busy = np.flatnonzero(~frozen & (met < 0))
+        if not self.config.compact or is_distributed() or len(busy) == 0:
+            return None
+        d = 1 if self.mesh is None else self.mesh.devices.size
+        per = -(-len(busy) // d)
+        if 2 * per > size // d:
+            return None
+        pad = np.setdiff1d(np.arange(len(frozen)), busy)[: per * d - len(busy)]
+        return np.concatenate([busy, pad])
+
+    def _select(self, state: TrainState, rows: np.ndarray) -> tuple[TrainState, Hyper, Constraints | None]:
+        """The state, hyper-parameters and constraints of the members at `rows`, placed on this
+        trainer's devices (gathered on the host: a few small arrays, once per compaction)."""
+        pick = lambda tree: None if tree is None else jax.tree_util.tree_map(  # noqa: E731
+            lambda x: np.asarray(x)[rows], jax.device_get(tree))
+        sub = select_members(jax.device_get(state), rows)
+        return self.place(sub, len(rows)), self.place(pick(self.hyper), len(rows)), self.place(pick(self.constraints),
+                                                                                               len(rows))
+
+    def _merge(self, state: TrainState, sub: TrainState, rows: np.ndarray, n_busy: int) -> TrainState:
+        """`state` with its members `rows[:n_busy]` (and the step) taken from `sub`, the state of `rows`."""
+        full, part = jax.device_get((state, sub))
+        get = lambda s: (s.model, s.opt_state, *(getattr(s, n) for n in MEMBER_FIELDS))  # noqa: E731
+
+        def put(whole, new):
+            whole = np.array(whole)
+            whole[rows[:n_busy]] = new[:n_busy]
+            return whole
+
+        merged = eqx.tree_at(get, full, jax.tree_util.tree_map(put, get(full), get(part)))
+        return self.place(dataclasses.replace(merged, step=part.step))
+
     # -- the host loop ----------------------------------------------------------------------------
     def train(self, state: TrainState, *, until: int | None = None, progress=None,
               on_chunk: Callable[[TrainState, np.ndarray], None] | None = None) -> tuple[TrainState, np.ndarray]:
         """Train from `state.step` to step `until` (default `config.steps`), in compiled chunks of
         `steps_per_call` steps, or until every member has met the criterion (`stop_mse`); between
         chunks update `progress` (default: a tqdm bar) and call `on_chunk(state, losses_so_far)` (e.g.
-        to checkpoint).
+        to checkpoint). With `compact` (the default), members that are done are no longer computed once
+        the others fit in half the member slots per device (see `TrainConfig.compact`).
 
-        **Returns:** the final state and the losses of the steps taken, `(n, K)` float (NumPy).
+        **Returns:** the final state and the losses of the steps taken, `(n, K)` float (NumPy; NaN for a
+        member held at the criterion).
         """
         until = self.config.steps if until is None else check_int("until", until, 0)
         start = int(state.step)
@@ -671,15 +721,31 @@ class EnsembleTrainer:
         if not is_main_process():  # one progress display for a distributed run: process 0's
             progress = NoProgress()
         progress.start(until, initial=start)
+        k = self.ensemble_config.members
         criterion = self.config.stop_mse is not None
-        done = criterion and bool(np.all(to_host(state.criterion_step) >= 0))
+        frozen, met = (np.array(a) for a in to_host((state.frozen, state.criterion_step)))
+        done = criterion and bool(np.all(met >= 0))
+        state = self.place(state)
+        rows, n_busy = None, k  # the rows of the working state `work` (None: every member, in order)
+        work, hyper, cons = state, self.hyper, self.constraints
         chunks = []
         try:
             while int(state.step) < until and not done:
+                if (new := self._rows_layout(frozen, met, k if rows is None else len(rows))) is not None:
+                    rows, n_busy = new, int(np.sum(~frozen[new] & (met[new] < 0)))
+                    work, hyper, cons = self._select(state, rows)
                 n = min(self.config.steps_per_call, until - int(state.step))
-                state, losses = self.run_steps(state, n)
+                work, losses = self._chunk(n)(work, hyper, self.data(), cons, self.held_out())
                 # in a distributed run, one gather
-                losses, frozen, met = to_host((losses, state.frozen, state.criterion_step))
+                losses, w_frozen, w_met = to_host((losses, work.frozen, work.criterion_step))
+                if rows is None:
+                    state, frozen, met = work, np.array(w_frozen), np.array(w_met)
+                else:  # back into the whole ensemble; the members not computed have no loss
+                    state = self._merge(state, work, rows, n_busy)
+                    frozen[rows[:n_busy]], met[rows[:n_busy]] = w_frozen[:n_busy], w_met[:n_busy]
+                    whole = np.full((len(losses), k), np.nan, np.float32)
+                    whole[:, rows[:n_busy]] = losses[:, :n_busy]
+                    losses = whole
                 chunks.append(losses)
                 progress.update(int(state.step), chunks[-1][-1], int(np.sum(frozen)))
                 done = criterion and bool(np.all(met >= 0))
@@ -687,7 +753,6 @@ class EnsembleTrainer:
                     on_chunk(state, np.concatenate(chunks))
         finally:
             progress.close()
-        k = self.ensemble_config.members
         return state, (np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32))
 
 
