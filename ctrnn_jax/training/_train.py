@@ -489,9 +489,10 @@ class EnsembleTrainer:
       `constraints_from_arrays`, stacked) to enforce instead of those the ensemble config draws from
       `seed`. Every member is projected onto its constraints at `init` and after every step.
 
-    After every chunk, on the device: the criterion (`stop_mse`) and dead-start restarts
-    (`restart_after`), see the module's docstring; the host reads `criterion_step` with the losses
-    and stops when every member has met the criterion.
+    After every chunk, on the device: the criterion (`stop_mse`) and the dead-start check
+    (`restart_after`), see the module's docstring; the host reads `criterion_step` and the dead starts
+    with the losses, restarts those (a program of its own), and stops when every member has met the
+    criterion.
 
     Usage: `state = trainer.init(); state, losses = trainer.train(state)`; `losses` is `(steps, K)`
     (fewer rows when the run stopped at the criterion).
@@ -525,6 +526,7 @@ class EnsembleTrainer:
         self._held_out = None
         self.step = TrainStep(train, task, self.hyper, None, self.constraints)
         self._chunks: dict[int, Callable] = {}
+        self._restarts: Callable | None = None  # the restarts' program, made at the first dead start
         self.trace_count = 0  # how many times a chunk function was traced (compiles)
 
     # -- state --------------------------------------------------------------------------------
@@ -610,9 +612,9 @@ class EnsembleTrainer:
         run = self.step.run_options()
         return jax.vmap(lambda m: masked_mse(m(inputs, **run), targets, mask))(model)
 
-    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out, constraints) -> TrainState:
-        """The criterion and the restarts, after a chunk of `n_steps` steps with losses `(n, K)` (`constraints`:
-        those of the state's members, or None)."""
+    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out) -> tuple[TrainState, jax.Array]:
+        """The criterion, and which members are dead starts (`(K,)` bool, restarted by `_restart`), after a
+        chunk of `n_steps` steps with losses `(n, K)`."""
         c = self.config
         mean = jnp.mean(losses, axis=0)
         first = state.start_step == state.step - n_steps  # the chunk was the first after the start
@@ -622,16 +624,18 @@ class EnsembleTrainer:
             state = dataclasses.replace(state, criterion_step=jnp.where(
                 (state.criterion_step < 0) & met, state.step, state.criterion_step))
         if c.restart_after is None:
-            return state
+            return state, jnp.zeros_like(state.frozen)
         since = state.step - state.start_step
         after = max(c.restart_after, 2 * c.steps_per_call)  # a chunk after the first
         dead = ((since >= after) & (since - n_steps < after) & ~first
                 & (mean >= c.restart_ratio * state.start_loss) & (state.criterion_step < 0) & ~state.frozen
                 & (state.restarts < c.max_restarts))
-        return lax.cond(jnp.any(dead), lambda s: self._restart(s, dead, constraints), lambda s: s, state)
+        return state, dead
 
     def _restart(self, state: TrainState, dead: jax.Array, constraints) -> TrainState:
-        """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states."""
+        """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states
+        (`constraints`: those of the state's members, or None). A program of its own (`_restarts`), compiled
+        only in a run that has a dead start: the chunks stay small to compile."""
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
@@ -652,17 +656,27 @@ class EnsembleTrainer:
                 state, metrics = lax.scan(
                     lambda s, _: self.step.apply(s, step_key(s), hyper, data, cons), state, None, length=n_steps)
                 losses = metrics["loss"]
-                return (self._after_chunk(state, losses, n_steps, held_out, cons),
-                        jnp.where(done, jnp.nan, losses))
+                state, dead = self._after_chunk(state, losses, n_steps, held_out)
+                return state, jnp.where(done, jnp.nan, losses), dead
 
             self._chunks[n_steps] = jax.jit(run)
         return self._chunks[n_steps]
+
+    def _run(self, state: TrainState, n_steps: int, hyper: Hyper, constraints) -> tuple[TrainState, jax.Array]:
+        """A compiled chunk of the members of `state` (with their `hyper` and `constraints`), then the restarts
+        of its dead starts, if any (one host read of `(K,)` bools)."""
+        state, losses, dead = self._chunk(n_steps)(state, hyper, self.data(), constraints, self.held_out())
+        if self.config.restart_after is not None and np.any(to_host(dead)):
+            if self._restarts is None:
+                self._restarts = jax.jit(self._restart)
+            state = self._restarts(state, dead, constraints)
+        return state, losses
 
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
         """Take `n_steps` training steps in one compiled call, then the criterion and restarts; returns
         the state and losses `(n_steps, K)`."""
         check_int("n_steps", n_steps, 1)
-        return self._chunk(n_steps)(self.place(state), self.hyper, self.data(), self.constraints, self.held_out())
+        return self._run(self.place(state), n_steps, self.hyper, self.constraints)
 
     # -- training only the members that are not done ---------------------------------------------------
     def _rows_layout(self, frozen: np.ndarray, met: np.ndarray, size: int) -> np.ndarray | None:
@@ -735,7 +749,7 @@ class EnsembleTrainer:
                     rows, n_busy = new, int(np.sum(~frozen[new] & (met[new] < 0)))
                     work, hyper, cons = self._select(state, rows)
                 n = min(self.config.steps_per_call, until - int(state.step))
-                work, losses = self._chunk(n)(work, hyper, self.data(), cons, self.held_out())
+                work, losses = self._run(work, n, hyper, cons)
                 # in a distributed run, one gather
                 losses, w_frozen, w_met = to_host((losses, work.frozen, work.criterion_step))
                 if rows is None:
