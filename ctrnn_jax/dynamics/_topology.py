@@ -135,6 +135,26 @@ def _follow(ensemble, inputs, h0, settle_tol, max_chunks, *, chunk):
         return jax.vmap(member)(ensemble, inputs, h0, max_chunks)
 
 
+def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk, dt):
+    """`_follow` of the `(K, W, S)` branch starts `h0`, of which member `k` has `n_starts[k]`: the members
+    in groups of equal padded count (a power of two), each group with only its own width, so that one
+    member with a thousand saddles does not make the others follow padding. Returns `(K, W, S)` final
+    states, `(K, W)` speeds and `(K, W, O)` readouts, float64 (zeros beyond a member's starts)."""
+    k, w, s = h0.shape
+    size = np.asarray([min(w, max(8, 1 << (max(n, 1) - 1).bit_length())) for n in n_starts])
+    final, end_q = np.zeros((k, w, s)), np.zeros((k, w))
+    end_out = None
+    for width in np.unique(size):
+        rows = np.flatnonzero(size == width)
+        pick = lambda a: jax.tree_util.tree_map(lambda v: v[rows], a)  # noqa: E731
+        f, q, o = _follow(pick(params), jnp.asarray(inputs[rows], dt), jnp.asarray(h0[rows, :width], dt),
+                          jnp.asarray(settle_tol, dt), jnp.asarray(max_chunks[rows]), chunk=chunk)
+        if end_out is None:
+            end_out = np.zeros((k, w, o.shape[-1]))
+        final[rows, :width], end_q[rows, :width], end_out[rows, :width] = (np.asarray(v, np.float64) for v in (f, q, o))
+    return final, end_q, end_out
+
+
 def _unstable_directions(jacobian: np.ndarray, eigvecs: np.ndarray | None, index: int) -> np.ndarray:
     """`(2^index, S)` unit directions `Σ_i s_i v_i / √index` over the sign patterns `s` (in
     `itertools.product((1, -1), ...)` order) of the `index` leading (largest `|λ|`) real eigenvectors."""
@@ -273,9 +293,8 @@ def topology_graph(
     params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dt), ensemble)
     marginal = np.asarray([np.any(memory.dimension[kk] > 0) for kk in range(k)])
     steps = np.where(marginal, hold_steps, max_steps)
-    final, end_q, end_out = _follow(params, jnp.asarray(fp.inputs, dt), jnp.asarray(h0, dt),
-                                    jnp.asarray(settle_tol, dt), jnp.asarray(-(-steps // chunk)), chunk=chunk)
-    final, end_q, end_out = (np.asarray(v, np.float64) for v in (final, end_q, end_out))
+    final, end_q, end_out = _follow_grouped(params, np.asarray(fp.inputs), h0, [len(sd) * n_branch for sd in saddles],
+                                            settle_tol, -(-steps // chunk), chunk, dt)
     floor = 0.5 * s * (10 * float(np.finfo(dt).eps)) ** 2  # the default tol_q: speeds below are rounding
 
     graphs, branch_nodes = [], []
