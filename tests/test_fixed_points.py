@@ -22,8 +22,11 @@ from ctrnn_jax.dynamics._cube import (
     format_cube_table,
     procrustes_disparity,
 )
+from ctrnn_jax.dynamics import _fixed_points as fixed_points_module
 from ctrnn_jax.dynamics._fixed_points import (
     FixedPoints,
+    _newton_search,
+    _polish,
     _search,
     find_fixed_points,
     initial_states_from_trajectories,
@@ -457,3 +460,50 @@ def test_gated_search_runs_at_highest_precision(gated_result):
         args = (jnp.zeros((K, M)), h0, jnp.zeros((K, 4), jnp.int32), 0.1, 1e-3)
         text = str(jax.make_jaxpr(lambda e: _search(e, *args, adam_steps=3, newton_steps=2))(e))
         assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0
+        # and the second Newton phase (`_polish`), on flat candidates of several members
+        member = jnp.asarray([1, 0, 1, 1], jnp.int32)
+        text = str(jax.make_jaxpr(lambda e: _polish(e, jnp.zeros((K, M)), member, h0[1], newton_steps=2))(e))
+        assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0
+
+
+def test_two_phase_newton_matches_one_phase(monkeypatch):
+    """The compacting Newton (`_newton_search`: `_NEWTON_FIRST` iterations on every candidate, the rest only
+    on those still above `tol_q`) ends where running every iteration on every candidate does, within 1e-5,
+    and finds the same fixed points; the second phase sees exactly the candidates above `tol_q`."""
+    ens = stack_members([diag_network(), contracting_network(1.0)])
+    h0 = uniform_states(jax.random.key(5), -2.0, 2.0)  # no Adam: many candidates need more than 4 iterations
+    x, steps = jnp.zeros((K, M)), jnp.zeros((K, C), jnp.int32)
+    tol_q = PLAIN.default_tol_q(N)
+    first = fixed_points_module._NEWTON_FIRST
+    h_first, q_first = (np.asarray(a) for a in _search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0,
+                                                        newton_steps=first))
+    above = q_first > tol_q
+    assert 0 < above.sum() < above.size and above[0].sum() != above[1].sum()  # both phases do work
+
+    seen = []
+
+    def spy(ensemble, inputs, member, h, *, newton_steps):
+        seen.append((np.asarray(member), np.asarray(h), newton_steps))
+        return _polish(ensemble, inputs, member, h, newton_steps=newton_steps)
+
+    monkeypatch.setattr(fixed_points_module, "_polish", spy)
+    h2, q2 = _newton_search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0, newton_steps=first + 4, tol_q=tol_q)
+    (member, hp, rest), = seen
+    n = int(above.sum())
+    assert rest == 4 and len(member) == 1 << (n - 1).bit_length()  # padded to a power of two
+    kk, cc = np.nonzero(above)
+    np.testing.assert_array_equal(member[:n], kk)  # only the unconverged ones, with their members
+    np.testing.assert_array_equal(hp[:n], h_first[kk, cc])
+
+    h1, q1 = _search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0, newton_steps=first + 4)  # one phase
+    h1, q1 = np.asarray(h1), np.asarray(q1)
+    np.testing.assert_array_equal(q1 <= tol_q, q2 <= tol_q)
+    np.testing.assert_allclose(h2, h1, atol=1e-5)
+    np.testing.assert_array_equal(h2[~above], h_first[~above])  # the converged ones keep their places
+
+    # the same distinct fixed points (as `_find` merges them) per member
+    for k in range(K):
+        a, b = (h[k][q[k] <= tol_q] for h, q in ((h1, q1), (h2, q2)))
+        a, b = (p[fixed_points_module._dedup(p, np.zeros(len(p)), PLAIN.dedup_tol)] for p in (a, b))
+        assert len(a) == len(b) > 0
+        assert np.all(match(b, a, atol=1e-5) >= 0)

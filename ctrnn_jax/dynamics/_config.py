@@ -27,7 +27,8 @@ class FixedPointConfig:
     - `adam_steps`: Adam steps on the speed q = ½‖F(s) − s‖² (>= 0).
     - `learning_rate`: Adam's initial learning rate (> 0).
     - `final_learning_rate`: Adam's final learning rate; the rate decays exponentially to it (> 0).
-    - `newton_steps`: damped Newton iterations after Adam (>= 0).
+    - `newton_steps`: damped Newton iterations after Adam, at most, per candidate (>= 0): after the first 4,
+      only the candidates not yet at q <= tol_q (not yet fixed points) get the rest.
     - `tol_q`: candidates with q <= tol_q are fixed points; None for ½·S·(10 ε)², a residual of 10
       machine epsilons per state entry (>= 0).
     - `slow_tol`: candidates with tol_q < q <= slow_tol are listed as slow points (>= 0). Those up to the

@@ -13,7 +13,10 @@ then solves `F(s) − s = 0` by Newton's method:
 2. **Newton** for `newton_steps` iterations: `δ = −(J − I)⁻¹ (F(s) − s)` by `jnp.linalg.solve`, damped by
    a line search over the step lengths `1, ½, …, 2⁻⁷` evaluated in parallel, with a steepest-descent
    (Cauchy) step as a fallback for singular or poor Newton steps; a candidate whose every trial step
-   raises `q` (or is not finite) stays put.
+   raises `q` (or is not finite) stays put. In two phases (most candidates converge in a few iterations,
+   and each iteration costs one LU per candidate): the first `_NEWTON_FIRST` (4) iterations run on every
+   candidate, the rest only on those still above `tol_q`, gathered over members (a candidate at
+   `q <= tol_q` is a fixed point already and is not polished further).
 3. **Restarts** (`restarts` rounds): new candidates near the points found and on segments between them.
 4. **Completion of the saddle set** (`complete`): a random-start search finds attractors easily but
    misses saddles, since nothing flows into them. An index-k saddle of a grid of attractors sits at the
@@ -24,7 +27,8 @@ then solves `F(s) − s = 0` by Newton's method:
    point appears (at most `completion_rounds`).
 
 Every search runs for all members and candidates in one jit-compiled function (`vmap` over members and
-candidates, `lax.fori_loop` over iterations), compiled once per shape. Matrix products run at
+candidates, `lax.fori_loop` over iterations), compiled once per shape (the second Newton phase: once per
+power-of-two count of candidates left). Matrix products run at
 `precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
 
 On the host (NumPy, small arrays): candidates with `q <= tol_q` are (exact) fixed points, those with
@@ -71,6 +75,7 @@ _LINE_SEARCH = 8  # Newton step lengths 1, 1/2, ..., 2^-7
 _RESTART_NOISE = 0.05  # norm of the perturbation of found points in restart rounds
 _RESTART_TIME = 50.0  # restart candidates run ceil(_RESTART_TIME / a) steps of F
 _COMPLETION_NEWTON = 16  # Newton iterations from the completion candidates
+_NEWTON_FIRST = 4  # Newton iterations on every candidate; the rest only on those still above tol_q
 _SEGMENT_MINIMA = 2  # interior local minima of q kept per completion segment
 _REACH = 2.0  # completion pairs a point with points up to this many times its nearest-neighbour distance
 
@@ -318,24 +323,31 @@ def _member_search(model, x, h, sim_steps, lrs, *, newton_steps):
 
     (h, _), _ = lax.scan(adam_body, (h, adam.init(h)), lrs)
 
-    steps = 0.5 ** jnp.arange(_LINE_SEARCH, dtype=h.dtype)
-
-    def newton_one(h):
-        r, A = model.residual_and_jacobian(h, x)
-        delta = jnp.linalg.solve(A, -r)
-        g = A.T @ r  # gradient of q
-        Ag = A @ g
-        cauchy = -(jnp.sum(g * g) / jnp.sum(Ag * Ag)) * g
-        trials = jnp.concatenate([h[None] + steps[:, None] * delta[None],
-                                  (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
-        qs = jax.vmap(q_of)(trials)
-        q0 = 0.5 * jnp.sum(r * r)
-        qs = jnp.where(jnp.isfinite(qs) & jnp.all(jnp.isfinite(trials), axis=1), qs, jnp.inf)
-        best = jnp.argmin(qs)
-        return jnp.where(qs[best] < q0, trials[best], h)
-
-    h = lax.fori_loop(0, newton_steps, lambda _, h: jax.vmap(newton_one)(h), h)
+    h = lax.fori_loop(0, newton_steps, lambda _, h: jax.vmap(lambda s: _newton_step(model, x, s))(h), h)
     return h, jax.vmap(q_of)(h)
+
+
+def _newton_step(model, x, h):
+    """One damped Newton iteration on `F(s) − s = 0` from one candidate `h` `(S,)` of `model` at input `x`:
+    the Newton step `δ = −(J − I)⁻¹ (F(h) − h)` at the lengths `1, ½, …, 2⁻⁷` and two steepest-descent
+    (Cauchy) steps, all evaluated in parallel; the trial of least `q` if it is below `q(h)`, else `h`."""
+    def q_of(s):
+        r = model.step(s, x) - s
+        return 0.5 * jnp.sum(r * r)
+
+    steps = 0.5 ** jnp.arange(_LINE_SEARCH, dtype=h.dtype)
+    r, A = model.residual_and_jacobian(h, x)
+    delta = jnp.linalg.solve(A, -r)
+    g = A.T @ r  # gradient of q
+    Ag = A @ g
+    cauchy = -(jnp.sum(g * g) / jnp.sum(Ag * Ag)) * g
+    trials = jnp.concatenate([h[None] + steps[:, None] * delta[None],
+                              (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
+    qs = jax.vmap(q_of)(trials)
+    q0 = 0.5 * jnp.sum(r * r)
+    qs = jnp.where(jnp.isfinite(qs) & jnp.all(jnp.isfinite(trials), axis=1), qs, jnp.inf)
+    best = jnp.argmin(qs)
+    return jnp.where(qs[best] < q0, trials[best], h)
 
 
 def _schedule(lr, final_lr, adam_steps, dtype):
@@ -345,11 +357,57 @@ def _schedule(lr, final_lr, adam_steps, dtype):
 
 @functools.partial(jax.jit, static_argnames=("adam_steps", "newton_steps"))
 def _search(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton_steps):
-    """`_member_search` for every member of a stacked ensemble: `(K, C, S)` candidates, `(K, M)` inputs."""
+    """`_member_search` for every member of a stacked ensemble: `(K, C, S)` candidates, `(K, M)` inputs.
+    Its `newton_steps` are the first phase of `_newton_search` (every candidate); `_polish` runs the rest."""
     with jax.default_matmul_precision("highest"):
         lrs = _schedule(lr, final_lr, adam_steps, h0.dtype)
         member = functools.partial(_member_search, lrs=lrs, newton_steps=newton_steps)
         return jax.vmap(member)(ensemble, inputs, h0, sim_steps)
+
+
+@functools.partial(jax.jit, static_argnames=("newton_steps",))
+def _polish(ensemble, inputs, member, h, *, newton_steps):
+    """`newton_steps` Newton iterations (`_newton_step`) from `(P, S)` candidates `h` of the members `member`
+    `(P,)` of a stacked ensemble at their `(K, M)` inputs, flat over members (a member with few candidates
+    left costs little). Returns `(h, q)`, `(P, S)`, `(P,)`."""
+    with jax.default_matmul_precision("highest"):
+        def one(k, s):
+            model, x = _member(ensemble, k), inputs[k]
+            s = lax.fori_loop(0, newton_steps, lambda _, s: _newton_step(model, x, s), s)
+            r = model.step(s, x) - s
+            return s, 0.5 * jnp.sum(r * r)
+
+        return jax.vmap(one)(member, h)
+
+
+def _newton_search(params, xs, h0, sim_steps, lr, final_lr, *, adam_steps, newton_steps, tol_q, rows=None):
+    """The whole search (`_member_search`) of `(R, C, S)` candidates of the members `rows` (R of them, a list;
+    None: all `K` in order) of the stacked ensemble `params` at their inputs `xs` `(K, M)`, in two phases:
+    `_search` with the first `_NEWTON_FIRST` Newton iterations on every candidate, then `_polish` with the
+    remaining ones on the candidates still above `tol_q` only (flat over members, padded to a power of two),
+    scattered back. A candidate at `q <= tol_q` is a fixed point already and keeps its place; the others get
+    exactly the iterations of a single phase. Returns NumPy `(h, q)`, `(R, C, S)`, `(R, C)`."""
+    first = min(newton_steps, _NEWTON_FIRST)
+    rows = list(range(xs.shape[0])) if rows is None else rows
+    h, q = _search(_rows(params, rows), _rows(xs, rows), h0, sim_steps, lr, final_lr, adam_steps=adam_steps,
+                   newton_steps=first)
+    h, q = np.array(h), np.array(q)
+    left = _unconverged(q, tol_q) if newton_steps > first else (np.zeros(0, np.int64),) * 2
+    if len(left[0]):
+        size = _pad_pow2(len(left[0]))
+        kk, cc = (np.resize(i, size) for i in left)  # padding: repeated candidates, discarded
+        member = np.asarray(rows)[kk]  # into the whole ensemble: one compile per size, whatever the rows
+        hp, qp = _polish(params, xs, jnp.asarray(member, jnp.int32), jnp.asarray(h[kk, cc]),
+                         newton_steps=newton_steps - first)
+        n = len(left[0])
+        h[left], q[left] = np.asarray(hp)[:n], np.asarray(qp)[:n]
+    return h, q
+
+
+def _unconverged(q, tol_q):
+    """`(member, candidate)` indices of the `(K, C)` speeds `q` above `tol_q` (not NaN: Newton leaves those
+    candidates where they are): the candidates of `_newton_search`'s second phase."""
+    return np.nonzero(q > tol_q)
 
 
 @jax.jit
@@ -749,12 +807,11 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
             continue
         size = _pad_pow2(max(len(c) for c in starts))
         h0 = np.stack([np.resize(starts[kk], (size, s)) for kk in rows])
-        h, q = _search(_rows(found.params, rows), _rows(found.xs, rows), jnp.asarray(h0, dt),
-                       jnp.zeros((len(rows), size), jnp.int32), jnp.asarray(config.learning_rate, dt),
-                       jnp.asarray(config.final_learning_rate, dt), adam_steps=config.adam_steps,
-                       newton_steps=_COMPLETION_NEWTON)
+        h, q = _newton_search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((len(rows), size), jnp.int32),
+                              jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
+                              adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON, tol_q=tol_q, rows=rows)
         found_rows = [[] for _ in rows]
-        _split(np.asarray(h), np.asarray(q), tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
+        _split(h, q, tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
         fixed = [[] for _ in range(k)]
         for r, kk in enumerate(rows[: len(set(rows))]):
             fixed[kk] = found_rows[r]
@@ -871,10 +928,10 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
     candidates, steps = h0, sim_steps
     lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
     for round_ in range(config.restarts + 1):
-        h, q = _search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
-                       adam_steps=config.adam_steps, newton_steps=config.newton_steps)
-        speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, h), np.float64)
-        _split(np.asarray(h), np.asarray(q), tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow,
+        h, q = _newton_search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
+                              adam_steps=config.adam_steps, newton_steps=config.newton_steps, tol_q=tol_q)
+        speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, jnp.asarray(h)), np.float64)
+        _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow,
                speed, slow_readout)
         if round_ < config.restarts:
             found = _merge(fixed, s, config.dedup_tol)[0]
