@@ -462,7 +462,7 @@ def test_gated_search_runs_at_highest_precision(gated_result):
         assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0
         # and the second Newton phase (`_polish`), on flat candidates of several members
         member = jnp.asarray([1, 0, 1, 1], jnp.int32)
-        text = str(jax.make_jaxpr(lambda e: _polish(e, jnp.zeros((K, M)), member, h0[1], newton_steps=2))(e))
+        text = str(jax.make_jaxpr(lambda e: _polish(e, jnp.zeros((K, M)), member, h0[1], 2))(e))
         assert text.count("dot_general[") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)") > 0
 
 
@@ -482,15 +482,15 @@ def test_two_phase_newton_matches_one_phase(monkeypatch):
 
     seen = []
 
-    def spy(ensemble, inputs, member, h, *, newton_steps):
-        seen.append((np.asarray(member), np.asarray(h), newton_steps))
-        return _polish(ensemble, inputs, member, h, newton_steps=newton_steps)
+    def spy(ensemble, inputs, member, h, newton_steps):
+        seen.append((np.asarray(member), np.asarray(h), int(newton_steps)))
+        return _polish(ensemble, inputs, member, h, newton_steps)
 
     monkeypatch.setattr(fixed_points_module, "_polish", spy)
     h2, q2 = _newton_search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0, newton_steps=first + 4, tol_q=tol_q)
     (member, hp, rest), = seen
     n = int(above.sum())
-    assert rest == 4 and len(member) == 1 << (n - 1).bit_length()  # padded to a power of two
+    assert rest == 4 and len(member) == fixed_points_module._POLISH_BATCH > n  # one shape: padded
     kk, cc = np.nonzero(above)
     np.testing.assert_array_equal(member[:n], kk)  # only the unconverged ones, with their members
     np.testing.assert_array_equal(hp[:n], h_first[kk, cc])

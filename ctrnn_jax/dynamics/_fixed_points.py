@@ -76,6 +76,7 @@ _RESTART_NOISE = 0.05  # norm of the perturbation of found points in restart rou
 _RESTART_TIME = 50.0  # restart candidates run ceil(_RESTART_TIME / a) steps of F
 _COMPLETION_NEWTON = 16  # Newton iterations from the completion candidates
 _NEWTON_FIRST = 4  # Newton iterations on every candidate; the rest only on those still above tol_q
+_POLISH_BATCH = 512  # candidates per call of the second phase (one shape: one compile per state size)
 _SEGMENT_MINIMA = 2  # interior local minima of q kept per completion segment
 _REACH = 2.0  # completion pairs a point with points up to this many times its nearest-neighbour distance
 
@@ -365,11 +366,11 @@ def _search(ensemble, inputs, h0, sim_steps, lr, final_lr, *, adam_steps, newton
         return jax.vmap(member)(ensemble, inputs, h0, sim_steps)
 
 
-@functools.partial(jax.jit, static_argnames=("newton_steps",))
-def _polish(ensemble, inputs, member, h, *, newton_steps):
-    """`newton_steps` Newton iterations (`_newton_step`) from `(P, S)` candidates `h` of the members `member`
-    `(P,)` of a stacked ensemble at their `(K, M)` inputs, flat over members (a member with few candidates
-    left costs little). Returns `(h, q)`, `(P, S)`, `(P,)`."""
+@jax.jit
+def _polish(ensemble, inputs, member, h, newton_steps):
+    """`newton_steps` (a traced int) Newton iterations (`_newton_step`) from `(P, S)` candidates `h` of the
+    members `member` `(P,)` of a stacked ensemble at their `(K, M)` inputs, flat over members (a member with
+    few candidates left costs little). Returns `(h, q)`, `(P, S)`, `(P,)`."""
     with jax.default_matmul_precision("highest"):
         def one(k, s):
             model, x = _member(ensemble, k), inputs[k]
@@ -384,8 +385,8 @@ def _newton_search(params, xs, h0, sim_steps, lr, final_lr, *, adam_steps, newto
     """The whole search (`_member_search`) of `(R, C, S)` candidates of the members `rows` (R of them, a list;
     None: all `K` in order) of the stacked ensemble `params` at their inputs `xs` `(K, M)`, in two phases:
     `_search` with the first `_NEWTON_FIRST` Newton iterations on every candidate, then `_polish` with the
-    remaining ones on the candidates still above `tol_q` only (flat over members, padded to a power of two),
-    scattered back. A candidate at `q <= tol_q` is a fixed point already and keeps its place; the others get
+    remaining ones on the candidates still above `tol_q` only (flat over members, in batches of
+    `_POLISH_BATCH`: one compiled program for every round and member count), scattered back. A candidate at `q <= tol_q` is a fixed point already and keeps its place; the others get
     exactly the iterations of a single phase. Returns NumPy `(h, q)`, `(R, C, S)`, `(R, C)`."""
     first = min(newton_steps, _NEWTON_FIRST)
     rows = list(range(xs.shape[0])) if rows is None else rows
@@ -393,14 +394,14 @@ def _newton_search(params, xs, h0, sim_steps, lr, final_lr, *, adam_steps, newto
                    newton_steps=first)
     h, q = np.array(h), np.array(q)
     left = _unconverged(q, tol_q) if newton_steps > first else (np.zeros(0, np.int64),) * 2
-    if len(left[0]):
-        size = _pad_pow2(len(left[0]))
-        kk, cc = (np.resize(i, size) for i in left)  # padding: repeated candidates, discarded
-        member = np.asarray(rows)[kk]  # into the whole ensemble: one compile per size, whatever the rows
-        hp, qp = _polish(params, xs, jnp.asarray(member, jnp.int32), jnp.asarray(h[kk, cc]),
-                         newton_steps=newton_steps - first)
-        n = len(left[0])
-        h[left], q[left] = np.asarray(hp)[:n], np.asarray(qp)[:n]
+    steps = jnp.asarray(newton_steps - first, jnp.int32)
+    for lo in range(0, len(left[0]), _POLISH_BATCH):
+        part = tuple(i[lo:lo + _POLISH_BATCH] for i in left)
+        kk, cc = (np.resize(i, _POLISH_BATCH) for i in part)  # padding: repeated candidates, discarded
+        member = np.asarray(rows)[kk]  # into the whole ensemble: whatever the rows, one compiled program
+        hp, qp = _polish(params, xs, jnp.asarray(member, jnp.int32), jnp.asarray(h[kk, cc]), steps)
+        n = len(part[0])
+        h[part], q[part] = np.asarray(hp)[:n], np.asarray(qp)[:n]
     return h, q
 
 
