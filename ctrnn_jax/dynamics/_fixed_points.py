@@ -27,8 +27,8 @@ then solves `F(s) − s = 0` by Newton's method:
    point appears (at most `completion_rounds`).
 
 Every search runs for all members and candidates in one jit-compiled function (`vmap` over members and
-candidates, `lax.fori_loop` over iterations), compiled once per shape (the second Newton phase: once per
-power-of-two count of candidates left). Matrix products run at
+candidates, `lax.fori_loop` over iterations), compiled once per shape (the second Newton phase: once, in
+batches of `_POLISH_BATCH` candidates with a traced iteration count). Matrix products run at
 `precision=HIGHEST` (GPUs otherwise run float32 products in TF32).
 
 On the host (NumPy, small arrays): candidates with `q <= tol_q` are (exact) fixed points, those with
@@ -386,8 +386,9 @@ def _newton_search(params, xs, h0, sim_steps, lr, final_lr, *, adam_steps, newto
     None: all `K` in order) of the stacked ensemble `params` at their inputs `xs` `(K, M)`, in two phases:
     `_search` with the first `_NEWTON_FIRST` Newton iterations on every candidate, then `_polish` with the
     remaining ones on the candidates still above `tol_q` only (flat over members, in batches of
-    `_POLISH_BATCH`: one compiled program for every round and member count), scattered back. A candidate at `q <= tol_q` is a fixed point already and keeps its place; the others get
-    exactly the iterations of a single phase. Returns NumPy `(h, q)`, `(R, C, S)`, `(R, C)`."""
+    `_POLISH_BATCH`: one compiled program for every round and member count), scattered back. A candidate at
+    `q <= tol_q` is a fixed point already and keeps its place; the others get exactly the iterations of a
+    single phase. Returns NumPy `(h, q)`, `(R, C, S)`, `(R, C)`."""
     first = min(newton_steps, _NEWTON_FIRST)
     rows = list(range(xs.shape[0])) if rows is None else rows
     h, q = _search(_rows(params, rows), _rows(xs, rows), h0, sim_steps, lr, final_lr, adam_steps=adam_steps,

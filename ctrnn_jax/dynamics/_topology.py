@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ._fixed_points import FixedPoints, matching, member_dt_tau, pairwise_distances
+from ._fixed_points import FixedPoints, _pad_pow2, matching, member_dt_tau, pairwise_distances
 from ._memory_states import MemoryStates, memory_states
 
 
@@ -141,7 +141,7 @@ def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk,
     member with a thousand saddles does not make the others follow padding. Returns `(K, W, S)` final
     states, `(K, W)` speeds and `(K, W, O)` readouts, float64 (zeros beyond a member's starts)."""
     k, w, s = h0.shape
-    size = np.asarray([min(w, max(8, 1 << (max(n, 1) - 1).bit_length())) for n in n_starts])
+    size = np.asarray([min(w, _pad_pow2(n)) for n in n_starts])
     final, end_q = np.zeros((k, w, s)), np.zeros((k, w))
     end_out = None
     for width in np.unique(size):
@@ -151,7 +151,8 @@ def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk,
                           jnp.asarray(settle_tol, dt), jnp.asarray(max_chunks[rows]), chunk=chunk)
         if end_out is None:
             end_out = np.zeros((k, w, o.shape[-1]))
-        final[rows, :width], end_q[rows, :width], end_out[rows, :width] = (np.asarray(v, np.float64) for v in (f, q, o))
+        final[rows, :width], end_q[rows, :width], end_out[rows, :width] = (np.asarray(v, np.float64)
+                                                                            for v in (f, q, o))
     return final, end_q, end_out
 
 
