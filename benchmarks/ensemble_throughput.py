@@ -173,8 +173,8 @@ def run_variant(variant, k, precision, args, data):
             holder = {"state": state}
 
             def call():
-                holder["state"], losses = compiled(holder["state"], trainer.hyper, trainer.data(), trainer.constraints,
-                                                   trainer.held_out())
+                holder["state"], losses, _ = compiled(holder["state"], trainer.hyper, trainer.data(),
+                                                      trainer.constraints, trainer.held_out())  # _: dead starts
                 return losses
         else:
             x, y = (a[:k] for a in data)
