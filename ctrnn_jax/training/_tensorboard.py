@@ -60,7 +60,8 @@ class TensorBoardProgress(NoProgress):
         self.last, self.clock = step, now
         if losses.size <= self.per_member:
             for k, value in enumerate(losses.tolist()):
-                w.add_scalar(f"loss/member_{k}", value, step)
+                if value == value:  # a member held at the criterion has no loss (NaN): no point
+                    w.add_scalar(f"loss/member_{k}", value, step)
         w.flush()
         self.display.update(step, losses, n_frozen)
 
