@@ -19,9 +19,12 @@ Between chunks, on the device (no host round trip inside a step), the trainer ca
 - **restart dead starts** (`TrainConfig.restart_after`): a member whose mean training loss over the
   chunk that takes it past `restart_after` steps since its start (at least two chunks) is still at
   least `restart_ratio` times its mean loss over its first chunk (it has not left the initial
-  plateau), and that has not met the criterion, is re-initialized from a fresh key derived from its member index and restart count
-  (`restart_key`), with a fresh optimizer state (so its learning-rate schedule starts again), at most
-  `max_restarts` times. `TrainState.restarts` and `start_step` record it.
+  plateau), and that has not met the criterion, is re-initialized from a fresh key derived from its
+  member index and restart count (`restart_key`), with a fresh optimizer state (so its learning-rate
+  schedule starts again), at most `max_restarts` times (a program of its own, run when the chunk reports
+  a dead start). `TrainState.restarts` and `start_step` record it;
+- **stop computing the members that are done** (`TrainConfig.compact`): once the members still training
+  fit in half the member slots per device, the chunks run on them alone (the done ones are held anyway).
 """
 
 import contextlib
