@@ -324,42 +324,44 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         previous = json.loads((out / CONFIG).read_text())
         record["created"] = previous.get("created", now)
         record["resumed"] = [*previous.get("resumed", []), {"at": now, "from_step": int(state.step)}]
-    created = not out.exists()
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        clean_temporaries(out)
-        if replaced:
-            log(f"--overwrite: removing {describe(replaced)} from {out}")
-            remove_results(replaced)
-        write_json(out / CONFIG, record)
-    last_ckpt, saved = [int(state.step)], [resume and not restart]  # `saved`: a checkpoint file exists
-    latest = [None]  # the last finished chunk: (state, losses), checkpointed on Ctrl-C
-
-    def checkpoint(s, losses):  # in a distributed run every process gathers (a collective), process 0 writes
-        s = to_host(s) if distributed else s
+    # Ctrl-C from here on stops the run at the end of a chunk (the folder is being written: no window in
+    # which it would interrupt at an arbitrary point)
+    with _stop_on_ctrl_c() as stop:
+        created = not out.exists()
         if main:
-            save_checkpoint(out / CHECKPOINT, s, losses)
-        saved[0] = True
+            out.mkdir(parents=True, exist_ok=True)
+            clean_temporaries(out)
+            if replaced:
+                log(f"--overwrite: removing {describe(replaced)} from {out}")
+                remove_results(replaced)
+            write_json(out / CONFIG, record)
+        last_ckpt, saved = [int(state.step)], [resume and not restart]  # `saved`: a checkpoint file exists
+        latest = [None]  # the last finished chunk: (state, losses), checkpointed on Ctrl-C
 
-    live = LiveMetrics(out, history) if main else None
+        def checkpoint(s, losses):  # in a distributed run every process gathers (a collective), process 0 writes
+            s = to_host(s) if distributed else s
+            if main:
+                save_checkpoint(out / CHECKPOINT, s, losses)
+            saved[0] = True
 
-    def on_chunk(s, losses):
-        step = int(s.step)
-        latest[0] = (s, losses)
-        n_frozen = int(np.sum(to_host(s.frozen)))  # (a collective in a distributed run: every process)
-        if live is not None:
-            live.chunk(losses, n_frozen)
-        if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
-            checkpoint(s, np.concatenate([history, losses]))
-            last_ckpt[0] = step
-        if stop.is_set():  # Ctrl-C: stop here, between chunks, where the state is whole
-            raise KeyboardInterrupt
+        live = LiveMetrics(out, history) if main else None
 
-    try:
-        with _stop_on_ctrl_c() as stop:
+        def on_chunk(s, losses):
+            step = int(s.step)
+            latest[0] = (s, losses)
+            n_frozen = int(np.sum(to_host(s.frozen)))  # (a collective in a distributed run: every process)
+            if live is not None:
+                live.chunk(losses, n_frozen)
+            if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
+                checkpoint(s, np.concatenate([history, losses]))
+                last_ckpt[0] = step
+            if stop.is_set():  # Ctrl-C: stop here, between chunks, where the state is whole
+                raise KeyboardInterrupt
+
+        try:
             state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
-    except KeyboardInterrupt:
-        raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main) from None
+        except KeyboardInterrupt:
+            raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main) from None
     history = np.concatenate([history, losses])
     if last_ckpt[0] != int(state.step) or not saved[0]:
         checkpoint(state, history)
