@@ -244,10 +244,14 @@ class TrainState(eqx.Module):
 MEMBER_FIELDS = ("frozen", "frozen_step", "member_id", "restarts", "start_step", "start_loss", "criterion_step")
 
 
+def _member_parts(state: TrainState) -> tuple:
+    """The parts of a state with a member axis: the model, the optimizer state and `MEMBER_FIELDS`."""
+    return (state.model, state.opt_state, *(getattr(state, n) for n in MEMBER_FIELDS))
+
+
 def select_members(state: TrainState, index) -> TrainState:
     """A state holding only the members at `index` (an int array or slice along the member axis)."""
-    get = lambda s: (s.model, s.opt_state, *(getattr(s, n) for n in MEMBER_FIELDS))  # noqa: E731
-    return eqx.tree_at(get, state, jax.tree_util.tree_map(lambda x: x[index], get(state)))
+    return eqx.tree_at(_member_parts, state, jax.tree_util.tree_map(lambda x: x[index], _member_parts(state)))
 
 
 def state_record(state: TrainState) -> dict:
@@ -615,7 +619,8 @@ class EnsembleTrainer:
         run = self.step.run_options()
         return jax.vmap(lambda m: masked_mse(m(inputs, **run), targets, mask))(model)
 
-    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int, held_out) -> tuple[TrainState, jax.Array]:
+    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int,
+                     held_out) -> tuple[TrainState, jax.Array]:
         """The criterion, and which members are dead starts (`(K,)` bool, restarted by `_restart`), after a
         chunk of `n_steps` steps with losses `(n, K)`."""
         c = self.config
@@ -708,14 +713,13 @@ class EnsembleTrainer:
     def _merge(self, state: TrainState, sub: TrainState, rows: np.ndarray, n_busy: int) -> TrainState:
         """`state` with its members `rows[:n_busy]` (and the step) taken from `sub`, the state of `rows`."""
         full, part = jax.device_get((state, sub))
-        get = lambda s: (s.model, s.opt_state, *(getattr(s, n) for n in MEMBER_FIELDS))  # noqa: E731
 
         def put(whole, new):
             whole = np.array(whole)
             whole[rows[:n_busy]] = new[:n_busy]
             return whole
 
-        merged = eqx.tree_at(get, full, jax.tree_util.tree_map(put, get(full), get(part)))
+        merged = eqx.tree_at(_member_parts, full, jax.tree_util.tree_map(put, _member_parts(full), _member_parts(part)))
         return self.place(dataclasses.replace(merged, step=part.step))
 
     # -- the host loop ----------------------------------------------------------------------------
