@@ -20,7 +20,7 @@ ALLOWED = {
     "analysis": {"base", "models", "tasks", "training", "dynamics", "io"},
     "top": {"base", "models", "tasks", "training", "dynamics", "io", "analysis"},
 }
-BASE = {"_checks", "_files"}
+BASE = {"_checks", "_files", "_imports"}
 TOP = {"_cli", "__init__", "__main__"}
 
 
