@@ -79,6 +79,7 @@ from .io import save_checkpoint as save_checkpoint
 from .io import save_npz as save_npz
 from .analysis import analyze as analyze
 from .analysis import Analysis as Analysis
+from .analysis import Comparison as Comparison
 from .analysis import analyze_run as analyze_run
 from .analysis import compare_ensembles as compare_ensembles
 from .analysis import compare_realizations as compare_realizations

@@ -7,6 +7,7 @@ functions).
 from ._analysis import compare_realizations as compare_realizations
 from ._analysis import pairwise_svcca as pairwise_svcca
 from ._analysis import svcca_distance as svcca_distance
+from ._compare import Comparison as Comparison
 from ._compare import classical_mds as classical_mds
 from ._compare import compare_ensembles as compare_ensembles
 from ._compare import compare_runs as compare_runs

@@ -14,15 +14,16 @@ the same task and compares every member with every other:
 - **embeddings**: classical MDS (`classical_mds`) of the SVCCA and labelled-topology matrices in 2-D
   (networks without memory states, whose topology distances are undefined, are left out of the latter).
 
-`write_comparison` writes `comparison.json`, the figures and `report.md` of a result; `ctrnn-jax compare`
-runs both on run folders.
+The result is a `Comparison` (data): `print` it or show it in a notebook for the headline numbers,
+`figures()` for the Figures, `to_dict()` for the content of `comparison.json`, and `write(out_dir)` for
+`comparison.json`, the figures and `report.md`; `ctrnn-jax compare` runs both on run folders.
 """
 
 import dataclasses
+import html
 import math
 import numbers
 from pathlib import Path
-
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +32,7 @@ import numpy as np
 from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._config import FixedPointConfig
-from ..dynamics._fixed_points import as_ensemble
+from ..dynamics._fixed_points import as_ensemble, html_table
 from ..dynamics._behaviour import memory_check
 from ..dynamics._cube import has_memory_states
 from ..dynamics._stage import fixed_point_stage
@@ -116,7 +117,7 @@ def compare_ensembles(
     topology_options: dict | None = None,
     dsa_options: dict | None = None,
     log=None,
-) -> dict:
+) -> "Comparison":
     """Compare every member of every ensemble with every other: geometry and fixed-point topology.
 
     **Arguments:**
@@ -135,14 +136,15 @@ def compare_ensembles(
     - `dsa_options`: keyword arguments of `pairwise_dsa` (`n_delays`, `rank`, `iters`, ...).
     - `log`: `None` or a function taking a progress message.
 
-    **Returns:** a dict with `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
-    `success`), the `(P, P)` matrices `svcca`, `cka`, `procrustes` (angular shape metric), `dynamics`
-    (`pairwise_dsa`), `topology` (labelled), `topology_spectrum`, `linearization` (the topology ones NaN
-    for a network without memory states, i.e. no node in its graph), the `(P, 2)` embeddings
+    **Returns:** a `Comparison`: `members` (`P` dicts: `run`, `member`, `cell`, `activation`, `units`,
+    `success`, `memory_check`), the `(P, P)` matrices `svcca`, `cka`, `procrustes` (angular shape metric),
+    `dynamics` (`pairwise_dsa`), `topology` (labelled), `topology_spectrum`, `linearization` (the topology
+    ones NaN for a network without memory states, i.e. no node in its graph), the `(P, 2)` embeddings
     `mds_geometry` and `mds_topology` (NaN rows for the networks left out), `graphs` (`P`
     `MemberGraph`s), `fixed_points` (one `FixedPoints` per ensemble) and, for a task with memory states,
     `memory_check` (one `MemoryCheck` per ensemble: the behavioural check, no finder; each member's
-    verdict is also in its `members` dict), else None.
+    verdict is also in its `members` dict), else None. `print` it for the headline numbers,
+    `.figures()` for the Figures, `.write(out_dir)` for the files.
     """
     if isinstance(ensembles, (str, bytes)) or not isinstance(ensembles, (list, tuple)) or not ensembles:
         raise ValueError("`ensembles` must be a non-empty list of stacked ensembles.")
@@ -192,21 +194,21 @@ def compare_ensembles(
     log(f"{len(members)} members: distance matrices ...")
     svcca = pairwise_svcca(activity, k=svcca_k)
     topology = pairwise_graph_distances(graphs, "labelled")
-    return {
-        "members": members,
-        "svcca": svcca,
-        "cka": pairwise_cka(activity),
-        "procrustes": pairwise_procrustes_distance(activity),
-        "dynamics": pairwise_dsa(trajectories, **(dsa_options or {})),
-        "topology": topology,
-        "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
-        "linearization": pairwise_graph_distances(graphs, "linearization"),
-        "mds_geometry": classical_mds(svcca),
-        "mds_topology": classical_mds(topology),
-        "graphs": graphs,
-        "fixed_points": fixed_points,
-        "memory_check": checks if any(c is not None for c in checks) else None,
-    }
+    return Comparison(
+        members=members,
+        svcca=svcca,
+        cka=pairwise_cka(activity),
+        procrustes=pairwise_procrustes_distance(activity),
+        dynamics=pairwise_dsa(trajectories, **(dsa_options or {})),
+        topology=topology,
+        topology_spectrum=pairwise_graph_distances(graphs, "spectrum"),
+        linearization=pairwise_graph_distances(graphs, "linearization"),
+        mds_geometry=classical_mds(svcca),
+        mds_topology=classical_mds(topology),
+        graphs=graphs,
+        fixed_points=fixed_points,
+        memory_check=checks if any(c is not None for c in checks) else None,
+    )
 
 
 def within_between(distances, groups) -> dict:
@@ -235,72 +237,256 @@ def within_between(distances, groups) -> dict:
             "excluded_members": int(np.sum(~finite.any(axis=1))) if len(g) > 1 else 0}
 
 
-def _group_table(result, key) -> dict:
-    groups = [m[key] if key != "cell_activation" else f"{m['cell']}/{m['activation']}" for m in result["members"]]
-    table = {name: within_between(result[name], groups) for name in MEASURES if name in result}
-    table["1 - cka"] = within_between(1.0 - np.asarray(result["cka"]), groups)  # CKA is a similarity
-    return table
+# the figures of a comparison: the file names `write` uses, in the order of the report
+FIGURES = ("mds_by_cell", "mds_by_run", "distances", "topology_graphs")
 
 
-def write_comparison(result: dict, out_dir, *, n_graphs: int = 4, owner: str | None = None,
+@dataclasses.dataclass(frozen=True, eq=False)
+class Comparison:
+    """The result of `compare_ensembles` for `P` networks (members of `E` ensembles), as NumPy arrays.
+
+    **Fields:**
+
+    - `members`: `P` dicts: `run`, `member`, `cell`, `activation`, `units`, `success` (None when unknown)
+      and `memory_check` (the member's verdict, or None).
+    - `svcca`, `cka`, `procrustes`, `dynamics`, `topology`, `topology_spectrum`, `linearization`: the
+      `(P, P)` matrices (`MEASURES`, and `cka`, a similarity): SVCCA distance, linear CKA, the angular
+      Procrustes shape metric, `pairwise_dsa`, and the labelled, spectrum and linearization distances of
+      the topology graphs (NaN for a network without memory states, i.e. no node in its graph).
+    - `mds_geometry`, `mds_topology`: `(P, 2)` classical MDS embeddings of `svcca` and `topology` (NaN rows
+      for the networks left out).
+    - `graphs`: `P` `MemberGraph`s.
+    - `fixed_points`: one `FixedPoints` per ensemble, or None.
+    - `memory_check`: one `MemoryCheck` per ensemble (a task with memory states), or None.
+
+    `print` it (or show it in a notebook) for what was compared and the headline numbers; `figures()` for
+    the Figures, `to_dict()` for the content of `comparison.json`, `write(out_dir)` for the files.
+    """
+
+    members: list
+    svcca: np.ndarray
+    cka: np.ndarray
+    procrustes: np.ndarray
+    dynamics: np.ndarray
+    topology: np.ndarray
+    topology_spectrum: np.ndarray
+    linearization: np.ndarray
+    mds_geometry: np.ndarray
+    mds_topology: np.ndarray
+    graphs: list
+    fixed_points: list | None = None
+    memory_check: list | None = None
+
+    @property
+    def n_networks(self) -> int:
+        """`P`, the number of networks compared."""
+        return len(self.members)
+
+    @property
+    def runs(self) -> list[str]:
+        """The names of the ensembles compared, in order."""
+        return list(dict.fromkeys(m["run"] for m in self.members))
+
+    def groups(self, key: str) -> list[str]:
+        """Each network's group: `key` `"run"`, `"cell"` or `"cell_activation"` (`cell/activation`)."""
+        if key not in ("run", "cell", "cell_activation"):
+            raise ValueError(f"`key` must be 'run', 'cell' or 'cell_activation', got {key!r}.")
+        return [f"{m['cell']}/{m['activation']}" if key == "cell_activation" else str(m[key]) for m in self.members]
+
+    def within_between(self) -> dict:
+        """`{"run": {measure: within_between(...)}, "cell_activation": {...}}`: the mean distance within and
+        between the groups of every measure (and `1 - cka`), as in `comparison.json`."""
+        out = {}
+        for key in ("run", "cell_activation"):
+            groups = self.groups(key)
+            table = {name: within_between(getattr(self, name), groups) for name in MEASURES}
+            table["1 - cka"] = within_between(1.0 - np.asarray(self.cka), groups)  # CKA is a similarity
+            out[key] = table
+        return out
+
+    # ------------------------------------------------------------------------------------------------
+    # views
+    # ------------------------------------------------------------------------------------------------
+
+    def _runs_line(self) -> str:
+        parts = []
+        for run in self.runs:
+            mine = [m for m in self.members if m["run"] == run]
+            kinds = ", ".join(f"{n} {kind}" for kind, n in _counts(f"{m['cell']}/{m['activation']} N={m['units']}"
+                                                                     for m in mine).items())
+            parts.append(f"{run} ({kinds})")
+        return f"{self.n_networks} networks from {len(self.runs)} run(s): " + "; ".join(parts)
+
+    def _status_line(self) -> str:
+        solved = [m["success"] for m in self.members if m.get("success") is not None]
+        verdicts = [m["memory_check"] for m in self.members if m.get("memory_check") is not None]
+        info = _no_memory_states(self.graphs)
+        parts = [f"solved: {sum(map(bool, solved))} of {len(solved)}" if solved else "solved: –",
+                 "memory check: " + (", ".join(f"{n} {v}" for v, n in _counts(verdicts).items()) or "–"),
+                 f"no memory states: {info['count']} of {info['of']}"]
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        tables = self.within_between()
+        names = ("svcca", "procrustes", "dynamics", "topology", "1 - cka")  # the headline measures
+        header = ["between / within", *names]
+        body = [[f"by {label}", *(_fmt(tables[key][name]["ratio"]) for name in names)]
+                for key, label in (("run", "run"), ("cell_activation", "cell/activation"))]
+        width = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+        rows = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, width)))
+                for r in (header, *body)]
+        return "\n".join([f"Comparison: {self._runs_line()}", f"  {self._status_line()}", *rows])
+
+    def _repr_html_(self) -> str:
+        header = ["grouping", "measure", "within", "between", "between / within", "excluded pairs"]
+        body = [[grouping, name, _fmt(row["within"]), _fmt(row["between"]), _fmt(row["ratio"]),
+                 f"{row['excluded_pairs']} of {row['n_pairs']}"]
+                for grouping, table in self.within_between().items() for name, row in table.items()]
+        return html_table(f"<b>Comparison</b>: {html.escape(self._runs_line())}<br>{html.escape(self._status_line())}",
+                          header, body)
+
+    def figures(self, *, n_graphs: int = 4) -> dict:
+        """The figures as `{name: matplotlib Figure}`, drawn in memory (nothing is written; `write` saves them):
+        `mds_by_cell` and `mds_by_run` (the two MDS embeddings coloured by cell/activation and by run),
+        `distances` (the SVCCA and topology matrices) and `topology_graphs` (up to `n_graphs` graphs, the first
+        network of each run first; left out with `n_graphs=0`). Names are the file names `write` uses."""
+        from ._plot_compare import plot_distance_matrices, plot_mds_pair, plot_topology_graphs
+        if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
+            raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
+        by_run, by_cell = self.groups("run"), self.groups("cell_activation")
+        figs = {"mds_by_cell": plot_mds_pair(self.mds_geometry, self.mds_topology, by_cell),
+                "mds_by_run": plot_mds_pair(self.mds_geometry, self.mds_topology, by_run),
+                "distances": plot_distance_matrices(self.svcca, self.topology, by_cell)}
+        shown = _graphs_to_show(self.members, n_graphs)
+        if shown:
+            figs["topology_graphs"] = plot_topology_graphs(
+                [self.graphs[i] for i in shown],
+                [f"{self.members[i]['run']} #{self.members[i]['member']}" for i in shown])
+        return figs
+
+    def to_dict(self) -> dict:
+        """The JSON-able content of `comparison.json` (without the `owner`, `networks` and `files` that `write`
+        adds): `members`, every matrix and embedding as lists (NaN as None), `no_memory_states`, each graph's
+        `to_dict()`, and the `within_between` tables."""
+        from ..io._run import _jsonable
+        data = {"members": self.members,
+                **{name: np.asarray(getattr(self, name)).tolist()
+                   for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")},
+                "no_memory_states": _no_memory_states(self.graphs),
+                "graphs": [g.to_dict() for g in self.graphs],
+                "within_between": self.within_between()}
+        return _jsonable(data)
+
+    def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
+        """`report.md`: the networks, the within/between tables and the figures in `written` (`{name: [png,
+        pdf]}`, paths relative to `out_dir`)."""
+        written = written or {}
+        base = Path(out_dir) if out_dir is not None else Path(".")
+
+        def img(name, caption):
+            png = next(p for p in written[name] if str(p).endswith(".png"))
+            rel = Path(png).relative_to(base).as_posix() if out_dir is not None else Path(png).as_posix()
+            return f"![{caption}]({rel})\n\n*{caption}*\n"
+
+        members = self.members
+        lines = ["# Comparison of networks: geometry and fixed-point topology\n",
+                 f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
+                 "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
+                 "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
+                 "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
+                 "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
+                 "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
+                 "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
+                 _memory_line(self.graphs),
+                 "## Networks\n",
+                 ("| # | run | member | cell | activation | N | solved | memory states | edges | unmatched branches | "
+                  "memory check |"),
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for i, (m, g) in enumerate(zip(members, self.graphs)):
+            solved = "–" if m["success"] is None else ("yes" if m["success"] else "no")
+            lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
+                         f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} | {m.get('memory_check') or '–'} |")
+        lines += ["", "## Within versus between groups\n",
+                  ("Mean distance between networks of the same group and of different groups, over the pairs "
+                   "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
+                   "members: networks with no defined distance at all).\n"),
+                  "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
+                  "|---|---|---|---|---|---|---|"]
+        for grouping, table in self.within_between().items():
+            for name, row in table.items():
+                lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
+                             f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
+                             f"{row['excluded_members']} |")
+        captions = {
+            "mds_by_cell": "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
+                           "cell/activation.",
+            "mds_by_run": "The same embeddings coloured by run.",
+            "distances": "The distance matrices, networks ordered as in the table.",
+            "topology_graphs": "Topology graphs: stable points placed at their readout, edges the index-1 saddles "
+                               "joining them."}
+        shown = [name for name in FIGURES if name in written]
+        if shown:
+            lines += ["", "## Figures\n", *(img(name, captions[name]) for name in shown)]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: str | Path, *, n_graphs: int = 4, owner: str | None = None, networks=None,
+              overwrite: bool = False) -> Path:
+        """Write `comparison.json` (`to_dict()`, with `owner`, `networks` and the files written), `figures/`
+        (`figures(n_graphs=n_graphs)`, PNG and PDF) and `report.md` into `out_dir`, every file atomically.
+        Returns the path of `report.md`.
+
+        `out_dir` is checked first (`check_output_folder`, as the comparison `owner`: by default a hash of the
+        members' runs and cells): never a run folder; a folder of another comparison or analysis only with
+        `overwrite`. `comparison.json` records `owner`, the `networks` fingerprints (if given) and the files
+        written."""
+        import hashlib
+        import json
+
+        import matplotlib.pyplot
+
+        from ..io._outputs import check_output_folder
+        from ..io._run import _jsonable
+        from ._figure import save_figure
+        if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
+            raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
+        if owner is None:
+            owner = hashlib.sha256(json.dumps(_jsonable(self.members), sort_keys=True).encode()).hexdigest()[:16]
+        out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
+        figs = out / "figures"
+        figs.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, fig in self.figures(n_graphs=n_graphs).items():
+            written[name] = save_figure(fig, figs / name)
+            matplotlib.pyplot.close(fig)
+        files = [p.relative_to(out).as_posix() for name in ("mds_by_run", "mds_by_cell", "distances", "topology_graphs")
+                 if name in written for p in written[name]] + [REPORT]
+        with atomic_write(out / REPORT, "w") as f:
+            f.write(self.markdown(written, out))
+        write_json(out / "comparison.json", _jsonable({**self.to_dict(), "owner": owner, "networks": networks,
+                                                       "files": files}))
+        return out / REPORT
+
+
+def write_comparison(result: "Comparison | dict", out_dir, *, n_graphs: int = 4, owner: str | None = None,
                      networks=None, overwrite: bool = False) -> Path:
-    """Write a `compare_ensembles` result to `out_dir`: `comparison.json` (members, every matrix, the
-    embeddings, each graph's nodes and edges, within/between-group means), `figures/` (the two MDS
-    embeddings coloured by run and by cell/activation, the distance matrices, `n_graphs` topology graphs)
-    and `report.md`. Returns the path of `report.md`.
+    """`Comparison.write`, for a `Comparison` or a dict of its fields (e.g. hand-made). Returns the path of
+    `report.md`."""
+    if isinstance(result, dict):
+        unknown = sorted(set(result) - {f.name for f in dataclasses.fields(Comparison)})
+        if unknown:
+            raise ValueError(f"`result` has keys that are not fields of a Comparison: {', '.join(unknown)}.")
+        result = Comparison(**result)
+    if not isinstance(result, Comparison):
+        raise TypeError(f"`result` must be a Comparison (or a dict of its fields), got {type(result).__name__}.")
+    return result.write(out_dir, n_graphs=n_graphs, owner=owner, networks=networks, overwrite=overwrite)
 
-    `out_dir` is checked first (`check_output_folder`, as the comparison `owner`: by default a hash of the
-    members' runs and cells): never a run folder; a folder of another comparison or analysis only with
-    `overwrite`. `comparison.json` records `owner`, the `networks` fingerprints (if given) and the files
-    written."""
-    import hashlib
-    import json
 
-    from ..io._outputs import check_output_folder
-    from ..io._run import _jsonable
-    from ._figure import save_figure
-    from ._plot_compare import (
-        plot_distance_matrices,
-        plot_mds_pair,
-        plot_topology_graphs,
-    )
-    if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
-        raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
-    members = result["members"]
-    if owner is None:
-        owner = hashlib.sha256(json.dumps(_jsonable(members), sort_keys=True).encode()).hexdigest()[:16]
-    out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
-    figs = out / "figures"
-    figs.mkdir(parents=True, exist_ok=True)
-    by_run = [m["run"] for m in members]
-    by_cell = [f"{m['cell']}/{m['activation']}" for m in members]
-    written = {
-        "mds_run": save_figure(plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_run),
-                               figs / "mds_by_run"),
-        "mds_cell": save_figure(plot_mds_pair(result["mds_geometry"], result["mds_topology"], by_cell),
-                                figs / "mds_by_cell"),
-        "matrices": save_figure(plot_distance_matrices(result["svcca"], result["topology"], by_cell),
-                                figs / "distances"),
-    }
-    shown = _graphs_to_show(members, n_graphs)
-    if shown:
-        written["graphs"] = save_figure(plot_topology_graphs(
-            [result["graphs"][i] for i in shown],
-            [f"{members[i]['run']} #{members[i]['member']}" for i in shown]), figs / "topology_graphs")
-    groups = {"run": _group_table(result, "run"), "cell_activation": _group_table(result, "cell_activation")}
-    data = {
-        "members": members,
-        **{name: np.asarray(result[name]).tolist() for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")
-           if name in result},
-        "no_memory_states": _no_memory_states(result["graphs"]),
-        "graphs": [g.to_dict() for g in result["graphs"]],
-        "within_between": groups,
-    }
-    files = [p.relative_to(out).as_posix() for paths in written.values() for p in paths] + [REPORT]
-    with atomic_write(out / REPORT, "w") as f:
-        f.write(_markdown(out, written, result, groups, shown))
-    write_json(out / "comparison.json", _jsonable({**data, "owner": owner, "networks": networks, "files": files}))
-    return out / REPORT
+def _counts(values) -> dict:
+    """`{value: count}` in order of first occurrence."""
+    out = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 def _no_memory_states(graphs) -> dict:
@@ -331,55 +517,10 @@ def _memory_line(graphs) -> str:
     return line + ".\n"
 
 
-def _markdown(out, written, result, groups, shown) -> str:
-    def img(name, caption):
-        png = next(p for p in written[name] if str(p).endswith(".png"))
-        return f"![{caption}]({Path(png).relative_to(out).as_posix()})\n\n*{caption}*\n"
-
-    members = result["members"]
-    lines = ["# Comparison of networks: geometry and fixed-point topology\n",
-             f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
-             "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
-             "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
-             "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
-             "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
-             "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
-             "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
-             _memory_line(result["graphs"]),
-             "## Networks\n",
-             ("| # | run | member | cell | activation | N | solved | memory states | edges | unmatched branches | "
-              "memory check |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for i, (m, g) in enumerate(zip(members, result["graphs"])):
-        solved = "–" if m["success"] is None else ("yes" if m["success"] else "no")
-        lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
-                     f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} | {m.get('memory_check') or '–'} |")
-    lines += ["", "## Within versus between groups\n",
-              ("Mean distance between networks of the same group and of different groups, over the pairs "
-               "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
-               "members: networks with no defined distance at all).\n"),
-              "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
-              "|---|---|---|---|---|---|---|"]
-    for grouping, table in groups.items():
-        for name, row in table.items():
-            lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
-                         f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
-                         f"{row['excluded_members']} |")
-    lines += ["", "## Figures\n",
-              img("mds_cell", "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
-                              "cell/activation."),
-              img("mds_run", "The same embeddings coloured by run."),
-              img("matrices", "The distance matrices, networks ordered as in the table.")]
-    if "graphs" in written:
-        lines.append(img("graphs", "Topology graphs: stable points placed at their readout, edges the index-1 "
-                                   "saddles joining them."))
-    return "\n".join(lines) + "\n"
-
-
 def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, log=None,
                  overwrite: bool = False, **options) -> Path:
-    """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and
-    `write_comparison` to `out_dir`.
+    """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and write the
+    `Comparison` to `out_dir` (`Comparison.write`).
 
     **Arguments:**
 
@@ -456,7 +597,7 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     owner = hashlib.sha256(" ".join([*networks, str(solved_only), repr(options)]).encode()).hexdigest()[:16]
     check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
     result = compare_ensembles(ensembles, names=names, task=tasks[0], success=success, log=log, **options)
-    return write_comparison(result, out_dir, owner=owner, networks=list(networks), overwrite=overwrite)
+    return result.write(out_dir, owner=owner, networks=list(networks), overwrite=overwrite)
 
 
-__all__ = ["classical_mds", "compare_ensembles", "compare_runs", "within_between", "write_comparison"]
+__all__ = ["Comparison", "classical_mds", "compare_ensembles", "compare_runs", "within_between", "write_comparison"]
