@@ -44,7 +44,7 @@ import numpy as np
 
 from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
-from ctrnn_jax.analysis._compare import compare_ensembles, within_between, write_comparison
+from ctrnn_jax.analysis._compare import compare_ensembles, within_between
 from ctrnn_jax.dynamics._config import FixedPointConfig
 from ctrnn_jax.io._run import RunConfig, evaluate_run, load_run_ensemble, train_run
 from ctrnn_jax.tasks._flipflop import FlipFlopConfig
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     config = FixedPointConfig(n_candidates=preset["candidates"], restarts=preset["restarts"], seed=args.seed)
     result = compare_ensembles(ensembles, names=names, task=task, success=success, config=config,
                                log=lambda m: print(m, file=sys.stderr))
-    report = write_comparison(result, args.out / "compare", overwrite=True)
+    report = result.write(args.out / "compare", overwrite=True)
     times["compare"] = time.perf_counter() - t0
     summary = summarise(result, pops, evals, task, preset, args, times)
     write_json(args.out / "universality.json", summary)
@@ -196,16 +196,16 @@ def main(argv=None) -> int:
 
 def summarise(result, pops, evals, task, preset, args, times) -> dict:
     """The study's numbers: per population and the within/between table over subsets of networks."""
-    members = result["members"]
+    members = result.members
     solved = np.asarray([bool(m["success"]) for m in members])
     arch = {name: a for name, a, *_ in pops}
     groups = np.asarray([arch[m["run"]] for m in members])  # within/between: the architecture
-    graphs = result["graphs"]
+    graphs = result.graphs
     n_memory = np.asarray([g.n_nodes for g in graphs])
     full = n_memory >= 2 ** task.n_bits
     verdicts = [m.get("memory_check") for m in members]  # the behavioural check's verdict per network
-    distances = {name: np.asarray(result[name]) for name in MEASURES if name in result}
-    distances["1 - cka"] = 1.0 - np.asarray(result["cka"])
+    distances = {name: np.asarray(getattr(result, name)) for name in MEASURES if name != "1 - cka"}
+    distances["1 - cka"] = 1.0 - np.asarray(result.cka)
     table = {}
     for subset, mask in (("all", np.ones(len(members), bool)), ("solved", solved),
                          (f"solved, >= {2 ** task.n_bits} memory states", solved & full)):

@@ -597,6 +597,8 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     owner = hashlib.sha256(" ".join([*networks, str(solved_only), repr(options)]).encode()).hexdigest()[:16]
     check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
     result = compare_ensembles(ensembles, names=names, task=tasks[0], success=success, log=log, **options)
+    if log:
+        log(repr(result))
     return result.write(out_dir, owner=owner, networks=list(networks), overwrite=overwrite)
 
 
