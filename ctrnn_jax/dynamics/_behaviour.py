@@ -144,6 +144,29 @@ class MemoryCheck:
                 "drift": plain(self.drift), "ratio": plain(self.ratio), "growth": plain(self.growth),
                 "start_error": plain(self.start_error)}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "MemoryCheck":
+        """The `MemoryCheck` of a `to_dict()` (e.g. read back from `analysis.json`'s `memory_check`). The
+        dict has no memory states: `states` reads back as an empty `(K, L, 0)` array. A `None` (an infinite
+        value) reads back as `inf`. Raises `ValueError` naming a missing key."""
+        def floats(a, none=math.inf):
+            return np.asarray(np.where(np.equal(np.asarray(a, object), None), none, np.asarray(a, object)), np.float64)
+
+        try:
+            verdict = np.asarray(d["verdict"], str)
+            k = verdict.shape[0]
+            labels = floats(d["labels"], math.nan)
+            labels = labels.reshape(len(d["labels"]), -1) if labels.size else labels.reshape(0, 0)
+            per = {name: floats(d[name]).reshape(k, labels.shape[0])
+                   for name in ("start_error", "drift", "ratio", "growth")}
+            return cls(labels=labels, states=np.zeros((k, labels.shape[0], 0)), holds=np.asarray(d["holds"], bool)
+                       .reshape(k, labels.shape[0]), response=np.asarray(d["response"], str).reshape(k, labels.shape[0]),
+                       verdict=verdict, epsilon=floats(d["epsilon"], math.nan), inputs=floats(d["inputs"], math.nan),
+                       tolerance=float(d["tolerance"]), horizon_steps=int(d["horizon_steps"]),
+                       n_perturbations=int(d["n_perturbations"]), **per)
+        except KeyError as e:
+            raise ValueError(f"not a MemoryCheck dict (no {e}).") from None
+
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.rows()
         header = list(rows[0]) if rows else ["member"]

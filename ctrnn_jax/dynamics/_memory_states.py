@@ -26,12 +26,13 @@ most common number of marginal eigenvalues (`n_marginal`) of its marginal points
 
 import collections
 import dataclasses
+import html
 import math
 
 import numpy as np
 
 from .._checks import check_positive
-from ._fixed_points import FixedPoints, pairwise_distances
+from ._fixed_points import FixedPoints, html_table, pairwise_distances, text_table
 
 ATTRACTOR = "attractor"
 
@@ -99,6 +100,46 @@ class MemoryStates:
                            for i in range(self.n_states(k))]})
         return {"n_members": self.n_members,
                 "readouts": None if self.readouts is None else self.readouts.tolist(), "members": members}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MemoryStates":
+        """The `MemoryStates` of a `to_dict()` (e.g. read back from `analysis.json`'s `memory`). Raises
+        `ValueError` naming the missing key."""
+        try:
+            members = sorted(d["members"], key=lambda m: m["member"])
+            k = int(d["n_members"])
+            if [m["member"] for m in members] != list(range(k)):
+                raise ValueError(f"`members` must list members 0..{k - 1}.")
+            fields = {name: [] for name in ("points", "representative", "label", "dimension", "exact")}
+            for m in members:
+                states = m["states"]
+                fields["points"].append([np.asarray(st["points"], np.int64) for st in states])
+                for name, dtype in (("representative", np.int64), ("label", np.int64), ("dimension", np.int64),
+                                    ("exact", bool)):
+                    fields[name].append(np.asarray([st[name] for st in states], dtype))
+            scale = np.asarray([math.inf if m["scale"] is None else m["scale"] for m in members], np.float64)
+            readouts = None if d["readouts"] is None else np.asarray(d["readouts"], np.float64)
+        except KeyError as e:
+            raise ValueError(f"not a MemoryStates dict (no {e}).") from None
+        return cls(n_members=k, scale=scale, readouts=readouts, **fields)
+
+    def _table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["member", "states", "points", "by mechanism"]
+        body = [[str(k), str(self.n_states(k)), str(sum(len(p) for p in self.points[k])),
+                 ", ".join(f"{n} {name}" for name, n in self.counts(k).items()) or "–"] for k in range(self.n_members)]
+        return header, body
+
+    def _title(self) -> str:
+        total = collections.Counter(m for k in range(self.n_members) for m in self.mechanisms(k))
+        by = ", ".join(f"{n} {name}" for name, n in sorted(total.items())) or "none"
+        labels = "no readouts" if self.readouts is None else f"labelled by {self.readouts.shape[0]} readouts"
+        return f"{self.n_members} member(s), {sum(total.values())} memory states ({by}), {labels}"
+
+    def __repr__(self) -> str:
+        return text_table(f"MemoryStates: {self._title()}", *self._table(), max_rows=8)
+
+    def _repr_html_(self) -> str:
+        return html_table(f"<b>MemoryStates</b>: {html.escape(self._title())}", *self._table())
 
 
 def _components(d: np.ndarray, scale: float) -> np.ndarray:
