@@ -30,9 +30,15 @@ class AbstractRNN(eqx.Module):
     - `full_states(inputs, ...)` / `states(inputs, ...)` / `__call__(inputs, ...)`: the flat states,
       the hidden states and the outputs over a trial `(T, M)` or a batch `(B, T, M)`.
 
+    A cell of one's own subclasses it the same way (see the docs page "Writing a cell"). Its constructor
+    must read `Cls(n_inputs, n_units, n_outputs, *, key, **options)` (`M`, `N`, `O`, a PRNG key, then
+    keyword options, e.g. `activation`), as the built-in cells' do: `make_ensemble` builds members with it
+    and `load_npz` rebuilds the structure from `options()` before filling in the saved arrays.
+
     **Class variables:**
 
-    - `cell`: the cell's name (`"ctrnn"`, `"gru"`, `"lstm"`, `"ugrnn"`), as in `EnsembleConfig.cell`.
+    - `cell`: the cell's name (`"ctrnn"`, `"gru"`, `"lstm"`, `"ugrnn"`, or a cell's own), as in
+      `EnsembleConfig.cell` for the built-in ones.
     - `untrained`: names of array fields that training never changes (the CTRNN's `alpha`).
     - `state_blocks`: `state_size / n_units` (2 for the LSTM's `[h, c]`, else 1).
     """
@@ -59,6 +65,14 @@ class AbstractRNN(eqx.Module):
     @abc.abstractmethod
     def states(self, inputs: jax.Array, **options) -> jax.Array:
         """The hidden states `(T, N)` or `(B, T, N)` over a trial or a batch."""
+
+    def options(self) -> dict:
+        """The keyword options of the constructor that set the network's structure, as a JSON-able dict:
+        `type(self)(n_inputs, n_units, n_outputs, key=key, **self.options())` has the same fields,
+        static values and array shapes (its arrays are then replaced by the saved ones). `load_npz` rebuilds
+        a cell of one's own this way. Default `{"activation": self.activation}`; a cell with more static
+        fields (a rank, a time constant kept static) overrides it."""
+        return {"activation": self.activation}
 
     @property
     def n_units(self) -> int:

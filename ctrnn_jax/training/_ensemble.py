@@ -10,13 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_choice, check_int
+from .._imports import import_object, is_import_string
+from ..models._base import AbstractRNN
 from ..models._activations import check_activation
 from ..models._gated import GRU, LSTM, UGRNN
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._model import CTRNN
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
 
-CELLS = ("ctrnn", "gru", "lstm", "ugrnn")
+CELLS = ("ctrnn", "gru", "lstm", "ugrnn")  # the built-in cells; `EnsembleConfig.cell` also takes an import string
+_GATED = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
 # The fields of `EnsembleConfig` that only the CTRNN uses (a gated cell refuses them at other values).
 CTRNN_ONLY = ("alpha", "gain", "recurrent_init", "readout_init")
 
@@ -62,7 +65,9 @@ class EnsembleConfig:
       `g²/N`). CTRNN only.
     - `readout_init`: initializer of `W_out`: `"glorot_uniform"`, `"normal"` or `"zeros"`. CTRNN only.
     - `cell`: `"ctrnn"` (the paper's model), `"gru"`, `"lstm"` or `"ugrnn"` (`ctrnn_jax.models._gated`;
-      Keras-style initialization, every array trained).
+      Keras-style initialization, every array trained), or the import string `module:QualName` of a
+      cell of one's own (a subclass of `AbstractRNN`, built as `Cls(M, N, O, key=..., activation=...)`;
+      see the docs page "Writing a cell").
     - `dale`: Dale's law on `W_rec`: E/I units with an E/I-balanced initialization at the spectral
       radius of the configured initializer, enforced after every training step. CTRNN only.
     - `excitatory_fraction`: fraction of excitatory units under Dale's law.
@@ -73,7 +78,8 @@ class EnsembleConfig:
 
     The constraints (`dale`, the densities, `autapses`; see `ctrnn_jax.training._constraints`) are drawn
     per member from the ensemble's key and enforced after every training step. A gated `cell` refuses
-    the CTRNN-only fields (`CTRNN_ONLY`) at other values than their defaults, and active constraints.
+    the CTRNN-only fields (`CTRNN_ONLY`) at other values than their defaults, and active constraints; so
+    does a cell of one's own.
     """
 
     members: int = 8
@@ -107,7 +113,7 @@ class EnsembleConfig:
                 object.__setattr__(self, name, tuple(value))
         self.alphas()
         self.gains()
-        check_choice("cell", self.cell, CELLS)
+        cell_class(self.cell)  # a built-in name, or an importable subclass of AbstractRNN
         if self.cell != "ctrnn":  # refused rather than silently dropped
             defaults = {f.name: f.default for f in dataclasses.fields(self)}
             for name in CTRNN_ONLY:
@@ -154,8 +160,23 @@ class EnsembleConfig:
             return cls(**{name: value for name, value in d.items() if name not in CTRNN_ONLY})
 
 
-def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> CTRNN:
-    """Build `config.members` CTRNNs from split keys, stacked: every array gains a leading `K` axis.
+def cell_class(cell: object) -> type[AbstractRNN]:
+    """The class of `cell`: a built-in name (`CELLS`) or the import string `module:QualName` of a subclass of
+    `AbstractRNN`, imported.
+
+    Raises `ValueError` in one line for an unknown name, a malformed string or a class that cannot be imported.
+    """
+    if is_import_string(cell):
+        return import_object(cell, what="cell", base=AbstractRNN)
+    if cell not in CELLS:
+        raise ValueError(f"`cell` must be one of {', '.join(CELLS)}, or the import string `module:QualName` of a "
+                         f"subclass of ctrnn_jax.AbstractRNN; got {cell!r}.")
+    return CTRNN if cell == "ctrnn" else _GATED[cell]
+
+
+def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> AbstractRNN:
+    """Build `config.members` networks of `config.cell` from split keys, stacked: every array gains a
+    leading `K` axis.
 
     Member `k` equals `CTRNN(..., key=jax.random.split(key, K)[k])` with its own `alpha` and `gain`.
     With constraints configured, each member then satisfies `ensemble_constraints(config, key=key)`
@@ -200,8 +221,8 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.A
     if members is not None:
         alphas, gains = alphas[members], gains[members]
 
-    if config.cell != "ctrnn":
-        cls = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}[config.cell]
+    if config.cell != "ctrnn":  # a gated cell or one's own: `Cls(M, N, O, *, key, activation)`
+        cls = cell_class(config.cell)
         return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
                                              activation=config.activation))(keys)
 
