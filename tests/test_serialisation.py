@@ -22,7 +22,9 @@ from ctrnn_jax import (
     save_npz,
 )
 from ctrnn_jax.models._gated import GRU, LSTM, UGRNN
+from ctrnn_jax.io import fingerprint
 from ctrnn_jax.io._run import RunConfig, train_run
+from ctrnn_jax.io._serialisation import from_arrays
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
 TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
@@ -247,3 +249,51 @@ def test_gated_checkpoint_round_trip(cell, tmp_path, tree_allclose):
     save_checkpoint(tmp_path / "checkpoint.eqx", ensemble, np.ones((3, 2)))
     loaded, losses = load_checkpoint(tmp_path / "checkpoint.eqx", gated_ensemble(cell, 4))
     assert tree_allclose(loaded, ensemble, exact=True) and losses.shape == (3, 2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The built-in cells' files and fingerprints are those of before any cell could be saved (#29)
+# ----------------------------------------------------------------------------------------------------
+
+# The interchange format as it was (ctrnn_jax/io/_serialisation.py at 56c94d8): array names per cell.
+FORMAT = {"ctrnn": ARRAYS, **GATED_ARRAYS}
+# Computed with that code (before #29) from `fixed_arrays(cell)`; derived files record them, so they never change.
+PINNED_FINGERPRINTS = {"ctrnn": "83cfd3d1d7c3934b", "gru": "b99773c240f5f409", "lstm": "d7dac5a3e3c622e3",
+                       "ugrnn": "c30b9dbd45c3b9b9"}
+
+
+def fixed_arrays(cell: str, k: int = 2, n: int = 3, m: int = 2, o: int = 1) -> dict:
+    """Deterministic arrays of the interchange format of `cell` (no random numbers: stable across JAX versions)."""
+    g = {"ctrnn": 1, "gru": 3, "lstm": 4, "ugrnn": 2}[cell]
+    shapes = {"W_rec": (k, g * n, n), "W_in": (k, g * n, m), "b": (k, g * n), "b_n": (k, n), "W_out": (k, o, n),
+              "b_out": (k, o), "alpha": (k,)}
+    out = {name: (np.linspace(-1, 1, int(np.prod(shapes[name])), dtype=np.float32).reshape(shapes[name])
+                  * (i + 1) / 7).astype(np.float32) for i, name in enumerate(FORMAT[cell])}
+    if cell == "ctrnn":
+        out["alpha"] = np.array([0.5, 1.0], np.float32)
+    return out
+
+
+@pytest.mark.parametrize("cell", list(FORMAT))
+def test_builtin_fingerprints_are_pinned(cell):
+    assert fingerprint(from_arrays(fixed_arrays(cell), "tanh", cell=cell)) == PINNED_FINGERPRINTS[cell]
+
+
+@pytest.mark.parametrize("cell", list(FORMAT))
+def test_builtin_files_keep_the_old_layout(cell, tmp_path):
+    """`save_npz` writes exactly the entries, dtypes and values the format always had (CTRNN without `cell`),
+    and a file written in that layout by `np.savez` loads to the same arrays."""
+    arrays = fixed_arrays(cell)
+    old = {"activation": np.asarray("softplus"), **arrays, **({} if cell == "ctrnn" else {"cell": np.asarray(cell)})}
+    save_npz(from_arrays(arrays, "softplus", cell=cell), tmp_path / "new.npz")
+    with np.load(tmp_path / "new.npz") as z:
+        assert sorted(z.files) == sorted(old)
+        for name, value in old.items():
+            assert z[name].dtype == value.dtype and z[name].shape == value.shape, name
+            assert np.array_equal(z[name], value), name
+    np.savez(tmp_path / "old.npz", **old)  # as the code before #29 wrote it
+    loaded = load_npz(tmp_path / "old.npz")
+    assert type(loaded).cell == cell and loaded.activation == "softplus"
+    for name in FORMAT[cell]:
+        assert np.array_equal(np.asarray(getattr(loaded, name)), arrays[name]), name
+    assert fingerprint(loaded) == fingerprint(load_npz(tmp_path / "new.npz"))
