@@ -127,7 +127,7 @@ def test_train_continues_from_the_state_step(tree_allclose):
         (dict(steps=1.5), TypeError, "steps"),
         (dict(batch_size=0), ValueError, "batch_size"),
         (dict(learning_rate=-1.0), ValueError, "learning_rate"),
-        (dict(learning_rate=(1e-2, 0.0)), ValueError, "learning_rate"),
+        (dict(learning_rate=(1e-2, -1e-3)), ValueError, "learning_rate"),
         (dict(clip_norm=0.0), ValueError, "clip_norm"),
         (dict(noise_std=-0.1), ValueError, "noise_std"),
         (dict(steps_per_call=0), ValueError, "steps_per_call"),

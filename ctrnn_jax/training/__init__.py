@@ -29,6 +29,7 @@ from ._tensorboard import TensorBoardProgress as TensorBoardProgress
 from ._sharding import member_mesh as member_mesh
 from ._sharding import shard_members as shard_members
 from ._train import EnsembleTrainer as EnsembleTrainer
+from ._train import Hyper as Hyper
 from ._train import make_train_step as make_train_step
 from ._train import optimizer as optimizer
 from ._train import restart_key as restart_key

@@ -40,6 +40,7 @@ import optax
 from jax import lax
 
 from .._checks import check_int, check_seed
+from .._imports import import_object, import_string, is_import_string
 from ..models._model import CTRNN
 from ..models._scan import check_backprop, check_precision
 from ..tasks._flipflop import FlipFlopConfig
@@ -63,7 +64,8 @@ class TrainConfig:
 
     - `steps`: total number of training steps (>= 0).
     - `batch_size`: trials per step and member (>= 1).
-    - `learning_rate`: Adam learning rate (> 0), a number or one per member.
+    - `learning_rate`: Adam learning rate (>= 0; 0 holds a member at its initial weights), a number or
+      one per member.
     - `lr_decay`: inverse-time decay `lr_t = lr / (1 + lr_decay·t)` (Keras 2 `decay`; 0 = constant).
     - `clip_norm`: per-member gradient global-norm clip: a number, one per member, or None for no clipping.
     - `noise_std`: std of the recurrent noise added to `h` at each step (>= 0), a number or one per member.
@@ -106,6 +108,11 @@ class TrainConfig:
       changes the rounding of the members still training (in the last digit, amplified by training:
       compare runs only with the same setting); a run is as deterministic either way, and resumes
       exactly. The losses of done members are NaN either way. Never in a distributed run.
+
+    With a user's optimizer (`EnsembleTrainer(..., optimizer=...)`) the optimizer fields have no effect
+    and are refused at values other than their defaults (`OPTIMIZER_FIELDS`): `lr_decay`, `adam_b1`,
+    `adam_b2`, `adam_eps`, and, for one `optax.GradientTransformation` for all members, also
+    `learning_rate` and `clip_norm` (a per-member factory receives those two in its `Hyper`).
     """
 
     steps: int = 8000
@@ -163,7 +170,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not (name == "clip_norm" and value is None):  # the range here; the length against K in `hyper`
                 per_member(name, value, len(value) if isinstance(value, tuple) else 1, low=0.0,
-                           low_open=name in ("learning_rate", "clip_norm"))
+                           low_open=name == "clip_norm")
         for name in ("shared_batch", "train_bias", "compact"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
@@ -179,7 +186,7 @@ class TrainConfig:
 
     def hyper(self, n_members: int) -> "Hyper":
         """The per-member hyper-parameters as `(K,)` arrays (validated)."""
-        lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0)
+        lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0, low_open=False)
         clip = (np.full(n_members, np.inf) if self.clip_norm is None
                 else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
         f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
@@ -201,7 +208,14 @@ class TrainConfig:
 class Hyper(eqx.Module):
     """Per-member hyper-parameters, each `(K,)`; arguments of the compiled step (no recompiles).
     Whether the recurrent noise and each weight penalty are in the step at all is decided once (any
-    member's value > 0), so a run where all are 0 compiles the step without them."""
+    member's value > 0), so a run where all are 0 compiles the step without them.
+
+    A per-member optimizer factory (`EnsembleTrainer(..., optimizer=factory)`) is called with one
+    member's `Hyper`: every field then a traced scalar `()` float32 (`clip_norm` inf where
+    `TrainConfig.clip_norm` is None).
+
+    **Fields:** `learning_rate`, `clip_norm`, `noise_std`, `weight_l1`, `weight_l2` (see `TrainConfig`).
+    """
 
     learning_rate: jax.Array
     clip_norm: jax.Array
@@ -274,6 +288,64 @@ def optimizer(config: "TrainConfig", learning_rate=1.0, clip_norm=np.inf) -> opt
     )
 
 
+# What `optimizer=` takes: None (the built-in chain), one transformation for every member, or a factory
+# called per member with its `Hyper`.
+Optimizer = optax.GradientTransformation | Callable[[Hyper], optax.GradientTransformation] | None
+# The `TrainConfig` fields of the built-in optimizer: no effect with a user's one (refused at other values
+# than their defaults); a per-member factory still receives `learning_rate` and `clip_norm` in its `Hyper`.
+OPTIMIZER_FIELDS = ("learning_rate", "clip_norm", "lr_decay", "adam_b1", "adam_b2", "adam_eps")
+FACTORY_FIELDS = ("learning_rate", "clip_norm")
+
+
+def check_optimizer(opt: Optimizer, config: "TrainConfig") -> Optimizer:
+    """`opt` if it is None, an `optax.GradientTransformation` or a callable (a per-member factory);
+    raises `ValueError` naming the fields of `config` set to other values than their defaults that
+    would have no effect with it (`OPTIMIZER_FIELDS`)."""
+    if opt is None:
+        return None
+    if not isinstance(opt, optax.GradientTransformation) and not callable(opt):
+        raise TypeError("`optimizer` must be None (clip, Adam and decay from the TrainConfig), an "
+                        "optax.GradientTransformation, or a callable `hyper -> optax.GradientTransformation` "
+                        f"(per member), got {type(opt).__name__}.")
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    passed = FACTORY_FIELDS if not isinstance(opt, optax.GradientTransformation) else ()
+    unused = [f"`{n}`={getattr(config, n)!r}" for n in OPTIMIZER_FIELDS
+              if n not in passed and getattr(config, n) != defaults[n]]
+    if unused:
+        kind = ("a per-member optimizer factory" if passed else "an optax.GradientTransformation")
+        raise ValueError(f"with {kind} as `optimizer`, the TrainConfig's {', '.join(unused)} would have no "
+                         "effect (the optimizer is the whole update): leave "
+                         f"{'them' if len(unused) > 1 else 'it'} at the default, or build "
+                         f"{'them' if len(unused) > 1 else 'it'} into the optimizer.")
+    return opt
+
+
+def _origin(obj) -> str:
+    """`module.qualname` of a function (up to its `<locals>`), else its repr (a functools.partial, ...)."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return repr(obj)
+    return f"{module.split('._')[0]}.{qualname.split('.<locals>')[0]}"
+
+
+def describe_optimizer(opt: Optimizer, config: "TrainConfig") -> str:
+    """One line saying what the update is (for the reprs of `TrainStep` and `EnsembleTrainer`)."""
+    if opt is None:
+        clip = "" if config.clip_norm is None else f"clip(‖g‖ ≤ {_values(config.clip_norm)}) → "
+        return (f"{clip}Adam(b1={config.adam_b1}, b2={config.adam_b2}, eps={config.adam_eps}) → "
+                f"lr/(1 + {config.lr_decay}·t), lr = {_values(config.learning_rate)}")
+    if isinstance(opt, optax.GradientTransformation):
+        return f"user: {type(opt).__name__} from {_origin(opt.init)} (the same for every member)"
+    return f"user: per-member factory {_origin(opt)}"
+
+
+def _values(value) -> str:
+    """A number, or a per-member tuple, short."""
+    if isinstance(value, tuple):
+        return "(" + ", ".join(f"{v:g}" for v in value) + ")"
+    return f"{value:g}"
+
+
 def step_key(state: TrainState) -> jax.Array:
     """The key of the step `state.step` of a run: its training key folded with the step (what
     `EnsembleTrainer` passes to the step)."""
@@ -285,23 +357,50 @@ class TrainStep:
 
     One step of every member: a batch per member (or one shared) from `key` (in data-set mode the
     epoch's shuffle comes from the state's key and the batch from `state.step`), the loss, its gradient
-    and the `optimizer` update; non-finite members freeze, and members that met the criterion
+    and the optimizer's update (`optimizer`, see `make_train_step`); non-finite members freeze, and members that met the criterion
     (`state.criterion_step >= 0`) are held at the weights that met it. `metrics` holds `loss` and `grad_norm`, `(K,)`.
     Jit it, vmap it or call it from a loop; `EnsembleTrainer` scans it over chunks of steps with
     `key = step_key(state)`. The per-member hyper-parameters, the fixed data set and the constraints
     are attributes (`hyper`, `data`, `constraints`); `apply(state, key, hyper, data, constraints)` takes
     them as arguments instead (no constants in a compiled program; what the trainer does).
+    `optimizer` is what `make_train_step` was given (None: the built-in chain); `opt_init(params, hyper)`
+    makes the stacked optimizer states.
     """
 
-    def __init__(self, config: "TrainConfig", task, hyper: Hyper, data, constraints):
+    def __init__(self, config: "TrainConfig", task, hyper: Hyper, data, constraints, optimizer: Optimizer = None):
         self.config, self.task = config, task
         self.hyper, self.data, self.constraints = hyper, data, constraints
+        self.optimizer = check_optimizer(optimizer, config)
         self.use_noise = bool(np.any(to_host(hyper.noise_std) > 0))
         self.use_l1 = bool(np.any(to_host(hyper.weight_l1) > 0))
         self.use_l2 = bool(np.any(to_host(hyper.weight_l2) > 0))
 
     def __call__(self, state: TrainState, key: jax.Array) -> tuple[TrainState, dict]:
         return self.apply(state, key, self.hyper, self.data, self.constraints)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"TrainStep({self.hyper.learning_rate.shape[0]} members, task {self.task.name}, batch {c.batch_size}"
+                f"{' shared' if c.shared_batch else ''}, backprop {c.backprop!r}; "
+                f"optimizer: {describe_optimizer(self.optimizer, c)})")
+
+    def member_optimizer(self, hyper: Hyper) -> optax.GradientTransformation:
+        """One member's update, given its `Hyper` (traced scalars): the built-in chain (`optimizer`), the
+        user's transformation, or the user's factory called with `hyper`."""
+        if self.optimizer is None:
+            return optimizer(self.config, hyper.learning_rate, hyper.clip_norm)
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            return self.optimizer
+        return self.optimizer(hyper)
+
+    def opt_init(self, params, hyper: Hyper):
+        """The stacked optimizer states of stacked `params` (the trained arrays of a model, `(K, ...)`), with
+        the members' `hyper` (`(K,)`; used by a per-member factory only)."""
+        if self.optimizer is None:  # the state does not depend on the learning rate and clip
+            return eqx.filter_vmap(optimizer(self.config).init)(params)
+        if isinstance(self.optimizer, optax.GradientTransformation):
+            return eqx.filter_vmap(self.optimizer.init)(params)
+        return eqx.filter_vmap(lambda p, h: self.optimizer(h).init(p))(params, hyper)
 
     def spec(self, model):
         return trainable_filter(model, self.config.train_bias, self.config.fixed)
@@ -350,7 +449,7 @@ class TrainStep:
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
         gnorm = optax.tree.norm(grads)
-        updates, new_opt = optimizer(c, hyper.learning_rate, hyper.clip_norm).update(grads, opt_state, params)
+        updates, new_opt = self.member_optimizer(hyper).update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if cons is not None:  # projected gradient descent onto the member's constraints
             new_params = eqx.filter(apply_constraints(eqx.combine(new_params, static), cons), spec)
@@ -385,18 +484,33 @@ class TrainStep:
 
 
 def make_train_step(ensemble_config: EnsembleConfig, train_config: "TrainConfig", task=None, *,
-                    constraints: Constraints | None = None) -> TrainStep:
+                    constraints: Constraints | None = None, optimizer: Optimizer = None) -> TrainStep:
     """The pure training step of an ensemble: `step(state, key) -> (state, metrics)`.
 
     **Arguments:** the ensemble's `EnsembleConfig`, the `TrainConfig` and the task (default the
-    flip-flop); `constraints` (stacked) replaces those the ensemble config draws from `seed`.
+    flip-flop); `constraints` (stacked) replaces those the ensemble config draws from `seed`;
+    `optimizer` is each member's update:
+
+    - None (default): the built-in `optax.chain` of `optimizer(train_config, lr, clip)`: global-norm clip at
+      the member's `clip_norm`, Adam (`adam_b1`, `adam_b2`, `adam_eps`), learning rate
+      `learning_rate / (1 + lr_decay·t)`;
+    - an `optax.GradientTransformation` (e.g. `optax.adamw(schedule)`): the same for every member, its
+      state vmapped over them (`TrainState.opt_state`);
+    - a callable `factory(hyper) -> optax.GradientTransformation`: called inside the vmapped update with one
+      member's `Hyper` (traced scalars: `learning_rate`, `clip_norm`, ...) for per-member settings, e.g.
+      `lambda h: optax.adamw(h.learning_rate)` or `optax.inject_hyperparams`. Its `init` is called with the
+      same `Hyper`.
+
+    A user's optimizer is the whole update: the `TrainConfig`'s `lr_decay` and `adam_*` (and, for one
+    transformation, `learning_rate` and `clip_norm`) have no effect and are refused at other values than
+    their defaults (`ValueError`).
 
     `state` is a `TrainState` (e.g. `EnsembleTrainer(...).init()`), `key` the step's key; `metrics` is
     `{"loss": (K,), "grad_norm": (K,)}`. A loop `state, m = jax.jit(step)(state, step_key(state))`
     takes exactly `EnsembleTrainer.train`'s steps (train-to-criterion and restarts, which act between
     compiled chunks, aside).
     """
-    trainer = EnsembleTrainer(ensemble_config, train_config, task, constraints=constraints)
+    trainer = EnsembleTrainer(ensemble_config, train_config, task, constraints=constraints, optimizer=optimizer)
     trainer.data()  # in data-set mode, made once and held by the step
     return trainer.step
 
@@ -460,10 +574,19 @@ class _LegacyState(eqx.Module):
     key_data: jax.Array
 
 
+def _default_layout(opt_state) -> bool:
+    """Whether an optimizer state has the built-in chain's layout: (clip's empty state, Adam's, the schedule's)."""
+    return (isinstance(opt_state, tuple) and len(opt_state) == 3 and isinstance(opt_state[0], optax.EmptyState)
+            and isinstance(opt_state[1], optax.ScaleByAdamState) and isinstance(opt_state[2], optax.ScaleByScheduleState))
+
+
 def legacy_layouts(like: TrainState):
     """Older checkpoint layouts of a state like `like`: `[(old_like, convert)]`, `convert(old)` giving a
     `TrainState` (for `io.load_checkpoint`). The old Adam state becomes the chain's Adam state, the
-    schedule's count Adam's count (the old decay counted steps), no restarts and no criterion yet."""
+    schedule's count Adam's count (the old decay counted steps), no restarts and no criterion yet.
+    Only for the built-in optimizer (older versions had no other): `[]` for a state of a user's optimizer."""
+    if not _default_layout(like.opt_state):
+        return []
     clip, adam, sched = like.opt_state
     old_like = _LegacyState(like.model, adam, like.step, like.frozen, like.frozen_step, like.member_id, like.key_data)
 
@@ -476,6 +599,45 @@ def legacy_layouts(like: TrainState):
                           criterion_step=jnp.full_like(like.criterion_step, -1))
 
     return [(old_like, convert)]
+
+
+def _cell_matches(cell: str, model) -> bool:
+    """Whether `EnsembleConfig.cell` (a name, or an import string `module:QualName`) names the model's class."""
+    if not is_import_string(cell):
+        return getattr(type(model), "cell", None) == cell
+    try:
+        return import_object(cell, what="cell") is type(model)
+    except ValueError:  # not importable here: compare the strings
+        try:
+            return import_string(type(model)) == cell
+        except (TypeError, ValueError):
+            return False
+
+
+def check_model(config: EnsembleConfig, model) -> None:
+    """Raises `ValueError` listing every way a stacked `model` contradicts `config`: its members (leading
+    axis), units, inputs, outputs, cell (the class variable `cell`, or the class's import string where
+    `config.cell` is one) and activation."""
+    if not hasattr(model, "W_out") or not hasattr(model, "W_rec") or not hasattr(model, "W_in"):
+        raise TypeError(f"`model` must be a stacked ensemble of an AbstractRNN cell, got {type(model).__name__}.")
+    k = ensemble_size(model)
+    found = []
+    for name, have, what in (("members", k, f"{k} members (leading axis)"),
+                             ("units", model.n_units, f"N = {model.n_units} units"),
+                             ("inputs", model.n_inputs, f"M = {model.n_inputs} inputs"),
+                             ("outputs", model.n_outputs, f"O = {model.n_outputs} outputs")):
+        if getattr(config, name) != have:
+            found.append(f"`EnsembleConfig.{name}` = {getattr(config, name)} but the model has {what}")
+    if not _cell_matches(config.cell, model):
+        cls = type(model)
+        found.append(f"`EnsembleConfig.cell` = {config.cell!r} but the model is a {cls.__module__}.{cls.__qualname__} "
+                     f"(cell {getattr(cls, 'cell', None)!r})")
+    activation = getattr(model, "activation", None)
+    if activation is not None and activation != config.activation:
+        found.append(f"`EnsembleConfig.activation` = {config.activation!r} but the model has {activation!r}")
+    if found:
+        raise ValueError("the model contradicts the trainer's EnsembleConfig: " + "; ".join(found)
+                         + ". Give an EnsembleConfig that describes the model.")
 
 
 class EnsembleTrainer:
@@ -495,6 +657,11 @@ class EnsembleTrainer:
     - `constraints`: stacked `Constraints` (arrays `(K, ...)`, e.g. user-supplied masks from
       `constraints_from_arrays`, stacked) to enforce instead of those the ensemble config draws from
       `seed`. Every member is projected onto its constraints at `init` and after every step.
+    - `optimizer`: None (the built-in clip → Adam → decay of the `TrainConfig`), an
+      `optax.GradientTransformation` for every member, or a per-member factory `hyper ->
+      optax.GradientTransformation` (see `make_train_step`). Its state is `TrainState.opt_state`
+      (checkpointed, restored by `load_checkpoint(path, like=trainer.init())`, re-initialized for a
+      restarted member); train-to-criterion, restarts and compaction work with any.
 
     After every chunk, on the device: the criterion (`stop_mse`) and the dead-start check
     (`restart_after`), see the module's docstring; the host reads `criterion_step` and the dead starts
@@ -506,12 +673,13 @@ class EnsembleTrainer:
     """
 
     def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None,
-                 constraints: Constraints | None = None):
+                 constraints: Constraints | None = None, optimizer: Optimizer = None):
         task = FlipFlopConfig() if task is None else task
         if not isinstance(ensemble, EnsembleConfig):
             raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
         if not isinstance(train, TrainConfig):
             raise TypeError(f"`train` must be a TrainConfig, got {type(train).__name__}.")
+        check_optimizer(optimizer, train)
         check_task(task)
         if task.n_inputs != ensemble.inputs or task.n_outputs != ensemble.outputs:
             raise ValueError(f"the {task.name} task has {task.n_inputs} inputs and {task.n_outputs} outputs but the "
@@ -531,10 +699,18 @@ class EnsembleTrainer:
         self.constraints = None if constraints is None else self.place(constraints)
         self._data = None
         self._held_out = None
-        self.step = TrainStep(train, task, self.hyper, None, self.constraints)
+        self.step = TrainStep(train, task, self.hyper, None, self.constraints, optimizer)
         self._chunks: dict[int, Callable] = {}
         self._restarts: Callable | None = None  # the restarts' program, made at the first dead start
         self.trace_count = 0  # how many times a chunk function was traced (compiles)
+
+    def __repr__(self) -> str:
+        e, c = self.ensemble_config, self.config
+        criterion = "" if c.stop_mse is None else f", to MSE < {c.stop_mse:g}"
+        restarts = "" if c.restart_after is None else f", dead starts restarted after {c.restart_after}"
+        return (f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) on {self.task.name}, "
+                f"{c.steps} steps of batch {c.batch_size} in chunks of {c.steps_per_call}{criterion}{restarts}\n"
+                f"  optimizer: {describe_optimizer(self.step.optimizer, c)}")
 
     # -- state --------------------------------------------------------------------------------
     def init(self) -> TrainState:
@@ -557,17 +733,19 @@ class EnsembleTrainer:
         return jax.default_device(jax.local_devices(backend="cpu")[0])
 
     def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
-        """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`)."""
-        k = ensemble_size(model)
-        if k != self.ensemble_config.members:
-            raise ValueError(f"the model has {k} members but the config says `members`={self.ensemble_config.members}.")
+        """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`, or of a
+        cell of your own). Raises `ValueError` listing every way the model contradicts the trainer's
+        `EnsembleConfig` (`members`, `units`, `inputs`, `outputs`, `cell`, `activation`): the config is
+        what restarts draw fresh members from and what a run folder records."""
+        check_model(self.ensemble_config, model)
         if key_data is None:
             key_data = jax.random.key_data(self._train_key)
         return self.place(self._initial_state(model, key_data, self.constraints))
 
-    def _opt_init(self, model):
+    def _opt_init(self, model, hyper: Hyper | None = None):
+        """The stacked optimizer states of `model` with the members' `hyper` (default all `K`, uncommitted)."""
         params, _ = eqx.partition(model, self.step.spec(model))
-        return eqx.filter_vmap(optimizer(self.config).init)(params)
+        return self.step.opt_init(params, self.config.hyper(ensemble_size(model)) if hyper is None else hyper)
 
     def _initial_state(self, model, key_data, constraints) -> TrainState:
         k = ensemble_size(model)
@@ -593,8 +771,7 @@ class EnsembleTrainer:
         from `seed`), else None."""
         if self.config.dataset_size is not None and self._data is None:
             key = jax.random.fold_in(jax.random.key(self.config.seed), 1_000_003)
-            make = getattr(self.task, "dataset", self.task.sample)
-            self._data = shard_members(make(key, self.config.dataset_size), self.mesh, -1)
+            self._data = shard_members(self.task.dataset(key, self.config.dataset_size), self.mesh, -1)
             self.step.data = self._data
         return self._data
 
@@ -604,9 +781,8 @@ class EnsembleTrainer:
         every pulse of the opposite sign, 10 steps earlier), else `stop_trials` trials drawn once from
         `seed` apart from every training key."""
         if self.config.stop_mse is not None and self._held_out is None:
-            if hasattr(self.task, "validation_set"):  # a held-out set of the task's own making
-                held = self.task.validation_set()
-            else:
+            held = self.task.validation_set()  # a held-out set of the task's own making, or None
+            if held is None:
                 held = self.task.sample(jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003),
                                         self.config.stop_trials)
             self._held_out = shard_members(held, self.mesh, -1)
@@ -640,16 +816,16 @@ class EnsembleTrainer:
                 & (state.restarts < c.max_restarts))
         return state, dead
 
-    def _restart(self, state: TrainState, dead: jax.Array, constraints) -> TrainState:
+    def _restart(self, state: TrainState, dead: jax.Array, constraints, hyper: Hyper) -> TrainState:
         """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states
-        (`constraints`: those of the state's members, or None). A program of its own (`_restarts`), compiled
+        (`constraints`, `hyper`: those of the state's members; constraints may be None). A program of its own (`_restarts`), compiled
         only in a run that has a dead start: the chunks stay small to compile."""
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
         pick = lambda new, old: jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
         model = jax.tree_util.tree_map(pick, model, state.model)
-        opt_state = jax.tree_util.tree_map(pick, self._opt_init(model), state.opt_state)
+        opt_state = jax.tree_util.tree_map(pick, self._opt_init(model, hyper), state.opt_state)
         return dataclasses.replace(
             state, model=model, opt_state=opt_state, restarts=restarts,
             start_step=jnp.where(dead, state.step, state.start_step),
@@ -677,7 +853,7 @@ class EnsembleTrainer:
         if self.config.restart_after is not None and np.any(to_host(dead)):
             if self._restarts is None:
                 self._restarts = jax.jit(self._restart)
-            state = self._restarts(state, dead, constraints)
+            state = self._restarts(state, dead, constraints, hyper)
         return state, losses
 
     def run_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
@@ -778,4 +954,5 @@ class EnsembleTrainer:
 
 
 __all__ = ["EnsembleTrainer", "TrainConfig", "TrainState", "TrainStep", "Hyper", "NoProgress", "select_members",
-           "make_train_step", "optimizer", "step_key", "restart_key", "state_record", "legacy_layouts"]
+           "make_train_step", "optimizer", "step_key", "restart_key", "state_record", "legacy_layouts", "check_model",
+           "check_optimizer", "Optimizer"]
