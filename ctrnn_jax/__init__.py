@@ -15,6 +15,7 @@ from .models import GRU as GRU
 from .models import LSTM as LSTM
 from .models import UGRNN as UGRNN
 from .tasks import ContextDMConfig as ContextDMConfig
+from .tasks import AbstractTask as AbstractTask
 from .tasks import decision_score as decision_score
 from .tasks import DelayedMatchConfig as DelayedMatchConfig
 from .tasks import flipflop_dataset as flipflop_dataset
@@ -26,8 +27,8 @@ from .tasks import NeurogymTask as NeurogymTask
 from .tasks import ParametricWMConfig as ParametricWMConfig
 from .tasks import PerceptualDMConfig as PerceptualDMConfig
 from .tasks import register_task as register_task
+from .tasks import regression_score as regression_score
 from .tasks import sample_flipflop as sample_flipflop
-from .tasks import Task as Task
 from .tasks import TASKS as TASKS
 from .training import apply_constraints as apply_constraints
 from .training import constraint_violations as constraint_violations

@@ -106,11 +106,10 @@ def runs(tmp_path_factory):
 
     # the reference: the same configuration in this one process (with the CLI's flip-flop Adam), states at
     # steps 20 and 30
-    from ctrnn_jax._cli import TASK_DEFAULTS
     task = cj.FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5,), gap_jitter=3, width=3, delay=2)
     trainer = cj.EnsembleTrainer(cj.EnsembleConfig(members=8, units=6, alpha=0.5),
                                  cj.TrainConfig(steps=30, batch_size=4, steps_per_call=10,
-                                                adam_b2=TASK_DEFAULTS["flipflop"][("train", "adam_b2")]), task)
+                                                adam_b2=task.train_defaults()["adam_b2"]), task)
     state, losses, reference = trainer.init(), [], {}
     for _ in range(3):
         state, chunk = trainer.run_steps(state, 10)

@@ -16,10 +16,12 @@ from ctrnn_jax.dynamics._stage import probe_trials
 
 
 @dataclasses.dataclass(frozen=True)
-class Hold:
-    """A custom task through the protocol only: hold the sign of a pulse on 2 inputs."""
+class Hold(cj.AbstractTask):
+    """A custom task through the interface only: hold the sign of a pulse on 2 inputs."""
 
     name: ClassVar[str] = "hold"
+    metric_name: ClassVar[str] = "accuracy"
+    higher_is_better: ClassVar[bool] = True
     n_inputs: ClassVar[int] = 2
     n_outputs: ClassVar[int] = 1
     length: int = 12
@@ -37,11 +39,11 @@ class Hold:
     def score(self, outputs, targets, mask):
         return cj.decision_score(outputs, targets, mask)
 
+    def success_threshold(self):
+        return 0.9
+
     def fixed_point_inputs(self):
         return np.zeros((1, 2), np.float32)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
 
 def _case(name):

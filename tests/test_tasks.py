@@ -11,7 +11,7 @@ import pytest
 
 from ctrnn_jax.tasks._decision import ContextDMConfig, PerceptualDMConfig
 from ctrnn_jax.tasks._memory import DelayedMatchConfig, ParametricWMConfig
-from ctrnn_jax.tasks._task import Task, check_task
+from ctrnn_jax.tasks._task import AbstractTask, check_task
 
 TASKS = [PerceptualDMConfig(), ContextDMConfig(), DelayedMatchConfig(), ParametricWMConfig()]
 IDS = [t.name for t in TASKS]
@@ -52,7 +52,7 @@ def _check_structure(task, inputs, targets, mask):
 @pytest.mark.parametrize("task", TASKS, ids=IDS)
 def test_protocol_shapes_and_dtypes(task, getkey):
     check_task(task)
-    assert isinstance(task, Task)
+    assert isinstance(task, AbstractTask)
     inputs, targets, mask = task.sample(getkey(), B)
     T, M = task.length, task.n_inputs
     assert T <= 100 and task.n_outputs == 1

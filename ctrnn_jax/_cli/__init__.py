@@ -19,7 +19,7 @@ from ._distributed import use_cpu_cores
 from ._errors import Parser, run_command
 from ._options import ConfigOptions, field_help, parse_fields
 from ._tasks import TASK_NAMES
-from ._train import PRESETS, TASK_DEFAULTS, add_config_options, config_from_args
+from ._train import PRESETS, add_config_options, config_from_args
 
 
 def build_parser() -> Parser:
@@ -48,4 +48,4 @@ def main(argv=None) -> int:
 
 
 __all__ = ["main", "build_parser", "use_cpu_cores", "config_from_args", "add_config_options", "TASK_NAMES",
-           "PRESETS", "TASK_DEFAULTS", "ConfigOptions", "field_help", "parse_fields"]
+           "PRESETS", "ConfigOptions", "field_help", "parse_fields"]

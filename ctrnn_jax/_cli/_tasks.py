@@ -1,5 +1,6 @@
 """The task options shared by the commands: `--task NAME` (choices: the registered tasks, plus
-`neurogym:ENV_ID`) with its `--task-opt FIELD=VALUE`, and the task of a run folder or a bare
+`neurogym:ENV_ID`, a user's task class as `module:QualName` and the tasks packages register in the entry-point
+group `ctrnn_jax.tasks`) with its `--task-opt FIELD=VALUE`, and the task of a run folder or a bare
 `ensemble.npz`."""
 
 import argparse
@@ -7,7 +8,9 @@ import dataclasses
 import math
 import typing
 
-from ..tasks._tasks import TASKS
+from .._imports import is_import_string
+from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._tasks import ENTRY_POINTS, TASKS
 from ._options import format_value, parse_value
 
 
@@ -15,6 +18,12 @@ from ._options import format_value, parse_value
 def task_names() -> tuple[str, ...]:
     """The registered task names, NeuroGym's as `neurogym:ENV_ID`."""
     return tuple("neurogym:ENV_ID" if name == "neurogym" else name for name in TASKS)
+
+
+def entry_point_names() -> set[str]:
+    """The task names packages register in the entry-point group `ctrnn_jax.tasks`."""
+    from importlib.metadata import entry_points
+    return {ep.name for ep in entry_points(group=ENTRY_POINTS)}
 
 
 TASK_NAMES = task_names()  # those registered when the command line is imported
@@ -32,12 +41,14 @@ class TaskChoices(tuple):
             return False
         if name.partition(":")[0] == "neurogym":
             return "neurogym" in TASKS and bool(name.partition(":")[2])
-        return name in TASKS
+        return name in TASKS or is_import_string(name) or name in entry_point_names()
 
 
 def add_task_option(group, *, default, help_: str) -> None:
     """`--task NAME`, its choices listed by `--help`."""
-    group.add_argument("--task", default=default, choices=TaskChoices(), help=help_)
+    group.add_argument("--task", default=default, choices=TaskChoices(), metavar="TASK",
+                       help=help_ + f"; one of {', '.join(task_names())}, or your own task class as module:QualName "
+                                    "(importable: installed or on PYTHONPATH)")
 
 
 def add_bare_task_options(parser) -> None:
@@ -50,10 +61,11 @@ def add_bare_task_options(parser) -> None:
                    help="a field of that task's config, e.g. --task-opt length=500 (repeatable)")
 
 
-def make_task(name: str, task_opts, given: dict | None = None, flags: dict | None = None):
+def make_task(name: str, task_opts, given: dict | None = None, flags: dict | None = None, *, sizes=None):
     """The task `name` with its `--task-opt FIELD=VALUE` options, and (for the flip-flop) the fields
     `given` by its own options (`flags`: their option names, for messages). A field given both ways with
-    different values is refused."""
+    different values is refused. `sizes`: `(M, O)` of an ensemble: the fields the task class's `for_sizes`
+    sets (the flip-flop's `n_bits`) unless given."""
     from ..tasks._tasks import make_task as make, task_class
     given, flags = dict(given or {}), flags or {}
     if name.partition(":")[0] == "neurogym":  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
@@ -63,11 +75,17 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
                              "use --task-opt KEY=VALUE")
         return neurogym_task(name, list(task_opts))
     cls = task_class(name)
-    if name != "flipflop" and given:
+    if not issubclass(cls, FlipFlopConfig) and given:  # the flip-flop options are FlipFlopConfig's fields
         raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
                          "use --task-opt FIELD=VALUE")
+    if not dataclasses.is_dataclass(cls) and task_opts:
+        raise ValueError(f"--task-opt: the {name} task is not a dataclass; it takes no FIELD=VALUE options")
     hints = typing.get_type_hints(cls)
     fields = dict(given)
+    if sizes is not None:  # what the sizes set, e.g. the flip-flop's n_bits = M
+        base, default = cls.for_sizes(*sizes), cls()
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)
+                  if getattr(base, f.name) != getattr(default, f.name)} | fields
     for opt in task_opts:
         field, sep, text = opt.partition("=")
         field = field.strip()
@@ -91,7 +109,8 @@ def task_for(args, ensemble, config):
     the 3-bit flip-flop when M = O = 3, otherwise None: no task)."""
     from ..io._run import task_for_ensemble
     if config is not None:
-        if (args.task is not None and args.task != config.task.name) or args.task_opt:
+        from ..tasks._tasks import task_spec
+        if (args.task is not None and args.task not in (config.task.name, task_spec(config.task))) or args.task_opt:
             raise ValueError(f"--task/--task-opt are for a bare ensemble.npz; {args.path} is a run folder of the "
                              f"{config.task.name} task (its config.json)")
         return config.task
@@ -99,24 +118,23 @@ def task_for(args, ensemble, config):
         if args.task_opt:
             raise ValueError("--task-opt needs --task NAME")
         return task_for_ensemble(ensemble)
-    opts, m = list(args.task_opt), ensemble.W_in.shape[-1]
-    if args.task == "flipflop" and m == ensemble.W_out.shape[-2] and \
-            not any(opt.partition("=")[0].strip() == "n_bits" for opt in opts):
-        opts.append(f"n_bits={m}")
-    return task_for_ensemble(ensemble, make_task(args.task, opts))
+    sizes = (ensemble.W_in.shape[-1], ensemble.W_out.shape[-2])
+    if args.task.partition(":")[0] == "neurogym":
+        return task_for_ensemble(ensemble, make_task(args.task, list(args.task_opt)))
+    return task_for_ensemble(ensemble, make_task(args.task, list(args.task_opt), sizes=sizes))
 
 
 def fitting_tasks(m: int, o: int) -> str:
     """The registered tasks (with their defaults) whose sizes are M inputs and O outputs."""
-    from ..tasks._tasks import make_task as make
     names = []
-    for name in TASKS:
+    for name, cls in TASKS.items():
         try:
-            task = make(name, n_bits=m) if name == "flipflop" else make(name)
+            task = cls.for_sizes(m, o)
         except Exception:  # noqa: BLE001 - a task that needs arguments (e.g. neurogym's env id) is not listed
             continue
         if (task.n_inputs, task.n_outputs) == (m, o):
-            names.append(f"flipflop (n_bits = {m})" if name == "flipflop" else name)
+            changed = {k: v for k, v in task.to_dict().items() if cls().to_dict().get(k) != v}
+            names.append(name + (f" ({', '.join(f'{k} = {v}' for k, v in changed.items())})" if changed else ""))
     return f"tasks of that size: {', '.join(names)}" if names else "no registered task has that size"
 
 

@@ -13,7 +13,7 @@ from ..training._ensemble import CTRNN_ONLY, EnsembleConfig
 from ..training._train import TrainConfig
 from ._analyze import run_analysis
 from ._fixed_points import FIXED_POINTS, add_fixed_point_options, fixed_point_stage
-from ._options import ConfigOptions
+from ._options import ConfigOptions, format_value
 from ._tasks import add_task_option, make_task
 
 # The run's config groups; `--members`, `--lr`, ... where an option is not `--field-name`.
@@ -37,20 +37,38 @@ PRESETS = {
     },
 }
 
-# Per-task training defaults (under any preset and explicit option). Measured on 8 members x 2000
-# steps, N = 64: at the flip-flop's lr 1e-2, 3 of 8 (dms) and 2 of 8 (context_dm) members stayed at
-# chance; at 3e-3 all 8 solved both (experiments/task_gallery.py).
-TASK_DEFAULTS = {name: {("train", "learning_rate"): 3e-3}
-                 for name in ("perceptual_dm", "context_dm", "dms", "parametric_wm")}
-# The flip-flop (the main job) trains to criterion: it stops once every member's MSE on the task's
-# validation series (the 8-state test's mirror image, holds of 70 steps) is below the success threshold, and
-# restarts a member still on its initial plateau 500 steps after its start (benchmarks/RESULTS.md, #21).
-# Adam's beta2 = 0.95 instead of Keras' 0.999: every member meets the criterion by step 3100-3500 (seeds 0, 1,
-# 2) instead of 5900; the second-moment average then follows the gradient's scale as it falls by orders of
-# magnitude off the initial plateau (benchmarks/RESULTS.md, #21).
-TASK_DEFAULTS["flipflop"] = {("train", "stop_mse"): 0.02, ("train", "restart_after"): 500, ("train", "adam_b2"): 0.95}
-# NeuroGym trials are made on the host, so they train in data-set mode: 8192 trials (1-2 s to make).
-TASK_DEFAULTS["neurogym"] = {("train", "dataset_size"): 8192}
+DEFAULT_TASK = FlipFlopConfig.name  # the task of `train` and `flipflop` without --task
+
+
+def _shown_train_defaults() -> dict[str, str]:
+    """`--help`'s default of each `TrainConfig` field that a registered task changes (`train_defaults()`): the
+    default task's value, then the other tasks' where they differ (what a run really uses; config.json records
+    it)."""
+    from ..tasks._tasks import TASKS
+    base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    per_task = {}
+    for name, cls in TASKS.items():
+        try:
+            per_task[name] = cls().train_defaults()
+        except TypeError:  # a task that needs arguments (neurogym:ENV_ID) says its defaults in --task's help
+            continue
+    shown = {}
+    for field in base:
+        if not any(field in d for d in per_task.values()):
+            continue
+        main = per_task[DEFAULT_TASK].get(field, base[field])
+        others: dict[str, list[str]] = {}
+        for name, d in per_task.items():
+            if name != DEFAULT_TASK and (v := d.get(field, base[field])) not in (main, base[field]):
+                others.setdefault(format_value(v), []).append(name)
+        shown[field] = f"{format_value(main)} for {DEFAULT_TASK}" + "".join(
+            f"; {v} for {', '.join(names)}" for v, names in others.items()) + \
+            (f"; {format_value(base[field])} for other tasks" if main != base[field] else "")
+    return shown
+
+
+TRAIN = dataclasses.replace(TRAIN, shown_defaults=_shown_train_defaults())
+GROUPS["train"] = TRAIN
 
 
 def add_config_options(parser) -> None:
@@ -69,7 +87,9 @@ def add_config_options(parser) -> None:
                    help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable); for "
                         "neurogym:ENV_ID an option of the environment, e.g. --task-opt dt=50")
     g = parser.add_argument_group("run options")
-    g.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
+    g.add_argument("--threshold", type=float, default=None,
+                   help="success threshold on the task's metric (default: the task's own: test MSE < 0.02 for "
+                        "flipflop, accuracy >= success_accuracy for the decision, memory and neurogym tasks)")
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")
     g.add_argument("--preset", choices=tuple(PRESETS), default="default",
                    help="a named set of defaults; explicit options override it (paper = the published code)")
@@ -82,16 +102,17 @@ def config_from_args(args):
     """`(RunConfig, explicit)` from parsed options: dataclass defaults < task defaults < preset < explicit
     options. `explicit` is `{group: {field: value}}`, what was given on the command line."""
     from ..io._run import RunConfig
-    task_name = args.task or "flipflop"
-    preset = {**TASK_DEFAULTS.get(task_name.partition(":")[0], {}), **PRESETS[args.preset]}
+    task_name = args.task or DEFAULT_TASK
     explicit = {group: spec.explicit(args) for group, spec in GROUPS.items()}
+    task = make_task(task_name, args.task_opt, explicit["task"], {k: TASK.flag(k) for k in explicit["task"]})
+    own = {("train", name): value for name, value in task.train_defaults().items()}  # the task's own defaults
+    preset = {**own, **PRESETS[args.preset]}
     kwargs = {group: {name: value for (g, name), value in preset.items() if g == group} | explicit[group]
               for group in GROUPS}
     if kwargs["ensemble"].get("cell", "ctrnn") != "ctrnn":  # a preset's CTRNN-only values do not apply
         for name in CTRNN_ONLY:
             if name not in explicit["ensemble"]:
                 kwargs["ensemble"].pop(name, None)
-    task = make_task(task_name, args.task_opt, explicit["task"], {k: TASK.flag(k) for k in explicit["task"]})
     # the task's sizes unless given
     ensemble = {"inputs": task.n_inputs, "outputs": task.n_outputs, **kwargs["ensemble"]}
     run = {name: getattr(args, name) for name in ("threshold", "checkpoint_every") if getattr(args, name) is not None}
@@ -119,7 +140,7 @@ def add_parsers(sub) -> None:
                        help="let a new run replace the run or run-folder files already in --out (removed before "
                             "training starts); without it such a folder is refused")
         add_config_options(p)
-        if name == "flipflop":
+        if func is run_flipflop:  # the main job: the fixed-point stage and the analysis follow training
             g = add_fixed_point_options(p, title="fixed-point stage (FixedPointConfig)")
             g.add_argument("--fixed-points", action=argparse.BooleanOptionalAction, default=True,
                            help="after training, find every member's fixed points and write fixed_points.npz "

@@ -26,6 +26,7 @@ from ..dynamics._cube import has_memory_states, memory_state_analysis
 from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
+from ..io._run import higher_is_better, ranking_score
 from ..tasks._task import check_task
 from ..training._ensemble import get_member
 from ..training._evaluate import ensemble_outputs, ensemble_states
@@ -66,7 +67,9 @@ class Analysis:
       or None.
     - `robustness`: `robustness_sweep`'s dict (tasks with memory states), or None.
     - `realizations`: `compare_realizations`' dict (tasks with memory states), or None.
-    - `threshold`: the success threshold on test MSE; `seed`: the seed of the sampled trials.
+    - `threshold`: the MSE threshold of the memory analyses (the success threshold when the task's metric is an
+      error, e.g. the flip-flop's test MSE; the evaluation records the threshold in effect); `seed`: the seed of
+      the sampled trials.
     - `config`: the `FixedPointConfig` of the fixed points (None when they were given).
     - `memory_check`: `memory_check`'s `MemoryCheck` (tasks with memory states), or None: whether each member's
       memory states hold and whether perturbations of them shrink, persist or grow, by the network's own
@@ -151,7 +154,7 @@ class Analysis:
         return header, [[cell(r.get(h)) for h in header] for r in rows]
 
     def __repr__(self) -> str:
-        task = getattr(self.task, "name", "no task")
+        task = "no task" if self.task is None else self.task.name
         return text_table(f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
                           + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
                           + f"; best member {self.best}", *self._cells())
@@ -204,8 +207,9 @@ class Analysis:
                 figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,
                                                        W_out=np.asarray(get_member(ens, best).W_out))
             elif task is not None:
-                answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
-                figs[f"state_space{tag}"] = plot_task_state_space(states[best], answers, fixed_points=mine,
+                labels, names = task.trial_groups(targets, mask)
+                figs[f"state_space{tag}"] = plot_task_state_space(states[best], labels, group_names=names,
+                                                                  fixed_points=mine,
                                                                   title=title)
             else:
                 trials = probe_trials(fp.inputs[best], key=_probe_key(self.seed, i), batch=32)
@@ -213,7 +217,7 @@ class Analysis:
                                                                    fixed_points=mine, title=title)
             figs[f"fixed_point_spectra{tag}"] = plot_fixed_point_spectra(fp.select(best))
         if task is not None and not memory:
-            order = _spread_trials(targets, mask)
+            order = _spread_trials(task.trial_groups(targets, mask)[0])
             figs["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order], mask[order])
         if memory:
             order = self._ranking()[: min(4, self.n_members)]
@@ -240,7 +244,7 @@ class Analysis:
         """Members from best to worst on the test set (member order without a task)."""
         if self.evaluation is None:
             return list(range(self.n_members))
-        return [int(k) for k in np.argsort(-_score(self.evaluation), kind="stable")]
+        return [int(k) for k in np.argsort(-ranking_score(self.evaluation), kind="stable")]
 
     # ------------------------------------------------------------------------------------------------
     # files
@@ -250,7 +254,7 @@ class Analysis:
         """The JSON-able content of `analysis.json`."""
         from ..io._run import _jsonable
         ens = self.ensemble
-        out = {"source": self.source, "task": getattr(self.task, "name", None), "cell": ens.cell,
+        out = {"source": self.source, "task": None if self.task is None else self.task.name, "cell": ens.cell,
                "members": self.n_members, "inputs": ens.n_inputs, "units": ens.n_units, "outputs": ens.n_outputs,
                "best_member": self.best, "eval": self.evaluation,
                "fixed_points": [{"input": fp.inputs[0].tolist(), "per_member": fp.counts()}
@@ -282,7 +286,7 @@ class Analysis:
         paths relative to `out_dir`)."""
         written = written or {}
         ev = self.evaluation
-        task = getattr(self.task, "name", None)
+        task = None if self.task is None else self.task.name
         lines = [f"# Analysis of `{self.source}`" + (" (no task)" if ev is None else ""), ""]
         cell = f"{self.n_members} {self.ensemble.cell} member(s) with M = {self.ensemble.n_inputs} inputs, " \
                f"N = {self.ensemble.n_units} units, O = {self.ensemble.n_outputs} outputs"
@@ -292,7 +296,7 @@ class Analysis:
                       "the state space. Give a task to analyse the network on it.", ""]
         else:
             name = ev.get("metric_name", "mse")
-            compare = "<" if name == "mse" else ">="
+            compare = ">=" if higher_is_better(ev) else "<"
             lines += [f"{cell}, on the {task} task: {ev['n_success']} of {ev['n_members']} members solve the task "
                       f"({name} {compare} {ev['threshold']} on the {ev['test_set']}). Best member: {self.best}.", ""]
         if self.memory_summary is not None:
@@ -376,8 +380,35 @@ class Analysis:
                 files.append(EXPLORER)
             except ImportError as e:
                 (log or (lambda message: None))(f"{EXPLORER} skipped: {e}")
-        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": files})
+        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": files,
+                                    "settings": _settings(self)})
         return out / REPORT
+
+    @classmethod
+    def load(cls, path: str | Path, *, ensemble=None, task=None) -> "Analysis":
+        """Read back the analysis that `write` saved in the folder `path` (a run folder after `ctrnn-jax
+        analyze`, or any `out_dir` of `write`), without computing anything again: no fixed-point search, no
+        evaluation, no sweep.
+
+        **Arguments:**
+
+        - `path`: the folder holding `analysis.json` (or that file).
+        - `ensemble`: the network analysed; by default the folder's `ensemble.npz`, else the run folder or
+          `.npz` file the analysis records as its `source`. It must be the network analysed (its fingerprint).
+        - `task`: the task; by default the one in the run folder's `config.json`, else the registered task of
+          the recorded name with its defaults (pass `task` for a task with other settings and no run folder).
+
+        What comes back: the evaluation, the fixed points (the `fixed_points*.npz` written with the analysis,
+        else the run folder's when they belong to this network) and their `FixedPointConfig`, the memory states
+        and their summary, the memory check (without its `states`, which `analysis.json` does not hold), the
+        robustness sweep, the comparison of realizations, the `W_rec` spectra, the best member, the threshold
+        and seed, and the training losses (`metrics.csv`) and initial `W_rec` (`config.json`) of the run folder
+        where the analysis had them.
+
+        Raises `FileNotFoundError` for a folder without `analysis.json`, and `ValueError` naming what is missing
+        (the network analysed, its fixed points) or does not match.
+        """
+        return _load_analysis(cls, Path(path), ensemble=ensemble, task=task)
 
 
 _CAPTIONS = {
@@ -409,19 +440,11 @@ def _mechanisms(counts: dict) -> str:
     return ", ".join(f"{n} {short[name]}" for name, n in counts.items()) or "–"
 
 
-def _score(evaluation: dict) -> np.ndarray:
-    """Higher is better: the accuracy-like metric, or minus the test MSE (non-finite last)."""
-    if evaluation.get("metric_name", "mse") == "mse":
-        v = -np.asarray(evaluation["mse"], np.float64)
-    else:
-        v = np.asarray(evaluation["metric"], np.float64)
-    return np.where(np.isfinite(v), v, -np.inf)
-
-
-def _spread_trials(targets, mask, n: int = 6) -> np.ndarray:
-    """Up to `n` test trials alternating between the answers (so both choices are shown)."""
-    answers = np.sign(np.sum(targets * (mask > 0), axis=(1, 2)))
-    groups = [np.flatnonzero(answers == a) for a in sorted(set(answers.tolist()))]
+def _spread_trials(labels, n: int = 6) -> np.ndarray:
+    """Up to `n` test trials alternating between the groups `labels (B,)` (the task's `trial_groups`), so that
+    every group is shown."""
+    labels = np.asarray(labels)
+    groups = [np.flatnonzero(labels == a) for a in sorted(set(labels.tolist()))]
     picked = [g[i] for i in range(n) for g in groups if i < len(g)][:n]
     return np.asarray(picked, int)
 
@@ -433,7 +456,7 @@ def analyze(
     config: FixedPointConfig | None = None,
     inputs=None,
     fixed_points=None,
-    threshold: float = 0.02,
+    threshold: float | None = None,
     losses=None,
     initial_W_rec=None,
     seed: int = 0,
@@ -452,7 +475,10 @@ def analyze(
       `fixed_point_inputs()` (zeros without a task).
     - `fixed_points`: fixed points found before (a `FixedPoints`, or one per constant input) instead of a
       new search; they must belong to this ensemble.
-    - `threshold`: success threshold on test MSE (tasks scored by MSE, e.g. the flip-flop).
+    - `threshold`: the success threshold on the task's metric (None: the task's own `success_threshold()`, e.g.
+      test MSE < 0.02 for the flip-flop); the memory check and the robustness sweep of a task with memory states
+      use it as their MSE threshold when the metric is an error, else the square of the task's
+      `readout_tolerance()`.
     - `losses`: `(S, K)` training losses for the training-curve figure, or None.
     - `initial_W_rec`: the best member's `W_rec` before training, drawn in the eigenvalue figure, or None.
     - `seed`: seed of the sampled trials (figures and robustness).
@@ -481,6 +507,9 @@ def analyze(
             raise ValueError(f"`losses` must have shape (S, {k}), got {losses.shape}.")
     config = FixedPointConfig(seed=seed) if config is None else config
     evaluation = None if task is None else evaluate_run(ensemble, RunConfig(task=task, threshold=threshold))
+    if evaluation is not None:
+        threshold = evaluation["threshold"]  # the one in effect
+    mse_threshold = 0.02 if task is None else threshold if not task.higher_is_better else task.readout_tolerance() ** 2
     if fixed_points is None:
         found = tuple(fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=say))
     else:
@@ -501,25 +530,25 @@ def analyze(
     check = None
     if memory:
         say("memory check ...")
-        check = memory_check(ensemble, task, threshold=threshold, key=jax.random.fold_in(jax.random.key(seed), 3))
+        check = memory_check(ensemble, task, threshold=mse_threshold, key=jax.random.fold_in(jax.random.key(seed), 3))
     states = tuple(group_memory_states(fp, readouts=task.memory_readouts() if memory else None) for fp in found)
     outside = radius = None
     if ensemble.recurrent_matrix is not None:
         moduli = np.abs(np.linalg.eigvals(np.asarray(ensemble.recurrent_matrix, np.float64)))
         outside, radius = np.sum(moduli > 1, axis=1), moduli.max(axis=1)
-    best = 0 if evaluation is None else int(np.argmax(_score(evaluation)))
+    best = 0 if evaluation is None else int(np.argmax(ranking_score(evaluation)))
     sweep = comparison = None
     if memory and robustness:
         say("robustness sweep ...")
         sweep = robustness_sweep(ensemble, key=jax.random.fold_in(jax.random.key(seed), 2), config=task,
-                                 threshold=threshold)
+                                 threshold=mse_threshold)
     if memory:
         test_inputs, test_targets, _ = task.test_set()
         comparison = compare_realizations(ensemble, found[0], inputs=test_inputs, targets=test_targets)
     return Analysis(ensemble=ensemble, task=task, source=str(source), evaluation=evaluation, fixed_points=found,
                     memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
                     spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
-                    robustness=sweep, realizations=comparison, threshold=threshold, seed=seed,
+                    robustness=sweep, realizations=comparison, threshold=mse_threshold, seed=seed,
                     config=config if fixed_points is None else None, memory_check=check, memory=states)
 
 
@@ -528,6 +557,181 @@ def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig |
     `inputs`), as pairs."""
     return [(np.asarray(fp.inputs[0]), fp) for fp in fixed_point_stage(ensemble, task, inputs=inputs,
                                                                         config=config, log=log)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Analysis.load: what `write` saved, read back
+# ----------------------------------------------------------------------------------------------------
+
+def _settings(analysis: "Analysis") -> dict:
+    """What `analysis.json` records beside `to_dict()` so that `Analysis.load` restores the analysis."""
+    return {"seed": analysis.seed, "threshold": analysis.threshold, "losses": analysis.losses is not None,
+            "initial_W_rec": analysis.initial_W_rec is not None}
+
+
+def _nan(v):
+    return math.nan if v is None else v
+
+
+def _analysed_network(folder: Path, data: dict, ensemble):
+    """`(ensemble, run_dir)`: the network analysed (given, the folder's `ensemble.npz`, or the recorded
+    source), checked against the recorded fingerprint; `run_dir` the run folder it came from, or None."""
+    from ..io._outputs import CONFIG, ENSEMBLE
+    from ..io._serialisation import fingerprint, load_npz
+    network = data.get("network")
+    if ensemble is not None:
+        ensemble = as_ensemble(ensemble)
+        if network is not None and fingerprint(ensemble) != network:
+            raise ValueError(f"{folder}: `ensemble` is not the network analysed (fingerprint {fingerprint(ensemble)}; "
+                             f"analysis.json records {network}).")
+        return ensemble, (folder if (folder / CONFIG).is_file() else None)
+    source = Path(str(data.get("source", "")))
+    tried, other = [], []
+    for place in dict.fromkeys([folder, source, folder / source]):
+        npz = place / ENSEMBLE if place.is_dir() else place
+        if npz.suffix != ".npz" or not npz.is_file():
+            continue
+        tried.append(str(npz))
+        try:
+            found = load_npz(npz)
+        except (ValueError, OSError, TypeError):
+            continue
+        if network is None or fingerprint(found) == network:
+            return found, (place if place.is_dir() and (place / CONFIG).is_file() else None)
+        other.append(str(npz))
+    where = f" ({', '.join(other)} holds other weights, e.g. trained further since)" if other else ""
+    raise ValueError(f"{folder}: the network analysed is not found: no ensemble.npz of it here or at its source "
+                     f"{str(source)!r}{where}. Pass `ensemble=`.")
+
+
+def _analysed_task(folder: Path, data: dict, ensemble, task, run_config):
+    name = data.get("task")
+    if task is not None:
+        check_task(task)
+        if task.name != name:
+            raise ValueError(f"{folder}: the analysis is of the {name or 'network without a'} task; `task` is "
+                             f"the {task.name} task.")
+        return task
+    if name is None:
+        return None
+    if run_config is not None:
+        return run_config.task
+    from ..io._run import task_for_ensemble
+    try:
+        return task_for_ensemble(ensemble, name)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{folder}: the analysis is of the {name} task and no run folder records its settings "
+                         f"({e}); pass `task=`.") from None
+
+
+def _saved_fixed_points(folder: Path, run_dir: Path | None, data: dict, network: str | None) -> tuple:
+    """The `FixedPoints` per constant input: the analysis folder's `fixed_points*.npz`, else the run folder's,
+    whichever belong to this network and were found at the recorded inputs."""
+    recorded = data.get("fixed_points") or []
+    names = ["fixed_points.npz"] if len(recorded) == 1 else [f"fixed_points_{i}.npz" for i in range(len(recorded))]
+    for place in dict.fromkeys(p for p in (folder, run_dir) if p is not None):
+        if not names or not all((place / n).is_file() for n in names):
+            continue
+        try:
+            found = tuple(FixedPoints.from_npz(place / n) for n in names)
+        except ValueError:
+            continue
+        if all(fp.network in (None, network) and fp.n_members == data.get("members")
+               and np.allclose(fp.inputs[0], np.asarray(r["input"], np.float64), atol=1e-6)
+               for fp, r in zip(found, recorded)):
+            return found
+    raise ValueError(f"{folder}: no fixed points of the network analysed ({', '.join(names) or 'none recorded'}); "
+                     "the analysis was written without them (`write(..., fixed_points=False)`) and its run folder "
+                     "has none of this network. Write the analysis with its fixed points.")
+
+
+def _cube_member(d: dict) -> dict:
+    return {**d, "n_saddles": {int(i): n for i, n in d["n_saddles"].items()},
+            "cube_disparity": _nan(d["cube_disparity"])}
+
+
+def _cube_summary(s: dict | None) -> dict | None:
+    if s is None:
+        return None
+    out = {k: _nan(v) if k.startswith(("mean_", "cube_disparity")) and not isinstance(v, dict) else v
+           for k, v in s.items()}
+    out["mean_saddles_by_index"] = {int(i): _nan(v) for i, v in s.get("mean_saddles_by_index", {}).items()}
+    return out
+
+
+def _evaluation(ev: dict | None) -> dict | None:
+    if ev is None:
+        return None
+    return {k: [_nan(x) for x in v] if k in ("mse", "metric", "norm") and isinstance(v, list) else v
+            for k, v in ev.items()}
+
+
+def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis":
+    import json
+
+    from ..dynamics._behaviour import MemoryCheck
+    from ..dynamics._memory_states import MemoryStates
+    from ..io._outputs import CONFIG, METRICS
+    from ..io._run import fixed_point_config_path, read_config, read_losses
+    from ._analysis import memory_state_points
+    if folder.name == ANALYSIS and folder.is_file():
+        folder = folder.parent
+    if not (folder / ANALYSIS).is_file():
+        raise FileNotFoundError(f"{folder}: no {ANALYSIS}; not an analysis folder (write one with "
+                                "`Analysis.write` or `ctrnn-jax analyze`).")
+    try:
+        data = json.loads((folder / ANALYSIS).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{folder / ANALYSIS}: unreadable ({e}).") from None
+    if not isinstance(data, dict) or not {"source", "best_member", "fixed_points"} <= set(data):
+        raise ValueError(f"{folder / ANALYSIS}: not an analysis (no source, best_member or fixed_points).")
+    ensemble, run_dir = _analysed_network(folder, data, ensemble)
+    run_config = read_config(run_dir) if run_dir is not None and (run_dir / CONFIG).is_file() else None
+    task = _analysed_task(folder, data, ensemble, task, run_config)
+    found = _saved_fixed_points(folder, run_dir, data, data.get("network"))
+    files = set(data.get("files", []))
+    settings = data.get("settings") or {}
+    evaluation = _evaluation(data.get("eval"))
+    fp_config = fixed_point_config_path(folder / "fixed_points.npz")
+    config = FixedPointConfig.from_dict(json.loads(fp_config.read_text())) if fp_config.name in files else None
+    best = int(data["best_member"])
+    if "threshold" in settings:
+        threshold = float(settings["threshold"])
+    elif evaluation is not None and evaluation.get("metric_name", "mse") == "mse":
+        threshold = float(evaluation["threshold"])
+    else:
+        threshold = run_config.threshold if run_config is not None else 0.02
+    seed = int(settings.get("seed", config.seed if config is not None else 0))
+    k = ensemble.W_out.shape[0]
+    losses = None
+    if settings.get("losses", "figures/training_curves.png" in files) and run_dir is not None \
+            and (run_dir / METRICS).is_file():
+        losses = read_losses(run_dir / METRICS, k)
+    initial = None
+    if settings.get("initial_W_rec") and run_config is not None and ensemble.recurrent_matrix is not None:
+        from ..training._ensemble import make_ensemble
+        k_model, _ = jax.random.split(jax.random.key(run_config.train.seed))
+        initial = np.asarray(make_ensemble(run_config.ensemble, key=k_model).W_rec)[best]
+    cube = data.get("memory_states")
+    w = data.get("W_rec")
+    realizations = None
+    if "procrustes" in data and "cka" in data:
+        realizations = {"procrustes": np.asarray(data["procrustes"], np.float64),
+                        "cka": np.asarray(data["cka"], np.float64),
+                        "points": memory_state_points(found[0], ensemble), "source": "fixed_points"}
+    robustness = None
+    if data.get("robustness") is not None:
+        robustness = {name: np.asarray(v, bool if name.endswith("_success") else np.float64)
+                      for name, v in data["robustness"].items()}
+    return cls(ensemble=ensemble, task=task, source=str(data["source"]), evaluation=evaluation, fixed_points=found,
+               memory_states=None if cube is None else [_cube_member(d) for d in cube["per_member"]],
+               memory_summary=None if cube is None else _cube_summary(cube["summary"]),
+               W_rec_outside=None if w is None else np.asarray(w["outside_unit_circle"], np.int64),
+               spectral_radius=None if w is None else np.asarray(w["spectral_radius"], np.float64),
+               best=best, losses=losses, initial_W_rec=initial, robustness=robustness, realizations=realizations,
+               threshold=threshold, seed=seed, config=config,
+               memory_check=None if data.get("memory_check") is None else MemoryCheck.from_dict(data["memory_check"]),
+               memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]))
 
 
 __all__ = ["Analysis", "analyze", "has_memory_states", "task_fixed_points"]

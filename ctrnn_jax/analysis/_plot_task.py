@@ -75,35 +75,45 @@ def plot_task_trials(inputs: object, outputs: object, targets: object, mask: obj
     return _save(fig, path)
 
 
-def plot_task_state_space(states: object, answers: object, path: str | os.PathLike | None = None, *,
-                          fixed_points: object = None, title: str | None = None,
+def plot_task_state_space(states: object, groups: object, path: str | os.PathLike | None = None, *,
+                          fixed_points: object = None, title: str | None = None, group_names=None,
                           ax: "Axes | None" = None) -> "Figure":
-    """Test trajectories of one member in their top-2 principal components, coloured by the trial's
-    correct answer, with the fixed points (stable: filled; saddles: open) when given.
+    """Test trajectories of one member in their top-2 principal components, coloured by the trial's group (the
+    task's `trial_groups`: e.g. the correct answer, the action, a condition), with the fixed points (stable:
+    filled; saddles: open) when given.
 
     **Arguments:**
 
     - `states`: `(B, T, N)` hidden states on the test trials.
-    - `answers`: `(B,)` the trials' correct answers (e.g. ±1).
+    - `groups`: `(B,)` each trial's group (numbers, e.g. ±1 answers, or labels 0, 1, ...).
     - `path`: `None` (nothing written) or an output file name, without suffix (or with `.png`); PNG and PDF
       are written (see `save_figure`).
     - `fixed_points`: `None` or a `FixedPoints` of this member (its `points` are `(P, N)`).
     - `title`: `None` or the panel's title.
+    - `group_names`: `None` (legend `answer +1`, `answer −1`, ...: the groups are answers) or the legend name of
+      each distinct group value, in sorted order of the values.
     - `ax`: `None` (a new figure) or a matplotlib `Axes` to draw into (of any figure).
 
     **Returns:** the `Figure` (with `ax`, the one holding it); with `path`, also written as PNG and PDF
     (see `save_figure`).
     """
     states = _array("states", states, 3, "(B, T, N)")
-    answers = np.asarray(answers).reshape(-1)
-    if answers.shape[0] != states.shape[0]:
-        raise ValueError(f"`answers` must have B = {states.shape[0]} entries, got {answers.shape[0]}.")
+    groups = np.asarray(groups).reshape(-1)
+    if groups.shape[0] != states.shape[0]:
+        raise ValueError(f"`groups` must have B = {states.shape[0]} entries, got {groups.shape[0]}.")
+    values = sorted(set(groups.tolist()))
+    names = [f"answer {v:+g}" for v in values] if group_names is None else [str(n) for n in group_names]
+    if len(names) != len(values):
+        raise ValueError(f"`group_names` must name each of the {len(values)} group(s) {values}, got {len(names)}.")
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:pink", "tab:gray",
+               "tab:olive", "tab:cyan")
     fig, ax, mean, comps = _pc_plane(states, fixed_points, ax)
-    for value, colour in zip(sorted(set(answers.tolist())), ("tab:blue", "tab:orange", "tab:green", "tab:purple")):
-        for i in np.flatnonzero(answers == value)[:40]:
+    for j, value in enumerate(values):
+        members = np.flatnonzero(groups == value)
+        for i in members[:40]:
             p = (states[i] - mean) @ comps.T
-            ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colour,
-                    label=f"answer {value:+g}" if i == np.flatnonzero(answers == value)[0] else None)
+            ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colours[j % len(colours)],
+                    label=f"{names[j]} ({len(members)} trials)" if i == members[0] else None)
     _finish_pc_plane(ax, fixed_points, states.shape[-1], mean, comps, title)
     return _save(fig, path)
 

@@ -19,11 +19,13 @@ def load_analysis_inputs(path: str | Path, *, task=None):
     None or its name) or of a bare `ensemble.npz` (`task`: a task, a registered name, or None for what its
     sizes say: the 3-bit flip-flop when M = O = 3, else no task; see `task_for_ensemble`)."""
     from ..io._run import load_run_ensemble, task_for_ensemble
+    from ..tasks._tasks import task_spec
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
     if config is None:
         return ensemble, task_for_ensemble(ensemble, task), None
-    if task is not None and (task if isinstance(task, str) else getattr(task, "name", None)) != config.task.name:
+    names = (config.task.name, task_spec(config.task))
+    if task is not None and (task not in names if isinstance(task, str) else task != config.task):
         raise ValueError(f"{path}: a run folder of the {config.task.name} task (config.json); `task` is for a "
                          "bare ensemble.npz.")
     return ensemble, config.task, config
@@ -70,7 +72,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
         k_model, _ = jax.random.split(jax.random.key(config.train.seed))
         initial = np.asarray(make_ensemble(config.ensemble, key=k_model).W_rec)
     result = analyze(ensemble, task, config=fp_config, inputs=inputs, fixed_points=fixed_points,
-                     threshold=config.threshold if config else 0.02, losses=losses, seed=seed, source=str(path), log=log)
+                     threshold=config.threshold if config else None, losses=losses, seed=seed, source=str(path), log=log)
     if initial is not None:
         result = dataclasses.replace(result, initial_W_rec=initial[result.best])
     log(f"analysed {k} members; best member {result.best}")

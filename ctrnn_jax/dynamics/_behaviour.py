@@ -249,7 +249,7 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
     **Arguments:**
 
     - `ensemble`: a stacked ensemble of `K` networks (any cell), or one network.
-    - `task`: its task (the task protocol); the resting input is `task.fixed_point_inputs()[0]`.
+    - `task`: its task (an `AbstractTask`); the resting input is `task.fixed_point_inputs()[0]`.
     - `horizon`: the horizon in test-trial lengths, > 0 (`H = ceil(horizon · T / 2) · 2` steps).
     - `n_perturbations`: random perturbations per memory state, >= 1.
     - `scale`: the perturbation size relative to the mean norm of the member's memory states, > 0.
@@ -273,7 +273,7 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
                          f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
     inputs, targets, _ = (np.asarray(a) for a in task.test_set())
     rest = np.asarray(task.fixed_point_inputs(), np.float32)[0]
-    readouts = task.memory_readouts() if callable(getattr(task, "memory_readouts", None)) else None
+    readouts = task.memory_readouts()
     trial, step, length, label, labels = hold_ends(inputs, targets, rest, min_hold=min_hold, readouts=readouts)
     present = np.unique(label)
     if len(present) == 0:

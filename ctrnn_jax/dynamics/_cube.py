@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._task import has_memory_states
 from ..training._evaluate import ensemble_states
 from ._config import FixedPointConfig
 from ._fixed_points import FixedPoints, as_ensemble
@@ -233,12 +234,6 @@ def format_cube_table(per_member: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def has_memory_states(task) -> bool:
-    """Whether `task` defines memory states (`memory_readouts()`, e.g. the flip-flop): the task hook of the
-    memory-state (cube) analysis."""
-    return task is not None and callable(getattr(task, "memory_readouts", None))
-
-
 def memory_state_analysis(ensemble, task, fixed_points: FixedPoints, *, corner_tol: float = 0.5
                           ) -> tuple[list[dict], dict]:
     """`cube_analysis` of `fixed_points` against the task's memory states, in the top PCs of each member's
@@ -247,7 +242,8 @@ def memory_state_analysis(ensemble, task, fixed_points: FixedPoints, *, corner_t
     its `ensemble_summary`:
     `(per_member, summary)`. A ValueError for a task without memory states."""
     if not has_memory_states(task):
-        raise ValueError(f"the {getattr(task, 'name', 'network without a task')} has no memory states (only a task "
+        raise ValueError(f"the {'network without a task' if task is None else task.name + ' task'} has no memory "
+                         "states (only a task "
                          "with `memory_readouts`, e.g. the flip-flop, has a memory-state analysis).")
     states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))  # (K, B, T, N)
     readouts = task.memory_readouts()
@@ -287,7 +283,7 @@ def analyze_fixed_points(
             raise ValueError(f"`task` is needed: the default flip-flop has M = O, the ensemble has M = {m}, O = {o}.")
         task = FlipFlopConfig(n_bits=m)
     if not has_memory_states(task):
-        raise ValueError(f"the {getattr(task, 'name', task)} task has no memory states (`memory_readouts`).")
+        raise ValueError(f"the {task.name} task has no memory states (`memory_readouts`).")
     if inputs is not None and np.ndim(inputs) != 1:
         raise ValueError(f"`inputs` must be one constant input of shape ({m},), got shape {np.shape(inputs)}.")
     fixed_points = fixed_point_stage(ensemble, task, inputs=inputs, config=config)[0]

@@ -30,10 +30,10 @@ from .._checks import check_positive
 from .._files import atomic_write, write_json
 from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task
-from ..tasks._tasks import task_from_dict
+from ..tasks._tasks import task_from_dict, task_spec
 from ..training._distributed import barrier, is_distributed, is_main_process, to_host
 from ..training._ensemble import EnsembleConfig
-from ..training._evaluate import ensemble_outputs, evaluate
+from ..training._evaluate import ensemble_outputs
 from ..training._train import EnsembleTrainer, TrainConfig, legacy_layouts, state_record
 from ._outputs import CHECKPOINT, CONFIG, CUBE, ENSEMBLE, EVAL, METRICS, SUMMARY  # noqa: F401 (the run folder's names)
 from ._serialisation import load_checkpoint, load_npz, save_checkpoint, save_npz
@@ -41,32 +41,44 @@ from ._serialisation import load_checkpoint, load_npz, save_checkpoint, save_npz
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a run: the ensemble, the training, the task (any registered task;
-    the flip-flop by default) and the flip-flop's success threshold on test MSE (other tasks have
-    their own success criterion, e.g. `success_accuracy`)."""
+    """Everything that defines a run: the ensemble, the training, the task (any `AbstractTask`; the flip-flop by
+    default), the success threshold on the task's metric (None: the task's own `success_threshold()`, e.g. test
+    MSE < 0.02 for the flip-flop, `success_accuracy` for the decision tasks) and the steps between checkpoints."""
 
     ensemble: EnsembleConfig = EnsembleConfig()
     train: TrainConfig = TrainConfig()
     task: Any = FlipFlopConfig()
-    threshold: float = 0.02
+    threshold: float | None = None
     checkpoint_every: int = 500
 
     def __post_init__(self):
         check_task(self.task)
-        check_positive("threshold", self.threshold)
+        if self.threshold is not None:
+            check_positive("threshold", self.threshold)
         if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
                 or self.checkpoint_every < 1:
             raise ValueError(f"`checkpoint_every` must be an integer >= 1, got {self.checkpoint_every!r}.")
 
+    def success_threshold(self) -> float:
+        """The threshold in effect: `threshold`, or the task's own `success_threshold()` when it is None."""
+        return self.task.success_threshold() if self.threshold is None else self.threshold
+
     def to_dict(self) -> dict:
-        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task_name": self.task.name,
-                "task": self.task.to_dict(), "threshold": self.threshold, "checkpoint_every": self.checkpoint_every}
+        """The JSON of `config.json`'s `config`: `task_name` is the registry name of the task's class, or its
+        import string `module:QualName` for a task defined outside the package (so that every command finds it
+        again)."""
+        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task_name": task_spec(self.task),
+                "task": self.task.to_dict(), "threshold": self.threshold, "threshold_on": "metric",
+                "checkpoint_every": self.checkpoint_every}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        task = task_from_dict(d.get("task_name", "flipflop"), d["task"])
+        threshold = d["threshold"]
+        if "threshold_on" not in d and task.higher_is_better:  # before #29 it applied to tasks scored by MSE only
+            threshold = None
         return cls(ensemble=EnsembleConfig.from_dict(d["ensemble"]), train=TrainConfig.from_dict(d["train"]),
-                   task=task_from_dict(d.get("task_name", "flipflop"), d["task"]), threshold=d["threshold"],
-                   checkpoint_every=d["checkpoint_every"])
+                   task=task, threshold=threshold, checkpoint_every=d["checkpoint_every"])
 
 
 def environment() -> dict:
@@ -202,20 +214,21 @@ def read_losses(path: Path, n_members: int) -> np.ndarray | None:
 def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
     """Per-member metrics on the test set of the run's task, as a JSON-able dict.
 
-    The flip-flop: test MSE, norm and success (MSE < `threshold`) on the 8-memory-state test set.
-    Other tasks: their `score` on their test set (`metric` is e.g. the accuracy), and the masked MSE."""
+    Every task the same way: its `score` on its `test_set()` (`metric`, the task's `metric_name`, and `mse`, plus
+    any other per-member number it returns, e.g. the flip-flop's `norm`), and `success`: `metric` reaching the
+    run's `threshold` (the task's `success_threshold()` when None) in the task's direction (`higher_is_better`,
+    recorded too, so that the best member is the highest or the lowest as the task says)."""
     task = config.task
-    if isinstance(task, FlipFlopConfig):
-        inputs, targets, mask = task.test_set()  # the mask: the binary flip-flop's steps before a first switch
-        metrics = evaluate(ensemble, inputs, targets, threshold=config.threshold, mask=mask)
-        out = {"task": task.name, "test_set": "8-memory-state flip-flop test set (paper Fig. 6)",
-               "metric_name": "mse", "threshold": config.threshold, "norm": metrics["norm"].tolist()}
-    else:
-        inputs, targets, mask = task.test_set()
-        metrics = task.score(to_host(ensemble_outputs(ensemble, inputs)), targets, mask)
-        out = {"task": task.name, "test_set": f"{task.name} test set ({inputs.shape[0]} trials)",
-               "metric_name": "accuracy" if "accuracy" in metrics else "metric",
-               "threshold": getattr(task, "success_accuracy", None), "metric": metrics["metric"].tolist()}
+    inputs, targets, mask = task.test_set()
+    metrics = task.score(to_host(ensemble_outputs(ensemble, inputs)), targets, mask)
+    threshold = config.success_threshold()
+    success = task.passes(metrics["metric"], threshold)
+    out = {"task": task.name, "test_set": task.test_set_name(), "metric_name": task.metric_name,
+           "higher_is_better": task.higher_is_better, "threshold": threshold}
+    extra = {name: np.asarray(v, np.float64).reshape(-1).tolist() for name, v in metrics.items()
+             if name not in ("success", "mse") and np.ndim(v) == 1 and np.issubdtype(np.asarray(v).dtype, np.number)}
+    out.update(extra)
+    metrics = {"success": success, "mse": np.asarray(metrics["mse"], np.float64)}
     out.update({
         "n_success": int(metrics["success"].sum()),
         "n_members": int(len(metrics["mse"])),
@@ -435,7 +448,7 @@ def task_for_ensemble(ensemble, task=None):
     """The task to evaluate or analyse an ensemble on when there is no run folder (a bare `ensemble.npz`).
 
     - `task` a task object: it, if its sizes are the ensemble's (`n_inputs = M`, `n_outputs = O`).
-    - `task` a name: that registered task with its defaults; the flip-flop gets `n_bits = M` (= O).
+    - `task` a name or an import string: that task class's `for_sizes(M, O)` (the flip-flop gets `n_bits = M`).
     - `task` None: the 3-bit flip-flop when `M = O = 3` (the paper's case, as for every bare file
       before), else None: no task, and the commands analyse the network without one (fixed points at
       a given constant input, found from trajectories under random input).
@@ -445,9 +458,9 @@ def task_for_ensemble(ensemble, task=None):
     m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
     if task is None:
         return FlipFlopConfig() if m == o == 3 else None
-    if isinstance(task, str):
-        from ..tasks._tasks import make_task
-        task = make_task(task, n_bits=m) if task == "flipflop" and m == o else make_task(task)
+    if isinstance(task, str):  # a name or an import string: the task class's defaults for these sizes
+        from ..tasks._tasks import task_class
+        task = task_class(task).for_sizes(m, o)
     check_task(task)
     if (task.n_inputs, task.n_outputs) != (m, o):
         raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
@@ -455,18 +468,37 @@ def task_for_ensemble(ensemble, task=None):
     return task
 
 
+def higher_is_better(result: dict) -> bool:
+    """The direction of an `eval.json` dict's `metric`: its `higher_is_better` (recorded since #29); older files
+    scored by MSE (`metric_name` "mse", the flip-flop) are lower-is-better, the others (accuracies) higher."""
+    if "higher_is_better" in result:
+        return bool(result["higher_is_better"])
+    return result.get("metric_name", "mse") != "mse"
+
+
+def ranking_score(result: dict) -> np.ndarray:
+    """`(K,)` float64 of an `eval.json` dict, higher is better whatever the metric's direction (non-finite last):
+    the best member is its argmax."""
+    v = np.asarray(result["metric"] if "metric" in result else result["mse"], np.float64)
+    v = v if higher_is_better(result) else -v
+    return np.where(np.isfinite(v), v, -np.inf)
+
+
 def format_table(result: dict) -> str:
-    """A plain-text per-member table of an `eval.json` dict."""
+    """A plain-text per-member table of an `eval.json` dict: the metric (when it is not the test MSE), the test
+    MSE, the norm of the error where the task gives one, success."""
     frozen = result.get("frozen", [False] * result["n_members"])
-    if "norm" in result:  # the flip-flop
-        lines = [f"{'member':>6}  {'test MSE':>10}  {'norm':>9}  {'success':>7}"]
-        rows = [f"{m:>10.5f}  {n:>9.3f}" for m, n in zip(result["mse"], result["norm"])]
-        criterion = f"test MSE < {result['threshold']}"
+    name = result.get("metric_name", "mse")
+    if name == "mse":
+        head, rows = f"{'test MSE':>10}", [f"{m:>10.5f}" for m in result["mse"]]
+        if "norm" in result:
+            head, rows = head + f"  {'norm':>9}", [f"{r}  {n:>9.3f}" for r, n in zip(rows, result["norm"])]
     else:
-        name = result.get("metric_name", "metric")
-        lines = [f"{'member':>6}  {name:>10}  {'test MSE':>9}  {'success':>7}"]
+        head = f"{name:>10}  {'test MSE':>9}"
         rows = [f"{a:>10.4f}  {m:>9.4f}" for a, m in zip(result["metric"], result["mse"])]
-        criterion = f"{name} >= {result['threshold']}"
+    lines = [f"{'member':>6}  {head}  {'success':>7}"]
+    criterion = f"{'test MSE' if name == 'mse' else name} {'>=' if higher_is_better(result) else '<'} " \
+                f"{result['threshold']}"
     for i, (row, s) in enumerate(zip(rows, result["success"])):
         lines.append(f"{i:>6}  {row}  {'yes' if s else 'no':>7}" + ("  (frozen)" if frozen[i] else ""))
     lines.append(f"{result['n_success']} of {result['n_members']} members solve the "
@@ -512,7 +544,8 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     from ..dynamics._cube import has_memory_states, memory_state_analysis
     from ..dynamics._stage import fixed_point_stage
     if cube_json is not None and not has_memory_states(task):
-        raise ValueError(f"`cube_json`: the {getattr(task, 'name', 'network without a task')} has no memory states "
+        what = "network without a task" if task is None else f"{task.name} task"
+        raise ValueError(f"`cube_json`: the {what} has no memory states "
                          "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis).")
     from ..dynamics._stage import constant_inputs
     from ._outputs import check_output_file

@@ -1,4 +1,4 @@
-"""Cognitive tasks: the task protocol, the 3-bit flip-flop, decision and memory tasks, NeuroGym
+"""Cognitive tasks: the task interface (`AbstractTask`), the 3-bit flip-flop, decision and memory tasks, NeuroGym
 environments (`NeurogymTask`, neurogym imported lazily), and the registry.
 Tasks never import models.
 """
@@ -12,10 +12,11 @@ from ._flipflop import sample_flipflop as sample_flipflop
 from ._memory import DelayedMatchConfig as DelayedMatchConfig
 from ._memory import ParametricWMConfig as ParametricWMConfig
 from ._neurogym import NeurogymTask as NeurogymTask
-from ._task import Task as Task
+from ._task import AbstractTask as AbstractTask
 from ._task import check_task as check_task
 from ._task import decision_score as decision_score
 from ._task import masked_mse as masked_mse
+from ._task import regression_score as regression_score
 from ._tasks import TASKS as TASKS
 from ._tasks import make_task as make_task
 from ._tasks import register_task as register_task

@@ -1,6 +1,6 @@
 """Decision tasks: perceptual (Britten et al. 1992) and context-dependent (Mante et al. 2013).
 
-Both follow the task protocol of `ctrnn_jax.tasks._task` and share its conventions with the memory tasks
+Both are `AbstractTask`s (`ctrnn_jax.tasks._task`) and share its conventions with the memory tasks
 (`ctrnn_jax.tasks._memory`): one output; the target is 0 (scored) while the network must stay quiet, and
 `+1` or `-1` in the response window, which runs from the response onset to the end of the trial;
 the first `grace` steps of the response window are not scored (mask 0). A trial is scored by the
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_float, check_int, check_key, config_from_dict
-from ._task import decision_score
+from ._task import AbstractTask, decision_score, sign_groups
 
 
 def _check_levels(name: str, value: object, min_len: int) -> tuple[float, ...]:
@@ -89,7 +89,7 @@ def _render_batch(task, conditions, shifts, keys):
     return jax.vmap(task._trial)(conditions, shifts, keys)
 
 
-class _SignTask:
+class _SignTask(AbstractTask):
     """What the tasks here share: sampling, scoring and (de)serialisation.
 
     A subclass (a frozen dataclass) defines `_trial(condition, shift, key)`, one trial
@@ -98,6 +98,8 @@ class _SignTask:
     """
 
     name: ClassVar[str]
+    metric_name: ClassVar[str] = "accuracy"
+    higher_is_better: ClassVar[bool] = True
 
     @property
     def n_outputs(self) -> int:
@@ -126,6 +128,20 @@ class _SignTask:
         """`decision_score` with threshold `success_accuracy`: `outputs (K, B, T, 1)` → dict of
         `(K,)` arrays `metric` (= `accuracy`), `success`, `mse`."""
         return decision_score(outputs, targets, mask, threshold=self.success_accuracy)
+
+    def success_threshold(self) -> float:
+        """`success_accuracy`."""
+        return self.success_accuracy
+
+    def trial_groups(self, targets, mask) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The trials by their answer (the sign of the target in the response window)."""
+        return sign_groups(targets, mask)
+
+    def train_defaults(self) -> dict[str, Any]:
+        """Learning rate 3e-3: measured on 8 members x 2000 steps, N = 64, at the flip-flop's lr 1e-2 3 of 8 (dms)
+        and 2 of 8 (context_dm) members stayed at chance; at 3e-3 all 8 solved both
+        (experiments/task_gallery.py)."""
+        return {"learning_rate": 3e-3}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""

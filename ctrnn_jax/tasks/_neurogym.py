@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_float, check_int, check_key
-from ._task import masked_mse_np
+from ._task import AbstractTask, masked_mse_np
 
 INSTALL = "pip install 'ctrnn-ensembles[neurogym]'"
 _PROBE_TRIALS = 1000  # trials drawn to find the default `length`
@@ -133,7 +133,7 @@ def _kwargs_json(env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclasses.dataclass(frozen=True, init=False)
-class NeurogymTask:
+class NeurogymTask(AbstractTask):
     """A NeuroGym environment as a task (see the module docstring for the conventions).
 
     `NeurogymTask(env_id, **env_kwargs)`, e.g. `NeurogymTask("GoNogo-v0", dt=50)`: `env_kwargs` go
@@ -157,6 +157,8 @@ class NeurogymTask:
     """
 
     name: ClassVar[str] = "neurogym"
+    metric_name: ClassVar[str] = "accuracy"
+    higher_is_better: ClassVar[bool] = True
 
     env_id: str
     env_kwargs: Mapping[str, Any]
@@ -279,6 +281,26 @@ class NeurogymTask:
         accuracy = correct.sum(axis=1) / max(int(valid.sum()), 1)
         return {"metric": accuracy, "accuracy": accuracy, "success": accuracy >= self.success_accuracy,
                 "mse": masked_mse_np(outputs, targets, mask)}
+
+    def success_threshold(self) -> float:
+        """`success_accuracy`."""
+        return self.success_accuracy
+
+    def trial_groups(self, targets, mask) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The trials by their ground-truth action at the last scored step."""
+        scored = np.asarray(mask).max(axis=-1) > 0  # (B, T)
+        last = scored.shape[1] - 1 - np.argmax(scored[:, ::-1], axis=1)
+        actions = np.argmax(np.asarray(targets)[np.arange(scored.shape[0]), last], axis=-1)
+        values = sorted(set(actions.tolist()))
+        return np.searchsorted(np.asarray(values), actions).astype(int), tuple(f"action {a}" for a in values)
+
+    def train_defaults(self) -> dict[str, Any]:
+        """NeuroGym trials are made on the host, so they train in data-set mode: 8192 trials (1-2 s to make)."""
+        return {"dataset_size": 8192}
+
+    @classmethod
+    def for_sizes(cls, n_inputs: int, n_outputs: int):
+        raise TypeError("a neurogym task needs an environment id (neurogym:ENV_ID).")
 
     def fixed_point_inputs(self) -> np.ndarray:
         """`(1, M)`: the environment's baseline input, the mean observation of its `fixation`
