@@ -7,6 +7,7 @@ import types
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -199,3 +200,20 @@ def test_the_reprs_say_what_is_trained_and_how():
     factory = EnsembleTrainer(ENSEMBLE, TrainConfig(steps=2), TASK, optimizer=per_member_adam)
     assert "user: per-member factory" in repr(factory.step) and "per_member_adam" in repr(factory.step)
     assert "Adam(" not in repr(factory)
+
+
+def test_compaction_criterion_and_restart_with_a_per_member_factory():
+    """Members 0-2 done from the start (criterion met): the compacted chunks train member 3 alone, with its own
+    learning rate, and its restart there re-initializes its optimizer state with its own `Hyper`."""
+    lr = (1e-2, 3e-3, 1e-3, 2e-2)
+    train = TrainConfig(steps=8, batch_size=4, steps_per_call=2, learning_rate=lr, stop_mse=1e-9, restart_after=4,
+                        restart_ratio=1e-6, max_restarts=1)
+    trainer = EnsembleTrainer(ENSEMBLE, train, TASK, optimizer=per_member_adam)
+    start = dataclasses.replace(trainer.init(), criterion_step=jnp.asarray([0, 0, 0, -1], jnp.int32))
+    final, losses = trainer.train(start, until=6, progress=NoProgress())
+    assert np.all(np.isnan(losses[:, :3])) and np.all(np.isfinite(losses[:, 3]))
+    assert identical(jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
+                     jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)))
+    assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1]
+    assert int(final.opt_state.count[3]) == 2  # restarted at step 4, two updates since
+    np.testing.assert_array_equal(np.asarray(final.opt_state.hyperparams["learning_rate"]), np.asarray(lr, np.float32))
