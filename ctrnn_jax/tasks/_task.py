@@ -31,6 +31,7 @@ test series' length), `readout_tolerance` (`√0.02`), `memory_readouts` (None: 
 import abc
 import dataclasses
 import math
+import typing
 from typing import Any, ClassVar
 
 import jax
@@ -103,7 +104,12 @@ class AbstractTask(abc.ABC):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
-        """Inverse of `to_dict` for a dataclass: `cls(**d)`; unknown keys raise `ValueError`."""
+        """Inverse of `to_dict` for a dataclass: `cls(**d)`, lists back to tuples for fields typed `tuple[...]`;
+        unknown keys raise `ValueError`."""
+        if isinstance(d, dict) and dataclasses.is_dataclass(cls):
+            hints = typing.get_type_hints(cls)
+            d = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
+                 for k, v in d.items()}
         return config_from_dict(cls, d)
 
     def dataset(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
