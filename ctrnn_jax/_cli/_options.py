@@ -1,6 +1,7 @@
 """Command-line options generated from config dataclasses: one option per field, its help the field's
 bullet in the class docstring's `**Fields:**` section, its value parsed from the field's type, and
-`choices=` where the library has a fixed set of values (so that `--help` lists them).
+`choices=` where the library has a fixed set of values (so that `--help` lists them; `--cell` also takes
+the import string `module:QualName` of a cell of one's own).
 
 An option not given leaves no value (`default=argparse.SUPPRESS`; `none` is a value: None), so that a
 command can tell what was given explicitly and apply its own precedence (dataclass defaults < presets <
@@ -15,6 +16,7 @@ import types
 import typing
 from collections.abc import Mapping
 
+from .._imports import is_import_string
 from ..dynamics._config import FixedPointConfig
 from ..models._activations import ACTIVATIONS
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
@@ -25,7 +27,6 @@ from ..training._train import TrainConfig
 
 # The fields with a fixed set of values: the option gets `choices=` (listed by `--help`).
 CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
-    (EnsembleConfig, "cell"): CELLS,
     (EnsembleConfig, "activation"): tuple(ACTIVATIONS),
     (EnsembleConfig, "recurrent_init"): RECURRENT_INITS,
     (EnsembleConfig, "readout_init"): READOUT_INITS,
@@ -33,6 +34,12 @@ CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (TrainConfig, "precision"): PRECISIONS,
     (FixedPointConfig, "dtype"): ("float32", "float64"),  # as FixedPointConfig.__post_init__ checks
     (FlipFlopConfig, "pulses"): PULSES,
+}
+
+# The fields that take one of a fixed set of names or the import string `module:QualName` of a class of one's
+# own (`--cell my_module:LowRank`): `--help` lists the names; the config imports the class.
+OPEN_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
+    (EnsembleConfig, "cell"): CELLS,
 }
 
 _HEADER = "**Fields:**"
@@ -145,6 +152,18 @@ def _converter(kind):
     return convert
 
 
+def _name_or_import_string(choices: tuple[str, ...]):
+    """An argparse `type`: a name of `choices`, or any `module:QualName` (imported, and checked, by the config)."""
+
+    def convert(text: str) -> str:
+        if text in choices or is_import_string(text):
+            return text
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(choices)}, or give the "
+                                         "import string module:QualName of a class of your own)")
+
+    return convert
+
+
 def format_value(value) -> str:
     """A value as the command line writes it: `none`, `true`, `1,5`."""
     if value is None:
@@ -200,6 +219,10 @@ class ConfigOptions:
             common = {"dest": f"{self.dest}.{f.name}", "default": argparse.SUPPRESS, "help": help_}
             if kind is bool:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+            elif (self.cls, f.name) in OPEN_CHOICES:
+                choices = OPEN_CHOICES[(self.cls, f.name)]
+                group.add_argument(*names, type=_name_or_import_string(choices),
+                                   metavar="{" + ",".join(choices) + ",module:QualName}", **common)
             elif (self.cls, f.name) in CHOICES:
                 group.add_argument(*names, choices=CHOICES[(self.cls, f.name)], **common)
             else:
