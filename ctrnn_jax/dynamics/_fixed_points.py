@@ -474,10 +474,10 @@ def _full_states(ensemble, inputs):
 
 def as_ensemble(ensemble: object) -> AbstractRNN:
     """`ensemble` as a stacked ensemble (a single network gets a member axis of 1), after checking that it
-    is a network (`AbstractRNN`: CTRNN, GRU, LSTM, UGRNN) with a consistent member axis."""
+    is a network (`AbstractRNN`: CTRNN, GRU, LSTM, UGRNN or a cell of one's own) with a consistent member axis."""
     if not isinstance(ensemble, AbstractRNN):
-        raise TypeError(f"`ensemble` must be a network (CTRNN, GRU, LSTM or UGRNN; a stacked ensemble or a single "
-                        f"network), got {type(ensemble).__name__}.")
+        raise TypeError(f"`ensemble` must be a network (a subclass of AbstractRNN: CTRNN, GRU, LSTM, UGRNN or a cell "
+                        f"of one's own; a stacked ensemble or a single network), got {type(ensemble).__name__}.")
     if ensemble.W_out.ndim == 2:  # a single network: K = 1
         ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
     ensemble_size(ensemble)
