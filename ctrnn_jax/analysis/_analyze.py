@@ -65,7 +65,7 @@ class Analysis:
     - `best`: the member shown in the single-member figures (the best on the test set; 0 without a task).
     - `losses`: `(S, K)` training losses or None; `initial_W_rec`: the best member's `W_rec` before training
       or None.
-    - `robustness`: `robustness_sweep`'s dict (tasks with memory states), or None.
+    - `robustness`: `robustness_sweep`'s dict (tasks with memory states and `pulse_robustness`), or None.
     - `realizations`: `compare_realizations`' dict (tasks with memory states), or None.
     - `threshold`: the MSE threshold of the memory analyses (the success threshold when the task's metric is an
       error, e.g. the flip-flop's test MSE; the evaluation records the threshold in effect); `seed`: the seed of
@@ -483,7 +483,7 @@ def analyze(
     - `initial_W_rec`: the best member's `W_rec` before training, drawn in the eigenvalue figure, or None.
     - `seed`: seed of the sampled trials (figures and robustness).
     - `source`: the name shown in the report.
-    - `robustness`: run the robustness sweep (tasks with memory states).
+    - `robustness`: run the robustness sweep (tasks with memory states and `pulse_robustness`: the flip-flop).
     - `log`: None or a function of one string, told what is being done.
 
     **Returns:** an `Analysis`: `print` it or show it in a notebook, `.figures()` for the Figures,
@@ -538,7 +538,7 @@ def analyze(
         outside, radius = np.sum(moduli > 1, axis=1), moduli.max(axis=1)
     best = 0 if evaluation is None else int(np.argmax(ranking_score(evaluation)))
     sweep = comparison = None
-    if memory and robustness:
+    if memory and robustness and task.pulse_robustness:
         say("robustness sweep ...")
         sweep = robustness_sweep(ensemble, key=jax.random.fold_in(jax.random.key(seed), 2), config=task,
                                  threshold=mse_threshold)

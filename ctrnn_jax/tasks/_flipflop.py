@@ -93,6 +93,7 @@ class FlipFlopConfig(AbstractTask):
     name: ClassVar[str] = "flipflop"
     metric_name: ClassVar[str] = "mse"
     higher_is_better: ClassVar[bool] = False
+    pulse_robustness: ClassVar[bool] = True
 
     n_bits: int = 3
     length: int = 340

@@ -25,7 +25,8 @@ task"). The library never asks which task it has: what is special about a task l
 `dataset` (`sample`), `validation_set` (None: no held-out set for `TrainConfig.stop_mse`), `hold_steps` (the
 test series' length), `readout_tolerance` (`√0.02`), `memory_readouts` (None: no memory states),
 `trial_groups` (one group of all trials), `test_set_name`, `train_defaults` (no overrides of
-`TrainConfig`), `for_sizes` (the defaults, if they fit).
+`TrainConfig`), `for_sizes` (the defaults, if they fit), the class attribute `pulse_robustness` (False: no
+robustness sweep).
 """
 
 import abc
@@ -52,6 +53,9 @@ class AbstractTask(abc.ABC):
     name: ClassVar[str]
     metric_name: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    pulse_robustness: ClassVar[bool] = False
+    """Whether the analysis runs `robustness_sweep` (input noise and pulse-amplitude levels) on the task: its trials
+    are the flip-flop's pulses (`FlipFlopConfig`: True). Default False."""
 
     # ------------------------------------------------------------------------------------------ required
 
