@@ -40,14 +40,15 @@ import optax
 from jax import lax
 
 from .._checks import check_int, check_seed
-from .._imports import import_object, import_string, is_import_string
+from .._imports import import_string, is_import_string
 from ..models._model import CTRNN
 from ..models._scan import check_backprop, check_precision
 from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
 from ._distributed import is_distributed, is_main_process, to_host
-from ._ensemble import EnsembleConfig, ensemble_constraints, ensemble_size, fresh_members, make_ensemble, per_member
+from ._ensemble import (EnsembleConfig, cell_class, ensemble_constraints, ensemble_size, fresh_members, make_ensemble,
+                        per_member)
 from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
 
@@ -357,8 +358,9 @@ class TrainStep:
 
     One step of every member: a batch per member (or one shared) from `key` (in data-set mode the
     epoch's shuffle comes from the state's key and the batch from `state.step`), the loss, its gradient
-    and the optimizer's update (`optimizer`, see `make_train_step`); non-finite members freeze, and members that met the criterion
-    (`state.criterion_step >= 0`) are held at the weights that met it. `metrics` holds `loss` and `grad_norm`, `(K,)`.
+    and the optimizer's update (`optimizer`, see `make_train_step`); non-finite members freeze, and members
+    that met the criterion (`state.criterion_step >= 0`) are held at the weights that met it. `metrics` holds
+    `loss` and `grad_norm`, `(K,)`.
     Jit it, vmap it or call it from a loop; `EnsembleTrainer` scans it over chunks of steps with
     `key = step_key(state)`. The per-member hyper-parameters, the fixed data set and the constraints
     are attributes (`hyper`, `data`, `constraints`); `apply(state, key, hyper, data, constraints)` takes
@@ -393,13 +395,15 @@ class TrainStep:
             return self.optimizer
         return self.optimizer(hyper)
 
-    def opt_init(self, params, hyper: Hyper):
+    def opt_init(self, params, hyper: Hyper | None = None):
         """The stacked optimizer states of stacked `params` (the trained arrays of a model, `(K, ...)`), with
-        the members' `hyper` (`(K,)`; used by a per-member factory only)."""
+        the members' `hyper` (`(K,)`; default the `TrainConfig`'s; used by a per-member factory only)."""
         if self.optimizer is None:  # the state does not depend on the learning rate and clip
             return eqx.filter_vmap(optimizer(self.config).init)(params)
         if isinstance(self.optimizer, optax.GradientTransformation):
             return eqx.filter_vmap(self.optimizer.init)(params)
+        if hyper is None:  # made here, uncommitted (e.g. on a host's CPU in a distributed run's `init`)
+            hyper = self.config.hyper(jax.tree_util.tree_leaves(params)[0].shape[0])
         return eqx.filter_vmap(lambda p, h: self.optimizer(h).init(p))(params, hyper)
 
     def spec(self, model):
@@ -577,7 +581,8 @@ class _LegacyState(eqx.Module):
 def _default_layout(opt_state) -> bool:
     """Whether an optimizer state has the built-in chain's layout: (clip's empty state, Adam's, the schedule's)."""
     return (isinstance(opt_state, tuple) and len(opt_state) == 3 and isinstance(opt_state[0], optax.EmptyState)
-            and isinstance(opt_state[1], optax.ScaleByAdamState) and isinstance(opt_state[2], optax.ScaleByScheduleState))
+            and isinstance(opt_state[1], optax.ScaleByAdamState)
+            and isinstance(opt_state[2], optax.ScaleByScheduleState))
 
 
 def legacy_layouts(like: TrainState):
@@ -602,14 +607,13 @@ def legacy_layouts(like: TrainState):
 
 
 def _cell_matches(cell: str, model) -> bool:
-    """Whether `EnsembleConfig.cell` (a name, or an import string `module:QualName`) names the model's class."""
-    if not is_import_string(cell):
-        return getattr(type(model), "cell", None) == cell
+    """Whether `EnsembleConfig.cell` (a name, or an import string `module:QualName`) names the model's class
+    (exactly: restarts draw fresh members of that class)."""
     try:
-        return import_object(cell, what="cell") is type(model)
+        return cell_class(cell) is type(model)
     except ValueError:  # not importable here: compare the strings
         try:
-            return import_string(type(model)) == cell
+            return is_import_string(cell) and import_string(type(model)) == cell
         except (TypeError, ValueError):
             return False
 
@@ -708,7 +712,8 @@ class EnsembleTrainer:
         e, c = self.ensemble_config, self.config
         criterion = "" if c.stop_mse is None else f", to MSE < {c.stop_mse:g}"
         restarts = "" if c.restart_after is None else f", dead starts restarted after {c.restart_after}"
-        return (f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) on {self.task.name}, "
+        return (f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) "
+                f"on {self.task.name}, "
                 f"{c.steps} steps of batch {c.batch_size} in chunks of {c.steps_per_call}{criterion}{restarts}\n"
                 f"  optimizer: {describe_optimizer(self.step.optimizer, c)}")
 
@@ -743,9 +748,9 @@ class EnsembleTrainer:
         return self.place(self._initial_state(model, key_data, self.constraints))
 
     def _opt_init(self, model, hyper: Hyper | None = None):
-        """The stacked optimizer states of `model` with the members' `hyper` (default all `K`, uncommitted)."""
+        """The stacked optimizer states of `model` with the members' `hyper` (default the `TrainConfig`'s)."""
         params, _ = eqx.partition(model, self.step.spec(model))
-        return self.step.opt_init(params, self.config.hyper(ensemble_size(model)) if hyper is None else hyper)
+        return self.step.opt_init(params, hyper)
 
     def _initial_state(self, model, key_data, constraints) -> TrainState:
         k = ensemble_size(model)
@@ -818,8 +823,8 @@ class EnsembleTrainer:
 
     def _restart(self, state: TrainState, dead: jax.Array, constraints, hyper: Hyper) -> TrainState:
         """Re-initialize the members where `dead` (from `restart_key`), with fresh optimizer states
-        (`constraints`, `hyper`: those of the state's members; constraints may be None). A program of its own (`_restarts`), compiled
-        only in a run that has a dead start: the chunks stay small to compile."""
+        (`constraints`, `hyper`: those of the state's members; constraints may be None). A program of its own
+        (`_restarts`), compiled only in a run that has a dead start: the chunks stay small to compile."""
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
