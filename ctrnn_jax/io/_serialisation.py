@@ -129,13 +129,17 @@ def _check_options(ensemble: AbstractRNN) -> dict:
         raise ValueError(f"{cls.__name__}(n_inputs={sizes[0]}, n_units={sizes[1]}, n_outputs={sizes[2]}, *, key, "
                          f"**{options!r}) fails ({_reason(e)}); a cell's constructor must take the "
                          "options that `options()` returns.") from None
+    def same(a, b):  # an array of the same shape and dtype, or the same non-array value
+        if isinstance(b, jax.ShapeDtypeStruct):
+            return eqx.is_array(a) and (a.shape, a.dtype) == (b.shape, b.dtype)
+        return not eqx.is_array(a) and eqx.tree_equal(a, b) is True
+
     fits = jax.tree_util.tree_structure(skeleton) == jax.tree_util.tree_structure(ensemble) and all(
-        (a.shape, a.dtype) == (b.shape, b.dtype) if isinstance(b, jax.ShapeDtypeStruct) else not eqx.is_array(a)
-        for a, b in zip(jax.tree_util.tree_leaves(ensemble), jax.tree_util.tree_leaves(skeleton)))
+        same(a, b) for a, b in zip(jax.tree_util.tree_leaves(ensemble), jax.tree_util.tree_leaves(skeleton)))
     if not fits:
         raise ValueError(f"{cls.__name__}(M, N, O, key=..., **{options!r}) does not rebuild the network's structure "
-                         f"(its static fields, arrays and their shapes): {cls.__name__}.options() must return every "
-                         "constructor option that sets them.")
+                         f"(its static fields, non-array values, arrays and their shapes): {cls.__name__}.options() "
+                         "must return every constructor option that sets them.")
     return options
 
 
