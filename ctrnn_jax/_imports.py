@@ -14,8 +14,9 @@ def is_import_string(text: object) -> bool:
 def import_string(obj: object) -> str:
     """`"module:QualName"` of a class (or function) defined at a module's top level (or nested in a class).
 
-    Raises `ValueError` when `obj` is defined inside a function (`<locals>`) or in `__main__`: it could not be
-    imported again from a run folder."""
+    Raises `ValueError` when `obj` is defined inside a function (`<locals>`): it could not be imported again. A class
+    of `__main__` (a script or a notebook) is named `__main__:QualName`, found again only in a process that defines
+    it: put what other processes (the command line) should find in a module."""
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise TypeError(f"{obj!r} has no module and qualified name to import it by.")

@@ -14,7 +14,7 @@ import pytest
 
 import ctrnn_jax as cj
 from ctrnn_jax._cli import main
-from ctrnn_jax.io._run import RunConfig, evaluate_run
+from ctrnn_jax.io._run import RunConfig, evaluate_run, read_config
 from ctrnn_jax.tasks._task import check_task
 from custom_task import SineGen
 
@@ -87,21 +87,38 @@ def test_optional_hooks_have_documented_defaults():
     assert cj.FlipFlopConfig.for_sizes(2, 2).n_bits == 2
 
 
-def test_the_command_line_runs_a_task_by_import_string(tmp_path, capsys):
-    out = tmp_path / "run"
-    argv = ["train", "--task", "custom_task:SineGen", "--task-opt", "length=20", "--members", "2", "--units", "6",
-            "--steps", "4", "--steps-per-call", "2", "--batch", "4", "--progress", "none", "--out", str(out)]
-    assert main(argv) == 0
+def test_the_command_line_runs_a_task_and_a_cell_by_import_string(tmp_path, capsys):
+    """A run folder of a task and a cell defined outside the package: written by `train`, then evaluated, analysed and
+    compared by the commands and re-analysed from Python, every time finding both classes from config.json and
+    ensemble.npz."""
+    runs = [tmp_path / "run0", tmp_path / "run1"]
+    for seed, out in enumerate(runs):
+        argv = ["train", "--task", "custom_task:SineGen", "--task-opt", "length=20", "--cell", "custom_cell:LowRank",
+                "--members", "2", "--units", "6", "--steps", "4", "--steps-per-call", "2", "--batch", "4",
+                "--seed", str(seed), "--progress", "none", "--out", str(out)]
+        assert main(argv) == 0
+    out = runs[0]
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["task_name"] == "custom_task:SineGen" and config["task"]["length"] == 20
+    assert config["ensemble"]["cell"] == "custom_cell:LowRank"
     assert config["train"]["learning_rate"] == 5e-3  # the task's own training default
     ev = json.loads((out / "eval.json").read_text())
     assert ev["task"] == "sinegen" and ev["higher_is_better"] is False and ev["threshold"] == 0.05
+    capsys.readouterr()
     assert main(["evaluate", str(out)]) == 0
     assert "solve the sinegen task (test MSE < 0.05)" in capsys.readouterr().out
     assert main(["analyze", str(out), *TINY_FP_FLAGS]) == 0
     analysis = json.loads((out / "analysis.json").read_text())
-    assert analysis["task"] == "sinegen" and analysis["best_member"] == int(np.argmin(ev["mse"]))
+    assert analysis["task"] == "sinegen" and analysis["cell"] == "lowrank"
+    assert analysis["best_member"] == int(np.argmin(ev["mse"]))
+    assert main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp"), *TINY_FP_FLAGS]) == 0
+    assert (tmp_path / "cmp" / "comparison.json").is_file()
+    # from Python: the run folder's ensemble and task, analysed again
+    from custom_cell import LowRank
+    ensemble, run_config = cj.load_npz(out / "ensemble.npz"), read_config(out)
+    assert type(ensemble) is LowRank and type(run_config.task) is SineGen and run_config.task.length == 20
+    again = cj.analyze(ensemble, run_config.task, config=TINY_FP, robustness=False)
+    assert again.best == analysis["best_member"] and again.evaluation["mse"] == pytest.approx(ev["mse"])
 
 
 @pytest.mark.parametrize("spec", ["no_such_module_29:SineGen", "custom_task:NoSuchTask", "custom_task:dataclasses"])
