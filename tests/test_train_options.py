@@ -73,7 +73,7 @@ def test_trainer_takes_any_task_and_checks_its_sizes():
     task = PerceptualDMConfig()
     with pytest.raises(ValueError, match="perceptual_dm task has 1 inputs and 1 outputs"):
         EnsembleTrainer(ENS, TrainConfig(), task)
-    with pytest.raises(TypeError, match="task protocol"):
+    with pytest.raises(TypeError, match="AbstractTask"):
         EnsembleTrainer(ENS, TrainConfig(), object())
 
 

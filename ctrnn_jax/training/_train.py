@@ -652,7 +652,7 @@ class EnsembleTrainer:
 
     - `ensemble`: an `EnsembleConfig` (sizes, alpha, activation, initialization).
     - `train`: a `TrainConfig`.
-    - `task`: any task that follows the task protocol (`ctrnn_jax.tasks._task`; default the flip-flop).
+    - `task`: any `AbstractTask` (default the flip-flop).
       Its trials are generated on the device inside the step; the loss is its masked MSE.
     - `devices`: devices to spread the members over (default: all local devices; members are split
       over the largest number of them that divides K). Results do not depend on it. In a distributed
