@@ -1,0 +1,173 @@
+"""Results as objects: `Analysis.load` restores what `write` saved without computing it again; `Comparison`
+(what `compare_ensembles` returns) and `MemoryStates` print briefly."""
+
+import dataclasses
+import json
+import shutil
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ctrnn_jax as cj
+from ctrnn_jax.analysis import Analysis, Comparison, classical_mds, write_comparison
+from ctrnn_jax.dynamics import pairwise_graph_distances
+from ctrnn_jax.io._run import RunConfig, read_losses, write_metrics
+
+from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
+from test_similarity import CUBE, EMPTY
+
+N = 3
+TASK = cj.FlipFlopConfig(width=5, delay=5)
+SMALL = cj.FixedPointConfig(n_candidates=32, adam_steps=50, restarts=0, complete=False, seed=3)
+
+
+def network(W_input):
+    """Bistable tanh units `diag(1.5, 2, 3)` read out as `h_i / h_i*` (`tests/_analytic.py`)."""
+    model = cj.CTRNN(N, N, N, key=jax.random.key(0))
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
+                       (f32(np.diag(W_DIAG)), f32(W_input), jnp.zeros(N), f32(np.diag(1 / H_STAR)), jnp.zeros(N)))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A run folder of two 3-unit flip-flop networks (the cube; the same with unit 0 cut from its input) with
+    losses, and its analysis as `analyze_run` makes it (losses, initial `W_rec`, seed 3), written to a folder
+    of its own."""
+    root = tmp_path_factory.mktemp("results")
+    run = root / "run"
+    run.mkdir()
+    ensemble = cj.stack_members([network(2 * np.eye(N)), network(np.diag([0.0, 2.0, 2.0]))])
+    cj.save_npz(ensemble, run / "ensemble.npz")
+    config = RunConfig(ensemble=cj.EnsembleConfig(members=2, units=N), task=TASK)
+    (run / "config.json").write_text(json.dumps({"config": config.to_dict()}))
+    write_metrics(run / "metrics.csv", np.linspace([1.0, 2.0], [0.1, 0.2], 5))
+    result = cj.analyze(ensemble, TASK, config=SMALL, losses=read_losses(run / "metrics.csv", 2), seed=3,
+                        source=str(run))
+    k_model, _ = jax.random.split(jax.random.key(config.train.seed))
+    initial = np.asarray(cj.make_ensemble(config.ensemble, key=k_model).W_rec)
+    result = dataclasses.replace(result, initial_W_rec=initial[result.best])
+    result.write(root / "out", explorer=False)
+    return result, root
+
+
+@pytest.fixture
+def no_recomputing(monkeypatch):
+    """Loading must not search fixed points, evaluate, check memories or sweep."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    from ctrnn_jax.analysis import _analysis, _analyze
+    from ctrnn_jax.dynamics import _stage
+    from ctrnn_jax.io import _run
+    for module, name in ((_analyze, "fixed_point_stage"), (_stage, "fixed_point_stage"), (_run, "evaluate_run"),
+                         (_analyze, "memory_check"), (_analysis, "robustness_sweep"),
+                         (_analysis, "compare_realizations")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+def test_load_restores_the_analysis_without_recomputing(written, no_recomputing):
+    result, root = written
+    back = Analysis.load(root / "out")
+    assert json.dumps(back.rows()) == json.dumps(result.rows())  # (NaN cells compare as text)
+    assert back.to_dict() == result.to_dict()
+    assert back.markdown() == result.markdown()
+    assert (back.best, back.seed, back.threshold, back.source) == (result.best, 3, result.threshold, result.source)
+    assert back.config == SMALL and back.task == result.task
+    for a, b in zip(back.fixed_points, result.fixed_points):
+        for field in ("member", "points", "q", "eigvals", "n_unstable", "outputs", "exact", "n_marginal"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    np.testing.assert_array_equal(back.losses, result.losses)
+    np.testing.assert_array_equal(back.initial_W_rec, result.initial_W_rec)
+    for name, v in result.robustness.items():
+        np.testing.assert_allclose(back.robustness[name], v)
+    np.testing.assert_array_equal(back.memory_check.verdict, result.memory_check.verdict)
+    assert back.memory[0].to_dict() == result.memory[0].to_dict()
+    np.testing.assert_allclose(back.realizations["procrustes"], result.realizations["procrustes"])
+    assert repr(back) == repr(result)
+
+
+def test_load_without_an_analysis_or_the_network(written, tmp_path):
+    _, root = written
+    with pytest.raises(FileNotFoundError, match="no analysis.json; not an analysis folder"):
+        Analysis.load(tmp_path)
+    moved = tmp_path / "moved"
+    shutil.copytree(root / "out", moved)
+    data = json.loads((moved / "analysis.json").read_text())
+    (moved / "analysis.json").write_text(json.dumps({**data, "source": str(tmp_path / "gone")}))
+    with pytest.raises(ValueError, match="the network analysed is not found.*Pass `ensemble=`"):
+        Analysis.load(moved)
+    ensemble = cj.load_npz(root / "run" / "ensemble.npz")
+    back = Analysis.load(moved, ensemble=ensemble, task=TASK)  # given: the same network
+    assert back.best == data["best_member"] and back.losses is None  # (no run folder: no metrics.csv)
+    with pytest.raises(ValueError, match="`ensemble` is not the network analysed"):
+        Analysis.load(moved, ensemble=eqx.tree_at(lambda e: e.b_out, ensemble, ensemble.b_out + 1))
+
+
+def handmade() -> dict:
+    """The fields of a comparison of 4 networks from 2 runs, one without memory states (no search)."""
+    graphs = [CUBE, CUBE.without_edge(3), EMPTY, CUBE.without_edge(0)]
+    pts = np.random.default_rng(1).standard_normal((4, 3))
+    geo = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    topo = pairwise_graph_distances(graphs)
+    members = [{"run": run, "member": k, "cell": cell, "activation": "tanh", "units": 4, "success": k == 0,
+                "memory_check": "attractors"} for run, cell in (("a", "ctrnn"), ("b", "gru")) for k in range(2)]
+    return {"members": members, "svcca": geo, "cka": 1 - geo / 10, "procrustes": geo / 3, "dynamics": geo / 2,
+            "topology": topo, "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
+            "linearization": pairwise_graph_distances(graphs, "linearization"),
+            "mds_geometry": classical_mds(geo), "mds_topology": classical_mds(topo), "graphs": graphs}
+
+
+def test_comparison_repr_is_short_and_names_what_was_compared():
+    comparison = Comparison(**handmade())
+    text = repr(comparison)
+    assert len(text.splitlines()) < 15 and "4 networks from 2 run(s)" in text
+    assert "a (2 ctrnn/tanh N=4)" in text and "b (2 gru/tanh N=4)" in text and "solved: 2 of 4" in text
+    assert "<table>" in comparison._repr_html_() and "between / within" in comparison._repr_html_()
+
+
+def test_comparison_to_dict_is_todays_comparison_json():
+    """The keys and values `write_comparison` wrote for a comparison dict before the `Comparison` object."""
+    fields = handmade()
+    data = Comparison(**fields).to_dict()
+    assert list(data) == ["members", "svcca", "procrustes", "dynamics", "topology", "topology_spectrum",
+                          "linearization", "cka", "mds_geometry", "mds_topology", "no_memory_states", "graphs",
+                          "within_between"]
+    assert data["members"] == fields["members"] and data["graphs"] == [g.to_dict() for g in fields["graphs"]]
+    assert data["svcca"] == fields["svcca"].tolist() and data["mds_topology"][2] == [None, None]
+    assert data["no_memory_states"] == {"count": 1, "of": 4, "members": [2]}
+    groups = [m["run"] for m in fields["members"]]
+    assert data["within_between"]["run"]["dynamics"] == cj.analysis.within_between(fields["dynamics"], groups)
+    assert set(data["within_between"]) == {"run", "cell_activation"}
+    assert set(data["within_between"]["run"]) == {"svcca", "procrustes", "dynamics", "topology", "topology_spectrum",
+                                                  "linearization", "1 - cka"}
+
+
+def test_comparison_write_and_figures(tmp_path):
+    comparison = Comparison(**handmade())
+    figures = comparison.figures(n_graphs=2)
+    assert set(figures) == {"mds_by_cell", "mds_by_run", "distances", "topology_graphs"}
+    report = comparison.write(tmp_path / "cmp", n_graphs=2)
+    assert report == tmp_path / "cmp" / "report.md" and "figures/mds_by_cell.png" in report.read_text()
+    data = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert {k: v for k, v in data.items() if k not in ("owner", "networks", "files")} == comparison.to_dict()
+    for name in figures:
+        for suffix in (".png", ".pdf"):
+            assert (tmp_path / "cmp" / "figures" / f"{name}{suffix}").is_file()
+            assert f"figures/{name}{suffix}" in data["files"]
+    # the function of old, on a dict of the fields: the same files
+    write_comparison(handmade(), tmp_path / "again", n_graphs=2)
+    assert (tmp_path / "again" / "report.md").read_text() == report.read_text()
+
+
+def test_memory_states_repr_is_short(written):
+    result, _ = written
+    memory = result.memory[0]
+    text = repr(memory)
+    assert len(text.splitlines()) <= 4 and text.startswith("MemoryStates: 2 member(s)")
+    assert "attractor" in text and "<table>" in memory._repr_html_()
+    back = cj.dynamics.MemoryStates.from_dict(json.loads(json.dumps(memory.to_dict())))
+    assert back.to_dict() == memory.to_dict() and repr(back) == text
