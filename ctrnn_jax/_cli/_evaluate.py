@@ -11,7 +11,9 @@ def add_parser(sub) -> None:
                        description="Evaluate a run folder or ensemble.npz on its task's test set (the flip-flop's: "
                                    "the 8 memory states).")
     p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
-    p.add_argument("--threshold", type=float, default=None, help="success threshold on test MSE (default: 0.02)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="success threshold on the task's metric (default: the task's own: test MSE < 0.02 for the "
+                        "flip-flop, accuracy >= success_accuracy for the decision, memory and neurogym tasks)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")
     p.add_argument("--overwrite", action="store_true",
                    help="let --json replace a file that is not an evaluation (never the input)")

@@ -201,7 +201,7 @@ class Analysis:
         for i, fp in enumerate(self.fixed_points):
             mine = _hidden_points(fp.select(best), n)
             tag = f"_{i}" if several else ""
-            title = f"member {best}, fixed points at input {np.round(fp.inputs[best], 3).tolist()}"
+            title = f"member {best}, fixed points at input {np.round(np.asarray(fp.inputs[best], np.float64), 3).tolist()}"
             if memory and i == 0:
                 figs["test_set"] = plot_test_set(inputs[0], outputs[best][0], targets[0])
                 figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,
@@ -314,7 +314,7 @@ class Analysis:
         lines += ["| " + " | ".join(r) + " |" for r in body]
         lines.append("")
         for i, fp in enumerate(self.fixed_points):
-            lines.append(f"Fixed points at input {i}: `{np.round(fp.inputs[0], 4).tolist()}`.")
+            lines.append(f"Fixed points at input {i}: `{np.round(np.asarray(fp.inputs[0], np.float64), 4).tolist()}`.")
         lines.append("")
         if self.robustness is not None:
             r = self.robustness

@@ -186,7 +186,7 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if lo:  # another process's members: its own draws
             k_cand, k_find = jax.random.fold_in(k_cand, lo), jax.random.fold_in(k_find, lo)
         if log is not None:
-            log(f"fixed points at input {np.round(u, 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
+            log(f"fixed points at input {np.round(np.asarray(u, np.float64), 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
                 "candidates each ...")
         h0, steps = fixed_point_candidates(local, trials, config, key=k_cand)
         found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find, slow_q=slow_q,
