@@ -10,14 +10,18 @@ import typing
 
 from .._imports import is_import_string
 from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._neurogym import NeurogymTask
 from ..tasks._tasks import ENTRY_POINTS, TASKS
 from ._options import format_value, parse_value
 
 
 
+NEUROGYM = NeurogymTask.name  # `--task neurogym:ENV_ID`: a NeuroGym environment (the spelling, not an import string)
+
+
 def task_names() -> tuple[str, ...]:
     """The registered task names, NeuroGym's as `neurogym:ENV_ID`."""
-    return tuple("neurogym:ENV_ID" if name == "neurogym" else name for name in TASKS)
+    return tuple(f"{NEUROGYM}:ENV_ID" if name == NEUROGYM else name for name in TASKS)
 
 
 def entry_point_names() -> set[str]:
@@ -39,8 +43,8 @@ class TaskChoices(tuple):
     def __contains__(self, name) -> bool:
         if not isinstance(name, str):
             return False
-        if name.partition(":")[0] == "neurogym":
-            return "neurogym" in TASKS and bool(name.partition(":")[2])
+        if name.partition(":")[0] == NEUROGYM:
+            return NEUROGYM in TASKS and bool(name.partition(":")[2])
         return name in TASKS or is_import_string(name) or name in entry_point_names()
 
 
@@ -68,7 +72,7 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
     sets (the flip-flop's `n_bits`) unless given."""
     from ..tasks._tasks import make_task as make, task_class
     given, flags = dict(given or {}), flags or {}
-    if name.partition(":")[0] == "neurogym":  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
+    if name.partition(":")[0] == NEUROGYM:  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
         from ..tasks._neurogym import neurogym_task
         if given:
             raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
@@ -119,7 +123,7 @@ def task_for(args, ensemble, config):
             raise ValueError("--task-opt needs --task NAME")
         return task_for_ensemble(ensemble)
     sizes = (ensemble.W_in.shape[-1], ensemble.W_out.shape[-2])
-    if args.task.partition(":")[0] == "neurogym":
+    if args.task.partition(":")[0] == NEUROGYM:
         return task_for_ensemble(ensemble, make_task(args.task, list(args.task_opt)))
     return task_for_ensemble(ensemble, make_task(args.task, list(args.task_opt), sizes=sizes))
 
