@@ -163,17 +163,23 @@ class AbstractTask(abc.ABC):
         return cls()
 
 
+def check_task_class(cls: type) -> None:
+    """Raise a TypeError unless the class `cls` has the class attributes every task declares: `name`, `metric_name`
+    (non-empty strings) and `higher_is_better` (a bool)."""
+    for attr, kind in (("name", str), ("metric_name", str), ("higher_is_better", bool)):
+        value = getattr(cls, attr, None)
+        if not isinstance(value, kind) or (kind is str and not value):
+            raise TypeError(f"task class {cls.__name__} needs a class attribute `{attr}` ({kind.__name__}); "
+                            f"got {value!r}.")
+
+
 def check_task(task: object) -> None:
     """Raise a TypeError naming what is missing unless `task` is an `AbstractTask` with what it requires."""
     if not isinstance(task, AbstractTask):
         raise TypeError(f"`task` must be a subclass instance of ctrnn_jax.AbstractTask (see docs/tasks.md, "
                         f"'Writing a task'); got {type(task).__name__}.")
     cls = type(task)
-    for attr, kind in (("name", str), ("metric_name", str), ("higher_is_better", bool)):
-        value = getattr(cls, attr, None)
-        if not isinstance(value, kind) or (kind is str and not value):
-            raise TypeError(f"task class {cls.__name__} needs a class attribute `{attr}` ({kind.__name__}); "
-                            f"got {value!r}.")
+    check_task_class(cls)
     missing = [n for n in ("n_inputs", "n_outputs", "length") if not hasattr(task, n)]
     if missing:
         raise TypeError(f"task class {cls.__name__} lacks {', '.join(missing)} (the sizes M, O and T of its trials).")

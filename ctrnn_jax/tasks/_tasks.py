@@ -10,7 +10,7 @@ from ._decision import ContextDMConfig, PerceptualDMConfig
 from ._flipflop import FlipFlopConfig
 from ._memory import DelayedMatchConfig, ParametricWMConfig
 from ._neurogym import NeurogymTask
-from ._task import AbstractTask, check_task
+from ._task import AbstractTask, check_task, check_task_class
 
 TASKS: dict[str, type] = {cls.name: cls for cls in (FlipFlopConfig, PerceptualDMConfig, ContextDMConfig,
                                                      DelayedMatchConfig, ParametricWMConfig, NeurogymTask)}
@@ -73,11 +73,7 @@ def register_task(cls: type) -> type:
     the old class."""
     if not (isinstance(cls, type) and issubclass(cls, AbstractTask)):
         raise TypeError(f"a task class must subclass ctrnn_jax.AbstractTask; got {cls!r}.")
-    for attr, kind in (("name", str), ("metric_name", str), ("higher_is_better", bool)):
-        value = getattr(cls, attr, None)
-        if not isinstance(value, kind) or (kind is str and not value):
-            raise TypeError(f"task class {cls.__name__} needs a class attribute `{attr}` ({kind.__name__}); "
-                            f"got {value!r}.")
+    check_task_class(cls)
     if ":" in cls.name:
         raise TypeError(f"a task's `name` may not contain ':', got {cls.name!r}.")
     TASKS[cls.name] = cls
