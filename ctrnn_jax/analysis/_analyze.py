@@ -697,10 +697,10 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
     best = int(data["best_member"])
     if "threshold" in settings:
         threshold = float(settings["threshold"])
-    elif evaluation is not None and evaluation.get("metric_name", "mse") == "mse":
+    elif evaluation is not None and not higher_is_better(evaluation):  # written before "settings": the error's
         threshold = float(evaluation["threshold"])
-    else:
-        threshold = run_config.threshold if run_config is not None else 0.02
+    else:  # the memory analyses' MSE threshold before #29
+        threshold = 0.02
     seed = int(settings.get("seed", config.seed if config is not None else 0))
     k = ensemble.W_out.shape[0]
     losses = None
