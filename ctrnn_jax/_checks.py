@@ -21,7 +21,7 @@ def check_float(name: str, value: object) -> float:
 def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
     """`value` as a finite float > 0 (>= 0 with `allow_zero`), else a TypeError/ValueError naming `name`
     and the accepted range (infinity and NaN are refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {value!r}.")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         interval = "[0, inf)" if allow_zero else "(0, inf)"

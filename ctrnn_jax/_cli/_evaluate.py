@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+from ._options import finite_float
 from ._tasks import add_bare_task_options, fitting_tasks, task_for
 
 
@@ -11,7 +12,7 @@ def add_parser(sub) -> None:
                        description="Evaluate a run folder or ensemble.npz on its task's test set (the flip-flop's: "
                                    "the 8 memory states).")
     p.add_argument("path", type=Path, help="a run folder or an ensemble.npz file")
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=finite_float, metavar="X", default=None,
                    help="success threshold on the task's metric (default: the task's own: test MSE < 0.02 for the "
                         "flip-flop, accuracy >= success_accuracy for the decision, memory and neurogym tasks)")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file")

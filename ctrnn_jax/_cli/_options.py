@@ -11,6 +11,7 @@ explicit options).
 import argparse
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
@@ -138,18 +139,43 @@ def parse_value(kind, text: str):
     if kind is float:
         if "," in text:
             raise ValueError(f"invalid number {text!r}")
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):  # nan, inf, 1e999: no option means anything by them
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
     return text
 
 
+def _not_finite(text: str) -> bool:
+    """Whether one of the comma-separated parts of `text` is a number but not a finite one (`nan`, `inf`)."""
+    for part in text.split(","):
+        try:
+            if not math.isfinite(float(part)):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def invalid_value(kind, text: str) -> str:
+    """Why `text` is no value of type `kind`: the expected form, and, for `nan` or `inf`, that only
+    finite numbers are taken."""
+    finite = "; finite numbers only" if _not_finite(text) else ""
+    return f"invalid value {text!r} (expected {metavar(kind)}{finite})"
+
+
 def _converter(kind):
-    """An argparse `type=`: the parsed value, or a usage error that shows the expected form."""
+    """An argparse `type=`: the parsed value, or a usage error that shows the expected form (`invalid_value`)."""
     def convert(text: str):
         try:
             return parse_value(kind, text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {metavar(kind)})") from None
+            raise argparse.ArgumentTypeError(invalid_value(kind, text)) from None
     return convert
+
+
+# `type=` of a plain float option (`--threshold`): a finite number, else a one-line usage error.
+finite_float = _converter(float)
 
 
 def _name_or_import_string(choices: tuple[str, ...]):

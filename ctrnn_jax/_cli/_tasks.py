@@ -12,7 +12,7 @@ from .._imports import is_import_string
 from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._neurogym import NeurogymTask
 from ..tasks._tasks import ENTRY_POINTS, TASKS
-from ._options import format_value, parse_value
+from ._options import format_value, invalid_value, parse_value
 
 
 
@@ -99,7 +99,7 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
         try:
             value = parse_value(hints[field], text)
         except ValueError:
-            raise ValueError(f"--task-opt {field}: invalid value {text!r}") from None
+            raise ValueError(f"--task-opt {field}: {invalid_value(hints[field], text)}") from None
         if field in given and given[field] != value:
             raise ValueError(f"{flags.get(field, field)} {format_value(given[field])} and --task-opt {opt} disagree; "
                              "give one")

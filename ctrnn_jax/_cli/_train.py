@@ -13,7 +13,7 @@ from ..training._ensemble import CTRNN_ONLY, EnsembleConfig
 from ..training._train import TrainConfig
 from ._analyze import run_analysis
 from ._fixed_points import FIXED_POINTS, add_fixed_point_options, fixed_point_stage
-from ._options import ConfigOptions, format_value
+from ._options import ConfigOptions, finite_float, format_value
 from ._tasks import add_task_option, make_task
 
 # The run's config groups; `--members`, `--lr`, ... where an option is not `--field-name`.
@@ -87,7 +87,7 @@ def add_config_options(parser) -> None:
                    help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable); for "
                         "neurogym:ENV_ID an option of the environment, e.g. --task-opt dt=50")
     g = parser.add_argument_group("run options")
-    g.add_argument("--threshold", type=float, default=None,
+    g.add_argument("--threshold", type=finite_float, metavar="X", default=None,
                    help="success threshold on the task's metric (default: the task's own: test MSE < 0.02 for "
                         "flipflop, accuracy >= success_accuracy for the decision, memory and neurogym tasks)")
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default: 500)")

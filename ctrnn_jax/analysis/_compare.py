@@ -517,6 +517,22 @@ def _memory_line(graphs) -> str:
     return line + ".\n"
 
 
+def _success_flags(path: Path, members: int) -> np.ndarray:
+    """The `(K,)` `success` flags of an `eval.json`; a ValueError naming the file when it is not one."""
+    import json
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable evaluation (not JSON: {e}); run ctrnn-jax evaluate again.") from None
+    flags = record.get("success") if isinstance(record, dict) else None
+    if not isinstance(flags, list) or not all(isinstance(f, int) and f in (0, 1) for f in flags):
+        raise ValueError(f"{path}: not an evaluation (no list of true/false `success` flags, one per member); "
+                         "run ctrnn-jax evaluate again.")
+    if len(flags) != members:
+        raise ValueError(f"{path}: {len(flags)} success flags for {members} members.")
+    return np.asarray(flags, bool)
+
+
 def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, log=None,
                  overwrite: bool = False, **options) -> Path:
     """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and write the
@@ -566,9 +582,7 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
                              f"{ensemble.W_out.shape[-2]} outputs and no config.json: no task to compare it on.")
         ok = None
         if path.is_dir() and (path / EVAL).is_file():
-            ok = np.asarray(json.loads((path / EVAL).read_text())["success"], bool)
-            if ok.shape != (ensemble.W_out.shape[0],):
-                raise ValueError(f"{path / EVAL}: {ok.size} success flags for {ensemble.W_out.shape[0]} members.")
+            ok = _success_flags(path / EVAL, ensemble.W_out.shape[0])
         if solved_only:
             if ok is None:
                 raise ValueError(f"{path}: `solved_only` needs the run's {EVAL}.")

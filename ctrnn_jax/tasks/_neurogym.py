@@ -366,4 +366,23 @@ def neurogym_task(spec: str, options: list[str] = ()) -> NeurogymTask:
             fields[key] = tuple(p.strip() for p in text.split(",") if p.strip())
         else:
             fields[key] = _option_value(text)
+            if not _finite(fields[key]):
+                raise ValueError(f"--task-opt {opt!r}: `{key}` must hold finite numbers only (no nan or inf)")
     return NeurogymTask(env_id, **fields)
+
+
+def _finite(value) -> bool:
+    """Whether no number in `value` (a `--task-opt` value: a number, text, or lists and dicts of them) is
+    nan or infinite; text that spells one (`nan`, `inf`) counts as one."""
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value))
+        except ValueError:
+            return True
+    if isinstance(value, numbers.Real):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple, set)):
+        return all(_finite(v) for v in value)
+    return True

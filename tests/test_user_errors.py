@@ -1,0 +1,150 @@
+"""User errors are one line, and limits are checked before work (issue #30, the classes "Tracebacks for
+user errors" and "Limits checked late or never").
+
+Every case runs the `ctrnn-jax` entry point as a user would: in process where the error comes before any
+work, as a subprocess where the environment (a file size limit, `JAX_PLATFORMS`) is the point. Each
+asserts exit status 2 and exactly one line on stderr (no traceback).
+"""
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+from ctrnn_jax._cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+NPZ = ROOT / "tests" / "data" / "flipflop_n64_k2.npz"
+TINY = ["--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2", "--batch", "4", "--length", "24",
+        "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2",
+        "--checkpoint-every", "2", "--progress", "none"]
+
+
+def fails(argv, capsys, *, code: int = 2) -> str:
+    """Run `ctrnn-jax argv` in process; assert exit status `code` and one line on stderr; return it."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in argv])
+    assert e.value.code == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def run_cli(argv, *, env=None, preexec_fn=None, timeout=120):
+    """`ctrnn-jax argv` as a subprocess; `(exit status, stderr lines)`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **(env or {})}
+    proc = subprocess.run([sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())",
+                           *map(str, argv)], capture_output=True, text=True, env=env, preexec_fn=preexec_fn,
+                          timeout=timeout)
+    return proc.returncode, proc.stderr.strip().splitlines()
+
+
+# ---------------------------------------------------------------------------------------------------
+# NaN and infinity: every float option of every command, refused at parsing
+# ---------------------------------------------------------------------------------------------------
+
+def _parses_floats(action) -> bool:
+    """An option whose value is (or holds) a float: its `type` turns "0.5" into a float."""
+    if not callable(action.type) or not action.option_strings:
+        return False
+    try:
+        value = action.type("0.5")
+    except (argparse.ArgumentTypeError, ValueError, TypeError):
+        return False
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    return any(isinstance(v, float) for v in values)
+
+
+def _float_options():
+    """`(command, option)` for every option of every command whose value is a float, from the parser."""
+    parser = build_parser()
+    for command, sub in parser.commands.items():
+        for action in sub._actions:
+            if _parses_floats(action):
+                yield command, action.option_strings[0]
+
+
+FLOAT_OPTIONS = sorted(set(_float_options()))
+
+
+def test_the_walk_finds_the_float_options():
+    found = set(FLOAT_OPTIONS)
+    for case in [("fixed-points", "--tol-q"), ("fixed-points", "--noise-std"), ("fixed-points", "--slow-tol"),
+                 ("fixed-points", "--marginal-tol"), ("fixed-points", "--dedup-tol"),
+                 ("fixed-points", "--state-space-fraction"), ("flipflop", "--fp-learning-rate"),
+                 ("evaluate", "--threshold"), ("train", "--threshold"), ("train", "--lr"), ("compare", "--tol-q")]:
+        assert case in found, case
+    assert len(found) > 40
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e999"])
+@pytest.mark.parametrize("command, option", FLOAT_OPTIONS)
+def test_every_float_option_refuses_nan_and_infinity(command, option, value, capsys):
+    argv = [command, f"{option}={value}"] if value.startswith("-") else [command, option, value]
+    line = fails(argv, capsys)
+    assert option in line and "finite" in line
+
+
+def test_a_list_of_floats_refuses_one_nan(capsys):
+    line = fails(["train", "--lr", "1e-2,nan"], capsys)
+    assert "--lr" in line and "finite" in line
+
+
+def _task_float_fields():
+    import dataclasses
+
+    from ctrnn_jax.tasks._tasks import TASKS
+    for name, cls in TASKS.items():
+        if name == "neurogym":
+            continue
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kind = hints[f.name]
+            if kind is float or float in typing.get_args(kind) or (typing.get_origin(kind) is tuple
+                                                                  and float in typing.get_args(kind)):
+                yield name, f.name
+
+
+@pytest.mark.parametrize("task, field", sorted(_task_float_fields()))
+def test_every_float_task_option_refuses_nan(task, field, tmp_path, capsys):
+    line = fails(["train", "--task", task, "--task-opt", f"{field}=nan", "--out", tmp_path / "r"], capsys)
+    assert field in line and "finite" in line
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999", "[1.0, NaN]", "{'stimulus': 1e999}"])
+def test_a_neurogym_option_refuses_nan_and_infinity(text):
+    from ctrnn_jax.tasks._neurogym import neurogym_task
+    with pytest.raises(ValueError, match="finite"):
+        neurogym_task("neurogym:GoNogo-v0", [f"timing={text}"])
+    with pytest.raises(ValueError, match="finite"):
+        neurogym_task("neurogym:GoNogo-v0", [f"success_accuracy={text}"])
+
+
+def test_the_library_refuses_nan_with_a_value_error():
+    """NaN is a real number: a ValueError naming the range (the command line's one line), not a TypeError."""
+    from ctrnn_jax import FixedPointConfig
+    with pytest.raises(ValueError, match="tol_q"):
+        FixedPointConfig(tol_q=math.nan)
+
+
+@pytest.mark.parametrize("content", ["{", "[]", '{"mse": [0.1, 0.2]}', '{"success": "yes"}',
+                                     '{"success": [true, {"a": 1}]}', '{"success": null}'])
+def test_compare_names_a_corrupt_eval_json(content, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(NPZ, run / "ensemble.npz")
+    (run / "eval.json").write_text(content)
+    line = fails(["compare", run, NPZ, "--out", tmp_path / "c"], capsys)
+    assert "eval.json" in line
+    assert not (tmp_path / "c").exists()
