@@ -148,3 +148,19 @@ def test_compare_names_a_corrupt_eval_json(content, tmp_path, capsys):
     line = fails(["compare", run, NPZ, "--out", tmp_path / "c"], capsys)
     assert "eval.json" in line
     assert not (tmp_path / "c").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Environment misconfiguration: one line, exit 2
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env, names", [
+    pytest.param({"JAX_PLATFORMS": "cuda"}, ["JAX_PLATFORMS=cuda"],
+                 marks=pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU may be here")),
+    ({"JAX_PLATFORMS": "no_such_platform"}, ["JAX_PLATFORMS=no_such_platform"]),
+    ({"JAX_NUM_CPU_DEVICES": "0"}, ["JAX_NUM_CPU_DEVICES=0"]),
+])
+def test_a_misconfigured_jax_is_one_line(env, names):
+    code, err = run_cli(["evaluate", NPZ], env=env)
+    assert code == 2 and len(err) == 1, err
+    assert all(name in err[0] for name in names), err

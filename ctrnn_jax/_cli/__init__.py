@@ -13,6 +13,7 @@ from . import _analyze, _compare, _evaluate, _fixed_points, _import_keras, _trai
 from ._cache import use_compile_cache
 from ._distributed import COMMANDS as DISTRIBUTED_COMMANDS
 from ._distributed import add_options as _add_distributed_options
+from ._distributed import check_devices
 from ._distributed import run as _run_distributed
 from ._distributed import start as _start_distributed
 from ._distributed import use_cpu_cores
@@ -42,7 +43,9 @@ def main(argv=None) -> int:
     use_cpu_cores()
     args = build_parser().parse_args(argv)
     use_compile_cache()
-    if _start_distributed(args):
+    distributed = _start_distributed(args)
+    check_devices(args.prog)  # a misconfigured JAX (JAX_PLATFORMS, JAX_NUM_CPU_DEVICES): one line
+    if distributed:
         return _run_distributed(lambda: run_command(args))
     return run_command(args)
 

@@ -26,6 +26,28 @@ def use_cpu_cores() -> None:
         pass
 
 
+# The environment variables that choose JAX's devices: named in the message when its backend does not start.
+JAX_SETTINGS = ("JAX_PLATFORMS", "JAX_NUM_CPU_DEVICES", "CUDA_VISIBLE_DEVICES", "XLA_FLAGS")
+
+
+def check_devices(prog: str) -> None:
+    """Start JAX's backend now, so that a misconfigured environment (`JAX_PLATFORMS=cuda` without a GPU,
+    `JAX_NUM_CPU_DEVICES=0`) is one line and exit status 2 (usage_error), naming the settings to fix,
+    instead of JAX's traceback (a bare AssertionError, a RuntimeError) at the first array. After
+    `jax.distributed.initialize`, which needs the backend not started."""
+    import jax
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as e:  # the backend's own start; nothing of ours has run
+        settings = [f"{name}={os.environ[name]}" for name in JAX_SETTINGS if name in os.environ]
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "no platform of JAX_PLATFORMS could be started"
+        count = os.environ.get("JAX_NUM_CPU_DEVICES", "1").strip()
+        if not (count.isdigit() and int(count) >= 1):
+            reason = f"JAX_NUM_CPU_DEVICES must be a whole number >= 1, got {count!r}"
+        usage_error(prog, f"JAX could not start its devices ({', '.join(settings) or 'default settings'}): {reason}; "
+                          "fix or unset these environment variables (JAX_PLATFORMS=cpu runs on the CPU)")
+
+
 def add_options(p) -> None:
     g = p.add_argument_group("many processes (jax.distributed; see README, Many machines)")
     g.add_argument("--distributed", action="store_true",
