@@ -2,7 +2,6 @@
 `report.md`, `analysis.json` and a `figures/` folder (PNG + PDF)."""
 
 import dataclasses
-import json
 from pathlib import Path
 
 import jax
@@ -51,8 +50,8 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
     A run folder's training losses (`metrics.csv`, checked first) and its members' initial `W_rec` are drawn;
     its `fixed_points.npz` is reused only when it records this ensemble's fingerprint (points of other weights,
-    e.g. from before `train --resume`, are found again, and the log says so) and, when `fp_config` is given,
-    was found with that configuration.
+    e.g. from before `train --resume`, are found again), the same constant input and task, finite points and,
+    when `fp_config` is given, that configuration; otherwise they are found again, and the log says why.
     """
     from ..io._outputs import check_output_folder
     from ..io._run import METRICS, read_losses
@@ -80,34 +79,58 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
 
 
 def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp_config, log):
-    """The run folder's `fixed_points.npz` when it belongs to this ensemble (its fingerprint), the task has one
-    constant input, no other `inputs` are asked for, and (when `fp_config` is given) it was found with that
-    configuration (`eigvecs` aside); else None (found again)."""
-    from ..io._run import FIXED_POINTS, fixed_point_config_path
+    """The run folder's `fixed_points.npz` when it matches everything the points depend on: this ensemble (its
+    fingerprint and sizes), the constant input (one: the task's, or `inputs`), the task (name and settings), the
+    `FixedPointConfig` when `fp_config` is given (`eigvecs` aside; when it is not, the settings the points were
+    found with stand), and finite content. Else None (found again), and `log` says why in one line; so does a file
+    written before the input, settings and task were recorded (`FixedPoints.found_with`)."""
+    from ..dynamics._stage import constant_inputs, found_with
+    from ..io._run import FIXED_POINTS
     stored_path = run_dir / FIXED_POINTS
-    if inputs is not None or task is None or not stored_path.is_file() \
-            or np.asarray(task.fixed_point_inputs()).shape[0] != 1:
+    if task is None or not stored_path.is_file():
+        return None
+    wanted = constant_inputs(ensemble, task, inputs)
+    if wanted.shape[0] != 1:  # several constant inputs: fixed_points_<i>.npz, found again
         return None
     try:
         stored = FixedPoints.from_npz(stored_path)
     except ValueError as e:
         log(f"{stored_path}: unreadable ({e}); finding the fixed points again")
         return None
-    if stored.network != network:
-        log(f"{stored_path}: found for other weights (fingerprint {stored.network}; the ensemble's is {network}, "
-            "e.g. training went on since): finding the fixed points again")
+    why = _mismatch(stored, ensemble, network, found_with(fp_config or FixedPointConfig(), task, wanted[0]),
+                    fp_config is not None)
+    if why is not None:
+        log(f"{stored_path}: {why}: finding the fixed points again")
         return None
-    if stored.n_members != ensemble.W_out.shape[0] or stored.points.shape[1:] != (ensemble.state_size,):
-        return None
-    if fp_config is not None:
-        try:
-            made_with = FixedPointConfig.from_dict(json.loads(fixed_point_config_path(stored_path).read_text()))
-        except (OSError, ValueError, TypeError):
-            made_with = None
-        if made_with is None or dataclasses.replace(fp_config, eigvecs=made_with.eigvecs) != made_with:
-            log(f"{stored_path}: found with other settings than those given; finding the fixed points again")
-            return None
     return stored
+
+
+def _mismatch(stored: FixedPoints, ensemble, network: str, wanted: dict, check_config: bool) -> str | None:
+    """Why the stored fixed points do not fit (None: they do). `wanted`: `found_with` of the search asked for."""
+    if stored.network != network:
+        return (f"found for other weights (fingerprint {stored.network}; the ensemble's is {network}, e.g. training "
+                "went on since)")
+    if stored.n_members != ensemble.W_out.shape[0] or stored.points.shape[1:] != (ensemble.state_size,):
+        return f"found for a network of another size ({stored.n_members} members, states {stored.points.shape[1:]})"
+    made = stored.found_with
+    if not made or not {"config", "input", "task"} <= set(made):
+        return "written without a record of the input, settings and task it was found with (an older file)"
+    given = np.asarray(wanted["input"], np.float64)
+    if np.shape(stored.inputs)[-1:] != given.shape or not np.allclose(np.asarray(stored.inputs, np.float64), given) \
+            or not np.allclose(np.asarray(made["input"], np.float64), given):
+        return f"found at input {made['input']}, not at {wanted['input']}"
+    if made["task"] != wanted["task"]:
+        return f"found for another task ({made['task']}; this run's is {wanted['task']})"
+    if check_config:
+        differ = sorted(k for k in set(made["config"]) | set(wanted["config"])
+                        if k != "eigvecs" and made["config"].get(k) != wanted["config"].get(k))
+        if differ:
+            return "found with other settings than those given (" + ", ".join(
+                f"{k} {made['config'].get(k)!r}, not {wanted['config'].get(k)!r}" for k in differ) + ")"
+    arrays = (stored.points, stored.q, stored.eigvals, stored.inputs)
+    if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
+        return "holds non-finite values (NaN or infinity) in its points"
+    return None
 
 
 __all__ = ["Analysis", "REPORT", "analyze_run", "load_analysis_inputs"]

@@ -49,6 +49,7 @@ import contextlib
 import dataclasses
 import functools
 import html
+import json
 import math
 import numbers
 import os
@@ -152,6 +153,10 @@ class FixedPoints:
     - `n_marginal`: `(P,)` int, the number of eigenvalues with `1 − δ < |λ| <= 1 + δ`; default computed from
       `eigvals` with `marginal_tol`.
     - `marginal_tol`: δ, the classification's band (`FixedPointConfig.marginal_tol`, default 1e-3).
+    - `found_with`: what the points were found with, as JSON: `{"config": FixedPointConfig.to_dict(), "input":
+      the constant input (M,), "task": {"name", "config"} or None}` (`fixed_point_stage` records it), or None
+      (points of another origin, or files written before it was recorded). Written to and read from the `.npz`,
+      so that stored points are reused only for the same input, settings and task.
 
     `kind` is each point's class, `"stable"`, `"saddle"` or `"marginal"` (module docstring). `is_stable`
     (every `|λ| < 1`) and `is_stable_ct` are the plain linear stability, without the band.
@@ -176,6 +181,7 @@ class FixedPoints:
     exact: np.ndarray | None = None
     n_marginal: np.ndarray | None = None
     marginal_tol: float = MARGINAL_TOL
+    found_with: dict | None = None
 
     def __post_init__(self):
         if self.exact is None:
@@ -263,6 +269,8 @@ class FixedPoints:
             arrays["eigvecs"] = self.eigvecs
         if self.network is not None:
             arrays["network"] = np.asarray(self.network)
+        if self.found_with is not None:
+            arrays["found_with"] = np.asarray(json.dumps(self.found_with))
         with atomic_write(path) as f:
             np.savez(f, **arrays)
 
@@ -288,8 +296,12 @@ class FixedPoints:
         arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs") if name in data}
         network = str(data["network"]) if "network" in data else None
         tol = float(data["marginal_tol"]) if "marginal_tol" in data else MARGINAL_TOL
+        try:
+            found_with = json.loads(str(data["found_with"])) if "found_with" in data else None
+        except ValueError:
+            found_with = None  # unreadable: as if not recorded (the points are found again where it matters)
         return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network,
-                   marginal_tol=tol, **arrays)
+                   marginal_tol=tol, found_with=found_with if isinstance(found_with, dict) else None, **arrays)
 
 
 # ----------------------------------------------------------------------------------------------------

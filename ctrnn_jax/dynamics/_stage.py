@@ -28,6 +28,8 @@ points that drift along directions the readout hardly sees (a marginal manifold 
 at larger `q`.
 """
 
+import dataclasses
+
 import jax
 import numpy as np
 
@@ -194,8 +196,19 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if is_distributed():
             from ._sharded import gather_fixed_points
             found = gather_fixed_points(found, lo, k)
-        results.append(found)
+        results.append(dataclasses.replace(found, found_with=found_with(config, task, u)))
     return results
+
+
+def found_with(config: FixedPointConfig, task, constant) -> dict:
+    """What fixed points are found with, as JSON (`FixedPoints.found_with`): the `FixedPointConfig`, the constant
+    input `(M,)` and the task (its registry name or import string, and its `to_dict()`; None without one)."""
+    import json
+
+    from ..tasks._tasks import task_spec
+    record = {"config": config.to_dict(), "input": np.asarray(constant, np.float64).reshape(-1).tolist(),
+              "task": None if task is None else {"name": task_spec(task), "config": task.to_dict()}}
+    return json.loads(json.dumps(record))  # plain JSON types, as a file gives them back
 
 
 __all__ = ["constant_inputs", "fixed_point_candidates", "fixed_point_stage", "probe_trials", "slow_threshold"]

@@ -20,7 +20,7 @@ them when it writes the new `ensemble.npz`).
 
 import json
 import os
-import shutil
+import re
 import zipfile
 from pathlib import Path
 
@@ -167,6 +167,14 @@ def check_output_file(path: str | os.PathLike, kind: str, *, option: str = "`pat
         if any(_same(path, p) for p in inputs):
             raise ValueError(f"{option} {path}: is an input of this command ({source}); writing there would "
                              "destroy it. Choose another file.")
+    run = path.parent
+    if is_run_folder(run) and path.name in RUN_FILES:
+        raise ValueError(f"{option} {path}: is the run's own {path.name} (the record of the run in {run}: "
+                         f"{_RUN_RECORDS[path.name]}); no command's output replaces it, --overwrite or not. Choose "
+                         "another file.")
+    if not overwrite and network is not None and kind != "ensemble" and (run / CONFIG).is_file() \
+            and ((run / ENSEMBLE).is_file() or (run / CHECKPOINT).is_file()) and _run_network(run) != network:
+        raise _refuse(option, path, f"is in the run folder of another network ({run})")
     if path.exists() and not overwrite:
         existing = file_kind(path)
         if existing != kind:
@@ -174,10 +182,12 @@ def check_output_file(path: str | os.PathLike, kind: str, *, option: str = "`pat
             raise _refuse(option, path, f"exists and holds {held}")
         if network is not None and recorded_network(path) not in (None, network):
             raise _refuse(option, path, f"holds the {kind} of another network")
-        if kind != "ensemble" and (path.parent / CONFIG).is_file() and (path.parent / ENSEMBLE).is_file() \
-                and network is not None and _run_network(path.parent) != network:
-            raise _refuse(option, path, f"is in the run folder of another network ({path.parent})")
     return path
+
+
+_RUN_RECORDS = {CONFIG: "its settings", CHECKPOINT: "its training state", METRICS: "its losses",
+                SUMMARY: "its progress", EVAL: "its test metrics and training record: frozen members, restarts, "
+                "the criterion step", ENSEMBLE: "its trained weights"}
 
 
 def _run_network(folder: Path) -> str | None:
@@ -195,12 +205,65 @@ def is_run_folder(folder: str | os.PathLike) -> bool:
     return (folder / CONFIG).is_file() and ((folder / CHECKPOINT).is_file() or (folder / ENSEMBLE).is_file())
 
 
-def _listed(folder: Path, manifest: str) -> list[Path]:
+# What a manifest (`files` of analysis.json or comparison.json) may name: the files `Analysis.write` and
+# `Comparison.write` write, relative to the manifest's folder.
+_MANIFEST_ENTRY = re.compile(r"figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.(png|pdf)|report\.(md|html)|cube\.json"
+                             r"|fixed_points(_\d+)?\.npz|fixed_points_config\.json")
+_MANIFEST_KINDS = "figures/NAME.png|pdf, report.md, report.html, cube.json, fixed_points[_I].npz, fixed_points_config.json"
+
+
+def _entry_problem(folder: Path, entry) -> str | None:
+    """Why `entry` of a manifest in `folder` is not a file we wrote there (None: it may be)."""
+    if not isinstance(entry, str) or not entry:
+        return "is not a file name"
+    if entry.startswith(("/", "\\")) or Path(entry).is_absolute() or re.match(r"^[A-Za-z]:", entry):
+        return "is an absolute path"
+    if ".." in re.split(r"[/\\]", entry):
+        return "goes up out of the folder (`..`)"
+    target = folder / entry
     try:
-        files = json.loads((folder / manifest).read_text()).get("files", [])
-    except (OSError, ValueError, AttributeError):
+        inside = target.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        inside = False
+    if not inside:
+        return f"leads out of the folder through a symbolic link (to {target.resolve(strict=False)})"
+    if not _MANIFEST_ENTRY.fullmatch(entry):
+        return f"is not a file ctrnn_jax writes there ({_MANIFEST_KINDS})"
+    return None
+
+
+def listed_files(folder: str | os.PathLike, manifest: str) -> list[Path]:
+    """The files that `manifest` (`analysis.json`, `comparison.json`) in `folder` lists as written with it.
+
+    A manifest names files relative to its folder, of the kinds `Analysis.write` and `Comparison.write` write.
+    An entry that is absolute, contains `..`, leads out of the folder through a symbolic link, or names
+    another kind of file is refused: `ValueError` naming the folder, the manifest and the entry (nothing is
+    removed). A missing or unreadable manifest lists nothing."""
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / manifest).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
         return []
-    return [folder / f for f in files if isinstance(f, str) and ".." not in Path(f).parts]
+    files = data.get("files", []) if isinstance(data, dict) else []
+    entries = files if isinstance(files, list) else [files]
+    for entry in entries:
+        problem = _entry_problem(folder, entry)
+        if problem is not None:
+            raise ValueError(f"{folder / manifest}: the entry {entry!r} of its `files` {problem}; a manifest lists "
+                             f"only files ctrnn_jax wrote inside {folder}, so nothing was removed. Remove the entry "
+                             f"(or {manifest}) by hand if the folder is yours, or use another folder.")
+    return [folder / entry for entry in entries]
+
+
+_listed = listed_files
+
+
+def _check_figures_inside(path: Path, option: str) -> None:
+    """`path/figures` (where figures are written and removed) must be a folder of `path`, not a link out."""
+    figures = path / FIGURES
+    if figures.is_symlink():
+        raise ValueError(f"{option} {path}: its {FIGURES} is a symbolic link (to {figures.resolve(strict=False)}); "
+                         "results are written only inside their folder. Remove the link, or use another folder.")
 
 
 def check_output_folder(path: str | os.PathLike, purpose: str, owner: str, *, option: str = "`out_dir`",
@@ -222,6 +285,9 @@ def check_output_folder(path: str | os.PathLike, purpose: str, owner: str, *, op
     clean_temporaries(path)
     if (path / "figures").is_dir():
         clean_temporaries(path / "figures")
+    for name in (ANALYSIS, COMPARISON):  # a manifest that names files outside: refused before anything
+        listed_files(path, name)
+    _check_figures_inside(path, option)
     run = (path / CONFIG).is_file() or (path / ENSEMBLE).is_file() or (path / CHECKPOINT).is_file()
     if run:
         if purpose == "comparison":
@@ -260,18 +326,50 @@ def _read_json(path: Path):
         return None
 
 
+def _ours(p: Path) -> bool:
+    """Whether `p` is a file of the kind we write under its name (never a link): deletion is limited to those."""
+    if p.is_symlink() or not p.is_file():
+        return False
+    name = p.name
+    try:
+        if p.suffix in (".png", ".pdf"):
+            return p.parent.name == FIGURES and p.read_bytes()[:8].startswith(b"\x89PNG" if p.suffix == ".png" else b"%PDF")
+        if name in (REPORT, "report.html"):
+            p.read_text()  # text of ours: a report (no fingerprint to check)
+            return True
+        if name == SUMMARY:
+            return p.read_text()[:16].startswith("step,median_loss")
+    except (OSError, UnicodeDecodeError):
+        return False
+    expected = {CONFIG: "run configuration", CHECKPOINT: "checkpoint", METRICS: "metrics", EVAL: "evaluation",
+                ENSEMBLE: "ensemble", ANALYSIS: "analysis", COMPARISON: "comparison", CUBE: "cube analysis"}
+    if name in expected:
+        return file_kind(p) == expected[name]
+    if re.fullmatch(r"fixed_points.*\.npz", name):
+        return file_kind(p) == "fixed points"
+    if re.fullmatch(r"fixed_points.*_config\.json", name):
+        return file_kind(p) == "fixed-point configuration"
+    return False
+
+
 def _remove(paths) -> list[Path]:
+    """Remove the files of `paths` that are ours (`_ours`: of the kind their name says, not links); a `figures`
+    folder: the figures in it that are ours, and the folder once empty. Anything else is left as it is."""
     removed = []
-    for p in paths:
-        p = Path(p)
-        if p.is_file() or p.is_symlink():
+    for p in map(Path, paths):
+        if p.is_dir() and not p.is_symlink() and p.name == FIGURES:
+            inner = [f for f in sorted(p.iterdir()) if _ours(f)]
+            for f in inner:
+                f.unlink()
+            if inner:
+                removed.append(p)
+        elif _ours(p):
             p.unlink()
             removed.append(p)
-        elif p.is_dir() and p.name == FIGURES:
-            shutil.rmtree(p)
-            removed.append(p)
-        figures = p.parent if p.parent.name == FIGURES else None
-        if figures is not None and figures.is_dir() and not any(figures.iterdir()):
+        else:
+            continue
+        figures = p if p.name == FIGURES else p.parent if p.parent.name == FIGURES else None
+        if figures is not None and figures.is_dir() and not figures.is_symlink() and not any(figures.iterdir()):
             figures.rmdir()  # emptied: nothing of ours is left there
     return removed
 
@@ -305,9 +403,11 @@ def stale_results(folder: str | os.PathLike, network: str) -> list[Path]:
 
 
 def remove_results(paths) -> list[Path]:
-    """Remove derived files (stale ones); returns what was removed."""
+    """Remove derived files (stale ones), those that are ours only (of the kind their name says, not
+    links); returns what was removed."""
     return _remove(paths)
 
 
 __all__ = ["check_output_file", "check_output_folder", "clean_temporaries", "check_writable_file", "check_writable_folder",
-           "derived_files", "describe", "file_kind", "is_run_folder", "recorded_network", "remove_results", "stale_results"]
+           "derived_files", "describe", "file_kind", "is_run_folder", "listed_files", "recorded_network", "remove_results",
+           "stale_results"]

@@ -291,12 +291,13 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     """
     from .._files import clean_temporaries
     from ..training._memory import check_memory
-    from ._outputs import check_writable_folder, describe, remove_results, stale_results
+    from ._outputs import check_writable_folder, derived_files, describe, remove_results, stale_results
     from ._serialisation import fingerprint
     out = check_writable_folder(out_dir, "the run folder")
     replaced = []
     if resume:
         stored = read_config(out)
+        derived_files(out)  # its analysis.json names only files of ours inside it, or it is refused now
         if config is None:
             config = stored
         elif dataclasses.replace(config, train=dataclasses.replace(config.train, steps=stored.train.steps)) != stored:
