@@ -4,10 +4,12 @@ Every layer that writes a file uses these, so nothing on disk is ever half writt
 """
 
 import contextlib
+import errno
 import glob
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -85,10 +87,56 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        written = 0
+        with contextlib.suppress(OSError):
+            written = os.stat(tmp).st_size
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in NO_SPACE:
+            raise NoSpaceError(e.errno, no_space_message(e.errno, path, written)) from None
         raise
+
+
+# A write that found no room: a full disk, a full quota, a file over the size limit (`ulimit -f`; with
+# SIGXFSZ ignored, as the command line does, such a write fails with EFBIG instead of killing the process).
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class NoSpaceError(OSError):
+    """`atomic_write` found no room for a file (`NO_SPACE`); its message names the folder, the file and the
+    space needed, and says that the previous file of that name is intact (nothing was replaced)."""
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def no_space_message(code: int, path: Path, written: int) -> str:
+    """One line: why `path` could not be written (`written` bytes went in before the write failed), how much
+    it needs at least (that, or the size of the file it was to replace), and what is left as it was."""
+    previous = path.stat().st_size if path.is_file() else 0
+    needed = max(written + 1, previous)
+    kept = f"the previous {path.name} is intact" if previous else f"no {path.name} was written"
+    if code == errno.EFBIG:
+        import resource
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        shown = "unlimited" if limit == resource.RLIM_INFINITY else _size(limit)
+        why = f"the file size limit (ulimit -f: {shown}) is too small for {path.name} (at least {_size(needed)})"
+    else:
+        try:
+            free = f", {_size(shutil.disk_usage(path.parent).free)} free"
+        except OSError:
+            free = ""
+        full = "disk quota exceeded" if code == errno.EDQUOT else "no space left on the device"
+        why = f"{full} to write {path.name} (at least {_size(needed)} needed{free})"
+    return f"{path.parent}: {why}; {kept}. Free some space (or raise the limit) and run the command again."
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -151,6 +151,77 @@ def test_compare_names_a_corrupt_eval_json(content, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------------
+# A full disk: one line naming the folder and the space needed; the previous files intact
+# ---------------------------------------------------------------------------------------------------
+
+def _file_size_limit(limit: int):
+    """A `preexec_fn`: files of this process may not grow beyond `limit` bytes (`ulimit -f`). SIGXFSZ is
+    left at its default (it kills the process): the command line itself ignores it, so that the write
+    fails with EFBIG, which it reports like a full disk (ENOSPC)."""
+    def set_limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return set_limit
+
+
+def _no_space_line(err) -> str:
+    assert not any("Traceback" in line for line in err), err
+    errors = [line for line in err if "error:" in line]
+    assert len(errors) == 1 and errors[0] == err[-1], err
+    return errors[0]
+
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(tmp_path):
+    import hashlib
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "data" / "run_before_21", run)
+    checkpoint = hashlib.md5((run / "checkpoint.eqx").read_bytes()).hexdigest()
+    # config.json and metrics.csv fit; the new checkpoint (about 6 kB) does not
+    code, err = run_cli(["train", "--resume", run, "--steps", "8", "--progress", "none"],
+                        preexec_fn=_file_size_limit(3000))
+    line = _no_space_line(err)
+    assert code == 2, err
+    assert str(run) in line and "checkpoint.eqx" in line and "ulimit -f" in line and "kB" in line
+    assert "intact" in line
+    assert hashlib.md5((run / "checkpoint.eqx").read_bytes()).hexdigest() == checkpoint
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_for_an_output_file_is_one_line(tmp_path):
+    out = tmp_path / "eval.json"
+    code, err = run_cli(["evaluate", NPZ, "--json", out], preexec_fn=_file_size_limit(100))
+    line = _no_space_line(err)
+    assert code == 2, err
+    assert str(tmp_path) in line and "eval.json" in line
+    assert not list(tmp_path.iterdir())  # nothing half written
+
+
+def test_no_space_from_a_write_outside_atomic_write_is_one_line(capsys):
+    """A full disk met anywhere (an append, a folder): ENOSPC is one line, any other OSError a traceback."""
+    import errno
+
+    from ctrnn_jax._cli._errors import run_command
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/runs/x/metrics.csv")
+
+    args = build_parser().parse_args(["evaluate", str(NPZ)])
+    args.func = full
+    with pytest.raises(SystemExit) as e:
+        run_command(args)
+    assert e.value.code == 2
+    line = capsys.readouterr().err.strip()
+    assert "No space left on device" in line and "/data/runs/x/metrics.csv" in line and "\n" not in line
+
+    def broken(args):
+        raise OSError(errno.EIO, "Input/output error")
+
+    args.func = broken
+    with pytest.raises(OSError):
+        run_command(args)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Environment misconfiguration: one line, exit 2
 # ---------------------------------------------------------------------------------------------------
 

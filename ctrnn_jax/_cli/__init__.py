@@ -9,6 +9,8 @@ optional extra) are one line on stderr and exit status 2; any other exception is
 traceback. `--distributed` and friends: `_distributed`.
 """
 
+import signal
+
 from . import _analyze, _compare, _evaluate, _fixed_points, _import_keras, _train
 from ._cache import use_compile_cache
 from ._distributed import COMMANDS as DISTRIBUTED_COMMANDS
@@ -40,6 +42,8 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
+    if hasattr(signal, "SIGXFSZ"):  # a file over `ulimit -f` fails with EFBIG, one line like a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     use_cpu_cores()
     args = build_parser().parse_args(argv)
     use_compile_cache()

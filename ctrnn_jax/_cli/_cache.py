@@ -13,6 +13,7 @@ cache is trusted code: it lives in the user's own cache folder, never in a share
 """
 
 import os
+import warnings
 from pathlib import Path
 
 ENV = "CTRNN_JAX_CACHE_DIR"
@@ -52,6 +53,9 @@ def use_compile_cache(environ=os.environ) -> Path | None:
         return None
     if not os.access(folder, os.W_OK):
         return None
+    # A cache entry that cannot be written (a full disk) or read back (one truncated by a full disk) costs
+    # a compile, nothing else: no warning for it (the command's own output stays one line per error).
+    warnings.filterwarnings("ignore", message="Error (writing|reading) persistent compilation cache entry")
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
