@@ -29,9 +29,15 @@ def add_parser(sub) -> None:
 def run_analysis(path, out, seed: int, *, task=None, inputs=None, fp_config=None, overwrite: bool = False) -> None:
     """`analyze_run`, timed: the path of report.md on stdout, progress on stderr."""
     from ..analysis._report import analyze_run
+    from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_folder
+    path = Path(path)
+    folder = out if out is not None else (path if path.is_dir() else path.with_name(path.stem + "_report"))
     t0 = time.perf_counter()
-    report = analyze_run(path, out_dir=out, seed=seed, log=lambda m: print(m, file=sys.stderr), task=task,
-                         inputs=inputs, fp_config=fp_config, overwrite=overwrite)
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    with lock_outputs(folders=[check_writable_folder(folder, "--out")], what="ctrnn-jax analyze", log=log):
+        report = analyze_run(path, out_dir=out, seed=seed, log=log, task=task, inputs=inputs,
+                             fp_config=fp_config, overwrite=overwrite)
     print(f"report: {report}  ({time.perf_counter() - t0:.0f} s)")
 
 

@@ -39,10 +39,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ..analysis._compare import compare_runs
     config = COMPARE_FIXED_POINTS.build(args)
+    from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_folder
     t0 = time.perf_counter()
     try:
-        report = compare_runs(args.runs, args.out, allow_mixed=args.allow_mixed, solved_only=args.solved_only,
-                              config=config, log=lambda m: print(m, file=sys.stderr), overwrite=args.overwrite)
+        with lock_outputs(folders=[check_writable_folder(args.out, "--out")], what=args.prog):
+            report = compare_runs(args.runs, args.out, allow_mixed=args.allow_mixed, solved_only=args.solved_only,
+                                  config=config, log=lambda m: print(m, file=sys.stderr), overwrite=args.overwrite)
     except (ValueError, FileExistsError, NotADirectoryError, PermissionError) as e:
         message = str(e)
         for parameter, option in _OPTIONS.items():

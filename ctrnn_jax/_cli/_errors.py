@@ -2,7 +2,10 @@
 anything else is a bug and keeps its traceback."""
 
 import argparse
+import contextlib
 import errno
+import os
+import signal
 import sys
 from typing import NoReturn
 
@@ -37,17 +40,57 @@ def installs_an_extra(error: ImportError) -> bool:
     return "pip install" in str(error)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP outside the training loop (which takes them between chunks): stop like Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals():
+    """SIGTERM (a scheduler's pre-emption) and SIGHUP (a closed terminal) act like Ctrl-C while a command runs:
+    one line and exit status 128 + signal, not a silent death (`train` takes them at the end of a chunk and
+    checkpoints it). Outside the main thread, nothing changes."""
+    import threading
+    wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop) for sig in wanted}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_now(status: int) -> None:
+    """Exit at once with `status`, the output flushed: after a stop signal a compiled computation (e.g. a large
+    fixed-point search) may still run on XLA's threads, and tearing the interpreter down under it can crash
+    (SIGSEGV); `os._exit` skips the teardown. (Every file is written atomically: nothing is left half done.)"""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command (`args.func`) inside the boundary: an expected error (`EXPECTED`, a full disk
     or file size limit (`NO_SPACE`), or an ImportError that says how to install what is missing) is one line
-    and exit status 2; Ctrl-C is one line
-    (what was kept, e.g. the checkpoint) and exit status 130; any other exception propagates with its
-    traceback (exit status 1)."""
+    and exit status 2; Ctrl-C, SIGTERM or SIGHUP is one line (what was kept, e.g. the checkpoint) and exit
+    status 128 + signal (130, 143, 129); any other exception propagates with its traceback (exit status 1)."""
     try:
-        return args.func(args)
-    except KeyboardInterrupt as e:  # Ctrl-C: what was kept, in one line; 130 = 128 + SIGINT
+        with _stop_signals():
+            return args.func(args)
+    except KeyboardInterrupt as e:  # what was kept, in one line; 130 = 128 + SIGINT, 143 SIGTERM, 129 SIGHUP
         sys.stderr.write(f"{args.prog}: {one_line(e) if str(e) else 'interrupted'}\n")
-        sys.exit(130)
+        _exit_now(128 + int(getattr(e, "signum", signal.SIGINT)))
     except EXPECTED as e:
         usage_error(args.prog, e)
     except OSError as e:  # a full disk, a quota, the file size limit: one line; anything else is a bug

@@ -23,13 +23,20 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from .._files import write_json
-    from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
-    from ..io._outputs import check_output_file, check_writable_file
-    from ..io._serialisation import fingerprint
-    from ..training._distributed import is_main_process
+    from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_file
     if args.json is not None:
         check_writable_file(args.json, "--json")
+    with lock_outputs(files=[args.json], what=args.prog):
+        return _run(args)
+
+
+def _run(args) -> int:
+    from .._files import write_json
+    from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
+    from ..io._outputs import check_output_file
+    from ..io._serialisation import fingerprint
+    from ..training._distributed import is_main_process
     ensemble, config = load_run_ensemble(args.path)
     if args.json is not None:
         check_output_file(args.json, "evaluation", option="--json", sources=[args.path], network=fingerprint(ensemble),

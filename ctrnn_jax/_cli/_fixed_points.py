@@ -86,11 +86,13 @@ def run(args) -> int:
     from ..io._outputs import check_writable_file
     from ..io._run import load_run_ensemble
     config = FIXED_POINTS.build(args)
+    from ..io._lock import lock_outputs
     for option, path in (("--out", args.out), ("--cube-json", args.cube_json)):
         if path is not None:
             check_writable_file(path, option)
-    ensemble, stored = load_run_ensemble(args.path)
-    task = task_for(args, ensemble, stored)  # None: a bare .npz that fits no task given (probe trials at --input)
-    fixed_point_stage(ensemble, args.out, task, config, inputs=args.input, cube_json=args.cube_json,
-                      sources=[args.path], overwrite=args.overwrite)
+    with lock_outputs(files=[args.out, args.cube_json], what=args.prog, log=lambda m: print(m, file=sys.stderr)):
+        ensemble, stored = load_run_ensemble(args.path)
+        task = task_for(args, ensemble, stored)  # None: a bare .npz that fits no task (probe trials at --input)
+        fixed_point_stage(ensemble, args.out, task, config, inputs=args.input, cube_json=args.cube_json,
+                          sources=[args.path], overwrite=args.overwrite)
     return 0

@@ -22,6 +22,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..io._lock import lock_outputs
+    from ..io._outputs import check_output_file
+    with lock_outputs(files=[check_output_file(args.out, "ensemble", option="--out", sources=args.models,
+                                               overwrite=args.overwrite)], what=args.prog):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..io._keras import load_keras
     from ..io._outputs import check_output_file, is_run_folder
     from ..io._serialisation import save_npz

@@ -171,9 +171,23 @@ def _config(args):
     return dataclasses.replace(stored, train=dataclasses.replace(stored.train, steps=steps))
 
 
+def _out(args) -> Path:
+    return args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
+
+
+def _locked(args):
+    """The run folder's lock, taken once for the whole command (before any work; `train_run` takes it again)."""
+    from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_folder
+    if args.resume is not None and args.out is not None and args.out != args.resume:
+        raise ValueError("give either --out (new run) or --resume DIR, not both")
+    return lock_outputs(folders=[check_writable_folder(_out(args), "--resume" if args.resume else "--out")],
+                        what=args.prog, log=lambda m: print(m, file=sys.stderr))
+
+
 def _train(args, config) -> Path:
     from ..io._run import format_table, train_run
-    out = args.resume if args.resume is not None else (args.out or Path("runs/flipflop"))
+    out = _out(args)
     result = train_run(out, config, resume=args.resume is not None, overwrite=args.overwrite,
                        progress=_progress(args.progress, out), log=lambda m: print(m, file=sys.stderr))
     print(format_table(result))
@@ -182,12 +196,18 @@ def _train(args, config) -> Path:
 
 def run_train(args) -> int:
     t0 = time.perf_counter()
-    out = _train(args, _config(args))
+    with _locked(args):
+        out = _train(args, _config(args))
     print(f"run folder: {out}  (wall time {time.perf_counter() - t0:.0f} s)")
     return 0
 
 
 def run_flipflop(args) -> int:
+    with _locked(args):  # train, fixed points and analysis under one lock
+        return _run_flipflop(args)
+
+
+def _run_flipflop(args) -> int:
     from ..dynamics._cube import has_memory_states
     from ..io._run import CUBE, FIXED_POINTS as FIXED_POINTS_FILE
     from ..io._serialisation import load_npz

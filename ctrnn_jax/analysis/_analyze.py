@@ -346,23 +346,47 @@ class Analysis:
         network's fingerprint and every file written, so the next writer can tell whose files these are.
 
         With `explorer` (and plotly installed: `pip install 'ctrnn-ensembles[explorer]'`) also `report.html`, the
-        interactive explorer (`write_explorer`); without plotly it is skipped and `log` is told how to get it."""
+        interactive explorer (`write_explorer`); without plotly it is skipped and `log` is told how to get it.
+
+        The folder's lock (`ctrnn_jax.io` `folder_lock`) is held while writing: another writer of the folder (a
+        `train --resume` of the run, another analysis) is refused with `FolderBusy`. The files are written as a
+        set: the earlier `analysis.json` goes first, the new one is written last, and a marker of the write in
+        progress lists them meanwhile, so that a write killed half-way is cleaned up by the folder's next writer
+        and refused by `Analysis.load`, never read as a mix of two analyses."""
+        from ..io._lock import lock_outputs
+        from ..io._outputs import check_writable_folder
+        with lock_outputs(folders=[check_writable_folder(out_dir, "`out_dir`")], what="Analysis.write", log=log):
+            return self._write(Path(out_dir), fixed_points=fixed_points, overwrite=overwrite, explorer=explorer,
+                               log=log)
+
+    def _write(self, out_dir: Path, *, fixed_points: bool, overwrite: bool, explorer: bool, log) -> Path:
+        from ..io._lock import writing
         from ..io._outputs import check_output_folder
+        from ..io._run import fixed_point_config_path
         from ..io._serialisation import fingerprint
+
+        from ._explorer import EXPLORER
+        network = fingerprint(self.ensemble)
+        out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
+        names = (["fixed_points.npz"] if len(self.fixed_points) == 1 else
+                 [f"fixed_points_{i}.npz" for i in range(len(self.fixed_points))]) if fixed_points else []
+        names += [fixed_point_config_path(out / "fixed_points.npz").name] if fixed_points and self.config else []
+        with writing(out, files=[ANALYSIS, REPORT, EXPLORER, *names], dirs=["figures"]):
+            (out / ANALYSIS).unlink(missing_ok=True)  # the earlier manifest first: never over the new files
+            return self._write_files(out, network, names, explorer, log)
+
+    def _write_files(self, out: Path, network: str, names: list, explorer: bool, log) -> Path:
         import matplotlib.pyplot
 
         from ._figure import save_figure
-        network = fingerprint(self.ensemble)
-        out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
         figs = out / "figures"
         written = {}
         for name, fig in self.figures().items():
             written[name] = save_figure(fig, figs / name)
             matplotlib.pyplot.close(fig)  # written: free its memory (figures() draws new ones)
         files = [p.relative_to(out).as_posix() for paths in written.values() for p in paths]
-        if fixed_points:
-            names = ["fixed_points.npz"] if len(self.fixed_points) == 1 else \
-                [f"fixed_points_{i}.npz" for i in range(len(self.fixed_points))]
+        if names:
+            names = [n for n in names if n.endswith(".npz")]
             for name, fp in zip(names, self.fixed_points):
                 dataclasses.replace(fp, network=network).to_npz(out / name)
             files += names
@@ -674,8 +698,10 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
     from ..io._outputs import CONFIG, METRICS
     from ..io._run import fixed_point_config_path, read_config, read_losses
     from ._analysis import memory_state_points
+    from ..io._lock import check_complete
     if folder.name == ANALYSIS and folder.is_file():
         folder = folder.parent
+    check_complete(folder, "its analysis files")  # a write in progress, or killed half-way: not a mix of two
     if not (folder / ANALYSIS).is_file():
         raise FileNotFoundError(f"{folder}: no {ANALYSIS}; not an analysis folder (write one with "
                                 "`Analysis.write` or `ctrnn-jax analyze`).")

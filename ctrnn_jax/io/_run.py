@@ -241,8 +241,18 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during `train_run`: the run folder is left valid, and the message says how (a checkpoint at
-    step N to resume from, or the folder as it was before the run)."""
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP during `train_run`: the run folder is left valid, and the message says
+    how (a checkpoint at step N to resume from, or the folder as it was before the run). `signum`: the signal
+    (the command line exits with 128 + `signum`)."""
+
+    def __init__(self, message: str = "", signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_STOPPED = {signal.SIGINT: "interrupted", getattr(signal, "SIGTERM", -1): "terminated (SIGTERM)",
+            getattr(signal, "SIGHUP", -2): "hung up (SIGHUP)"}
 
 
 def _check_new_run_folder(out: Path, overwrite: bool, log) -> list[Path]:
@@ -284,11 +294,27 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     - `progress`, `log`: a progress meter, and a function of one string.
 
     Everything is checked before anything is written or compiled: the folder, the settings, the memory the
-    run needs (`check_memory`). Ctrl-C saves a checkpoint of the last finished chunk (or, before the first
+    run needs (`check_memory`). Ctrl-C, SIGTERM or SIGHUP saves a checkpoint of the last finished chunk (or, before the first
     checkpoint, leaves the folder as it was) and raises `Interrupted`. Writing the new `ensemble.npz`
     removes the derived files of the earlier weights (fixed points, analysis, report, figures), which a
     resumed run makes stale.
+
+    The run folder's lock (`folder_lock`) is held throughout: another writer of the folder (a second `train`,
+    an `analyze` into it, a notebook) is refused with `FolderBusy` naming this process, and this call is refused
+    while another holds it.
     """
+    from ._lock import folder_lock
+    from ._outputs import check_writable_folder
+    out = check_writable_folder(out_dir, "the run folder")
+    if not is_main_process():  # a distributed run: process 0 writes, and holds the lock
+        return _train_run(out, config, resume=resume, overwrite=overwrite, progress=progress, log=log)
+    with folder_lock(out, "train_run", log=log):
+        return _train_run(out, config, resume=resume, overwrite=overwrite, progress=progress, log=log)
+
+
+def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: bool = False,
+               overwrite: bool = False, progress=None, log=print) -> dict:
+    """`train_run` inside the folder's lock."""
     from .._files import clean_temporaries
     from ..training._memory import check_memory
     from ._outputs import check_writable_folder, derived_files, describe, remove_results, stale_results
@@ -375,7 +401,8 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         try:
             state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
         except KeyboardInterrupt:
-            raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main) from None
+            raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main,
+                               stop.signum) from None
     history = np.concatenate([history, losses])
     if last_ckpt[0] != int(state.step) or not saved[0]:
         checkpoint(state, history)
@@ -384,11 +411,15 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     network = fingerprint(model)
     result["network"] = network
     if main:
-        save_npz(model, out / ENSEMBLE)  # (metrics.csv: appended chunk by chunk, by `live`)
-        write_json(out / EVAL, result)
+        # the results of the earlier weights go first, then the new weights, then their evaluation: a kill -9
+        # at any point leaves no file that describes other weights than `ensemble.npz`'s
         stale = remove_results(stale_results(out, network))
+        if (out / EVAL).is_file() and _recorded(out / EVAL) not in (None, network):
+            (out / EVAL).unlink()
         if stale:
             log(f"removed the results of the earlier weights, stale now: {describe(stale)}")
+        save_npz(model, out / ENSEMBLE)  # (metrics.csv: appended chunk by chunk, by `live`)
+        write_json(out / EVAL, result)
     frozen = [i for i, f in enumerate(result.get("frozen", [])) if f]
     if frozen and main:
         log(f"members frozen after a non-finite loss or gradient: {frozen} "
@@ -397,43 +428,61 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     return result
 
 
+class _Stop(threading.Event):
+    """Set by the first stop signal; `signum` says which."""
+    signum = signal.SIGINT
+
+
 @contextlib.contextmanager
 def _stop_on_ctrl_c():
-    """An event set by Ctrl-C (SIGINT), for the training loop to stop at the end of the current chunk. A
-    KeyboardInterrupt raised at an arbitrary point can be swallowed (e.g. inside a garbage-collection callback
-    of JAX) or leave the state half-updated; a second Ctrl-C raises at once. Outside the main thread (no
-    signal handler can be set) the event is never set and Ctrl-C acts as usual."""
-    stop = threading.Event()
+    """An event set by Ctrl-C (SIGINT), SIGTERM (a scheduler's pre-emption) or SIGHUP (a closed terminal), for
+    the training loop to stop at the end of the current chunk. A KeyboardInterrupt raised at an arbitrary point
+    can be swallowed (e.g. inside a garbage-collection callback of JAX) or leave the state half-updated; a
+    second signal raises at once. Outside the main thread (no signal handler can be set) the event is never
+    set and the signals act as usual."""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum, frame):
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise Interrupted(_STOPPED.get(signum, "interrupted"), signum)
+        stop.signum = signum
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
 
 
-def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main) -> Interrupted:
+def _recorded(path: Path):
+    """The `network` an `eval.json` records (None: none, or unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get("network") if isinstance(data, dict) else None
+
+
+def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main, signum=signal.SIGINT) -> Interrupted:
     """Ctrl-C: checkpoint the last finished chunk, or (nothing saved yet) undo the folder; the message."""
     if latest is not None and int(latest[0].step) > last_ckpt[0]:
         checkpoint(latest[0], np.concatenate([history, latest[1]]))
         last_ckpt[0] = int(latest[0].step)
     if saved[0]:
-        return Interrupted(f"interrupted: {out / CHECKPOINT} holds step {last_ckpt[0]}; continue with "
-                           f"`ctrnn-jax train --resume {out}`.")
+        return Interrupted(f"{_STOPPED[signum]}: {out / CHECKPOINT} holds step {last_ckpt[0]}; continue with "
+                           f"`ctrnn-jax train --resume {out}`.", signum)
     if main:
         for name in (CONFIG, METRICS, SUMMARY):
             (out / name).unlink(missing_ok=True)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
-    return Interrupted(f"interrupted before the first checkpoint: {out} is left as it was before the run.")
+    return Interrupted(f"{_STOPPED[signum]} before the first checkpoint: {out} is left as it was before the run.",
+                       signum)
 
 
 def load_run_ensemble(path: str | Path):
