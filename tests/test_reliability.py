@@ -188,7 +188,7 @@ def test_the_network_is_never_overwritten_by_an_output(copy, capsys):
                  ["evaluate", run, "--json", run / "ensemble.npz", "--overwrite"],
                  ["evaluate", run / "ensemble.npz", "--json", run / "ensemble.npz"]):
         assert "is an input of this command" in fails(argv, capsys)
-    assert "holds a metrics" in fails(["evaluate", run, "--json", run / "metrics.csv"], capsys)
+    assert "the run's own metrics.csv" in fails(["evaluate", run, "--json", run / "metrics.csv"], capsys)  # (#30)
     other = run.parent / "x.npz"
     shutil.copy(run / "ensemble.npz", other)
     assert "holds an ensemble" in fails(["fixed-points", run, "--out", other, *FAST_FP], capsys)
