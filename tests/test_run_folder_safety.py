@@ -12,7 +12,6 @@
 import dataclasses
 import json
 import shutil
-import types
 from pathlib import Path
 
 import numpy as np
@@ -155,9 +154,13 @@ def test_analysis_write_overwrite_of_a_crafted_folder_touches_nothing_outside(ho
     out = tmp_path / "report"
     craft(out, "analysis.json", how, outside)
     before = snapshot(outside)
-    stand_in = types.SimpleNamespace(ensemble=load_npz(runs / "run" / "ensemble.npz"))
+
+    class StandIn:  # Analysis's writing, with only the ensemble: its folder is checked before anything else
+        ensemble = load_npz(runs / "run" / "ensemble.npz")
+        write, _write = Analysis.write, getattr(Analysis, "_write", None)
+
     with pytest.raises(ValueError, match="analysis.json"):
-        Analysis.write(stand_in, out, overwrite=True)
+        StandIn().write(out, overwrite=True)
     untouched(before, outside, out, how)
 
 
@@ -315,3 +318,13 @@ def test_a_runs_own_files_are_never_an_output(runs, tmp_path, capsys):
     line = fails(["fixed-points", a, "--out", a / "metrics.csv", "--overwrite", *FAST_FP], capsys)
     assert "metrics.csv" in line, line
     assert (a / "metrics.csv").read_bytes() == before
+
+
+def test_analysis_load_refuses_a_crafted_manifest(tmp_path, outside):
+    from ctrnn_jax.analysis import Analysis
+    out = tmp_path / "report"
+    craft(out, "analysis.json", "absolute", outside)
+    data = json.loads((out / "analysis.json").read_text())
+    (out / "analysis.json").write_text(json.dumps({**data, "fixed_points": []}))
+    with pytest.raises(ValueError, match="absolute path"):
+        Analysis.load(out)

@@ -695,7 +695,7 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
 
     from ..dynamics._behaviour import MemoryCheck
     from ..dynamics._memory_states import MemoryStates
-    from ..io._outputs import CONFIG, METRICS
+    from ..io._outputs import CONFIG, METRICS, listed_files
     from ..io._run import fixed_point_config_path, read_config, read_losses
     from ._analysis import memory_state_points
     from ..io._lock import check_complete
@@ -711,6 +711,7 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
         raise ValueError(f"{folder / ANALYSIS}: unreadable ({e}).") from None
     if not isinstance(data, dict) or not {"source", "best_member", "fixed_points"} <= set(data):
         raise ValueError(f"{folder / ANALYSIS}: not an analysis (no source, best_member or fixed_points).")
+    listed_files(folder, ANALYSIS)  # its `files` name only files of ours inside the folder, or it is refused
     ensemble, run_dir = _analysed_network(folder, data, ensemble)
     run_config = read_config(run_dir) if run_dir is not None and (run_dir / CONFIG).is_file() else None
     task = _analysed_task(folder, data, ensemble, task, run_config)
