@@ -235,3 +235,39 @@ def test_a_misconfigured_jax_is_one_line(env, names):
     code, err = run_cli(["evaluate", NPZ], env=env)
     assert code == 2 and len(err) == 1, err
     assert all(name in err[0] for name in names), err
+
+
+# ---------------------------------------------------------------------------------------------------
+# Limits before work: candidates, trials and --unroll bounded by an estimate, with it in the message
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["fixed-points", NPZ, "--candidates", "1000000000"],
+    ["fixed-points", NPZ, "--n-trials", "1000000000"],
+    ["fixed-points", NPZ, "--task", "flipflop", "--n-trials", "1000000000"],
+])
+def test_a_fixed_point_search_too_big_for_memory_is_refused_before_work(argv, tmp_path, capsys):
+    import time
+    t0 = time.perf_counter()
+    line = fails([*argv, "--out", tmp_path / "fp.npz"], capsys)
+    assert time.perf_counter() - t0 < 20  # no candidate was made: was 59 s and a 44.7 GiB allocation
+    assert "would need" in line and "GB" in line and "1000000000" in line
+    assert not (tmp_path / "fp.npz").exists()
+
+
+def test_a_comparison_too_big_for_memory_is_refused_before_work(tmp_path, capsys):
+    import equinox as eqx
+
+    from ctrnn_jax import load_npz, save_npz
+    ensemble = load_npz(NPZ)
+    other = tmp_path / "other.npz"
+    save_npz(eqx.tree_at(lambda e: e.W_rec, ensemble, ensemble.W_rec * 0.5), other)  # another network
+    line = fails(["compare", NPZ, other, "--candidates", "1000000000", "--out", tmp_path / "c"], capsys)
+    assert "would need" in line and "1000000000" in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_unroll_is_bounded(tmp_path, capsys):
+    line = fails(["train", *TINY, "--unroll", "1000000000", "--out", tmp_path / "r"], capsys)
+    assert "unroll" in line and "128" in line
+    assert not (tmp_path / "r").exists()

@@ -35,6 +35,7 @@ from ..dynamics._config import FixedPointConfig
 from ..dynamics._fixed_points import as_ensemble, html_table
 from ..dynamics._behaviour import memory_check
 from ..dynamics._cube import has_memory_states
+from ..dynamics._limits import check_fixed_point_memory
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._task import task_hold_steps
@@ -168,6 +169,9 @@ def compare_ensembles(
         raise TypeError(f"`dsa_options` must be None or a dict of `pairwise_dsa` arguments, got "
                         f"{type(dsa_options).__name__}.")
     log = log or (lambda message: None)
+    for ens in ensembles:  # every search fits in memory: checked before any work
+        check_fixed_point_memory(ens.W_out.shape[0], ens.state_size, config, trials=config.n_trials,
+                                 length=task.length)
     first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])

@@ -38,7 +38,11 @@ from ..tasks._task import check_task, task_hold_steps, task_readout_tolerance
 from ..training._distributed import is_distributed, local_members
 from ..training._sharding import member_mesh
 from ._config import FixedPointConfig
+from ._limits import check_fixed_point_memory
 from ._fixed_points import FixedPoints, _full_states, as_ensemble, find_fixed_points, member_dt_tau
+
+
+_PROBE_LENGTH = 200  # steps of the probe trials of a network without a task
 
 
 def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200,
@@ -174,6 +178,8 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
     k = ensemble.W_out.shape[0]
     lo, hi = (local_members(member_mesh(k), k) if is_distributed() else (0, k))
     local = jax.tree_util.tree_map(lambda a: a[lo:hi], ensemble) if (lo, hi) != (0, k) else ensemble
+    check_fixed_point_memory(hi - lo, ensemble.state_size, config, trials=config.n_trials,  # before any work
+                             length=_PROBE_LENGTH if task is None else task.length)
     key = jax.random.key(config.seed)
     # the task's rule: a slow point whose readout drifts less than the tolerance over the longest hold
     slow_q = None if task is None else config.slow_tol
@@ -184,7 +190,7 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if task is not None:
             trials = [np.asarray(task.test_set()[0]), np.asarray(task.sample(k_trials, config.n_trials)[0])]
         else:
-            trials = [probe_trials(u, key=k_trials, batch=config.n_trials)]
+            trials = [probe_trials(u, key=k_trials, batch=config.n_trials, length=_PROBE_LENGTH)]
         if lo:  # another process's members: its own draws
             k_cand, k_find = jax.random.fold_in(k_cand, lo), jax.random.fold_in(k_find, lo)
         if log is not None:

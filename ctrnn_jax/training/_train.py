@@ -57,6 +57,11 @@ from ._sharding import member_mesh, shard_members
 PER_MEMBER = ("learning_rate", "clip_norm", "noise_std", "weight_l1", "weight_l2")
 
 
+# The largest `TrainConfig.unroll`: XLA compiles the unrolled loop body this many times over (the compile time
+# grows with it; `--unroll 1000000000` compiled for ever), and beyond a few steps unrolling gains no speed.
+MAX_UNROLL = 128
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """How to train (frozen, JSON-serialisable).
@@ -76,7 +81,8 @@ class TrainConfig:
     - `steps_per_call`: training steps per compiled call (progress and checkpoints happen between calls).
     - `train_bias`: train the recurrent bias `b` (False keeps it at 0, as Keras' paper set-up; for
       gated cells their biases `b` and `b_n`).
-    - `unroll`: `lax.scan` unroll of the time loop (>= 1).
+    - `unroll`: `lax.scan` unroll of the time loop, in [1, 128] (`MAX_UNROLL`: the compile time grows with
+      it, and beyond a few steps it gains no speed).
     - `backprop`: gradient through the time loop: `"custom"` (hand-written VJP storing only the
       states: least memory, the fastest measured), `"checkpoint"` or `"autodiff"` (see `ctrnn_jax.models._scan`).
     - `precision`: matmul precision, `"default"` (TF32 on NVIDIA GPUs, float32 on CPUs) or
@@ -148,7 +154,7 @@ class TrainConfig:
         check_int("steps", self.steps, 0)
         check_int("batch_size", self.batch_size, 1)
         check_int("steps_per_call", self.steps_per_call, 1)
-        check_int("unroll", self.unroll, 1)
+        check_int("unroll", self.unroll, 1, MAX_UNROLL)
         check_seed("seed", self.seed)
         check_int("stop_trials", self.stop_trials, 1)
         check_int("max_restarts", self.max_restarts, 0)
