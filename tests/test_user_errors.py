@@ -271,3 +271,30 @@ def test_unroll_is_bounded(tmp_path, capsys):
     line = fails(["train", *TINY, "--unroll", "1000000000", "--out", tmp_path / "r"], capsys)
     assert "unroll" in line and "128" in line
     assert not (tmp_path / "r").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# A Keras file whose JSON config is corrupt: the error names the config
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", ["{not json", "[]", '{"class_name": "Sequential", "config": {"layers": [1]}}',
+                                    '{"class_name": "Sequential", "config": {"layers": [{"config": 3}]}}'])
+@pytest.mark.parametrize("kind", ["h5", "keras"])
+def test_a_keras_file_with_a_corrupt_config_names_it(kind, config, tmp_path, capsys):
+    import io
+    import zipfile
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / f"model.{kind}"
+    if kind == "h5":  # Keras 2 / legacy: the architecture in the `model_config` attribute
+        with h5py.File(path, "w") as f:
+            f.attrs["model_config"] = config
+            f.create_group("model_weights")
+    else:  # Keras 3: config.json beside model.weights.h5 in a zip
+        weights = io.BytesIO()
+        with h5py.File(weights, "w") as f:
+            f.create_group("layers")
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("config.json", config)
+            z.writestr("model.weights.h5", weights.getvalue())
+    line = fails(["import-keras", path, "--out", tmp_path / "e.npz"], capsys)
+    assert str(path) in line and ("model_config" if kind == "h5" else "config.json") in line

@@ -59,14 +59,25 @@ def _layer(kind: str, name: str, weights: dict, config: dict | None = None) -> d
     return {"class_name": kind, "name": name, "weights": weights, "config": config}
 
 
-def _config_layers(model_config) -> list[dict]:
-    """`[{class_name, config}, ...]` of a Keras `model_config` (Sequential or a functional chain)."""
-    config = json.loads(_text(model_config))
+def _config_layers(model_config, where: str) -> list[dict]:
+    """`[{class_name, config}, ...]` of a Keras `model_config` (Sequential or a functional chain); `where`
+    names it in errors (its `model_config` attribute, or config.json): a ValueError when it is not JSON or
+    not a model's config."""
+    try:
+        config = json.loads(_text(model_config))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"its {where} (the architecture) is not valid JSON ({e}); the file is damaged") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"its {where} (the architecture) is not a Keras model config (a JSON "
+                         f"{type(config).__name__}, not an object with class_name and config)")
     inner = config.get("config", {})
     layers = inner.get("layers", []) if isinstance(inner, dict) else inner  # Keras < 2.2.3: a list
     if config.get("class_name") not in ("Sequential", "Model", "Functional") or not isinstance(layers, list):
         raise ValueError(f"found a model of class {config.get('class_name')!r}; supported: a Sequential or "
                          f"functional model of {SUPPORTED}")
+    if not all(isinstance(layer, dict) and isinstance(layer.get("config", {}), dict) for layer in layers):
+        raise ValueError(f"its {where} (the architecture) is not a Keras model config: a layer that is not "
+                         "an object with class_name and config; the file is damaged")
     return [{"class_name": layer.get("class_name"), "config": layer.get("config", {})} for layer in layers]
 
 
@@ -106,7 +117,7 @@ def _read_layers(path: Path) -> tuple[list[dict], bool]:
         with h5py.File(weights, "r") as f:
             groups = {_text(g["vars"].attrs.get("name", key)): (key, g) for key, g in f["layers"].items()}
             layers = []
-            for layer in _config_layers(config):
+            for layer in _config_layers(config, "config.json"):
                 name = layer["config"].get("name", "")
                 if layer["class_name"] in _SKIPPED:
                     continue
@@ -118,7 +129,7 @@ def _read_layers(path: Path) -> tuple[list[dict], bool]:
             if "model_weights" not in f:
                 raise ValueError("a Keras model file without model_weights/ (saved without weights?)")
             root, layers = f["model_weights"], []
-            for layer in _config_layers(f.attrs["model_config"]):
+            for layer in _config_layers(f.attrs["model_config"], "model_config attribute"):
                 name = layer["config"].get("name", "")
                 if layer["class_name"] in _SKIPPED:
                     continue
