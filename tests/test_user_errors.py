@@ -298,3 +298,19 @@ def test_a_keras_file_with_a_corrupt_config_names_it(kind, config, tmp_path, cap
             z.writestr("model.weights.h5", weights.getvalue())
     line = fails(["import-keras", path, "--out", tmp_path / "e.npz"], capsys)
     assert str(path) in line and ("model_config" if kind == "h5" else "config.json") in line
+
+
+# ---------------------------------------------------------------------------------------------------
+# --threshold where it means nothing: no task (a bare npz analysed without one), and train --resume
+# ---------------------------------------------------------------------------------------------------
+
+def test_threshold_without_a_task_is_refused(tmp_path, capsys):
+    line = fails(["evaluate", ROOT / "tests" / "data" / "flipflop4_n64_k2.npz", "--threshold", "0.1"], capsys)
+    assert "no task" in line and "--task" in line
+
+
+def test_threshold_on_resume_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "tests" / "data" / "run_before_21", run)
+    line = fails(["train", "--resume", run, "--threshold", "0.1"], capsys)
+    assert "--threshold" in line and "config.json" in line
