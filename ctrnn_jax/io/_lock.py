@@ -24,6 +24,7 @@ import socket
 from pathlib import Path
 
 from .._files import write_json
+from ._outputs import _ours
 
 LOCK, INCOMPLETE = ".ctrnn_jax.lock", ".ctrnn_jax.incomplete"
 
@@ -135,7 +136,8 @@ def _inside(folder: Path, name) -> Path | None:
 
 
 def _recover(folder: Path, log) -> list[Path]:
-    """Remove the files listed by the marker of a killed writer (names inside `folder` only), and the marker."""
+    """Remove the files listed by the marker of a killed writer (names inside `folder` only, and only files of the
+    kinds we write, checked as `_outputs` does before any deletion), and the marker."""
     marker = folder / INCOMPLETE
     if not marker.is_file():
         return []
@@ -147,14 +149,14 @@ def _recover(folder: Path, log) -> list[Path]:
     removed = []
     for name in names:
         path = _inside(folder, name)
-        if path is not None and (path.is_file() or path.is_symlink()):
+        if path is not None and _ours(path):  # only a file of the kind we write under that name (never a link)
             path.unlink()
             removed.append(path)
     for name in dirs:  # figure folders: the PNG/PDF files we write there
         path = _inside(folder, name)
         if path is not None and path.is_dir() and not path.is_symlink():
             for p in [*path.glob("*.png"), *path.glob("*.pdf")]:
-                if p.is_file() and not p.is_symlink():
+                if _ours(p):
                     p.unlink()
                     removed.append(p)
             with contextlib.suppress(OSError):
