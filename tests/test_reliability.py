@@ -321,7 +321,7 @@ def test_an_output_that_is_a_directory_or_under_a_file_is_one_line(command, runs
 @pytest.mark.parametrize("argv, message", [
     (["--input", "1,2"], "--input"),
     (["--input", "1,inf,0"], "finite"),
-    (["--fp-learning-rate", "inf"], "learning_rate"),
+    (["--fp-learning-rate", "inf"], "--fp-learning-rate"),  # refused when parsed: not finite
     (["--task", "no_such_task"], "no_such_task"),
     (["--n-candidates", "1"], "n_candidates"),
 ])
