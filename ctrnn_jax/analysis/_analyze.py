@@ -593,6 +593,14 @@ def _settings(analysis: "Analysis") -> dict:
             "initial_W_rec": analysis.initial_W_rec is not None}
 
 
+def initial_W_rec(run_config) -> np.ndarray:
+    """`(K, ...)` the `W_rec` a run's members started from: the ensemble its `EnsembleConfig` builds from the
+    trainer's model key (the first half of `jax.random.key(train.seed)`)."""
+    from ..training._ensemble import make_ensemble
+    k_model, _ = jax.random.split(jax.random.key(run_config.train.seed))
+    return np.asarray(make_ensemble(run_config.ensemble, key=k_model).W_rec)
+
+
 def _nan(v):
     return math.nan if v is None else v
 
@@ -736,9 +744,7 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
         losses = read_losses(run_dir / METRICS, k)
     initial = None
     if settings.get("initial_W_rec") and run_config is not None and ensemble.recurrent_matrix is not None:
-        from ..training._ensemble import make_ensemble
-        k_model, _ = jax.random.split(jax.random.key(run_config.train.seed))
-        initial = np.asarray(make_ensemble(run_config.ensemble, key=k_model).W_rec)[best]
+        initial = initial_W_rec(run_config)[best]
     cube = data.get("memory_states")
     w = data.get("W_rec")
     realizations = None

@@ -32,7 +32,7 @@ import numpy as np
 from .._checks import check_int
 from .._files import atomic_write, write_json
 from ..dynamics._config import FixedPointConfig
-from ..dynamics._fixed_points import as_ensemble, html_table
+from ..dynamics._fixed_points import as_ensemble, html_table, text_table
 from ..dynamics._behaviour import memory_check
 from ..dynamics._cube import has_memory_states
 from ..dynamics._limits import check_fixed_point_memory
@@ -336,10 +336,7 @@ class Comparison:
         header = ["between / within", *names]
         body = [[f"by {label}", *(_fmt(tables[key][name]["ratio"]) for name in names)]
                 for key, label in (("run", "run"), ("cell_activation", "cell/activation"))]
-        width = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
-        rows = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, width)))
-                for r in (header, *body)]
-        return "\n".join([f"Comparison: {self._runs_line()}", f"  {self._status_line()}", *rows])
+        return text_table(f"Comparison: {self._runs_line()}\n  {self._status_line()}", header, body)
 
     def _repr_html_(self) -> str:
         header = ["grouping", "measure", "within", "between", "between / within", "excluded pairs"]

@@ -4,13 +4,11 @@
 import dataclasses
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._fixed_points import FixedPoints
-from ..training._ensemble import make_ensemble
-from ._analyze import REPORT, Analysis, analyze
+from ._analyze import REPORT, Analysis, analyze, initial_W_rec
 
 
 def load_analysis_inputs(path: str | Path, *, task=None):
@@ -68,8 +66,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     fp_config = fp_config or FixedPointConfig(seed=seed, eigvecs=True)
     initial = None
     if config is not None and ensemble.recurrent_matrix is not None:
-        k_model, _ = jax.random.split(jax.random.key(config.train.seed))
-        initial = np.asarray(make_ensemble(config.ensemble, key=k_model).W_rec)
+        initial = initial_W_rec(config)
     result = analyze(ensemble, task, config=fp_config, inputs=inputs, fixed_points=fixed_points,
                      threshold=config.threshold if config else None, losses=losses, seed=seed, source=str(path), log=log)
     if initial is not None:

@@ -29,7 +29,7 @@ import numpy as np
 from .._checks import check_positive
 from .._files import atomic_write, write_json
 from ..tasks._flipflop import FlipFlopConfig
-from ..tasks._task import check_task
+from ..tasks._task import check_task, ranked
 from ..tasks._tasks import task_from_dict, task_spec
 from ..training._distributed import barrier, is_distributed, is_main_process, to_host
 from ..training._ensemble import EnsembleConfig
@@ -529,9 +529,7 @@ def higher_is_better(result: dict) -> bool:
 def ranking_score(result: dict) -> np.ndarray:
     """`(K,)` float64 of an `eval.json` dict, higher is better whatever the metric's direction (non-finite last):
     the best member is its argmax."""
-    v = np.asarray(result["metric"] if "metric" in result else result["mse"], np.float64)
-    v = v if higher_is_better(result) else -v
-    return np.where(np.isfinite(v), v, -np.inf)
+    return ranked(result["metric"] if "metric" in result else result["mse"], higher_is_better(result))
 
 
 def format_table(result: dict) -> str:

@@ -43,12 +43,12 @@ from .._files import atomic_write, read_npz
 from .._imports import import_object, import_string, is_import_string
 from ..models._base import AbstractRNN
 from ..models._activations import ACTIVATIONS
-from ..models._gated import GRU, LSTM, UGRNN
+from ..models._gated import GRU, LSTM
 from ..models._model import CTRNN
-from ..training._ensemble import ensemble_size
+from ..training._ensemble import CELL_CLASSES, ensemble_size
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")  # a CTRNN's
-CELLS = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
+CELLS = CELL_CLASSES  # the built-in cells by name
 CELL_ARRAYS = {"ctrnn": ARRAYS, "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"), "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out")}
 _GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4, "ugrnn": 2}
@@ -88,13 +88,18 @@ def _class_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _leaf_name(path) -> str:
+    """The file entry of an array at pytree `path`: `leaf:<path>` (e.g. `leaf:U`, `leaf:sub.weight`)."""
+    return LEAF + jax.tree_util.keystr(path, simple=True, separator=".")
+
+
 def _leaves(ensemble: AbstractRNN) -> dict[str, np.ndarray]:
     """A network's arrays by readable name (`leaf:<path>`, in pytree order), as NumPy arrays."""
     out = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(ensemble)[0]:
         if not eqx.is_array(leaf):
             continue
-        name = LEAF + jax.tree_util.keystr(path, simple=True, separator=".")
+        name = _leaf_name(path)
         if name in out:
             raise ValueError(f"two arrays of {type(ensemble).__name__} have the same name {name!r} in a file; rename "
                              "a field or a key.")
@@ -280,7 +285,7 @@ def _load_own_cell(path: Path, data: dict[str, np.ndarray], spec: str) -> Abstra
         raise ValueError(f"{path}: cannot rebuild the cell {spec!r} with n_inputs, n_units, n_outputs = "
                          f"{', '.join(map(str, sizes))} and options {options!r} ({_reason(e)}).") from None
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(skeleton)
-    expected = {LEAF + jax.tree_util.keystr(p, simple=True, separator="."): x
+    expected = {_leaf_name(p): x
                 for p, x in paths_leaves if isinstance(x, jax.ShapeDtypeStruct)}
     missing, extra = [n for n in expected if n not in leaves], [n for n in leaves if n not in expected]
     if missing or extra:
@@ -292,7 +297,7 @@ def _load_own_cell(path: Path, data: dict[str, np.ndarray], spec: str) -> Abstra
         if not isinstance(x, jax.ShapeDtypeStruct):
             filled.append(x)
             continue
-        name = LEAF + jax.tree_util.keystr(p, simple=True, separator=".")
+        name = _leaf_name(p)
         a = leaves[name]
         if a.shape != x.shape:
             raise ValueError(f"{path}: `{name}` has shape {a.shape}, expected {x.shape} (K={k} members, "
@@ -315,8 +320,7 @@ def from_arrays(arrays: dict, activation: str, *, cell: str = "ctrnn") -> CTRNN 
     n = arrays["W_rec"].shape[2]
     o = arrays["W_out"].shape[1]
     # The cell's structure only (shapes, no initializer run: nothing to compute or compile), then its arrays.
-    single = eqx.filter_eval_shape(CELLS[cell], m, n, o, key=jax.random.key(0), activation=activation)
-    ensemble = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((k, *x.shape), x.dtype), single)
+    ensemble = _skeleton(CELLS[cell], (m, n, o), {"activation": activation}, k)
     ensemble = eqx.tree_at(lambda e: tuple(getattr(e, name) for name in names), ensemble,
                            tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names))
     missing = [x for x in jax.tree_util.tree_leaves(ensemble) if isinstance(x, jax.ShapeDtypeStruct)]

@@ -95,9 +95,7 @@ class AbstractTask(abc.ABC):
     def ranking_score(self, metric) -> np.ndarray:
         """`(K,)` float64, higher is better whatever the metric's direction (non-finite last): what the library
         sorts members by (the best member is its argmax)."""
-        v = np.asarray(metric, np.float64)
-        v = v if self.higher_is_better else -v
-        return np.where(np.isfinite(v), v, -np.inf)
+        return ranked(metric, self.higher_is_better)
 
     def to_dict(self) -> dict[str, Any]:
         """The task's fields as JSON (a dataclass's fields; tuples become lists). Override for other classes."""
@@ -161,6 +159,14 @@ class AbstractTask(abc.ABC):
         """The task with its defaults for a network of `n_inputs` and `n_outputs` (the flip-flop takes
         `n_bits = M`); default `cls()` (a task that needs arguments raises `TypeError`)."""
         return cls()
+
+
+def ranked(metric, higher_is_better: bool) -> np.ndarray:
+    """`(K,)` float64 scores of `metric` where higher is better whatever its direction, non-finite last (the best
+    member is the argmax)."""
+    v = np.asarray(metric, np.float64)
+    v = v if higher_is_better else -v
+    return np.where(np.isfinite(v), v, -np.inf)
 
 
 def check_task_class(cls: type) -> None:

@@ -18,8 +18,9 @@ from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._model import CTRNN
 from ._constraints import ConstraintConfig, Constraints, initialize_constrained, make_constraints
 
-CELLS = ("ctrnn", "gru", "lstm", "ugrnn")  # the built-in cells; `EnsembleConfig.cell` also takes an import string
-_GATED = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
+# The built-in cells by name; `EnsembleConfig.cell` also takes the import string of a cell of one's own.
+CELL_CLASSES: dict[str, type[AbstractRNN]] = {"ctrnn": CTRNN, "gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
+CELLS = tuple(CELL_CLASSES)
 # The fields of `EnsembleConfig` that only the CTRNN uses (a gated cell refuses them at other values).
 CTRNN_ONLY = ("alpha", "gain", "recurrent_init", "readout_init")
 
@@ -171,7 +172,7 @@ def cell_class(cell: object) -> type[AbstractRNN]:
     if cell not in CELLS:
         raise ValueError(f"`cell` must be one of {', '.join(CELLS)}, or the import string `module:QualName` of a "
                          f"subclass of ctrnn_jax.AbstractRNN; got {cell!r}.")
-    return CTRNN if cell == "ctrnn" else _GATED[cell]
+    return CELL_CLASSES[cell]
 
 
 def make_ensemble(config: EnsembleConfig, *, key: jax.Array) -> AbstractRNN:

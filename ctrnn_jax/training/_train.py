@@ -40,7 +40,7 @@ import optax
 from jax import lax
 
 from .._checks import check_int, check_seed
-from .._imports import import_string, is_import_string
+from ..models._base import AbstractRNN
 from ..models._model import CTRNN
 from ..models._scan import check_backprop, check_precision
 from ..tasks._flipflop import FlipFlopConfig
@@ -612,23 +612,11 @@ def legacy_layouts(like: TrainState):
     return [(old_like, convert)]
 
 
-def _cell_matches(cell: str, model) -> bool:
-    """Whether `EnsembleConfig.cell` (a name, or an import string `module:QualName`) names the model's class
-    (exactly: restarts draw fresh members of that class)."""
-    try:
-        return cell_class(cell) is type(model)
-    except ValueError:  # not importable here: compare the strings
-        try:
-            return is_import_string(cell) and import_string(type(model)) == cell
-        except (TypeError, ValueError):
-            return False
-
-
 def check_model(config: EnsembleConfig, model) -> None:
     """Raises `ValueError` listing every way a stacked `model` contradicts `config`: its members (leading
-    axis), units, inputs, outputs, cell (the class variable `cell`, or the class's import string where
-    `config.cell` is one) and activation."""
-    if not hasattr(model, "W_out") or not hasattr(model, "W_rec") or not hasattr(model, "W_in"):
+    axis), units, inputs, outputs, cell (`config.cell`'s class, a built-in name or an import string, must be the
+    model's class) and activation."""
+    if not isinstance(model, AbstractRNN):
         raise TypeError(f"`model` must be a stacked ensemble of an AbstractRNN cell, got {type(model).__name__}.")
     k = ensemble_size(model)
     found = []
@@ -638,13 +626,12 @@ def check_model(config: EnsembleConfig, model) -> None:
                              ("outputs", model.n_outputs, f"O = {model.n_outputs} outputs")):
         if getattr(config, name) != have:
             found.append(f"`EnsembleConfig.{name}` = {getattr(config, name)} but the model has {what}")
-    if not _cell_matches(config.cell, model):
+    if cell_class(config.cell) is not type(model):  # exactly: restarts draw fresh members of that class
         cls = type(model)
         found.append(f"`EnsembleConfig.cell` = {config.cell!r} but the model is a {cls.__module__}.{cls.__qualname__} "
                      f"(cell {getattr(cls, 'cell', None)!r})")
-    activation = getattr(model, "activation", None)
-    if activation is not None and activation != config.activation:
-        found.append(f"`EnsembleConfig.activation` = {config.activation!r} but the model has {activation!r}")
+    if model.activation != config.activation:
+        found.append(f"`EnsembleConfig.activation` = {config.activation!r} but the model has {model.activation!r}")
     if found:
         raise ValueError("the model contradicts the trainer's EnsembleConfig: " + "; ".join(found)
                          + ". Give an EnsembleConfig that describes the model.")
