@@ -7,7 +7,6 @@ asserts exit status 2 and exactly one line on stderr (no traceback).
 """
 
 import argparse
-import json
 import math
 import os
 import resource
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from ctrnn_jax._cli import build_parser, main
+from ctrnn_jax._cli import build_parser
+from test_reliability import fails  # ctrnn-jax in process: exit status and the one line on stderr
 
 ROOT = Path(__file__).resolve().parents[1]
 NPZ = ROOT / "tests" / "data" / "flipflop_n64_k2.npz"
@@ -29,15 +29,6 @@ TINY = ["--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2
         "--checkpoint-every", "2", "--progress", "none"]
 
 
-def fails(argv, capsys, *, code: int = 2) -> str:
-    """Run `ctrnn-jax argv` in process; assert exit status `code` and one line on stderr; return it."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in argv])
-    assert e.value.code == code
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
 
 
 def run_cli(argv, *, env=None, preexec_fn=None, timeout=120):
