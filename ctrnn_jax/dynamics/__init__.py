@@ -12,10 +12,17 @@ from ._cube import ensemble_summary as ensemble_summary
 from ._cube import format_cube_table as format_cube_table
 from ._cube import procrustes_disparity as procrustes_disparity
 from ._config import FixedPointConfig as FixedPointConfig
+from ._continuation import Continuation as Continuation
+from ._continuation import follow_fixed_points as follow_fixed_points
 from ._fixed_points import complete_saddles as complete_saddles
 from ._fixed_points import FixedPoints as FixedPoints
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories
+from ._linearization import linearize as linearize
+from ._linearization import linearize_states as linearize_states
+from ._linearization import Linearization as Linearization
+from ._linearization import prediction_error as prediction_error
+from ._linearization import PredictionError as PredictionError
 from ._memory_states import memory_states as memory_states
 from ._memory_states import MemoryStates as MemoryStates
 from ._cube import sharded_analyze_fixed_points as sharded_analyze_fixed_points
