@@ -2,6 +2,7 @@
 answers are known: a linear network, a 1-D bistable unit's saddle-node, a 2-D map with a Hopf point, a
 hand-built line attractor's selection vector."""
 
+import dataclasses
 from typing import ClassVar
 
 import equinox as eqx
@@ -125,6 +126,11 @@ def test_a_bistable_units_saddle_node_is_at_the_analytic_input():
     assert cont.first_loss(2) is None  # h > 0 stays stable all the way
     assert list(cont.ended) == ["left the path"] * 3
     assert cont.n_unstable[2].max() == 0 and cont.param[2].max() > 1.0
+    from ctrnn_jax.analysis import plot_bifurcation_diagram
+    fig = plot_bifurcation_diagram(cont)  # the legend counts what the table counts
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["stable", "unstable", "saddle-node (2)"]
+    assert "0.5328" in repr(cont) and fig.axes[0].get_xlabel().startswith("u")
 
 
 class Rotor(AbstractRNN):
@@ -174,3 +180,29 @@ def test_continuation_checks_its_arguments():
         follow_fixed_points(ens, fp, [1.0, 0.0, 0.0], ds=1.0)
     with pytest.raises(ValueError, match="`max_steps` must be an integer >= 1"):
         follow_fixed_points(ens, fp, [1.0, 0.0, 0.0], max_steps=0)
+
+
+def test_switching_amplitudes_of_decoupled_bistable_units():
+    """Three units h_i ← tanh(2 h_i + u_i), readout z = h / h₊: eight memories. A pulse on channel i against
+    bit i removes the memory at the bistable unit's saddle-node u* ≈ 0.5328 (× the amplitude 1); along bit i it
+    never does. The network held at each amplitude of the sweep switches first at 0.55: one step above c*."""
+    from ctrnn_jax.dynamics._switching import pulse_switching
+    w = 2.0
+    h = 1.0
+    for _ in range(60):
+        h = h - (np.tanh(w * h) - h) / (w * (1 - np.tanh(w * h) ** 2) - 1)
+    ens = _ctrnn(w * np.eye(3), np.eye(3))
+    ens = eqx.tree_at(lambda e: (e.W_out, e.b_out), ens, (jnp.eye(3)[None] / h, jnp.zeros((1, 3))))
+    corners = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)], float)
+    fp = _points(corners * h, np.zeros((1, 3)))
+    fp = dataclasses.replace(fp, outputs=corners, n_marginal=np.zeros(8, int))
+    sw = pulse_switching(ens, cj.FlipFlopConfig(), fp, hold=1000)
+    u_star = np.arctanh(-np.sqrt(1 - 1 / w)) + w * np.sqrt(1 - 1 / w)
+    against = sw.memory[np.arange(len(sw)), sw.channel] * sw.sign < 0  # the pulse points against the bit
+    assert len(sw) == 8 * 3 * 2 and against.sum() == 24
+    np.testing.assert_allclose(sw.continuation[against], u_star, atol=1e-4)
+    assert np.all(np.isnan(sw.continuation[~against])) and np.all(np.isnan(sw.simulated[~against]))
+    np.testing.assert_allclose(sw.simulated[against], 0.55)
+    assert sw.agrees[against].all()
+    row = sw.per_channel()[0]
+    assert row["switched"] == 4 and row["switch_all"] == pytest.approx(u_star, abs=1e-4) and row["agree"] == 1.0
