@@ -73,6 +73,8 @@ from .dynamics import Linearization as Linearization
 from .dynamics import prediction_error as prediction_error
 from .dynamics import PredictionError as PredictionError
 from .dynamics import pulse_switching as pulse_switching
+from .dynamics import Selection as Selection
+from .dynamics import selection_analysis as selection_analysis
 from .dynamics import Switching as Switching
 from .dynamics import format_cube_table as format_cube_table
 from .dynamics import initial_states_from_trajectories as initial_states_from_trajectories

@@ -206,3 +206,30 @@ def test_switching_amplitudes_of_decoupled_bistable_units():
     assert sw.agrees[against].all()
     row = sw.per_channel()[0]
     assert row["switched"] == 4 and row["switch_all"] == pytest.approx(u_star, abs=1e-4) and row["agree"] == 1.0
+
+
+def test_selection_analysis_of_a_hand_built_line_attractor_in_two_contexts():
+    """A linear line attractor (the eigenvalue-1 mode of W = R diag(1, 0.5, 0.2, 0.1) R⁻¹), cues without effect:
+    three points along the line in each context; the overlaps are |l · b_m| exactly, the relevant/other ratio
+    that of the cued stream (ContextDMConfig: motion in context 0, colour in context 1)."""
+    from ctrnn_jax.dynamics._selection import selection_analysis
+    R = np.array([[1.0, 0.9, 0.0, 0.2], [0.2, 1.0, 0.7, 0.0], [0.6, 0.0, 1.0, 0.3], [0.0, 0.4, 0.1, 1.0]])
+    W = R @ np.diag([1.0, 0.5, 0.2, 0.1]) @ np.linalg.inv(R)
+    W_in = np.zeros((4, 4))
+    W_in[:, 0], W_in[:, 1] = [1.0, 0.5, -0.3, 0.2], [0.1, -0.4, 0.8, 0.5]
+    n = 4
+    ens = cj.make_ensemble(cj.EnsembleConfig(members=1, units=n, alpha=1.0, activation="linear"),
+                           key=jax.random.key(0))
+    ens = eqx.tree_at(lambda e: e.W_in, ens, jnp.zeros((1, n, 4)))  # the context task's 4 inputs
+    ens = eqx.tree_at(lambda e: (e.W_rec, e.W_in, e.b), ens, (jnp.asarray(W, jnp.float32)[None],
+                                                             jnp.asarray(W_in, jnp.float32)[None], jnp.zeros((1, n))))
+    task = cj.ContextDMConfig()
+    line = np.outer([-1.0, 0.0, 1.0], R[:, 0])
+    fps = [_points(line, u[None]) for u in task.fixed_point_inputs()]
+    sel = selection_analysis(ens, task, fps)
+    l = np.linalg.inv(R)[0] * np.linalg.norm(R[:, 0])
+    expected = np.abs(l @ W_in)
+    assert sel.n_points.tolist() == [[3, 3]] and np.allclose(sel.alignment, 1.0)
+    np.testing.assert_allclose(sel.overlap[0, :, :2], np.stack([expected[:2]] * 2), rtol=1e-4)
+    np.testing.assert_allclose(sel.ratio[0], [expected[0] / expected[1], expected[1] / expected[0]], rtol=1e-4)
+    assert sel.has_line().all() and sel.evidence.tolist() == [0, 1]

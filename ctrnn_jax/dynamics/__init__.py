@@ -26,6 +26,8 @@ from ._linearization import PredictionError as PredictionError
 from ._memory_states import memory_states as memory_states
 from ._memory_states import MemoryStates as MemoryStates
 from ._cube import sharded_analyze_fixed_points as sharded_analyze_fixed_points
+from ._selection import Selection as Selection
+from ._selection import selection_analysis as selection_analysis
 from ._switching import pulse_switching as pulse_switching
 from ._switching import Switching as Switching
 from ._stage import fixed_point_candidates as fixed_point_candidates
