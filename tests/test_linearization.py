@@ -59,6 +59,10 @@ def test_a_linear_network_is_its_own_linearization():
     np.testing.assert_allclose(lin.predict(h, u)[0], true, atol=1e-5)
     err = prediction_error(ens, lin, radii=(1e-2, 1.0), steps=(1, 5))
     assert err.error.shape == (1, 2, 2) and err.error.max() < 1e-4
+    # at a state that is not a fixed point (a slow point's case) the affine iterate, drift included, is exact
+    away = linearize_states(ens, [0], (h_star + 0.3)[None], np.zeros((1, 3)))
+    np.testing.assert_allclose(away.drift[0], 0.5 * (W @ (h_star + 0.3) + b) - 0.5 * (h_star + 0.3), atol=1e-5)
+    assert prediction_error(ens, away, radii=(1e-1, 1.0), steps=(5, 1)).error.max() < 1e-4
 
 
 def test_the_prediction_error_of_a_smooth_network_shrinks_in_proportion_to_the_distance():

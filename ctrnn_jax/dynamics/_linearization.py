@@ -13,7 +13,8 @@ along it, whatever the direction `r` the state then moves in. Selection vectors 
 the `k` modes whose eigenvalues are closest to 1.
 
 `prediction_error` measures how far the linear system holds: from `s* + δ` (`‖δ‖ = r`, random directions),
-the network's own `k`-step state against `s* + A^k δ`, relative to `r`, per point and radius.
+the network's own `k`-step state against the affine iterate `e_k = A e_{k−1} + d`, `e_0 = δ` (`d = F(s*) − s*`,
+0 at an exact fixed point, the drift at a slow point), relative to `r`, per point and radius.
 
 Every function works on any cell through `AbstractRNN` (`step`, `residual_and_jacobian`, `input_jacobian`),
 vmapped over the points (each with its member's weights) and compiled once per shape.
@@ -39,11 +40,12 @@ def _member_rows(ensemble: AbstractRNN, member: np.ndarray) -> AbstractRNN:
 
 @jax.jit
 def _jacobians(models, points, inputs):
-    """`(A, B)`, `(P, S, S)` and `(P, S, M)`, at each point with its own network and input."""
+    """`(A, B, d)`, `(P, S, S)`, `(P, S, M)` and `(P, S)`: the Jacobians and the residual `F(s*, u*) − s*` at
+    each point with its own network and input."""
     def one(model, s, u):
         with jax.default_matmul_precision("highest"):
-            _, jm = model.residual_and_jacobian(s, u)
-            return jm + jnp.eye(s.shape[-1], dtype=s.dtype), model.input_jacobian(s, u)
+            r, jm = model.residual_and_jacobian(s, u)
+            return jm + jnp.eye(s.shape[-1], dtype=s.dtype), model.input_jacobian(s, u), r
     return jax.vmap(one)(models, points, inputs)
 
 
@@ -91,6 +93,8 @@ class Linearization:
     - `right`: `(P, S, S)` complex, `right[p, :, j]` the unit right eigenvector of `eigvals[p, j]`.
     - `left`: `(P, S, S)` complex, `left[p, i, :]` the left eigenvector of `eigvals[p, i]`, normalised so
       that `left[p] @ right[p] = I` (`l_i · r_j = δ_ij`).
+    - `drift`: `(P, S)` `F(s*, u*) − s*`: 0 at an exact fixed point (to working precision); the slow drift at
+      an analysed slow point, kept as the constant term of the affine prediction.
     """
 
     member: np.ndarray
@@ -101,6 +105,11 @@ class Linearization:
     eigvals: np.ndarray
     right: np.ndarray
     left: np.ndarray
+    drift: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.drift is None:
+            object.__setattr__(self, "drift", np.zeros_like(self.points))
 
     def __len__(self) -> int:
         return int(self.member.shape[0])
@@ -137,11 +146,12 @@ class Linearization:
         return np.einsum("pks,psm->pkm", self.selection_vectors(k), self.B)
 
     def predict(self, states, inputs) -> np.ndarray:
-        """The linearized next state `s* + A (s − s*) + B (u − u*)` at every point: `states` `(P, S)` (or
-        `(S,)`, the same for every point), `inputs` `(P, M)` or `(M,)`. Returns `(P, S)`."""
+        """The linearized next state `s* + d + A (s − s*) + B (u − u*)` at every point (`d` the `drift`, 0 at
+        an exact fixed point): `states` `(P, S)` (or `(S,)`, the same for every point), `inputs` `(P, M)` or
+        `(M,)`. Returns `(P, S)`."""
         s = np.broadcast_to(np.asarray(states, np.float64), self.points.shape)
         u = np.broadcast_to(np.asarray(inputs, np.float64), self.inputs.shape)
-        return (self.points + np.einsum("pij,pj->pi", self.A, s - self.points)
+        return (self.points + self.drift + np.einsum("pij,pj->pi", self.A, s - self.points)
                 + np.einsum("pim,pm->pi", self.B, u - self.inputs))
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
@@ -212,17 +222,17 @@ def linearize_states(ensemble, member, states, inputs) -> Linearization:
         raise ValueError(f"`member` must index the ensemble's {ensemble.W_out.shape[0]} members.")
     dtype = ensemble.W_rec.dtype
     if member.size:
-        a, b = _jacobians(_member_rows(ensemble, member), jnp.asarray(states, dtype), jnp.asarray(inputs, dtype))
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        a, b, d = _jacobians(_member_rows(ensemble, member), jnp.asarray(states, dtype), jnp.asarray(inputs, dtype))
+        a, b, d = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(d, np.float64)
     else:
         s, m = ensemble.state_size, ensemble.n_inputs
-        a, b = np.zeros((0, s, s)), np.zeros((0, s, m))
+        a, b, d = np.zeros((0, s, s)), np.zeros((0, s, m)), np.zeros((0, s))
     if member.size:
         lam, right, left = _left_right(a)
     else:
         lam, right, left = np.zeros(a.shape[:2], complex), np.zeros(a.shape, complex), np.zeros(a.shape, complex)
     return Linearization(member=member, points=states, inputs=np.array(inputs), A=a, B=b, eigvals=lam,
-                         right=right, left=left)
+                         right=right, left=left, drift=d)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -313,8 +323,12 @@ def prediction_error(ensemble, linearization: Linearization, *, radii=(1e-3, 1e-
                                jnp.asarray(lin.inputs, dtype),
                                jnp.asarray(starts.reshape(p, -1, s), dtype), k_max=k_max), np.float64)
     true = true.reshape(p, radii.size, n_directions, k_max, s)[:, :, :, steps - 1]  # (P, R, D, K, S)
-    powers = np.stack([np.linalg.matrix_power(lin.A, int(k)) for k in steps], 1)  # (P, K, S, S)
-    linear = lin.points[:, None, None, None, :] + np.einsum("pkij,prdj->prdki", powers, deltas)
+    # the affine iterate e_j = A e_{j-1} + d from e_0 = δ (d = 0 at an exact fixed point)
+    e, at = deltas, {}
+    for j in range(1, k_max + 1):
+        e = np.einsum("pij,prdj->prdi", lin.A, e) + lin.drift[:, None, None, :]
+        at[j] = lin.points[:, None, None, :] + e
+    linear = np.stack([at[int(j)] for j in steps], 3)  # (P, R, D, K, S)
     err = np.linalg.norm(true - linear, axis=-1) / radii[None, :, None, None]
     return PredictionError(member=lin.member, radii=radii, steps=steps, error=np.median(err, axis=2))
 
