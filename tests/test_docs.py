@@ -1,12 +1,16 @@
 """The docs keep up with the code, without building the site: `docs/layout.md` names every module of the
-package under its folder, and names no module that is not there."""
+package under its folder, and names no module that is not there; the notebooks' links to the guide point to
+pages and headings that exist."""
 
+import json
 import re
+import unicodedata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ctrnn_jax"
-LAYOUT = ROOT / "docs" / "layout.md"
+DOCS = ROOT / "docs"
+LAYOUT = DOCS / "layout.md"
 
 
 def layout_sections() -> dict[str, str]:
@@ -50,3 +54,37 @@ def test_layout_names_no_missing_module():
             if path not in present:
                 stale.append(f"ctrnn_jax/{path}")
     assert not stale, f"docs/layout.md names modules that are not in the package: {stale}"
+
+
+def heading_ids(page: Path) -> set[str]:
+    """The anchors of a page's headings, as the site (Python-Markdown's `toc`) and GitHub make them."""
+    ids = set()
+    in_code = False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        match = None if in_code else re.match(r"#{1,6} (.+)", line)
+        if match:
+            text = unicodedata.normalize("NFKD", match.group(1).replace("`", "")).encode("ascii", "ignore").decode()
+            ids.add(re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", text).strip().lower()))
+    return ids
+
+
+def test_notebook_links_point_to_pages_and_headings():
+    """Written as files (`../tasks.md#writing-a-task`, `your_own_task.ipynb`), which works on GitHub; the
+    site's hook (docs/_hooks.py) rewrites them to the pages' URLs."""
+    broken = []
+    for notebook in sorted((DOCS / "examples").glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for href in re.findall(r"\]\(([^)\s]+)\)", "".join(cell["source"])):
+                if re.match(r"\w+:", href) or href.startswith("#"):
+                    continue  # a web address, or an anchor of the notebook itself
+                path, _, anchor = href.partition("#")
+                target = (notebook.parent / path).resolve()
+                if target.suffix not in (".md", ".ipynb") or not target.is_file():
+                    broken.append(f"{notebook.name}: {href} (not a page of docs/)")
+                elif anchor and target.suffix == ".md" and anchor not in heading_ids(target):
+                    broken.append(f"{notebook.name}: {href} (no such heading)")
+    assert not broken, broken
