@@ -66,6 +66,16 @@ from .dynamics import find_fixed_points as find_fixed_points
 from .dynamics import fixed_point_stage as fixed_point_stage
 from .dynamics import FixedPointConfig as FixedPointConfig
 from .dynamics import FixedPoints as FixedPoints
+from .dynamics import follow_fixed_points as follow_fixed_points
+from .dynamics import Continuation as Continuation
+from .dynamics import linearize as linearize
+from .dynamics import Linearization as Linearization
+from .dynamics import prediction_error as prediction_error
+from .dynamics import PredictionError as PredictionError
+from .dynamics import pulse_switching as pulse_switching
+from .dynamics import Selection as Selection
+from .dynamics import selection_analysis as selection_analysis
+from .dynamics import Switching as Switching
 from .dynamics import format_cube_table as format_cube_table
 from .dynamics import initial_states_from_trajectories as initial_states_from_trajectories
 from .dynamics import memory_check as memory_check

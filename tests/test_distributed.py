@@ -243,6 +243,40 @@ def test_wrong_num_processes_ends_every_process_with_one_line(runs):
         assert errors == [expected], r["err"]
 
 
+_PEER_DIES = """
+import os, sys, time
+from ctrnn_jax._cli import build_parser
+from ctrnn_jax._cli._distributed import run, start
+args = build_parser().parse_args(sys.argv[1:])
+start(args)
+def command():  # no collective: only the peer watch can notice a dead peer
+    if args.process_id == 1:
+        time.sleep(1)
+        os.kill(os.getpid(), 9)
+    time.sleep(120)
+    return 0
+sys.exit(run(command, args.heartbeat_timeout))
+"""
+
+
+def test_a_dead_peer_ends_the_others_with_one_line_within_the_heartbeat_timeout(tmp_path):
+    """Process 1 killed while process 0 is between collectives (writing files, in a barrier): process 0 ends
+    with one line within half the heartbeat timeout (was: JAX's fatal abort, exit 134 and a C++ stack, after
+    the whole heartbeat timeout)."""
+    port, heartbeat = _free_port(), 16
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_NUM_CPU_DEVICES="1")
+    procs = [subprocess.Popen([sys.executable, "-c", _PEER_DIES, "train", "--coordinator", f"127.0.0.1:{port}",
+                               "--num-processes", "2", "--process-id", str(i), "--heartbeat-timeout", str(heartbeat)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+             for i in range(2)]
+    _, err = procs[0].communicate(timeout=120)
+    procs[1].communicate(timeout=30)
+    assert procs[1].returncode == -9
+    lines = err.strip().splitlines()
+    assert procs[0].returncode == 1 and len(lines) == 1, (procs[0].returncode, err)
+    assert lines[0].startswith("ctrnn-jax: error: process 1 of the distributed run has not responded for 8 s"), lines
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"coordinator": "nohost"}, ValueError, "`coordinator` must be HOST:PORT with a port in 1..65535, got 'nohost'."),
     ({"coordinator": "h:70000"}, ValueError, "`coordinator` must be HOST:PORT with a port in 1..65535, got 'h:70000'."),

@@ -246,6 +246,25 @@ def test_fixed_points_at_another_input_are_found_again(searched):
     assert found is None and "input" in said, said
 
 
+def test_fixed_points_of_an_unfinished_set_are_not_reused_and_the_next_writer_removes_them(searched, tmp_path):
+    """A writer of fixed_points.npz + its config + cube.json killed half-way (its marker left behind): the
+    set is found again, never reused, and the folder's next writer removes the set, nothing else."""
+    from ctrnn_jax.io._lock import folder_lock, writing
+    run = tmp_path / "run"
+    shutil.copytree(searched / "zeros", run)
+    assert _stored(run)[0] is not None
+    killed = writing(run, files=["fixed_points.npz", "fixed_points_config.json", "cube.json"])
+    killed.__enter__()  # never left: as a process killed inside the block leaves it
+    found, said = _stored(run)
+    assert found is None and "incomplete" in said, said
+    before = sorted(p.name for p in run.iterdir())
+    with folder_lock(run):
+        pass
+    after = sorted(p.name for p in run.iterdir())
+    assert set(before) - set(after) == {".ctrnn_jax.incomplete", "fixed_points.npz", "fixed_points_config.json"}
+    assert (run / "ensemble.npz").is_file() and (run / "config.json").is_file()
+
+
 def test_fixed_points_found_with_other_settings_are_found_again(searched):
     found, said = _stored(searched / "zeros", fp_config=dataclasses.replace(_fast_config(), n_candidates=32))
     assert found is None and "settings" in said, said

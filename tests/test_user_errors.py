@@ -250,6 +250,12 @@ def test_a_fixed_point_search_too_big_for_memory_is_refused_before_work(argv, tm
     assert not (tmp_path / "fp.npz").exists()
 
 
+def test_the_main_jobs_fixed_point_stage_too_big_for_memory_is_refused_before_training(tmp_path, capsys):
+    line = fails(["flipflop", *TINY, "--candidates", "1000000000", "--out", tmp_path / "r"], capsys)
+    assert "would need" in line and "1000000000" in line
+    assert not (tmp_path / "r").exists()  # nothing trained: was refused only after training
+
+
 def test_a_comparison_too_big_for_memory_is_refused_before_work(tmp_path, capsys):
     import equinox as eqx
 

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     distributed = _start_distributed(args)
     check_devices(args.prog)  # a misconfigured JAX (JAX_PLATFORMS, JAX_NUM_CPU_DEVICES): one line
     if distributed:
-        return _run_distributed(lambda: run_command(args))
+        return _run_distributed(lambda: run_command(args), args.heartbeat_timeout)
     return run_command(args)
 
 

@@ -86,9 +86,12 @@ def start(args) -> bool:
     return True
 
 
-def run(command) -> int:
+def run(command, heartbeat_timeout: int = 100) -> int:
     """Run `command()` in a distributed run: an error (e.g. a collective failing because another process
-    died) ends this process at once with one line, without waiting at JAX's shutdown barrier."""
+    died) ends this process at once with one line, without waiting at JAX's shutdown barrier; so does
+    another process's death noticed between collectives (`PeerWatch`, within half the heartbeat timeout)."""
+    from ..training._distributed import PeerWatch
+    watch = PeerWatch(stale=max(2.0, heartbeat_timeout / 2))
     try:
         return command()
     except Exception as e:  # noqa: BLE001 - any failure ends the process with one line
@@ -99,3 +102,6 @@ def run(command) -> int:
                          f"({type(e).__name__}: {message}); files already written are intact\n")
         sys.stderr.flush()
         os._exit(1)
+    finally:
+        watch.finished()  # an orderly end (also a one-line error of this process): its silence is no death
+        watch.stop()

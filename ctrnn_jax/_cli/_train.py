@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..dynamics._limits import check_fixed_point_memory
 from ..tasks._flipflop import FlipFlopConfig
-from ..training._ensemble import CTRNN_ONLY, EnsembleConfig
+from ..training._ensemble import CTRNN_ONLY, EnsembleConfig, cell_class
 from ..training._train import TrainConfig
 from ._analyze import run_analysis
 from ._fixed_points import FIXED_POINTS, add_fixed_point_options, fixed_point_stage
@@ -223,6 +224,10 @@ def _run_flipflop(args) -> int:
     if args.input is not None and len(args.input) != config.task.n_inputs:
         raise ValueError(f"--input: {len(args.input)} value(s), but the {config.task.name} task has "
                          f"{config.task.n_inputs} input(s); give {config.task.n_inputs} comma-separated numbers.")
+    if stage:  # the search's memory estimate, before training (not after it)
+        check_fixed_point_memory(config.ensemble.members, cell_class(config.ensemble.cell).state_blocks
+                                 * config.ensemble.units, fixed_points, trials=fixed_points.n_trials,
+                                 length=config.task.length)
     t0 = time.perf_counter()
     out = _train(args, config)
     if stage:

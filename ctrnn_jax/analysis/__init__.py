@@ -40,6 +40,7 @@ from ._plot_flipflop import plot_test_set as plot_test_set
 from ._plot_network import plot_connectivity as plot_connectivity
 from ._plot_network import plot_eigenvalues as plot_eigenvalues
 from ._plot_network import plot_fixed_point_spectra as plot_fixed_point_spectra
+from ._plot_bifurcation import plot_bifurcation_diagram as plot_bifurcation_diagram
 from ._plot_network import plot_spectra_grid as plot_spectra_grid
 from ._plot_task import plot_task_state_space as plot_task_state_space
 from ._plot_task import plot_task_trials as plot_task_trials

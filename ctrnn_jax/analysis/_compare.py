@@ -439,20 +439,33 @@ class Comparison:
         `out_dir` is checked first (`check_output_folder`, as the comparison `owner`: by default a hash of the
         members' runs and cells): never a run folder; a folder of another comparison or analysis only with
         `overwrite`. `comparison.json` records `owner`, the `networks` fingerprints (if given) and the files
-        written."""
+        written.
+
+        The folder's lock (`ctrnn_jax.io` `folder_lock`) is held while writing: another writer of the folder is
+        refused with `FolderBusy`. The files are written as a set (the earlier `comparison.json` removed first,
+        the new one written last, a marker of the write in progress meanwhile), so a write killed half-way is
+        cleaned up by the folder's next writer, never read as a mix of two comparisons."""
         import hashlib
         import json
 
-        import matplotlib.pyplot
-
-        from ..io._outputs import check_output_folder
+        from ..io._lock import lock_outputs, writing
+        from ..io._outputs import check_output_folder, check_writable_folder
         from ..io._run import _jsonable
-        from ._figure import save_figure
         if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
             raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
         if owner is None:
             owner = hashlib.sha256(json.dumps(_jsonable(self.members), sort_keys=True).encode()).hexdigest()[:16]
-        out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
+        with lock_outputs(folders=[check_writable_folder(out_dir, "output folder")], what="Comparison.write"):
+            out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
+            with writing(out, files=["comparison.json", REPORT], dirs=["figures"]):
+                (out / "comparison.json").unlink(missing_ok=True)  # the earlier manifest first
+                return self._write_files(out, n_graphs, owner, networks)
+
+    def _write_files(self, out: Path, n_graphs: int, owner: str, networks) -> Path:
+        import matplotlib.pyplot
+
+        from ..io._run import _jsonable
+        from ._figure import save_figure
         figs = out / "figures"
         figs.mkdir(parents=True, exist_ok=True)
         written = {}
@@ -555,16 +568,23 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     same run (or the same network) given twice (identical copies would distort the within/between means),
     mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
     """
-    import hashlib
-    import json
-
-    from ..io._outputs import check_output_folder, check_writable_folder
-    from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
-    from ..io._serialisation import fingerprint
+    from ..io._outputs import check_writable_folder
+    from ..io._lock import lock_outputs
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no run folder given.")
-    check_writable_folder(out_dir, "output folder")
+    # the output folder's lock for the whole command (Comparison.write takes it again)
+    with lock_outputs(folders=[check_writable_folder(out_dir, "output folder")], what="compare_runs", log=log):
+        return _compare_runs(paths, out_dir, allow_mixed=allow_mixed, solved_only=solved_only, log=log,
+                             overwrite=overwrite, **options)
+
+
+def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, **options) -> Path:
+    import hashlib
+
+    from ..io._outputs import check_output_folder
+    from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
+    from ..io._serialisation import fingerprint
     ensembles, tasks, success, names, skipped, networks = [], [], [], [], [], {}
     for path in paths:
         if path.is_dir() and not (path / "ensemble.npz").is_file():

@@ -82,6 +82,7 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
     found with stand), and finite content. Else None (found again), and `log` says why in one line; so does a file
     written before the input, settings and task were recorded (`FixedPoints.found_with`)."""
     from ..dynamics._stage import constant_inputs, found_with
+    from ..io._lock import check_complete
     from ..io._run import FIXED_POINTS
     stored_path = run_dir / FIXED_POINTS
     if task is None or not stored_path.is_file():
@@ -90,6 +91,7 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
     if wanted.shape[0] != 1:  # several constant inputs: fixed_points_<i>.npz, found again
         return None
     try:
+        check_complete(run_dir, "its fixed points")  # a killed writer's half-replaced set: never reused
         stored = FixedPoints.from_npz(stored_path)
     except ValueError as e:
         log(f"{stored_path}: unreadable ({e}); finding the fixed points again")

@@ -588,9 +588,17 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     In a distributed run every process searches its own members, the results are gathered, and process 0
     writes the files.
     """
+    from ._lock import lock_outputs
+    with lock_outputs(files=[out_npz, cube_json], what="write_fixed_points", log=log):
+        return _write_fixed_points(ensemble, out_npz, task=task, inputs=inputs, config=config,
+                                   cube_json=cube_json, log=log, sources=sources, overwrite=overwrite)
+
+
+def _write_fixed_points(ensemble, out_npz, *, task, inputs, config, cube_json, log, sources, overwrite):
     from ..dynamics._config import FixedPointConfig
     from ..dynamics._cube import has_memory_states, memory_state_analysis
     from ..dynamics._stage import fixed_point_stage
+    from ._lock import writing
     if cube_json is not None and not has_memory_states(task):
         what = "network without a task" if task is None else f"{task.name} task"
         raise ValueError(f"`cube_json`: the {what} has no memory states "
@@ -614,13 +622,17 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     found = [dataclasses.replace(fp, network=network)
              for fp in fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)]
     per_member, summary = memory_state_analysis(ensemble, task, found[0]) if has_memory_states(task) else (None, None)
-    if is_main_process():
-        for path, fp in zip(paths, found):
-            fp.to_npz(path)
-        write_json(fixed_point_config_path(out_npz), (config or FixedPointConfig()).to_dict())
-        if cube_json is not None:
-            write_json(cube_json, {"network": network, "per_member": _jsonable(per_member),
-                                   "summary": _jsonable(summary)})
+    if is_main_process():  # one set: a marker lists the files while they are replaced (a killed writer's
+        # half-replaced set is removed by the folder's next writer and never reused by a reader)
+        names = [p.name for p in paths] + [fixed_point_config_path(out_npz).name]
+        names += [Path(cube_json).name] if cube_json is not None and Path(cube_json).parent == out_npz.parent else []
+        with writing(out_npz.parent, files=names):
+            for path, fp in zip(paths, found):
+                fp.to_npz(path)
+            write_json(fixed_point_config_path(out_npz), (config or FixedPointConfig()).to_dict())
+            if cube_json is not None:
+                write_json(cube_json, {"network": network, "per_member": _jsonable(per_member),
+                                       "summary": _jsonable(summary)})
     barrier("ctrnn_jax.write_fixed_points.written")
     return found, per_member, summary
 

@@ -6,7 +6,8 @@ A network maps a flat state `s` of size `state_size` one step at a constant inpu
 `z = readout(h)`. For the CTRNN `s = h`; for the GRU and UGRNN too; for the LSTM `s = [h, c]`.
 
 Fixed points `F(s*, x) = s*` are found with the residual `F(s) − s` and its Jacobian `∂F/∂s − I`
-(`residual_and_jacobian`; by `jax.jacfwd` unless a cell has an analytic one, like the CTRNN).
+(`residual_and_jacobian`; by `jax.jacfwd` unless a cell has an analytic one, like the CTRNN); their
+linearization also uses the input Jacobian `∂F/∂x` (`input_jacobian`).
 """
 
 import abc
@@ -120,6 +121,12 @@ class AbstractRNN(eqx.Module):
         `jax.jacfwd` here; a cell with an analytic Jacobian overrides it."""
         r = self.step(state, x) - state
         return r, jax.jacfwd(lambda s: self.step(s, x))(state) - jnp.eye(state.shape[-1], dtype=state.dtype)
+
+    def input_jacobian(self, state: jax.Array, x: jax.Array) -> jax.Array:
+        """`∂F/∂x`, `(S, M)`: how one step of the map moves the state per unit of each input, at the state
+        `(S,)` and input `(M,)` (the `B` of the linearization `δs' = A δs + B δx`). By `jax.jacfwd` here;
+        a cell with an analytic one may override it."""
+        return jax.jacfwd(lambda u: self.step(state, u))(x)
 
     def state_range(self) -> tuple[np.ndarray, np.ndarray]:
         """`(S,)` lower and upper bounds of the states the network can reach (infinite where the

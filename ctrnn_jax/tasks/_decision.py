@@ -261,6 +261,10 @@ class PerceptualDMConfig(_EvidenceTask):
         """`(1, 1)`: zero input (fixation, delay and response)."""
         return np.zeros((1, 1), np.float32)
 
+    def relevant_inputs(self) -> np.ndarray:
+        """`(1,)`: the evidence stream (channel 0)."""
+        return np.array([0])
+
 
 @dataclasses.dataclass(frozen=True)
 class ContextDMConfig(_EvidenceTask):
@@ -341,3 +345,7 @@ class ContextDMConfig(_EvidenceTask):
     def fixed_point_inputs(self) -> np.ndarray:
         """`(2, 4)`: each context cue on, with zero evidence."""
         return np.array([[0, 0, 1, 0], [0, 0, 0, 1]], np.float32)
+
+    def relevant_inputs(self) -> np.ndarray:
+        """`(2,)`: motion (channel 0) in the motion context, colour (channel 1) in the colour context."""
+        return np.array([0, 1])

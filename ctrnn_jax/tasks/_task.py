@@ -140,6 +140,13 @@ class AbstractTask(abc.ABC):
         sweep."""
         return None
 
+    def relevant_inputs(self) -> np.ndarray | None:
+        """`(P,)` int or None (default): for each constant input of `fixed_point_inputs`, the input channel whose
+        evidence the network must integrate there (a context task: the cued stream), for the selection-vector
+        analysis (`ctrnn_jax.selection_analysis`): its overlap is reported as relevant, the other evidence
+        channels' as irrelevant. None: every channel is reported alike."""
+        return None
+
     def trial_groups(self, targets, mask) -> tuple[np.ndarray, tuple[str, ...]]:
         """How the test trials are grouped in figures: `(labels (B,) int, names)`, trial `b` in group
         `names[labels[b]]`. Default: one group of every trial."""

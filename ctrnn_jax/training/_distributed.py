@@ -122,6 +122,65 @@ def _give_up(message: str) -> None:
     os._exit(1)
 
 
+class PeerWatch:
+    """Notice a process of the run that died (killed, its machine down) long before JAX does, and end this
+    one with one line (`ctrnn-jax: error: ...`, exit status 1) instead of JAX's fatal abort with a C++ stack
+    after `heartbeat_timeout`.
+
+    A daemon thread beats every `beat` seconds through the coordinator's key-value store and reads the
+    other processes' beats; a process whose beat has not moved for `stale` seconds (and that has not said it
+    finished, `finished()`) is taken as dead, and so is the coordinator when the store cannot be reached.
+    Device collectives with a dead peer fail at once by themselves (a `JaxRuntimeError`); this covers the
+    rest: waiting in a barrier, writing files, a process that finished early waiting for the others.
+    `stop()` before this process's own orderly end. No-op outside a distributed run.
+    """
+
+    def __init__(self, stale: float, *, beat: float = 1.0):
+        from jax._src import distributed as _jax_distributed  # the runtime's client: no public handle
+        self._client = getattr(_jax_distributed.global_state, "client", None)
+        self._stop = threading.Event()
+        self._stale, self._beat = float(stale), float(beat)
+        self._me, self._count = jax.process_index(), jax.process_count()
+        self._thread = None
+        if self._client is not None and self._count > 1:
+            self._thread = threading.Thread(target=self._run, name="ctrnn_jax.PeerWatch", daemon=True)
+            self._thread.start()
+
+    def _key(self, what: str, process: int) -> str:
+        return f"ctrnn_jax/{what}/{process}"
+
+    def _run(self) -> None:
+        import time
+        last = {p: (-1, time.monotonic()) for p in range(self._count) if p != self._me}
+        while not self._stop.wait(self._beat):
+            try:
+                self._client.key_value_increment(self._key("beat", self._me), 1)
+                beats = {p: self._client.key_value_increment(self._key("beat", p), 0) for p in last}
+                done = {p for p in last if self._client.key_value_increment(self._key("done", p), 0)}
+            except Exception:  # noqa: BLE001 - the coordinator (process 0) is gone
+                if not self._stop.is_set():
+                    _give_up(f"process {self._me}: lost the coordinator of the distributed run (process 0 ended "
+                             "or its machine is unreachable); this process ends too. Files already written are "
+                             "intact: start the command again (a run resumes with --resume).")
+                return
+            now = time.monotonic()
+            for p, (seen, since) in list(last.items()):
+                if beats[p] != seen:
+                    last[p] = (beats[p], now)
+                elif p not in done and now - since > self._stale and not self._stop.is_set():
+                    _give_up(f"process {p} of the distributed run has not responded for {self._stale:.0f} s "
+                             f"(killed, or its machine is down); process {self._me} ends too. Files already "
+                             "written are intact: start the command again (a run resumes with --resume).")
+
+    def finished(self) -> None:
+        """Tell the others that this process ended its work in order (its silence is not a death)."""
+        if self._thread is not None:
+            self._client.key_value_increment(self._key("done", self._me), 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def is_distributed() -> bool:
     """True when this process is one of several (`jax.process_count() > 1`)."""
     return jax.process_count() > 1
@@ -199,5 +258,5 @@ def local_members(mesh, n_members: int) -> tuple[int, int]:
     return mine[0] * per, (mine[-1] + 1) * per
 
 
-__all__ = ["DistributedError", "barrier", "gather_bytes", "gather_host", "init_distributed", "is_distributed",
+__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed", "is_distributed",
            "is_main_process", "local_members", "to_host"]
