@@ -7,6 +7,10 @@
 - Cross-references written in docstrings and comments as backticked dotted names (`ctrnn_jax.models._scan`)
   must import, and "see `name`" must name something defined in the package; a stale one fails the build.
   (mkdocstrings' own `[text][ctrnn_jax.Name]` links fail a strict build by themselves.)
+- The notebooks (`docs/examples/*.ipynb`, rendered by mkdocs-jupyter, which leaves their links as written)
+  link pages as files, `../tasks.md#writing-a-task` or `your_own_task.ipynb`, which is what works on GitHub;
+  in the site those links are rewritten to the pages' URLs. A link to a file that is not in the site, or to
+  an anchor that its page does not have, fails the build.
 """
 
 import ast
@@ -15,6 +19,7 @@ import inspect
 import io
 import os
 import pkgutil
+import posixpath
 import re
 import types
 from contextlib import redirect_stdout
@@ -133,7 +138,27 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+# a relative link to a page's source file in rendered HTML: href="../tasks.md#writing-a-task"
+_FILE_LINK = re.compile(r'(<a\s[^>]*?\bhref=")([^":#?]+\.(?:md|ipynb))(#[^"]*)?(")')
+_notebook_anchors: list[tuple[str, str, str]] = []  # (notebook, page's built file, anchor), checked after the build
+
+
+def notebook_links(html: str, page, files) -> str:
+    """The links to page sources (`.md`, `.ipynb`) in a notebook page's HTML, rewritten to the pages' URLs."""
+    def rewrite(match):
+        before, href, anchor, after = match.groups()
+        target = files.get_file_from_path(posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri),
+                                                                           href)))
+        if target is None or not target.is_documentation_page():
+            raise PluginError(f"{page.file.src_uri}: a link to {href}, which is no page of the site")
+        if anchor and anchor != "#":
+            _notebook_anchors.append((page.file.src_uri, target.dest_uri, anchor[1:]))
+        return f"{before}{target.url_relative_to(page.file)}{anchor or ''}{after}"
+    return _FILE_LINK.sub(rewrite, html)
+
+
 def on_pre_build(config, **kwargs):
+    _notebook_anchors.clear()
     check_api_pages(Path(config["docs_dir"]))
     stale = stale_references()
     if stale:
@@ -144,3 +169,19 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())
     return markdown
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    if page.file.src_uri.endswith(".ipynb"):
+        html = notebook_links(html, page, files)
+    return html
+
+
+def on_post_build(config, **kwargs):
+    missing = []
+    for notebook, built, anchor in _notebook_anchors:
+        text = (Path(config["site_dir"]) / built).read_text(encoding="utf-8")
+        if f'id="{anchor}"' not in text:
+            missing.append(f"{notebook}: #{anchor} is no anchor of {built}")
+    if missing:
+        raise PluginError("broken links in the notebooks:\n  " + "\n  ".join(missing))

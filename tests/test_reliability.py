@@ -470,11 +470,11 @@ def test_kill_9_while_writing_leaves_no_partial_file_and_the_temporary_is_cleane
             _wait_for(lambda: all(p.is_file() for p in finished) or proc.poll() is not None)
             _wait_for(lambda: any(tmp_path.glob(".*.tmp")) or proc.poll() is not None)
             proc.kill()
-            proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
-        assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+            _, err = proc.communicate(timeout=30)  # waits, and closes its stderr pipe
+        assert proc.returncode == -signal.SIGKILL, err
         left = list(tmp_path.glob(".*.tmp"))
         if left:
             break

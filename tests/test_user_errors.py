@@ -162,6 +162,9 @@ def _no_space_line(err) -> str:
     return errors[0]
 
 
+# a `preexec_fn` makes subprocess fork (not spawn), and JAX warns at every fork of a process that uses it; the
+# child only sets its file size limit and execs, so no JAX code runs in it
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(tmp_path):
     import hashlib
     run = tmp_path / "run"
@@ -178,6 +181,7 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(tmp_pa
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")  # (as above)
 def test_a_full_disk_for_an_output_file_is_one_line(tmp_path):
     out = tmp_path / "eval.json"
     code, err = run_cli(["evaluate", NPZ, "--json", out], preexec_fn=_file_size_limit(100))

@@ -49,7 +49,7 @@ def check_devices(prog: str) -> None:
 
 
 def add_options(p) -> None:
-    g = p.add_argument_group("many processes (jax.distributed; see README, Many machines)")
+    g = p.add_argument_group("many processes (jax.distributed; see docs/distributed.md)")
     g.add_argument("--distributed", action="store_true",
                    help="join a distributed run, the cluster detected by JAX (SLURM, Open MPI, TPU pods, ...)")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address (sets it by hand)")
