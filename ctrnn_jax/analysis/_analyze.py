@@ -129,12 +129,19 @@ class Analysis:
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
+            check = self.memory_check
+            held = None if check is None else check.held_for_a_trial()
+            if held is not None:  # the task's memories the member holds for a trial (its own dynamics)
+                row["memory states held >= 1 trial"] = f"{int(held[k])}/{check.holds.shape[1]}"
             if self.memory_states is not None:
                 d = self.memory_states[k]
-                row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
+                row["memory states at fixed points"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
                 row["cube disparity"] = d["cube_disparity"]
-            if self.memory_check is not None:
-                row["memory check"] = str(self.memory_check.verdict[k])
+            if check is not None:
+                row["memory check"] = str(check.verdict[k])
+                if held is not None:
+                    r = check.rows()[k]
+                    row["memory lifetime min / median (trials)"] = f"{r['lifetime min']} / {r['lifetime median']}"
             if self.W_rec_outside is not None:
                 row["W_rec eigenvalues outside the unit circle"] = int(self.W_rec_outside[k])
             out.append(row)
@@ -233,6 +240,9 @@ class Analysis:
             outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
             figs["ensemble_overview"] = plot_ensemble_overview(np.asarray(self.evaluation["mse"]), n_stable,
                                                                disparity, outside, threshold=self.threshold)
+        if self.memory_check is not None and self.memory_check.lifetime is not None:
+            from ._plot_memory import plot_memory_lifetimes
+            figs["memory_lifetimes"] = plot_memory_lifetimes(self.memory_check)
         if self.robustness is not None:
             figs["robustness"] = plot_robustness(self.robustness)
         if self.realizations is not None:
@@ -449,6 +459,9 @@ _CAPTIONS = {
     "ensemble_overview": "Ensemble overview: test MSE, stable points, cube disparity, W_rec eigenvalues outside "
                          "the unit circle.",
     "robustness": "Test MSE against input noise and pulse amplitude, every member.",
+    "memory_lifetimes": "Memory lifetimes at rest (the memory check, the network's own dynamics): per member, how "
+                        "long each memory state's readout stays within the task's tolerance, in test-trial lengths; "
+                        "open triangles held for the whole horizon (censored).",
     "realization_similarity": "Pairwise Procrustes disparity of the memory states and linear CKA of the activity.",
     "test_trials": "Test trials of the best member: inputs, outputs and targets.",
 }
