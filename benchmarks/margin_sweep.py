@@ -69,6 +69,8 @@ def main() -> None:
                       f"{max(row['criterion_step'] or [-1])}, restarts {sum(row['restarts'] or [])}, "
                       f"solved {row['solved']}/{row['members']}, max test MSE {row['max_test_mse']}",
                       file=sys.stderr, flush=True)
+                if args.json:  # after every run: a sweep cut short keeps what it measured
+                    Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     print("| margin | criterion | wall s | last criterion step | restarts | solved | median test MSE | max test MSE |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
