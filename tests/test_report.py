@@ -71,8 +71,8 @@ def test_report_reads_back_how_training_ended_and_explains_every_column(tmp_path
     assert main(["analyze", str(run), *FAST_FP]) == 0
     report = (run / "report.md").read_text()
     assert report.startswith("# Analysis of `.`") and str(tmp_path) not in report  # no absolute path
-    line = next(x for x in report.splitlines() if x.startswith("Training trained"))
-    assert f"trained {t['steps']} steps of at most 60" in line
+    line = next(x for x in report.splitlines() if x.startswith("Training: "))
+    assert line.startswith(f"Training: {t['steps']} steps of at most 60; ")
     assert "held-out MSE < 0.3 (the threshold 0.6 less a margin of 50 %)" in line
     met = [s for s in ev["criterion_step"] if s >= 0]
     assert f"{len(met)} of 3 members met it" in line

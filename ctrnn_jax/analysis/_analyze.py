@@ -588,7 +588,7 @@ def training_markdown(training: dict | None, n_members: int) -> list[str]:
     parts = []
     steps, most = t.get("steps"), t.get("max_steps")
     if steps is not None:
-        parts.append(f"trained {steps} steps" + (f" of at most {most}" if most is not None else ""))
+        parts.append(f"{steps} steps" + (f" of at most {most}" if most is not None else ""))
     elif most is not None:
         parts.append(f"at most {most} steps")
     met = [int(v) for v in t.get("criterion_step") or []]
@@ -613,7 +613,7 @@ def training_markdown(training: dict | None, n_members: int) -> list[str]:
         sessions = int(t.get("sessions", 1))
         parts.append(f"wall time {float(t['wall_s']):.0f} s of training (compiles included"
                      + (f", over {sessions} sessions" if sessions > 1 else "") + ")")
-    lines = ["## Training", "", "Training " + "; ".join(parts) + ".", ""]
+    lines = ["## Training", "", "Training: " + "; ".join(parts) + ".", ""]
     if met or restarts:
         lines += ["| member | criterion step | restarts |", "|---|---|---|"]
         for k in range(n_members):
