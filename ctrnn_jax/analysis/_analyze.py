@@ -116,6 +116,9 @@ class Analysis:
         """One dict per member: the test metric, success, fixed-point counts per constant input, memory states
         recovered, `W_rec` eigenvalues outside the unit circle."""
         out = []
+        check = self.memory_check
+        held = None if check is None else check.held_for_a_trial()
+        check_rows = None if held is None else check.rows()
         for k in range(self.n_members):
             row = {"member": k}
             if self.evaluation is not None:
@@ -136,8 +139,6 @@ class Analysis:
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
-            check = self.memory_check
-            held = None if check is None else check.held_for_a_trial()
             if held is not None:  # the task's memories the member holds for a trial (its own dynamics)
                 row["memory states held >= 1 trial"] = f"{int(held[k])}/{check.holds.shape[1]}"
             if self.memory_states is not None:
@@ -147,7 +148,7 @@ class Analysis:
             if check is not None:
                 row["memory check"] = str(check.verdict[k])
                 if held is not None:
-                    r = check.rows()[k]
+                    r = check_rows[k]
                     row["memory lifetime min / median (trials)"] = f"{r['lifetime min']} / {r['lifetime median']}"
             if self.W_rec_outside is not None:
                 row["W_rec eigenvalues outside the unit circle"] = int(self.W_rec_outside[k])
