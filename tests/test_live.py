@@ -63,7 +63,7 @@ def test_metrics_grow_every_chunk_and_a_killed_run_resumes_to_the_same_files(tmp
     strip = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731 (no steps/s)
     assert strip(killed / "summary.csv") == strip(whole / "summary.csv")
     summary = (whole / "summary.csv").read_text().splitlines()
-    assert summary[0] == "step,median_loss,min_loss,max_loss,frozen,steps_per_s" and len(summary) == 1 + 60 // 5
+    assert summary[0] == "step,median_loss,min_loss,max_loss,frozen,held,steps_per_s" and len(summary) == 1 + 60 // 5
     losses = np.loadtxt(whole / "metrics.csv", delimiter=",", skiprows=1)
     last = losses[losses[:, 0] == 60, 2]
     median, low, high = (float(v) for v in summary[-1].split(",")[1:4])

@@ -1,7 +1,8 @@
 """The behavioural memory check (`memory_check`) on networks whose answer is known in closed form: decoupled
 bistable tanh units (attractors), a linear unit with multiplier exactly 1 (a line attractor: perturbations
 persist), a tanh unit held at its unstable point 0 (perturbations grow), and a slowly leaking linear unit
-(the late ratio is `λ^(H/2)` and the readout drifts). Every network has N = 3 units, M = O = 3, `a = 1`."""
+(the late ratio is `λ^(H/2)` and the readout drifts), and linear units of known leaks (the memory lifetimes
+`ceil(ln(1 − τ/z0) / ln λ)`). Every network has N = 3 units, M = O = 3, `a = 1`."""
 
 import math
 from pathlib import Path
@@ -90,7 +91,9 @@ def test_line_attractor_persists_and_a_leak_shrinks_at_the_predicted_rate(linear
     assert c.band == pytest.approx(math.log(2) / 5800) and 1 - SLOW > c.band
     # the readout of unit 0 leaks away over the horizon: the states that held a value drift
     moved = np.abs(c.states[1][:, 0]) > 0.2
-    assert np.any(moved) and np.all(~c.holds[1][moved]) and c.verdict[1] == "drifts"
+    assert np.any(moved) and np.all(~c.holds[1][moved])
+    # ... but every one of them for more than a test trial: long-lived (lifetimes: test_lifetime_...)
+    assert np.all(c.lifetime[1] >= c.trial_steps) and c.verdict[1] == "long-lived"
 
 
 def test_lstm_perturbs_and_reports_the_full_state():
@@ -102,7 +105,8 @@ def test_lstm_perturbs_and_reports_the_full_state():
     last = [step[label == i].max() for i in range(8)]  # equally long holds: the latest
     assert c.states.shape == (1, 8, 8)
     np.testing.assert_allclose(c.states[0], full[last], atol=1e-6)
-    assert c.horizon_steps == 116 and set(c.verdict) <= {"attractors", "marginal", "unstable", "drifts"}
+    assert c.horizon_steps == 116 and set(c.verdict) <= {"attractors", "marginal", "unstable", "long-lived",
+                                                         "short-lived"}
 
 
 def test_repr_and_to_dict(tanh_check):
@@ -143,3 +147,89 @@ def test_analyze_reports_the_memory_check(tanh_check):
     assert "Memory check" in result.markdown() and "1 attractors, 1 unstable" in result.markdown()
     # another seed draws other directions; the analytic answer is the same
     np.testing.assert_array_equal(result.memory_check.response, tanh_check.response)
+
+
+LEAKS = (1 - 1e-3, 1 - 3e-4, 1 - 1e-4)  # multipliers of unit 0: memories that last shorter to longer
+
+
+@pytest.fixture(scope="module")
+def leak_check():
+    """Three members whose unit 0 leaks at the multipliers `LEAKS` (the others `0.5`), read out as `z = h`."""
+    members = [network(np.diag([lam, 0.5, 0.5]), 0.05 * np.eye(N), np.eye(N), activation="linear") for lam in LEAKS]
+    return cj.memory_check(cj.stack_members(members), TASK)
+
+
+def analytic_lifetime(z0, lam, tau, horizon):
+    """`h(t) = λ^t h(0)` read out as `z = h`: the readout's deviation `|z0| (1 − λ^t)` first reaches `τ` at
+    `t = ceil(ln(1 − τ/|z0|) / ln λ)`; never (censored at the horizon) when `|z0| <= τ`."""
+    z0 = np.abs(np.asarray(z0, np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.ceil(np.log(1 - tau / z0) / np.log(lam))
+    return np.where(z0 > tau, np.minimum(t, horizon), horizon)
+
+
+def test_lifetime_of_a_leaking_linear_unit_is_the_analytic_one(leak_check):
+    c = leak_check
+    assert c.trial_steps == 1160 and c.horizon_steps == 11600
+    for k, lam in enumerate(LEAKS):
+        expected = analytic_lifetime(c.states[k][:, 0], lam, c.tolerance, c.horizon_steps)
+        lost = expected < c.horizon_steps
+        assert np.any(lost)  # the memories held by unit 0 leak within the horizon
+        np.testing.assert_allclose(c.lifetime[k][lost], expected[lost], rtol=0.05)
+        assert np.all(c.holds[k] == (c.lifetime[k] == c.horizon_steps))  # censored exactly where it holds
+        assert np.all(c.holds[k][~lost])
+    np.testing.assert_allclose(c.lifetime_trials, c.lifetime / 1160)
+
+
+def test_members_whose_memories_last_longer_get_longer_lifetimes(leak_check):
+    c = leak_check
+    reached = c.reached
+    # each member's memories that leak (held by unit 0; the faster leak reaches fewer of them at all)
+    medians = [np.median(c.lifetime[k][~c.holds[k]]) for k in range(3)]
+    assert medians[0] < medians[1] < medians[2]
+    assert medians[2] / medians[0] > 5  # leaks 10 times smaller: lifetimes about 10 times longer
+    # the bands: the fastest leak loses a memory within one trial, the slower ones hold each for a trial
+    assert c.verdict.tolist() == ["short-lived", "long-lived", "long-lived"]
+    held = c.held_for_a_trial()
+    assert held[0] < held[1] <= held[2] and np.all(held <= reached.sum(axis=1))
+    rows = c.rows()
+    assert [r["verdict"] for r in rows] == c.verdict.tolist()
+    assert rows[0]["lifetime min"] == f"{c.lifetime[0].min() / 1160:.3g}" and rows[1]["lifetime median"]
+
+
+def test_lifetimes_round_trip_and_an_old_dict_still_loads(leak_check, tanh_check):
+    d = leak_check.to_dict()
+    back = cj.MemoryCheck.from_dict(d)
+    np.testing.assert_array_equal(back.lifetime, leak_check.lifetime)
+    np.testing.assert_array_equal(back.reached, leak_check.reached)
+    assert back.trial_steps == 1160 and back.verdict.tolist() == leak_check.verdict.tolist()
+    assert back.rows() == leak_check.rows()
+    assert d["held_for_a_trial"] == leak_check.held_for_a_trial().tolist()
+    # an analysis.json written before the lifetimes: no lifetime, trial length or reached, verdicts as written
+    old = {key: v for key, v in tanh_check.to_dict().items()
+           if key not in ("lifetime", "trial_steps", "lifetime_trials", "held_for_a_trial", "reached")}
+    old["verdict"] = ["attractors", "drifts"]
+    back = cj.MemoryCheck.from_dict(old)
+    assert back.lifetime is None and back.held_for_a_trial() is None and back.lifetime_trials is None
+    assert "lifetime min" not in back.rows()[0] and "1 drifts" in repr(back)
+
+
+def test_lifetime_figure(leak_check, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from ctrnn_jax.analysis import plot_memory_lifetimes
+    fig = plot_memory_lifetimes(leak_check)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "member" and "test trials of 1160 steps" in ax.get_ylabel()
+    assert ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    n_held = int(np.sum(leak_check.holds & leak_check.reached))
+    n_lost = int(np.sum(~leak_check.holds & leak_check.reached))
+    assert f"held for the whole horizon (censored): {n_held}" in labels  # legends count what tables count
+    assert f"lost within the horizon: {n_lost}" in labels
+    assert not list(tmp_path.iterdir())  # nothing written without a path
+    plot_memory_lifetimes(leak_check, tmp_path / "lifetimes")
+    assert (tmp_path / "lifetimes.png").stat().st_size > 1000 and (tmp_path / "lifetimes.pdf").is_file()
+    plt.close("all")
+    with pytest.raises(ValueError, match="check"):
+        plot_memory_lifetimes("not a check")

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..dynamics._limits import check_fixed_point_memory
 from ..tasks._flipflop import FlipFlopConfig
 from ..training._ensemble import CTRNN_ONLY, EnsembleConfig, cell_class
-from ..training._train import TrainConfig
+from ..training._train import DEFAULT_STOP_MARGIN, TrainConfig
 from ._analyze import run_analysis
 from ._fixed_points import FIXED_POINTS, add_fixed_point_options, fixed_point_stage
 from ._options import ConfigOptions, finite_float, format_value
@@ -68,7 +68,9 @@ def _shown_train_defaults() -> dict[str, str]:
     return shown
 
 
-TRAIN = dataclasses.replace(TRAIN, shown_defaults=_shown_train_defaults())
+TRAIN = dataclasses.replace(TRAIN, shown_defaults={
+    **_shown_train_defaults(),
+    "stop_margin": f"{DEFAULT_STOP_MARGIN:g} where --stop-mse is the task's own (flipflop), else 0"})
 GROUPS["train"] = TRAIN
 
 
@@ -81,7 +83,9 @@ def add_config_options(parser) -> None:
     g = parser.add_argument_group("task choice")
     add_task_option(g, default=None,
                     help_="the task (default: flipflop; the flip-flop options above apply to it only, and it trains to "
-                          "criterion by default: --stop-mse 0.02 --restart-after 500 (with --adam-b2 0.95), off "
+                          f"criterion by default: --stop-mse 0.02 --stop-margin {DEFAULT_STOP_MARGIN:g} (held-out "
+                          f"MSE < {0.02 * (1 - DEFAULT_STOP_MARGIN):g}; the margin applies when --stop-mse is the "
+                          "task's) --restart-after 500 (with --adam-b2 0.95), off "
                           "with --stop-mse none --restart-after none; the decision and memory tasks default to --lr 3e-3; neurogym:ENV_ID, "
                           "a NeuroGym environment, to --dataset-size 8192)")
     g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
@@ -110,6 +114,11 @@ def config_from_args(args):
     preset = {**own, **PRESETS[args.preset]}
     kwargs = {group: {name: value for (g, name), value in preset.items() if g == group} | explicit[group]
               for group in GROUPS}
+    train = kwargs["train"]
+    if train.get("stop_mse") is not None and "stop_margin" not in train and "stop_mse" not in explicit["train"] \
+            and ("train", "stop_mse") not in PRESETS[args.preset]:
+        # the task's own criterion (its success threshold): trained to a margin below it, not to its edge
+        train["stop_margin"] = DEFAULT_STOP_MARGIN
     if kwargs["ensemble"].get("cell", "ctrnn") != "ctrnn":  # a preset's CTRNN-only values do not apply
         for name in CTRNN_ONLY:
             if name not in explicit["ensemble"]:

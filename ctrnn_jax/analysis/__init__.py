@@ -33,6 +33,7 @@ from ._plot_ensemble import plot_robustness as plot_robustness
 from ._plot_ensemble import plot_similarity_matrices as plot_similarity_matrices
 from ._plot_ensemble import plot_training_curves as plot_training_curves
 from ._plot_flipflop import plot_ensemble_overview as plot_ensemble_overview
+from ._plot_memory import plot_memory_lifetimes as plot_memory_lifetimes
 from ._plot_flipflop import plot_realizations as plot_realizations
 from ._plot_flipflop import plot_state_space as plot_state_space
 from ._plot_flipflop import plot_task_samples as plot_task_samples

@@ -77,6 +77,10 @@ class Analysis:
     - `memory`: one `MemoryStates` per constant input (`memory_states`: the stable and marginal points,
       fixed points and analysed slow points alike, grouped by the task's memory readouts when it has them),
       or None.
+    - `training`: how training ended, or None (not a run folder): `eval.json`'s `training` record (`steps`,
+      `max_steps`, `stop_mse`, `stop_margin`, `criterion`, `wall_s`, ...; see `ctrnn_jax.io` `training_record`)
+      with the per-member `criterion_step`, `restarts` and `frozen` (`training_summary` reads it from a run
+      folder).
     """
 
     ensemble: Any
@@ -98,6 +102,7 @@ class Analysis:
     config: FixedPointConfig | None = None
     memory_check: MemoryCheck | None = None
     memory: tuple | None = None
+    training: dict | None = None
 
     @property
     def n_members(self) -> int:
@@ -111,6 +116,9 @@ class Analysis:
         """One dict per member: the test metric, success, fixed-point counts per constant input, memory states
         recovered, `W_rec` eigenvalues outside the unit circle."""
         out = []
+        check = self.memory_check
+        held = None if check is None else check.held_for_a_trial()
+        check_rows = None if held is None else check.rows()
         for k in range(self.n_members):
             row = {"member": k}
             if self.evaluation is not None:
@@ -119,6 +127,8 @@ class Analysis:
                     row[name] = float(self.evaluation["metric"][k])
                 row["test MSE"] = float(self.evaluation["mse"][k])
                 row["success"] = bool(self.evaluation["success"][k])
+                if name == "mse":  # how far below the success threshold the member is
+                    row["margin"] = f"{100 * (1 - row['test MSE'] / float(self.evaluation['threshold'])):.0f} %"
             for i, fp in enumerate(self.fixed_points):
                 c = fp.counts()[k]
                 tag = "" if len(self.fixed_points) == 1 else f" @{i}"
@@ -129,12 +139,17 @@ class Analysis:
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
+            if held is not None:  # the task's memories the member holds for a trial (its own dynamics)
+                row["memory states held >= 1 trial"] = f"{int(held[k])}/{check.holds.shape[1]}"
             if self.memory_states is not None:
                 d = self.memory_states[k]
-                row["memory states"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
+                row["memory states at fixed points"] = f"{d['corners_recovered']}/{len(d['corner_points'])}"
                 row["cube disparity"] = d["cube_disparity"]
-            if self.memory_check is not None:
-                row["memory check"] = str(self.memory_check.verdict[k])
+            if check is not None:
+                row["memory check"] = str(check.verdict[k])
+                if held is not None:
+                    r = check_rows[k]
+                    row["memory lifetime min / median (trials)"] = f"{r['lifetime min']} / {r['lifetime median']}"
             if self.W_rec_outside is not None:
                 row["W_rec eigenvalues outside the unit circle"] = int(self.W_rec_outside[k])
             out.append(row)
@@ -233,6 +248,9 @@ class Analysis:
             outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
             figs["ensemble_overview"] = plot_ensemble_overview(np.asarray(self.evaluation["mse"]), n_stable,
                                                                disparity, outside, threshold=self.threshold)
+        if self.memory_check is not None and self.memory_check.lifetime is not None:
+            from ._plot_memory import plot_memory_lifetimes
+            figs["memory_lifetimes"] = plot_memory_lifetimes(self.memory_check)
         if self.robustness is not None:
             figs["robustness"] = plot_robustness(self.robustness)
         if self.realizations is not None:
@@ -274,6 +292,8 @@ class Analysis:
             out["cube_summary"] = self.memory_summary
         if self.memory_check is not None:
             out["memory_check"] = self.memory_check.to_dict()
+        if self.training is not None:
+            out["training"] = self.training
         if self.robustness is not None:
             out["robustness"] = {k: np.asarray(v).tolist() for k, v in self.robustness.items()}
         if self.realizations is not None:
@@ -287,7 +307,7 @@ class Analysis:
         written = written or {}
         ev = self.evaluation
         task = None if self.task is None else self.task.name
-        lines = [f"# Analysis of `{self.source}`" + (" (no task)" if ev is None else ""), ""]
+        lines = [f"# Analysis of `{_shown_source(self.source, out_dir)}`" + (" (no task)" if ev is None else ""), ""]
         cell = f"{self.n_members} {self.ensemble.cell} member(s) with M = {self.ensemble.n_inputs} inputs, " \
                f"N = {self.ensemble.n_units} units, O = {self.ensemble.n_outputs} outputs"
         if ev is None:
@@ -306,19 +326,24 @@ class Analysis:
         if self.memory_check is not None:
             c = self.memory_check
             verdicts = ", ".join(f"{int(np.sum(c.verdict == v))} {v}" for v in dict.fromkeys(c.verdict.tolist()))
+            trials = "" if c.trial_steps is None else f" ({c.horizon_steps / c.trial_steps:.3g} test trials)"
             lines += [(f"Memory check (the network's own dynamics, no finder: each memory state reached on the test "
-                       f"set run {c.horizon_steps} steps at rest, unperturbed and with {c.n_perturbations} small "
-                       f"perturbations; the readout must stay within {c.tolerance:.3g}): {verdicts}."), ""]
+                       f"set run {c.horizon_steps} steps{trials} at rest, unperturbed and with {c.n_perturbations} "
+                       f"small perturbations; the readout must stay within {c.tolerance:.3g}): {verdicts}."), ""]
+        lines += training_markdown(self.training, self.n_members)
         header, body = self._cells()
         lines += ["## Per member", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in body]
         lines.append("")
+        lines += legend_markdown(header, self)
         for i, fp in enumerate(self.fixed_points):
             lines.append(f"Fixed points at input {i}: `{np.round(np.asarray(fp.inputs[0], np.float64), 4).tolist()}`.")
         lines.append("")
         if self.robustness is not None:
             r = self.robustness
-            lines += ["## Robustness", "", "| input noise std | success rate |", "|---|---|"]
+            lines += ["## Robustness", ""]
+            lines += _margin_sentence(self)
+            lines += ["| input noise std | success rate |", "|---|---|"]
             lines += [f"| {float(a):g} | {float(b):.2f} |" for a, b in zip(r["noise_levels"], r["noise_success_rate"])]
             lines += ["", "| pulse amplitude scale | success rate |", "|---|---|"]
             lines += [f"| {float(a):g} | {float(b):.2f} |"
@@ -449,9 +474,174 @@ _CAPTIONS = {
     "ensemble_overview": "Ensemble overview: test MSE, stable points, cube disparity, W_rec eigenvalues outside "
                          "the unit circle.",
     "robustness": "Test MSE against input noise and pulse amplitude, every member.",
+    "memory_lifetimes": "Memory lifetimes at rest (the memory check, the network's own dynamics): per member, how "
+                        "long each memory state's readout stays within the task's tolerance, in test-trial lengths; "
+                        "open triangles held for the whole horizon (censored).",
     "realization_similarity": "Pairwise Procrustes disparity of the memory states and linear CKA of the activity.",
     "test_trials": "Test trials of the best member: inputs, outputs and targets.",
 }
+
+
+def _shown_source(source: str, out_dir: str | Path | None) -> str:
+    """The analysed network as the report names it: relative to the folder the report is written to (`.` for
+    that folder itself, e.g. a run folder analysed in place), never an absolute path (its name where it lies
+    on no path relative to the folder)."""
+    import os
+    path = Path(source)
+    if out_dir is None or not path.exists():
+        return path.name if path.is_absolute() else source
+    try:
+        return Path(os.path.relpath(path.resolve(), Path(out_dir).resolve())).as_posix()
+    except ValueError:  # another drive
+        return path.name
+
+
+# The legend of report.md's per-member table: every column (a constant input's tag ` @i` aside).
+LEGEND = {
+    "member": "the member's index in the ensemble.",
+    "test MSE": "the mean squared error of the member's readout on the task's test set.",
+    "success": "the test metric reaches the success threshold (the flip-flop: test MSE < 0.02).",
+    "margin": "how far the test MSE is below the success threshold, as a fraction of the threshold "
+              "(`1 − MSE / threshold`; negative: above it). The robustness sweep measures the network together "
+              "with this margin.",
+    "fixed points": "distinct fixed points found at the constant input (exact: `q` below the search's tolerance).",
+    "stable": "fixed points whose Jacobian has every eigenvalue inside the unit circle (attractors).",
+    "saddles by index": "saddle points counted by their number of unstable eigenvalues: `a/b/c` are the "
+                        "index-1/2/3 saddles.",
+    "slow": "slow points: states where the dynamics is slow (`q` below the slow tolerance) but not zero, whose "
+            "readout drifts less than the task's tolerance over its longest hold; listed apart from the fixed "
+            "points.",
+    "memory states by mechanism": "the points that hold a memory (stable and marginal points, fixed and slow), "
+                                  "grouped by the task's memory readouts and counted by mechanism: `attractor` (a "
+                                  "stable point), `slow` (a slow point), `marginal m=k` (a marginal manifold of "
+                                  "dimension k: k Jacobian eigenvalues at 1, a line (k = 1) or plane (k = 2) "
+                                  "attractor).",
+    "memory states held >= 1 trial": "the task's memories (the flip-flop: its 8 readout corners) the member reaches "
+                                     "on the test set and holds at rest for at least one test trial, by its own "
+                                     "dynamics (the memory check's lifetimes), of those the test set visits.",
+    "memory states at fixed points": "the task's memories at which the member has a stable fixed point (the "
+                                     "finder), of all of them.",
+    "cube disparity": "Procrustes disparity between the member's stable points at the memory readouts and a cube "
+                      "(0: a perfect cube, 1: unrelated).",
+    "memory check": "the memory check's verdict (the network's own dynamics, no finder): `attractors` every memory "
+                    "held for the whole horizon and small perturbations shrink; `marginal` held, a perturbation "
+                    "persists; `unstable` held, a perturbation grows; `long-lived` some memory lost within the "
+                    "horizon, every one held for at least one test trial; `short-lived` some memory lost within one "
+                    "trial (`drifts`: a check written before the lifetimes, some memory not held for the horizon).",
+    "memory lifetime min / median (trials)": "the shortest and the median lifetime of the member's memories, in "
+                                             "test-trial lengths: the time the readout stays within the task's "
+                                             "tolerance at rest from the memory state; `>H` held for the whole "
+                                             "horizon H (censored).",
+    "W_rec eigenvalues outside the unit circle": "eigenvalues of the trained recurrent matrix with modulus above 1.",
+}
+
+
+def legend_markdown(header: list, analysis: "Analysis | None" = None) -> list[str]:
+    """report.md's legend: one line per column of the per-member table, in its order (`LEGEND`; a task's own
+    score, e.g. an accuracy, by the evaluation's metric name)."""
+    lines = ["### Columns", ""]
+    for name in header:
+        base = re.sub(r" @\d+$", "", name)
+        text = LEGEND.get(base)
+        if text is None:  # the task's own metric beside the test MSE
+            text = "the task's own score on its test set (its metric), beside the test MSE."
+        tag = "" if base == name else f" (at constant input {name.rsplit('@', 1)[1]})"
+        lines.append(f"- **{name}**: {text}{tag}")
+    return lines + [""]
+
+
+def training_summary(run_dir: str | Path, network: str | None = None, losses=None) -> dict | None:
+    """How a run folder's training ended, from its `eval.json` (the training record, written since #31, and the
+    per-member `criterion_step`, `restarts`, `frozen`) and `config.json` (the settings, for an older `eval.json`);
+    None without them, or when `eval.json` records another network than `network`. `losses`: `(S, K)` from
+    `metrics.csv`, for the steps an older record lacks."""
+    import json
+
+    from ..io._run import CONFIG, EVAL, read_config
+    run_dir = Path(run_dir)
+    if not (run_dir / EVAL).is_file():
+        return None
+    try:
+        ev = json.loads((run_dir / EVAL).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(ev, dict) or (network is not None and ev.get("network") not in (None, network)):
+        return None
+    record = dict(ev.get("training") or {})
+    if not record and (run_dir / CONFIG).is_file():  # an eval.json written before the training record
+        t = read_config(run_dir).train
+        record = {"max_steps": t.steps, "stop_mse": t.stop_mse, "stop_margin": t.stop_margin,
+                  "criterion": t.criterion, "restart_after": t.restart_after}
+        if losses is not None:
+            record["steps"] = int(np.asarray(losses).shape[0])
+    for name in ("criterion_step", "restarts", "frozen"):
+        if name in ev:
+            record[name] = ev[name]
+    return record or None
+
+
+def training_markdown(training: dict | None, n_members: int) -> list[str]:
+    """report.md's `## Training` section: steps, the criterion and margin, how many members met it and when,
+    restarts, frozen members, wall time (nothing without a record)."""
+    if not training:
+        return []
+    t = training
+    parts = []
+    steps, most = t.get("steps"), t.get("max_steps")
+    if steps is not None:
+        parts.append(f"{steps} steps" + (f" of at most {most}" if most is not None else ""))
+    elif most is not None:
+        parts.append(f"at most {most} steps")
+    met = [int(v) for v in t.get("criterion_step") or []]
+    if t.get("criterion") is not None:
+        margin = float(t.get("stop_margin") or 0.0)
+        parts.append(f"to criterion: held-out MSE < {t['criterion']:.4g}" + (
+            f" (the threshold {t['stop_mse']:g} less a margin of {100 * margin:.0f} %)" if margin else
+            f" (the threshold {t['stop_mse']:g}, no margin)" if t.get("stop_mse") is not None else ""))
+        if met:
+            reached = [v for v in met if v >= 0]
+            parts.append(f"{len(reached)} of {len(met)} members met it" + (
+                f", at steps {min(reached)}–{max(reached)}" if reached else ""))
+    else:
+        parts.append("no criterion (every step trained)")
+    restarts = [int(v) for v in t.get("restarts") or []]
+    parts.append(f"{sum(restarts)} restart(s) of dead starts" + (
+        f" (members {[k for k, r in enumerate(restarts) if r]})" if sum(restarts) else ""))
+    frozen = [k for k, f in enumerate(t.get("frozen") or []) if f]
+    if frozen:
+        parts.append(f"members {frozen} frozen after a non-finite loss")
+    if t.get("wall_s") is not None:
+        sessions = int(t.get("sessions", 1))
+        parts.append(f"wall time {float(t['wall_s']):.0f} s of training (compiles included"
+                     + (f", over {sessions} sessions" if sessions > 1 else "") + ")")
+    lines = ["## Training", "", "Training: " + "; ".join(parts) + ".", ""]
+    if met or restarts:
+        lines += ["| member | criterion step | restarts |", "|---|---|---|"]
+        for k in range(n_members):
+            step = met[k] if k < len(met) else None
+            lines.append(f"| {k} | {'–' if step is None or step < 0 else step} | "
+                         f"{restarts[k] if k < len(restarts) else '–'} |")
+        lines += ["", "*criterion step*: the training step at which the member first met the criterion; it is "
+                  "held there (its weights those that met it) from then on (– never met). *restarts*: times the "
+                  "member was re-initialised as a dead start.", ""]
+    return lines
+
+
+def _margin_sentence(analysis: "Analysis") -> list[str]:
+    """What the robustness sweep is measured against: the criterion the members were trained to and their test
+    margins below the success threshold."""
+    ev, t = analysis.evaluation, analysis.training or {}
+    if ev is None or ev.get("metric_name", "mse") != "mse":
+        return []
+    threshold = float(ev["threshold"])
+    margins = 100 * (1 - np.asarray(ev["mse"], np.float64) / threshold)
+    trained = ""
+    if t.get("criterion") is not None:
+        trained = (f"The members were trained to held-out MSE < {t['criterion']:.4g} (a margin of "
+                   f"{100 * float(t.get('stop_margin') or 0):.0f} % below the success threshold {threshold:g}); ")
+    return [trained + f"their test MSE is {np.nanmin(margins):.0f}–{np.nanmax(margins):.0f} % below the threshold "
+            f"(median {np.nanmedian(margins):.0f} %, column *margin*). A success rate below 1 at a level measures "
+            "the network together with that margin.", ""]
 
 
 def _probe_key(seed: int, i: int) -> jax.Array:
@@ -486,6 +676,7 @@ def analyze(
     seed: int = 0,
     source: str = "ensemble",
     robustness: bool = True,
+    training: dict | None = None,
     log=None,
 ) -> Analysis:
     """Analyse an ensemble on its task (or without one): the one analysis of every network, task and cell.
@@ -508,6 +699,7 @@ def analyze(
     - `seed`: seed of the sampled trials (figures and robustness).
     - `source`: the name shown in the report.
     - `robustness`: run the robustness sweep (tasks with memory states and `pulse_robustness`: the flip-flop).
+    - `training`: how training ended, for the report (`training_summary` of a run folder), or None.
     - `log`: None or a function of one string, told what is being done.
 
     **Returns:** an `Analysis`: `print` it or show it in a notebook, `.figures()` for the Figures,
@@ -573,7 +765,8 @@ def analyze(
                     memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
                     spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
                     robustness=sweep, realizations=comparison, threshold=mse_threshold, seed=seed,
-                    config=config if fixed_points is None else None, memory_check=check, memory=states)
+                    config=config if fixed_points is None else None, memory_check=check, memory=states,
+                    training=training)
 
 
 def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:
@@ -764,7 +957,8 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
                best=best, losses=losses, initial_W_rec=initial, robustness=robustness, realizations=realizations,
                threshold=threshold, seed=seed, config=config,
                memory_check=None if data.get("memory_check") is None else MemoryCheck.from_dict(data["memory_check"]),
-               memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]))
+               memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]),
+               training=data.get("training"))
 
 
-__all__ = ["Analysis", "analyze", "has_memory_states", "task_fixed_points"]
+__all__ = ["Analysis", "analyze", "has_memory_states", "task_fixed_points", "training_summary"]

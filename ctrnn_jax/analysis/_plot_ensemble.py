@@ -18,9 +18,21 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def _held_at_last(losses: np.ndarray) -> np.ndarray:
+    """`(S, K)` losses with each member's NaN steps after its last finite loss filled with that loss (a member
+    held at the criterion, or stopped, counts at the loss it stopped at); NaN before its first loss stays."""
+    s = losses.shape[0]
+    finite = np.isfinite(losses)
+    idx = np.where(finite, np.arange(s)[:, None], -1)
+    idx = np.maximum.accumulate(idx, axis=0)  # the last finite row at or before each step
+    filled = np.take_along_axis(losses, np.maximum(idx, 0), axis=0)
+    return np.where(idx >= 0, filled, np.nan)
+
+
 def plot_training_curves(losses: object, path: str | os.PathLike | None = None, *, steps: object = None,
                          ax: "Axes | None" = None) -> "Figure":
-    """Training loss of every member against the step (log scale), with the ensemble median.
+    """Training loss of every member against the step (log scale), with the ensemble median over every member:
+    a member that stopped (held at the criterion: its loss is NaN from then on) counts at its last loss.
 
     **Arguments:**
 
@@ -47,8 +59,8 @@ def plot_training_curves(losses: object, path: str | os.PathLike | None = None, 
         ax.plot(steps, losses[:, k], lw=0.7, alpha=0.6, label=label)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows where every member is NaN
-        median = np.nanmedian(losses, axis=1)
-    ax.plot(steps, median, color="black", lw=2.0, label="ensemble median")
+        median = np.nanmedian(_held_at_last(losses), axis=1)
+    ax.plot(steps, median, color="black", lw=2.0, label="ensemble median (stopped members at their last loss)")
     if np.any(losses > 0):
         ax.set_yscale("log")
     ax.set_xlabel("training step")

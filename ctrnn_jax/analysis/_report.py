@@ -8,7 +8,7 @@ import numpy as np
 
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._fixed_points import FixedPoints
-from ._analyze import REPORT, Analysis, analyze, initial_W_rec
+from ._analyze import REPORT, Analysis, analyze, initial_W_rec, training_summary
 
 
 def load_analysis_inputs(path: str | Path, *, task=None):
@@ -46,7 +46,9 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     - `log`: a function of one string, told what is being done.
     - `overwrite`: see `out_dir`.
 
-    A run folder's training losses (`metrics.csv`, checked first) and its members' initial `W_rec` are drawn;
+    A run folder's training losses (`metrics.csv`, checked first) and its members' initial `W_rec` are drawn, and
+    how its training ended (`eval.json`'s training record: steps, criterion and margin, criterion step and restarts
+    per member, wall time) is reported;
     its `fixed_points.npz` is reused only when it records this ensemble's fingerprint (points of other weights,
     e.g. from before `train --resume`, are found again), the same constant input and task, finite points and,
     when `fp_config` is given, that configuration; otherwise they are found again, and the log says why.
@@ -67,8 +69,10 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     initial = None
     if config is not None and ensemble.recurrent_matrix is not None:
         initial = initial_W_rec(config)
+    training = training_summary(run_dir, network, losses) if run_dir else None
     result = analyze(ensemble, task, config=fp_config, inputs=inputs, fixed_points=fixed_points,
-                     threshold=config.threshold if config else None, losses=losses, seed=seed, source=str(path), log=log)
+                     threshold=config.threshold if config else None, losses=losses, seed=seed, source=str(path),
+                     training=training, log=log)
     if initial is not None:
         result = dataclasses.replace(result, initial_W_rec=initial[result.best])
     log(f"analysed {k} members; best member {result.best}")

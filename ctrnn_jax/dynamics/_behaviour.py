@@ -1,6 +1,6 @@
 """A behavioural check of every member's memory that uses only the network's own dynamics (never the
-fixed-point finder): do the memory states the network reaches on its test set hold, and do small
-perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane, attractor) or grow?
+fixed-point finder): do the memory states the network reaches on its test set hold, for how long (their
+lifetimes), and do small perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane, attractor) or grow?
 
 1. **The memory states reached on the test set.** Every member runs the task's test set
    (`task.test_set()`). A *hold* is a maximal stretch of steps at which the input equals the task's
@@ -18,10 +18,14 @@ perturbations of them shrink (an attractor), persist (a marginal, e.g. line or p
    and from `n_perturbations` states `s + ε u` with random unit directions `u` in the full state space
    (`state_size`: the LSTM's `[h, c]`) and `ε = scale × ` the mean norm of the member's memory states.
    Every member, state and perturbation runs at once (`vmap`), the time loop is one `lax.scan`.
-3. **Does the readout hold?** `drift` is the largest deviation `max_t max_o |z_o(t) − z_o(0)|` of the
-   unperturbed readout over the horizon; the state *holds* when it is below the tolerance
-   `sqrt(threshold)` (0.141 for the flip-flop's MSE threshold 0.02: a readout off by that much on every
-   output for a whole trial alone reaches the success threshold).
+3. **Does the readout hold, and for how long?** `drift` is the largest deviation `max_t max_o |z_o(t) −
+   z_o(0)|` of the unperturbed readout over the horizon; the state *holds* when it is below the tolerance
+   `τ = sqrt(threshold)` (0.141 for the flip-flop's MSE threshold 0.02: a readout off by that much on every
+   output for a whole trial alone reaches the success threshold). The memory's **lifetime** is the first step
+   `t` at which `max_o |z_o(t) − z_o(0)| >= τ` (the readout has left the tolerance: the memory is lost), in
+   steps and in test-trial lengths `T`; a state that holds has lifetime `H`, *censored* at the horizon (its
+   true lifetime is at least that). A linear unit `h(t+1) = λ h(t)` read out as `z = h` from `z(0) = z0 > τ`
+   has the lifetime `ceil(ln(1 − τ/z0) / ln λ)`.
 4. **Do perturbations shrink, persist or grow?** With `d(t)` the distance between the perturbed and the
    unperturbed trajectories, `d(0) = ε`:
 
@@ -44,8 +48,13 @@ perturbations of them shrink (an attractor), persist (a marginal, e.g. line or p
    window, so a slowly decaying mode that the test's holds cannot tell from a marginal one (`δ = 1e-3`
    loses 7 % over a 70-step hold) shrinks here by `e^{−6}`: comparing with a linear classification of
    band `δ`, choose `horizon ≈ 2 ln 2 / (δ T)` to make the two bands equal.
-5. **A member's verdict** summarises its states: `"drifts"` when a readout does not hold, else
-   `"unstable"` when a perturbation grows, else `"marginal"` when one persists, else `"attractors"`.
+5. **A member's verdict** follows from its lifetimes, in three bands: every memory state held for the whole
+   horizon (the lifetime censored at `H`, 10 trials by default): an attractor, qualified by the
+   perturbations, `"unstable"` when one grows, else `"marginal"` when one persists, else `"attractors"`;
+   some state lost within the horizon but every one held for at least one test trial (`T <= lifetime < H`):
+   `"long-lived"`; some state lost within one trial (`lifetime < T`): `"short-lived"`. The count of memories
+   *held for at least one trial* (`held_for_a_trial`) takes the states whose readout at the start is nearest
+   their own label (`reached`) and whose lifetime is at least `T`.
 """
 
 import dataclasses
@@ -63,10 +72,17 @@ from ..tasks._task import check_task
 from ._fixed_points import _full_states, as_ensemble, html_table, text_table
 
 RESPONSES = ("shrink", "persist", "grow")
-VERDICTS = ("attractors", "marginal", "unstable", "drifts")
+VERDICTS = ("attractors", "marginal", "unstable", "long-lived", "short-lived", "drifts")  # drifts: before #31
 _FLOOR = 1e-2  # ν: a perturbation below ν·ε at mid-horizon has shrunk
 _SHRINK, _GROW = 0.5, 2.0  # the bands of the late ratio (and of the growth, for GROW)
 _AT_REST = 1e-6  # |input − x*| at which a test step is at rest
+
+
+def _trials(steps: float, trial_steps: int | None, censored: bool = False) -> str:
+    """A lifetime in test-trial lengths as a table cell: `0.42`, `>10` (censored at the horizon), `–`."""
+    if trial_steps is None or not math.isfinite(steps):
+        return "–"
+    return (">" if censored else "") + f"{steps / trial_steps:.3g}"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,14 +97,22 @@ class MemoryCheck:
       its label (large for a member that never reached that memory).
     - `drift`: `(K, L)` the largest deviation of the unperturbed readout from its start over the horizon,
       `max_t max_o |z_o(t) − z_o(0)|` (inf when the trajectory is not finite).
-    - `holds`: `(K, L)` bool, `drift < tolerance`.
+    - `holds`: `(K, L)` bool: the readout stays within the tolerance for the whole horizon (`drift <
+      tolerance`; the lifetime is censored at the horizon).
     - `ratio`: `(K, L)` the late ratio `d(H) / max(d(H/2), ν ε)`, largest over the perturbations.
     - `growth`: `(K, L)` `d(H) / d(0)`, largest over the perturbations.
     - `response`: `(K, L)` str, `"shrink"`, `"persist"` or `"grow"` (the worst over the perturbations).
-    - `verdict`: `(K,)` str, `"attractors"`, `"marginal"`, `"unstable"` or `"drifts"` (module docstring).
+    - `verdict`: `(K,)` str, `"attractors"`, `"marginal"`, `"unstable"`, `"long-lived"` or `"short-lived"`
+      (module docstring; `"drifts"` in a check written before the lifetimes).
     - `epsilon`: `(K,)` the perturbation size of each member.
     - `inputs`: `(M,)` the resting input `x*` the horizon runs at.
     - `tolerance`, `horizon_steps` (`H`), `n_perturbations`: the settings used.
+    - `lifetime`: `(K, L)` int, the memory's lifetime in steps: the first step `t` of the horizon at which
+      `max_o |z_o(t) − z_o(0)| >= tolerance`, or `H` where it never is (censored: `holds`). None in a check
+      written before the lifetimes.
+    - `trial_steps`: `T`, the test trial's length in steps (the unit of `lifetime_trials`), or None.
+    - `reached`: `(K, L)` bool, the readout at the memory state is nearer its own label than any other (the
+      member reached that memory on the test set), or None.
     """
 
     labels: np.ndarray
@@ -105,6 +129,9 @@ class MemoryCheck:
     tolerance: float
     horizon_steps: int
     n_perturbations: int
+    lifetime: np.ndarray | None = None
+    trial_steps: int | None = None
+    reached: np.ndarray | None = None
 
     @property
     def n_members(self) -> int:
@@ -116,13 +143,38 @@ class MemoryCheck:
         window, the second half of the horizon)."""
         return math.log(2.0) / (self.horizon_steps - self.horizon_steps // 2)
 
+    @property
+    def lifetime_trials(self) -> np.ndarray | None:
+        """`(K, L)` the lifetimes in test-trial lengths (`lifetime / T`; at least `H / T` where censored)."""
+        if self.lifetime is None or self.trial_steps is None:
+            return None
+        return np.asarray(self.lifetime, np.float64) / self.trial_steps
+
+    def held_for_a_trial(self) -> np.ndarray | None:
+        """`(K,)` per member, the task's memories it reached and holds for at least one test trial (`lifetime
+        >= T`), or None for a check without lifetimes."""
+        if self.lifetime is None or self.trial_steps is None:
+            return None
+        reached = np.ones_like(self.holds) if self.reached is None else self.reached
+        return np.sum(reached & (np.asarray(self.lifetime) >= self.trial_steps), axis=1)
+
     def rows(self) -> list[dict]:
-        """Per member: `{"member", "verdict", "hold", "shrink", "persist", "grow", "max drift", "max ratio"}`
-        (counts of memory states; `hold` as `"held/L"`)."""
+        """Per member: `{"member", "verdict", "hold", "held >= 1 trial", "lifetime min", "lifetime median",
+        "shrink", "persist", "grow", "max drift", "max ratio"}` (counts of memory states; `hold` as
+        `"held/L"`: held for the whole horizon; lifetimes in test-trial lengths, `>` where censored at the
+        horizon)."""
         out = []
+        held_trial = self.held_for_a_trial()
         for k in range(self.n_members):
             row = {"member": k, "verdict": str(self.verdict[k]),
                    "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}"}
+            if held_trial is not None:
+                life = np.asarray(self.lifetime[k], np.float64)
+                order = np.argsort(life, kind="stable")
+                lo, mid = order[0], order[(len(order) - 1) // 2]  # the lower median: a lifetime that occurs
+                row["held >= 1 trial"] = f"{int(held_trial[k])}/{self.holds.shape[1]}"
+                row["lifetime min"] = _trials(life[lo], self.trial_steps, bool(self.holds[k][lo]))
+                row["lifetime median"] = _trials(life[mid], self.trial_steps, bool(self.holds[k][mid]))
             row.update({r: int(np.sum(self.response[k] == r)) for r in RESPONSES})
             row["max drift"] = float(np.max(self.drift[k]))
             row["max ratio"] = float(np.max(self.ratio[k]))
@@ -137,18 +189,27 @@ class MemoryCheck:
                 return np.where(np.isfinite(a), a, None).tolist()
             return a.tolist()
 
-        return {"tolerance": self.tolerance, "horizon_steps": self.horizon_steps,
-                "n_perturbations": self.n_perturbations, "band": self.band, "inputs": plain(self.inputs),
-                "labels": plain(self.labels), "epsilon": plain(self.epsilon),
-                "verdict": plain(self.verdict), "holds": plain(self.holds), "response": plain(self.response),
-                "drift": plain(self.drift), "ratio": plain(self.ratio), "growth": plain(self.growth),
-                "start_error": plain(self.start_error)}
+        out = {"tolerance": self.tolerance, "horizon_steps": self.horizon_steps,
+               "n_perturbations": self.n_perturbations, "band": self.band, "inputs": plain(self.inputs),
+               "labels": plain(self.labels), "epsilon": plain(self.epsilon),
+               "verdict": plain(self.verdict), "holds": plain(self.holds), "response": plain(self.response),
+               "drift": plain(self.drift), "ratio": plain(self.ratio), "growth": plain(self.growth),
+               "start_error": plain(self.start_error)}
+        if self.lifetime is not None:
+            out.update({"lifetime": plain(np.asarray(self.lifetime, np.int64)), "trial_steps": self.trial_steps,
+                        "lifetime_trials": plain(self.lifetime_trials),
+                        "held_for_a_trial": plain(self.held_for_a_trial())})
+        if self.reached is not None:
+            out["reached"] = plain(self.reached)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "MemoryCheck":
         """The `MemoryCheck` of a `to_dict()` (e.g. read back from `analysis.json`'s `memory_check`). The
         dict has no memory states: `states` reads back as an empty `(K, L, 0)` array. A `None` (an infinite
-        value) reads back as `inf`. Raises `ValueError` naming a missing key."""
+        value) reads back as `inf`. A dict written before the lifetimes reads back with `lifetime`,
+        `trial_steps` and `reached` None (and its verdicts as written). Raises `ValueError` naming a missing
+        key."""
         def floats(a, none=math.inf):
             return np.asarray(np.where(np.equal(np.asarray(a, object), None), none, np.asarray(a, object)), np.float64)
 
@@ -157,13 +218,17 @@ class MemoryCheck:
             k = verdict.shape[0]
             labels = floats(d["labels"], math.nan)
             labels = labels.reshape(len(d["labels"]), -1) if labels.size else labels.reshape(0, 0)
-            per = {name: floats(d[name]).reshape(k, labels.shape[0])
-                   for name in ("start_error", "drift", "ratio", "growth")}
+            shape = (k, labels.shape[0])
+            per = {name: floats(d[name]).reshape(shape) for name in ("start_error", "drift", "ratio", "growth")}
+            lifetime = None if d.get("lifetime") is None else np.asarray(d["lifetime"], np.int64).reshape(shape)
+            reached = None if d.get("reached") is None else np.asarray(d["reached"], bool).reshape(shape)
+            trial_steps = None if d.get("trial_steps") is None else int(d["trial_steps"])
             return cls(labels=labels, states=np.zeros((k, labels.shape[0], 0)), holds=np.asarray(d["holds"], bool)
-                       .reshape(k, labels.shape[0]), response=np.asarray(d["response"], str).reshape(k, labels.shape[0]),
+                       .reshape(shape), response=np.asarray(d["response"], str).reshape(shape),
                        verdict=verdict, epsilon=floats(d["epsilon"], math.nan), inputs=floats(d["inputs"], math.nan),
                        tolerance=float(d["tolerance"]), horizon_steps=int(d["horizon_steps"]),
-                       n_perturbations=int(d["n_perturbations"]), **per)
+                       n_perturbations=int(d["n_perturbations"]), lifetime=lifetime, trial_steps=trial_steps,
+                       reached=reached, **per)
         except KeyError as e:
             raise ValueError(f"not a MemoryCheck dict (no {e}).") from None
 
@@ -175,8 +240,10 @@ class MemoryCheck:
 
     def _title(self) -> str:
         counts = ", ".join(f"{int(np.sum(self.verdict == v))} {v}" for v in VERDICTS if np.any(self.verdict == v))
+        trial = "" if self.trial_steps is None else f" ({self.horizon_steps / self.trial_steps:.3g} trials of " \
+                                                     f"{self.trial_steps} steps)"
         return (f"{self.n_members} member(s), {self.labels.shape[0]} memory states, {self.horizon_steps}-step "
-                f"horizon, readout tolerance {self.tolerance:.3g}: {counts}")
+                f"horizon{trial}, readout tolerance {self.tolerance:.3g}: {counts}")
 
     def __repr__(self) -> str:
         return text_table(f"MemoryCheck: {self._title()}", *self._table())
@@ -219,25 +286,29 @@ def hold_ends(inputs, targets, rest, *, min_hold: int = 10, readouts=None) -> tu
 
 
 @functools.partial(jax.jit, static_argnames=("n_steps",))
-def _run(ensemble, x, s, z0, drift, *, n_steps):
+def _run(ensemble, x, s, z0, drift, exit_step, t0, tolerance, *, n_steps):
     """`n_steps` steps at the input `x (M,)` from the states `s (K, L, 1+P, S)` of every member; `drift (K, L)`
     carries the largest `max_o |z_o(t) − z0_o|` of the unperturbed trajectories (index 0 of axis 2) from the
-    readouts `z0 (K, L, O)`. Returns the final states and the drift."""
+    readouts `z0 (K, L, O)`, and `exit_step (K, L)` the first step `t` (counted from the start of the horizon,
+    the steps before this call `t0`) at which that deviation is not below `tolerance` (−1: not yet). Returns the
+    final states, the drift and the exit steps."""
     with jax.default_matmul_precision("highest"):
-        def member(model, s, z0, drift):
+        def member(model, s, z0, drift, exit_step):
             step = jax.vmap(jax.vmap(lambda v: model.step(v, x)))
 
             def body(carry, _):
-                s, drift = carry
-                s = step(s)
+                s, drift, exit_step, t = carry
+                s, t = step(s), t + 1
                 z = model.readout(model.hidden(s[:, 0]))
                 dev = jnp.max(jnp.abs(z - z0), axis=-1)
-                return (s, jnp.maximum(drift, jnp.where(jnp.isfinite(dev), dev, jnp.inf))), None
+                out = ~(dev < tolerance)  # NaN is out
+                exit_step = jnp.where((exit_step < 0) & out, t, exit_step)
+                return (s, jnp.maximum(drift, jnp.where(jnp.isfinite(dev), dev, jnp.inf)), exit_step, t), None
 
-            (s, drift), _ = lax.scan(body, (s, drift), None, length=n_steps, unroll=1)
-            return s, drift
+            (s, drift, exit_step, _), _ = lax.scan(body, (s, drift, exit_step, t0), None, length=n_steps, unroll=1)
+            return s, drift, exit_step
 
-        return jax.vmap(member)(ensemble, s, z0, drift)
+        return jax.vmap(member)(ensemble, s, z0, drift, exit_step)
 
 
 def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int = 4, scale: float = 1e-3,
@@ -299,8 +370,10 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
     half = max(1, math.ceil(horizon * inputs.shape[1] / 2))
     x = jnp.asarray(rest, ensemble.W_out.dtype)
     drift = jnp.zeros((k, n_labels), z0.dtype)
-    mid, drift = _run(ensemble, x, start, z0, drift, n_steps=half)
-    end, drift = _run(ensemble, x, mid, z0, drift, n_steps=half)
+    tol = jnp.asarray(math.sqrt(threshold), z0.dtype)
+    exit_step = jnp.full((k, n_labels), -1, jnp.int32)
+    mid, drift, exit_step = _run(ensemble, x, start, z0, drift, exit_step, jnp.int32(0), tol, n_steps=half)
+    end, drift, exit_step = _run(ensemble, x, mid, z0, drift, exit_step, jnp.int32(half), tol, n_steps=half)
 
     def distance(s):
         s = np.asarray(s, np.float64)
@@ -319,15 +392,23 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
     response = np.asarray(RESPONSES)[level]
     drift = np.asarray(drift, np.float64)
     tolerance = math.sqrt(threshold)
-    holds = drift < tolerance
-    verdict = np.where(~np.all(holds, axis=1), "drifts",
+    exit_step = np.asarray(exit_step, np.int64)
+    holds = exit_step < 0  # the readout stayed within the tolerance for the whole horizon (censored)
+    horizon_steps, trial_steps = 2 * half, int(inputs.shape[1])
+    lifetime = np.where(holds, horizon_steps, exit_step)
+    verdict = np.where(np.all(holds, axis=1),
                        np.where(np.any(level == 2, axis=1), "unstable",
-                                np.where(np.any(level == 1, axis=1), "marginal", "attractors")))
-    start_error = np.max(np.abs(np.asarray(z0, np.float64) - labels[None]), axis=-1)
+                                np.where(np.any(level == 1, axis=1), "marginal", "attractors")),
+                       np.where(np.all(lifetime >= trial_steps, axis=1), "long-lived", "short-lived"))
+    z0 = np.asarray(z0, np.float64)
+    start_error = np.max(np.abs(z0 - labels[None]), axis=-1)
+    nearest = np.argmin(np.linalg.norm(z0[:, :, None, :] - labels[None, None], axis=-1), axis=-1)  # (K, L)
+    reached = nearest == np.arange(n_labels)[None]
     return MemoryCheck(labels=labels, states=s0, start_error=start_error, drift=drift, holds=holds,
                        ratio=ratio.max(axis=2), growth=growth.max(axis=2), response=response,
                        verdict=np.asarray(verdict), epsilon=epsilon, inputs=rest, tolerance=tolerance,
-                       horizon_steps=2 * half, n_perturbations=n_perturbations)
+                       horizon_steps=horizon_steps, n_perturbations=n_perturbations, lifetime=lifetime,
+                       trial_steps=trial_steps, reached=reached)
 
 
 __all__ = ["MemoryCheck", "memory_check"]

@@ -5,7 +5,11 @@ A run folder holds:
 - `config.json`: every setting (`ensemble`, `train`, `task`, `threshold`), package versions, device;
 - `checkpoint.eqx`: the `TrainState` and loss history (written atomically at checkpoints and at the end);
 - `metrics.csv`: `step,member,loss` for every step and member (none for a member after it met the criterion);
-- `eval.json`: per-member test metrics on the task's test set (the 8-memory-state set for the flip-flop);
+- `summary.csv`: one row per chunk: `step,median_loss,min_loss,max_loss,frozen,held,steps_per_s` (the
+  statistics over every member, a member held at the criterion at its last loss);
+- `eval.json`: per-member test metrics on the task's test set (the 8-memory-state set for the flip-flop) and
+  the training record (`training`: steps, criterion and margin, wall time; per member `criterion_step`,
+  `restarts`, `frozen`);
 - `ensemble.npz`: the trained ensemble in the interchange format.
 """
 
@@ -131,13 +135,15 @@ def _append(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-SUMMARY_HEADER = "step,median_loss,min_loss,max_loss,frozen,steps_per_s\n"
+SUMMARY_HEADER = "step,median_loss,min_loss,max_loss,frozen,held,steps_per_s\n"
 
 
 class LiveMetrics:
     """`metrics.csv` (every step and member, long format) and `summary.csv` (one row per chunk: step,
-    median/min/max loss over members, frozen members, steps/s), appended after every compiled chunk, so that
-    a running or killed run can be watched and read.
+    median/min/max loss over members, frozen members, held members, steps/s), appended after every compiled
+    chunk, so that a running or killed run can be watched and read. The statistics cover every member that
+    has a loss: a member held at the criterion (no longer computed) counts at its last loss, the one it was
+    held at; a frozen member (a non-finite loss) is left out.
 
     At the start both files are written afresh, atomically, from the checkpoint's loss history (empty for a
     new run; a row of a killed run past its checkpoint is dropped), so a resumed run's files equal an
@@ -157,10 +163,12 @@ class LiveMetrics:
         with atomic_write(self.summary, "w") as f:
             f.write("".join(rows))
         self.clock, self.seen = time.perf_counter(), 0
+        self.last = _last_finite(np.asarray(history, np.float64))  # (K,) each member's last loss
 
-    def chunk(self, losses: np.ndarray, n_frozen: int) -> None:
+    def chunk(self, losses: np.ndarray, n_frozen: int, held=None) -> None:
         """Append the new rows: `losses` is `(S, K)`, every step trained since this object was made (the
-        trainer's losses so far); the rows not yet written are its last ones."""
+        trainer's losses so far); the rows not yet written are its last ones. `held`: `(K,)` bool, the members
+        held at the criterion (None: none)."""
         fresh = np.asarray(losses)[self.seen:]
         self.seen = losses.shape[0]
         if fresh.shape[0] == 0:
@@ -170,9 +178,26 @@ class LiveMetrics:
         now = time.perf_counter()
         rate = fresh.shape[0] / max(now - self.clock, 1e-9)
         self.clock = now
-        last = fresh[-1][np.isfinite(fresh[-1])]
+        self.last = np.where(np.isfinite(fresh[-1]), fresh[-1], _last_finite(fresh, self.last))
+        held = np.zeros(fresh.shape[1], bool) if held is None else np.asarray(held, bool)
+        now_loss = np.where(held, self.last, fresh[-1])  # a held member at the loss it was held at
+        last = now_loss[np.isfinite(now_loss)]
         stats = (np.median(last), last.min(), last.max()) if last.size else (np.nan,) * 3
-        _append(self.summary, f"{self.steps},{stats[0]:.6g},{stats[1]:.6g},{stats[2]:.6g},{n_frozen},{rate:.4g}\n")
+        _append(self.summary, f"{self.steps},{stats[0]:.6g},{stats[1]:.6g},{stats[2]:.6g},{n_frozen},"
+                              f"{int(held.sum())},{rate:.4g}\n")
+
+
+def _last_finite(losses: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
+    """`(K,)` each column's last finite value of `(S, K)` losses (`before`, else NaN, where it has none)."""
+    k = losses.shape[1]
+    out = np.full(k, np.nan) if before is None else np.asarray(before, np.float64).copy()
+    if losses.shape[0] == 0:
+        return out
+    finite = np.isfinite(losses)
+    idx = losses.shape[0] - 1 - np.argmax(finite[::-1], axis=0)
+    has = finite.any(axis=0)
+    out[has] = losses[idx[has], np.arange(k)[has]]
+    return out
 
 
 def read_losses(path: Path, n_members: int) -> np.ndarray | None:
@@ -209,6 +234,26 @@ def read_losses(path: Path, n_members: int) -> np.ndarray | None:
     losses = np.full((int(steps.max()), n_members), np.nan)
     losses[steps - 1, members] = [r[2] for r in table]
     return losses
+
+
+def training_record(config: RunConfig, steps: int, wall_s: float, previous: Path | None = None) -> dict:
+    """`eval.json`'s `training`: how training ended. `steps` trained (of the `max_steps` asked for), the
+    criterion (`stop_mse`, `stop_margin`, `criterion` = `stop_mse · (1 − stop_margin)`, None without one), the
+    success `threshold` in effect, and `wall_s` the seconds spent training (the compiled chunks, compiles
+    included; a resumed run adds the earlier `eval.json`'s, and `sessions` counts the calls). The per-member
+    record (`criterion_step`, `restarts`, `frozen`, ...) is `eval.json`'s top level (`state_record`)."""
+    t = config.train
+    before, sessions = 0.0, 1
+    if previous is not None and previous.is_file():
+        try:
+            old = json.loads(previous.read_text()).get("training") or {}
+            before, sessions = float(old.get("wall_s", 0.0)), int(old.get("sessions", 1)) + 1
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+    return {"steps": int(steps), "max_steps": int(t.steps), "steps_per_call": int(t.steps_per_call),
+            "stop_mse": t.stop_mse, "stop_margin": float(t.stop_margin), "criterion": t.criterion,
+            "threshold": float(config.success_threshold()), "restart_after": t.restart_after,
+            "compact": bool(t.compact), "wall_s": round(before + float(wall_s), 2), "sessions": sessions}
 
 
 def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
@@ -389,15 +434,17 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
         def on_chunk(s, losses):
             step = int(s.step)
             latest[0] = (s, losses)
-            n_frozen = int(np.sum(to_host(s.frozen)))  # (a collective in a distributed run: every process)
+            frozen_now, met_now = to_host((s.frozen, s.criterion_step))  # (a collective in a distributed run)
+            n_frozen = int(np.sum(frozen_now))
             if live is not None:
-                live.chunk(losses, n_frozen)
+                live.chunk(losses, n_frozen, held=np.asarray(met_now) >= 0)
             if step - last_ckpt[0] >= config.checkpoint_every or step >= config.train.steps:
                 checkpoint(s, np.concatenate([history, losses]))
                 last_ckpt[0] = step
             if stop.is_set():  # Ctrl-C: stop here, between chunks, where the state is whole
                 raise KeyboardInterrupt
 
+        clock = time.perf_counter()
         try:
             state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
         except KeyboardInterrupt:
@@ -406,7 +453,9 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
     history = np.concatenate([history, losses])
     if last_ckpt[0] != int(state.step) or not saved[0]:
         checkpoint(state, history)
+    wall = time.perf_counter() - clock
     result = evaluate_run(state.model, config, state)  # sharded like the training, gathered
+    result["training"] = training_record(config, int(state.step), wall, out / EVAL if resume and not restart else None)
     model = to_host(state.model) if distributed else state.model
     network = fingerprint(model)
     result["network"] = network

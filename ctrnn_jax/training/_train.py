@@ -14,8 +14,10 @@ Between chunks, on the device (no host round trip inside a step), the trainer ca
 - **train to criterion** (`TrainConfig.stop_mse`): evaluate every member on a fixed held-out set (the
   task's `validation_set()`, for the flip-flop the 8-state test's mirror image with other timings; else
   `stop_trials` trials drawn once from `seed`, never trained on), record the step at which each first
-  meets `MSE < stop_mse` (`TrainState.criterion_step`), hold it there (its weights stay those that
-  met the criterion: no drift back above it), and stop when every member has met it;
+  meets `MSE < stop_mse · (1 − stop_margin)` (`TrainState.criterion_step`; `TrainConfig.criterion`), hold
+  it there (its weights stay those that met the criterion: no drift back above it), and stop when every
+  member has met it. The margin trains each member past the success threshold rather than to its edge
+  (`DEFAULT_STOP_MARGIN`, the command line's default for a task that trains to criterion);
 - **restart dead starts** (`TrainConfig.restart_after`): a member whose mean training loss over the
   chunk that takes it past `restart_after` steps since its start (at least two chunks) is still at
   least `restart_ratio` times its mean loss over its first chunk (it has not left the initial
@@ -101,7 +103,11 @@ class TrainConfig:
     - `seed`: seeds the members' initialization, the data and the noise.
     - `stop_mse`: train to criterion: a member whose MSE on a fixed held-out set is below this
       (checked on the device after every compiled chunk) stops training, its weights those that met
-      it, and the run stops once every member has; None trains all `steps`.
+      it, and the run stops once every member has; None trains all `steps`. With `stop_margin` the
+      criterion is `stop_mse · (1 − stop_margin)` (`criterion`).
+    - `stop_margin`: the margin below `stop_mse` a member must reach, a fraction in [0, 1): `0.25` with
+      `stop_mse = 0.02` trains each member to held-out MSE < 0.015, a quarter below the success threshold
+      (0: to the threshold's edge, the meaning of every config written before the margin).
     - `stop_trials`: trials in the held-out set of the criterion (>= 1), drawn once from `seed` apart
       from the training trials, for a task without a `validation_set` (the flip-flop has one).
     - `restart_after`: restart dead starts: steps after a member's start at which it is checked (>= 1;
@@ -144,6 +150,7 @@ class TrainConfig:
     adam_eps: float = 1e-7
     seed: int = 0
     stop_mse: float | None = None
+    stop_margin: float = 0.0
     stop_trials: int = 256
     restart_after: int | None = None
     restart_ratio: float = 0.8
@@ -161,6 +168,9 @@ class TrainConfig:
         if self.stop_mse is not None and (isinstance(self.stop_mse, bool) or not isinstance(self.stop_mse, numbers.Real)
                                           or not 0 < self.stop_mse < np.inf):
             raise ValueError(f"`stop_mse` must be a number in (0, inf) or None, got {self.stop_mse!r}.")
+        if isinstance(self.stop_margin, bool) or not isinstance(self.stop_margin, numbers.Real) \
+                or not 0 <= self.stop_margin < 1:
+            raise ValueError(f"`stop_margin` must be a number in [0, 1), got {self.stop_margin!r}.")
         if self.restart_after is not None:
             check_int("restart_after", self.restart_after, 1)
         if isinstance(self.restart_ratio, bool) or not isinstance(self.restart_ratio, numbers.Real) \
@@ -191,6 +201,11 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
                 raise ValueError(f"`{name}` must be a number in [{low}, {high}), got {value!r}.")
 
+    @property
+    def criterion(self) -> float | None:
+        """The held-out MSE a member must get below, `stop_mse · (1 − stop_margin)`, or None (no criterion)."""
+        return None if self.stop_mse is None else float(self.stop_mse) * (1.0 - float(self.stop_margin))
+
     def hyper(self, n_members: int) -> "Hyper":
         """The per-member hyper-parameters as `(K,)` arrays (validated)."""
         lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0, low_open=False)
@@ -210,6 +225,11 @@ class TrainConfig:
         if "fixed" in d:
             d["fixed"] = tuple(d["fixed"])
         return cls(**d)
+
+
+# The command line's margin below the success threshold for a task that trains to criterion (the flip-flop:
+# held-out MSE < 0.02 · (1 − 0.25) = 0.015), chosen from benchmarks/margin_sweep.py (benchmarks/RESULTS.md, #31).
+DEFAULT_STOP_MARGIN = 0.25
 
 
 class Hyper(eqx.Module):
@@ -703,7 +723,8 @@ class EnsembleTrainer:
 
     def __repr__(self) -> str:
         e, c = self.ensemble_config, self.config
-        criterion = "" if c.stop_mse is None else f", to MSE < {c.stop_mse:g}"
+        criterion = "" if c.stop_mse is None else f", to MSE < {c.criterion:g}" + (
+            f" ({c.stop_mse:g} less a margin of {c.stop_margin:g})" if c.stop_margin else "")
         restarts = "" if c.restart_after is None else f", dead starts restarted after {c.restart_after}"
         return (f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) "
                 f"on {self.task.name}, "
@@ -802,7 +823,7 @@ class EnsembleTrainer:
         first = state.start_step == state.step - n_steps  # the chunk was the first after the start
         state = dataclasses.replace(state, start_loss=jnp.where(first, mean, state.start_loss))
         if held_out is not None:
-            met = self.held_out_mse(state.model, held_out) < c.stop_mse
+            met = self.held_out_mse(state.model, held_out) < c.criterion
             state = dataclasses.replace(state, criterion_step=jnp.where(
                 (state.criterion_step < 0) & met, state.step, state.criterion_step))
         if c.restart_after is None:
