@@ -47,11 +47,12 @@ class FixedPointConfig:
     - `neighbours`: in completion, each fixed point is paired with at most this many nearest points of its
       own saddle index, within twice its nearest-neighbour distance (>= 1).
     - `samples`: in completion, points per segment where q is evaluated (>= 3).
-    - `completion_rounds`: at most this many completion rounds (>= 1).
+    - `completion_rounds`: at most this many completion rounds (>= 1); a member whose last round still
+      found new points is flagged `capped`.
     - `max_points`: in completion, a member that holds this many fixed points gets no further round
-      (>= 1; None: no bound). The 4-bit flip-flop's full grid has 5⁴ = 625 points; a network with many
-      more is not a grid of memory states, and its pairs would fill every round (a member stopped at
-      the threshold of a fast training run found 1246, and the completion took 60 s of its ensemble's 72).
+      (>= 1; None, the default: as many as a quarter of the available memory holds, at least 1024,
+      `dynamics._limits.auto_max_points`). A member stopped by it, or by `completion_rounds` with work left,
+      is flagged `capped` (`FixedPoints.capped`, its table, the log): its counts are lower bounds.
     - `eigvecs`: also keep the Jacobians' eigenvectors ((P, S, S) complex; large).
     - `dtype`: working precision: float32 or float64 (float64 needs 64-bit JAX enabled by the caller).
     - `seed`: seed of the candidates and restarts.
@@ -75,7 +76,7 @@ class FixedPointConfig:
     neighbours: int = 64
     samples: int = 31
     completion_rounds: int = 24
-    max_points: int | None = 1024
+    max_points: int | None = None
     eigvecs: bool = False
     dtype: str = "float32"
     seed: int = 0
