@@ -26,6 +26,15 @@ then solves `F(s) − s = 0` by Newton's method:
    (those not already near a known point), and runs Newton from them; rounds repeat until no new
    point appears (at most `completion_rounds`).
 
+5. **Float64 polish and merge** (on the host side, after each search): every accepted point runs damped
+   Newton in float64 (`_float64_newton`, JAX's 64-bit mode in that call only) until its next step is below
+   `_POLISH_STEP` of its scale; it is a root when its float64 residual is at most `_ROOT_EPS` epsilons per
+   entry (relative to its scale), and roots within `max(dedup_tol, r_i + r_j)` (`r`: `_RADIUS_FACTOR` times
+   the next Newton step) are one root: counts are of distinct roots. Slow points run `_SLOW_POLISH_MAX`
+   iterations; one that reaches a root adds it, and a slow point with a fixed point within its own slow
+   region (`_RADIUS_FACTOR` times its Newton step) is dropped. A limit that cuts a member's search short
+   (`max_points`, `completion_rounds`) sets its `capped` flag.
+
 Every search runs for all members and candidates in one jit-compiled function (`vmap` over members and
 candidates, `lax.fori_loop` over iterations), compiled once per shape (the second Newton phase: once, in
 batches of `_POLISH_BATCH` candidates with a traced iteration count). Matrix products run at
