@@ -24,6 +24,9 @@ class FixedPointConfig:
     - `n_trials`: random training (or probe) trials whose states are candidates (>= 1).
     - `noise_std`: std of the Gaussian noise added to the trajectory candidates (>= 0).
     - `restarts`: extra search rounds from candidates made of the points found so far (>= 0).
+    - `newton_starts`: uniform starts per member (in the box of the candidates) searched by damped Newton
+      alone, 32 iterations, without Adam: Newton reaches saddles of high index whose neighbourhoods Adam on
+      q passes by (>= 0; None: as many as about 4·10¹⁰ flops allow, between 64 and `n_candidates`).
     - `adam_steps`: Adam steps on the speed q = ½‖F(s) − s‖² (>= 0).
     - `learning_rate`: Adam's initial learning rate (> 0).
     - `final_learning_rate`: Adam's final learning rate; the rate decays exponentially to it (> 0).
@@ -63,6 +66,7 @@ class FixedPointConfig:
     n_trials: int = 32
     noise_std: float = 0.0
     restarts: int = 1
+    newton_starts: int | None = None
     adam_steps: int = 300
     learning_rate: float = 0.1
     final_learning_rate: float = 1e-3
@@ -89,6 +93,8 @@ class FixedPointConfig:
         check_int("n_trials", self.n_trials, 1)
         check_positive("noise_std", self.noise_std, allow_zero=True)
         check_int("restarts", self.restarts, 0)
+        if self.newton_starts is not None:
+            check_int("newton_starts", self.newton_starts, 0)
         check_int("adam_steps", self.adam_steps, 0)
         check_positive("learning_rate", self.learning_rate)
         check_positive("final_learning_rate", self.final_learning_rate)

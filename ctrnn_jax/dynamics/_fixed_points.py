@@ -98,6 +98,10 @@ _POLISH_STALL = 0.25  # ... or when a chunk lowers q less than this factor
 _ROOT_EPS = 1e4  # a polished point is a root: residual <= this many float64 epsilons per entry (times scale)
 _RADIUS_FACTOR = 4.0  # a root's merge radius (and a slow point's region): this many times its Newton step
 _MERGE_FLOOR = 1e-9  # ... and at least this times the point's scale
+_SLOW_SAMPLES = 16  # points on the segment from a slow point to a fixed point where q is compared
+_SLOW_NEAREST = 4  # a slow point is compared with this many nearest fixed points
+_NEWTON_ONLY = 32  # Newton iterations from the Newton-only starts (`newton_starts`)
+_NEWTON_BUDGET = 4e10  # default Newton-only starts per call: about this many flops (LU S³/3 per iteration)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -592,6 +596,21 @@ def _float64_newton(ensemble, xs, member, points, max_iter):
     return h, q, step, step0
 
 
+@jax.jit
+def _segment_max_q(ensemble, inputs, member, a, b):
+    """`(P,)` the largest speed `q` on each segment from `a` to `b` (`(P, S)`, of the members `member`), at
+    `_SLOW_SAMPLES` points `t = 1/n, ..., 1` (the start `a` left out)."""
+    t = jnp.arange(1, _SLOW_SAMPLES + 1, dtype=a.dtype) / _SLOW_SAMPLES
+    with jax.default_matmul_precision("highest"):
+        def one(k, a, b):
+            model, x = _member(ensemble, k), inputs[k]
+            pts = a[None] + t[:, None] * (b - a)[None]
+            r = jax.vmap(lambda s: model.step(s, x) - s)(pts)
+            return jnp.max(0.5 * jnp.sum(r * r, axis=1))
+
+        return jax.vmap(one)(member, a, b)
+
+
 def _root_tol(points: np.ndarray) -> np.ndarray:
     """`(P,)` the float64 speed below which a polished point is a root: a residual of `_ROOT_EPS` float64
     epsilons per entry, relative to the state's scale `max(1, ‖s‖∞)`."""
@@ -925,29 +944,58 @@ class _Points:
 
     def slow_only(self, points: list[np.ndarray], q: list[np.ndarray], dedup_tol: float = 0.0):
         """Of each member's slow points, those that are slow points: each is run `_SLOW_POLISH_MAX` float64
-        Newton iterations, and one that reaches a root adds that root (if new) and is dropped; of the rest,
-        those with no fixed point within their own slow region (`_RADIUS_FACTOR` times the Newton step from
-        them, the linear estimate of the distance to a root) are kept, at their own place and speed.
-        Returns `(points, q, radius)` lists per member."""
+        Newton iterations, and one that reaches a root adds that root (if new); then those with no fixed point
+        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)` lists per member."""
         member, flat, h, q64, step, step0 = self._polish(points, _SLOW_POLISH_MAX)
         root = q64 <= _root_tol(h)
         self._add_roots(member[root], h[root], q64[root], step[root], dedup_tol)
         qs = np.concatenate(q) if len(member) else np.zeros(0)
-        radius = _RADIUS_FACTOR * step0
-        keep = [(member == kk) & ~root for kk in range(self.k)]
+        radius = np.zeros(len(member))
+        keep = [member == kk for kk in range(self.k)]
         return self.far_only([flat[m] for m in keep], [qs[m] for m in keep], [radius[m] for m in keep])
 
     def far_only(self, points: list[np.ndarray], q: list[np.ndarray], radius: list[np.ndarray]):
-        """Of each member's slow points (`slow_only`'s), those farther than their `radius` from every fixed
-        point known now: `(points, q, radius)` lists per member."""
+        """Of each member's slow points, those with no fixed point in their own slow region: a slow point `s`
+        is dropped when the speed on the straight segment from it to one of its `_SLOW_NEAREST` nearest fixed
+        points never rises above its own `q(s)` (the point lies on that fixed point's slope, not in a slow
+        region of its own). `(points, q, radius)` lists per member (`radius`: the distance to the nearest
+        fixed point; inf without one)."""
+        mem, src, dst, owner = [], [], [], []
+        pts = [points[kk].reshape(-1, self.s) for kk in range(self.k)]
+        for kk in range(self.k):
+            fixed = self.points[kk][self.exact[kk]]
+            if len(pts[kk]) and len(fixed):
+                d = pairwise_distances(pts[kk], fixed)
+                near = np.argsort(d, axis=1)[:, :_SLOW_NEAREST]
+                i = np.repeat(np.arange(len(pts[kk])), near.shape[1])
+                mem.append(np.full(len(i), kk))
+                src.append(pts[kk][i])
+                dst.append(fixed[near.ravel()])
+                owner.append(i)
+        dropped = [np.zeros(len(p), bool) for p in pts]
+        if mem:
+            mem, src, dst = np.concatenate(mem), np.concatenate(src), np.concatenate(dst)
+            size = _pad_pow2(len(mem))
+            pad = size - len(mem)
+            qmax = np.asarray(_segment_max_q(self.params, self.xs, jnp.asarray(np.pad(mem, (0, pad))),
+                                             jnp.asarray(np.pad(src, ((0, pad), (0, 0))), self.dt),
+                                             jnp.asarray(np.pad(dst, ((0, pad), (0, 0))), self.dt)),
+                              np.float64)[: len(mem)]
+            start = 0
+            for kk in range(self.k):
+                n = int(np.sum(mem == kk))
+                if n:
+                    i = owner.pop(0)
+                    qs = np.asarray(q[kk], np.float64)[i]
+                    np.logical_or.at(dropped[kk], i, qmax[start:start + n] <= qs)
+                start += n
         out = ([], [], [])
         for kk in range(self.k):
-            p, v, r = points[kk].reshape(-1, self.s), q[kk], radius[kk]
+            keep = ~dropped[kk]
             fixed = self.points[kk][self.exact[kk]]
-            if len(p) and len(fixed):
-                far = np.all(pairwise_distances(p, fixed) > r[:, None], axis=1)
-                p, v, r = p[far], v[far], r[far]
-            for lst, x in zip(out, (p, v, r)):
+            dist = (pairwise_distances(pts[kk][keep], fixed).min(axis=1) if len(fixed) and np.any(keep)
+                    else np.full(int(np.sum(keep)), np.inf))
+            for lst, x in zip(out, (pts[kk][keep], np.asarray(q[kk])[keep], dist)):
                 lst.append(x)
         return out
 
@@ -1116,6 +1164,7 @@ def find_fixed_points(
     slow_q=None,
     slow_readout=None,
     log=None,
+    newton_starts: int = 0,
 ) -> FixedPoints:
     """Find the fixed points of every member at a constant input from given candidates, complete the
     saddle set and linearize there (steps 1-4 of the module docstring), and analyse the slow points under
@@ -1140,6 +1189,8 @@ def find_fixed_points(
       task's rule (what `fixed_point_stage` passes): `slow_q = slow_tol`, `slow_readout = tol_readout /
       T_hold`, the readout's own drift over the task's longest hold within its tolerance
       (`slow_threshold(ensemble, task)` is the per-member `q` that guarantees it whatever the direction).
+    - `newton_starts`: uniform starts per member (in the box of `initial_states`) searched by damped Newton
+      alone (>= 0; `fixed_point_stage` passes `FixedPointConfig.newton_starts`, or its default).
     - `log`: None or a function of one string, told of the search's progress (candidates, completion rounds)
       and of every limit that cut a member's search short.
 
@@ -1169,7 +1220,17 @@ def find_fixed_points(
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     with _blas_limit():
         return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q, slow_readout,
-                     max_points=_max_points(config, k, s), log=log)
+                     max_points=_max_points(config, k, s), log=log,
+                     n_newton=check_int("newton_starts", newton_starts, 0))
+
+
+def default_newton_starts(config: FixedPointConfig, k: int, s: int) -> int:
+    """Newton-only starts per member: `config.newton_starts`, or (None) as many as `_NEWTON_BUDGET` flops of
+    `_NEWTON_ONLY` LU iterations allow for `k` members of state size `s`, at most `n_candidates`, at least 64."""
+    if config.newton_starts is not None:
+        return config.newton_starts
+    per_start = _NEWTON_ONLY * (s ** 3 / 3 + 12 * s * s)
+    return int(min(config.n_candidates, max(64, _NEWTON_BUDGET / (max(k, 1) * per_start))))
 
 
 def _max_points(config: FixedPointConfig, k: int, s: int) -> int:
@@ -1193,7 +1254,7 @@ def _check_slow_q(slow_q, k: int, name: str = "slow_q") -> np.ndarray:
 
 
 def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_readout=None, max_points=None,
-          log=None) -> FixedPoints:
+          log=None, n_newton=0) -> FixedPoints:
     """The body of `find_fixed_points`, after the checks."""
     k, s = h0.shape[0], h0.shape[2]
     tol_q = config.default_tol_q(s)
@@ -1213,6 +1274,13 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
         if round_ < config.restarts:
             found = _merge(fixed, s, config.dedup_tol)[0]
             candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
+    if n_newton:  # Newton alone from uniform starts: reaches saddles of high index that Adam on q passes by
+        lo, hi = h0_64.min(axis=1), h0_64.max(axis=1)
+        starts = lo[:, None] + (hi - lo)[:, None] * rng.uniform(size=(k, n_newton, s))
+        h, q = _newton_search(params, xs, jnp.asarray(starts, dt), jnp.zeros((k, n_newton), jnp.int32), lr, final_lr,
+                              adam_steps=0, newton_steps=_NEWTON_ONLY, tol_q=tol_q)
+        speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, jnp.asarray(h)), np.float64)
+        _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow, speed, slow_readout)
     found = _Points(ensemble, params, xs, dt, k, s)
     merged = _merge(fixed, s, config.dedup_tol)
     if log is not None:
