@@ -119,3 +119,16 @@ def test_spectra_legend_counts_the_table(near_singular, tmp_path):
               for leg in fig.legends for t in leg.get_texts()}
     assert labels.get("stable", 0) == row["stable"] and labels.get("marginal", 0) == row["marginal"]
     assert {int(k.split()[-1]): v for k, v in labels.items() if k.startswith("saddles")} == row["saddles"]
+
+
+def test_random_network_covers_a_float64_reference():
+    # a random tanh network h ← tanh(W h), N = 12, gain 4 (11 roots): every root a many-start float64 Newton finds
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from fixed_point_coverage import make_network, reference_roots
+    model = make_network("tanh", 12, 4.0, 0)
+    ref, _ = reference_roots(model, 600, np.random.default_rng(2), iters=40)
+    fp = fixed_point_stage(cj.stack_members([model]), config=SMALL)[0]
+    d = np.linalg.norm(ref[:, None] - fp.points[fp.exact][None].astype(np.float64), axis=2)
+    assert len(ref) >= 3 and np.all(d.min(axis=1) < 1e-5)  # every reference root is among the reported points
