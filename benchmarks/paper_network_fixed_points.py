@@ -18,7 +18,7 @@ import json
 import numpy as np
 
 
-def polish(W, c, points, iters=60):
+def polish(W, c, points, iters=20):
     """Float64 Newton on `tanh(W h + c) − h` from each of `points`; returns the points and their residuals."""
     h = np.asarray(points, np.float64).copy()
     eye = np.eye(W.shape[0])
