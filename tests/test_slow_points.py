@@ -147,24 +147,50 @@ def test_slow_threshold_rule():
     assert norm * 280 * np.sqrt(2 * expected) == pytest.approx(READOUT_TOLERANCE)
 
 
+GHOST_W, GHOST_B = 2.0, 0.5328 + 8e-3  # unit 3: just past the saddle-node of tanh(2h + b) = h at b ≈ 0.5328
+
+
+def _bisect(f, lo, hi):
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if np.sign(f(mid)) == np.sign(f(lo)) else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def ghost_network():
+    """`bistable_network` with unit 3 `h ← tanh(2 h + b)` just past its saddle-node: one root (upper branch)
+    and a ghost near h = −0.71, where q has a local minimum > 0: a genuine slow point, far from every root."""
+    model = bistable_network()
+    return eqx.tree_at(lambda m: (m.W_rec, m.b), model,
+                       (jnp.asarray(np.diag([*W_DIAG, GHOST_W]), jnp.float32),
+                        jnp.asarray([0.0, 0.0, 0.0, GHOST_B], jnp.float32)))
+
+
 def test_points_just_below_the_threshold_are_analysed_above_only_listed():
-    ens = stack_members([bistable_network()])
-    corners = analytic_points()[np.all(analytic_points()[:, :3] != 0, axis=1)]
-    slow_q = 1e-5
-    # the silent unit 3 maps to 0: at h3 = x, q = ½ x² (the other units at a corner, q ≈ 0 there)
-    below, above = np.sqrt(2 * 0.9 * slow_q), np.sqrt(2 * 1.1 * slow_q)
-    extra = np.asarray([[*corners[0, :3], below], [*corners[7, :3], above]])
-    config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-4,
+    ens = stack_members([ghost_network()])
+    g = lambda h: np.tanh(GHOST_W * h + GHOST_B) - h  # noqa: E731
+    root = _bisect(g, 0.5, 1.0)
+    ghost = _bisect(lambda h: GHOST_W / np.cosh(GHOST_W * h + GHOST_B) ** 2 - 1, -0.9, -0.5)
+    corners = np.asarray([[*c[:3], root] for c in analytic_points() if np.all(c[:3] != 0)])
+    q_ghost = 0.5 * g(ghost) ** 2
+    slow_q = q_ghost / 0.9  # the ghost's floor just below the threshold
+    # a second slow point left of the ghost, at 1.1 slow_q
+    left = _bisect(lambda h: 0.5 * g(h) ** 2 - 1.1 * slow_q, ghost - 0.3, ghost)
+    extra = np.asarray([[*corners[0, :3], ghost], [*corners[7, :3], left]])
+    config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-3,
                               outlier_scale=None)
     fp = find_fixed_points(ens, np.zeros(M), np.concatenate([corners, extra])[None], config, slow_q=slow_q)
     assert fp.exact.tolist() == [True] * 8 + [False]  # the exact points first, then the analysed slow one
     np.testing.assert_allclose(fp.points[8], extra[0], atol=1e-6)
-    assert fp.q[8] == pytest.approx(0.9 * slow_q, rel=1e-3) and fp.kind[8] == "stable"
+    assert fp.q[8] == pytest.approx(0.9 * slow_q, rel=1e-3) and fp.kind[8] == "marginal"  # g' = 0: λ = 1
     # both slow points are listed, as before; only the one below the threshold is analysed
     np.testing.assert_allclose(np.sort(fp.slow_q), [0.9 * slow_q, 1.1 * slow_q], rtol=1e-3)
-    # without a threshold nothing slow is analysed: the exact points alone, as before
+    # a slow point on a fixed point's slope is that fixed point, not a slow point: dropped from both lists
+    slope = np.asarray([[*corners[3, :3], root + 0.003]])
+    near = find_fixed_points(ens, np.zeros(M), np.concatenate([corners, slope])[None], config, slow_q=1.0)
+    assert len(near) == 8 and near.exact.all() and len(near.slow_q) == 0
     plain = find_fixed_points(ens, np.zeros(M), np.concatenate([corners, extra])[None], config)
-    assert len(plain) == 8 and plain.exact.all()
+    assert len(plain) == 8 and plain.exact.all() and len(plain.slow_q) == 2
     np.testing.assert_array_equal(plain.points, fp.points[:8])
     with pytest.raises(ValueError, match="`slow_q` must be None"):
         find_fixed_points(ens, np.zeros(M), corners[None], config, slow_q=[1e-5, 1e-5])
@@ -174,25 +200,31 @@ def test_points_just_below_the_threshold_are_analysed_above_only_listed():
 
 def test_the_readout_drift_rule_keeps_slow_points_the_readout_does_not_see():
     """`slow_readout`: a slow point is analysed when its readout moves at most that much per step, whatever
-    its `q`; the task's rule in `fixed_point_stage` (tol_readout / T_hold)."""
-    ens = stack_members([bistable_network()])
-    corners = analytic_points()[np.all(analytic_points()[:, :3] != 0, axis=1)]
-    off = 3e-3
-    silent = np.asarray([*corners[0, :3], off])  # off along the silent unit 3: the readout does not move
-    seen = corners[7].copy()
-    seen[0] -= off  # off along a read-out unit: it relaxes back, and the readout moves with it
+    its `q`; the task's rule in `fixed_point_stage` (tol_readout / T_hold). The same slow point (the ghost of
+    unit 3, `ghost_network`) in a network that does not read unit 3 and in one that does."""
+    silent_net = ghost_network()
+    w_out = np.asarray(silent_net.W_out).copy()
+    w_out[0, 3] = 1.0  # output 0 also reads unit 3: the ghost's drift moves it
+    seen_net = eqx.tree_at(lambda m: m.W_out, silent_net, jnp.asarray(w_out, jnp.float32))
+    g = lambda h: np.tanh(GHOST_W * h + GHOST_B) - h  # noqa: E731
+    root = _bisect(g, 0.5, 1.0)
+    ghost = _bisect(lambda h: GHOST_W / np.cosh(GHOST_W * h + GHOST_B) ** 2 - 1, -0.9, -0.5)
+    corners = np.asarray([[*c[:3], root] for c in analytic_points() if np.all(c[:3] != 0)])
+    point = np.asarray([*corners[0, :3], ghost])
     config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-4,
                               outlier_scale=None)
-    x0 = np.concatenate([corners, [silent, seen]])[None]
-    both = find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4)
-    assert int(np.sum(~both.exact)) == 2  # both are slow (q <= 1e-4)
-    q_silent = both.q[~both.exact].max()
-    assert q_silent == pytest.approx(0.5 * off**2, rel=1e-3)  # far above a strict bound such as 1e-7 ...
-    fp = find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4, slow_readout=1e-6)
-    assert fp.exact.tolist() == [True] * 8 + [False]  # ... yet only the point the readout cannot see passes
-    np.testing.assert_allclose(fp.points[8], silent, atol=1e-6)
+    x0 = np.concatenate([corners, [point]])[None]
+    for net in (silent_net, seen_net):
+        both = find_fixed_points(stack_members([net]), np.zeros(M), x0, config, slow_q=1e-4)
+        assert int(np.sum(~both.exact)) == 1  # slow (q <= 1e-4) ...
+        assert both.q[8] == pytest.approx(0.5 * g(ghost) ** 2, rel=1e-3)  # far above a strict bound such as 1e-7
+    fp = find_fixed_points(stack_members([silent_net]), np.zeros(M), x0, config, slow_q=1e-4, slow_readout=1e-6)
+    assert fp.exact.tolist() == [True] * 8 + [False]  # ... yet only where the readout cannot see it, it passes
+    np.testing.assert_allclose(fp.points[8], point, atol=1e-6)
+    seen = find_fixed_points(stack_members([seen_net]), np.zeros(M), x0, config, slow_q=1e-4, slow_readout=1e-6)
+    assert seen.exact.tolist() == [True] * 8 and len(seen.slow_q) == 1  # listed, not analysed
     with pytest.raises(ValueError, match="`slow_readout` must be None"):
-        find_fixed_points(ens, np.zeros(M), x0, config, slow_q=1e-4, slow_readout=-1.0)
+        find_fixed_points(stack_members([silent_net]), np.zeros(M), x0, config, slow_q=1e-4, slow_readout=-1.0)
 
 
 def test_classification_band():

@@ -133,8 +133,10 @@ def plot_spectra_grid(W_recs: object, path: str | os.PathLike | None = None, *,
 
 
 def plot_fixed_point_spectra(fixed_points: FixedPoints, path: str | os.PathLike | None = None) -> "Figure":
-    """Eigenvalues of the Jacobian of the one-step map at one member's fixed points: stable points and
-    saddles of each index in their own colour, with the unit circle (|λ| > 1: unstable direction).
+    """Eigenvalues of the Jacobian of the one-step map at one member's fixed points: stable points, marginal
+    points, saddles of each index and analysed slow points in their own colour, with the unit circle
+    (|λ| > 1: unstable direction). The legend's counts are the table's (`FixedPoints.counts`): distinct
+    exact points of each kind, and the analysed slow points apart.
 
     **Arguments:**
 
@@ -151,16 +153,23 @@ def plot_fixed_point_spectra(fixed_points: FixedPoints, path: str | os.PathLike 
     fig = _figure(9.0, 4.4)
     ax, zoom = fig.subplots(1, 2)
     r = max(1.1, float(np.max(np.abs(eigvals))) + 0.03) if eigvals.size else 1.1
-    indices = sorted(set(np.asarray(fp.n_unstable).tolist()), reverse=True)  # stable drawn last, on top
+    # the table's groups (`FixedPoints.counts`): the exact points by kind (stable, marginal, saddles of each
+    # index), then the analysed slow points; each label counts the points of its group, as the table does
+    kind, exact = np.asarray(fp.kind), np.asarray(fp.exact)
+    groups = [(f"saddles, index {i}", exact & (fp.n_unstable == i), _INDEX_COLOURS.get(i, "tab:red"),
+               _INDEX_MARKERS.get(i, "p"), 6) for i in sorted(set(np.asarray(fp.n_unstable[exact]).tolist()) - {0},
+                                                             reverse=True)]
+    groups += [("slow points (analysed)", ~exact, "tab:gray", "x", 6),
+               ("marginal", exact & (kind == "marginal"), "tab:green", "D", 6),
+               ("stable", exact & (kind == "stable"), _INDEX_COLOURS.get(0, "tab:blue"), "o", 8)]  # on top
     for a in (ax, zoom):
         _unit_circle(a)
-        for index in indices:
-            sel = fp.n_unstable == index
+        for name, sel, colour, marker, size in groups:
+            if not np.any(sel):
+                continue
             e = eigvals[sel].ravel()
-            label = (f"stable ({int(sel.sum())} points)" if index == 0
-                     else f"saddles, index {index} ({int(sel.sum())} points)")
-            a.scatter(e.real, e.imag, s=8 if index == 0 else 6, alpha=0.6, color=_INDEX_COLOURS.get(index, "tab:red"),
-                      marker="o" if index == 0 else _INDEX_MARKERS.get(index, "p"), label=label, lw=0)
+            a.scatter(e.real, e.imag, s=size, alpha=0.6, color=colour, marker=marker,
+                      label=f"{name} ({int(sel.sum())} points)", lw=0)
     _square_limits(ax, eigvals.ravel())
     zoom.set_aspect("auto")
     zoom.set_xlim(0.85, r)

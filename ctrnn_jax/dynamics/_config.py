@@ -24,6 +24,9 @@ class FixedPointConfig:
     - `n_trials`: random training (or probe) trials whose states are candidates (>= 1).
     - `noise_std`: std of the Gaussian noise added to the trajectory candidates (>= 0).
     - `restarts`: extra search rounds from candidates made of the points found so far (>= 0).
+    - `newton_starts`: uniform starts per member (in the box of the candidates) searched by damped Newton
+      alone, 32 iterations, without Adam: Newton reaches saddles of high index whose neighbourhoods Adam on
+      q passes by (>= 0; None: as many as about 4·10¹⁰ flops allow, between 64 and `n_candidates`).
     - `adam_steps`: Adam steps on the speed q = ½‖F(s) − s‖² (>= 0).
     - `learning_rate`: Adam's initial learning rate (> 0).
     - `final_learning_rate`: Adam's final learning rate; the rate decays exponentially to it (> 0).
@@ -47,11 +50,12 @@ class FixedPointConfig:
     - `neighbours`: in completion, each fixed point is paired with at most this many nearest points of its
       own saddle index, within twice its nearest-neighbour distance (>= 1).
     - `samples`: in completion, points per segment where q is evaluated (>= 3).
-    - `completion_rounds`: at most this many completion rounds (>= 1).
+    - `completion_rounds`: at most this many completion rounds (>= 1); a member whose last round still
+      found new points is flagged `capped`.
     - `max_points`: in completion, a member that holds this many fixed points gets no further round
-      (>= 1; None: no bound). The 4-bit flip-flop's full grid has 5⁴ = 625 points; a network with many
-      more is not a grid of memory states, and its pairs would fill every round (a member stopped at
-      the threshold of a fast training run found 1246, and the completion took 60 s of its ensemble's 72).
+      (>= 1; None, the default: as many as a quarter of the available memory holds, at least 1024,
+      `dynamics._limits.auto_max_points`). A member stopped by it, or by `completion_rounds` with work left,
+      is flagged `capped` (`FixedPoints.capped`, its table, the log): its counts are lower bounds.
     - `eigvecs`: also keep the Jacobians' eigenvectors ((P, S, S) complex; large).
     - `dtype`: working precision: float32 or float64 (float64 needs 64-bit JAX enabled by the caller).
     - `seed`: seed of the candidates and restarts.
@@ -62,6 +66,7 @@ class FixedPointConfig:
     n_trials: int = 32
     noise_std: float = 0.0
     restarts: int = 1
+    newton_starts: int | None = None
     adam_steps: int = 300
     learning_rate: float = 0.1
     final_learning_rate: float = 1e-3
@@ -75,7 +80,7 @@ class FixedPointConfig:
     neighbours: int = 64
     samples: int = 31
     completion_rounds: int = 24
-    max_points: int | None = 1024
+    max_points: int | None = None
     eigvecs: bool = False
     dtype: str = "float32"
     seed: int = 0
@@ -88,6 +93,8 @@ class FixedPointConfig:
         check_int("n_trials", self.n_trials, 1)
         check_positive("noise_std", self.noise_std, allow_zero=True)
         check_int("restarts", self.restarts, 0)
+        if self.newton_starts is not None:
+            check_int("newton_starts", self.newton_starts, 0)
         check_int("adam_steps", self.adam_steps, 0)
         check_positive("learning_rate", self.learning_rate)
         check_positive("final_learning_rate", self.final_learning_rate)

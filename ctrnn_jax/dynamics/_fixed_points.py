@@ -26,6 +26,15 @@ then solves `F(s) − s = 0` by Newton's method:
    (those not already near a known point), and runs Newton from them; rounds repeat until no new
    point appears (at most `completion_rounds`).
 
+5. **Float64 polish and merge** (on the host side, after each search): every accepted point runs damped
+   Newton in float64 (`_float64_newton`, JAX's 64-bit mode in that call only) until its next step is below
+   `_POLISH_STEP` of its scale; it is a root when its float64 residual is at most `_ROOT_EPS` epsilons per
+   entry (relative to its scale), and roots within `max(dedup_tol, r_i + r_j)` (`r`: `_RADIUS_FACTOR` times
+   the next Newton step) are one root: counts are of distinct roots. Slow points run `_SLOW_POLISH_MAX`
+   iterations; one that reaches a root adds it, and a slow point with a fixed point within its own slow
+   region (`_RADIUS_FACTOR` times its Newton step) is dropped. A limit that cuts a member's search short
+   (`max_points`, `completion_rounds`) sets its `capped` flag.
+
 Every search runs for all members and candidates in one jit-compiled function (`vmap` over members and
 candidates, `lax.fori_loop` over iterations), compiled once per shape (the second Newton phase: once, in
 batches of `_POLISH_BATCH` candidates with a traced iteration count). Matrix products run at
@@ -66,6 +75,7 @@ from .._files import atomic_write, read_npz
 from ..models._base import AbstractRNN
 from ..training._ensemble import ensemble_size
 from ._config import FixedPointConfig
+from ._limits import auto_max_points
 
 try:  # optional: keeps BLAS single-threaded during the host eigendecomposition (see `_blas_limit`)
     from threadpoolctl import threadpool_limits as _threadpool_limits
@@ -80,6 +90,18 @@ _NEWTON_FIRST = 4  # Newton iterations on every candidate; the rest only on thos
 _POLISH_BATCH = 512  # candidates per call of the second phase (one shape: one compile per state size)
 _SEGMENT_MINIMA = 2  # interior local minima of q kept per completion segment
 _REACH = 2.0  # completion pairs a point with points up to this many times its nearest-neighbour distance
+_POLISH_CHUNK = 4  # float64 Newton iterations per call of the polish
+_POLISH_MAX = 64  # float64 Newton iterations at most per candidate fixed point (a cubic root needs ~60)
+_SLOW_POLISH_MAX = 8  # ... per slow point (does it run into a root?)
+_POLISH_STEP = 1e-12  # a point is polished when its next Newton step is below this times its scale
+_POLISH_STALL = 0.25  # ... or when a chunk lowers q less than this factor
+_ROOT_EPS = 1e4  # a polished point is a root: residual <= this many float64 epsilons per entry (times scale)
+_RADIUS_FACTOR = 4.0  # a root's merge radius (and a slow point's region): this many times its Newton step
+_MERGE_FLOOR = 1e-9  # ... and at least this times the point's scale
+_SLOW_SAMPLES = 16  # points on the segment from a slow point to a fixed point where q is compared
+_SLOW_NEAREST = 4  # a slow point is compared with this many nearest fixed points
+_NEWTON_ONLY = 32  # Newton iterations from the Newton-only starts (`newton_starts`)
+_NEWTON_BUDGET = 4e10  # default Newton-only starts per call: about this many flops (LU S³/3 per iteration)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -91,6 +113,7 @@ _FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_
 _FP_OPTIONAL = ("exact", "n_marginal")  # absent from files written before slow points were analysed
 MARGINAL_TOL = 1e-3  # the default δ (`FixedPointConfig.marginal_tol`)
 _SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
+_MEMBER_ARRAYS = ("capped", "new_last_round")  # (K,) per member; absent from files written before them
 
 
 def count_marginal(eigvals: np.ndarray, tol: float) -> np.ndarray:
@@ -157,6 +180,16 @@ class FixedPoints:
       the constant input (M,), "task": {"name", "config"} or None}` (`fixed_point_stage` records it), or None
       (points of another origin, or files written before it was recorded). Written to and read from the `.npz`,
       so that stored points are reused only for the same input, settings and task.
+    - `capped`: `(K,)` bool, a limit cut the member's search short (`max_points`, `completion_rounds`, or the
+      pairs per completion round when the rounds ran out with pairs left): its counts are lower bounds.
+      Default (and in files written before it was recorded): all False.
+    - `new_last_round`: `(K,)` int, the distinct roots the member's last search round added (the completion's
+      last round, or the first search when nothing was completed): a completeness estimate, 0 where the
+      search had stopped finding new points; -1 unknown (files written before it was recorded).
+
+    Every exact point is polished in float64 (damped Newton) and points that polish to the same root are one
+    point, so the counts are counts of distinct roots; a slow point is listed only when no fixed point lies
+    within its own slow region (`docs/fixed_points.md`).
 
     `kind` is each point's class, `"stable"`, `"saddle"` or `"marginal"` (module docstring). `is_stable`
     (every `|λ| < 1`) and `is_stable_ct` are the plain linear stability, without the band.
@@ -182,8 +215,19 @@ class FixedPoints:
     n_marginal: np.ndarray | None = None
     marginal_tol: float = MARGINAL_TOL
     found_with: dict | None = None
+    capped: np.ndarray | None = None
+    new_last_round: np.ndarray | None = None
 
     def __post_init__(self):
+        if self.capped is None:
+            object.__setattr__(self, "capped", np.zeros(self.n_members, bool))
+        if self.new_last_round is None:
+            object.__setattr__(self, "new_last_round", np.full(self.n_members, -1, np.int64))
+        for name in _MEMBER_ARRAYS:
+            object.__setattr__(self, name, np.asarray(getattr(self, name)).reshape(-1))
+            if getattr(self, name).shape != (self.n_members,):
+                raise ValueError(f"`{name}` has shape {getattr(self, name).shape}; expected ({self.n_members},), "
+                                 "one entry per member.")
         if self.exact is None:
             object.__setattr__(self, "exact", np.ones(self.member.shape[0], bool))
         if self.n_marginal is None:
@@ -203,35 +247,43 @@ class FixedPoints:
 
     def counts(self) -> list[dict]:
         """Per member: `{"member", "points", "stable", "saddles": {index: count}, "slow", "analysed_slow",
-        "marginal"}`: `points`, `stable` (`is_stable`) and `saddles` count the exact points; `slow` the
-        listed slow points; `analysed_slow` the slow points analysed; `marginal` the points of either kind
-        classified marginal."""
+        "marginal", "capped", "new_last_round"}`: `points` (distinct roots), `stable` (`kind == "stable"`) and
+        `saddles` count the exact points; `slow` the listed slow points; `analysed_slow` the slow points
+        analysed; `marginal` the points of either kind classified marginal; `capped`: a limit cut the search
+        short (the counts are lower bounds); `new_last_round`: the new roots of the last search round."""
         rows = []
+        kind = self.kind
         for k in range(self.n_members):
             mine = (self.member == k) & self.exact
             index = self.n_unstable[mine]
-            rows.append({"member": k, "points": int(np.sum(mine)), "stable": int(np.sum(self.is_stable[mine])),
+            rows.append({"member": k, "points": int(np.sum(mine)), "stable": int(np.sum(kind[mine] == "stable")),
                          "saddles": {int(i): int(np.sum(index == i)) for i in np.unique(index[index > 0])},
                          "slow": int(np.sum(self.slow_member == k)),
                          "analysed_slow": int(np.sum((self.member == k) & ~self.exact)),
-                         "marginal": int(np.sum((self.member == k) & (self.n_unstable == 0) & (self.n_marginal > 0)))})
+                         "marginal": int(np.sum((self.member == k) & (self.n_unstable == 0) & (self.n_marginal > 0))),
+                         "capped": bool(self.capped[k]), "new_last_round": int(self.new_last_round[k])})
         return rows
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.counts()
         present = sorted({i for r in rows for i in r["saddles"]})  # the saddle indices that occur
-        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow", "analysed", "marginal"]
+        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow", "analysed", "marginal",
+                  "capped", "new last round"]
         body = [[str(r["member"]), str(r["points"]), str(r["stable"]),
                  *[str(r["saddles"].get(i, 0)) for i in present], str(r["slow"]), str(r["analysed_slow"]),
-                 str(r["marginal"])] for r in rows]
+                 str(r["marginal"]), "yes" if r["capped"] else "no",
+                 "?" if r["new_last_round"] < 0 else str(r["new_last_round"])] for r in rows]
         return header, body
 
     def __repr__(self) -> str:
         exact = int(np.sum(self.exact))
+        capped = int(np.sum(self.capped))
         return text_table(f"FixedPoints: {self.n_members} member(s), {exact} fixed points "
-                          f"({int(np.sum(self.is_stable & self.exact))} stable), {int(self.slow_member.shape[0])} "
-                          f"slow points ({len(self) - exact} analysed), "
-                          f"state size {self.points.shape[1]}", *self._table())
+                          f"({int(np.sum((self.kind == 'stable') & self.exact))} stable), "
+                          f"{int(self.slow_member.shape[0])} slow points ({len(self) - exact} analysed), "
+                          f"state size {self.points.shape[1]}"
+                          + (f"; CAPPED: {capped} member(s) cut short by a limit (counts are lower bounds)"
+                             if capped else ""), *self._table())
 
     def _repr_html_(self) -> str:
         return html_table(f"<b>FixedPoints</b>: {self.n_members} member(s), {int(np.sum(self.exact))} fixed points, "
@@ -265,6 +317,7 @@ class FixedPoints:
         arrays["n_members"] = np.asarray(self.n_members)
         arrays["inputs"] = self.inputs
         arrays["marginal_tol"] = np.asarray(self.marginal_tol)
+        arrays.update({name: getattr(self, name) for name in _MEMBER_ARRAYS})
         if self.eigvecs is not None:
             arrays["eigvecs"] = self.eigvecs
         if self.network is not None:
@@ -300,7 +353,9 @@ class FixedPoints:
             found_with = json.loads(str(data["found_with"])) if "found_with" in data else None
         except ValueError:
             found_with = None  # unreadable: as if not recorded (the points are found again where it matters)
-        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network,
+        members = {name: data[name] for name in _MEMBER_ARRAYS
+                   if name in data and data[name].shape == (int(data["n_members"]),)}
+        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network, **members,
                    marginal_tol=tol, found_with=found_with if isinstance(found_with, dict) else None, **arrays)
 
 
@@ -481,6 +536,122 @@ def _full_states(ensemble, inputs):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Float64 polish on the host side of the search (after it): positions as accurate as the network allows
+# ----------------------------------------------------------------------------------------------------
+
+@jax.jit
+def _newton64(ensemble, inputs, member, h, iters):
+    """`iters` (traced) damped Newton iterations (`_newton_step`) from `(P, S)` points `h` of the members
+    `member` (at the dtype of `ensemble`: float64 when called by `_float64_newton`). Returns `(h, q, step)`:
+    the points, their speed `q` and the length of the next Newton step `‖(J − I)⁻¹ (F(h) − h)‖` (the linear
+    estimate of the distance to the root; NaN where `J − I` is singular)."""
+    with jax.default_matmul_precision("highest"):
+        def one(k, s):
+            model, x = _member(ensemble, k), inputs[k]
+            s = lax.fori_loop(0, iters, lambda _, s: _newton_step(model, x, s), s)
+            r, A = model.residual_and_jacobian(s, x)
+            return s, 0.5 * jnp.sum(r * r), jnp.linalg.norm(jnp.linalg.solve(A, r))
+
+        return jax.vmap(one)(member, h)
+
+
+def _float64_newton(ensemble, xs, member, points, max_iter):
+    """Damped Newton (`_newton_step`) in float64 from `(P, S)` `points` of the members `member` `(P,)` at their
+    inputs `xs` `(K, M)` (NumPy), `_POLISH_CHUNK` iterations at a time, each point until its next Newton step
+    is below `_POLISH_STEP` times its scale, it stalls (`q` falls less than `_POLISH_STALL`-fold in a chunk)
+    or it has had `max_iter` iterations. In float64 whatever the working precision (JAX's 64-bit mode in this
+    call only, through the `jax.enable_x64` context; the caller's setting is unchanged).
+
+    Returns NumPy float64 `(points, q, step)` and `step0`, the Newton step length at the given points: `(P, S)`,
+    `(P,)`, `(P,)`, `(P,)` (a step that cannot be computed, `J − I` singular, is `‖r‖`: 0 at an exact zero)."""
+    p = points.shape[0]
+    h = np.asarray(points, np.float64).copy()
+    if p == 0:
+        return h, np.zeros(0), np.zeros(0), np.zeros(0)
+    member = np.asarray(member, np.int32)
+    with jax.enable_x64(True):
+        params = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), ensemble)
+        x64 = jnp.asarray(np.asarray(xs, np.float64))
+
+        def run(active, iters):
+            idx = np.resize(active, _pad_pow2(len(active)))  # padding: repeated points, discarded
+            hh, qq, ss = _newton64(params, x64, jnp.asarray(member[idx]), jnp.asarray(h[idx]),
+                                   jnp.asarray(iters, jnp.int32))
+            n = len(active)
+            hh, qq, ss = np.array(hh)[:n], np.array(qq)[:n], np.array(ss)[:n]
+            return hh, qq, np.where(np.isfinite(ss), ss, np.sqrt(2 * np.maximum(qq, 0)))
+
+        active = np.arange(p)
+        _, q, step = run(active, 0)
+        step0 = step.copy()
+        done_iter = 0
+        while len(active) and done_iter < max_iter:
+            before = q[active]
+            hh, qq, ss = run(active, _POLISH_CHUNK)
+            h[active], q[active], step[active] = hh, qq, ss
+            done_iter += _POLISH_CHUNK
+            scale = 1.0 + np.max(np.abs(hh), axis=1)
+            done = (ss <= _POLISH_STEP * scale) | (qq == 0) | ~np.isfinite(qq) | (qq > _POLISH_STALL * before)
+            active = active[~done]
+    return h, q, step, step0
+
+
+@jax.jit
+def _segment_max_q(ensemble, inputs, member, a, b):
+    """`(P,)` the largest speed `q` on each segment from `a` to `b` (`(P, S)`, of the members `member`), at
+    `_SLOW_SAMPLES` points `t = 1/n, ..., 1` (the start `a` left out)."""
+    t = jnp.arange(1, _SLOW_SAMPLES + 1, dtype=a.dtype) / _SLOW_SAMPLES
+    with jax.default_matmul_precision("highest"):
+        def one(k, a, b):
+            model, x = _member(ensemble, k), inputs[k]
+            pts = a[None] + t[:, None] * (b - a)[None]
+            r = jax.vmap(lambda s: model.step(s, x) - s)(pts)
+            return jnp.max(0.5 * jnp.sum(r * r, axis=1))
+
+        return jax.vmap(one)(member, a, b)
+
+
+def _root_tol(points: np.ndarray) -> np.ndarray:
+    """`(P,)` the float64 speed below which a polished point is a root: a residual of `_ROOT_EPS` float64
+    epsilons per entry, relative to the state's scale `max(1, ‖s‖∞)`."""
+    s = points.shape[1]
+    scale = np.maximum(1.0, np.max(np.abs(points), axis=1)) if len(points) else np.zeros(0)
+    return 0.5 * s * (_ROOT_EPS * np.finfo(np.float64).eps * scale) ** 2
+
+
+def _merge_radius(points: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """`(P,)` how far each polished root may be from the root it approximates: `_RADIUS_FACTOR` times its next
+    Newton step (the linear estimate undershoots near a degenerate root: by 3× where `F − s` is cubic), and
+    at least `_MERGE_FLOOR` times its scale."""
+    scale = 1.0 + (np.max(np.abs(points), axis=1) if len(points) else np.zeros(0))
+    return np.maximum(_RADIUS_FACTOR * step, _MERGE_FLOOR * scale)
+
+
+def _distinct(points: np.ndarray, q: np.ndarray, radius: np.ndarray, known: np.ndarray, known_radius: np.ndarray,
+              tol: float) -> np.ndarray:
+    """Indices of the `points` (polished roots of one member) that are distinct roots: not within
+    `max(tol, radius_i + radius_j)` of a `known` root or of a kept point of lower `q` (greedy, by increasing
+    `q`)."""
+    order = np.argsort(q, kind="stable")
+    keep = []
+    if len(order) == 0:
+        return np.zeros(0, np.int64)
+    far = np.ones(len(points), bool)
+    if len(known):
+        d = pairwise_distances(points, known)
+        far = np.all(d > np.maximum(tol, radius[:, None] + known_radius[None, :]), axis=1)
+    pts = points[order]
+    removed = ~far[order]
+    for i in range(len(order)):
+        if removed[i]:
+            continue
+        keep.append(order[i])
+        d = np.sqrt(np.sum((pts[i:] - pts[i]) ** 2, axis=1))
+        removed[i:] |= d <= np.maximum(tol, radius[order[i]] + radius[order[i:]])
+    return np.asarray(keep, np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Host-side helpers
 # ----------------------------------------------------------------------------------------------------
 
@@ -650,8 +821,10 @@ def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow, speed=Non
     finite = np.isfinite(q) & np.all(np.isfinite(h), axis=2)
     for k in range(h.shape[0]):
         ok = finite[k] & outliers.keep(k, h[k])
-        is_fp = ok & (q[k] <= tol_q)
-        is_slow = ok & (q[k] > tol_q) & (q[k] <= slow_tol)
+        # relative to the state's scale: a residual of tol per entry of a state of size 1, more for larger states
+        tol = tol_q * np.maximum(1.0, np.max(np.abs(h[k]), axis=1) if h.shape[1] else 1.0) ** 2
+        is_fp = ok & (q[k] <= tol)
+        is_slow = ok & (q[k] > tol) & (q[k] <= slow_tol)
         fixed[k].append((h[k][is_fp], q[k][is_fp]))
         if slow is not None:
             slow[k].append((h[k][is_slow], q[k][is_slow]))
@@ -698,24 +871,58 @@ def _pad_pow2(n: int) -> int:
 
 class _Points:
     """The fixed points of each member found so far, with their Jacobians, eigenvalues and readouts
-    (each point linearized once, when it is added)."""
+    (each point polished in float64 and linearized once, when it is added), and per member the slow points
+    that turned out not to be roots (`demoted`), whether a limit cut the search short (`capped`, with the
+    reasons) and how many new roots the last search round found (`new_last`)."""
 
     def __init__(self, ensemble, params, xs, dt, k, s):
         self.ensemble, self.params, self.xs, self.dt, self.k, self.s = ensemble, params, xs, dt, k, s
         self.points = [np.zeros((0, s)) for _ in range(k)]
         self.q = [np.zeros(0) for _ in range(k)]
+        self.radius = [np.zeros(0) for _ in range(k)]
         self.jac = [np.zeros((0, s, s)) for _ in range(k)]
         self.vals = [np.zeros((0, s), np.complex128) for _ in range(k)]
         self.out = [np.zeros((0, ensemble.W_out.shape[1])) for _ in range(k)]
         self.exact = [np.zeros(0, bool) for _ in range(k)]
+        self.demoted = [[] for _ in range(k)]  # (points, q): accepted at the working precision, not roots
+        self.capped = [set() for _ in range(k)]
+        self.new_last = np.full(k, -1, np.int64)
 
-    def add(self, points: list[np.ndarray], q: list[np.ndarray], exact: bool = True) -> int:
-        """Add each member's new `points` (already unique and not near known ones), exact fixed points or
-        analysed slow points; returns how many."""
+    def _polish(self, points: list[np.ndarray], max_iter: int):
         member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(points)])
+        flat = np.concatenate(points).reshape(-1, self.s) if len(member) else np.zeros((0, self.s))
+        h, q, step, step0 = _float64_newton(self.ensemble, np.asarray(self.xs, np.float64), member, flat, max_iter)
+        return member, flat, h, q, step, step0
+
+    def add(self, points: list[np.ndarray], q: list[np.ndarray], dedup_tol: float = 0.0) -> int:
+        """Polish each member's candidate fixed points in float64 (`_float64_newton`) and add those that are
+        roots (`_root_tol`) and distinct from the known ones (`_distinct`); the others go to `demoted`. Returns
+        how many were added."""
+        member, flat, h, q64, step, _ = self._polish(points, _POLISH_MAX)
+        root = q64 <= _root_tol(h)
+        for kk in range(self.k):
+            bad = (member == kk) & ~root
+            if np.any(bad):
+                self.demoted[kk].append((flat[bad], np.concatenate(q)[bad]))
+        return self._add_roots(member[root], h[root], q64[root], step[root], dedup_tol)
+
+    def _add_roots(self, member, h, q, step, dedup_tol) -> int:
+        radius = _merge_radius(h, step)
+        keep = []
+        for kk in range(self.k):
+            mine = np.flatnonzero(member == kk)
+            if len(mine):
+                known = self.exact[kk]
+                idx = _distinct(h[mine], q[mine], radius[mine], self.points[kk][known], self.radius[kk][known],
+                                dedup_tol)
+                keep.append(mine[idx])
+        keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+        return self._append(member[keep], h[keep], q[keep], radius[keep], True)
+
+    def _append(self, member, flat, q, radius, exact: bool) -> int:
+        """Linearize and append points (already polished and distinct)."""
         if len(member) == 0:
             return 0
-        flat = np.concatenate(points)
         size = _pad_pow2(len(member))
         pad = size - len(member)
         jac, out = _linearize(self.params, self.xs, jnp.asarray(np.pad(member, (0, pad))),
@@ -727,12 +934,76 @@ class _Points:
             if not np.any(sel):
                 continue
             self.points[kk] = np.concatenate([self.points[kk], flat[sel]])
-            self.q[kk] = np.concatenate([self.q[kk], q[kk]])
+            self.q[kk] = np.concatenate([self.q[kk], q[sel]])
+            self.radius[kk] = np.concatenate([self.radius[kk], radius[sel]])
             self.jac[kk] = np.concatenate([self.jac[kk], jac[sel]])
             self.vals[kk] = np.concatenate([self.vals[kk], vals[sel]])
             self.out[kk] = np.concatenate([self.out[kk], out[sel]])
             self.exact[kk] = np.concatenate([self.exact[kk], np.full(int(np.sum(sel)), exact)])
         return len(member)
+
+    def slow_only(self, points: list[np.ndarray], q: list[np.ndarray], dedup_tol: float = 0.0):
+        """Of each member's slow points, those that are slow points: each is run `_SLOW_POLISH_MAX` float64
+        Newton iterations, and one that reaches a root adds that root (if new); then those with no fixed point
+        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)` lists per member."""
+        member, flat, h, q64, step, step0 = self._polish(points, _SLOW_POLISH_MAX)
+        root = q64 <= _root_tol(h)
+        self._add_roots(member[root], h[root], q64[root], step[root], dedup_tol)
+        qs = np.concatenate(q) if len(member) else np.zeros(0)
+        radius = np.zeros(len(member))
+        keep = [member == kk for kk in range(self.k)]
+        return self.far_only([flat[m] for m in keep], [qs[m] for m in keep], [radius[m] for m in keep])
+
+    def far_only(self, points: list[np.ndarray], q: list[np.ndarray], radius: list[np.ndarray]):
+        """Of each member's slow points, those with no fixed point in their own slow region: a slow point `s`
+        is dropped when the speed on the straight segment from it to one of its `_SLOW_NEAREST` nearest fixed
+        points never rises above its own `q(s)` (the point lies on that fixed point's slope, not in a slow
+        region of its own). `(points, q, radius)` lists per member (`radius`: the distance to the nearest
+        fixed point; inf without one)."""
+        mem, src, dst, owner = [], [], [], []
+        pts = [points[kk].reshape(-1, self.s) for kk in range(self.k)]
+        for kk in range(self.k):
+            fixed = self.points[kk][self.exact[kk]]
+            if len(pts[kk]) and len(fixed):
+                d = pairwise_distances(pts[kk], fixed)
+                near = np.argsort(d, axis=1)[:, :_SLOW_NEAREST]
+                i = np.repeat(np.arange(len(pts[kk])), near.shape[1])
+                mem.append(np.full(len(i), kk))
+                src.append(pts[kk][i])
+                dst.append(fixed[near.ravel()])
+                owner.append(i)
+        dropped = [np.zeros(len(p), bool) for p in pts]
+        if mem:
+            mem, src, dst = np.concatenate(mem), np.concatenate(src), np.concatenate(dst)
+            size = _pad_pow2(len(mem))
+            pad = size - len(mem)
+            qmax = np.asarray(_segment_max_q(self.params, self.xs, jnp.asarray(np.pad(mem, (0, pad))),
+                                             jnp.asarray(np.pad(src, ((0, pad), (0, 0))), self.dt),
+                                             jnp.asarray(np.pad(dst, ((0, pad), (0, 0))), self.dt)),
+                              np.float64)[: len(mem)]
+            start = 0
+            for kk in range(self.k):
+                n = int(np.sum(mem == kk))
+                if n:
+                    i = owner.pop(0)
+                    qs = np.asarray(q[kk], np.float64)[i]
+                    np.logical_or.at(dropped[kk], i, qmax[start:start + n] <= qs)
+                start += n
+        out = ([], [], [])
+        for kk in range(self.k):
+            keep = ~dropped[kk]
+            fixed = self.points[kk][self.exact[kk]]
+            dist = (pairwise_distances(pts[kk][keep], fixed).min(axis=1) if len(fixed) and np.any(keep)
+                    else np.full(int(np.sum(keep)), np.inf))
+            for lst, x in zip(out, (pts[kk][keep], np.asarray(q[kk])[keep], dist)):
+                lst.append(x)
+        return out
+
+    def add_slow(self, points: list[np.ndarray], q: list[np.ndarray], radius: list[np.ndarray]) -> int:
+        """Add analysed slow points (`exact = False`; `far_only`'s)."""
+        member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(points)])
+        return self._append(member, np.concatenate(points).reshape(-1, self.s), np.concatenate(q),
+                            np.concatenate(radius), False)
 
     def index(self, kk: int) -> np.ndarray:
         return np.sum(np.abs(self.vals[kk]) > 1, axis=1)
@@ -770,33 +1041,51 @@ def _rows(tree, members: list[int]):
     return jax.tree_util.tree_map(lambda a: a[idx], tree)
 
 
-def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
+def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points: int | None = None,
+              log=None) -> None:
     """Completion of the saddle set, in place (see the module docstring): rounds of candidates between
     neighbouring points of equal saddle index (the interior local minima of `q` along each segment, and
     its midpoint), searched like the first candidates, until no pair is left untried (at most
-    `completion_rounds`; at most `n_candidates // 2` pairs per member and round, the shortest first; none
-    for a member holding `max_points`). Each round computes only the members that have pairs left
-    (`_working_members`): a member with many fixed points does not make the others search padding."""
+    `completion_rounds`; per member and round at most `max(n_candidates // 2, 4 · points)` pairs, the
+    shortest first; none for a member holding `max_points`, default `config.max_points`). Each round
+    computes only the members that have pairs left (`_working_members`): a member with many fixed points
+    does not make the others search padding.
+
+    Every limit that stops a member's search with work left is recorded in `found.capped[k]`: `max_points`
+    (a member at the bound with pairs untried), `completion_rounds` (the last round still found new roots or
+    left pairs untried) and `pairs per round` (where the pairs are cut, only if the rounds then run out).
+    `found.new_last[k]`: the new roots of the member's last round."""
     k, s, dt = found.k, found.s, found.dt
+    max_points = config.max_points if max_points is None else max_points
     tried = [set() for _ in range(k)]
-    for _ in range(config.completion_rounds):
+    left = np.zeros(k, bool)  # pairs left untried after a member's last round
+    for round_ in range(config.completion_rounds):
         pairs = []
         for kk in range(k):
             pts, index = found.points[kk], found.index(kk)
-            if config.max_points is not None and len(pts) >= config.max_points:
-                pairs.append(np.zeros((0, 2), np.int64))  # at the bound: this member is done
-                continue
+            exact = found.exact[kk]
             mine = [group[neighbour_pairs(pts[group], config.neighbours)]
-                    for group in (np.flatnonzero(index == i) for i in np.unique(index))]
+                    for group in (np.flatnonzero((index == i) & exact) for i in np.unique(index[exact]))]
             mine = [tuple(p) for p in np.concatenate(mine).tolist()] if mine else []
             mine = [p for p in mine if p not in tried[kk]]
+            if max_points is not None and int(np.sum(exact)) >= max_points:
+                if mine:
+                    found.capped[kk].add("max_points")
+                pairs.append(np.zeros((0, 2), np.int64))  # at the bound: this member is done
+                left[kk] = False
+                continue
             mine.sort(key=lambda p: float(np.sum((pts[p[0]] - pts[p[1]]) ** 2)))
-            mine = mine[: max(1, config.n_candidates // 2)]
+            per_round = max(1, config.n_candidates // 2, 4 * int(np.sum(exact)))
+            left[kk] = len(mine) > per_round
+            mine = mine[:per_round]
             tried[kk].update(mine)
             pairs.append(np.asarray(mine, np.int64).reshape(-1, 2))
         rows = _working_members(pairs)
         if not rows:
             return
+        if log is not None:
+            log(f"  completion round {round_ + 1}: {sum(len(p) for p in pairs)} segments, "
+                f"{sum(int(np.sum(e)) for e in found.exact)} fixed points so far")
         size = _pad_pow2(max(len(p) for p in pairs))
         a, b = np.zeros((len(rows), size, s)), np.zeros((len(rows), size, s))
         for r, kk in enumerate(rows):  # members with fewer pairs repeat theirs (the candidates are deduplicated)
@@ -817,19 +1106,28 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float) -> None:
             c = c[_far_from(c, found.points[kk], tol)]
             starts[kk] = c[_dedup(c, np.zeros(len(c)), tol)] if len(c) else c
         rows = _working_members(starts)
-        if not rows:
-            continue
-        size = _pad_pow2(max(len(c) for c in starts))
-        h0 = np.stack([np.resize(starts[kk], (size, s)) for kk in rows])
-        h, q = _newton_search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((len(rows), size), jnp.int32),
-                              jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
-                              adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON, tol_q=tol_q, rows=rows)
-        found_rows = [[] for _ in rows]
-        _split(h, q, tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
-        fixed = [[] for _ in range(k)]
-        for r, kk in enumerate(rows[: len(set(rows))]):
-            fixed[kk] = found_rows[r]
-        found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol))
+        before = np.asarray([int(np.sum(e)) for e in found.exact])
+        if rows:
+            size = _pad_pow2(max(len(c) for c in starts))
+            h0 = np.stack([np.resize(starts[kk], (size, s)) for kk in rows])
+            h, q = _newton_search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((len(rows), size), jnp.int32),
+                                  jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
+                                  adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON, tol_q=tol_q,
+                                  rows=rows)
+            found_rows = [[] for _ in rows]
+            _split(h, q, tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
+            fixed = [[] for _ in range(k)]
+            for r, kk in enumerate(rows[: len(set(rows))]):
+                fixed[kk] = found_rows[r]
+            found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol), config.dedup_tol)
+        new = np.asarray([int(np.sum(e)) for e in found.exact]) - before
+        worked = np.asarray([len(p) > 0 for p in pairs])
+        found.new_last[worked] = new[worked]
+        if round_ == config.completion_rounds - 1:  # the last round allowed: is there work left?
+            for kk in np.flatnonzero(worked & ((new > 0) | left)):
+                found.capped[kk].add("completion_rounds")
+                if left[kk]:
+                    found.capped[kk].add("pairs per round")
 
 
 def neighbour_pairs(points: np.ndarray, neighbours: int, reach: float = _REACH) -> np.ndarray:
@@ -865,6 +1163,8 @@ def find_fixed_points(
     key: jax.Array | None = None,
     slow_q=None,
     slow_readout=None,
+    log=None,
+    newton_starts: int = 0,
 ) -> FixedPoints:
     """Find the fixed points of every member at a constant input from given candidates, complete the
     saddle set and linearize there (steps 1-4 of the module docstring), and analyse the slow points under
@@ -889,6 +1189,10 @@ def find_fixed_points(
       task's rule (what `fixed_point_stage` passes): `slow_q = slow_tol`, `slow_readout = tol_readout /
       T_hold`, the readout's own drift over the task's longest hold within its tolerance
       (`slow_threshold(ensemble, task)` is the per-member `q` that guarantees it whatever the direction).
+    - `newton_starts`: uniform starts per member (in the box of `initial_states`) searched by damped Newton
+      alone (>= 0; `fixed_point_stage` passes `FixedPointConfig.newton_starts`, or its default).
+    - `log`: None or a function of one string, told of the search's progress (candidates, completion rounds)
+      and of every limit that cut a member's search short.
 
     **Returns:** a `FixedPoints` with the distinct fixed points (and analysed slow points) of all members
     (a member whose weights or candidates produce non-finite values simply has none).
@@ -915,7 +1219,26 @@ def find_fixed_points(
     xs = jnp.asarray(x, dt)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     with _blas_limit():
-        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q, slow_readout)
+        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q, slow_readout,
+                     max_points=_max_points(config, k, s), log=log,
+                     n_newton=check_int("newton_starts", newton_starts, 0))
+
+
+def default_newton_starts(config: FixedPointConfig, k: int, s: int) -> int:
+    """Newton-only starts per member: `config.newton_starts`, or (None) as many as `_NEWTON_BUDGET` flops of
+    `_NEWTON_ONLY` LU iterations allow for `k` members of state size `s`, at most `n_candidates`, at least 64."""
+    if config.newton_starts is not None:
+        return config.newton_starts
+    per_start = _NEWTON_ONLY * (s ** 3 / 3 + 12 * s * s)
+    return int(min(config.n_candidates, max(64, _NEWTON_BUDGET / (max(k, 1) * per_start))))
+
+
+def _max_points(config: FixedPointConfig, k: int, s: int) -> int:
+    """The completion's bound on a member's fixed points: `config.max_points`, or (None) as many as the memory
+    budget holds (`dynamics._limits.auto_max_points`)."""
+    if config.max_points is not None:
+        return config.max_points
+    return auto_max_points(k, s, np.dtype(config.dtype).itemsize)
 
 
 def _check_slow_q(slow_q, k: int, name: str = "slow_q") -> np.ndarray:
@@ -930,7 +1253,8 @@ def _check_slow_q(slow_q, k: int, name: str = "slow_q") -> np.ndarray:
     return np.broadcast_to(v, (k,)).copy()
 
 
-def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_readout=None) -> FixedPoints:
+def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_readout=None, max_points=None,
+          log=None, n_newton=0) -> FixedPoints:
     """The body of `find_fixed_points`, after the checks."""
     k, s = h0.shape[0], h0.shape[2]
     tol_q = config.default_tol_q(s)
@@ -950,14 +1274,40 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
         if round_ < config.restarts:
             found = _merge(fixed, s, config.dedup_tol)[0]
             candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
+    if n_newton:  # Newton alone from uniform starts: reaches saddles of high index that Adam on q passes by
+        lo, hi = h0_64.min(axis=1), h0_64.max(axis=1)
+        starts = lo[:, None] + (hi - lo)[:, None] * rng.uniform(size=(k, n_newton, s))
+        h, q = _newton_search(params, xs, jnp.asarray(starts, dt), jnp.zeros((k, n_newton), jnp.int32), lr, final_lr,
+                              adam_steps=0, newton_steps=_NEWTON_ONLY, tol_q=tol_q)
+        speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, jnp.asarray(h)), np.float64)
+        _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow, speed, slow_readout)
     found = _Points(ensemble, params, xs, dt, k, s)
-    found.add(*_merge(fixed, s, config.dedup_tol))
+    merged = _merge(fixed, s, config.dedup_tol)
+    if log is not None:
+        log(f"  search: {h0.shape[1]} candidates per member, {config.restarts + 1} round(s); polishing "
+            f"{sum(len(p) for p in merged[0])} candidate fixed points in float64")
+    found.add(*merged, config.dedup_tol)
+    found.new_last[:] = [int(np.sum(e)) for e in found.exact]
     if config.complete:
-        _complete(found, config, tol_q)
-    # the slow points under the threshold, after the completion (which never sees them): not a fixed point's
-    found.add(*found.new_only(*_merge(near, s, config.dedup_tol), config.dedup_tol), exact=False)
-    slow_points, slow_qs = _merge(slow, s, config.dedup_tol)
-    return _result(found, slow_points, slow_qs, member_dt_tau(ensemble), config)
+        _complete(found, config, tol_q, max_points=max_points, log=log)
+    # the slow points, after the completion (which never sees them): those that run into a root in float64 add
+    # it; those with a fixed point within their own slow region are that point, not a slow point
+    slow_points, slow_qs, slow_r = found.slow_only(*_merge(slow, s, config.dedup_tol), config.dedup_tol)
+    near_p, near_q, near_r = found.slow_only(*_merge(near, s, config.dedup_tol), config.dedup_tol)
+    if any(found.demoted):  # accepted at the working precision, not roots in float64: slow points at most
+        dp, dq, dr = found.slow_only(*_merge(found.demoted, s, config.dedup_tol), config.dedup_tol)
+        slow_points, slow_qs, slow_r = ([np.concatenate(pair) for pair in zip(*lists)]
+                                        for lists in ((slow_points, dp), (slow_qs, dq), (slow_r, dr)))
+    # with every root known: the rule once more (a slow point may have added a root near another)
+    slow_points, slow_qs, _ = found.far_only(slow_points, slow_qs, slow_r)
+    found.add_slow(*found.far_only(near_p, near_q, near_r))
+    result = _result(found, slow_points, slow_qs, member_dt_tau(ensemble), config)
+    if log is not None:
+        for kk in range(k):
+            if found.capped[kk]:
+                log(f"  member {kk}: the search was cut short by {', '.join(sorted(found.capped[kk]))} "
+                    f"({int(np.sum(found.exact[kk]))} fixed points): the count is a lower bound")
+    return result
 
 
 def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) -> FixedPoints:
@@ -987,7 +1337,8 @@ def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) ->
         is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out.astype(dt)[order],
         slow_member=slow_member, slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
         slow_q=np.concatenate(slow_q).astype(dt), exact=exact[order], n_marginal=n_marginal[order],
-        marginal_tol=float(delta),
+        marginal_tol=float(delta), capped=np.asarray([bool(c) for c in found.capped]),
+        new_last_round=found.new_last.copy(),
     )
 
 
@@ -1023,11 +1374,15 @@ def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: Fixe
             sel = [(fp.member == kk) & (fp.exact == exact) for kk in range(k)]
             return [fp.points[m].astype(np.float64) for m in sel], [fp.q[m].astype(np.float64) for m in sel]
 
-        found.add(*part(True))
-        _complete(found, config, config.default_tol_q(s))
-        found.add(*found.new_only(*part(False), config.dedup_tol), exact=False)
-        slow = [fp.slow_points[fp.slow_member == kk] for kk in range(k)]
-        slow_q = [fp.slow_q[fp.slow_member == kk] for kk in range(k)]
+        found.add(*part(True), config.dedup_tol)
+        _complete(found, config, config.default_tol_q(s), max_points=_max_points(config, k, s))
+        found.add_slow(*found.slow_only(*part(False), config.dedup_tol))
+        slow = [fp.slow_points[fp.slow_member == kk].astype(np.float64) for kk in range(k)]
+        slow_q = [fp.slow_q[fp.slow_member == kk].astype(np.float64) for kk in range(k)]
+        slow, slow_q, _ = found.slow_only(slow, slow_q, config.dedup_tol)
+        for kk in range(k):  # a limit that cut the earlier search short still holds
+            if fp.capped[kk]:
+                found.capped[kk].add("earlier search")
         return _result(found, slow, slow_q, member_dt_tau(ensemble), config)
 
 

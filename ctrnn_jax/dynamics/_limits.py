@@ -52,4 +52,23 @@ def check_fixed_point_memory(members: int, state_size: int, config, *, trials: i
     return need
 
 
-__all__ = ["check_fixed_point_memory", "fixed_point_memory"]
+_POINT_BYTES = 8 + 8 + 16  # per Jacobian entry of a fixed point: the working copy (<= 8), float64, complex eig
+_AUTO_SHARE = 0.25  # the share of the available memory the fixed points of all members may take
+AUTO_MAX_POINTS_FLOOR = 1024  # `max_points=None` never bounds a member below this
+_NO_MEMORY_INFO = 1 << 16  # the bound where the available memory is unknown
+
+
+def auto_max_points(members: int, state_size: int, itemsize: int = 4) -> int:
+    """The bound on a member's fixed points when `FixedPointConfig.max_points` is None: as many as a quarter
+    of the available memory holds for `members` members (each point keeps an `S × S` Jacobian at the working
+    precision and in float64, and its eigendecomposition: about `32 S²` bytes), at least
+    `AUTO_MAX_POINTS_FLOOR`. The completion stops a member at the bound and flags it `capped`."""
+    s = int(state_size)
+    per_point = s * s * (_POINT_BYTES - 8 + int(itemsize)) + 64 * s
+    have, _ = available_memory()
+    if have is None:
+        return max(AUTO_MAX_POINTS_FLOOR, _NO_MEMORY_INFO)
+    return max(AUTO_MAX_POINTS_FLOOR, int(_AUTO_SHARE * have // (max(1, int(members)) * per_point)))
+
+
+__all__ = ["auto_max_points", "check_fixed_point_memory", "fixed_point_memory"]

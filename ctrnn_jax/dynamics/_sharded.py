@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from ..training._distributed import gather_bytes
-from ._fixed_points import _FP_ARRAYS, _SLOW_ARRAYS, FixedPoints
+from ._fixed_points import _FP_ARRAYS, _MEMBER_ARRAYS, _SLOW_ARRAYS, FixedPoints
 
 
 def gather_fixed_points(fixed_points: FixedPoints, lo: int, n_members: int) -> FixedPoints:
@@ -21,7 +21,7 @@ def gather_fixed_points(fixed_points: FixedPoints, lo: int, n_members: int) -> F
 
 
 def _to_bytes(fixed_points: FixedPoints, lo: int) -> bytes:
-    arrays = {name: getattr(fixed_points, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs")}
+    arrays = {name: getattr(fixed_points, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, *_MEMBER_ARRAYS, "inputs")}
     if fixed_points.eigvecs is not None:
         arrays["eigvecs"] = fixed_points.eigvecs
     buf = io.BytesIO()

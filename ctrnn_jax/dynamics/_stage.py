@@ -38,8 +38,15 @@ from ..tasks._task import check_task, task_hold_steps, task_readout_tolerance
 from ..training._distributed import is_distributed, local_members
 from ..training._sharding import member_mesh
 from ._config import FixedPointConfig
-from ._limits import check_fixed_point_memory
-from ._fixed_points import FixedPoints, _full_states, as_ensemble, find_fixed_points, member_dt_tau
+from ._limits import auto_max_points, check_fixed_point_memory
+from ._fixed_points import (
+    FixedPoints,
+    _full_states,
+    as_ensemble,
+    default_newton_starts,
+    find_fixed_points,
+    member_dt_tau,
+)
 
 
 _PROBE_LENGTH = 200  # steps of the probe trials of a network without a task
@@ -194,11 +201,15 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if lo:  # another process's members: its own draws
             k_cand, k_find = jax.random.fold_in(k_cand, lo), jax.random.fold_in(k_find, lo)
         if log is not None:
-            log(f"fixed points at input {np.round(np.asarray(u, np.float64), 4).tolist()}: {hi - lo} member(s), {config.n_candidates} "
-                "candidates each ...")
+            bound = config.max_points if config.max_points is not None else auto_max_points(
+                hi - lo, ensemble.state_size, np.dtype(config.dtype).itemsize)
+            log(f"fixed points at input {np.round(np.asarray(u, np.float64), 4).tolist()}: {hi - lo} member(s), "
+                f"{config.n_candidates} candidates each, at most {bound} points per member "
+                f"({'max_points' if config.max_points is not None else 'max_points=None: the memory budget'}) ...")
         h0, steps = fixed_point_candidates(local, trials, config, key=k_cand)
         found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find, slow_q=slow_q,
-                                  slow_readout=slow_readout)
+                                  slow_readout=slow_readout, log=log,
+                                  newton_starts=default_newton_starts(config, hi - lo, ensemble.state_size))
         if is_distributed():
             from ._sharded import gather_fixed_points
             found = gather_fixed_points(found, lo, k)
