@@ -203,7 +203,9 @@ def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: flo
                               eigvecs=None, is_stable=fixed_points.is_stable[point],
                               is_stable_ct=fixed_points.is_stable_ct[point], n_unstable=fixed_points.n_unstable[point],
                               outputs=fixed_points.outputs[point], exact=np.ones(len(combos), bool),
-                              n_marginal=fixed_points.n_marginal[point])
+                              n_marginal=fixed_points.n_marginal[point], capped=None, new_last_round=None,
+                              slow_member=np.zeros(0, int), slow_points=np.zeros((0, ensemble.state_size)),
+                              slow_q=np.zeros(0))
     per_row = _member_rows(ensemble, member)
     cont = follow_fixed_points(per_row, rep, u0 + max_scale * direction, **continuation)
     c_star = np.array([np.nan if cont.first_loss(b) is None else cont.first_loss(b) * max_scale
