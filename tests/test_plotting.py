@@ -230,7 +230,34 @@ PLOTS = {
     "plot_distance_matrices": lambda rng, fp: ((rng.uniform(size=(4, 4)), rng.uniform(size=(4, 4)),
                                                 ["a", "a", "b", "b"]), {}),
     "plot_topology_graphs": lambda rng, fp: (([square_graph(), square_graph()], ["one", "two"]), {}),
+    "plot_bifurcation_diagram": lambda rng, fp: ((a_continuation(rng),), {}),
+    "plot_memory_lifetimes": lambda rng, fp: ((a_memory_check(rng),), {}),
 }
+
+
+def a_continuation(rng):
+    """A hand-made `Continuation`: two branches of one member, a fold on the first."""
+    from ctrnn_jax.dynamics import Continuation
+    p = [np.linspace(0.0, 0.6, 7), np.linspace(0.0, 1.0, 5)]
+    return Continuation(member=np.zeros(2, int), start=np.zeros((2, 3)), end=np.ones((2, 3)), param=p,
+                        states=[rng.normal(size=(x.size, 4)) for x in p],
+                        outputs=[rng.normal(size=(x.size, 3)) for x in p],
+                        eigvals=[np.full((x.size, 4), 0.5 + 0j) for x in p],
+                        n_unstable=[np.zeros(7, int), np.ones(5, int)], ended=np.array(["left the path"] * 2),
+                        events=[{"member": 0, "branch": 0, "kind": "saddle-node", "param": 0.6, "input": np.zeros(3),
+                                 "state": np.zeros(4), "output": np.zeros(3), "stable_lost": True}])
+
+
+def a_memory_check(rng):
+    """A hand-made `MemoryCheck` of 2 members and 3 memory states, with lifetimes."""
+    from ctrnn_jax.dynamics import MemoryCheck
+    k, n = 2, 3
+    return MemoryCheck(labels=np.ones((n, 3)), states=rng.normal(size=(k, n, 4)), start_error=np.zeros((k, n)),
+                       drift=np.zeros((k, n)), holds=np.array([[True, False, False], [True, True, False]]),
+                       ratio=np.zeros((k, n)), growth=np.zeros((k, n)), response=np.zeros((k, n)),
+                       verdict=np.array(["short-lived", "short-lived"]), epsilon=np.zeros((k, n)),
+                       inputs=np.zeros(3), tolerance=0.14, horizon_steps=3400,
+                       n_perturbations=4, lifetime=np.array([[3400, 50, 800], [3400, 3400, 20]]), trial_steps=340)
 
 # the one-panel functions, which take `ax=` (plot_state_space: a 3-D one)
 ONE_PANEL = ["plot_connectivity", "plot_eigenvalues", "plot_training_curves", "plot_task_state_space",
