@@ -270,23 +270,25 @@ def test_fixed_points_found_with_other_settings_are_found_again(searched):
     assert found is None and "settings" in said, said
 
 
-def test_fixed_points_of_another_task_are_found_again(searched, tmp_path):
+def _rewritten(searched, tmp_path, change):
+    """A copy of the searched run whose fixed_points.npz is `change(fp)` (a dict of fields to replace)."""
     from ctrnn_jax import FixedPoints
     run = tmp_path / "run"
     shutil.copytree(searched / "zeros", run)
     fp = FixedPoints.from_npz(run / "fixed_points.npz")
-    other = {**fp.found_with, "task": {**fp.found_with["task"], "config": {"n_bits": 7}}}
-    dataclasses.replace(fp, found_with=other).to_npz(run / "fixed_points.npz")
+    dataclasses.replace(fp, **change(fp)).to_npz(run / "fixed_points.npz")
+    return run
+
+
+def test_fixed_points_of_another_task_are_found_again(searched, tmp_path):
+    run = _rewritten(searched, tmp_path, lambda fp: {"found_with": {
+        **fp.found_with, "task": {**fp.found_with["task"], "config": {"n_bits": 7}}}})
     found, said = _stored(run)
     assert found is None and "task" in said, said
 
 
 def test_non_finite_fixed_points_are_found_again(searched, tmp_path):
-    from ctrnn_jax import FixedPoints
-    run = tmp_path / "run"
-    shutil.copytree(searched / "zeros", run)
-    fp = FixedPoints.from_npz(run / "fixed_points.npz")
-    dataclasses.replace(fp, points=np.full_like(fp.points, np.nan)).to_npz(run / "fixed_points.npz")
+    run = _rewritten(searched, tmp_path, lambda fp: {"points": np.full_like(fp.points, np.nan)})
     found, said = _stored(run)
     assert found is None and "finite" in said, said
 
@@ -294,10 +296,7 @@ def test_non_finite_fixed_points_are_found_again(searched, tmp_path):
 def test_fixed_points_written_before_their_settings_are_found_again(searched, tmp_path):
     """An old file (fingerprint, no record of inputs, settings, task) still loads, and is found again."""
     from ctrnn_jax import FixedPoints
-    run = tmp_path / "run"
-    shutil.copytree(searched / "zeros", run)
-    fp = FixedPoints.from_npz(run / "fixed_points.npz")
-    dataclasses.replace(fp, found_with=None).to_npz(run / "fixed_points.npz")
+    run = _rewritten(searched, tmp_path, lambda fp: {"found_with": None})
     assert FixedPoints.from_npz(run / "fixed_points.npz").found_with is None
     found, said = _stored(run)
     assert found is None and "settings" in said, said

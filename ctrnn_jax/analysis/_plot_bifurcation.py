@@ -2,11 +2,15 @@
 stable stretches solid and unstable ones dashed, the bifurcations marked."""
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dynamics._continuation import Continuation
 from ._figure import _figure, _save
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _EVENT_MARKERS = {"saddle-node": ("o", "tab:red"), "hopf": ("*", "tab:blue"), "flip": ("s", "tab:green"),
                   "branch point": ("D", "tab:purple")}

@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_int
-from ._fixed_points import FixedPoints, as_ensemble, text_table
-from ._linearization import _member_rows, linearize_states
+from .._checks import check_int, check_positive
+from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
+from ._linearization import linearize_states
 
 _EVENTS = ("saddle-node", "hopf", "flip", "branch point")
 
@@ -224,49 +224,61 @@ def follow_fixed_points(ensemble, fixed_points: FixedPoints, end, *, start=None,
     if fixed_points.n_members != k or fixed_points.points.shape[-1] != n:
         raise ValueError(f"`fixed_points` has {fixed_points.n_members} members of state size "
                          f"{fixed_points.points.shape[-1]}; the ensemble has {k} of {n}.")
-    check_int("max_steps", max_steps, 1)
-    check_int("newton_steps", newton_steps, 1)
-    for name, v in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-            raise ValueError(f"`{name}` must be a positive finite number, got {v!r}.")
-    if not ds_min <= ds <= ds_max:
-        raise ValueError(f"the step lengths must satisfy ds_min <= ds <= ds_max, got {ds_min}, {ds}, {ds_max}.")
     end = _check_path_end("end", end, k, m)
     start = np.asarray(fixed_points.inputs, np.float64) if start is None else _check_path_end("start", start, k, m)
     rows = np.flatnonzero(fixed_points.exact) if points is None else np.arange(len(fixed_points))[np.asarray(points)]
     member = fixed_points.member[rows].astype(int)
+    return follow_states(ensemble, member, fixed_points.points[rows], start[member], end[member], label=label,
+                         max_steps=max_steps, ds=ds, ds_min=ds_min, ds_max=ds_max, newton_steps=newton_steps, tol=tol)
+
+
+def follow_states(ensemble, member, states, start, end, *, label: str = "p", max_steps: int = 400,
+                  ds: float = 0.02, ds_min: float = 1e-6, ds_max: float = 0.05, newton_steps: int = 6,
+                  tol: float | None = None) -> Continuation:
+    """`follow_fixed_points` from arrays, one branch per row: `member` `(B,)`, the fixed points `states`
+    `(B, S)` at the inputs `start` `(B, M)`, each followed to its own `end` `(B, M)`; the other arguments as
+    there."""
+    ensemble = as_ensemble(ensemble)
+    n = ensemble.state_size
+    check_int("max_steps", max_steps, 1)
+    check_int("newton_steps", newton_steps, 1)
+    for name, v in (("ds", ds), ("ds_min", ds_min), ("ds_max", ds_max)):
+        check_positive(name, v)
+    if not ds_min <= ds <= ds_max:
+        raise ValueError(f"the step lengths must satisfy ds_min <= ds <= ds_max, got {ds_min}, {ds}, {ds_max}.")
+    member = np.asarray(member, int).reshape(-1)
+    states = np.asarray(states, np.float64).reshape(member.size, n)
+    start = np.asarray(start, np.float64).reshape(member.size, ensemble.n_inputs)
+    end = np.asarray(end, np.float64).reshape(member.size, ensemble.n_inputs)
     dtype = ensemble.W_rec.dtype
     if tol is None:
         tol = (1e-10 if dtype == jnp.float64 else 1e-5) * float(np.sqrt(n))
-    if rows.size == 0:
-        return Continuation(member=member, start=start[member], end=end[member], param=[], states=[], outputs=[],
+    if member.size == 0:
+        return Continuation(member=member, start=start, end=end, param=[], states=[], outputs=[],
                             eigvals=[], n_unstable=[], ended=np.zeros(0, "<U16"), events=[], label=label)
-    zs, oks, y0, ended = _follow(_member_rows(ensemble, member), jnp.asarray(fixed_points.points[rows], dtype),
-                                 jnp.asarray(start[member], dtype), jnp.asarray(end[member] - start[member], dtype),
+    du = end - start
+    zs, oks, y0, ended = _follow(_rows(ensemble, member.tolist()), jnp.asarray(states, dtype),
+                                 jnp.asarray(start, dtype), jnp.asarray(du, dtype),
                                  ds, ds_min, ds_max, tol, max_steps=int(max_steps), newton_steps=int(newton_steps))
     zs, oks, y0 = np.asarray(zs, np.float64), np.asarray(oks), np.asarray(y0, np.float64)
-    branches = [np.concatenate([y0[b][None], zs[b][oks[b]]], 0) for b in range(rows.size)]
+    branches = [np.concatenate([y0[b][None], zs[b][oks[b]]], 0) for b in range(member.size)]
     sizes = [br.shape[0] for br in branches]
     flat = np.concatenate(branches, 0)
-    which = np.repeat(np.arange(rows.size), sizes)
-    du = end[member] - start[member]
-    inputs = start[member][which] + flat[:, n:] * du[which]
-    lin = linearize_states(ensemble, member[which], flat[:, :n], inputs)
-    outs = _readouts(ensemble, member[which], flat[:, :n])
+    which = np.repeat(np.arange(member.size), sizes)
+    lin = linearize_states(ensemble, member[which], flat[:, :n], start[which] + flat[:, n:] * du[which])
     cuts = np.cumsum(sizes)[:-1]
     param = np.split(flat[:, n], cuts)
     states = np.split(flat[:, :n], cuts)
     eig = np.split(lin.eigvals, cuts)
     unstable = [np.sum(np.abs(e) > 1.0, axis=-1) for e in eig]
+    outputs = np.split(_readouts(ensemble, member[which], flat[:, :n]), cuts)
     events = []
-    outputs = np.split(outs, cuts)
-    for b in range(rows.size):
-        events += _events(b, int(member[b]), param[b], states[b], eig[b], outputs[b], start[member[b]], du[b])
-    _refine_folds(ensemble, member, events, param, states, start[member], du, dtype, tol, newton_steps)
+    for b in range(member.size):
+        events += _events(b, int(member[b]), param[b], states[b], eig[b], outputs[b], start[b], du[b])
+    _refine_folds(ensemble, member, events, param, states, start, du, dtype, tol, newton_steps)
     names = np.array(["out of steps", "left the path", "step too small"])
-    return Continuation(member=member, start=start[member], end=end[member], param=param, states=states,
-                        outputs=outputs, eigvals=eig, n_unstable=unstable,
-                        ended=names[np.asarray(ended)], events=events, label=label)
+    return Continuation(member=member, start=start, end=end, param=param, states=states, outputs=outputs,
+                        eigvals=eig, n_unstable=unstable, ended=names[np.asarray(ended)], events=events, label=label)
 
 
 _FINE_STEPS = 64  # attempts of the fine pass over a fold
@@ -292,7 +304,7 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         signs.append((p[i - 1], sign))
     rows = np.asarray(rows)
     fine_ds = np.asarray(spans) / 50
-    zs, oks, y0, _ = _follow(_member_rows(ensemble, member[rows]), jnp.asarray(np.asarray(s0), dtype),
+    zs, oks, y0, _ = _follow(_rows(ensemble, member[rows].tolist()), jnp.asarray(np.asarray(s0), dtype),
                              jnp.asarray(np.asarray(u0), dtype), jnp.asarray(np.asarray(dus), dtype),
                              float(np.min(fine_ds)), float(np.min(fine_ds)) * 1e-3, float(np.max(fine_ds)), tol,
                              max_steps=_FINE_STEPS, newton_steps=int(newton_steps))
@@ -376,4 +388,4 @@ def _events(b, member, p, s, eig, out, u0, du) -> list[dict]:
     return sorted(found, key=lambda e: e["param"])
 
 
-__all__ = ["Continuation", "follow_fixed_points"]
+__all__ = ["Continuation", "follow_fixed_points", "follow_states"]

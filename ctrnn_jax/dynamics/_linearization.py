@@ -23,19 +23,11 @@ vmapped over the points (each with its member's weights) and compiled once per s
 import dataclasses
 import functools
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..models._base import AbstractRNN
-from ._fixed_points import FixedPoints, as_ensemble, text_table
-
-
-def _member_rows(ensemble: AbstractRNN, member: np.ndarray) -> AbstractRNN:
-    """The ensemble's arrays taken at `member` `(P,)`: one network per point."""
-    idx = jnp.asarray(member, jnp.int32)
-    return jax.tree_util.tree_map(lambda a: a[idx] if eqx.is_array(a) else a, ensemble)
+from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
 
 
 @jax.jit
@@ -222,7 +214,7 @@ def linearize_states(ensemble, member, states, inputs) -> Linearization:
         raise ValueError(f"`member` must index the ensemble's {ensemble.W_out.shape[0]} members.")
     dtype = ensemble.W_rec.dtype
     if member.size:
-        a, b, d = _jacobians(_member_rows(ensemble, member), jnp.asarray(states, dtype), jnp.asarray(inputs, dtype))
+        a, b, d = _jacobians(_rows(ensemble, member.tolist()), jnp.asarray(states, dtype), jnp.asarray(inputs, dtype))
         a, b, d = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(d, np.float64)
     else:
         s, m = ensemble.state_size, ensemble.n_inputs
@@ -319,7 +311,7 @@ def prediction_error(ensemble, linearization: Linearization, *, radii=(1e-3, 1e-
     dtype = ensemble.W_rec.dtype
     if p == 0:
         return PredictionError(member=lin.member, radii=radii, steps=steps, error=np.zeros((0, radii.size, steps.size)))
-    true = np.asarray(_iterate(_member_rows(ensemble, lin.member), jnp.asarray(lin.points, dtype),
+    true = np.asarray(_iterate(_rows(ensemble, lin.member.tolist()), jnp.asarray(lin.points, dtype),
                                jnp.asarray(lin.inputs, dtype),
                                jnp.asarray(starts.reshape(p, -1, s), dtype), k_max=k_max), np.float64)
     true = true.reshape(p, radii.size, n_directions, k_max, s)[:, :, :, steps - 1]  # (P, R, D, K, S)

@@ -23,9 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._continuation import follow_fixed_points
-from ._fixed_points import FixedPoints, as_ensemble, text_table
-from ._linearization import _member_rows
+from ._continuation import _readouts, follow_states
+from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
 
 _CORNER = 0.5  # a readout within this of a memory readout, on every output, is that memory
 
@@ -196,31 +195,20 @@ def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: flo
     u0 = np.asarray(fixed_points.inputs, np.float64)[member]
     direction = np.zeros((len(combos), m))
     direction[np.arange(len(combos)), channel] = sign * amplitude[channel]
-    # one branch per row: a FixedPoints with the row's point repeated, one "member" per row
-    rep = dataclasses.replace(fixed_points, n_members=len(combos), inputs=u0, member=np.arange(len(combos)),
-                              points=fixed_points.points[point], q=fixed_points.q[point],
-                              jacobians=fixed_points.jacobians[point], eigvals=fixed_points.eigvals[point],
-                              eigvecs=None, is_stable=fixed_points.is_stable[point],
-                              is_stable_ct=fixed_points.is_stable_ct[point], n_unstable=fixed_points.n_unstable[point],
-                              outputs=fixed_points.outputs[point], exact=np.ones(len(combos), bool),
-                              n_marginal=fixed_points.n_marginal[point], capped=None, new_last_round=None,
-                              slow_member=np.zeros(0, int), slow_points=np.zeros((0, ensemble.state_size)),
-                              slow_q=np.zeros(0))
-    per_row = _member_rows(ensemble, member)
-    cont = follow_fixed_points(per_row, rep, u0 + max_scale * direction, **continuation)
+    cont = follow_states(ensemble, member, fixed_points.points[point], u0, u0 + max_scale * direction, **continuation)
     c_star = np.array([np.nan if cont.first_loss(b) is None else cont.first_loss(b) * max_scale
                        for b in range(len(combos))])
     scales = np.arange(1, int(np.floor(max_scale / step + 1e-9)) + 1) * step
     inputs = u0[:, None, :] + scales[None, :, None] * direction[:, None, :]
     dtype = ensemble.W_rec.dtype
     starts = np.broadcast_to(fixed_points.points[point][:, None, :], (len(combos), scales.size, ensemble.state_size))
+    per_row = _rows(ensemble, member.tolist())
     held = _run(per_row, jnp.asarray(starts, dtype), jnp.asarray(inputs, dtype), hold=int(hold))
     # then the input is switched off: where does the state settle?
     relaxed = np.asarray(_run(per_row, held, jnp.asarray(np.broadcast_to(u0[:, None, :], inputs.shape), dtype),
                               hold=int(hold)), np.float64)
-    w = np.asarray(ensemble.W_out, np.float64)[member]
-    b = np.asarray(ensemble.b_out, np.float64).reshape(ensemble.W_out.shape[0], -1)[member]
-    z = np.einsum("roi,rci->rco", w, relaxed[..., : ensemble.n_units]) + b[:, None, :]
+    z = _readouts(ensemble, np.repeat(member, scales.size), relaxed.reshape(-1, ensemble.state_size)).reshape(
+        len(combos), scales.size, -1)
     left = np.max(np.abs(z - mem[:, None, :]), axis=-1) > _CORNER  # (R, C)
     first = np.where(left.any(axis=1), scales[np.argmax(left, axis=1)], np.nan)
     return Switching(member=member, point=point, memory=mem, channel=channel, sign=sign.astype(int),
