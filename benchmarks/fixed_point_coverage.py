@@ -2,10 +2,14 @@
 
 Random tanh networks `h ← tanh(W h)` (a = 1, no input, `W ~ gain/√N` Gaussian) and a random GRU: the
 reference is a many-start damped Newton in NumPy float64 (`reference_roots`), its roots deduplicated after
-polishing; the stage runs with default settings. `union` counts the roots either found.
+polishing; the stage runs with default settings. `union` counts the roots either found. Where
+`benchmarks/golub_points.npz` (Golub's finder, PyTorch) or `golub_points_tf.npz` (TensorFlow) exist
+(`benchmarks/golub_finder.py` writes them), the roots Golub's finder found on the same networks are matched
+against the same reference too (`golub_<version>_of_reference`, its union over seeds). A point matches a
+root within `MATCH` (Euclidean).
 Prints a table and writes `benchmarks/fixed_point_coverage.json`.
 
-    PYTHONPATH=. python benchmarks/fixed_point_coverage.py [--starts 4000]
+    PYTHONPATH=. python benchmarks/fixed_point_coverage.py [--starts 10000]
 """
 
 import argparse
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+MATCH = 1e-3
 CASES = [("tanh N=64 gain 2.5", "tanh", 64, 2.5, 0), ("tanh N=32 gain 4", "tanh", 32, 4.0, 0),
          ("GRU N=32 W_rec x3", "gru", 32, 3.0, 0)]
 
@@ -91,11 +96,16 @@ def stage_roots(model):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--starts", type=int, default=4000)
+    parser.add_argument("--starts", type=int, default=10000)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("fixed_point_coverage.json"))
     args = parser.parse_args()
+    golub = {}
+    for version, file in (("torch", "golub_points.npz"), ("tf", "golub_points_tf.npz")):
+        path = Path(__file__).with_name(file)
+        if path.exists():
+            golub[version] = dict(np.load(path))
     rows = []
-    for name, cell, n, gain, seed in CASES:
+    for case, (name, cell, n, gain, seed) in enumerate(CASES):
         model = make_network(cell, n, gain, seed)
         t0 = time.perf_counter()
         ref, ref_stable = reference_roots(model, args.starts, np.random.default_rng(seed + 1))
@@ -103,8 +113,8 @@ def main():
         fp, t_stage = stage_roots(model)
         pts = fp.points[fp.exact].astype(np.float64)
         d = np.linalg.norm(ref[:, None] - pts[None], axis=2) if len(pts) and len(ref) else np.zeros((len(ref), 0))
-        hit = d.min(axis=1) < 1e-4 if d.size else np.zeros(len(ref), bool)
-        extra = int(np.sum(d.min(axis=0) >= 1e-4)) if d.size else len(pts)
+        hit = d.min(axis=1) < MATCH if d.size else np.zeros(len(ref), bool)
+        extra = int(np.sum(d.min(axis=0) >= MATCH)) if d.size else len(pts)
         rows.append({"case": name, "N": n, "gain": gain, "seed": seed, "reference_roots": len(ref),
                      "reference_starts": args.starts, "reference_attractors": int(np.sum(ref_stable)),
                      "stage_points": len(pts), "stage_found_of_reference": int(np.sum(hit)),
@@ -112,6 +122,11 @@ def main():
                      "stage_not_in_reference": extra, "union": len(ref) + extra, "capped": bool(fp.capped[0]),
                      "new_last_round": int(fp.new_last_round[0]), "stage_s": round(t_stage, 1),
                      "reference_s": round(t_ref, 1)})
+        for version, points in golub.items():
+            g = points.get(f"case{case}", np.zeros((0, n))).reshape(-1, n)
+            dg = np.linalg.norm(ref[:, None] - g[None], axis=2) if len(g) and len(ref) else np.zeros((len(ref), 0))
+            rows[-1][f"golub_{version}_points"] = len(g)
+            rows[-1][f"golub_{version}_of_reference"] = int(np.sum(dg.min(axis=1) < MATCH)) if dg.size else 0
         print(rows[-1], flush=True)
     header = list(rows[0])
     print("  ".join(header))

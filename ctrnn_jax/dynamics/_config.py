@@ -26,7 +26,7 @@ class FixedPointConfig:
     - `restarts`: extra search rounds from candidates made of the points found so far (>= 0).
     - `newton_starts`: uniform starts per member (in the box of the candidates) searched by damped Newton
       alone, 32 iterations, without Adam: Newton reaches saddles of high index whose neighbourhoods Adam on
-      q passes by (>= 0; None: as many as about 4·10¹⁰ flops allow, between 64 and `n_candidates`).
+      q passes by (>= 0; None: as many as about 4·10¹⁰ flops allow, between 64 and 4 × `n_candidates`).
     - `adam_steps`: Adam steps on the speed q = ½‖F(s) − s‖² (>= 0).
     - `learning_rate`: Adam's initial learning rate (> 0).
     - `final_learning_rate`: Adam's final learning rate; the rate decays exponentially to it (> 0).
