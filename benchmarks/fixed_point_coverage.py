@@ -123,10 +123,17 @@ def main():
                      "new_last_round": int(fp.new_last_round[0]), "stage_s": round(t_stage, 1),
                      "reference_s": round(t_ref, 1)})
         for version, points in golub.items():
-            g = points.get(f"case{case}", np.zeros((0, n))).reshape(-1, n)
-            dg = np.linalg.norm(ref[:, None] - g[None], axis=2) if len(g) and len(ref) else np.zeros((len(ref), 0))
-            rows[-1][f"golub_{version}_points"] = len(g)
-            rows[-1][f"golub_{version}_of_reference"] = int(np.sum(dg.min(axis=1) < MATCH)) if dg.size else 0
+            seeds = sorted(key for key in points if key.startswith(f"case{case}_seed") and key.count("_") == 1)
+            for label, keys in (("", [f"case{case}"]), ("_per_seed", seeds)):
+                found, hits = [], []
+                for key in keys:
+                    g = points.get(key, np.zeros((0, n))).reshape(-1, n)
+                    dg = (np.linalg.norm(ref[:, None] - g[None], axis=2) if len(g) and len(ref)
+                          else np.zeros((len(ref), 0)))
+                    found.append(len(g))
+                    hits.append(int(np.sum(dg.min(axis=1) < MATCH)) if dg.size else 0)
+                rows[-1][f"golub_{version}_points{label}"] = found if label else found[0]
+                rows[-1][f"golub_{version}_of_reference{label}"] = hits if label else hits[0]
         print(rows[-1], flush=True)
     header = list(rows[0])
     print("  ".join(header))

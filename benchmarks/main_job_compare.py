@@ -1,11 +1,15 @@
 """The main job (`ctrnn-jax flipflop --out DIR --progress none`: train to criterion, fixed points, analysis) of
 two versions of the library, interleaved (A, B, A, B, ...): wall and CPU time, solve count, every member's test
 MSE, criterion step and restarts. Each version is a source tree put first on PYTHONPATH (e.g. a `git worktree`
-of a commit). The JSON is rewritten after every run, so a cut-short comparison keeps what it measured.
+of a commit), or the Python interpreter of a virtual environment the version is installed in (a fresh install:
+`python3 -m venv V && V/bin/pip install TREE`). Every run starts with an empty compilation cache of its own
+(`CTRNN_JAX_CACHE_DIR`), as the first run of a fresh install does. The JSON is rewritten after every run, so a
+cut-short comparison keeps what it measured.
 
     git worktree add /tmp/base31 45a2d3c; git worktree add /tmp/new31 HEAD
     python benchmarks/main_job_compare.py --a new=/tmp/new31 --b old=/tmp/base31 --repeats 3 \\
         --json benchmarks/cpu_main_job_31.json
+    python benchmarks/main_job_compare.py --a new=/tmp/venv-new/bin/python --b old=/tmp/venv-old/bin/python ...
 """
 
 import argparse
@@ -21,8 +25,12 @@ from pathlib import Path
 
 
 def run(label: str, tree: str, folder: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": tree}
-    cmd = [sys.executable, "-m", "ctrnn_jax._cli", "flipflop", "--out", str(folder), "--progress", "none"]
+    """One main job of the version `tree` (a source tree, or a venv's Python interpreter) into `folder`."""
+    installed = Path(tree).is_file()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if installed else {**os.environ, "PYTHONPATH": tree}
+    env["CTRNN_JAX_CACHE_DIR"] = str(folder.with_name(folder.name + "_xla"))
+    python = tree if installed else sys.executable
+    cmd = [python, "-m", "ctrnn_jax._cli", "flipflop", "--out", str(folder), "--progress", "none"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -57,8 +65,8 @@ def summary(rows: list, label: str) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--a", required=True, help="LABEL=SOURCE_TREE")
-    p.add_argument("--b", required=True, help="LABEL=SOURCE_TREE")
+    p.add_argument("--a", required=True, help="LABEL=SOURCE_TREE or LABEL=VENV/bin/python")
+    p.add_argument("--b", required=True, help="LABEL=SOURCE_TREE or LABEL=VENV/bin/python")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", default=None)
     args = p.parse_args()

@@ -1,3 +1,4 @@
+import gc
 import os
 import shutil
 import tempfile
@@ -23,6 +24,16 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 # The command lines the tests start as subprocesses use it too (ctrnn_jax/_cli/_cache.py), not ~/.cache.
 os.environ["CTRNN_JAX_CACHE_DIR"] = _CACHE_DIR
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """After each test module: drop JAX's in-memory caches of compiled programs and traces. The suite compiles
+    thousands of programs in one process; kept all at once they grow its memory for nothing (a later module
+    that needs one again reads it back from the persistent cache above)."""
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 def pytest_sessionfinish(session, exitstatus):

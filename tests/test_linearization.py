@@ -237,3 +237,34 @@ def test_selection_analysis_of_a_hand_built_line_attractor_in_two_contexts():
     np.testing.assert_allclose(sel.overlap[0, :, :2], np.stack([expected[:2]] * 2), rtol=1e-4)
     np.testing.assert_allclose(sel.ratio[0], [expected[0] / expected[1], expected[1] / expected[0]], rtol=1e-4)
     assert sel.has_line().all() and sel.evidence.tolist() == [0, 1]
+
+
+def test_the_finder_stores_the_input_jacobian_and_left_vectors_and_files_without_them_still_load(tmp_path):
+    """A linear network's one fixed point: `B = a W_in` and `L R = I` stored in `FixedPoints` and its file;
+    a file written before they were stored reads with None."""
+    rng = np.random.default_rng(1)
+    W, W_in, b = rng.normal(size=(4, 4)) * 0.2, rng.normal(size=(4, 3)), rng.normal(size=4) * 0.1
+    ens = _ctrnn(W, W_in, b, alpha=0.5, activation="linear")
+    fp = cj.find_fixed_points(ens, np.zeros(3), rng.normal(size=(1, 8, 4)),
+                              cj.FixedPointConfig(eigvecs=True, complete=False, restarts=0), newton_starts=0)
+    assert int(np.sum(fp.exact)) == 1
+    np.testing.assert_allclose(fp.points[0], np.linalg.solve(np.eye(4) - W, b), atol=1e-5)
+    assert fp.input_jacobians.shape == (1, 4, 3)
+    np.testing.assert_allclose(fp.input_jacobians[0], 0.5 * W_in, atol=1e-6)
+    np.testing.assert_allclose(fp.left_eigvecs[0] @ fp.eigvecs[0], np.eye(4), atol=1e-5)
+    for i in range(4):  # l A = λ l
+        np.testing.assert_allclose(fp.left_eigvecs[0, i] @ fp.jacobians[0], fp.eigvals[0, i] * fp.left_eigvecs[0, i],
+                                   atol=1e-5)
+    fp.to_npz(tmp_path / "fp.npz")
+    back = FixedPoints.from_npz(tmp_path / "fp.npz")
+    np.testing.assert_array_equal(back.input_jacobians, fp.input_jacobians)
+    np.testing.assert_array_equal(back.left_eigvecs, fp.left_eigvecs)
+    np.testing.assert_array_equal(back.select(0).input_jacobians, fp.input_jacobians)
+    with np.load(tmp_path / "fp.npz") as z:  # as written before: no B, no left vectors, no eigenvectors
+        old = {k: z[k] for k in z.files if k not in ("input_jacobians", "left_eigvecs", "eigvecs")}
+    np.savez(tmp_path / "old.npz", **old)
+    back = FixedPoints.from_npz(tmp_path / "old.npz")
+    assert back.input_jacobians is None and back.left_eigvecs is None and back.eigvecs is None
+    np.testing.assert_array_equal(back.points, fp.points)
+    with pytest.raises(ValueError, match="input_jacobians"):
+        dataclasses.replace(fp, input_jacobians=np.zeros((2, 4, 3)))

@@ -44,7 +44,9 @@ def _hidden_points(fp: FixedPoints, n: int) -> FixedPoints:
     if fp.points.shape[1] == n:
         return fp
     return dataclasses.replace(fp, points=fp.points[:, :n],
-                               eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :])
+                               eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :],
+                               left_eigvecs=None if fp.left_eigvecs is None else fp.left_eigvecs[:, :, :n],
+                               input_jacobians=None if fp.input_jacobians is None else fp.input_jacobians[:, :n])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -112,6 +112,8 @@ _NEWTON_CAP = 4  # ... and at most this many times `n_candidates`
 _FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_stable_ct", "n_unstable",
               "outputs", "exact", "n_marginal")
 _FP_OPTIONAL = ("exact", "n_marginal")  # absent from files written before slow points were analysed
+# per point, may be None (not computed, or files written before them): (P, S, S), (P, S, S), (P, S, M)
+_FP_EXTRA = ("eigvecs", "left_eigvecs", "input_jacobians")
 MARGINAL_TOL = 1e-3  # the default δ (`FixedPointConfig.marginal_tol`)
 _SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
 _MEMBER_ARRAYS = ("capped", "new_last_round")  # (K,) per member; absent from files written before them
@@ -158,6 +160,13 @@ class FixedPoints:
     - `jacobians`: `(P, N, N)` `∂F/∂h` at each point (the discrete map's Jacobian).
     - `eigvals`: `(P, N)` complex, its eigenvalues `λ`, sorted by decreasing `|λ|`.
     - `eigvecs`: `(P, N, N)` complex or `None`; column `eigvecs[p, :, i]` goes with `eigvals[p, i]`.
+    - `left_eigvecs`: `(P, N, N)` complex or `None` (kept with `eigvecs`): row `left_eigvecs[p, i, :]` is the
+      left eigenvector of `eigvals[p, i]`, normalised so that `left_eigvecs[p] @ eigvecs[p] = I`
+      (`lᵢ·rⱼ = δᵢⱼ`); for a slow or marginal mode, its selection vector (`ctrnn_jax.Linearization`).
+      complex128 whatever the working precision: at a nearly defective Jacobian (two eigenvectors nearly
+      parallel) `lᵢ·rᵢ = 1` makes `lᵢ` very long.
+    - `input_jacobians`: `(P, N, M)` or `None` (files written before it was stored): `B = ∂F/∂x` at each point
+      and the member's input, so that `h* + A (h − h*) + B (x − x*)` is the map's linearization there.
     - `is_stable`: `(P,)` bool, all `|λ| < 1`: stable for the discrete map.
     - `is_stable_ct`: `(P,)` bool, stable for the continuous-time flow `τ dh/dt = −h + σ(W_rec h + u)`,
       whose Jacobian `(J − I)/a` has eigenvalues `μ = (λ − 1)/a`: all `Re λ < 1`. The discrete map's
@@ -218,6 +227,8 @@ class FixedPoints:
     found_with: dict | None = None
     capped: np.ndarray | None = None
     new_last_round: np.ndarray | None = None
+    left_eigvecs: np.ndarray | None = None
+    input_jacobians: np.ndarray | None = None
 
     def __post_init__(self):
         if self.capped is None:
@@ -233,6 +244,11 @@ class FixedPoints:
             object.__setattr__(self, "exact", np.ones(self.member.shape[0], bool))
         if self.n_marginal is None:
             object.__setattr__(self, "n_marginal", count_marginal(self.eigvals, self.marginal_tol))
+        for name in _FP_EXTRA:
+            value = getattr(self, name)
+            if value is not None and (np.ndim(value) != 3 or np.shape(value)[0] != np.shape(self.member)[0]):
+                raise ValueError(f"`{name}` has shape {np.shape(value)}; expected ({np.shape(self.member)[0]}, ...), "
+                                 "one matrix per point like `member`, or None.")
         for name in ("exact", "n_marginal"):
             if np.shape(getattr(self, name)) != np.shape(self.member):
                 raise ValueError(f"`{name}` has shape {np.shape(getattr(self, name))}; expected "
@@ -308,19 +324,18 @@ class FixedPoints:
         keep, keep_slow = self.member == k, self.slow_member == k
         arrays = {name: getattr(self, name)[keep] for name in _FP_ARRAYS}
         arrays.update({name: getattr(self, name)[keep_slow] for name in _SLOW_ARRAYS})
-        eigvecs = None if self.eigvecs is None else self.eigvecs[keep]
-        return dataclasses.replace(self, eigvecs=eigvecs, **arrays)
+        arrays.update({name: None if getattr(self, name) is None else getattr(self, name)[keep] for name in _FP_EXTRA})
+        return dataclasses.replace(self, **arrays)
 
     def to_npz(self, path: str | os.PathLike) -> None:
-        """Write every array under its field name (plus `n_members`), atomically. `eigvecs` is
-        written only when it is not `None`."""
+        """Write every array under its field name (plus `n_members`), atomically. `eigvecs`, `left_eigvecs`
+        and `input_jacobians` are written only when they are not `None`."""
         arrays = {name: getattr(self, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS)}
         arrays["n_members"] = np.asarray(self.n_members)
         arrays["inputs"] = self.inputs
         arrays["marginal_tol"] = np.asarray(self.marginal_tol)
         arrays.update({name: getattr(self, name) for name in _MEMBER_ARRAYS})
-        if self.eigvecs is not None:
-            arrays["eigvecs"] = self.eigvecs
+        arrays.update({name: getattr(self, name) for name in _FP_EXTRA if getattr(self, name) is not None})
         if self.network is not None:
             arrays["network"] = np.asarray(self.network)
         if self.found_with is not None:
@@ -332,12 +347,13 @@ class FixedPoints:
     def from_npz(cls, path: str | os.PathLike) -> "FixedPoints":
         """Read a file written by `to_npz`. Raises `ValueError` naming the file if an array is missing
         or the lengths disagree. A file written before slow points were analysed (no `exact`, `n_marginal`,
-        `marginal_tol`) reads as all points exact, classified with the default δ."""
+        `marginal_tol`) reads as all points exact, classified with the default δ; one written before the input
+        Jacobians were stored reads with `input_jacobians = None`."""
         path = Path(path)
         required = (*[a for a in _FP_ARRAYS if a not in _FP_OPTIONAL], *_SLOW_ARRAYS, "n_members", "inputs")
         data = read_npz(path, required, "a fixed-points file (eigvecs optional)")
         p = data["member"].shape[0]
-        for name in (*_FP_ARRAYS, *(("eigvecs",) if "eigvecs" in data else ())):
+        for name in (*_FP_ARRAYS, *(name for name in _FP_EXTRA if name in data)):
             if name not in data:
                 continue
             if data[name].ndim < 1 or data[name].shape[0] != p:
@@ -356,7 +372,8 @@ class FixedPoints:
             found_with = None  # unreadable: as if not recorded (the points are found again where it matters)
         members = {name: data[name] for name in _MEMBER_ARRAYS
                    if name in data and data[name].shape == (int(data["n_members"]),)}
-        return cls(n_members=int(data["n_members"]), eigvecs=data.get("eigvecs"), network=network, **members,
+        extra = {name: data.get(name) for name in _FP_EXTRA}
+        return cls(n_members=int(data["n_members"]), network=network, **members, **extra,
                    marginal_tol=tol, found_with=found_with if isinstance(found_with, dict) else None, **arrays)
 
 
@@ -500,12 +517,14 @@ def _member(ensemble, k):
 
 @jax.jit
 def _linearize(ensemble, inputs, member, points):
-    """Jacobians `(P, S, S)` of `F` and readouts `(P, O)` of the hidden part at `points` of `member`s."""
+    """Jacobians `(P, S, S)` of `F`, input Jacobians `(P, S, M)` (`AbstractRNN.input_jacobian`) and readouts
+    `(P, O)` of the hidden part at `points` of `member`s."""
     with jax.default_matmul_precision("highest"):
         def one(k, s):
             model = _member(ensemble, k)
             _, A = model.residual_and_jacobian(s, inputs[k])
-            return A + jnp.eye(s.shape[-1], dtype=s.dtype), model.readout(model.hidden(s))
+            return (A + jnp.eye(s.shape[-1], dtype=s.dtype), model.input_jacobian(s, inputs[k]),
+                    model.readout(model.hidden(s)))
 
         return jax.vmap(one)(member, points)
 
@@ -765,6 +784,16 @@ def _eig(jacobians: np.ndarray, with_vectors: bool) -> tuple[np.ndarray, np.ndar
     return vals, vecs
 
 
+def _left_vectors(right: np.ndarray) -> np.ndarray:
+    """`(P, S, S)` left eigenvectors (rows) of `(P, S, S)` right ones (columns), `L R = I`: `R⁻¹` (the
+    pseudo-inverse where `R` is singular: a defective Jacobian)."""
+    right = right.astype(np.complex128)
+    try:
+        return np.linalg.solve(right, np.broadcast_to(np.eye(right.shape[-1]), right.shape))
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(right)
+
+
 def _restart_candidates(found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarray,
                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """New `(K, C, N)` candidates from each member's fixed points found so far, and the `(K, C)` number
@@ -882,6 +911,7 @@ class _Points:
         self.q = [np.zeros(0) for _ in range(k)]
         self.radius = [np.zeros(0) for _ in range(k)]
         self.jac = [np.zeros((0, s, s)) for _ in range(k)]
+        self.inp = [np.zeros((0, s, ensemble.n_inputs)) for _ in range(k)]
         self.vals = [np.zeros((0, s), np.complex128) for _ in range(k)]
         self.out = [np.zeros((0, ensemble.W_out.shape[1])) for _ in range(k)]
         self.exact = [np.zeros(0, bool) for _ in range(k)]
@@ -926,9 +956,9 @@ class _Points:
             return 0
         size = _pad_pow2(len(member))
         pad = size - len(member)
-        jac, out = _linearize(self.params, self.xs, jnp.asarray(np.pad(member, (0, pad))),
-                              jnp.asarray(np.pad(flat, ((0, pad), (0, 0))), self.dt))
-        jac, out = np.asarray(jac)[: len(member)], np.asarray(out)[: len(member)]
+        jac, inp, out = _linearize(self.params, self.xs, jnp.asarray(np.pad(member, (0, pad))),
+                                   jnp.asarray(np.pad(flat, ((0, pad), (0, 0))), self.dt))
+        jac, inp, out = (np.asarray(a)[: len(member)] for a in (jac, inp, out))
         vals, _ = _eig(jac, False)
         for kk in range(self.k):
             sel = member == kk
@@ -938,6 +968,7 @@ class _Points:
             self.q[kk] = np.concatenate([self.q[kk], q[sel]])
             self.radius[kk] = np.concatenate([self.radius[kk], radius[sel]])
             self.jac[kk] = np.concatenate([self.jac[kk], jac[sel]])
+            self.inp[kk] = np.concatenate([self.inp[kk], inp[sel]])
             self.vals[kk] = np.concatenate([self.vals[kk], vals[sel]])
             self.out[kk] = np.concatenate([self.out[kk], out[sel]])
             self.exact[kk] = np.concatenate([self.exact[kk], np.full(int(np.sum(sel)), exact)])
@@ -1321,10 +1352,12 @@ def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) ->
     member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(found.points)])
     points, q = np.concatenate(found.points), np.concatenate(found.q)
     jac, vals, out = np.concatenate(found.jac), np.concatenate(found.vals), np.concatenate(found.out)
+    inp = np.concatenate(found.inp)
     exact = np.concatenate(found.exact)
-    vecs = None
+    vecs = left = None
     if config.eigvecs:
         vals, vecs = _eig(jac, True)
+        left = _left_vectors(vecs)
     modulus = np.abs(vals)
     delta = config.marginal_tol
     n_unstable = np.sum(modulus > 1 + delta, axis=1).astype(np.int64)
@@ -1338,6 +1371,7 @@ def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) ->
         n_members=k, inputs=np.asarray(found.xs), member=member[order], points=points.astype(dt)[order],
         q=q.astype(dt)[order], jacobians=jac.astype(dt)[order], eigvals=vals[order].astype(cdt),
         eigvecs=None if vecs is None else vecs[order].astype(cdt), is_stable=is_stable[order],
+        left_eigvecs=None if left is None else left[order], input_jacobians=inp.astype(dt)[order],
         is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out.astype(dt)[order],
         slow_member=slow_member, slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
         slow_q=np.concatenate(slow_q).astype(dt), exact=exact[order], n_marginal=n_marginal[order],

@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from ..training._distributed import gather_bytes
-from ._fixed_points import _FP_ARRAYS, _MEMBER_ARRAYS, _SLOW_ARRAYS, FixedPoints
+from ._fixed_points import _FP_ARRAYS, _FP_EXTRA, _MEMBER_ARRAYS, _SLOW_ARRAYS, FixedPoints
 
 
 def gather_fixed_points(fixed_points: FixedPoints, lo: int, n_members: int) -> FixedPoints:
@@ -22,8 +22,7 @@ def gather_fixed_points(fixed_points: FixedPoints, lo: int, n_members: int) -> F
 
 def _to_bytes(fixed_points: FixedPoints, lo: int) -> bytes:
     arrays = {name: getattr(fixed_points, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, *_MEMBER_ARRAYS, "inputs")}
-    if fixed_points.eigvecs is not None:
-        arrays["eigvecs"] = fixed_points.eigvecs
+    arrays.update({name: getattr(fixed_points, name) for name in _FP_EXTRA if getattr(fixed_points, name) is not None})
     buf = io.BytesIO()
     np.savez(buf, lo=np.asarray(lo), n_members=np.asarray(fixed_points.n_members),
              marginal_tol=np.asarray(fixed_points.marginal_tol), **arrays)
@@ -47,10 +46,9 @@ def _merge(parts: list[dict]) -> FixedPoints:
                 arrays.setdefault(name, []).append(value)
     merged = {name: np.concatenate(values) for name, values in arrays.items()}
     order = np.lexsort((merged["member"], ~merged["exact"]))  # the exact points first, as find_fixed_points
-    merged.update({name: merged[name][order] for name in (*_FP_ARRAYS, "eigvecs") if name in merged})
-    eigvecs = merged.pop("eigvecs", None)
-    return FixedPoints(n_members=sum(int(a["n_members"]) for a in parts), eigvecs=eigvecs,
-                       marginal_tol=float(parts[0]["marginal_tol"]), **merged)
+    merged.update({name: merged[name][order] for name in (*_FP_ARRAYS, *_FP_EXTRA) if name in merged})
+    return FixedPoints(n_members=sum(int(a["n_members"]) for a in parts), marginal_tol=float(parts[0]["marginal_tol"]),
+                       **merged)
 
 
 __all__ = ["gather_fixed_points"]
