@@ -34,12 +34,15 @@ def run(label: str, tree: str, folder: Path) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # run from the run's own parent folder: `python -m` puts the working directory first on sys.path, so a run
+    # started inside a checkout would import the checkout's package instead of the version under test
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=folder.parent)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     row = {"label": label, "tree": tree, "rc": done.returncode, "wall_s": round(wall, 1),
            "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
            "load_start": round(load, 2), "load_end": round(os.getloadavg()[0], 2)}
+    row["imported"] = _imported(python, env, folder.parent)
     if done.returncode != 0:
         row["stderr"] = done.stderr[-2000:]
         return row
@@ -50,6 +53,12 @@ def run(label: str, tree: str, folder: Path) -> dict:
                 "stop_mse": config.get("stop_mse"), "stop_margin": config.get("stop_margin", 0.0),
                 "training_wall_s": (ev.get("training") or {}).get("wall_s")})
     return row
+
+
+def _imported(python: str, env: dict, cwd: Path) -> str:
+    """Where the version under test imports `ctrnn_jax` from (the check that it is the one meant)."""
+    return subprocess.run([python, "-c", "import ctrnn_jax; print(ctrnn_jax.__file__)"], env=env, cwd=cwd,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def summary(rows: list, label: str) -> dict:
