@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 _TMP_SUFFIX = ".tmp"
 _STALE_SECONDS = 3600.0  # a temporary file of another host is stale after this long (its writer is gone)
 

@@ -146,9 +146,9 @@ def test_report_html_is_self_contained_and_listed(analysed):
 
 def test_explorer_traces_follow_the_fixed_points(analysed):
     from ctrnn_jax import FixedPoints
+    from ctrnn_jax.analysis._analyze import analyze
     from ctrnn_jax.analysis._explorer import explorer_figures
     from ctrnn_jax.analysis._report import load_analysis_inputs
-    from ctrnn_jax.analysis._analyze import analyze
     ensemble, task, _ = load_analysis_inputs(analysed / "ensemble.npz")
     fp = FixedPoints.from_npz(analysed / "fixed_points.npz")
     result = analyze(ensemble, task, fixed_points=fp, robustness=False)

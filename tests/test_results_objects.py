@@ -10,14 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
+from test_similarity import CUBE, EMPTY
 
 import ctrnn_jax as cj
 from ctrnn_jax.analysis import Analysis, Comparison, classical_mds, write_comparison
 from ctrnn_jax.dynamics import pairwise_graph_distances
 from ctrnn_jax.io._run import RunConfig, read_losses, write_metrics
-
-from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
-from test_similarity import CUBE, EMPTY
 
 N = 3
 TASK = cj.FlipFlopConfig(width=5, delay=5)

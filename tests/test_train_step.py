@@ -11,8 +11,15 @@ import numpy as np
 import optax
 import pytest
 
-from ctrnn_jax import (EnsembleConfig, EnsembleTrainer, FlipFlopConfig, NoProgress, TrainConfig, make_train_step,
-                       step_key)
+from ctrnn_jax import (
+    EnsembleConfig,
+    EnsembleTrainer,
+    FlipFlopConfig,
+    NoProgress,
+    TrainConfig,
+    make_train_step,
+    step_key,
+)
 from ctrnn_jax.io._run import read_config, train_run
 from ctrnn_jax.io._serialisation import load_checkpoint, save_checkpoint
 from ctrnn_jax.training import restart_key

@@ -219,7 +219,8 @@ def run_flipflop(args) -> int:
 
 def _run_flipflop(args) -> int:
     from ..dynamics._cube import has_memory_states
-    from ..io._run import CUBE, FIXED_POINTS as FIXED_POINTS_FILE
+    from ..io._run import CUBE
+    from ..io._run import FIXED_POINTS as FIXED_POINTS_FILE
     from ..io._serialisation import load_npz
     from ..training._distributed import is_main_process
     config = _config(args)

@@ -23,8 +23,8 @@ from .._files import atomic_write, write_json
 from ..dynamics._behaviour import MemoryCheck, memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states, memory_state_analysis
-from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
+from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..io._run import higher_is_better, ranking_score
 from ..tasks._task import check_task
@@ -389,7 +389,6 @@ class Analysis:
         from ..io._outputs import check_output_folder
         from ..io._run import fixed_point_config_path
         from ..io._serialisation import fingerprint
-
         from ._explorer import EXPLORER
         network = fingerprint(self.ensemble)
         out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
@@ -705,9 +704,9 @@ def analyze(
     **Returns:** an `Analysis`: `print` it or show it in a notebook, `.figures()` for the Figures,
     `.write(out_dir)` for the files.
     """
+    from .._checks import check_seed
     from ..io._run import RunConfig, evaluate_run
     from ._analysis import compare_realizations, robustness_sweep
-    from .._checks import check_seed
     check_seed("seed", seed)
     ensemble = as_ensemble(ensemble)
     k = ensemble.W_out.shape[0]
@@ -896,10 +895,10 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
 
     from ..dynamics._behaviour import MemoryCheck
     from ..dynamics._memory_states import MemoryStates
+    from ..io._lock import check_complete
     from ..io._outputs import CONFIG, METRICS, listed_files
     from ..io._run import fixed_point_config_path, read_config, read_losses
     from ._analysis import memory_state_points
-    from ..io._lock import check_complete
     if folder.name == ANALYSIS and folder.is_file():
         folder = folder.parent
     check_complete(folder, "its analysis files")  # a write in progress, or killed half-way: not a mix of two

@@ -31,15 +31,15 @@ import numpy as np
 
 from .._checks import check_int
 from .._files import atomic_write, write_json
-from ..dynamics._config import FixedPointConfig
-from ..dynamics._fixed_points import as_ensemble, html_table, text_table
 from ..dynamics._behaviour import memory_check
+from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states
+from ..dynamics._fixed_points import as_ensemble, html_table, text_table
 from ..dynamics._limits import check_fixed_point_memory
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
-from ..tasks._task import task_hold_steps
 from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._task import task_hold_steps
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
 from ._similarity import pairwise_dsa, pairwise_procrustes_distance
@@ -568,8 +568,8 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     same run (or the same network) given twice (identical copies would distort the within/between means),
     mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
     """
-    from ..io._outputs import check_writable_folder
     from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_folder
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no run folder given.")

@@ -41,8 +41,8 @@ import numpy as np
 
 from .._files import atomic_write, read_npz
 from .._imports import import_object, import_string, is_import_string
-from ..models._base import AbstractRNN
 from ..models._activations import ACTIVATIONS
+from ..models._base import AbstractRNN
 from ..models._gated import GRU, LSTM
 from ..models._model import CTRNN
 from ..training._ensemble import CELL_CLASSES, ensemble_size

@@ -11,8 +11,8 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 from .._imports import import_object, is_import_string
-from ..models._base import AbstractRNN
 from ..models._activations import check_activation
+from ..models._base import AbstractRNN
 from ..models._gated import GRU, LSTM, UGRNN
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._model import CTRNN

@@ -49,11 +49,17 @@ from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
 from ._distributed import is_distributed, is_main_process, to_host
-from ._ensemble import (EnsembleConfig, cell_class, ensemble_constraints, ensemble_size, fresh_members, make_ensemble,
-                        per_member)
+from ._ensemble import (
+    EnsembleConfig,
+    cell_class,
+    ensemble_constraints,
+    ensemble_size,
+    fresh_members,
+    make_ensemble,
+    per_member,
+)
 from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
-
 
 # The `TrainConfig` fields that take one value per member (the `Hyper` arrays of the compiled step).
 PER_MEMBER = ("learning_rate", "clip_norm", "noise_std", "weight_l1", "weight_l2")
