@@ -165,7 +165,8 @@ def run_variant(variant, k, precision, args, data):
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
-            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()).compile()
+            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints,
+                                   trainer.held_out()).compile()
             row["compile_s"] = time.perf_counter() - t0
             row["compiled_bytes"] = compiled_memory(compiled)
             if args.memory_only:

@@ -304,7 +304,8 @@ def test_an_output_that_is_a_directory_or_under_a_file_is_one_line(command, runs
     keras.write_bytes(b"x")
     argv = {"train": ["train", *TINY, "--out"], "fixed-points": ["fixed-points", runs / "run", "--out"],
             "evaluate": ["evaluate", runs / "run", "--json"], "import-keras": ["import-keras", keras, "--out"],
-            "analyze": ["analyze", runs / "run", "--out"], "compare": ["compare", runs / "run", runs / "other", "--out"]}
+            "analyze": ["analyze", runs / "run", "--out"],
+            "compare": ["compare", runs / "run", runs / "other", "--out"]}
     before = md5s(runs)
     under = a_file / "x.npz"
     line = fails([*argv[command], under], capsys)

@@ -26,7 +26,10 @@ SMALL = cj.FixedPointConfig(n_candidates=32, adam_steps=50, restarts=0, complete
 def network(W_input):
     """Bistable tanh units `diag(1.5, 2, 3)` read out as `h_i / h_i*` (`tests/_analytic.py`)."""
     model = cj.CTRNN(N, N, N, key=jax.random.key(0))
-    f32 = lambda a: jnp.asarray(a, jnp.float32)
+
+    def f32(a):
+        return jnp.asarray(a, jnp.float32)
+
     return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
                        (f32(np.diag(W_DIAG)), f32(W_input), jnp.zeros(N), f32(np.diag(1 / H_STAR)), jnp.zeros(N)))
 

@@ -127,7 +127,8 @@ def test_compaction_computes_only_the_members_still_training():
     assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1] == np.asarray(ref.restarts).tolist()
     drawn = fresh_members(ENSEMBLE, restart_key(train.seed, 3, 1)[None], members=jnp.asarray([3]))
     assert float(drawn.alpha[0]) == 0.5
-    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model), jax.tree_util.tree_map(lambda a: a[0], drawn))
+    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model),
+                        jax.tree_util.tree_map(lambda a: a[0], drawn))
     assert leaves_equal(final.model, ref.model)
 
 

@@ -216,7 +216,8 @@ class Analysis:
         for i, fp in enumerate(self.fixed_points):
             mine = _hidden_points(fp.select(best), n)
             tag = f"_{i}" if several else ""
-            title = f"member {best}, fixed points at input {np.round(np.asarray(fp.inputs[best], np.float64), 3).tolist()}"
+            at = np.round(np.asarray(fp.inputs[best], np.float64), 3).tolist()
+            title = f"member {best}, fixed points at input {at}"
             if memory and i == 0:
                 figs["test_set"] = plot_test_set(inputs[0], outputs[best][0], targets[0])
                 figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,

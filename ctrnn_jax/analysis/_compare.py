@@ -624,8 +624,8 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
         log(f"no member to compare in {', '.join(skipped)}: skipped")
     kinds = sorted({t.name for t in tasks})
     if len(kinds) > 1 and not allow_mixed:
-        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare them "
-                         "on the first run's task.")
+        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare "
+                         "them on the first run's task.")
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
     success = None if any(s is None for s in success) else success

@@ -1,6 +1,7 @@
 """A behavioural check of every member's memory that uses only the network's own dynamics (never the
 fixed-point finder): do the memory states the network reaches on its test set hold, for how long (their
-lifetimes), and do small perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane, attractor) or grow?
+lifetimes), and do small perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane,
+attractor) or grow?
 
 1. **The memory states reached on the test set.** Every member runs the task's test set
    (`task.test_set()`). A *hold* is a maximal stretch of steps at which the input equals the task's
@@ -235,7 +236,9 @@ class MemoryCheck:
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.rows()
         header = list(rows[0]) if rows else ["member"]
-        fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
+        def fmt(v):
+            return f"{v:.3g}" if isinstance(v, float) else str(v)
+
         return header, [[fmt(r[h]) for h in header] for r in rows]
 
     def _title(self) -> str:

@@ -946,7 +946,8 @@ class _Points:
     def slow_only(self, points: list[np.ndarray], q: list[np.ndarray], dedup_tol: float = 0.0):
         """Of each member's slow points, those that are slow points: each is run `_SLOW_POLISH_MAX` float64
         Newton iterations, and one that reaches a root adds that root (if new); then those with no fixed point
-        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)` lists per member."""
+        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)`
+        lists per member."""
         member, flat, h, q64, step, step0 = self._polish(points, _SLOW_POLISH_MAX)
         root = q64 <= _root_tol(h)
         self._add_roots(member[root], h[root], q64[root], step[root], dedup_tol)

@@ -146,7 +146,9 @@ def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk,
     end_out = None
     for width in np.unique(size):
         rows = np.flatnonzero(size == width)
-        pick = lambda a: jax.tree_util.tree_map(lambda v: v[rows], a)  # noqa: E731
+        def pick(a):
+            return jax.tree_util.tree_map(lambda v: v[rows], a)
+
         f, q, o = _follow(pick(params), jnp.asarray(inputs[rows], dt), jnp.asarray(h0[rows, :width], dt),
                           jnp.asarray(settle_tol, dt), jnp.asarray(max_chunks[rows]), chunk=chunk)
         if end_out is None:

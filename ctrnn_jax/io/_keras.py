@@ -46,8 +46,8 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' (or pip install h5py)") \
-            from None
+        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' "
+                          "(or pip install h5py)") from None
     return h5py
 
 

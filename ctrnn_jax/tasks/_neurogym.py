@@ -175,7 +175,9 @@ class NeurogymTask(AbstractTask):
             raise TypeError(f"`env_id` must be a string, got {env_id!r}.")
         if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
             raise TypeError(f"`env_kwargs` must be a dict of the environment's options, got {env_kwargs!r}.")
-        set_ = lambda n, v: object.__setattr__(self, n, v)  # noqa: E731 - frozen dataclass
+        def set_(n, v):  # a frozen dataclass
+            object.__setattr__(self, n, v)
+
         set_("env_id", env_id)
         set_("env_kwargs", _kwargs_json({**(env_kwargs or {}), **kwargs}))
         set_("test_trials", check_int("test_trials", test_trials, 1))

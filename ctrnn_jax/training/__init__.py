@@ -1,5 +1,6 @@
 """Ensembles of networks and their training: ensemble construction, biological constraints, the
-pure training step and the vmapped trainer around it, sharding over devices, progress meters, and evaluation on test sets.
+pure training step and the vmapped trainer around it, sharding over devices, progress meters, and evaluation on
+test sets.
 """
 
 from ._constraints import ConstraintConfig as ConstraintConfig

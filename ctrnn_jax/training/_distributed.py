@@ -258,5 +258,5 @@ def local_members(mesh, n_members: int) -> tuple[int, int]:
     return mine[0] * per, (mine[-1] + 1) * per
 
 
-__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed", "is_distributed",
-           "is_main_process", "local_members", "to_host"]
+__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed",
+           "is_distributed", "is_main_process", "local_members", "to_host"]

@@ -128,7 +128,8 @@ class EnsembleConfig:
                                      f"(got `{name}`={value!r}, default {defaults[name]!r}).")
         cons = self.constraints()  # validates the constraint fields
         if cons.active and self.cell != "ctrnn":
-            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}.")
+            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, "
+                             f"got {self.cell!r}.")
         if cons.active and cons.dale:
             cons.n_excitatory(self.units)  # at least one E and one I unit
 
@@ -210,7 +211,9 @@ def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constrai
     model = _unconstrained(config, None, keys=keys, members=members)
     if constraints is None:
         return model
-    init = lambda m, c, k: initialize_constrained(m, c, key=jax.random.fold_in(k, 2))  # noqa: E731
+    def init(m, c, k):
+        return initialize_constrained(m, c, key=jax.random.fold_in(k, 2))
+
     return eqx.filter_vmap(init)(model, constraints, keys)
 
 

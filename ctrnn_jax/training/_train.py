@@ -217,7 +217,9 @@ class TrainConfig:
         lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0, low_open=False)
         clip = (np.full(n_members, np.inf) if self.clip_norm is None
                 else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
-        f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
+        def f32(a):
+            return jnp.asarray(a, dtype=jnp.float32)
+
         zero_ok = {name: f32(per_member(name, getattr(self, name), n_members, low=0.0, low_open=False))
                    for name in ("noise_std", "weight_l1", "weight_l2")}
         return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), **zero_ok)
@@ -493,7 +495,9 @@ class TrainStep:
         for p in jax.tree_util.tree_leaves(new_params):
             finite = finite & jnp.all(jnp.isfinite(p))
         ok = finite & ~frozen & ~held  # a member that met the criterion keeps the weights that met it
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        def keep(new, old):
+            return jnp.where(ok, new, old)
+
         new_params = jax.tree_util.tree_map(keep, new_params, params)
         new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
         newly = ~frozen & ~finite
@@ -569,7 +573,8 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
         off.update({"b", "b_n"} & set(names))
     if not set(names) - off:
         raise ValueError(f"`fixed` ({', '.join(fixed)}) leaves no weight to train (this model has "
-                         f"{', '.join(names)}{'; the biases are off with train_bias=False' if not train_bias else ''}); "
+                         f"{', '.join(names)}"
+                         f"{'; the biases are off with train_bias=False' if not train_bias else ''}); "
                          "leave at least one out.")
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
@@ -717,7 +722,8 @@ class EnsembleTrainer:
             with self._host():
                 constraints = ensemble_constraints(ensemble, key=self._model_key)
         elif not isinstance(constraints, Constraints):
-            raise TypeError(f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}.")
+            raise TypeError("`constraints` must be a Constraints (stacked over members), "
+                            f"got {type(constraints).__name__}.")
         self._host_constraints = constraints if is_distributed() else None  # whole, for `init` in a distributed run
         self.constraints = None if constraints is None else self.place(constraints)
         self._data = None
@@ -848,7 +854,9 @@ class EnsembleTrainer:
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
-        pick = lambda new, old: jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
+        def pick(new, old):
+            return jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+
         model = jax.tree_util.tree_map(pick, model, state.model)
         opt_state = jax.tree_util.tree_map(pick, self._opt_init(model, hyper), state.opt_state)
         return dataclasses.replace(
@@ -905,8 +913,9 @@ class EnsembleTrainer:
     def _select(self, state: TrainState, rows: np.ndarray) -> tuple[TrainState, Hyper, Constraints | None]:
         """The state, hyper-parameters and constraints of the members at `rows`, placed on this
         trainer's devices (gathered on the host: a few small arrays, once per compaction)."""
-        pick = lambda tree: None if tree is None else jax.tree_util.tree_map(  # noqa: E731
-            lambda x: np.asarray(x)[rows], jax.device_get(tree))
+        def pick(tree):
+            return None if tree is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], jax.device_get(tree))
+
         sub = select_members(jax.device_get(state), rows)
         return self.place(sub, len(rows)), self.place(pick(self.hyper), len(rows)), self.place(pick(self.constraints),
                                                                                                len(rows))
