@@ -238,7 +238,7 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.A
     return eqx.filter_vmap(build)(keys, alphas, gains)
 
 
-def ensemble_size(ensemble: CTRNN) -> int:
+def ensemble_size(ensemble: AbstractRNN) -> int:
     """Number of members `K` of a stacked ensemble."""
     if ensemble.W_out.ndim != 3:
         raise ValueError(f"expected a stacked ensemble with `W_out` of shape (K, O, N), got {ensemble.W_out.shape}.")

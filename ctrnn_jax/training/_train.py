@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import numbers
 from collections.abc import Callable
+from typing import TypeAlias
 
 import equinox as eqx
 import jax
@@ -325,7 +326,7 @@ def optimizer(config: "TrainConfig", learning_rate=1.0, clip_norm=np.inf) -> opt
 
 # What `optimizer=` takes: None (the built-in chain), one transformation for every member, or a factory
 # called per member with its `Hyper`.
-Optimizer = optax.GradientTransformation | Callable[[Hyper], optax.GradientTransformation] | None
+Optimizer: TypeAlias = optax.GradientTransformation | Callable[[Hyper], optax.GradientTransformation] | None
 # The `TrainConfig` fields of the built-in optimizer: no effect with a user's one (refused at other values
 # than their defaults); a per-member factory still receives `learning_rate` and `clip_norm` in its `Hyper`.
 OPTIMIZER_FIELDS = ("learning_rate", "clip_norm", "lr_decay", "adam_b1", "adam_b2", "adam_eps")
