@@ -46,7 +46,8 @@ def use_compile_cache(environ=os.environ) -> Path | None:
         return None
     import jax
 
-    if jax.config.jax_compilation_cache_dir:  # configured already (a script, the test suite)
+    # configured already (a script, the test suite); jax's Config declares no attribute per option:
+    if jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,7 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
             raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
                              "use --task-opt KEY=VALUE")
         return neurogym_task(name, list(task_opts))
-    cls = task_class(name)
+    cls: typing.Any = task_class(name)  # a dataclass (checked below) with `for_sizes`
     if not issubclass(cls, FlipFlopConfig) and given:  # the flip-flop options are FlipFlopConfig's fields
         raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
                          "use --task-opt FIELD=VALUE")

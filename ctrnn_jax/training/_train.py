@@ -439,7 +439,8 @@ class TrainStep:
             return eqx.filter_vmap(self.optimizer.init)(params)
         if hyper is None:  # made here, uncommitted (e.g. on a host's CPU in a distributed run's `init`)
             hyper = self.config.hyper(jax.tree_util.tree_leaves(params)[0].shape[0])
-        return eqx.filter_vmap(lambda p, h: self.optimizer(h).init(p))(params, hyper)
+        make = self.optimizer  # a function of the hyper-parameters here
+        return eqx.filter_vmap(lambda p, h: make(h).init(p))(params, hyper)
 
     def spec(self, model):
         return trainable_filter(model, self.config.train_bias, self.config.fixed)
@@ -764,7 +765,7 @@ class EnsembleTrainer:
             return contextlib.nullcontext()
         return jax.default_device(jax.local_devices(backend="cpu")[0])
 
-    def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
+    def init_from(self, model: AbstractRNN, *, key_data: jax.Array | None = None) -> TrainState:
         """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`, or of a
         cell of your own). Raises `ValueError` listing every way the model contradicts the trainer's
         `EnsembleConfig` (`members`, `units`, `inputs`, `outputs`, `cell`, `activation`): the config is
