@@ -2,7 +2,7 @@
 
 import dataclasses
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -219,14 +219,16 @@ def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constrai
 
 def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None,
                    members: jax.Array | None = None) -> CTRNN:
-    keys = jax.random.split(key, config.members) if keys is None else keys
+    if keys is None:
+        assert key is not None  # `key` or `keys`
+        keys = jax.random.split(key, config.members)
     alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)
     if members is not None:
         alphas, gains = alphas[members], gains[members]
 
     if config.cell != "ctrnn":  # a gated cell or one's own: `Cls(M, N, O, *, key, activation)`
-        cls = cell_class(config.cell)
+        cls: Callable[..., AbstractRNN] = cell_class(config.cell)
         return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
                                              activation=config.activation))(keys)
 

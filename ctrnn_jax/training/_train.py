@@ -32,6 +32,7 @@ Between chunks, on the device (no host round trip inside a step), the trainer ca
 import contextlib
 import dataclasses
 import numbers
+import operator
 from collections.abc import Callable
 from typing import TypeAlias
 
@@ -580,7 +581,7 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
                          "leave at least one out.")
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
-        spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, replace=False)
+        spec = eqx.tree_at(operator.attrgetter(name), spec, replace=False)
     return spec
 
 
@@ -837,6 +838,7 @@ class EnsembleTrainer:
         first = state.start_step == state.step - n_steps  # the chunk was the first after the start
         state = dataclasses.replace(state, start_loss=jnp.where(first, mean, state.start_loss))
         if held_out is not None:
+            assert c.criterion is not None  # a held-out set only with a criterion (`held_out`)
             met = self.held_out_mse(state.model, held_out) < c.criterion
             state = dataclasses.replace(state, criterion_step=jnp.where(
                 (state.criterion_step < 0) & met, state.step, state.criterion_step))
@@ -962,6 +964,7 @@ class EnsembleTrainer:
         rows, n_busy = None, k  # the rows of the working state `work` (None: every member, in order)
         work, hyper, cons = state, self.hyper, self.constraints
         chunks = []
+        losses: jax.Array | np.ndarray  # the chunk's, on the host
         try:
             while int(state.step) < until and not done:
                 if (new := self._rows_layout(frozen, met, k if rows is None else len(rows))) is not None:
