@@ -107,6 +107,7 @@ class NoSpaceError(OSError):
     space needed, and says that the previous file of that name is intact (nothing was replaced)."""
 
     def __str__(self) -> str:
+        assert self.strerror is not None  # always given (`atomic_write`)
         return self.strerror
 
 

@@ -87,7 +87,7 @@ class RunConfig:
 
 def environment() -> dict:
     """Package versions and the device JAX runs on."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("ctrnn-ensembles", "jax", "jaxlib", "optax", "equinox", "numpy"):
         try:
             versions[pkg] = version(pkg)

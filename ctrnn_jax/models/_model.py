@@ -170,7 +170,7 @@ class CTRNN(AbstractRNN):
         """
         return self.euler(h, self.W_in @ x + self.b)
 
-    def states(
+    def states(  # type: ignore[override]  # the base takes **options; each cell names the keywords it takes
         self,
         inputs: jax.Array,
         *,
