@@ -497,7 +497,7 @@ def write_comparison(result: "Comparison | dict", out_dir, *, n_graphs: int = 4,
 
 def _counts(values) -> dict:
     """`{value: count}` in order of first occurrence."""
-    out = {}
+    out: dict = {}
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
@@ -585,6 +585,8 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
     from ..io._outputs import check_output_folder
     from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
     from ..io._serialisation import fingerprint
+    success: list[np.ndarray | None] | None  # None at the end where a run has no success flags
+    networks: dict[str, Path]
     ensembles, tasks, success, names, skipped, networks = [], [], [], [], [], {}
     for path in paths:
         if path.is_dir() and not (path / "ensemble.npz").is_file():

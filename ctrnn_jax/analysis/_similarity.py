@@ -40,6 +40,7 @@ score_method="angular")`, `SimilarityTransformDist(iters=200, lr=0.01)`):
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +112,7 @@ def pairwise_procrustes_distance(states) -> np.ndarray:
     return out
 
 
-def _trials(name: str, x: object) -> np.ndarray:
+def _trials(name: str, x: Any) -> np.ndarray:
     """`(T, N)` or `(B, T, N)` trajectories as a float64 `(B, T, N)` array."""
     arr = np.asarray(x, np.float64)
     if arr.ndim == 2:

@@ -170,6 +170,7 @@ class MemoryCheck:
             row = {"member": k, "verdict": str(self.verdict[k]),
                    "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}"}
             if held_trial is not None:
+                assert self.lifetime is not None  # with `held_for_a_trial`
                 life = np.asarray(self.lifetime[k], np.float64)
                 order = np.argsort(life, kind="stable")
                 lo, mid = order[0], order[(len(order) - 1) // 2]  # the lower median: a lifetime that occurs
@@ -372,9 +373,9 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
 
     half = max(1, math.ceil(horizon * inputs.shape[1] / 2))
     x = jnp.asarray(rest, ensemble.W_out.dtype)
-    drift = jnp.zeros((k, n_labels), z0.dtype)
+    drift: jax.Array | np.ndarray = jnp.zeros((k, n_labels), z0.dtype)
     tol = jnp.asarray(math.sqrt(threshold), z0.dtype)
-    exit_step = jnp.full((k, n_labels), -1, jnp.int32)
+    exit_step: jax.Array | np.ndarray = jnp.full((k, n_labels), -1, jnp.int32)
     mid, drift, exit_step = _run(ensemble, x, start, z0, drift, exit_step, jnp.int32(0), tol, n_steps=half)
     end, drift, exit_step = _run(ensemble, x, mid, z0, drift, exit_step, jnp.int32(half), tol, n_steps=half)
 

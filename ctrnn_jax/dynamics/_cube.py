@@ -188,7 +188,7 @@ def ensemble_summary(per_member: list[dict]) -> dict:
 
     extra = {}
     if per_member and all("n_memory_states" in d for d in per_member):
-        mechanisms = {}
+        mechanisms: dict[str, int] = {}
         for d in per_member:
             for name, count in d["memory_mechanisms"].items():
                 mechanisms[name] = mechanisms.get(name, 0) + count

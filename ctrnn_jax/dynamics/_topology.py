@@ -331,6 +331,7 @@ def topology_graph(
         edges = np.sort(np.stack([a_node[ok], b_node[ok]], axis=1), axis=1).astype(np.int64)
         edge_pts = sd[one][ok]
         # a marginal saddle lies on a manifold of saddles, found as many points: one edge per pair of states
+        assert fp.n_marginal is not None  # the finder sets it
         marginal_saddle = np.flatnonzero(fp.n_marginal[edge_pts] > 0)
         keep = np.ones(len(edges), bool)
         if len(marginal_saddle):
