@@ -14,7 +14,7 @@ import html
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -118,9 +118,9 @@ class Analysis:
         out = []
         check = self.memory_check
         held = None if check is None else check.held_for_a_trial()
-        check_rows = None if held is None else check.rows()
+        check_rows = None if check is None or held is None else check.rows()
         for k in range(self.n_members):
-            row = {"member": k}
+            row: dict[str, Any] = {"member": k}
             if self.evaluation is not None:
                 name = self.evaluation.get("metric_name", "mse")
                 if name != "mse":  # an accuracy-like score, beside the test MSE
@@ -139,7 +139,7 @@ class Analysis:
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
-            if held is not None:  # the task's memories the member holds for a trial (its own dynamics)
+            if check is not None and held is not None:  # the task's memories the member holds for a trial
                 row["memory states held >= 1 trial"] = f"{int(held[k])}/{check.holds.shape[1]}"
             if self.memory_states is not None:
                 d = self.memory_states[k]
@@ -147,7 +147,7 @@ class Analysis:
                 row["cube disparity"] = d["cube_disparity"]
             if check is not None:
                 row["memory check"] = str(check.verdict[k])
-                if held is not None:
+                if check_rows is not None:  # (`held` is not None)
                     r = check_rows[k]
                     row["memory lifetime min / median (trials)"] = f"{r['lifetime min']} / {r['lifetime median']}"
             if self.W_rec_outside is not None:
@@ -236,14 +236,15 @@ class Analysis:
             order = _spread_trials(task.trial_groups(targets, mask)[0])
             figs["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order], mask[order])
         if memory:
-            order = self._ranking()[: min(4, self.n_members)]
+            ranked = self._ranking()[: min(4, self.n_members)]
             fp0 = self.fixed_points[0]
-            figs["realizations"] = plot_realizations([states[k][0] for k in order], targets[0],
+            figs["realizations"] = plot_realizations([states[k][0] for k in ranked], targets[0],
                                                      fixed_points_list=[_hidden_points(fp0.select(k), n)
-                                                                        for k in order])
+                                                                        for k in ranked])
         if self.losses is not None:
             figs["training_curves"] = plot_training_curves(self.losses, steps=np.arange(1, len(self.losses) + 1))
         if memory:
+            assert self.memory_states is not None and self.evaluation is not None  # a memory task has both
             disparity = np.asarray([d["cube_disparity"] for d in self.memory_states], float)
             n_stable = np.asarray([d["n_stable"] for d in self.memory_states])
             outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
@@ -283,6 +284,7 @@ class Analysis:
                                                                  "success", "norm", "metric")
                         if name in self.evaluation})
         if self.W_rec_outside is not None:
+            assert self.spectral_radius is not None  # given with W_rec_outside
             out["W_rec"] = {"spectral_radius": self.spectral_radius.tolist(),
                             "outside_unit_circle": self.W_rec_outside.tolist()}
             out["n_eigenvalues_outside_unit_circle"] = self.W_rec_outside.tolist()
@@ -725,7 +727,9 @@ def analyze(
     evaluation = None if task is None else evaluate_run(ensemble, RunConfig(task=task, threshold=threshold))
     if evaluation is not None:
         threshold = evaluation["threshold"]  # the one in effect
-    mse_threshold = 0.02 if task is None else threshold if not task.higher_is_better else task.readout_tolerance() ** 2
+    # with a task, `threshold` is the evaluation's (never None)
+    mse_threshold = (0.02 if task is None else cast(float, threshold) if not task.higher_is_better
+                     else task.readout_tolerance() ** 2)
     if fixed_points is None:
         found = tuple(fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=say))
     else:
