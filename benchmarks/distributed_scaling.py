@@ -115,6 +115,7 @@ def main() -> None:
               f"{r['efficiency']:>10.2f} {r['loss_gather_ms']:>9.2f} {r['start_up_s']:>7.2f}")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import jax  # noqa: F401 - for the device record of `emit`
+
     from _common import emit
     emit(rows, args)
 

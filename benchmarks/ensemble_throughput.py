@@ -37,9 +37,9 @@ import optax
 from jax import lax
 
 import ctrnn_jax as cj
+from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 from ctrnn_jax.training._sharding import member_mesh, shard_members
 from ctrnn_jax.training._train import trainable_filter
-from _common import emit  # benchmarks/_common.py (the script's folder is on sys.path)
 
 VARIANTS = ("plain", "autodiff", "checkpoint", "custom", "trainer")
 
@@ -165,7 +165,8 @@ def run_variant(variant, k, precision, args, data):
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
-            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()).compile()
+            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints,
+                                   trainer.held_out()).compile()
             row["compile_s"] = time.perf_counter() - t0
             row["compiled_bytes"] = compiled_memory(compiled)
             if args.memory_only:
@@ -196,7 +197,7 @@ def run_variant(variant, k, precision, args, data):
                 return losses
         jax.block_until_ready(call())  # first (warm-up) call
         per_step = time_calls(call, args.repeats) / s
-    except Exception as e:  # noqa: BLE001 - out of memory is a result here
+    except Exception as e:  # out of memory is a result here (anything else is raised again)
         if "RESOURCE_EXHAUSTED" in str(e) or "Out of memory" in str(e) or "out of memory" in str(e):
             row["error"] = "out of memory"
             return row

@@ -67,7 +67,8 @@ def summary(rows: list, label: str) -> dict:
         return {"label": label, "runs": 0}
     wall, cpu = [r["wall_s"] for r in mine], [r["cpu_s"] for r in mine]
     mse = [m for r in mine for m in r["test_mse"]]
-    return {"label": label, "runs": len(mine), "wall_median": statistics.median(wall), "wall_range": [min(wall), max(wall)],
+    return {"label": label, "runs": len(mine),
+            "wall_median": statistics.median(wall), "wall_range": [min(wall), max(wall)],
             "cpu_median": statistics.median(cpu), "cpu_range": [min(cpu), max(cpu)],
             "solved": [r["solved"] for r in mine], "test_mse_range": [min(mse), max(mse)]}
 

@@ -25,7 +25,8 @@ def main(run: str) -> None:
     for k in range(c.n_members):
         life = np.sort(c.lifetime_trials[k])
         print(f"member {k}: test MSE {ev['mse'][k]:.4f}, {c.verdict[k]}, held >= 1 trial {held[k]}/{len(life)}, "
-              f"lifetimes (trials, sorted) {np.round(life, 2).tolist()}, censored at {c.horizon_steps / c.trial_steps:g}: "
+              f"lifetimes (trials, sorted) {np.round(life, 2).tolist()}, "
+              f"censored at {c.horizon_steps / c.trial_steps:g}: "
               f"{int(c.holds[k].sum())}")
 
 

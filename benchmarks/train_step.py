@@ -62,8 +62,8 @@ def main():
         single = next((r for r in rows if r["members"] == 1), None) or time_trainer(1, args)
         for r in rows:
             r["ms_per_step_loop_of_singles"] = single["ms_per_step"] * r["members"]
-    print(f"device: {dev.platform} ({dev.device_kind}) x{jax.device_count()}; N={args.units}, batch={args.batch}, T={args.length}, "
-          f"unroll={args.unroll}")
+    print(f"device: {dev.platform} ({dev.device_kind}) x{jax.device_count()}; N={args.units}, batch={args.batch}, "
+          f"T={args.length}, unroll={args.unroll}")
     print(f"{'K':>6} {'ms/step':>10} {'ms/net/step':>12} {'K x (K=1) ms':>21} {'compile+1st s':>14}")
     for r in rows:
         loop = r.get("ms_per_step_loop_of_singles", float("nan"))

@@ -4,6 +4,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,8 @@ def check_int(name: str, value: object, minimum: int, maximum: int | None = None
     """`value` as an int >= `minimum` (and <= `maximum`, if given), else a TypeError/ValueError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum or (maximum is not None and value > maximum):
+    # mypy gives the numbers ABCs no comparison operators (python/mypy#3186):
+    if value < minimum or (maximum is not None and value > maximum):  # type: ignore[operator]
         accepted = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"`{name}` must be an integer {accepted}, got {value}.")
     return int(value)
@@ -70,4 +72,4 @@ def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     """`value` if it is one of `allowed`, else a ValueError naming `name` and the choices."""
     if value not in allowed:
         raise ValueError(f"`{name}` must be one of {', '.join(allowed)}; got {value!r}.")
-    return value  # type: ignore[return-value]
+    return cast(str, value)  # one of `allowed`

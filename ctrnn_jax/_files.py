@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 _TMP_SUFFIX = ".tmp"
 _STALE_SECONDS = 3600.0  # a temporary file of another host is stale after this long (its writer is gone)
 
@@ -108,6 +107,7 @@ class NoSpaceError(OSError):
     space needed, and says that the previous file of that name is intact (nothing was replaced)."""
 
     def __str__(self) -> str:
+        assert self.strerror is not None  # always given (`atomic_write`)
         return self.strerror
 
 

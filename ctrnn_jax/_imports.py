@@ -2,11 +2,12 @@
 `--cell my_module:LowRank` and run folders use for tasks and cells defined outside the package)."""
 
 import importlib
+from typing import TypeGuard
 
 SEPARATOR = ":"
 
 
-def is_import_string(text: object) -> bool:
+def is_import_string(text: object) -> TypeGuard[str]:
     """Whether `text` has the form `module:QualName` (a name of the registry never contains `:`)."""
     return isinstance(text, str) and SEPARATOR in text
 

@@ -15,14 +15,10 @@
 
 import ast
 import importlib
-import inspect
-import io
 import os
-import pkgutil
 import posixpath
 import re
 import types
-from contextlib import redirect_stdout
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError

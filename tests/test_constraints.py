@@ -147,7 +147,8 @@ def test_dale_init_signs_radius_and_balance(getkey):
     mask = np.ones((4, 4)) - np.eye(4)
     mask[0, 3] = 0  # unit 3, the only inhibitory one, projects to units 1 and 2 only
     w = np.asarray(dale_recurrent_init(getkey(), 4, [1, 1, 1, -1], rec_mask=mask))
-    assert np.all(w[[0, 3]] == 0) and np.all((w[1:3] != 0) == (mask[1:3] == 1)) and np.allclose(w.sum(axis=1), 0.0, atol=1e-5)
+    assert np.all(w[[0, 3]] == 0) and np.all((w[1:3] != 0) == (mask[1:3] == 1))
+    assert np.allclose(w.sum(axis=1), 0.0, atol=1e-5)
     assert abs(_radius(w) - 1.0) < 1e-4
 
 

@@ -12,8 +12,15 @@ import numpy as np
 import optax
 import pytest
 
-from ctrnn_jax import (EnsembleConfig, EnsembleTrainer, FlipFlopConfig, NoProgress, TrainConfig, make_train_step,
-                       step_key)
+from ctrnn_jax import (
+    EnsembleConfig,
+    EnsembleTrainer,
+    FlipFlopConfig,
+    NoProgress,
+    TrainConfig,
+    make_train_step,
+    step_key,
+)
 from ctrnn_jax.io._serialisation import load_checkpoint, save_checkpoint
 from ctrnn_jax.training._ensemble import make_ensemble
 from ctrnn_jax.training._train import check_model, legacy_layouts, optimizer

@@ -11,12 +11,12 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from custom_task import SineGen
 
 import ctrnn_jax as cj
 from ctrnn_jax._cli import main
 from ctrnn_jax.io._run import RunConfig, evaluate_run, read_config
 from ctrnn_jax.tasks._task import check_task
-from custom_task import SineGen
 
 TINY_FP = cj.FixedPointConfig(n_candidates=16, n_trials=2, adam_steps=10, newton_steps=4, completion_rounds=1)
 TINY_FP_FLAGS = ["--candidates", "16", "--n-trials", "2", "--adam-steps", "10", "--newton-steps", "4"]

@@ -15,6 +15,7 @@ import pytest
 from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 
 from ctrnn_jax import CTRNN, FixedPointConfig, ensemble_states, stack_members
+from ctrnn_jax.dynamics import _fixed_points as fixed_points_module
 from ctrnn_jax.dynamics._cube import (
     analyze_fixed_points,
     cube_analysis,
@@ -22,7 +23,6 @@ from ctrnn_jax.dynamics._cube import (
     format_cube_table,
     procrustes_disparity,
 )
-from ctrnn_jax.dynamics import _fixed_points as fixed_points_module
 from ctrnn_jax.dynamics._fixed_points import (
     FixedPoints,
     _newton_search,

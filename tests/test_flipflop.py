@@ -167,8 +167,8 @@ def test_keys_jit_vmap():
     batched = jax.vmap(lambda k: sample_flipflop(k, config, 16))(keys)
     looped = [sample_flipflop(k, config, 16) for k in keys]
     assert batched[0].shape == (4, 16, 340, 3)
-    np.testing.assert_allclose(batched[0], np.stack([l[0] for l in looped]), atol=1e-6)
-    np.testing.assert_array_equal(batched[1], np.stack([l[1] for l in looped]))
+    np.testing.assert_allclose(batched[0], np.stack([batch[0] for batch in looped]), atol=1e-6)
+    np.testing.assert_array_equal(batched[1], np.stack([batch[1] for batch in looped]))
 
 
 def test_dataset_shape_and_determinism():

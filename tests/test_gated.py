@@ -8,7 +8,7 @@ import pytest
 
 from ctrnn_jax.models._gated import GRU, LSTM
 
-M, N, O, T, B = 2, 4, 3, 12, 3
+M, N, OUT, T, B = 2, 4, 3, 12, 3
 CELLS = {"gru": GRU, "lstm": LSTM}
 
 
@@ -19,7 +19,7 @@ def normal(seed, *shape, scale=1.0):
 
 def make(cell, seed, activation="tanh"):
     """A model with every array drawn from N(0, 0.7²) (non-zero biases included)."""
-    shapes = eqx.filter_eval_shape(CELLS[cell], M, N, O, key=jax.random.key(0), activation=activation)
+    shapes = eqx.filter_eval_shape(CELLS[cell], M, N, OUT, key=jax.random.key(0), activation=activation)
     rng = np.random.default_rng(seed)
     return jax.tree_util.tree_map(lambda a: jnp.asarray(0.7 * rng.standard_normal(a.shape), jnp.float32), shapes)
 
@@ -43,12 +43,12 @@ grad_of = eqx.filter_jit(jax.grad(mse))  # shared by the tests: one compile per 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_fields_and_initialization(cell, getkey):
-    model = CELLS[cell](M, N, O, key=getkey())
+    model = CELLS[cell](M, N, OUT, key=getkey())
     g = {"gru": 3, "lstm": 4}[cell]
-    assert model.cell == cell and (model.n_inputs, model.n_units, model.n_outputs) == (M, N, O)
+    assert model.cell == cell and (model.n_inputs, model.n_units, model.n_outputs) == (M, N, OUT)
     assert model.state_size == N * (2 if cell == "lstm" else 1)
     assert model.W_rec.shape == (g * N, N) and model.W_in.shape == (g * N, M) and model.b.shape == (g * N,)
-    assert model.W_out.shape == (O, N) and model.b_out.shape == (O,)
+    assert model.W_out.shape == (OUT, N) and model.b_out.shape == (OUT,)
     assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(model))
     np.testing.assert_allclose(model.W_rec.T @ model.W_rec, np.eye(N), atol=1e-5)  # Keras' orthogonal
     expected_b = np.zeros(g * N)
@@ -119,7 +119,7 @@ def test_step_reproduces_states_at_constant_input(cell):
 def test_backprop_variants_agree():
     """(For the LSTM, `test_grad_through_stacked_members` compares "custom" = "checkpoint" with "autodiff".)"""
     model = make("gru", 10)
-    x, y = normal(11, B, T, M), normal(12, B, T, O)
+    x, y = normal(11, B, T, M), normal(12, B, T, OUT)
     ref = grad_of(model, x, y)
     assert eqx.tree_equal(grad_of(model, x, y, "checkpoint"), ref, rtol=1e-5, atol=1e-6)
     assert all(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree_util.tree_leaves(ref))
@@ -132,9 +132,9 @@ def test_backprop_variants_agree():
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_grad_through_stacked_members(cell, getkey):
     keys = jax.random.split(getkey(), 2)
-    ensemble = eqx.filter_vmap(lambda k: CELLS[cell](M, N, O, key=k))(keys)
+    ensemble = eqx.filter_vmap(lambda k: CELLS[cell](M, N, OUT, key=k))(keys)
     assert ensemble.W_rec.shape[0] == 2 and ensemble.cell == cell
-    x, y = normal(13, B, T, M), normal(14, B, T, O)
+    x, y = normal(13, B, T, M), normal(14, B, T, OUT)
 
     @jax.jit
     def loss(ens):
@@ -153,12 +153,12 @@ def test_grad_through_stacked_members(cell, getkey):
 def test_bad_arguments(cell, getkey):
     cls = CELLS[cell]
     with pytest.raises(ValueError, match="n_units"):
-        cls(M, 0, O, key=getkey())
+        cls(M, 0, OUT, key=getkey())
     with pytest.raises(TypeError, match="n_inputs"):
-        cls(1.5, N, O, key=getkey())
+        cls(1.5, N, OUT, key=getkey())
     with pytest.raises(ValueError, match="activation"):
-        cls(M, N, O, key=getkey(), activation="foo")
-    model = cls(M, N, O, key=getkey())
+        cls(M, N, OUT, key=getkey(), activation="foo")
+    model = cls(M, N, OUT, key=getkey())
     x = jnp.zeros((T, M))
     with pytest.raises(ValueError, match="backprop"):
         model.states(x, backprop="foo")

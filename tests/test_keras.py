@@ -14,7 +14,7 @@ from ctrnn_jax._cli import main
 
 h5py = pytest.importorskip("h5py")
 
-M, N, O = 3, 6, 2
+M, N, OUT = 3, 6, 2
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +50,9 @@ def keras_files(keras, tmp_path_factory):
     with jax.numpy_rank_promotion("allow"):
         paper = keras.Sequential([keras.Input((None, M)),
                                   keras.layers.SimpleRNN(N, return_sequences=True, use_bias=False),
-                                  keras.layers.Dense(O)])
+                                  keras.layers.Dense(OUT)])
         inp = keras.Input((None, M))
-        out = keras.layers.Dense(O, name="readout")(
+        out = keras.layers.Dense(OUT, name="readout")(
             keras.layers.SimpleRNN(N, return_sequences=True, activation="relu", name="rnn")(inp))
         functional = keras.Model(inp, out)
         cases = {}
@@ -83,7 +83,7 @@ def test_keras3_files_give_keras_predictions(keras_files, stem):
 def test_keras3_lstm_is_refused_in_one_line(keras, tmp_path):
     with jax.numpy_rank_promotion("allow"):
         model = keras.Sequential([keras.Input((None, M)), keras.layers.LSTM(4, return_sequences=True, name="lstm"),
-                                  keras.layers.Dense(O, name="dense")])
+                                  keras.layers.Dense(OUT, name="dense")])
         model.save(tmp_path / "lstm.keras")
         model.save_weights(tmp_path / "lstm.weights.h5")
     for name in ("lstm.keras", "lstm.weights.h5"):
@@ -99,7 +99,7 @@ def _layer_config(class_name, **config):
     return {"class_name": class_name, "config": config}
 
 
-def _paper_layers(n=N, m=M, o=O, rnn="SimpleRNN", **rnn_config):
+def _paper_layers(n=N, m=M, o=OUT, rnn="SimpleRNN", **rnn_config):
     rnn_config = {"name": "simple_rnn_10", "trainable": True, "batch_input_shape": [None, None, m],
                   "dtype": "float32", "return_sequences": True, "return_state": False, "go_backwards": False,
                   "stateful": False, "unroll": False, "units": n, "activation": "tanh", "use_bias": False,
@@ -139,7 +139,7 @@ def _paper_weights(seed):
     rng = np.random.default_rng(seed)
     w = lambda *shape: rng.normal(0, 0.5, shape).astype(np.float32)  # noqa: E731
     return {"simple_rnn_10": {"kernel": w(M, N), "recurrent_kernel": w(N, N)},
-            "dense_10": {"kernel": w(N, O), "bias": w(O)}}
+            "dense_10": {"kernel": w(N, OUT), "bias": w(OUT)}}
 
 
 def test_paper_keras2_layout_lands_in_our_orientation(tmp_path, capsys):
@@ -240,7 +240,7 @@ def test_mismatched_members_and_activations_are_refused(tmp_path):
     bigger = _paper_weights(1)
     bigger["simple_rnn_10"] = {"kernel": np.ones((M, N + 1), np.float32),
                                "recurrent_kernel": np.ones((N + 1, N + 1), np.float32)}
-    bigger["dense_10"]["kernel"] = np.ones((N + 1, O), np.float32)
+    bigger["dense_10"]["kernel"] = np.ones((N + 1, OUT), np.float32)
     write_keras2(b, bigger, _paper_layers(n=N + 1))
     with pytest.raises(ValueError, match=r"b.hdf5: `W_in` has shape \(7, 3\) but .*a.hdf5 has \(6, 3\); members of one "
                                          r"ensemble need the same M, N, O."):

@@ -87,12 +87,12 @@ def test_the_selection_vector_of_a_hand_built_line_attractor():
     lin = linearize(ens, _points(np.zeros((1, 3)), np.zeros((1, 3))))
     r = R[:, 0] / np.linalg.norm(R[:, 0])
     r = r * np.sign(r[np.argmax(np.abs(r))])
-    l = np.linalg.inv(R)[0] * np.linalg.norm(R[:, 0]) * np.sign(R[np.argmax(np.abs(R[:, 0])), 0])
+    left = np.linalg.inv(R)[0] * np.linalg.norm(R[:, 0]) * np.sign(R[np.argmax(np.abs(R[:, 0])), 0])
     np.testing.assert_allclose(lin.slow_directions(1)[0, :, 0], r, atol=1e-5)
-    np.testing.assert_allclose(lin.selection_vectors(1)[0, 0], l, atol=1e-4)
-    np.testing.assert_allclose(lin.input_overlaps(1)[0, 0], l @ W_in, atol=1e-4)
+    np.testing.assert_allclose(lin.selection_vectors(1)[0, 0], left, atol=1e-4)
+    np.testing.assert_allclose(lin.input_overlaps(1)[0, 0], left @ W_in, atol=1e-4)
     assert abs(lin.selection_vectors(1)[0, 0] @ lin.slow_directions(1)[0, :, 0] - 1) < 1e-6
-    assert abs(r @ l / np.linalg.norm(l) - 1) > 0.1  # not the same direction: the test can tell them apart
+    assert abs(r @ left / np.linalg.norm(left) - 1) > 0.1  # not the same direction: the test can tell them apart
 
 
 def test_the_input_jacobian_of_every_cell_is_the_finite_difference():
@@ -104,7 +104,10 @@ def test_the_input_jacobian_of_every_cell_is_the_finite_difference():
         eps = 1e-3
         for k in range(2):
             model = jax.tree_util.tree_map(lambda a: a[k] if eqx.is_array(a) else a, ens)
-            f = lambda x: np.asarray(model.step(jnp.asarray(s[k], jnp.float32), jnp.asarray(x, jnp.float32)), np.float64)
+
+            def f(x):
+                return np.asarray(model.step(jnp.asarray(s[k], jnp.float32), jnp.asarray(x, jnp.float32)), np.float64)
+
             fd = np.stack([(f(u[k] + eps * e) - f(u[k] - eps * e)) / (2 * eps) for e in np.eye(3)], 1)
             np.testing.assert_allclose(lin.B[k], fd, atol=2e-3, err_msg=cell)
             np.testing.assert_allclose(lin.left[k] @ lin.right[k], np.eye(ens.state_size), atol=1e-8)
@@ -231,8 +234,8 @@ def test_selection_analysis_of_a_hand_built_line_attractor_in_two_contexts():
     line = np.outer([-1.0, 0.0, 1.0], R[:, 0])
     fps = [_points(line, u[None]) for u in task.fixed_point_inputs()]
     sel = selection_analysis(ens, task, fps)
-    l = np.linalg.inv(R)[0] * np.linalg.norm(R[:, 0])
-    expected = np.abs(l @ W_in)
+    left = np.linalg.inv(R)[0] * np.linalg.norm(R[:, 0])
+    expected = np.abs(left @ W_in)
     assert sel.n_points.tolist() == [[3, 3]] and np.allclose(sel.alignment, 1.0)
     np.testing.assert_allclose(sel.overlap[0, :, :2], np.stack([expected[:2]] * 2), rtol=1e-4)
     np.testing.assert_allclose(sel.ratio[0], [expected[0] / expected[1], expected[1] / expected[0]], rtol=1e-4)

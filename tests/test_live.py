@@ -133,7 +133,8 @@ def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("explorer") / "run"
     out.mkdir()
     shutil.copy(ROOT / "tests" / "data" / "flipflop_n64_k2.npz", out / "ensemble.npz")
-    assert cli(["analyze", out / "ensemble.npz", "--out", out, "--n-candidates", "256", "--completion-rounds", "2"]) == 0
+    argv = ["analyze", out / "ensemble.npz", "--out", out, "--n-candidates", "256", "--completion-rounds", "2"]
+    assert cli(argv) == 0
     return out
 
 
@@ -146,9 +147,9 @@ def test_report_html_is_self_contained_and_listed(analysed):
 
 def test_explorer_traces_follow_the_fixed_points(analysed):
     from ctrnn_jax import FixedPoints
+    from ctrnn_jax.analysis._analyze import analyze
     from ctrnn_jax.analysis._explorer import explorer_figures
     from ctrnn_jax.analysis._report import load_analysis_inputs
-    from ctrnn_jax.analysis._analyze import analyze
     ensemble, task, _ = load_analysis_inputs(analysed / "ensemble.npz")
     fp = FixedPoints.from_npz(analysed / "fixed_points.npz")
     result = analyze(ensemble, task, fixed_points=fp, robustness=False)
@@ -184,8 +185,9 @@ _PROBE = """<script>
 window.addEventListener('load', function () { setTimeout(function () {
   function vis(d) { return d.data.map(function (t) { return t.visible !== false && t.visible !== 'legendonly'; }); }
   var ss = document.getElementById('state-space'), tg = document.getElementById('topology-graph');
-  var r = {errors: window.__errors, traces: ss.data.length, before: vis(ss), canvases: ss.querySelectorAll('canvas').length,
-           graph: tg ? tg.data.length : 0, graph_before: tg ? vis(tg) : [], svg: document.querySelectorAll('svg.main-svg').length};
+  var r = {errors: window.__errors, traces: ss.data.length, before: vis(ss),
+           canvases: ss.querySelectorAll('canvas').length, graph: tg ? tg.data.length : 0,
+           graph_before: tg ? vis(tg) : [], svg: document.querySelectorAll('svg.main-svg').length};
   var sel = document.getElementById('member');
   r.options = Array.prototype.map.call(sel.options, function (o) { return Number(o.value); });
   sel.value = sel.options[1].value; sel.dispatchEvent(new Event('change'));

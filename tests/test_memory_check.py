@@ -24,7 +24,10 @@ SLOW = 1 - 3e-4  # the leaky linear unit's multiplier
 
 def network(W_rec, W_in, W_out, activation="tanh"):
     model = cj.CTRNN(N, N, N, key=jax.random.key(0), activation=activation)
-    f32 = lambda a: jnp.asarray(a, jnp.float32)
+
+    def f32(a):
+        return jnp.asarray(a, jnp.float32)
+
     return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
                        (f32(W_rec), f32(W_in), jnp.zeros(N), f32(W_out), jnp.zeros(N)))
 

@@ -153,7 +153,8 @@ def test_without_neurogym_the_error_says_how_to_install(monkeypatch, capsys, tmp
     with pytest.raises(SystemExit) as e:
         main(["train", "--out", str(tmp_path / "x"), "--task", f"neurogym:{GONOGO}"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and "install it with pip install 'ctrnn-ensembles[neurogym]'" in err[0], err
+    assert e.value.code == 2 and len(err) == 1, err
+    assert "install it with pip install 'ctrnn-ensembles[neurogym]'" in err[0], err
 
 
 def test_importing_ctrnn_jax_does_not_import_neurogym():

@@ -304,7 +304,8 @@ def test_an_output_that_is_a_directory_or_under_a_file_is_one_line(command, runs
     keras.write_bytes(b"x")
     argv = {"train": ["train", *TINY, "--out"], "fixed-points": ["fixed-points", runs / "run", "--out"],
             "evaluate": ["evaluate", runs / "run", "--json"], "import-keras": ["import-keras", keras, "--out"],
-            "analyze": ["analyze", runs / "run", "--out"], "compare": ["compare", runs / "run", runs / "other", "--out"]}
+            "analyze": ["analyze", runs / "run", "--out"],
+            "compare": ["compare", runs / "run", runs / "other", "--out"]}
     before = md5s(runs)
     under = a_file / "x.npz"
     line = fails([*argv[command], under], capsys)
@@ -390,8 +391,8 @@ def test_ctrl_c_keeps_a_checkpoint_and_is_one_line(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "interrupted" in lines[0] and f"--resume {out}" in lines[0]
     assert_valid(out)
-    from ctrnn_jax.io._serialisation import load_checkpoint  # the checkpoint is whole: it loads
     from ctrnn_jax.io._run import read_config
+    from ctrnn_jax.io._serialisation import load_checkpoint  # the checkpoint is whole: it loads
     from ctrnn_jax.training import EnsembleTrainer
     config = read_config(out)
     trainer = EnsembleTrainer(config.ensemble, config.train, config.task)

@@ -10,14 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
+from test_similarity import CUBE, EMPTY
 
 import ctrnn_jax as cj
 from ctrnn_jax.analysis import Analysis, Comparison, classical_mds, write_comparison
 from ctrnn_jax.dynamics import pairwise_graph_distances
 from ctrnn_jax.io._run import RunConfig, read_losses, write_metrics
-
-from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
-from test_similarity import CUBE, EMPTY
 
 N = 3
 TASK = cj.FlipFlopConfig(width=5, delay=5)
@@ -27,7 +26,10 @@ SMALL = cj.FixedPointConfig(n_candidates=32, adam_steps=50, restarts=0, complete
 def network(W_input):
     """Bistable tanh units `diag(1.5, 2, 3)` read out as `h_i / h_i*` (`tests/_analytic.py`)."""
     model = cj.CTRNN(N, N, N, key=jax.random.key(0))
-    f32 = lambda a: jnp.asarray(a, jnp.float32)
+
+    def f32(a):
+        return jnp.asarray(a, jnp.float32)
+
     return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
                        (f32(np.diag(W_DIAG)), f32(W_input), jnp.zeros(N), f32(np.diag(1 / H_STAR)), jnp.zeros(N)))
 

@@ -111,11 +111,11 @@ def test_fused_readout_vjp_matches_autodiff(getkey, activation, alpha, noise):
     """`euler_readout_scan` (custom VJP, readout and drive inside the loop) against plain autodiff
     of the same network: outputs and the cotangent of every argument, for a random output cotangent."""
     (W, _, h0, a, eps), _ = _problem(getkey(), activation, alpha, noise)
-    O = 2
+    OUT = 2
     W_in, b = jax.random.normal(getkey(), (N, M)), 0.1 * jax.random.normal(getkey(), (N,))
-    W_out, b_out = jax.random.normal(getkey(), (O, N)), jax.random.normal(getkey(), (O,))
+    W_out, b_out = jax.random.normal(getkey(), (OUT, N)), jax.random.normal(getkey(), (OUT,))
     x = jax.random.normal(getkey(), (T, B, M))
-    ct = jax.random.normal(getkey(), (T, B, O))
+    ct = jax.random.normal(getkey(), (T, B, OUT))
     args = (W, W_in, b, W_out, b_out, a, x, h0, eps)
 
     def reference(W, W_in, b, W_out, b_out, a, x, h0, eps):

@@ -21,10 +21,10 @@ from ctrnn_jax import (
     save_checkpoint,
     save_npz,
 )
-from ctrnn_jax.models._gated import GRU, LSTM, UGRNN
 from ctrnn_jax.io import fingerprint
 from ctrnn_jax.io._run import RunConfig, train_run
 from ctrnn_jax.io._serialisation import from_arrays
+from ctrnn_jax.models._gated import GRU, LSTM, UGRNN
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")
 TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)

@@ -11,8 +11,15 @@ import numpy as np
 import optax
 import pytest
 
-from ctrnn_jax import (EnsembleConfig, EnsembleTrainer, FlipFlopConfig, NoProgress, TrainConfig, make_train_step,
-                       step_key)
+from ctrnn_jax import (
+    EnsembleConfig,
+    EnsembleTrainer,
+    FlipFlopConfig,
+    NoProgress,
+    TrainConfig,
+    make_train_step,
+    step_key,
+)
 from ctrnn_jax.io._run import read_config, train_run
 from ctrnn_jax.io._serialisation import load_checkpoint, save_checkpoint
 from ctrnn_jax.training import restart_key
@@ -120,7 +127,8 @@ def test_compaction_computes_only_the_members_still_training():
     assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1] == np.asarray(ref.restarts).tolist()
     drawn = fresh_members(ENSEMBLE, restart_key(train.seed, 3, 1)[None], members=jnp.asarray([3]))
     assert float(drawn.alpha[0]) == 0.5
-    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model), jax.tree_util.tree_map(lambda a: a[0], drawn))
+    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model),
+                        jax.tree_util.tree_map(lambda a: a[0], drawn))
     assert leaves_equal(final.model, ref.model)
 
 

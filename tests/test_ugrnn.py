@@ -21,12 +21,12 @@ from ctrnn_jax import (
     save_npz,
 )
 
-M, N, O, T = 2, 4, 3, 10
+M, N, OUT, T = 2, 4, 3, 10
 
 
 def random_ugrnn(seed, *, rec_scale=0.7, activation="tanh"):
     """A UGRNN with every array drawn from N(0, 0.7²) (biases included), `W_rec` scaled by `rec_scale`."""
-    shapes = eqx.filter_eval_shape(UGRNN, M, N, O, key=jax.random.key(0), activation=activation)
+    shapes = eqx.filter_eval_shape(UGRNN, M, N, OUT, key=jax.random.key(0), activation=activation)
     rng = np.random.default_rng(seed)
     model = jax.tree_util.tree_map(lambda a: jnp.asarray(0.7 * rng.standard_normal(a.shape), jnp.float32), shapes)
     return eqx.tree_at(lambda m: m.W_rec, model, model.W_rec * rec_scale / 0.7)
@@ -42,10 +42,10 @@ def reference_step(model, h, x):
 
 
 def test_fields_and_initialization(getkey):
-    model = UGRNN(M, N, O, key=getkey())
+    model = UGRNN(M, N, OUT, key=getkey())
     assert model.cell == "ugrnn" and model.state_size == N
     assert model.W_rec.shape == (2 * N, N) and model.W_in.shape == (2 * N, M) and model.b.shape == (2 * N,)
-    assert model.W_out.shape == (O, N) and model.b_out.shape == (O,)
+    assert model.W_out.shape == (OUT, N) and model.b_out.shape == (OUT,)
     np.testing.assert_allclose(model.W_rec.T @ model.W_rec, np.eye(N), atol=1e-5)
     np.testing.assert_array_equal(model.b, np.r_[np.ones(N), np.zeros(N)])  # gate bias 1 (TF forget_bias)
 
@@ -95,8 +95,8 @@ def test_trains_and_round_trips(tmp_path, tree_allclose):
 
 def test_bad_arguments(getkey):
     with pytest.raises(ValueError, match="n_units"):
-        UGRNN(M, 0, O, key=getkey())
+        UGRNN(M, 0, OUT, key=getkey())
     with pytest.raises(ValueError, match="activation"):
-        UGRNN(M, N, O, key=getkey(), activation="foo")
+        UGRNN(M, N, OUT, key=getkey(), activation="foo")
     with pytest.raises(ValueError, match="state"):
-        UGRNN(M, N, O, key=getkey()).step(jnp.zeros(N + 1), jnp.zeros(M))
+        UGRNN(M, N, OUT, key=getkey()).step(jnp.zeros(N + 1), jnp.zeros(M))

@@ -18,9 +18,9 @@ import typing
 from pathlib import Path
 
 import pytest
+from test_reliability import fails  # ctrnn-jax in process: exit status and the one line on stderr
 
 from ctrnn_jax._cli import build_parser
-from test_reliability import fails  # ctrnn-jax in process: exit status and the one line on stderr
 
 ROOT = Path(__file__).resolve().parents[1]
 NPZ = ROOT / "tests" / "data" / "flipflop_n64_k2.npz"

@@ -15,10 +15,9 @@ from . import _analyze, _compare, _evaluate, _fixed_points, _import_keras, _trai
 from ._cache import use_compile_cache
 from ._distributed import COMMANDS as DISTRIBUTED_COMMANDS
 from ._distributed import add_options as _add_distributed_options
-from ._distributed import check_devices
+from ._distributed import check_devices, use_cpu_cores
 from ._distributed import run as _run_distributed
 from ._distributed import start as _start_distributed
-from ._distributed import use_cpu_cores
 from ._errors import Parser, run_command
 from ._options import ConfigOptions, field_help, parse_fields
 from ._tasks import TASK_NAMES

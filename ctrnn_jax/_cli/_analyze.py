@@ -34,7 +34,9 @@ def run_analysis(path, out, seed: int, *, task=None, inputs=None, fp_config=None
     path = Path(path)
     folder = out if out is not None else (path if path.is_dir() else path.with_name(path.stem + "_report"))
     t0 = time.perf_counter()
-    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    def log(m):
+        print(m, file=sys.stderr)
+
     with lock_outputs(folders=[check_writable_folder(folder, "--out")], what="ctrnn-jax analyze", log=log):
         report = analyze_run(path, out_dir=out, seed=seed, log=log, task=task, inputs=inputs,
                              fp_config=fp_config, overwrite=overwrite)

@@ -2,8 +2,9 @@
 
 XLA compiles every jitted program when a process first runs it; on a 2-core CPU the main job spends about
 15 s of its wall time compiling (the training chunk, the task's samplers, the fixed-point search, the
-analysis): 189-190 s with an empty cache, 175-176 s with a warm one, interleaved (benchmarks/RESULTS.md, #21). With JAX's persistent cache the second and later runs of a command read those programs from
-disk instead. Done by the command line (an application), never on library import.
+analysis): 189-190 s with an empty cache, 175-176 s with a warm one, interleaved (benchmarks/RESULTS.md, #21). With
+JAX's persistent cache the second and later runs of a command read those programs from disk
+instead. Done by the command line (an application), never on library import.
 
 Where: `$CTRNN_JAX_CACHE_DIR`, else `$XDG_CACHE_HOME/ctrnn_jax/xla`, else `~/.cache/ctrnn_jax/xla`.
 Off with `CTRNN_JAX_CACHE_DIR=none` (or empty). A cache the user set for JAX itself
@@ -45,7 +46,8 @@ def use_compile_cache(environ=os.environ) -> Path | None:
         return None
     import jax
 
-    if jax.config.jax_compilation_cache_dir:  # configured already (a script, the test suite)
+    # configured already (a script, the test suite); jax's Config declares no attribute per option:
+    if jax.config.jax_compilation_cache_dir:  # type: ignore[attr-defined]
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def _stop_signals():
             signal.signal(sig, handler)
 
 
-def _exit_now(status: int) -> None:
+def _exit_now(status: int) -> NoReturn:
     """Exit at once with `status`, the output flushed: after a stop signal a compiled computation (e.g. a large
     fixed-point search) may still run on XLA's threads, and tearing the interpreter down under it can crash
     (SIGSEGV); `os._exit` skips the teardown. (Every file is written atomically: nothing is left half done.)"""
@@ -105,6 +105,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 class Parser(argparse.ArgumentParser):
     """An `ArgumentParser` whose usage errors are one line (no usage block), exit status 2."""
+
+    commands: dict[str, argparse.ArgumentParser]  # the top-level parser's subcommands by name (`_cli.parser`)
 
     def error(self, message):
         usage_error(self.prog, message)

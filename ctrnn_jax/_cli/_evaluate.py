@@ -33,8 +33,8 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from .._files import write_json
-    from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
     from ..io._outputs import check_output_file
+    from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
     from ..io._serialisation import fingerprint
     from ..training._distributed import is_main_process
     ensemble, config = load_run_ensemble(args.path)

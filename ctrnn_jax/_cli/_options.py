@@ -242,7 +242,8 @@ class ConfigOptions:
             default = self.shown_defaults.get(f.name, format_value(self.defaults.get(f.name, f.default)))
             help_ = f"{_help_text(docs[f.name])} (default: {default})"
             names = self.option_strings(f.name)
-            common = {"dest": f"{self.dest}.{f.name}", "default": argparse.SUPPRESS, "help": help_}
+            common: dict[str, typing.Any] = {"dest": f"{self.dest}.{f.name}", "default": argparse.SUPPRESS,
+                                             "help": help_}
             if kind is bool:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
             elif (self.cls, f.name) in OPEN_CHOICES:

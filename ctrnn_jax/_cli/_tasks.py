@@ -14,8 +14,6 @@ from ..tasks._neurogym import NeurogymTask
 from ..tasks._tasks import ENTRY_POINTS, TASKS
 from ._options import format_value, invalid_value, parse_value
 
-
-
 NEUROGYM = NeurogymTask.name  # `--task neurogym:ENV_ID`: a NeuroGym environment (the spelling, not an import string)
 
 
@@ -70,7 +68,8 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
     `given` by its own options (`flags`: their option names, for messages). A field given both ways with
     different values is refused. `sizes`: `(M, O)` of an ensemble: the fields the task class's `for_sizes`
     sets (the flip-flop's `n_bits`) unless given."""
-    from ..tasks._tasks import make_task as make, task_class
+    from ..tasks._tasks import make_task as make
+    from ..tasks._tasks import task_class
     given, flags = dict(given or {}), flags or {}
     if name.partition(":")[0] == NEUROGYM:  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
         from ..tasks._neurogym import neurogym_task
@@ -78,7 +77,7 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
             raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
                              "use --task-opt KEY=VALUE")
         return neurogym_task(name, list(task_opts))
-    cls = task_class(name)
+    cls: typing.Any = task_class(name)  # a dataclass (checked below) with `for_sizes`
     if not issubclass(cls, FlipFlopConfig) and given:  # the flip-flop options are FlipFlopConfig's fields
         raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
                          "use --task-opt FIELD=VALUE")

@@ -86,7 +86,8 @@ def add_config_options(parser) -> None:
                           f"criterion by default: --stop-mse 0.02 --stop-margin {DEFAULT_STOP_MARGIN:g} (held-out "
                           f"MSE < {0.02 * (1 - DEFAULT_STOP_MARGIN):g}; the margin applies when --stop-mse is the "
                           "task's) --restart-after 500 (with --adam-b2 0.95), off "
-                          "with --stop-mse none --restart-after none; the decision and memory tasks default to --lr 3e-3; neurogym:ENV_ID, "
+                          "with --stop-mse none --restart-after none; the decision and memory tasks default to "
+                          "--lr 3e-3; neurogym:ENV_ID, "
                           "a NeuroGym environment, to --dataset-size 8192)")
     g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
                    help="a field of the chosen task's config, e.g. --task-opt noise_std=0.3 (repeatable); for "
@@ -219,7 +220,8 @@ def run_flipflop(args) -> int:
 
 def _run_flipflop(args) -> int:
     from ..dynamics._cube import has_memory_states
-    from ..io._run import CUBE, FIXED_POINTS as FIXED_POINTS_FILE
+    from ..io._run import CUBE
+    from ..io._run import FIXED_POINTS as FIXED_POINTS_FILE
     from ..io._serialisation import load_npz
     from ..training._distributed import is_main_process
     config = _config(args)

@@ -21,7 +21,7 @@ import numpy as np
 from .._checks import check_int, check_key
 from ..dynamics._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
 from ..dynamics._fixed_points import FixedPoints, as_ensemble
-from ..models._model import CTRNN
+from ..models._base import AbstractRNN
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
 from ..training._evaluate import ensemble_states, evaluate
 
@@ -78,7 +78,7 @@ def _check_levels(name: str, values: object, *, allow_zero: bool) -> tuple[float
 
 
 def robustness_sweep(
-    ensemble: CTRNN,
+    ensemble: AbstractRNN,
     *,
     key: jax.Array,
     noise_levels=(0.0, 0.1, 0.2, 0.5, 1.0),
@@ -184,7 +184,7 @@ def size_sweep_summary(results: list) -> dict:
     }
 
 
-def memory_state_points(fixed_points: FixedPoints, ensemble: CTRNN, *, corner_tol: float = 0.5) -> list:
+def memory_state_points(fixed_points: FixedPoints, ensemble: AbstractRNN, *, corner_tol: float = 0.5) -> list:
     """Each member's stable fixed point at each readout corner (its memory states), from `cube_analysis`.
 
     **Arguments:**
@@ -207,7 +207,7 @@ def memory_state_points(fixed_points: FixedPoints, ensemble: CTRNN, *, corner_to
     return points
 
 
-def pairwise_procrustes(point_sets: list, *, activity: list | None = None, d: int = 3) -> np.ndarray:
+def pairwise_procrustes(point_sets: list, *, activity: list | np.ndarray | None = None, d: int = 3) -> np.ndarray:
     """Pairwise Procrustes disparity between members' matched point sets (e.g. their 8 memory states).
 
     Members may have different sizes `N_k`: each member's points are first projected onto its own top-`d`
@@ -243,7 +243,7 @@ def pairwise_procrustes(point_sets: list, *, activity: list | None = None, d: in
                                  for a, p in zip(acts, sets)):
             raise ValueError(f"`activity` must be {k} arrays (T_k, N_k) matching `point_sets`' N_k, got shapes "
                              f"{[a.shape for a in acts]}.")
-    projected = []
+    projected: list[np.ndarray | None] = []
     for i, p in enumerate(sets):
         if not np.all(np.isfinite(p)):
             projected.append(None)
@@ -253,10 +253,11 @@ def pairwise_procrustes(point_sets: list, *, activity: list | None = None, d: in
     out = np.zeros((k, k))
     for i in range(k):
         for j in range(i + 1, k):
-            if projected[i] is None or projected[j] is None:
+            pi, pj = projected[i], projected[j]
+            if pi is None or pj is None:
                 out[i, j] = out[j, i] = np.nan
             else:
-                out[i, j] = out[j, i] = procrustes_disparity(projected[i], projected[j])
+                out[i, j] = out[j, i] = procrustes_disparity(pi, pj)
     for i in range(k):
         if projected[i] is None:
             out[i, i] = np.nan
@@ -406,7 +407,7 @@ def pairwise_svcca(states, *, k: int | None = None, variance: float = 0.99) -> n
 
 
 def compare_realizations(
-    ensemble: CTRNN,
+    ensemble: AbstractRNN,
     fixed_points: FixedPoints | None = None,
     *,
     inputs=None,

@@ -14,7 +14,7 @@ import html
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import numpy as np
@@ -23,8 +23,8 @@ from .._files import atomic_write, write_json
 from ..dynamics._behaviour import MemoryCheck, memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states, memory_state_analysis
-from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
+from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
 from ..io._run import higher_is_better, ranking_score
 from ..tasks._task import check_task
@@ -120,9 +120,9 @@ class Analysis:
         out = []
         check = self.memory_check
         held = None if check is None else check.held_for_a_trial()
-        check_rows = None if held is None else check.rows()
+        check_rows = None if check is None or held is None else check.rows()
         for k in range(self.n_members):
-            row = {"member": k}
+            row: dict[str, Any] = {"member": k}
             if self.evaluation is not None:
                 name = self.evaluation.get("metric_name", "mse")
                 if name != "mse":  # an accuracy-like score, beside the test MSE
@@ -141,7 +141,7 @@ class Analysis:
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
-            if held is not None:  # the task's memories the member holds for a trial (its own dynamics)
+            if check is not None and held is not None:  # the task's memories the member holds for a trial
                 row["memory states held >= 1 trial"] = f"{int(held[k])}/{check.holds.shape[1]}"
             if self.memory_states is not None:
                 d = self.memory_states[k]
@@ -149,7 +149,7 @@ class Analysis:
                 row["cube disparity"] = d["cube_disparity"]
             if check is not None:
                 row["memory check"] = str(check.verdict[k])
-                if held is not None:
+                if check_rows is not None:  # (`held` is not None)
                     r = check_rows[k]
                     row["memory lifetime min / median (trials)"] = f"{r['lifetime min']} / {r['lifetime median']}"
             if self.W_rec_outside is not None:
@@ -218,7 +218,8 @@ class Analysis:
         for i, fp in enumerate(self.fixed_points):
             mine = _hidden_points(fp.select(best), n)
             tag = f"_{i}" if several else ""
-            title = f"member {best}, fixed points at input {np.round(np.asarray(fp.inputs[best], np.float64), 3).tolist()}"
+            at = np.round(np.asarray(fp.inputs[best], np.float64), 3).tolist()
+            title = f"member {best}, fixed points at input {at}"
             if memory and i == 0:
                 figs["test_set"] = plot_test_set(inputs[0], outputs[best][0], targets[0])
                 figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,
@@ -237,14 +238,15 @@ class Analysis:
             order = _spread_trials(task.trial_groups(targets, mask)[0])
             figs["test_trials"] = plot_task_trials(inputs[order], outputs[best][order], targets[order], mask[order])
         if memory:
-            order = self._ranking()[: min(4, self.n_members)]
+            ranked = self._ranking()[: min(4, self.n_members)]
             fp0 = self.fixed_points[0]
-            figs["realizations"] = plot_realizations([states[k][0] for k in order], targets[0],
+            figs["realizations"] = plot_realizations([states[k][0] for k in ranked], targets[0],
                                                      fixed_points_list=[_hidden_points(fp0.select(k), n)
-                                                                        for k in order])
+                                                                        for k in ranked])
         if self.losses is not None:
             figs["training_curves"] = plot_training_curves(self.losses, steps=np.arange(1, len(self.losses) + 1))
         if memory:
+            assert self.memory_states is not None and self.evaluation is not None  # a memory task has both
             disparity = np.asarray([d["cube_disparity"] for d in self.memory_states], float)
             n_stable = np.asarray([d["n_stable"] for d in self.memory_states])
             outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
@@ -284,6 +286,7 @@ class Analysis:
                                                                  "success", "norm", "metric")
                         if name in self.evaluation})
         if self.W_rec_outside is not None:
+            assert self.spectral_radius is not None  # given with W_rec_outside
             out["W_rec"] = {"spectral_radius": self.spectral_radius.tolist(),
                             "outside_unit_circle": self.W_rec_outside.tolist()}
             out["n_eigenvalues_outside_unit_circle"] = self.W_rec_outside.tolist()
@@ -391,7 +394,6 @@ class Analysis:
         from ..io._outputs import check_output_folder
         from ..io._run import fixed_point_config_path
         from ..io._serialisation import fingerprint
-
         from ._explorer import EXPLORER
         network = fingerprint(self.ensemble)
         out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
@@ -707,9 +709,9 @@ def analyze(
     **Returns:** an `Analysis`: `print` it or show it in a notebook, `.figures()` for the Figures,
     `.write(out_dir)` for the files.
     """
+    from .._checks import check_seed
     from ..io._run import RunConfig, evaluate_run
     from ._analysis import compare_realizations, robustness_sweep
-    from .._checks import check_seed
     check_seed("seed", seed)
     ensemble = as_ensemble(ensemble)
     k = ensemble.W_out.shape[0]
@@ -727,7 +729,9 @@ def analyze(
     evaluation = None if task is None else evaluate_run(ensemble, RunConfig(task=task, threshold=threshold))
     if evaluation is not None:
         threshold = evaluation["threshold"]  # the one in effect
-    mse_threshold = 0.02 if task is None else threshold if not task.higher_is_better else task.readout_tolerance() ** 2
+    # with a task, `threshold` is the evaluation's (never None)
+    mse_threshold = (0.02 if task is None else cast(float, threshold) if not task.higher_is_better
+                     else task.readout_tolerance() ** 2)
     if fixed_points is None:
         found = tuple(fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=say))
     else:
@@ -898,10 +902,10 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
 
     from ..dynamics._behaviour import MemoryCheck
     from ..dynamics._memory_states import MemoryStates
+    from ..io._lock import check_complete
     from ..io._outputs import CONFIG, METRICS, listed_files
     from ..io._run import fixed_point_config_path, read_config, read_losses
     from ._analysis import memory_state_points
-    from ..io._lock import check_complete
     if folder.name == ANALYSIS and folder.is_file():
         folder = folder.parent
     check_complete(folder, "its analysis files")  # a write in progress, or killed half-way: not a mix of two

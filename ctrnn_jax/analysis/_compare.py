@@ -31,15 +31,15 @@ import numpy as np
 
 from .._checks import check_int
 from .._files import atomic_write, write_json
-from ..dynamics._config import FixedPointConfig
-from ..dynamics._fixed_points import as_ensemble, html_table, text_table
 from ..dynamics._behaviour import memory_check
+from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states
+from ..dynamics._fixed_points import as_ensemble, html_table, text_table
 from ..dynamics._limits import check_fixed_point_memory
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
-from ..tasks._task import task_hold_steps
 from ..tasks._flipflop import FlipFlopConfig
+from ..tasks._task import task_hold_steps
 from ..training._evaluate import ensemble_states
 from ._analysis import pairwise_cka, pairwise_svcca
 from ._similarity import pairwise_dsa, pairwise_procrustes_distance
@@ -497,7 +497,7 @@ def write_comparison(result: "Comparison | dict", out_dir, *, n_graphs: int = 4,
 
 def _counts(values) -> dict:
     """`{value: count}` in order of first occurrence."""
-    out = {}
+    out: dict = {}
     for v in values:
         out[v] = out.get(v, 0) + 1
     return out
@@ -568,8 +568,8 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     same run (or the same network) given twice (identical copies would distort the within/between means),
     mixed tasks without `allow_mixed`, sizes that do not fit the task, or no member left to compare.
     """
-    from ..io._outputs import check_writable_folder
     from ..io._lock import lock_outputs
+    from ..io._outputs import check_writable_folder
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no run folder given.")
@@ -585,6 +585,8 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
     from ..io._outputs import check_output_folder
     from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
     from ..io._serialisation import fingerprint
+    success: list[np.ndarray | None] | None  # None at the end where a run has no success flags
+    networks: dict[str, Path]
     ensembles, tasks, success, names, skipped, networks = [], [], [], [], [], {}
     for path in paths:
         if path.is_dir() and not (path / "ensemble.npz").is_file():
@@ -624,8 +626,8 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
         log(f"no member to compare in {', '.join(skipped)}: skipped")
     kinds = sorted({t.name for t in tasks})
     if len(kinds) > 1 and not allow_mixed:
-        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare them "
-                         "on the first run's task.")
+        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare "
+                         "them on the first run's task.")
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
     success = None if any(s is None for s in success) else success

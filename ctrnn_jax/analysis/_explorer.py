@@ -98,7 +98,9 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
             basis = np.vstack([basis, np.zeros((2, n))])
         mean, top = pca_projection(basis, min(3, n))
         comps = np.vstack([top, np.zeros((3 - top.shape[0], n))])  # N < 3: the missing axes are zero
-        project = lambda x: (np.asarray(x, np.float64) - mean) @ comps.T  # noqa: E731
+        def project(x):
+            return (np.asarray(x, np.float64) - mean) @ comps.T
+
         visible = m == members[0]
         if states is not None:
             for label, stretches in segments.items():

@@ -52,7 +52,7 @@ def plot_bifurcation_diagram(continuation: Continuation, path: str | os.PathLike
             stable = continuation.n_unstable[b] == 0
             for part, style in ((stable, "-"), (~stable, "--")):
                 ax.plot(p, np.where(part, z, np.nan), ls=style, color="black" if style == "-" else "0.45", lw=1.2)
-        shown = {}
+        shown: dict[str, int] = {}
         for e in continuation.events_of(member=k):
             marker, colour = _EVENT_MARKERS[e["kind"]]
             ax.plot(e["param"], e["output"][output], marker=marker, color=colour, ms=7, ls="none", zorder=3)

@@ -104,7 +104,7 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
     if W_out is not None:
         for o, w in enumerate(W_out):
             d = comps @ (w / np.linalg.norm(w)) if np.linalg.norm(w) > 0 else np.zeros(3)
-            d = d * 4.0 * scale / max(np.linalg.norm(d), 1e-12)
+            d = d * 4.0 * scale / max(float(np.linalg.norm(d)), 1e-12)
             ax.quiver(0, 0, 0, *d, color="tab:red", lw=1.2, arrow_length_ratio=0.15)
             ax.text(*(1.15 * d), f"$W_{{out}}$ row {o + 1}", color="tab:red", fontsize=7)
 

@@ -5,7 +5,7 @@ Conventions (the returned `Figure`, optional PNG+PDF, `ax=`, lazy matplotlib) ar
 """
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,7 @@ def plot_memory_lifetimes(check, path: str | os.PathLike | None = None, *, ax: "
     x = np.arange(k)[:, None] + jitter[None]
     floor = 0.5 / check.trial_steps  # a lifetime of 0 steps on the log axis
     y = np.maximum(life, floor)
+    groups: tuple[tuple[str, np.ndarray, dict[str, Any]], ...]  # (label, which points, scatter style)
     groups = (("lost within the horizon", ~held & reached, dict(marker="o", color="C0")),
               ("held for the whole horizon (censored)", held & reached,
                dict(marker="^", facecolors="none", edgecolors="C2")),

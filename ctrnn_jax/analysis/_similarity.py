@@ -18,8 +18,9 @@ distance in the spirit of Dynamical Similarity Analysis (temporal structure).
   default "angular" score) as `arccos tr(Âᵀ C B̂ Cᵀ)` in [0, π]. As in DSA's `SimilarityTransformDist`, the
   minimum is found by Adam on an exponential parametrisation `C = C₀ expm(W − Wᵀ)` (DSA uses the Cayley
   map `(I + S)⁻¹(I − S)`; the exponential, by scaling and squaring, needs only matrix products, which
-  batch well; it also reaches rotations by π, which the Cayley map does not) from several starts `C₀` (identity and the swap of the first two axes, as DSA; plus two aligned starts,
-  below), the best kept; operators of different sizes are zero-padded (DSA's `pad_zeros`).
+  batch well; it also reaches rotations by π, which the Cayley map does not) from several starts `C₀` (identity and the
+  swap of the first two axes, as DSA; plus two aligned starts, below),
+  the best kept; operators of different sizes are zero-padded (DSA's `pad_zeros`).
 
 Defaults and choices (DSA's defaults: `DSA(n_delays=1, rank=None, iters=1500, lr=5e-3, group="O(n)",
 score_method="angular")`, `SimilarityTransformDist(iters=200, lr=0.01)`):
@@ -39,6 +40,7 @@ score_method="angular")`, `SimilarityTransformDist(iters=200, lr=0.01)`):
 
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +112,7 @@ def pairwise_procrustes_distance(states) -> np.ndarray:
     return out
 
 
-def _trials(name: str, x: object) -> np.ndarray:
+def _trials(name: str, x: Any) -> np.ndarray:
     """`(T, N)` or `(B, T, N)` trajectories as a float64 `(B, T, N)` array."""
     arr = np.asarray(x, np.float64)
     if arr.ndim == 2:

@@ -1,6 +1,7 @@
 """A behavioural check of every member's memory that uses only the network's own dynamics (never the
 fixed-point finder): do the memory states the network reaches on its test set hold, for how long (their
-lifetimes), and do small perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane, attractor) or grow?
+lifetimes), and do small perturbations of them shrink (an attractor), persist (a marginal, e.g. line or plane,
+attractor) or grow?
 
 1. **The memory states reached on the test set.** Every member runs the task's test set
    (`task.test_set()`). A *hold* is a maximal stretch of steps at which the input equals the task's
@@ -169,6 +170,7 @@ class MemoryCheck:
             row = {"member": k, "verdict": str(self.verdict[k]),
                    "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}"}
             if held_trial is not None:
+                assert self.lifetime is not None  # with `held_for_a_trial`
                 life = np.asarray(self.lifetime[k], np.float64)
                 order = np.argsort(life, kind="stable")
                 lo, mid = order[0], order[(len(order) - 1) // 2]  # the lower median: a lifetime that occurs
@@ -235,7 +237,9 @@ class MemoryCheck:
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.rows()
         header = list(rows[0]) if rows else ["member"]
-        fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
+        def fmt(v):
+            return f"{v:.3g}" if isinstance(v, float) else str(v)
+
         return header, [[fmt(r[h]) for h in header] for r in rows]
 
     def _title(self) -> str:
@@ -369,9 +373,9 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
 
     half = max(1, math.ceil(horizon * inputs.shape[1] / 2))
     x = jnp.asarray(rest, ensemble.W_out.dtype)
-    drift = jnp.zeros((k, n_labels), z0.dtype)
+    drift: jax.Array | np.ndarray = jnp.zeros((k, n_labels), z0.dtype)
     tol = jnp.asarray(math.sqrt(threshold), z0.dtype)
-    exit_step = jnp.full((k, n_labels), -1, jnp.int32)
+    exit_step: jax.Array | np.ndarray = jnp.full((k, n_labels), -1, jnp.int32)
     mid, drift, exit_step = _run(ensemble, x, start, z0, drift, exit_step, jnp.int32(0), tol, n_steps=half)
     end, drift, exit_step = _run(ensemble, x, mid, z0, drift, exit_step, jnp.int32(half), tol, n_steps=half)
 

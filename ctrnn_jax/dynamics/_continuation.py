@@ -140,7 +140,8 @@ class Continuation:
         """The events of one `kind` (or all) of one `member` (or all), in order of `param`."""
         if kind is not None and kind not in _EVENTS:
             raise ValueError(f"`kind` must be one of {', '.join(_EVENTS)} or None, got {kind!r}.")
-        out = [e for e in self.events if (kind is None or e["kind"] == kind) and (member is None or e["member"] == member)]
+        out = [e for e in self.events
+               if (kind is None or e["kind"] == kind) and (member is None or e["member"] == member)]
         return sorted(out, key=lambda e: e["param"])
 
     def first_loss(self, branch: int) -> float | None:
@@ -159,7 +160,8 @@ class Continuation:
             ev = self.events_of(member=int(k))
 
             def at(kind, lost=None):
-                vals = [f"{e['param']:.4g}" for e in ev if e["kind"] == kind and (lost is None or e["stable_lost"] == lost)]
+                vals = [f"{e['param']:.4g}" for e in ev
+                        if e["kind"] == kind and (lost is None or e["stable_lost"] == lost)]
                 return ", ".join(vals) or "–"
 
             body.append([str(int(k)), str(mine.size), str(int(np.sum(self.ended[mine] == "left the path"))),
@@ -358,7 +360,8 @@ def _events(b, member, p, s, eig, out, u0, du) -> list[dict]:
 
     def event(kind, i, at_arc, stable_lost):
         j = min(max(i, 1), p.size - 2)  # three points around i, for the interpolation of the state
-        w = np.polyfit(arc[j - 1:j + 2] - arc[j], np.concatenate([p[j - 1:j + 2, None], s[j - 1:j + 2], out[j - 1:j + 2]], 1),
+        w = np.polyfit(arc[j - 1:j + 2] - arc[j],
+                       np.concatenate([p[j - 1:j + 2, None], s[j - 1:j + 2], out[j - 1:j + 2]], 1),
                        2) if kind == "saddle-node" else None
         if w is not None:
             x = at_arc - arc[j]

@@ -188,7 +188,7 @@ def ensemble_summary(per_member: list[dict]) -> dict:
 
     extra = {}
     if per_member and all("n_memory_states" in d for d in per_member):
-        mechanisms = {}
+        mechanisms: dict[str, int] = {}
         for d in per_member:
             for name, count in d["memory_mechanisms"].items():
                 mechanisms[name] = mechanisms.get(name, 0) + count
@@ -227,7 +227,8 @@ def format_cube_table(per_member: list[dict]) -> str:
         disp = "-" if not math.isfinite(d["cube_disparity"]) else f"{d['cube_disparity']:.4f}"
         lines.append(f"{d['member']:>6} {d['n_fixed_points']:>6} {d['n_stable']:>6} {corners:>8} {s.get(1, 0):>5} "
                      f"{s.get(2, 0):>5} {s.get(3, 0):>5} {higher:>5} {d['n_slow_points']:>5} {disp:>10}"
-                     + (f" {d['n_memory_states']:>6} {d['n_memory_states'] - d['memory_mechanisms'].get('attractor', 0):>8}"
+                     + (f" {d['n_memory_states']:>6} "
+                        f"{d['n_memory_states'] - d['memory_mechanisms'].get('attractor', 0):>8}"
                         if states else ""))
     lines.append("(* = exactly one stable point per corner; disparity: Procrustes, 0 = perfect cube"
                  + ("; memory: memory states, marginal: those on a marginal manifold)" if states else ")"))

@@ -977,7 +977,8 @@ class _Points:
     def slow_only(self, points: list[np.ndarray], q: list[np.ndarray], dedup_tol: float = 0.0):
         """Of each member's slow points, those that are slow points: each is run `_SLOW_POLISH_MAX` float64
         Newton iterations, and one that reaches a root adds that root (if new); then those with no fixed point
-        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)` lists per member."""
+        within their own slow region (`far_only`) are kept, at their own place and speed. Returns `(points, q, radius)`
+        lists per member."""
         member, flat, h, q64, step, step0 = self._polish(points, _SLOW_POLISH_MAX)
         root = q64 <= _root_tol(h)
         self._add_roots(member[root], h[root], q64[root], step[root], dedup_tol)
@@ -1021,7 +1022,7 @@ class _Points:
                     qs = np.asarray(q[kk], np.float64)[i]
                     np.logical_or.at(dropped[kk], i, qmax[start:start + n] <= qs)
                 start += n
-        out = ([], [], [])
+        out: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
         for kk in range(self.k):
             keep = ~dropped[kk]
             fixed = self.points[kk][self.exact[kk]]
@@ -1040,7 +1041,8 @@ class _Points:
     def index(self, kk: int) -> np.ndarray:
         return np.sum(np.abs(self.vals[kk]) > 1, axis=1)
 
-    def new_only(self, points: list[np.ndarray], q: list[np.ndarray], tol: float):
+    def new_only(self, points: list[np.ndarray], q: list[np.ndarray],
+                 tol: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Of each member's candidate fixed points, those not within `tol` of a known point (deduplicated)."""
         keep_p, keep_q = [], []
         for kk in range(self.k):
@@ -1089,7 +1091,7 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points
     `found.new_last[k]`: the new roots of the member's last round."""
     k, s, dt = found.k, found.s, found.dt
     max_points = config.max_points if max_points is None else max_points
-    tried = [set() for _ in range(k)]
+    tried: list[set] = [set() for _ in range(k)]
     left = np.zeros(k, bool)  # pairs left untried after a member's last round
     for round_ in range(config.completion_rounds):
         pairs = []
@@ -1146,9 +1148,9 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points
                                   jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
                                   adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON, tol_q=tol_q,
                                   rows=rows)
-            found_rows = [[] for _ in rows]
+            found_rows: list[list] = [[] for _ in rows]
             _split(h, q, tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
-            fixed = [[] for _ in range(k)]
+            fixed: list[list] = [[] for _ in range(k)]
             for r, kk in enumerate(rows[: len(set(rows))]):
                 fixed[kk] = found_rows[r]
             found.add(*found.new_only(*_merge(fixed, s, config.dedup_tol), config.dedup_tol), config.dedup_tol)
@@ -1295,9 +1297,9 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
     tol_q = config.default_tol_q(s)
     h0_64 = h0.astype(np.float64)
     outliers = _OutlierRule(h0_64, config.outlier_scale)
-    fixed = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
-    slow = [[] for _ in range(k)]
-    near = [[] for _ in range(k)]  # the slow ones under the member's slow threshold
+    fixed: list[list] = [[] for _ in range(k)]  # per member: a list of (points, q) over rounds
+    slow: list[list] = [[] for _ in range(k)]
+    near: list[list] = [[] for _ in range(k)]  # the slow ones under the member's slow threshold
     candidates, steps = h0, sim_steps
     lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
     for round_ in range(config.restarts + 1):

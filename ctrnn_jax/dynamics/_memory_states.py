@@ -110,7 +110,7 @@ class MemoryStates:
             k = int(d["n_members"])
             if [m["member"] for m in members] != list(range(k)):
                 raise ValueError(f"`members` must list members 0..{k - 1}.")
-            fields = {name: [] for name in ("points", "representative", "label", "dimension", "exact")}
+            fields: dict[str, list] = {name: [] for name in ("points", "representative", "label", "dimension", "exact")}
             for m in members:
                 states = m["states"]
                 fields["points"].append([np.asarray(st["points"], np.int64) for st in states])
@@ -187,8 +187,9 @@ def memory_states(fixed_points: FixedPoints, *, readouts=None, scale: float | No
             raise ValueError(f"`readouts` must be finite, of shape (C, {o}) with C >= 1, got {readouts.shape}.")
     if scale is not None:
         scale = check_positive("scale", scale)
-    fields = {name: [] for name in ("points", "representative", "label", "dimension", "exact")}
+    fields: dict[str, list] = {name: [] for name in ("points", "representative", "label", "dimension", "exact")}
     scales = np.zeros(fp.n_members)
+    assert fp.n_marginal is not None and fp.exact is not None  # the finder sets them
     for k in range(fp.n_members):
         idx = np.flatnonzero((fp.member == k) & (fp.n_unstable == 0))
         pts = fp.points[idx].astype(np.float64)
@@ -213,7 +214,7 @@ def memory_states(fixed_points: FixedPoints, *, readouts=None, scale: float | No
         groups = [np.flatnonzero(comp == c) for c in range(comp.max(initial=-1) + 1)]
         groups.sort(key=lambda g: int(g[0]))  # fixed_points' order of their first point
         q = fp.q[idx].astype(np.float64)
-        mine = {name: [] for name in fields}
+        mine: dict[str, list] = {name: [] for name in fields}
         for g in groups:
             mine["points"].append(idx[g])
             mine["representative"].append(int(idx[g[np.argmin(q[g])]]))

@@ -37,7 +37,7 @@ def _from_bytes(data: bytes) -> dict:
 def _merge(parts: list[dict]) -> FixedPoints:
     """One `FixedPoints` from the processes' parts, in process (= member) order: member indices shift by
     each part's first member."""
-    arrays = {}
+    arrays: dict[str, list] = {}
     for a in parts:
         lo = int(a["lo"])
         a = dict(a, member=a["member"] + lo, slow_member=a["slow_member"] + lo)

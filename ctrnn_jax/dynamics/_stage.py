@@ -38,7 +38,6 @@ from ..tasks._task import check_task, task_hold_steps, task_readout_tolerance
 from ..training._distributed import is_distributed, local_members
 from ..training._sharding import member_mesh
 from ._config import FixedPointConfig
-from ._limits import auto_max_points, check_fixed_point_memory
 from ._fixed_points import (
     FixedPoints,
     _full_states,
@@ -47,7 +46,7 @@ from ._fixed_points import (
     find_fixed_points,
     member_dt_tau,
 )
-
+from ._limits import auto_max_points, check_fixed_point_memory
 
 _PROBE_LENGTH = 200  # steps of the probe trials of a network without a task
 

@@ -146,7 +146,9 @@ def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk,
     end_out = None
     for width in np.unique(size):
         rows = np.flatnonzero(size == width)
-        pick = lambda a: jax.tree_util.tree_map(lambda v: v[rows], a)  # noqa: E731
+        def pick(a):
+            return jax.tree_util.tree_map(lambda v: v[rows], a)
+
         f, q, o = _follow(pick(params), jnp.asarray(inputs[rows], dt), jnp.asarray(h0[rows, :width], dt),
                           jnp.asarray(settle_tol, dt), jnp.asarray(max_chunks[rows]), chunk=chunk)
         if end_out is None:
@@ -329,6 +331,7 @@ def topology_graph(
         edges = np.sort(np.stack([a_node[ok], b_node[ok]], axis=1), axis=1).astype(np.int64)
         edge_pts = sd[one][ok]
         # a marginal saddle lies on a manifold of saddles, found as many points: one edge per pair of states
+        assert fp.n_marginal is not None  # the finder sets it
         marginal_saddle = np.flatnonzero(fp.n_marginal[edge_pts] > 0)
         keep = np.ones(len(edges), bool)
         if len(marginal_saddle):

@@ -28,6 +28,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -46,8 +47,8 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' (or pip install h5py)") \
-            from None
+        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' "
+                          "(or pip install h5py)") from None
     return h5py
 
 
@@ -110,11 +111,11 @@ def _read_layers(path: Path) -> tuple[list[dict], bool]:
     h5py = _h5py()
     if zipfile.is_zipfile(path):  # Keras 3 `.keras`
         with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if not {"config.json", "model.weights.h5"} <= names:
+            entries = set(z.namelist())
+            if not {"config.json", "model.weights.h5"} <= entries:
                 raise ValueError("a zip file without config.json and model.weights.h5: not a Keras 3 .keras file")
-            config, weights = z.read("config.json"), io.BytesIO(z.read("model.weights.h5"))
-        with h5py.File(weights, "r") as f:
+            config, weights_file = z.read("config.json"), io.BytesIO(z.read("model.weights.h5"))
+        with h5py.File(weights_file, "r") as f:
             groups = {_text(g["vars"].attrs.get("name", key)): (key, g) for key, g in f["layers"].items()}
             layers = []
             for layer in _config_layers(config, "config.json"):
@@ -266,4 +267,4 @@ def load_keras(paths: str | os.PathLike | list, *, activation: str | None = None
             raise ValueError(f"{p}: activation {net['activation']!r} but {paths[0]} has {first['activation']!r}; "
                              "members of one ensemble need the same activation.")
     arrays = {name: np.stack([net["arrays"][name] for net in networks]) for name in first["arrays"]}
-    return from_arrays(arrays, first["activation"])
+    return cast(CTRNN, from_arrays(arrays, first["activation"]))  # cell "ctrnn"

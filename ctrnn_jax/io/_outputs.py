@@ -27,7 +27,8 @@ from pathlib import Path
 from .._files import clean_temporaries
 
 # What `train` writes into a run folder, and what the analysis stages derive from its `ensemble.npz`.
-CONFIG, CHECKPOINT, METRICS, EVAL, ENSEMBLE = "config.json", "checkpoint.eqx", "metrics.csv", "eval.json", "ensemble.npz"
+CONFIG, CHECKPOINT, METRICS = "config.json", "checkpoint.eqx", "metrics.csv"
+EVAL, ENSEMBLE = "eval.json", "ensemble.npz"
 SUMMARY = "summary.csv"
 RUN_FILES = (CONFIG, CHECKPOINT, METRICS, SUMMARY, EVAL, ENSEMBLE)
 ANALYSIS, REPORT, COMPARISON, CUBE, FIGURES = "analysis.json", "report.md", "comparison.json", "cube.json", "figures"
@@ -209,7 +210,8 @@ def is_run_folder(folder: str | os.PathLike) -> bool:
 # `Comparison.write` write, relative to the manifest's folder.
 _MANIFEST_ENTRY = re.compile(r"figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.(png|pdf)|report\.(md|html)|cube\.json"
                              r"|fixed_points(_\d+)?\.npz|fixed_points_config\.json")
-_MANIFEST_KINDS = "figures/NAME.png|pdf, report.md, report.html, cube.json, fixed_points[_I].npz, fixed_points_config.json"
+_MANIFEST_KINDS = ("figures/NAME.png|pdf, report.md, report.html, cube.json, fixed_points[_I].npz, "
+                   "fixed_points_config.json")
 
 
 def _entry_problem(folder: Path, entry) -> str | None:
@@ -333,7 +335,8 @@ def _ours(p: Path) -> bool:
     name = p.name
     try:
         if p.suffix in (".png", ".pdf"):
-            return p.parent.name == FIGURES and p.read_bytes()[:8].startswith(b"\x89PNG" if p.suffix == ".png" else b"%PDF")
+            magic = b"\x89PNG" if p.suffix == ".png" else b"%PDF"
+            return p.parent.name == FIGURES and p.read_bytes()[:8].startswith(magic)
         if name in (REPORT, "report.html"):
             p.read_text()  # text of ours: a report (no fingerprint to check)
             return True
@@ -408,6 +411,6 @@ def remove_results(paths) -> list[Path]:
     return _remove(paths)
 
 
-__all__ = ["check_output_file", "check_output_folder", "clean_temporaries", "check_writable_file", "check_writable_folder",
-           "derived_files", "describe", "file_kind", "is_run_folder", "listed_files", "recorded_network", "remove_results",
-           "stale_results"]
+__all__ = ["check_output_file", "check_output_folder", "clean_temporaries", "check_writable_file",
+           "check_writable_folder", "derived_files", "describe", "file_kind", "is_run_folder", "listed_files",
+           "recorded_network", "remove_results", "stale_results"]

@@ -87,7 +87,7 @@ class RunConfig:
 
 def environment() -> dict:
     """Package versions and the device JAX runs on."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for pkg in ("ctrnn-ensembles", "jax", "jaxlib", "optax", "equinox", "numpy"):
         try:
             versions[pkg] = version(pkg)
@@ -339,8 +339,8 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     - `progress`, `log`: a progress meter, and a function of one string.
 
     Everything is checked before anything is written or compiled: the folder, the settings, the memory the
-    run needs (`check_memory`). Ctrl-C, SIGTERM or SIGHUP saves a checkpoint of the last finished chunk (or, before the first
-    checkpoint, leaves the folder as it was) and raises `Interrupted`. Writing the new `ensemble.npz`
+    run needs (`check_memory`). Ctrl-C, SIGTERM or SIGHUP saves a checkpoint of the last finished chunk (or, before the
+    first checkpoint, leaves the folder as it was) and raises `Interrupted`. Writing the new `ensemble.npz`
     removes the derived files of the earlier weights (fixed points, analysis, report, figures), which a
     resumed run makes stale.
 
@@ -517,7 +517,8 @@ def _recorded(path: Path):
     return data.get("network") if isinstance(data, dict) else None
 
 
-def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main, signum=signal.SIGINT) -> Interrupted:
+def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main,
+                 signum=signal.SIGINT) -> Interrupted:
     """Ctrl-C: checkpoint the last finished chunk, or (nothing saved yet) undo the folder; the message."""
     if latest is not None and int(latest[0].step) > last_ckpt[0]:
         checkpoint(latest[0], np.concatenate([history, latest[1]]))

@@ -41,8 +41,8 @@ import numpy as np
 
 from .._files import atomic_write, read_npz
 from .._imports import import_object, import_string, is_import_string
-from ..models._base import AbstractRNN
 from ..models._activations import ACTIVATIONS
+from ..models._base import AbstractRNN
 from ..models._gated import GRU, LSTM
 from ..models._model import CTRNN
 from ..training._ensemble import CELL_CLASSES, ensemble_size
@@ -110,7 +110,7 @@ def _leaves(ensemble: AbstractRNN) -> dict[str, np.ndarray]:
     return out
 
 
-def _skeleton(cls: type, sizes: tuple[int, int, int], options: dict, k: int):
+def _skeleton(cls: type, sizes: tuple[int, ...], options: dict, k: int):
     """The structure of an ensemble of `k` `cls`es: `cls(M, N, O, key=..., **options)` evaluated for its shapes
     only (no initializer run), every array a `jax.ShapeDtypeStruct` with a leading member axis of `k`."""
     single = eqx.filter_eval_shape(cls, *sizes, key=jax.random.key(0), **options)
@@ -139,7 +139,8 @@ def _check_options(ensemble: AbstractRNN) -> dict:
             return eqx.is_array(a) and (a.shape, a.dtype) == (b.shape, b.dtype)
         return not eqx.is_array(a) and eqx.tree_equal(a, b) is True
 
-    fits = jax.tree_util.tree_structure(skeleton) == jax.tree_util.tree_structure(ensemble) and all(
+    # jaxlib's PyTreeDef, unresolved by mypy, has no __eq__ for it:
+    fits = jax.tree_util.tree_structure(skeleton) == jax.tree_util.tree_structure(ensemble) and all(  # type: ignore[operator]
         same(a, b) for a, b in zip(jax.tree_util.tree_leaves(ensemble), jax.tree_util.tree_leaves(skeleton)))
     if not fits:
         raise ValueError(f"{cls.__name__}(M, N, O, key=..., **{options!r}) does not rebuild the network's structure "

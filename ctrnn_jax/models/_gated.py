@@ -28,7 +28,7 @@ The state is a flat vector of size `state_size`: `h` (`N`) for the GRU and UGRNN
 """
 
 import abc
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import equinox as eqx
 import jax
@@ -54,6 +54,9 @@ def _orthogonal_columns(key: jax.Array, rows: int, cols: int) -> jax.Array:
 class _GatedRNN(AbstractRNN):
     """What `GRU`, `LSTM` and `UGRNN` share: the time loop, noise, readout and argument checks."""
 
+    if TYPE_CHECKING:  # a field of every subclass (a field here would change their fields' order)
+        b: jax.Array
+
     @abc.abstractmethod
     def _next(self, state: jax.Array, u: jax.Array, precision) -> jax.Array:
         """The next flat state of one trial given the input drive `u = W_in x + b`."""
@@ -66,7 +69,7 @@ class _GatedRNN(AbstractRNN):
                              f"got {jnp.shape(state)} and {jnp.shape(x)}.")
         return self._next(state, self.W_in @ x + self.b, None)
 
-    def full_states(
+    def full_states(  # type: ignore[override]  # the base takes **options; each cell names the keywords it takes
         self,
         inputs: jax.Array,
         *,
@@ -95,7 +98,7 @@ class _GatedRNN(AbstractRNN):
         ss = lax.scan(body, s0, (u,) if noise is None else (u, noise), unroll=unroll)[1]
         return ss[:, 0] if single else jnp.swapaxes(ss, 0, 1)
 
-    def states(
+    def states(  # type: ignore[override]  # the base takes **options; each cell names the keywords it takes
         self,
         inputs: jax.Array,
         *,

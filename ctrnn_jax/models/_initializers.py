@@ -7,7 +7,7 @@ RECURRENT_INITS = ("orthogonal", "normal")
 READOUT_INITS = ("glorot_uniform", "normal", "zeros")
 
 
-def orthogonal(key: jax.Array, n: int, gain: float = 1.0) -> jax.Array:
+def orthogonal(key: jax.Array, n: int, gain: float | jax.Array = 1.0) -> jax.Array:
     """A random `(n, n)` orthogonal matrix (Haar measure) times `gain`, as Keras' `orthogonal`."""
     a = jax.random.normal(key, (n, n))
     q, r = jnp.linalg.qr(a)
@@ -15,7 +15,7 @@ def orthogonal(key: jax.Array, n: int, gain: float = 1.0) -> jax.Array:
     return gain * q
 
 
-def normal(key: jax.Array, shape: tuple[int, int], gain: float = 1.0) -> jax.Array:
+def normal(key: jax.Array, shape: tuple[int, int], gain: float | jax.Array = 1.0) -> jax.Array:
     """Gaussian entries with zero mean and variance `gain**2 / fan_in` (`fan_in = shape[1]`)."""
     return gain * jax.random.normal(key, shape) / jnp.sqrt(shape[1])
 
@@ -26,7 +26,7 @@ def glorot_uniform(key: jax.Array, shape: tuple[int, int]) -> jax.Array:
     return jax.random.uniform(key, shape, minval=-limit, maxval=limit)
 
 
-def recurrent_init(name: str, key: jax.Array, n: int, gain: float) -> jax.Array:
+def recurrent_init(name: str, key: jax.Array, n: int, gain: float | jax.Array) -> jax.Array:
     """`(n, n)` recurrent weights: `orthogonal` (scaled by `gain`) or `normal` (variance `gain²/n`)."""
     if name == "orthogonal":
         return orthogonal(key, n, gain)

@@ -45,7 +45,9 @@ def batch_time_major(inputs, h0, key, noise_std, *, n_inputs: int, state_size: i
     if key is None:
         return x, s0, None, single
     keys = key[None] if single else jax.random.split(key, b)
-    draw = lambda k: jax.random.normal(k, (length, state_size), dtype)  # noqa: E731
+    def draw(k):
+        return jax.random.normal(k, (length, state_size), dtype)
+
     noise = noise_std * jnp.swapaxes(jax.vmap(draw)(keys), 0, 1)
     return x, s0, noise.astype(dtype), single
 
@@ -168,7 +170,7 @@ class CTRNN(AbstractRNN):
         """
         return self.euler(h, self.W_in @ x + self.b)
 
-    def states(
+    def states(  # type: ignore[override]  # the base takes **options; each cell names the keywords it takes
         self,
         inputs: jax.Array,
         *,

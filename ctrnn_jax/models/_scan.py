@@ -21,6 +21,8 @@ CPUs) or `"highest"` (full float32 everywhere).
 """
 
 import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -45,13 +47,13 @@ _DERIVATIVE_FROM_OUTPUT = {
 def check_backprop(value: object) -> str:
     if value not in BACKPROPS:
         raise ValueError(f"`backprop` must be one of {', '.join(BACKPROPS)}; got {value!r}.")
-    return value  # type: ignore[return-value]
+    return cast(str, value)  # one of the names
 
 
 def check_precision(value: object) -> str:
     if value not in PRECISIONS:
         raise ValueError(f"`precision` must be one of {', '.join(PRECISIONS)}; got {value!r}.")
-    return value  # type: ignore[return-value]
+    return cast(str, value)  # one of the names
 
 
 def _lax_precision(precision: str):
@@ -89,7 +91,7 @@ def _euler_step(activation, precision, W_rec, alpha, h, u, eps=None):
 
 def _forward(activation, precision, unroll, W_rec, drive, h0, alpha, noise, *, remat: bool = False):
     """The Euler loop `h[1..T]`; with `remat`, each step is `jax.checkpoint`ed."""
-    step = functools.partial(_euler_step, activation, _lax_precision(precision))
+    step: Callable[..., Any] = functools.partial(_euler_step, activation, _lax_precision(precision))
     if remat:
         step = jax.checkpoint(step)
 

@@ -13,7 +13,7 @@ added to the evidence channels during the stimulus epoch only; cues and the othe
 
 import dataclasses
 import functools
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -99,6 +99,7 @@ class _SignTask(AbstractTask):
 
     name: ClassVar[str]
     metric_name: ClassVar[str] = "accuracy"
+    success_accuracy: float  # a field of every subclass
     higher_is_better: ClassVar[bool] = True
 
     @property
@@ -146,7 +147,7 @@ class _SignTask(AbstractTask):
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+                for f in dataclasses.fields(cast(Any, self))}  # every subclass is a dataclass
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):

@@ -39,8 +39,8 @@ import json
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import jax
 import jax.numpy as jnp
@@ -74,7 +74,8 @@ def _make_env(env_id: str, env_kwargs: Mapping[str, Any], seed: int):
         raise ValueError(f"`env_id` must be a NeuroGym environment ({', '.join(known)}); got {env_id!r}.")
     import gymnasium
 
-    creator = gymnasium.envs.registration.load_env_creator(gymnasium.spec(env_id).entry_point)
+    entry_point = cast(str, gymnasium.spec(env_id).entry_point)  # neurogym registers its envs by import string
+    creator = gymnasium.envs.registration.load_env_creator(entry_point)
     params = inspect.signature(creator).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         allowed = sorted(set(params) | set(_OWN))
@@ -167,6 +168,9 @@ class NeurogymTask(AbstractTask):
     test_seed: int
     success_accuracy: float
     scored_periods: tuple[str, ...]
+    if TYPE_CHECKING:  # set in __init__ from the environment; not dataclass fields
+        _n_inputs: int
+        _n_outputs: int
 
     def __init__(self, env_id: str, *, env_kwargs: Mapping[str, Any] | None = None, length: int | None = None,
                  test_trials: int = 512, test_seed: int = 0, success_accuracy: float = 0.8,
@@ -175,7 +179,9 @@ class NeurogymTask(AbstractTask):
             raise TypeError(f"`env_id` must be a string, got {env_id!r}.")
         if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
             raise TypeError(f"`env_kwargs` must be a dict of the environment's options, got {env_kwargs!r}.")
-        set_ = lambda n, v: object.__setattr__(self, n, v)  # noqa: E731 - frozen dataclass
+        def set_(n, v):  # a frozen dataclass
+            object.__setattr__(self, n, v)
+
         set_("env_id", env_id)
         set_("env_kwargs", _kwargs_json({**(env_kwargs or {}), **kwargs}))
         set_("test_trials", check_int("test_trials", test_trials, 1))
@@ -221,7 +227,8 @@ class NeurogymTask(AbstractTask):
         """
         check_key(key)
         n = check_int("n", n, 1)
-        return tuple(jnp.asarray(a) for a in self._trials(_seed(key), n))
+        inputs, targets, mask = (jnp.asarray(a) for a in self._trials(_seed(key), n))
+        return inputs, targets, mask
 
     def sample(self, key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
         """`dataset(key, batch_size)` on the host; inside `jit` a TypeError (train in data-set mode)."""
@@ -233,7 +240,8 @@ class NeurogymTask(AbstractTask):
     def test_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """`test_trials` trials from `test_seed` (a stream apart from the training keys')."""
         seed = int(np.random.SeedSequence([self.test_seed, 0x7E57]).generate_state(1)[0])
-        return tuple(jnp.asarray(a) for a in self._trials(seed, self.test_trials))
+        inputs, targets, mask = (jnp.asarray(a) for a in self._trials(seed, self.test_trials))
+        return inputs, targets, mask
 
     def _trials(self, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         env = _make_env(self.env_id, self.env_kwargs, seed)
@@ -307,7 +315,7 @@ class NeurogymTask(AbstractTask):
         period, or of its `delay` period where the fixation period is empty, over 64 trials (zeros if
         it has neither)."""
         env = _make_env(self.env_id, self.env_kwargs, 0)
-        rows = {"fixation": [], "delay": []}
+        rows: dict[str, list[np.ndarray]] = {"fixation": [], "delay": []}
         for _ in range(_BASELINE_TRIALS):
             ob, _ = _trial(env, self.env_id)
             for p, r in rows.items():
@@ -332,7 +340,7 @@ class NeurogymTask(AbstractTask):
         if unknown or "env_id" not in d:
             raise ValueError(f"a neurogym task needs `env_id` and takes {sorted({'env_kwargs', *_OWN})}; "
                              f"got {sorted(d)}.")
-        own = {k: (tuple(v) if k == "scored_periods" else v) for k, v in d.items() if k in _OWN}
+        own: dict[str, Any] = {k: (tuple(v) if k == "scored_periods" else v) for k, v in d.items() if k in _OWN}
         return cls(d["env_id"], env_kwargs=d.get("env_kwargs", {}), **own)
 
 
@@ -348,7 +356,7 @@ def _option_value(text: str):
             return text
 
 
-def neurogym_task(spec: str, options: list[str] = ()) -> NeurogymTask:
+def neurogym_task(spec: str, options: Sequence[str] = ()) -> NeurogymTask:
     """The task of `ctrnn-jax train --task neurogym:ENV_ID --task-opt KEY=VALUE ...`: `KEY` is an option
     of the environment (`dt=50`, `timing={'stimulus': 500}`) or a field of `NeurogymTask` (`length`,
     `test_trials`, `test_seed`, `success_accuracy`, `scored_periods=decision,delay`); one-line

@@ -3,7 +3,7 @@ task by import string (`--task my_module:SineGen`) or by entry point (group `ctr
 
 import dataclasses
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, cast
 
 from .._imports import import_object, import_string, is_import_string
 from ._decision import ContextDMConfig, PerceptualDMConfig
@@ -12,7 +12,7 @@ from ._memory import DelayedMatchConfig, ParametricWMConfig
 from ._neurogym import NeurogymTask
 from ._task import AbstractTask, check_task, check_task_class
 
-TASKS: dict[str, type] = {cls.name: cls for cls in (FlipFlopConfig, PerceptualDMConfig, ContextDMConfig,
+TASKS: dict[str, type[AbstractTask]] = {cls.name: cls for cls in (FlipFlopConfig, PerceptualDMConfig, ContextDMConfig,
                                                      DelayedMatchConfig, ParametricWMConfig, NeurogymTask)}
 ENTRY_POINTS = "ctrnn_jax.tasks"  # the entry-point group a package registers its tasks in
 
@@ -25,7 +25,7 @@ def _entry_point(name: str) -> type | None:
     return None
 
 
-def task_class(name: object) -> type:
+def task_class(name: object) -> type[AbstractTask]:
     """The task class named `name`: a registered name, an import string `module:QualName`, or an entry point of
     the group `ctrnn_jax.tasks`. Raises a one-line `ValueError` otherwise (listing the names)."""
     if is_import_string(name):
@@ -41,7 +41,7 @@ def task_class(name: object) -> type:
 def task_spec(task: object) -> str:
     """What finds `task`'s class again: its registry name when that names this class, else its import string."""
     check_task(task)
-    cls = type(task)
+    cls = type(cast(AbstractTask, task))  # check_task: a task
     return cls.name if TASKS.get(cls.name) is cls else import_string(cls)
 
 
@@ -64,7 +64,7 @@ def task_from_dict(name: str, d: dict[str, Any]):
 
 def task_name(task: object) -> str:
     check_task(task)
-    return task.name  # type: ignore[attr-defined]
+    return cast(AbstractTask, task).name
 
 
 def register_task(cls: type) -> type:

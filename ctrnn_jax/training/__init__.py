@@ -1,5 +1,6 @@
 """Ensembles of networks and their training: ensemble construction, biological constraints, the
-pure training step and the vmapped trainer around it, sharding over devices, progress meters, and evaluation on test sets.
+pure training step and the vmapped trainer around it, sharding over devices, progress meters, and evaluation on
+test sets.
 """
 
 from ._constraints import ConstraintConfig as ConstraintConfig
@@ -25,18 +26,18 @@ from ._evaluate import evaluate as evaluate
 from ._progress import NoProgress as NoProgress
 from ._progress import TextProgress as TextProgress
 from ._progress import TqdmProgress as TqdmProgress
-from ._tensorboard import TensorBoardProgress as TensorBoardProgress
 from ._sharding import member_mesh as member_mesh
 from ._sharding import shard_members as shard_members
+from ._tensorboard import TensorBoardProgress as TensorBoardProgress
 from ._train import EnsembleTrainer as EnsembleTrainer
 from ._train import Hyper as Hyper
+from ._train import TrainConfig as TrainConfig
+from ._train import TrainState as TrainState
+from ._train import TrainStep as TrainStep
 from ._train import make_train_step as make_train_step
 from ._train import optimizer as optimizer
 from ._train import restart_key as restart_key
 from ._train import select_members as select_members
 from ._train import state_record as state_record
 from ._train import step_key as step_key
-from ._train import TrainConfig as TrainConfig
-from ._train import TrainState as TrainState
-from ._train import TrainStep as TrainStep
 from ._train import trainable_filter as trainable_filter

@@ -240,7 +240,9 @@ def apply_constraints(model: CTRNN, constraints: Constraints) -> CTRNN:
     """
     _check_shapes(model, constraints)
     rec, inp, out = _allowed(model, constraints)
-    zero = lambda ok, w: jnp.where(ok, w, jnp.zeros_like(w))  # noqa: E731
+    def zero(ok, w):
+        return jnp.where(ok, w, jnp.zeros_like(w))
+
     return eqx.tree_at(lambda mdl: (mdl.W_rec, mdl.W_in, mdl.W_out), model,
                        (zero(rec, model.W_rec), zero(inp, model.W_in), zero(out, model.W_out)))
 

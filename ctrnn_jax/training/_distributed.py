@@ -151,6 +151,7 @@ class PeerWatch:
 
     def _run(self) -> None:
         import time
+        assert self._client is not None  # started only with a client
         last = {p: (-1, time.monotonic()) for p in range(self._count) if p != self._me}
         while not self._stop.wait(self._beat):
             try:
@@ -175,6 +176,7 @@ class PeerWatch:
     def finished(self) -> None:
         """Tell the others that this process ended its work in order (its silence is not a death)."""
         if self._thread is not None:
+            assert self._client is not None  # a thread only with a client
             self._client.key_value_increment(self._key("done", self._me), 1)
 
     def stop(self) -> None:
@@ -258,5 +260,5 @@ def local_members(mesh, n_members: int) -> tuple[int, int]:
     return mine[0] * per, (mine[-1] + 1) * per
 
 
-__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed", "is_distributed",
-           "is_main_process", "local_members", "to_host"]
+__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed",
+           "is_distributed", "is_main_process", "local_members", "to_host"]

@@ -2,7 +2,7 @@
 
 import dataclasses
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -11,8 +11,8 @@ import numpy as np
 
 from .._checks import check_choice, check_int
 from .._imports import import_object, is_import_string
-from ..models._base import AbstractRNN
 from ..models._activations import check_activation
+from ..models._base import AbstractRNN
 from ..models._gated import GRU, LSTM, UGRNN
 from ..models._initializers import READOUT_INITS, RECURRENT_INITS
 from ..models._model import CTRNN
@@ -128,7 +128,8 @@ class EnsembleConfig:
                                      f"(got `{name}`={value!r}, default {defaults[name]!r}).")
         cons = self.constraints()  # validates the constraint fields
         if cons.active and self.cell != "ctrnn":
-            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}.")
+            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, "
+                             f"got {self.cell!r}.")
         if cons.active and cons.dale:
             cons.n_excitatory(self.units)  # at least one E and one I unit
 
@@ -210,20 +211,24 @@ def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constrai
     model = _unconstrained(config, None, keys=keys, members=members)
     if constraints is None:
         return model
-    init = lambda m, c, k: initialize_constrained(m, c, key=jax.random.fold_in(k, 2))  # noqa: E731
+    def init(m, c, k):
+        return initialize_constrained(m, c, key=jax.random.fold_in(k, 2))
+
     return eqx.filter_vmap(init)(model, constraints, keys)
 
 
 def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None,
                    members: jax.Array | None = None) -> CTRNN:
-    keys = jax.random.split(key, config.members) if keys is None else keys
+    if keys is None:
+        assert key is not None  # `key` or `keys`
+        keys = jax.random.split(key, config.members)
     alphas = jnp.asarray(config.alphas(), dtype=jnp.float32)
     gains = jnp.asarray(config.gains(), dtype=jnp.float32)
     if members is not None:
         alphas, gains = alphas[members], gains[members]
 
     if config.cell != "ctrnn":  # a gated cell or one's own: `Cls(M, N, O, *, key, activation)`
-        cls = cell_class(config.cell)
+        cls: Callable[..., AbstractRNN] = cell_class(config.cell)
         return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
                                              activation=config.activation))(keys)
 
@@ -235,7 +240,7 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.A
     return eqx.filter_vmap(build)(keys, alphas, gains)
 
 
-def ensemble_size(ensemble: CTRNN) -> int:
+def ensemble_size(ensemble: AbstractRNN) -> int:
     """Number of members `K` of a stacked ensemble."""
     if ensemble.W_out.ndim != 3:
         raise ValueError(f"expected a stacked ensemble with `W_out` of shape (K, O, N), got {ensemble.W_out.shape}.")

@@ -3,14 +3,15 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
-from ..models._model import CTRNN
+from ..models._base import AbstractRNN
 from ..tasks._task import masked_mse_np
 from ._distributed import to_host
 from ._ensemble import ensemble_size
 
 
-def ensemble_outputs(ensemble: CTRNN, inputs: jax.Array) -> jax.Array:
+def ensemble_outputs(ensemble: AbstractRNN, inputs: ArrayLike) -> jax.Array:
     """Noise-free outputs of every member on shared trials.
 
     **Arguments:**
@@ -28,7 +29,7 @@ def _outputs(ensemble, inputs):
     return jax.vmap(lambda m: jax.vmap(m)(inputs))(ensemble)
 
 
-def ensemble_states(ensemble: CTRNN, inputs: jax.Array) -> jax.Array:
+def ensemble_states(ensemble: AbstractRNN, inputs: ArrayLike) -> jax.Array:
     """Noise-free hidden states `(K, B, T, N)` of every member on shared trials `(B, T, M)`."""
     return _states(ensemble, jnp.asarray(inputs))
 
@@ -38,8 +39,8 @@ def _states(ensemble, inputs):
     return jax.vmap(lambda m: jax.vmap(m.states)(inputs))(ensemble)
 
 
-def evaluate(ensemble: CTRNN, inputs: jax.Array, targets: jax.Array, *, threshold: float = 0.02,
-             mask: jax.Array | None = None) -> dict:
+def evaluate(ensemble: AbstractRNN, inputs: ArrayLike, targets: ArrayLike, *, threshold: float = 0.02,
+             mask: ArrayLike | None = None) -> dict:
     """Per-member test metrics.
 
     **Arguments:**

@@ -6,6 +6,7 @@ TensorFlow is not needed to write, only `tensorboard` to look: `tensorboard --lo
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class TensorBoardProgress(NoProgress):
         if isinstance(per_member, bool) or not isinstance(per_member, int) or per_member < 0:
             raise ValueError(f"`per_member` must be an integer >= 0, got {per_member!r}.")
         self.logdir, self.per_member, self.display = Path(logdir), per_member, display or NoProgress()
-        self.writer = None
+        self.writer: Any = None  # a tensorboardX SummaryWriter from `start`
 
     def start(self, total: int, initial: int = 0) -> None:
         from tensorboardX import SummaryWriter

@@ -32,7 +32,9 @@ Between chunks, on the device (no host round trip inside a step), the trainer ca
 import contextlib
 import dataclasses
 import numbers
+import operator
 from collections.abc import Callable
+from typing import TypeAlias
 
 import equinox as eqx
 import jax
@@ -49,11 +51,17 @@ from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import check_task, masked_mse
 from ._constraints import Constraints, apply_constraints
 from ._distributed import is_distributed, is_main_process, to_host
-from ._ensemble import (EnsembleConfig, cell_class, ensemble_constraints, ensemble_size, fresh_members, make_ensemble,
-                        per_member)
+from ._ensemble import (
+    EnsembleConfig,
+    cell_class,
+    ensemble_constraints,
+    ensemble_size,
+    fresh_members,
+    make_ensemble,
+    per_member,
+)
 from ._progress import NoProgress, TqdmProgress
 from ._sharding import member_mesh, shard_members
-
 
 # The `TrainConfig` fields that take one value per member (the `Hyper` arrays of the compiled step).
 PER_MEMBER = ("learning_rate", "clip_norm", "noise_std", "weight_l1", "weight_l2")
@@ -211,7 +219,9 @@ class TrainConfig:
         lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0, low_open=False)
         clip = (np.full(n_members, np.inf) if self.clip_norm is None
                 else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
-        f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731
+        def f32(a):
+            return jnp.asarray(a, dtype=jnp.float32)
+
         zero_ok = {name: f32(per_member(name, getattr(self, name), n_members, low=0.0, low_open=False))
                    for name in ("noise_std", "weight_l1", "weight_l2")}
         return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), **zero_ok)
@@ -317,7 +327,7 @@ def optimizer(config: "TrainConfig", learning_rate=1.0, clip_norm=np.inf) -> opt
 
 # What `optimizer=` takes: None (the built-in chain), one transformation for every member, or a factory
 # called per member with its `Hyper`.
-Optimizer = optax.GradientTransformation | Callable[[Hyper], optax.GradientTransformation] | None
+Optimizer: TypeAlias = optax.GradientTransformation | Callable[[Hyper], optax.GradientTransformation] | None
 # The `TrainConfig` fields of the built-in optimizer: no effect with a user's one (refused at other values
 # than their defaults); a per-member factory still receives `learning_rate` and `clip_norm` in its `Hyper`.
 OPTIMIZER_FIELDS = ("learning_rate", "clip_norm", "lr_decay", "adam_b1", "adam_b2", "adam_eps")
@@ -430,7 +440,8 @@ class TrainStep:
             return eqx.filter_vmap(self.optimizer.init)(params)
         if hyper is None:  # made here, uncommitted (e.g. on a host's CPU in a distributed run's `init`)
             hyper = self.config.hyper(jax.tree_util.tree_leaves(params)[0].shape[0])
-        return eqx.filter_vmap(lambda p, h: self.optimizer(h).init(p))(params, hyper)
+        make = self.optimizer  # a function of the hyper-parameters here
+        return eqx.filter_vmap(lambda p, h: make(h).init(p))(params, hyper)
 
     def spec(self, model):
         return trainable_filter(model, self.config.train_bias, self.config.fixed)
@@ -487,7 +498,9 @@ class TrainStep:
         for p in jax.tree_util.tree_leaves(new_params):
             finite = finite & jnp.all(jnp.isfinite(p))
         ok = finite & ~frozen & ~held  # a member that met the criterion keeps the weights that met it
-        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        def keep(new, old):
+            return jnp.where(ok, new, old)
+
         new_params = jax.tree_util.tree_map(keep, new_params, params)
         new_opt = jax.tree_util.tree_map(keep, new_opt, opt_state)
         newly = ~frozen & ~finite
@@ -563,11 +576,12 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
         off.update({"b", "b_n"} & set(names))
     if not set(names) - off:
         raise ValueError(f"`fixed` ({', '.join(fixed)}) leaves no weight to train (this model has "
-                         f"{', '.join(names)}{'; the biases are off with train_bias=False' if not train_bias else ''}); "
+                         f"{', '.join(names)}"
+                         f"{'; the biases are off with train_bias=False' if not train_bias else ''}); "
                          "leave at least one out.")
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
-        spec = eqx.tree_at(lambda m, n=name: getattr(m, n), spec, replace=False)
+        spec = eqx.tree_at(operator.attrgetter(name), spec, replace=False)
     return spec
 
 
@@ -711,7 +725,8 @@ class EnsembleTrainer:
             with self._host():
                 constraints = ensemble_constraints(ensemble, key=self._model_key)
         elif not isinstance(constraints, Constraints):
-            raise TypeError(f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}.")
+            raise TypeError("`constraints` must be a Constraints (stacked over members), "
+                            f"got {type(constraints).__name__}.")
         self._host_constraints = constraints if is_distributed() else None  # whole, for `init` in a distributed run
         self.constraints = None if constraints is None else self.place(constraints)
         self._data = None
@@ -751,7 +766,7 @@ class EnsembleTrainer:
             return contextlib.nullcontext()
         return jax.default_device(jax.local_devices(backend="cpu")[0])
 
-    def init_from(self, model: CTRNN, *, key_data: jax.Array | None = None) -> TrainState:
+    def init_from(self, model: AbstractRNN, *, key_data: jax.Array | None = None) -> TrainState:
         """A fresh training state for a given stacked ensemble (e.g. loaded from `ensemble.npz`, or of a
         cell of your own). Raises `ValueError` listing every way the model contradicts the trainer's
         `EnsembleConfig` (`members`, `units`, `inputs`, `outputs`, `cell`, `activation`): the config is
@@ -823,6 +838,7 @@ class EnsembleTrainer:
         first = state.start_step == state.step - n_steps  # the chunk was the first after the start
         state = dataclasses.replace(state, start_loss=jnp.where(first, mean, state.start_loss))
         if held_out is not None:
+            assert c.criterion is not None  # a held-out set only with a criterion (`held_out`)
             met = self.held_out_mse(state.model, held_out) < c.criterion
             state = dataclasses.replace(state, criterion_step=jnp.where(
                 (state.criterion_step < 0) & met, state.step, state.criterion_step))
@@ -842,7 +858,9 @@ class EnsembleTrainer:
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
-        pick = lambda new, old: jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
+        def pick(new, old):
+            return jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+
         model = jax.tree_util.tree_map(pick, model, state.model)
         opt_state = jax.tree_util.tree_map(pick, self._opt_init(model, hyper), state.opt_state)
         return dataclasses.replace(
@@ -899,8 +917,9 @@ class EnsembleTrainer:
     def _select(self, state: TrainState, rows: np.ndarray) -> tuple[TrainState, Hyper, Constraints | None]:
         """The state, hyper-parameters and constraints of the members at `rows`, placed on this
         trainer's devices (gathered on the host: a few small arrays, once per compaction)."""
-        pick = lambda tree: None if tree is None else jax.tree_util.tree_map(  # noqa: E731
-            lambda x: np.asarray(x)[rows], jax.device_get(tree))
+        def pick(tree):
+            return None if tree is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], jax.device_get(tree))
+
         sub = select_members(jax.device_get(state), rows)
         return self.place(sub, len(rows)), self.place(pick(self.hyper), len(rows)), self.place(pick(self.constraints),
                                                                                                len(rows))
@@ -945,6 +964,7 @@ class EnsembleTrainer:
         rows, n_busy = None, k  # the rows of the working state `work` (None: every member, in order)
         work, hyper, cons = state, self.hyper, self.constraints
         chunks = []
+        losses: jax.Array | np.ndarray  # the chunk's, on the host
         try:
             while int(state.step) < until and not done:
                 if (new := self._rows_layout(frozen, met, k if rows is None else len(rows))) is not None:
