@@ -109,7 +109,8 @@ def make_module(w, i):
 
         def __init__(self):
             super().__init__()
-            par = lambda k: torch.nn.Parameter(torch.tensor(w[p + k], dtype=torch.float32), requires_grad=False)
+            def par(k):
+                return torch.nn.Parameter(torch.tensor(w[p + k], dtype=torch.float32), requires_grad=False)
             self.W_rec = par("W_rec")
             self.drive = par("drive")
             if cell == "tanh":
@@ -201,8 +202,8 @@ def _record(out, rows, union, i, name, j, fpf, unique_fps, secs, n):
     n10 = int((q < 1e-10).sum())
     rows.append((i, name, j, int(keep.sum()), int(stable_all[keep].sum()), n10, len(q), int(stable_all.sum()),
                  float(np.median(q)) if len(q) else float("nan"), iters, secs))
-    print("  seed %d: %d points (q < %.0e), %d stable; %d with q < 1e-10; %d unique returned; %d iterations; %.1f s"
-          % (j, keep.sum(), fpf.tol_q, stable_all[keep].sum(), n10, len(q), iters, secs), flush=True)
+    print(f"  seed {j}: {keep.sum()} points (q < {fpf.tol_q:.0e}), {stable_all[keep].sum()} stable; {n10} with "
+          f"q < 1e-10; {len(q)} unique returned; {iters} iterations; {secs:.1f} s", flush=True)
     return union
 
 

@@ -27,7 +27,10 @@ from pathlib import Path
 def run(label: str, tree: str, folder: Path) -> dict:
     """One main job of the version `tree` (a source tree, or a venv's Python interpreter) into `folder`."""
     installed = Path(tree).is_file()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if installed else {**os.environ, "PYTHONPATH": tree}
+    if installed:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    else:
+        env = {**os.environ, "PYTHONPATH": tree}
     env["CTRNN_JAX_CACHE_DIR"] = str(folder.with_name(folder.name + "_xla"))
     python = tree if installed else sys.executable
     cmd = [python, "-m", "ctrnn_jax._cli", "flipflop", "--out", str(folder), "--progress", "none"]

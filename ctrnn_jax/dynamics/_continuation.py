@@ -302,11 +302,14 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         sign = 1.0 if p[i] >= p[i - 1] else -1.0  # the fine pass starts moving p the way the branch came
         y = np.concatenate([st, p[:, None]], 1)
         spans.append(np.linalg.norm(y[i + 1] - y[i]) + np.linalg.norm(y[i] - y[i - 1]))
-        rows.append(b), s0.append(st[i - 1]), u0.append(starts[b] + p[i - 1] * du[b]), dus.append(sign * du[b])
+        rows.append(b)
+        s0.append(st[i - 1])
+        u0.append(starts[b] + p[i - 1] * du[b])
+        dus.append(sign * du[b])
         signs.append((p[i - 1], sign))
-    rows = np.asarray(rows)
+    branch_rows = np.asarray(rows)
     fine_ds = np.asarray(spans) / 50
-    zs, oks, y0, _ = _follow(_rows(ensemble, member[rows].tolist()), jnp.asarray(np.asarray(s0), dtype),
+    zs, oks, y0, _ = _follow(_rows(ensemble, member[branch_rows].tolist()), jnp.asarray(np.asarray(s0), dtype),
                              jnp.asarray(np.asarray(u0), dtype), jnp.asarray(np.asarray(dus), dtype),
                              float(np.min(fine_ds)), float(np.min(fine_ds)) * 1e-3, float(np.max(fine_ds)), tol,
                              max_steps=_FINE_STEPS, newton_steps=int(newton_steps))

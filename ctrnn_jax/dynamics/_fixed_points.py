@@ -62,6 +62,7 @@ import json
 import math
 import numbers
 import os
+import typing
 from pathlib import Path
 
 import jax
@@ -116,6 +117,8 @@ _FP_OPTIONAL = ("exact", "n_marginal")  # absent from files written before slow 
 _FP_EXTRA = ("eigvecs", "left_eigvecs", "input_jacobians")
 MARGINAL_TOL = 1e-3  # the default δ (`FixedPointConfig.marginal_tol`)
 _SLOW_ARRAYS = ("slow_member", "slow_points", "slow_q")
+# a default of FixedPoints' fields that __post_init__ fills in (None at construction, an array afterwards)
+_FILLED = typing.cast(np.ndarray, None)
 _MEMBER_ARRAYS = ("capped", "new_last_round")  # (K,) per member; absent from files written before them
 
 
@@ -221,12 +224,12 @@ class FixedPoints:
     slow_points: np.ndarray
     slow_q: np.ndarray
     network: str | None = None
-    exact: np.ndarray | None = None
-    n_marginal: np.ndarray | None = None
+    exact: np.ndarray = _FILLED  # None (the default) is filled in by __post_init__, as for the three below
+    n_marginal: np.ndarray = _FILLED
     marginal_tol: float = MARGINAL_TOL
     found_with: dict | None = None
-    capped: np.ndarray | None = None
-    new_last_round: np.ndarray | None = None
+    capped: np.ndarray = _FILLED
+    new_last_round: np.ndarray = _FILLED
     left_eigvecs: np.ndarray | None = None
     input_jacobians: np.ndarray | None = None
 
@@ -309,9 +312,10 @@ class FixedPoints:
     def _check_member(self, k: object) -> int:
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
             raise TypeError(f"`k` must be an integer member index, got {k!r}.")
-        if not -self.n_members <= k < self.n_members:
+        index = int(k)
+        if not -self.n_members <= index < self.n_members:
             raise IndexError(f"member {k} out of range for {self.n_members} members.")
-        return int(k) % self.n_members
+        return index % self.n_members
 
     def member_points(self, k: int) -> np.ndarray:
         """`(P_k, N)` the fixed points of member `k`."""
@@ -372,7 +376,7 @@ class FixedPoints:
             found_with = None  # unreadable: as if not recorded (the points are found again where it matters)
         members = {name: data[name] for name in _MEMBER_ARRAYS
                    if name in data and data[name].shape == (int(data["n_members"]),)}
-        extra = {name: data.get(name) for name in _FP_EXTRA}
+        extra: dict[str, typing.Any] = {name: data.get(name) for name in _FP_EXTRA}
         return cls(n_members=int(data["n_members"]), network=network, **members, **extra,
                    marginal_tol=tol, found_with=found_with if isinstance(found_with, dict) else None, **arrays)
 
@@ -681,10 +685,11 @@ def as_ensemble(ensemble: object) -> AbstractRNN:
     if not isinstance(ensemble, AbstractRNN):
         raise TypeError(f"`ensemble` must be a network (a subclass of AbstractRNN: CTRNN, GRU, LSTM, UGRNN or a cell "
                         f"of one's own; a stacked ensemble or a single network), got {type(ensemble).__name__}.")
-    if ensemble.W_out.ndim == 2:  # a single network: K = 1
-        ensemble = jax.tree_util.tree_map(lambda x: x[None], ensemble)
-    ensemble_size(ensemble)
-    return ensemble
+    network: AbstractRNN = ensemble
+    if network.W_out.ndim == 2:  # a single network: K = 1
+        network = jax.tree_util.tree_map(lambda x: x[None], network)
+    ensemble_size(network)
+    return network
 
 
 def matching(ensemble: object, fixed_points: object) -> tuple[AbstractRNN, int, int]:
@@ -712,7 +717,7 @@ def _check_inputs(inputs: object, k: int, m: int) -> np.ndarray:
         x = np.broadcast_to(x, (k, m))
     if x.shape != (k, m):
         raise ValueError(f"`inputs` must have shape ({m},) (shared) or ({k}, {m}) (one per member), "
-                         f"got {np.shape(inputs)}.")
+                         f"got {np.shape(typing.cast(np.ndarray, inputs))}.")
     if not np.all(np.isfinite(x)):
         raise ValueError("`inputs` contains NaN or inf.")
     return x
@@ -865,7 +870,7 @@ def _split(h, q, tol_q, slow_q, slow_tol, outliers, fixed, near, slow, speed=Non
             near[k].append((h[k][is_near], q[k][is_near]))
 
 
-def _merge(per_member, s, dedup_tol):
+def _merge(per_member, s, dedup_tol) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Deduplicate each member's candidates over rounds: lists (one entry per member) of points `(P_k, S)`
     and `q` `(P_k,)`."""
     pts, qs = [], []
@@ -947,8 +952,8 @@ class _Points:
                 idx = _distinct(h[mine], q[mine], radius[mine], self.points[kk][known], self.radius[kk][known],
                                 dedup_tol)
                 keep.append(mine[idx])
-        keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
-        return self._append(member[keep], h[keep], q[keep], radius[keep], True)
+        kept = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+        return self._append(member[kept], h[kept], q[kept], radius[kept], True)
 
     def _append(self, member, flat, q, radius, exact: bool) -> int:
         """Linearize and append points (already polished and distinct)."""
@@ -1309,8 +1314,8 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
         _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow,
                speed, slow_readout)
         if round_ < config.restarts:
-            found = _merge(fixed, s, config.dedup_tol)[0]
-            candidates, steps = _restart_candidates(found, h0_64, member_dt_tau(ensemble), rng)
+            so_far = _merge(fixed, s, config.dedup_tol)[0]
+            candidates, steps = _restart_candidates(so_far, h0_64, member_dt_tau(ensemble), rng)
     if n_newton:  # Newton alone from uniform starts: reaches saddles of high index that Adam on q passes by
         lo, hi = h0_64.min(axis=1), h0_64.max(axis=1)
         starts = lo[:, None] + (hi - lo)[:, None] * rng.uniform(size=(k, n_newton, s))
@@ -1359,6 +1364,7 @@ def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) ->
     vecs = left = None
     if config.eigvecs:
         vals, vecs = _eig(jac, True)
+        assert vecs is not None
         left = _left_vectors(vecs)
     modulus = np.abs(vals)
     delta = config.marginal_tol
@@ -1410,7 +1416,7 @@ def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: Fixe
         found = _Points(ensemble, params, xs, dt, k, s)
         fp = fixed_points
 
-        def part(exact):
+        def part(exact) -> tuple[list[np.ndarray], list[np.ndarray]]:
             sel = [(fp.member == kk) & (fp.exact == exact) for kk in range(k)]
             return [fp.points[m].astype(np.float64) for m in sel], [fp.q[m].astype(np.float64) for m in sel]
 

@@ -22,6 +22,7 @@ vmapped over the points (each with its member's weights) and compiled once per s
 
 import dataclasses
 import functools
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -97,7 +98,7 @@ class Linearization:
     eigvals: np.ndarray
     right: np.ndarray
     left: np.ndarray
-    drift: np.ndarray | None = None
+    drift: np.ndarray = typing.cast(np.ndarray, None)  # None (the default) is filled in by __post_init__: zeros
 
     def __post_init__(self):
         if self.drift is None:

@@ -196,8 +196,8 @@ def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: flo
     direction = np.zeros((len(combos), m))
     direction[np.arange(len(combos)), channel] = sign * amplitude[channel]
     cont = follow_states(ensemble, member, fixed_points.points[point], u0, u0 + max_scale * direction, **continuation)
-    c_star = np.array([np.nan if cont.first_loss(b) is None else cont.first_loss(b) * max_scale
-                       for b in range(len(combos))])
+    lost = [cont.first_loss(b) for b in range(len(combos))]
+    c_star = np.array([np.nan if c is None else c * max_scale for c in lost])
     scales = np.arange(1, int(np.floor(max_scale / step + 1e-9)) + 1) * step
     inputs = u0[:, None, :] + scales[None, :, None] * direction[:, None, :]
     dtype = ensemble.W_rec.dtype
