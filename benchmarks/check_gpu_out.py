@@ -13,14 +13,22 @@ from pathlib import Path
 COMMON = ("device", "jax", "args", "rows", "date")
 # file: (fields every row has, fields of the first row when it is the ceiling row)
 EXPECTED = {
-    "variants.json": ({"precision", "backprop", "loss_rel", "dW_rec_rel", "dW_in_rel", "db_rel", "dW_out_rel",
-                       "db_out_rel"}, None),
-    "throughput_default.json": ({"variant", "members", "precision", "ms_per_step", "ms_per_network", "tflops",
-                                 "compile_s", "compiled_bytes"}, {"ceiling_tflops", "ceiling_size"}),
-    "throughput_unroll8.json": ({"variant", "members", "unroll", "ms_per_step", "tflops"},
-                                {"ceiling_tflops", "ceiling_size"}),
-    "throughput_highest.json": ({"variant", "members", "precision", "ms_per_step", "tflops"},
-                                {"ceiling_tflops", "ceiling_size"}),
+    "variants.json": (
+        {"precision", "backprop", "loss_rel", "dW_rec_rel", "dW_in_rel", "db_rel", "dW_out_rel", "db_out_rel"},
+        None,
+    ),
+    "throughput_default.json": (
+        {"variant", "members", "precision", "ms_per_step", "ms_per_network", "tflops", "compile_s", "compiled_bytes"},
+        {"ceiling_tflops", "ceiling_size"},
+    ),
+    "throughput_unroll8.json": (
+        {"variant", "members", "unroll", "ms_per_step", "tflops"},
+        {"ceiling_tflops", "ceiling_size"},
+    ),
+    "throughput_highest.json": (
+        {"variant", "members", "precision", "ms_per_step", "tflops"},
+        {"ceiling_tflops", "ceiling_size"},
+    ),
     "fixed_points.json": ({"members", "candidates", "units", "find_s", "total_s", "points", "index_counts"}, None),
 }
 

@@ -27,7 +27,9 @@ def grads(ensemble, x, y, backprop, precision):
         def loss(p):
             out = eqx.combine(p, static)(x, backprop=backprop, precision=precision)
             return jnp.mean((out - y) ** 2)
+
         return jax.value_and_grad(loss)(params)
+
     return eqx.filter_jit(eqx.filter_vmap(member))(ensemble, x, y)
 
 
@@ -40,8 +42,9 @@ def main():
     p.add_argument("--alpha", type=float, default=0.25)
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    ens = cj.make_ensemble(cj.EnsembleConfig(members=args.members, units=args.units, alpha=args.alpha),
-                           key=jax.random.key(0))
+    ens = cj.make_ensemble(
+        cj.EnsembleConfig(members=args.members, units=args.units, alpha=args.alpha), key=jax.random.key(0)
+    )
     task = cj.FlipFlopConfig(length=args.length)
     x, y, _ = task.sample(jax.random.key(1), args.batch)
     xs = jnp.broadcast_to(x, (args.members,) + x.shape)
@@ -51,8 +54,11 @@ def main():
         ref_loss, ref = grads(ens, xs, ys, "autodiff", "highest")  # reference: autodiff at full precision
         for backprop in ("autodiff", "checkpoint", "custom"):
             loss, g = grads(ens, xs, ys, backprop, precision)
-            row = {"precision": precision, "backprop": backprop,
-                   "loss_rel": float(np.max(np.abs(np.asarray(loss - ref_loss)) / np.abs(np.asarray(ref_loss))))}
+            row = {
+                "precision": precision,
+                "backprop": backprop,
+                "loss_rel": float(np.max(np.abs(np.asarray(loss - ref_loss)) / np.abs(np.asarray(ref_loss)))),
+            }
             for name in ("W_rec", "W_in", "b", "W_out", "b_out"):
                 a, r = np.asarray(getattr(g, name)), np.asarray(getattr(ref, name))
                 axes = tuple(range(1, r.ndim))

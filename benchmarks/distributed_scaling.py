@@ -30,6 +30,7 @@ import numpy as np
 
 def worker(args) -> None:
     import jax
+
     jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     import ctrnn_jax as cj
     from ctrnn_jax.training import to_host
@@ -58,10 +59,21 @@ def worker(args) -> None:
         gathers.append(time.perf_counter() - t)
     if cj.is_main_process():
         per_chunk = float(np.median(times))
-        print("ROW " + json.dumps({
-            "processes": args.num_processes, "devices": jax.device_count(), "members": k,
-            "chunk_s": per_chunk, "members_per_s": k * args.steps / per_chunk,
-            "loss_gather_ms": 1e3 * float(np.median(gathers)), "start_up_s": start_up}), flush=True)
+        print(
+            "ROW "
+            + json.dumps(
+                {
+                    "processes": args.num_processes,
+                    "devices": jax.device_count(),
+                    "members": k,
+                    "chunk_s": per_chunk,
+                    "members_per_s": k * args.steps / per_chunk,
+                    "loss_gather_ms": 1e3 * float(np.median(gathers)),
+                    "start_up_s": start_up,
+                }
+            ),
+            flush=True,
+        )
 
 
 def _free_port() -> int:
@@ -77,8 +89,10 @@ def launch(p: int, args) -> dict:
     common = [sys.executable, __file__, "--worker", "--num-processes", str(p), "--port", str(port)]
     for name in ("cpu_devices", "members_per_process", "units", "batch", "length", "steps", "chunks", "gathers"):
         common += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    procs = [subprocess.Popen([*common, "--process-id", str(i)], env=env, stdout=subprocess.PIPE, text=True)
-             for i in range(p)]
+    procs = [
+        subprocess.Popen([*common, "--process-id", str(i)], env=env, stdout=subprocess.PIPE, text=True)
+        for i in range(p)
+    ]
     outs = [proc.communicate(timeout=1800)[0] for proc in procs]
     if any(proc.returncode for proc in procs):
         raise SystemExit(f"{p} processes: a worker failed (exit codes {[proc.returncode for proc in procs]})")
@@ -106,17 +120,22 @@ def main() -> None:
         return worker(args)
     rows = [launch(p, args) for p in args.processes]
     base = rows[0]["members_per_s"] / rows[0]["processes"]
-    print(f"{'P':>3} {'devices':>7} {'K':>5} {'chunk s':>8} {'members/s':>10} {'efficiency':>10} "
-          f"{'gather ms':>9} {'start s':>7}")
+    print(
+        f"{'P':>3} {'devices':>7} {'K':>5} {'chunk s':>8} {'members/s':>10} {'efficiency':>10} "
+        f"{'gather ms':>9} {'start s':>7}"
+    )
     for r in rows:
         r["efficiency"] = r["members_per_s"] / (base * r["processes"])
-        print(f"{r['processes']:>3} {r['devices']:>7} {r['members']:>5} {r['chunk_s']:>8.3f} "
-              f"{r['members_per_s']:>10.1f} "
-              f"{r['efficiency']:>10.2f} {r['loss_gather_ms']:>9.2f} {r['start_up_s']:>7.2f}")
+        print(
+            f"{r['processes']:>3} {r['devices']:>7} {r['members']:>5} {r['chunk_s']:>8.3f} "
+            f"{r['members_per_s']:>10.1f} "
+            f"{r['efficiency']:>10.2f} {r['loss_gather_ms']:>9.2f} {r['start_up_s']:>7.2f}"
+        )
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import jax  # noqa: F401 - for the device record of `emit`
 
     from _common import emit
+
     emit(rows, args)
 
 

@@ -69,18 +69,26 @@ def matmul_ceiling(precision: str, size: int, repeats: int = 5) -> float:
 # -- the plain baseline, independent of the library -------------------------------------------------
 def _plain_params(key, k, n, m, o):
     kr, ki, ko = jax.random.split(key, 3)
-    return {"W_rec": jax.random.normal(kr, (k, n, n)) / np.sqrt(n), "W_in": jax.random.normal(ki, (k, n, m)) * 0.5,
-            "b": jnp.zeros((k, n)), "W_out": jax.random.normal(ko, (k, o, n)) / np.sqrt(n), "b_out": jnp.zeros((k, o))}
+    return {
+        "W_rec": jax.random.normal(kr, (k, n, n)) / np.sqrt(n),
+        "W_in": jax.random.normal(ki, (k, n, m)) * 0.5,
+        "b": jnp.zeros((k, n)),
+        "W_out": jax.random.normal(ko, (k, o, n)) / np.sqrt(n),
+        "b_out": jnp.zeros((k, o)),
+    }
 
 
 def _plain_loss(p, x, y, alpha, prec):
     def trial(xt):
         def body(h, x_t):
-            h = (1 - alpha) * h + alpha * jnp.tanh(jnp.matmul(p["W_rec"], h, precision=prec)
-                                                   + jnp.matmul(p["W_in"], x_t, precision=prec) + p["b"])
+            h = (1 - alpha) * h + alpha * jnp.tanh(
+                jnp.matmul(p["W_rec"], h, precision=prec) + jnp.matmul(p["W_in"], x_t, precision=prec) + p["b"]
+            )
             return h, h
+
         _, hs = lax.scan(body, jnp.zeros(p["b"].shape), xt)
         return jnp.matmul(hs, p["W_out"].T, precision=prec) + p["b_out"][None]
+
     return jnp.mean((jax.vmap(trial)(x) - y) ** 2)
 
 
@@ -88,6 +96,7 @@ def _plain_loss(p, x, y, alpha, prec):
 def _model_loss(backprop, prec_name, unroll):
     def loss(model, x, y):
         return jnp.mean((model(x, backprop=backprop, precision=prec_name, unroll=unroll) - y) ** 2)
+
     return loss
 
 
@@ -112,6 +121,7 @@ def build_step(variant, precision, alpha, steps_per_call, unroll=1):
             p, s = carry
             p, s, value = eqx.filter_vmap(member_step)(p, s, x, y)
             return (p, s), value
+
         (p, s), values = lax.scan(one, (p, s), None, length=steps_per_call)
         return p, s, values
 
@@ -133,8 +143,7 @@ def make_params(variant, k, args):
 def compiled_memory(compiled) -> int | None:
     try:
         m = compiled.memory_analysis()
-        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-                   - m.alias_size_in_bytes)
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes)
     except Exception:  # noqa: BLE001 - not every backend reports it
         return None
 
@@ -159,14 +168,23 @@ def run_variant(variant, k, precision, args, data):
     try:
         if variant == "trainer":
             ens = cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha)
-            train = cj.TrainConfig(steps=s, batch_size=args.batch, steps_per_call=s, backprop="custom",
-                                   precision=precision, clip_norm=None, lr_decay=0.0, unroll=args.unroll)
+            train = cj.TrainConfig(
+                steps=s,
+                batch_size=args.batch,
+                steps_per_call=s,
+                backprop="custom",
+                precision=precision,
+                clip_norm=None,
+                lr_decay=0.0,
+                unroll=args.unroll,
+            )
             trainer = cj.EnsembleTrainer(ens, train, cj.FlipFlopConfig(length=args.length))  # all devices
             state = trainer.init()
             chunk = trainer._chunk(s)
             t0 = time.perf_counter()
-            compiled = chunk.lower(state, trainer.hyper, trainer.data(), trainer.constraints,
-                                   trainer.held_out()).compile()
+            compiled = chunk.lower(
+                state, trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()
+            ).compile()
             row["compile_s"] = time.perf_counter() - t0
             row["compiled_bytes"] = compiled_memory(compiled)
             if args.memory_only:
@@ -174,8 +192,9 @@ def run_variant(variant, k, precision, args, data):
             holder = {"state": state}
 
             def call():
-                holder["state"], losses, _ = compiled(holder["state"], trainer.hyper, trainer.data(),
-                                                      trainer.constraints, trainer.held_out())  # _: dead starts
+                holder["state"], losses, _ = compiled(
+                    holder["state"], trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()
+                )  # _: dead starts
                 return losses
         else:
             x, y = (a[:k] for a in data)
@@ -195,6 +214,7 @@ def run_variant(variant, k, precision, args, data):
             def call():
                 holder["p"], holder["s"], losses = compiled(holder["p"], holder["s"], x, y)
                 return losses
+
         jax.block_until_ready(call())  # first (warm-up) call
         per_step = time_calls(call, args.repeats) / s
     except Exception as e:  # out of memory is a result here (anything else is raised again)
@@ -203,9 +223,13 @@ def run_variant(variant, k, precision, args, data):
             return row
         raise
     flops = flops_per_network_step(args.units, 3, 3, args.batch, args.length) * k
-    row.update(ms_per_step=1e3 * per_step, ms_per_network=1e3 * per_step / k,
-               sample_steps_per_s=k * args.batch * args.length / per_step, tflops=flops / per_step / 1e12,
-               device_peak_bytes=device_peak())
+    row.update(
+        ms_per_step=1e3 * per_step,
+        ms_per_network=1e3 * per_step / k,
+        sample_steps_per_s=k * args.batch * args.length / per_step,
+        tflops=flops / per_step / 1e12,
+        device_peak_bytes=device_peak(),
+    )
     return row
 
 
@@ -225,25 +249,36 @@ def run_loop(k, precision, args, data):
 
     jax.block_until_ready(call())
     per_step = time_calls(call, args.repeats) / s
-    return {"variant": "loop(custom)", "members": k, "precision": precision, "ms_per_step": 1e3 * per_step,
-            "ms_per_network": 1e3 * per_step / k}
+    return {
+        "variant": "loop(custom)",
+        "members": k,
+        "precision": precision,
+        "ms_per_step": 1e3 * per_step,
+        "ms_per_network": 1e3 * per_step / k,
+    }
 
 
 def fmt_table(rows, ceilings):
-    head = ("| variant | precision | K | ms/step | ms/network | Msample-steps/s | TFLOP/s | % of ceiling "
-            "| compiled MB | peak MB | compile s |")
+    head = (
+        "| variant | precision | K | ms/step | ms/network | Msample-steps/s | TFLOP/s | % of ceiling "
+        "| compiled MB | peak MB | compile s |"
+    )
     lines = [head, "|" + "---|" * 11]
     for r in rows:
+
         def g(key, f="{:.3g}", scale=1.0):
             v = r.get(key)
             return "–" if v is None else f.format(v * scale)
+
         pct = (100 * r["tflops"] / ceilings[r["precision"]]) if "tflops" in r else None
         name = r["variant"] + (f" (unroll {r['unroll']})" if r.get("unroll", 1) > 1 else "")
-        lines.append(f"| {name} | {r['precision']} | {r['members']} | "
-                     f"{r.get('error') or g('ms_per_step')} | {g('ms_per_network')} | "
-                     f"{g('sample_steps_per_s', scale=1e-6)} | {g('tflops')} | "
-                     f"{'–' if pct is None else f'{pct:.1f}'} | {g('compiled_bytes', '{:.0f}', 1e-6)} | "
-                     f"{g('device_peak_bytes', '{:.0f}', 1e-6)} | {g('compile_s', '{:.2f}')} |")
+        lines.append(
+            f"| {name} | {r['precision']} | {r['members']} | "
+            f"{r.get('error') or g('ms_per_step')} | {g('ms_per_network')} | "
+            f"{g('sample_steps_per_s', scale=1e-6)} | {g('tflops')} | "
+            f"{'–' if pct is None else f'{pct:.1f}'} | {g('compiled_bytes', '{:.0f}', 1e-6)} | "
+            f"{g('device_peak_bytes', '{:.0f}', 1e-6)} | {g('compile_s', '{:.2f}')} |"
+        )
     return "\n".join(lines)
 
 
@@ -262,8 +297,9 @@ def main():
     p.add_argument("--loop", action="store_true", help="also time K single-member steps in a loop")
     p.add_argument("--memory-only", action="store_true", help="compile only: compiled memory and compile time")
     p.add_argument("--ceiling-size", type=int, default=None, help="matmul size for the ceiling (default by device)")
-    p.add_argument("--cpu-devices", type=int, default=1,
-                   help="CPU devices JAX shows; members are split over them (default 1)")
+    p.add_argument(
+        "--cpu-devices", type=int, default=1, help="CPU devices JAX shows; members are split over them (default 1)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
@@ -288,9 +324,12 @@ def main():
                 rows.append(run_loop(k, prec, args, data))
                 print(rows[-1], flush=True)
     print(fmt_table(rows, ceilings))
-    print("matmul ceiling TFLOP/s:", {k: round(v, 2) for k, v in ceilings.items()},
-          f"({size}² float32); analytic GFLOP per network-step:",
-          round(flops_per_network_step(args.units, 3, 3, args.batch, args.length) / 1e9, 3))
+    print(
+        "matmul ceiling TFLOP/s:",
+        {k: round(v, 2) for k, v in ceilings.items()},
+        f"({size}² float32); analytic GFLOP per network-step:",
+        round(flops_per_network_step(args.units, 3, 3, args.batch, args.length) / 1e9, 3),
+    )
     emit([{"ceiling_tflops": ceilings, "ceiling_size": size}] + rows, args)
 
 

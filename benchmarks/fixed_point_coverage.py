@@ -20,8 +20,11 @@ from pathlib import Path
 import numpy as np
 
 MATCH = 1e-3
-CASES = [("tanh N=64 gain 2.5", "tanh", 64, 2.5, 0), ("tanh N=32 gain 4", "tanh", 32, 4.0, 0),
-         ("GRU N=32 W_rec x3", "gru", 32, 3.0, 0)]
+CASES = [
+    ("tanh N=64 gain 2.5", "tanh", 64, 2.5, 0),
+    ("tanh N=32 gain 4", "tanh", 32, 4.0, 0),
+    ("GRU N=32 W_rec x3", "gru", 32, 3.0, 0),
+]
 
 
 def make_network(cell, n, gain, seed):
@@ -32,12 +35,14 @@ def make_network(cell, n, gain, seed):
     import jax.numpy as jnp
 
     import ctrnn_jax as cj
+
     if cell == "tanh":
         rng = np.random.default_rng(seed)
         W = gain / np.sqrt(n) * rng.standard_normal((n, n))
         model = cj.CTRNN(1, n, 1, key=jax.random.key(seed), alpha=1.0)
-        return eqx.tree_at(lambda m: (m.W_rec, m.W_in), model,
-                           (jnp.asarray(W, jnp.float32), jnp.zeros((n, 1), jnp.float32)))
+        return eqx.tree_at(
+            lambda m: (m.W_rec, m.W_in), model, (jnp.asarray(W, jnp.float32), jnp.zeros((n, 1), jnp.float32))
+        )
     model = cj.GRU(1, n, 1, key=jax.random.key(seed))
     return eqx.tree_at(lambda m: m.W_rec, model, model.W_rec * gain)
 
@@ -48,6 +53,7 @@ def reference_roots(model, starts, rng, iters=60):
     [-1, 1]^S, half of them first run 50 steps of the map; roots merged at 1e-7 after polishing."""
     import jax
     import jax.numpy as jnp
+
     with jax.enable_x64(True):
         m64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), model)
         x = jnp.zeros(m64.n_inputs, jnp.float64)
@@ -89,6 +95,7 @@ def reference_roots(model, starts, rng, iters=60):
 def stage_roots(model):
     import ctrnn_jax as cj
     from ctrnn_jax.dynamics import fixed_point_stage
+
     t0 = time.perf_counter()
     fp = fixed_point_stage(cj.stack_members([model]))[0]
     return fp, time.perf_counter() - t0
@@ -115,21 +122,37 @@ def main():
         d = np.linalg.norm(ref[:, None] - pts[None], axis=2) if len(pts) and len(ref) else np.zeros((len(ref), 0))
         hit = d.min(axis=1) < MATCH if d.size else np.zeros(len(ref), bool)
         extra = int(np.sum(d.min(axis=0) >= MATCH)) if d.size else len(pts)
-        rows.append({"case": name, "N": n, "gain": gain, "seed": seed, "reference_roots": len(ref),
-                     "reference_starts": args.starts, "reference_attractors": int(np.sum(ref_stable)),
-                     "stage_points": len(pts), "stage_found_of_reference": int(np.sum(hit)),
-                     "stage_attractors_of_reference": int(np.sum(hit & ref_stable)),
-                     "stage_not_in_reference": extra, "union": len(ref) + extra, "capped": bool(fp.capped[0]),
-                     "new_last_round": int(fp.new_last_round[0]), "stage_s": round(t_stage, 1),
-                     "reference_s": round(t_ref, 1)})
+        rows.append(
+            {
+                "case": name,
+                "N": n,
+                "gain": gain,
+                "seed": seed,
+                "reference_roots": len(ref),
+                "reference_starts": args.starts,
+                "reference_attractors": int(np.sum(ref_stable)),
+                "stage_points": len(pts),
+                "stage_found_of_reference": int(np.sum(hit)),
+                "stage_attractors_of_reference": int(np.sum(hit & ref_stable)),
+                "stage_not_in_reference": extra,
+                "union": len(ref) + extra,
+                "capped": bool(fp.capped[0]),
+                "new_last_round": int(fp.new_last_round[0]),
+                "stage_s": round(t_stage, 1),
+                "reference_s": round(t_ref, 1),
+            }
+        )
         for version, points in golub.items():
             seeds = sorted(key for key in points if key.startswith(f"case{case}_seed") and key.count("_") == 1)
             for label, keys in (("", [f"case{case}"]), ("_per_seed", seeds)):
                 found, hits = [], []
                 for key in keys:
                     g = points.get(key, np.zeros((0, n))).reshape(-1, n)
-                    dg = (np.linalg.norm(ref[:, None] - g[None], axis=2) if len(g) and len(ref)
-                          else np.zeros((len(ref), 0)))
+                    dg = (
+                        np.linalg.norm(ref[:, None] - g[None], axis=2)
+                        if len(g) and len(ref)
+                        else np.zeros((len(ref), 0))
+                    )
                     found.append(len(g))
                     hits.append(int(np.sum(dg.min(axis=1) < MATCH)) if dg.size else 0)
                 rows[-1][f"golub_{version}_points{label}"] = found if label else found[0]

@@ -68,15 +68,18 @@ def build(args, k: int):
         ens = jax.tree_util.tree_map(lambda x: x[:k], ens)
     elif args.network == "diag":
         ens = diag_ensemble(k, args.units, key)
-        h0 = jax.random.uniform(jax.random.key(args.seed + 1), (k, args.candidates, args.units),
-                                minval=-1.2, maxval=1.2)
+        h0 = jax.random.uniform(
+            jax.random.key(args.seed + 1), (k, args.candidates, args.units), minval=-1.2, maxval=1.2
+        )
         return ens, h0
     else:
-        ens = cj.make_ensemble(cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha, gain=args.gain),
-                               key=key)
+        ens = cj.make_ensemble(
+            cj.EnsembleConfig(members=k, units=args.units, alpha=args.alpha, gain=args.gain), key=key
+        )
     test_inputs, _ = cj.flipflop_test_set()
-    h0 = initial_states_from_trajectories(ens, test_inputs, args.candidates, key=jax.random.key(args.seed + 1),
-                                          noise_std=0.1)
+    h0 = initial_states_from_trajectories(
+        ens, test_inputs, args.candidates, key=jax.random.key(args.seed + 1), noise_std=0.1
+    )
     return ens, h0
 
 
@@ -90,8 +93,9 @@ def run(args, k: int) -> dict:
     ens, h0 = build(args, k)
     m = ens.W_in.shape[-1]
     x = jnp.zeros((k, m))
-    config = cj.FixedPointConfig(restarts=0, complete=False, eigvecs=True, adam_steps=args.adam_steps,
-                                 newton_steps=args.newton_steps, seed=1)
+    config = cj.FixedPointConfig(
+        restarts=0, complete=False, eigvecs=True, adam_steps=args.adam_steps, newton_steps=args.newton_steps, seed=1
+    )
 
     def end_to_end(config):
         """(result, warm seconds, cold seconds) of `find_fixed_points` with `config`."""
@@ -119,8 +123,17 @@ def run(args, k: int) -> dict:
     n = h0.shape[-1]
     t0 = time.perf_counter()
     fixed, slow = [[] for _ in range(k)], [[] for _ in range(k)]
-    _split(np.asarray(h), np.asarray(q), config.default_tol_q(n), None, config.slow_tol,
-           _OutlierRule(np.asarray(h0, np.float64), config.outlier_scale), fixed, None, slow)
+    _split(
+        np.asarray(h),
+        np.asarray(q),
+        config.default_tol_q(n),
+        None,
+        config.slow_tol,
+        _OutlierRule(np.asarray(h0, np.float64), config.outlier_scale),
+        fixed,
+        None,
+        slow,
+    )
     points, qv = _merge(fixed, n, config.dedup_tol)
     s_points, s_q = _merge(slow, n, config.dedup_tol)
     t_dedup = time.perf_counter() - t0
@@ -136,11 +149,25 @@ def run(args, k: int) -> dict:
         return [np.bincount(found.n_unstable[found.member == kk], minlength=4).tolist() for kk in range(k)]
 
     counts, counts_r, counts_c = index_counts(fp), index_counts(fp_r), index_counts(fp_c)
-    row = {"members": k, "candidates": args.candidates, "units": n, "find_s": t_find, "refine_s": t_refine,
-           "dedup_s": t_dedup, "classify_s": t_classify, "total_s": total, "compile_s": max(first - total, 0.0),
-           "restart_total_s": restart, "completed_total_s": completed, "points": len(fp),
-           "points_with_restart": len(fp_r), "points_completed": len(fp_c), "index_counts": counts,
-           "index_counts_with_restart": counts_r, "index_counts_completed": counts_c}
+    row = {
+        "members": k,
+        "candidates": args.candidates,
+        "units": n,
+        "find_s": t_find,
+        "refine_s": t_refine,
+        "dedup_s": t_dedup,
+        "classify_s": t_classify,
+        "total_s": total,
+        "compile_s": max(first - total, 0.0),
+        "restart_total_s": restart,
+        "completed_total_s": completed,
+        "points": len(fp),
+        "points_with_restart": len(fp_r),
+        "points_completed": len(fp_c),
+        "index_counts": counts,
+        "index_counts_with_restart": counts_r,
+        "index_counts_completed": counts_c,
+    }
     if args.network == "diag" and not args.ensemble:
         row["members_with_all_27"] = sum(c == [8, 12, 6, 1] for c in counts)
         row["members_with_all_27_restart"] = sum(c == [8, 12, 6, 1] for c in counts_r)
@@ -165,20 +192,27 @@ def main():
     dev = jax.devices()[0]
     rows = [run(args, k) for k in args.members]
     network = args.ensemble or args.network
-    print(f"device: {dev.platform} ({dev.device_kind}); network {network}, N={rows[0]['units']}, "
-          f"{args.candidates} initial states per member; adam {args.adam_steps}, newton {args.newton_steps}")
-    print(f"{'K':>4} {'find s':>8} {'refine s':>9} {'dedup s':>8} {'classify s':>11} {'total s':>8} "
-          f"{'compile s':>10} {'restart s':>10} {'completed s':>12} {'points':>7} {'all 27':>7} {'w/ restart':>10} "
-          f"{'completed':>10}")
+    print(
+        f"device: {dev.platform} ({dev.device_kind}); network {network}, N={rows[0]['units']}, "
+        f"{args.candidates} initial states per member; adam {args.adam_steps}, newton {args.newton_steps}"
+    )
+    print(
+        f"{'K':>4} {'find s':>8} {'refine s':>9} {'dedup s':>8} {'classify s':>11} {'total s':>8} "
+        f"{'compile s':>10} {'restart s':>10} {'completed s':>12} {'points':>7} {'all 27':>7} {'w/ restart':>10} "
+        f"{'completed':>10}"
+    )
+
     def all_27(r, suffix):
         name = "members_with_all_27" + suffix
         return f"{r[name]}/{r['members']}" if name in r else "-"
 
     for r in rows:
-        print(f"{r['members']:>4} {r['find_s']:>8.2f} {r['refine_s']:>9.2f} {r['dedup_s']:>8.3f} "
-              f"{r['classify_s']:>11.2f} {r['total_s']:>8.2f} {r['compile_s']:>10.2f} {r['restart_total_s']:>10.2f} "
-              f"{r['completed_total_s']:>12.2f} {r['points']:>7} {all_27(r, ''):>7} {all_27(r, '_restart'):>10} "
-              f"{all_27(r, '_completed'):>10}")
+        print(
+            f"{r['members']:>4} {r['find_s']:>8.2f} {r['refine_s']:>9.2f} {r['dedup_s']:>8.3f} "
+            f"{r['classify_s']:>11.2f} {r['total_s']:>8.2f} {r['compile_s']:>10.2f} {r['restart_total_s']:>10.2f} "
+            f"{r['completed_total_s']:>12.2f} {r['points']:>7} {all_27(r, ''):>7} {all_27(r, '_restart'):>10} "
+            f"{all_27(r, '_completed'):>10}"
+        )
     emit(rows, args)
 
 

@@ -54,8 +54,13 @@ WEIGHTS = HERE / "_golub_weights.npz"
 POINTS = HERE / "golub_points.npz"
 POINTS_TF = HERE / "golub_points_tf.npz"
 N_CHECK = 5
-FPF_HPS = {"max_iters": 10000, "lr_init": 1.0, "outlier_distance_scale": 10.0, "verbose": False,
-           "super_verbose": False}  # the FlipFlop example's (run_FlipFlop.py), less its printing
+FPF_HPS = {
+    "max_iters": 10000,
+    "lr_init": 1.0,
+    "outlier_distance_scale": 10.0,
+    "verbose": False,
+    "super_verbose": False,
+}  # the FlipFlop example's (run_FlipFlop.py), less its printing
 NOISE_SCALE = 0.5  # the example's
 N_INITS = 1024  # the example's
 N_TRAJ, T_TRAJ = 128, 50
@@ -109,8 +114,10 @@ def make_module(w, i):
 
         def __init__(self):
             super().__init__()
+
             def par(k):
                 return torch.nn.Parameter(torch.tensor(w[p + k], dtype=torch.float32), requires_grad=False)
+
             self.W_rec = par("W_rec")
             self.drive = par("drive")
             if cell == "tanh":
@@ -125,8 +132,8 @@ def make_module(w, i):
                 return (1 - self.alpha) * h + self.alpha * torch.tanh(v + self.drive)
             n, u = self.n, self.drive  # ctrnn_jax GRU._next
             r = torch.sigmoid(u[:n] + v[..., :n])
-            z = torch.sigmoid(u[n:2 * n] + v[..., n:2 * n])
-            cand = torch.tanh(u[2 * n:] + r * (v[..., 2 * n:] + self.b_n))
+            z = torch.sigmoid(u[n : 2 * n] + v[..., n : 2 * n])
+            cand = torch.tanh(u[2 * n :] + r * (v[..., 2 * n :] + self.b_n))
             return cand + z * (h - cand)
 
         def forward(self, inputs, hidden):
@@ -200,18 +207,36 @@ def _record(out, rows, union, i, name, j, fpf, unique_fps, secs, n):
         if not np.any(np.all(np.abs(union - pt) < fpf.tol_unique, axis=1)):
             union = np.vstack([union, pt])
     n10 = int((q < 1e-10).sum())
-    rows.append((i, name, j, int(keep.sum()), int(stable_all[keep].sum()), n10, len(q), int(stable_all.sum()),
-                 float(np.median(q)) if len(q) else float("nan"), iters, secs))
-    print(f"  seed {j}: {keep.sum()} points (q < {fpf.tol_q:.0e}), {stable_all[keep].sum()} stable; {n10} with "
-          f"q < 1e-10; {len(q)} unique returned; {iters} iterations; {secs:.1f} s", flush=True)
+    rows.append(
+        (
+            i,
+            name,
+            j,
+            int(keep.sum()),
+            int(stable_all[keep].sum()),
+            n10,
+            len(q),
+            int(stable_all.sum()),
+            float(np.median(q)) if len(q) else float("nan"),
+            iters,
+            secs,
+        )
+    )
+    print(
+        f"  seed {j}: {keep.sum()} points (q < {fpf.tol_q:.0e}), {stable_all[keep].sum()} stable; {n10} with "
+        f"q < 1e-10; {len(q)} unique returned; {iters} iterations; {secs:.1f} s",
+        flush=True,
+    )
     return union
 
 
 def _finish(out, rows, path, title):
     np.savez(path, **out)
     print(f"\n{title}, {N_INITS} inits, noise {NOISE_SCALE}")
-    print(f"{'case':<22}{'seed':>6}{'points':>8}{'stable':>8}{'q<1e-10':>9}{'unique_all':>12}{'stable_all':>12}"
-          f"{'median_q_all':>14}{'iters':>7}{'seconds':>9}")
+    print(
+        f"{'case':<22}{'seed':>6}{'points':>8}{'stable':>8}{'q<1e-10':>9}{'unique_all':>12}{'stable_all':>12}"
+        f"{'median_q_all':>14}{'iters':>7}{'seconds':>9}"
+    )
     for i, name, j, P, S, P10, U, SU, mq, it, s in rows:
         mq = f"{mq:.1e}" if mq != "" else ""
         s = f"{s:.1f}" if s != "" else ""
@@ -241,8 +266,8 @@ def make_tf_cell(w, i):
                 return (1 - alpha) * h + alpha * tf.tanh(v + drive)
             u = drive  # ctrnn_jax GRU._next
             r = tf.sigmoid(u[:n] + v[:, :n])
-            z = tf.sigmoid(u[n:2 * n] + v[:, n:2 * n])
-            cand = tf.tanh(u[2 * n:] + r * (v[:, 2 * n:] + b_n))
+            z = tf.sigmoid(u[n : 2 * n] + v[:, n : 2 * n])
+            cand = tf.tanh(u[2 * n :] + r * (v[:, 2 * n :] + b_n))
             return cand + z * (h - cand)
 
         def __call__(self, inputs, state):
@@ -307,10 +332,15 @@ def run_tf(src, rw_src, n_seeds):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["export", "run", "run-tf"])
-    parser.add_argument("--src", type=Path, default=Path("/work/golub-src"),
-                        help="checkout of mattgolub/fixed-point-finder")
-    parser.add_argument("--rw-src", type=Path, default=Path("/work/golub-rw-src"),
-                        help="checkout of mattgolub/recurrent-whisperer (AdaptiveLearningRate, AdaptiveGradNormClip)")
+    parser.add_argument(
+        "--src", type=Path, default=Path("/work/golub-src"), help="checkout of mattgolub/fixed-point-finder"
+    )
+    parser.add_argument(
+        "--rw-src",
+        type=Path,
+        default=Path("/work/golub-rw-src"),
+        help="checkout of mattgolub/recurrent-whisperer (AdaptiveLearningRate, AdaptiveGradNormClip)",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     if args.mode == "export":

@@ -42,26 +42,41 @@ def run(label: str, tree: str, folder: Path) -> dict:
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=folder.parent)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    row = {"label": label, "tree": tree, "rc": done.returncode, "wall_s": round(wall, 1),
-           "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
-           "load_start": round(load, 2), "load_end": round(os.getloadavg()[0], 2)}
+    row = {
+        "label": label,
+        "tree": tree,
+        "rc": done.returncode,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
+        "load_start": round(load, 2),
+        "load_end": round(os.getloadavg()[0], 2),
+    }
     row["imported"] = _imported(python, env, folder.parent)
     if done.returncode != 0:
         row["stderr"] = done.stderr[-2000:]
         return row
     ev = json.loads((folder / "eval.json").read_text())
     config = json.loads((folder / "config.json").read_text())["config"]["train"]
-    row.update({"solved": ev["n_success"], "members": ev["n_members"], "test_mse": [round(m, 5) for m in ev["mse"]],
-                "criterion_step": ev.get("criterion_step"), "restarts": ev.get("restarts"),
-                "stop_mse": config.get("stop_mse"), "stop_margin": config.get("stop_margin", 0.0),
-                "training_wall_s": (ev.get("training") or {}).get("wall_s")})
+    row.update(
+        {
+            "solved": ev["n_success"],
+            "members": ev["n_members"],
+            "test_mse": [round(m, 5) for m in ev["mse"]],
+            "criterion_step": ev.get("criterion_step"),
+            "restarts": ev.get("restarts"),
+            "stop_mse": config.get("stop_mse"),
+            "stop_margin": config.get("stop_margin", 0.0),
+            "training_wall_s": (ev.get("training") or {}).get("wall_s"),
+        }
+    )
     return row
 
 
 def _imported(python: str, env: dict, cwd: Path) -> str:
     """Where the version under test imports `ctrnn_jax` from (the check that it is the one meant)."""
-    return subprocess.run([python, "-c", "import ctrnn_jax; print(ctrnn_jax.__file__)"], env=env, cwd=cwd,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import ctrnn_jax; print(ctrnn_jax.__file__)"], env=env, cwd=cwd, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def summary(rows: list, label: str) -> dict:
@@ -70,10 +85,16 @@ def summary(rows: list, label: str) -> dict:
         return {"label": label, "runs": 0}
     wall, cpu = [r["wall_s"] for r in mine], [r["cpu_s"] for r in mine]
     mse = [m for r in mine for m in r["test_mse"]]
-    return {"label": label, "runs": len(mine),
-            "wall_median": statistics.median(wall), "wall_range": [min(wall), max(wall)],
-            "cpu_median": statistics.median(cpu), "cpu_range": [min(cpu), max(cpu)],
-            "solved": [r["solved"] for r in mine], "test_mse_range": [min(mse), max(mse)]}
+    return {
+        "label": label,
+        "runs": len(mine),
+        "wall_median": statistics.median(wall),
+        "wall_range": [min(wall), max(wall)],
+        "cpu_median": statistics.median(cpu),
+        "cpu_range": [min(cpu), max(cpu)],
+        "solved": [r["solved"] for r in mine],
+        "test_mse_range": [min(mse), max(mse)],
+    }
 
 
 def main() -> None:
@@ -90,20 +111,29 @@ def main() -> None:
             for label, tree in versions:
                 rows.append(run(label, tree, Path(tmp) / f"{label}{i}"))
                 r = rows[-1]
-                print(f"{label} #{i}: rc {r['rc']}, {r['wall_s']} s wall, {r['cpu_s']} s cpu, load {r['load_start']}"
-                      f"-{r['load_end']}, solved {r.get('solved')}, test MSE {r.get('test_mse')}", file=sys.stderr,
-                      flush=True)
-                result = {"command": "ctrnn-jax flipflop --out DIR --progress none", "date": time.strftime("%Y-%m-%d"),
-                          "runs": rows, "summary": [summary(rows, label) for label, _ in versions]}
+                print(
+                    f"{label} #{i}: rc {r['rc']}, {r['wall_s']} s wall, {r['cpu_s']} s cpu, load {r['load_start']}"
+                    f"-{r['load_end']}, solved {r.get('solved')}, test MSE {r.get('test_mse')}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                result = {
+                    "command": "ctrnn-jax flipflop --out DIR --progress none",
+                    "date": time.strftime("%Y-%m-%d"),
+                    "runs": rows,
+                    "summary": [summary(rows, label) for label, _ in versions],
+                }
                 if args.json:
                     Path(args.json).write_text(json.dumps(result, indent=1))
     print("| version | runs | wall s median [range] | cpu s median [range] | solved | test MSE range |")
     print("|---|---|---|---|---|---|")
     for s in result["summary"]:
         if s["runs"]:
-            print(f"| {s['label']} | {s['runs']} | {s['wall_median']} [{s['wall_range'][0]}–{s['wall_range'][1]}] | "
-                  f"{s['cpu_median']} [{s['cpu_range'][0]}–{s['cpu_range'][1]}] | {s['solved']} | "
-                  f"{s['test_mse_range'][0]:.4f}–{s['test_mse_range'][1]:.4f} |")
+            print(
+                f"| {s['label']} | {s['runs']} | {s['wall_median']} [{s['wall_range'][0]}–{s['wall_range'][1]}] | "
+                f"{s['cpu_median']} [{s['cpu_range'][0]}–{s['cpu_range'][1]}] | {s['solved']} | "
+                f"{s['test_mse_range'][0]:.4f}–{s['test_mse_range'][1]:.4f} |"
+            )
     print(json.dumps(result))
 
 

@@ -24,10 +24,12 @@ def main(run: str) -> None:
     held = c.held_for_a_trial()
     for k in range(c.n_members):
         life = np.sort(c.lifetime_trials[k])
-        print(f"member {k}: test MSE {ev['mse'][k]:.4f}, {c.verdict[k]}, held >= 1 trial {held[k]}/{len(life)}, "
-              f"lifetimes (trials, sorted) {np.round(life, 2).tolist()}, "
-              f"censored at {c.horizon_steps / c.trial_steps:g}: "
-              f"{int(c.holds[k].sum())}")
+        print(
+            f"member {k}: test MSE {ev['mse'][k]:.4f}, {c.verdict[k]}, held >= 1 trial {held[k]}/{len(life)}, "
+            f"lifetimes (trials, sorted) {np.round(life, 2).tolist()}, "
+            f"censored at {c.horizon_steps / c.trial_steps:g}: "
+            f"{int(c.holds[k].sum())}"
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def polish(W, c, points, iters=20):
     for _ in range(iters):
         t = np.tanh(h @ W.T + c)
         r = t - h
-        A = (1 - t ** 2)[:, :, None] * W[None] - eye
+        A = (1 - t**2)[:, :, None] * W[None] - eye
         try:
             d = np.linalg.solve(A, -r[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
@@ -67,18 +67,25 @@ def main():
     polished_index = np.sum(eig > 1 + 1e-3, axis=1)
     stable = int(np.sum(np.all(eig <= 1 - 1e-3, axis=1)))
     slow, _ = polish(W, c, fp["slow_points"]) if len(fp["slow_points"]) else (np.zeros((0, W.shape[0])), None)
-    d_slow = (np.linalg.norm(slow[:, None] - polished[keep][None], axis=2).min(axis=1) if len(slow) and len(keep)
-              else np.zeros(0))
-    out = {"reported_exact": int(len(pts)), "distinct_roots_after_float64_polish": int(len(keep)),
-           "max_residual_after_polish": float(res.max()) if len(res) else 0.0,
-           "reported_stable": int(np.sum((fp["n_unstable"][exact] == 0) & (fp["n_marginal"][exact] == 0)))
-           if "n_marginal" in fp else int(np.sum(fp["is_stable"][exact])),
-           "distinct_stable": stable,
-           "reported_by_index": {int(i): int(np.sum(index == i)) for i in np.unique(index)},
-           "distinct_by_index": {int(i): int(np.sum(polished_index == i)) for i in np.unique(polished_index)},
-           "slow_points": int(len(fp["slow_points"])),
-           "slow_points_polishing_onto_a_fixed_point": int(np.sum(d_slow < 1e-6)),
-           "capped": fp["capped"].tolist() if "capped" in fp else None}
+    d_slow = (
+        np.linalg.norm(slow[:, None] - polished[keep][None], axis=2).min(axis=1)
+        if len(slow) and len(keep)
+        else np.zeros(0)
+    )
+    out = {
+        "reported_exact": int(len(pts)),
+        "distinct_roots_after_float64_polish": int(len(keep)),
+        "max_residual_after_polish": float(res.max()) if len(res) else 0.0,
+        "reported_stable": int(np.sum((fp["n_unstable"][exact] == 0) & (fp["n_marginal"][exact] == 0)))
+        if "n_marginal" in fp
+        else int(np.sum(fp["is_stable"][exact])),
+        "distinct_stable": stable,
+        "reported_by_index": {int(i): int(np.sum(index == i)) for i in np.unique(index)},
+        "distinct_by_index": {int(i): int(np.sum(polished_index == i)) for i in np.unique(polished_index)},
+        "slow_points": int(len(fp["slow_points"])),
+        "slow_points_polishing_onto_a_fixed_point": int(np.sum(d_slow < 1e-6)),
+        "capped": fp["capped"].tolist() if "capped" in fp else None,
+    }
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as f:

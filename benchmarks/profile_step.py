@@ -67,9 +67,11 @@ def main():
     holder = {"s": state}
 
     def trainer_call():
-        holder["s"], losses, _ = chunk(holder["s"], trainer.hyper, trainer.data(), trainer.constraints,
-                                       trainer.held_out())  # _: the dead starts (none without restart_after)
+        holder["s"], losses, _ = chunk(
+            holder["s"], trainer.hyper, trainer.data(), trainer.constraints, trainer.held_out()
+        )  # _: the dead starts (none without restart_after)
         return losses
+
     rows["trainer"] = median_time(trainer_call, repeats=args.repeats) / s
 
     keys = place(jax.random.split(jax.random.key(1), k))
@@ -100,16 +102,25 @@ def main():
     rows["recurrence elementwise (forward)"] = median_time(ew, h0, u, repeats=args.repeats)
 
     flops = flops_per_network_step(n, 3, 3, b, t) * k
-    table = ["| part | ms per step (all K) | share of the trainer's step | TFLOP/s (analytic) | % of ceiling |",
-             "|---|---|---|---|---|"]
+    table = [
+        "| part | ms per step (all K) | share of the trainer's step | TFLOP/s (analytic) | % of ceiling |",
+        "|---|---|---|---|---|",
+    ]
     for name, sec in rows.items():
         tf = flops / sec / 1e12 if name == "trainer" else None
-        table.append(f"| {name} | {1e3 * sec:.1f} | {100 * sec / rows['trainer']:.0f}% | "
-                     f"{'–' if tf is None else f'{tf:.3f}'} | {'–' if tf is None else f'{100 * tf / ceiling:.0f}'} |")
+        table.append(
+            f"| {name} | {1e3 * sec:.1f} | {100 * sec / rows['trainer']:.0f}% | "
+            f"{'–' if tf is None else f'{tf:.3f}'} | {'–' if tf is None else f'{100 * tf / ceiling:.0f}'} |"
+        )
     print("\n".join(table))
     print(f"matmul ceiling {ceiling:.3f} TFLOP/s (2048² float32); analytic {flops / 1e9:.2f} GFLOP per step (all K)")
-    emit([{"ceiling_tflops": ceiling, "flops_per_step": flops},
-          *({"part": name, "seconds_per_step": sec} for name, sec in rows.items())], args)
+    emit(
+        [
+            {"ceiling_tflops": ceiling, "flops_per_step": flops},
+            *({"part": name, "seconds_per_step": sec} for name, sec in rows.items()),
+        ],
+        args,
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,7 @@ def clean_temporaries(folder: str | os.PathLike, name: str | None = None) -> lis
             continue  # not one of ours
         same_host = match["host"] == host
         try:
-            stale = (not _alive(int(match["pid"]))) if same_host else \
-                time.time() - tmp.stat().st_mtime > _STALE_SECONDS
+            stale = (not _alive(int(match["pid"]))) if same_host else time.time() - tmp.stat().st_mtime > _STALE_SECONDS
             if stale:
                 tmp.unlink()
                 removed.append(tmp)
@@ -126,6 +125,7 @@ def no_space_message(code: int, path: Path, written: int) -> str:
     kept = f"the previous {path.name} is intact" if previous else f"no {path.name} was written"
     if code == errno.EFBIG:
         import resource
+
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         shown = "unlimited" if limit == resource.RLIM_INFINITY else _size(limit)
         why = f"the file size limit (ulimit -f: {shown}) is too small for {path.name} (at least {_size(needed)})"
@@ -156,8 +156,10 @@ def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.n
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not an .npz file (an .npz is a zip archive of NumPy arrays, as "
-                         f"numpy.savez writes it; this file is not a zip archive).")
+        raise ValueError(
+            f"{path}: not an .npz file (an .npz is a zip archive of NumPy arrays, as "
+            f"numpy.savez writes it; this file is not a zip archive)."
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {name: z[name] for name in z.files}

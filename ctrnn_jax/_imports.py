@@ -22,8 +22,10 @@ def import_string(obj: object) -> str:
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise TypeError(f"{obj!r} has no module and qualified name to import it by.")
     if "<locals>" in qualname:
-        raise ValueError(f"{module}.{qualname} is defined inside a function: define it at the top level of a "
-                         "module so that it can be imported again.")
+        raise ValueError(
+            f"{module}.{qualname} is defined inside a function: define it at the top level of a "
+            "module so that it can be imported again."
+        )
     return f"{module}{SEPARATOR}{qualname}"
 
 
@@ -41,15 +43,18 @@ def import_object(spec: str, *, what: str = "object", base: type | None = None):
         obj = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any failure of a user's module is one line
         reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        raise ValueError(f"cannot import the {what} {spec!r}: module {module_name!r} fails to import ({reason}); "
-                         "is it installed or on PYTHONPATH?") from None
+        raise ValueError(
+            f"cannot import the {what} {spec!r}: module {module_name!r} fails to import ({reason}); "
+            "is it installed or on PYTHONPATH?"
+        ) from None
     for part in qualname.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"cannot import the {what} {spec!r}: {module_name!r} has no {qualname!r}.")
         obj = getattr(obj, part)
     if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
-        raise ValueError(f"the {what} {spec!r} must be a subclass of {base.__module__.split('._')[0]}."
-                         f"{base.__name__}, got {obj!r}.")
+        raise ValueError(
+            f"the {what} {spec!r} must be a subclass of {base.__module__.split('._')[0]}.{base.__name__}, got {obj!r}."
+        )
     return obj
 
 

@@ -141,15 +141,18 @@ _notebook_anchors: list[tuple[str, str, str]] = []  # (notebook, page's built fi
 
 def notebook_links(html: str, page, files) -> str:
     """The links to page sources (`.md`, `.ipynb`) in a notebook page's HTML, rewritten to the pages' URLs."""
+
     def rewrite(match):
         before, href, anchor, after = match.groups()
-        target = files.get_file_from_path(posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri),
-                                                                           href)))
+        target = files.get_file_from_path(
+            posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), href))
+        )
         if target is None or not target.is_documentation_page():
             raise PluginError(f"{page.file.src_uri}: a link to {href}, which is no page of the site")
         if anchor and anchor != "#":
             _notebook_anchors.append((page.file.src_uri, target.dest_uri, anchor[1:]))
         return f"{before}{target.url_relative_to(page.file)}{anchor or ''}{after}"
+
     return _FILE_LINK.sub(rewrite, html)
 
 

@@ -31,9 +31,17 @@ def line_attractor_network():
     model = LineAttractorCTRNN(3, 4, 3, key=jax.random.key(0), alpha=1.0)
     w_out = np.zeros((3, 4))
     w_out[np.arange(3), np.arange(3)] = 1 / H_STAR
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (jnp.asarray(np.diag([*W_DIAG, 1.0]), jnp.float32), jnp.zeros((4, 3)), jnp.zeros(4),
-                        jnp.asarray(w_out, jnp.float32), jnp.zeros(3)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (
+            jnp.asarray(np.diag([*W_DIAG, 1.0]), jnp.float32),
+            jnp.zeros((4, 3)),
+            jnp.zeros(4),
+            jnp.asarray(w_out, jnp.float32),
+            jnp.zeros(3),
+        ),
+    )
 
 
 def _line_attractor_class():
@@ -64,6 +72,7 @@ def _line_attractor_class():
                 def body(h, x):
                     h = self.step(h, x)
                     return h, h
+
                 return jax.lax.scan(body, jnp.zeros(self.n_units, xs.dtype), xs)[1]
 
             return run(inputs) if inputs.ndim == 2 else jax.vmap(run)(inputs)

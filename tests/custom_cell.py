@@ -37,8 +37,16 @@ class LowRank(AbstractRNN):
     activation: str = eqx.field(static=True)
     alpha: float = eqx.field(static=True)
 
-    def __init__(self, n_inputs: int, n_units: int, n_outputs: int, *, key: jax.Array, activation: str = "tanh",
-                 alpha: float = 1.0):
+    def __init__(
+        self,
+        n_inputs: int,
+        n_units: int,
+        n_outputs: int,
+        *,
+        key: jax.Array,
+        activation: str = "tanh",
+        alpha: float = 1.0,
+    ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"`activation` must be one of {', '.join(ACTIVATIONS)}, got {activation!r}.")
         if not 0 < alpha <= 1:
@@ -73,16 +81,22 @@ class LowRank(AbstractRNN):
         sigma = ACTIVATIONS[self.activation]
         return (1 - self.alpha) * h + self.alpha * sigma(self.W_rec @ h + self.W_in @ x + self.b)
 
-    def full_states(self, inputs, *, h0=None, key=None, noise_std=0.0, unroll=1, backprop="autodiff",
-                    precision="default"):
+    def full_states(
+        self, inputs, *, h0=None, key=None, noise_std=0.0, unroll=1, backprop="autodiff", precision="default"
+    ):
         """`(T, N)` or `(B, T, N)` states for inputs `(T, M)` or `(B, T, M)`; the trainer's options."""
         if inputs.ndim == 3:  # a batch: trial i gets the noise of jax.random.split(key, B)[i]
             keys = None if key is None else jax.random.split(key, inputs.shape[0])
             h0s = None if h0 is None else jnp.broadcast_to(h0, (inputs.shape[0], self.n_units))
-            one = lambda x, h, k: self.full_states(x, h0=h, key=k, noise_std=noise_std, unroll=unroll,  # noqa: E731
-                                                   backprop=backprop, precision=precision)
+
+            def one(x, h, k):
+                return self.full_states(
+                    x, h0=h, key=k, noise_std=noise_std, unroll=unroll, backprop=backprop, precision=precision
+                )
+
             return jax.vmap(one, in_axes=(0, None if h0s is None else 0, None if keys is None else 0))(
-                inputs, h0s, keys)
+                inputs, h0s, keys
+            )
         prec = lax.Precision.HIGHEST if precision == "highest" else None
         sigma = ACTIVATIONS[self.activation]
         n = self.n_units

@@ -65,21 +65,26 @@ def test_pairwise_cka_symmetric_unit_diagonal():
 
 
 def test_success_and_size_summaries():
-    metrics = {"mse": np.array([0.01, 0.5, 0.015, 0.03]), "norm": np.ones(4),
-               "success": np.array([True, False, True, False])}
+    metrics = {
+        "mse": np.array([0.01, 0.5, 0.015, 0.03]),
+        "norm": np.ones(4),
+        "success": np.array([True, False, True, False]),
+    }
     s = an.success_summary(metrics)
     assert s["n_success"] == 2 and s["success_rate"] == 0.5 and s["n_members"] == 4
     assert s["median_mse"] == pytest.approx(0.0225) and s["max_mse"] == 0.5 and len(s["norm"]) == 4
-    sweep = an.size_sweep_summary([(16, metrics), (4, {"mse": np.array([1.0]), "success": np.array([False])}),
-                                   (16, metrics)])
+    sweep = an.size_sweep_summary(
+        [(16, metrics), (4, {"mse": np.array([1.0]), "success": np.array([False])}), (16, metrics)]
+    )
     assert sweep["sizes"].tolist() == [4, 16]
     assert sweep["success_rate"].tolist() == [0.0, 0.5]
     assert sweep["n_members"].tolist() == [1, 8]
 
 
 def test_robustness_sweep_degrades_with_noise_and_small_pulses(ensemble):
-    r = an.robustness_sweep(ensemble, key=jax.random.key(0), noise_levels=(0.0, 2.0),
-                            amplitude_scales=(0.1, 1.0), n_trials=8)
+    r = an.robustness_sweep(
+        ensemble, key=jax.random.key(0), noise_levels=(0.0, 2.0), amplitude_scales=(0.1, 1.0), n_trials=8
+    )
     assert r["noise_mse"].shape == (2, 2) and r["amplitude_mse"].shape == (2, 2)
     assert r["noise_success_rate"].shape == (2,)
     assert np.all(r["noise_mse"][1] > r["noise_mse"][0])
@@ -97,14 +102,17 @@ def test_compare_realizations_from_activity(ensemble):
     assert np.allclose(c, c.T) and np.allclose(np.diag(c), 1) and 0 < c[0, 1] <= 1
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"noise_levels": (-0.1,)}, "noise_levels"),
-    ({"noise_levels": ()}, "noise_levels"),
-    ({"amplitude_scales": (0.0,)}, "amplitude_scales"),
-    ({"n_trials": 0}, "n_trials"),
-    ({"threshold": 0.0}, "threshold"),
-    ({"config": "flipflop"}, "config"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"noise_levels": (-0.1,)}, "noise_levels"),
+        ({"noise_levels": ()}, "noise_levels"),
+        ({"amplitude_scales": (0.0,)}, "amplitude_scales"),
+        ({"n_trials": 0}, "n_trials"),
+        ({"threshold": 0.0}, "threshold"),
+        ({"config": "flipflop"}, "config"),
+    ],
+)
 def test_robustness_sweep_bad_arguments(ensemble, kwargs, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         an.robustness_sweep(ensemble, key=jax.random.key(0), **kwargs)

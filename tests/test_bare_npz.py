@@ -43,8 +43,9 @@ def _reference_outputs(ensemble, inputs):
     """A plain NumPy loop of the Keras SimpleRNN + Dense equations: `(K, B, T, O)`."""
     outs = []
     for k in range(ensemble.W_rec.shape[0]):
-        W_rec, W_in, W_out, b_out = (np.asarray(getattr(ensemble, n)[k], np.float64)
-                                     for n in ("W_rec", "W_in", "W_out", "b_out"))
+        W_rec, W_in, W_out, b_out = (
+            np.asarray(getattr(ensemble, n)[k], np.float64) for n in ("W_rec", "W_in", "W_out", "b_out")
+        )
         h = np.zeros((inputs.shape[0], W_rec.shape[0]))
         zs = []
         for t in range(inputs.shape[1]):
@@ -76,8 +77,23 @@ def _one_line_error(capsys, argv) -> str:
 
 def test_fixed_points_of_a_bare_4_bit_file_at_the_given_input(files, tmp_path, capsys):
     out = tmp_path / "fp.npz"
-    assert main(["fixed-points", str(files / "four_bit.npz"), "--input", "0,0,0,0", "--out", str(out),
-                 "--candidates", "256", "--restarts", "1"]) == 0  # as analyze searches: compiled once
+    assert (
+        main(
+            [
+                "fixed-points",
+                str(files / "four_bit.npz"),
+                "--input",
+                "0,0,0,0",
+                "--out",
+                str(out),
+                "--candidates",
+                "256",
+                "--restarts",
+                "1",
+            ]
+        )
+        == 0
+    )  # as analyze searches: compiled once
     assert "member 0:" in capsys.readouterr().out
     fps = cj.FixedPoints.from_npz(out)
     for k, w in enumerate(WS):
@@ -95,13 +111,16 @@ def test_fixed_points_of_a_bare_4_bit_file_at_the_given_input(files, tmp_path, c
 
 def test_evaluate_needs_a_task_and_says_which_fit(files, capsys):
     err = _one_line_error(capsys, ["evaluate", str(files / "four_bit.npz")])
-    assert err.endswith("four_bit.npz: no run folder, so no task to evaluate on (M = 4 inputs, O = 4 outputs is not "
-                        "the 3-bit flip-flop): give --task NAME (tasks of that size: flipflop (n_bits = 4))\n")
+    assert err.endswith(
+        "four_bit.npz: no run folder, so no task to evaluate on (M = 4 inputs, O = 4 outputs is not "
+        "the 3-bit flip-flop): give --task NAME (tasks of that size: flipflop (n_bits = 4))\n"
+    )
     err = _one_line_error(capsys, ["evaluate", str(files / "one_input.npz")])
     assert "(tasks of that size: flipflop (n_bits = 1), perceptual_dm, parametric_wm)" in err
     err = _one_line_error(capsys, ["evaluate", str(files / "one_input.npz"), "--task", "context_dm"])
-    assert err.endswith("error: the context_dm task has 4 input(s) and 1 output(s); the ensemble has M = 1 inputs "
-                        "and O = 1 outputs.\n")
+    assert err.endswith(
+        "error: the context_dm task has 4 input(s) and 1 output(s); the ensemble has M = 1 inputs and O = 1 outputs.\n"
+    )
 
 
 @pytest.mark.parametrize("name, n_bits", [("four_bit.npz", 4), ("one_input.npz", 1)])
@@ -119,8 +138,23 @@ def test_evaluate_a_bare_file_as_an_n_bit_flipflop(files, tmp_path, name, n_bits
 def test_fixed_points_and_analyze_of_a_bare_1_input_file(files, tmp_path, capsys):
     """At input u the switch unit has the fixed points h = tanh(w h + 2u) (three for small u)."""
     u = 0.1
-    assert main(["fixed-points", str(files / "one_input.npz"), "--input", str(u), "--out", str(tmp_path / "fp.npz"),
-                 "--candidates", "256", "--restarts", "1"]) == 0  # analyze's search below: compiled once
+    assert (
+        main(
+            [
+                "fixed-points",
+                str(files / "one_input.npz"),
+                "--input",
+                str(u),
+                "--out",
+                str(tmp_path / "fp.npz"),
+                "--candidates",
+                "256",
+                "--restarts",
+                "1",
+            ]
+        )
+        == 0
+    )  # analyze's search below: compiled once
     fps = cj.FixedPoints.from_npz(tmp_path / "fp.npz")
     grid = np.linspace(-1.0, 1.0, 2_000_001)
     for k, w in enumerate(WS):
@@ -151,8 +185,9 @@ def test_analyze_a_bare_4_bit_file_as_a_flipflop(files, tmp_path, capsys):
     assert analysis["task"] == "flipflop"
     inputs, targets = cj.flipflop_test_set(cj.FlipFlopConfig(n_bits=4))
     reference = _reference_outputs(cj.load_npz(files / "four_bit.npz"), np.asarray(inputs, np.float64))
-    np.testing.assert_allclose(analysis["eval"]["mse"],
-                               np.mean((reference - np.asarray(targets)[None]) ** 2, axis=(1, 2, 3)), rtol=1e-4)
+    np.testing.assert_allclose(
+        analysis["eval"]["mse"], np.mean((reference - np.asarray(targets)[None]) ** 2, axis=(1, 2, 3)), rtol=1e-4
+    )
     # fixed points at the flip-flop's zero input: every member has its 16 stable corners
     assert [row["stable"] for row in analysis["fixed_points"][0]["per_member"]] == [16, 16]
     assert "members solve the task (mse < 0.02" in (tmp_path / "r" / "report.md").read_text()

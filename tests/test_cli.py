@@ -9,9 +9,36 @@ import pytest
 from ctrnn_jax import EnsembleConfig, FlipFlopConfig, load_npz
 from ctrnn_jax._cli import main
 
-TINY = ["--members", "2", "--units", "5", "--alpha", "1,0.5", "--steps", "4", "--steps-per-call", "2",
-        "--batch", "4", "--length", "24", "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3",
-        "--width", "3", "--delay", "2", "--checkpoint-every", "2", "--progress", "none"]
+TINY = [
+    "--members",
+    "2",
+    "--units",
+    "5",
+    "--alpha",
+    "1,0.5",
+    "--steps",
+    "4",
+    "--steps-per-call",
+    "2",
+    "--batch",
+    "4",
+    "--length",
+    "24",
+    "--first-onset",
+    "1,3",
+    "--gaps",
+    "5,5",
+    "--gap-jitter",
+    "3",
+    "--width",
+    "3",
+    "--delay",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--progress",
+    "none",
+]
 FILES = ("config.json", "metrics.csv", "eval.json", "checkpoint.eqx", "ensemble.npz")
 
 
@@ -99,8 +126,9 @@ def test_help_lists_every_option(capsys):
         assert flag in out
 
 
-@pytest.mark.parametrize("command", ["train", "flipflop", "evaluate", "fixed-points", "analyze", "compare",
-                                     "import-keras"])
+@pytest.mark.parametrize(
+    "command", ["train", "flipflop", "evaluate", "fixed-points", "analyze", "compare", "import-keras"]
+)
 def test_help_lists_every_choice(command, capsys):
     from ctrnn_jax._cli import build_parser
 
@@ -114,8 +142,17 @@ def test_help_lists_every_choice(command, capsys):
         for choice in action.choices:
             assert choice in out, (action.dest, choice)
     if command == "train":
-        for choice in ("gru", "lstm", "ugrnn", "softplus", "highest", "checkpoint", "glorot_uniform", "context_dm",
-                       "neurogym:ENV_ID"):
+        for choice in (
+            "gru",
+            "lstm",
+            "ugrnn",
+            "softplus",
+            "highest",
+            "checkpoint",
+            "glorot_uniform",
+            "context_dm",
+            "neurogym:ENV_ID",
+        ):
             assert choice in out
 
 
@@ -125,8 +162,11 @@ def test_every_config_field_has_an_option_with_its_docstring_help():
     from ctrnn_jax._cli._train import GROUPS
 
     commands = build_parser().commands
-    for command, specs in (("train", GROUPS.values()), ("flipflop", [*GROUPS.values(), FIXED_POINTS]),
-                           ("fixed-points", [FIXED_POINTS])):
+    for command, specs in (
+        ("train", GROUPS.values()),
+        ("flipflop", [*GROUPS.values(), FIXED_POINTS]),
+        ("fixed-points", [FIXED_POINTS]),
+    ):
         actions = {a.dest: a for a in commands[command]._actions}
         for spec in specs:
             docs = field_help(spec.cls)
@@ -153,8 +193,11 @@ def test_docstring_field_parser():
 
     A closing paragraph that is no field.
     """
-    assert parse_fields(doc) == {"alpha": "the first field, with `code`; it goes on over two lines.",
-                                 "beta": "the second (>= 0).", "gamma_2": "after a blank line."}
+    assert parse_fields(doc) == {
+        "alpha": "the first field, with `code`; it goes on over two lines.",
+        "beta": "the second (>= 0).",
+        "gamma_2": "after a blank line.",
+    }
     assert parse_fields("No fields here.") == {} and parse_fields(None) == {}
     with pytest.raises(ValueError, match="`beta` is listed twice"):
         parse_fields("x\n\n**Fields:**\n\n- `beta`: one.\n- `beta`: two.\n")
@@ -187,12 +230,18 @@ def test_an_undocumented_field_fails_loudly():
 def test_an_expected_error_is_one_line_and_exit_2(monkeypatch, capsys):
     from ctrnn_jax._cli import _evaluate
 
-    errors = (ValueError("bad value\n  second line"), FileNotFoundError("x.npz: no such file"),
-              FileExistsError("x: already holds a run"), PermissionError("x: denied"),
-              ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]'"))
+    errors = (
+        ValueError("bad value\n  second line"),
+        FileNotFoundError("x.npz: no such file"),
+        FileExistsError("x: already holds a run"),
+        PermissionError("x: denied"),
+        ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]'"),
+    )
     for error in errors:
+
         def fail(args, error=error):
             raise error
+
         monkeypatch.setattr(_evaluate, "run", fail)
         with pytest.raises(SystemExit) as exc:
             main(["evaluate", "x.npz"])
@@ -203,13 +252,16 @@ def test_an_expected_error_is_one_line_and_exit_2(monkeypatch, capsys):
         assert err == f"ctrnn-jax evaluate: error: {expected}\n"
 
 
-@pytest.mark.parametrize("error", [TypeError("a bug"), KeyError("a bug"), AttributeError("a bug"),
-                                   ImportError("No module named 'something'")])
+@pytest.mark.parametrize(
+    "error",
+    [TypeError("a bug"), KeyError("a bug"), AttributeError("a bug"), ImportError("No module named 'something'")],
+)
 def test_any_other_error_is_a_bug_and_propagates(error, monkeypatch):
     from ctrnn_jax._cli import _evaluate
 
     def fail(args):
         raise error
+
     monkeypatch.setattr(_evaluate, "run", fail)
     with pytest.raises(type(error), match="a bug|something"):
         main(["evaluate", "x.npz"])
@@ -228,6 +280,7 @@ def test_library_messages_are_translated_to_options(monkeypatch, capsys, tmp_pat
 
     def mixed(*args, **kwargs):
         raise ValueError("the runs are of different tasks (a, b); pass `allow_mixed=True` to compare them.")
+
     monkeypatch.setattr(_compare, "compare_runs", mixed)
     with pytest.raises(SystemExit) as exc:
         main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp")])
@@ -259,10 +312,22 @@ def test_fixed_points_builds_one_config_from_its_options(tiny_npz, monkeypatch, 
     def write_fixed_points(ensemble, out_npz, **kwargs):
         received.append(kwargs)
         raise _Stop
+
     monkeypatch.setattr(_run, "write_fixed_points", write_fixed_points)
     with pytest.raises(_Stop):
-        main(["fixed-points", str(tiny_npz), "--out", str(tmp_path / "fp.npz"), "--candidates", "64",
-              "--restarts", "1", "--no-complete"])
+        main(
+            [
+                "fixed-points",
+                str(tiny_npz),
+                "--out",
+                str(tmp_path / "fp.npz"),
+                "--candidates",
+                "64",
+                "--restarts",
+                "1",
+                "--no-complete",
+            ]
+        )
     [kwargs] = received
     assert kwargs["config"] == FixedPointConfig(n_candidates=64, restarts=1, complete=False)
     assert kwargs["task"] == FlipFlopConfig() and kwargs["inputs"] is None and kwargs["cube_json"] is None
@@ -274,11 +339,30 @@ def test_fixed_point_options_and_their_aliases():
     from ctrnn_jax._cli._fixed_points import FIXED_POINTS
 
     parser = build_parser()
-    args = parser.parse_args(["fixed-points", "x.npz", "--n-candidates", "8", "--tol", "1e-9", "--noise", "0.1",
-                              "--fp-seed", "3", "--dtype", "float64", "--eigvecs", "--outlier-scale", "none",
-                              "--input", "0,1"])
-    assert FIXED_POINTS.build(args) == FixedPointConfig(n_candidates=8, tol_q=1e-9, noise_std=0.1, seed=3,
-                                                        dtype="float64", eigvecs=True, outlier_scale=None)
+    args = parser.parse_args(
+        [
+            "fixed-points",
+            "x.npz",
+            "--n-candidates",
+            "8",
+            "--tol",
+            "1e-9",
+            "--noise",
+            "0.1",
+            "--fp-seed",
+            "3",
+            "--dtype",
+            "float64",
+            "--eigvecs",
+            "--outlier-scale",
+            "none",
+            "--input",
+            "0,1",
+        ]
+    )
+    assert FIXED_POINTS.build(args) == FixedPointConfig(
+        n_candidates=8, tol_q=1e-9, noise_std=0.1, seed=3, dtype="float64", eigvecs=True, outlier_scale=None
+    )
     assert args.input == [0.0, 1.0]
     args = parser.parse_args(["flipflop", "--seed", "5", "--fp-seed", "2", "--tol-q", "1e-8", "--noise-std", "0.2"])
     assert FIXED_POINTS.build(args) == FixedPointConfig(seed=2, tol_q=1e-8, noise_std=0.2)
@@ -286,11 +370,14 @@ def test_fixed_point_options_and_their_aliases():
     assert FIXED_POINTS.build(parser.parse_args(["fixed-points", "x.npz"])) == FixedPointConfig()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--restarts", "-1"], "`restarts` must be an integer >= 0"),
-    (["--no-fixed-points", "--candidates", "64"], "--n-candidates: fixed-point options, but the"),
-    (["--no-fixed-points", "--input", "0,0,0"], "--input: fixed-point options"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--restarts", "-1"], "`restarts` must be an integer >= 0"),
+        (["--no-fixed-points", "--candidates", "64"], "--n-candidates: fixed-point options, but the"),
+        (["--no-fixed-points", "--input", "0,0,0"], "--input: fixed-point options"),
+    ],
+)
 def test_flipflop_refuses_bad_or_unused_fixed_point_options_before_training(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["flipflop", *TINY, *argv, "--out", str(tmp_path / "run")])
@@ -339,8 +426,15 @@ def test_paper_preset_sets_the_published_code_and_options_override_it():
     config, _ = config_from_args(args)
     assert config.ensemble.units == 400 and config.ensemble.alpha == 1.0 and config.ensemble.members == 3
     t = config.train
-    assert (t.steps, t.batch_size, t.learning_rate, t.lr_decay, t.clip_norm, t.train_bias, t.dataset_size) == \
-        (4700, 128, 1e-4, 1e-4, None, False, 30050)
+    assert (t.steps, t.batch_size, t.learning_rate, t.lr_decay, t.clip_norm, t.train_bias, t.dataset_size) == (
+        4700,
+        128,
+        1e-4,
+        1e-4,
+        None,
+        False,
+        30050,
+    )
     assert (t.adam_b2, t.stop_mse, t.restart_after) == (0.999, None, None)  # Keras' Adam, no criterion
     assert config.task.length == 340
 

@@ -39,8 +39,9 @@ print(folder, jax.config.jax_compilation_cache_dir)
 
 def _probe(env):
     base = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
-    out = subprocess.run([sys.executable, "-c", _PROBE], env={**base, **env}, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env={**base, **env}, capture_output=True, text=True, check=True
+    )
     return out.stdout.split()
 
 

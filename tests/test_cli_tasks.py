@@ -23,29 +23,46 @@ def test_task_choice_sets_sizes_and_defaults():
 
 
 def test_constraint_and_training_options():
-    c = _config("--dale", "--rec-density", "0.5", "--no-autapses", "--fixed", "W_rec,W_in", "--rate-l2", "0.1",
-                "--backprop", "checkpoint", "--cell", "ctrnn")
+    c = _config(
+        "--dale",
+        "--rec-density",
+        "0.5",
+        "--no-autapses",
+        "--fixed",
+        "W_rec,W_in",
+        "--rate-l2",
+        "0.1",
+        "--backprop",
+        "checkpoint",
+        "--cell",
+        "ctrnn",
+    )
     assert c.ensemble.dale and c.ensemble.rec_density == 0.5 and not c.ensemble.autapses
     assert c.train.fixed == ("W_rec", "W_in") and c.train.rate_l2 == 0.1 and c.train.backprop == "checkpoint"
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--task", "nope"], "argument --task: invalid choice: 'nope' (choose from 'flipflop', 'perceptual_dm'"),
-    (["--task", "neurogym"], "argument --task: invalid choice: 'neurogym'"),
-    (["--task", "dms", "--task-opt", "bogus=1"], "FIELD one of"),
-    (["--task", "dms", "--task-opt", "jitter"], "expected FIELD=VALUE"),
-    (["--task", "dms", "--task-opt", "jitter=x"], "--task-opt jitter: invalid value"),
-    (["--task", "dms", "--width", "3"], "flip-flop options, but --task is dms"),
-    (["--task", "dms", "--task-opt", "grace=50"], "grace"),
-    (["--cell", "lstm", "--dale"], "apply to `cell`='ctrnn' only"),
-    (["--cell", "gru", "--alpha", "0.5"], "`alpha` applies to `cell`='ctrnn' only; `cell`='gru'"),
-    (["--cell", "ugrnn", "--gain", "3"], "`gain` applies to `cell`='ctrnn' only"),
-    (["--cell", "lstm", "--recurrent-init", "normal"], "`recurrent_init` applies to `cell`='ctrnn' only"),
-    (["--cell", "gru", "--readout-init", "zeros"], "`readout_init` applies to `cell`='ctrnn' only"),
-    (["--n-bits", "4", "--task-opt", "n_bits=2"], "--n-bits 4 and --task-opt n_bits=2 disagree"),
-    (["--first-onset", "1,5", "--task-opt", "first_onset=2,5"],
-     "--first-onset 1,5 and --task-opt first_onset=2,5 disagree"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--task", "nope"], "argument --task: invalid choice: 'nope' (choose from 'flipflop', 'perceptual_dm'"),
+        (["--task", "neurogym"], "argument --task: invalid choice: 'neurogym'"),
+        (["--task", "dms", "--task-opt", "bogus=1"], "FIELD one of"),
+        (["--task", "dms", "--task-opt", "jitter"], "expected FIELD=VALUE"),
+        (["--task", "dms", "--task-opt", "jitter=x"], "--task-opt jitter: invalid value"),
+        (["--task", "dms", "--width", "3"], "flip-flop options, but --task is dms"),
+        (["--task", "dms", "--task-opt", "grace=50"], "grace"),
+        (["--cell", "lstm", "--dale"], "apply to `cell`='ctrnn' only"),
+        (["--cell", "gru", "--alpha", "0.5"], "`alpha` applies to `cell`='ctrnn' only; `cell`='gru'"),
+        (["--cell", "ugrnn", "--gain", "3"], "`gain` applies to `cell`='ctrnn' only"),
+        (["--cell", "lstm", "--recurrent-init", "normal"], "`recurrent_init` applies to `cell`='ctrnn' only"),
+        (["--cell", "gru", "--readout-init", "zeros"], "`readout_init` applies to `cell`='ctrnn' only"),
+        (["--n-bits", "4", "--task-opt", "n_bits=2"], "--n-bits 4 and --task-opt n_bits=2 disagree"),
+        (
+            ["--first-onset", "1,5", "--task-opt", "first_onset=2,5"],
+            "--first-onset 1,5 and --task-opt first_onset=2,5 disagree",
+        ),
+    ],
+)
 def test_bad_task_options_exit_with_one_line(argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--out", str(tmp_path / "x"), *argv])

@@ -64,7 +64,8 @@ def test_classical_mds_reproduces_euclidean_distances():
     emb = classical_mds(d)
     np.testing.assert_allclose(np.linalg.norm(emb[:, None] - emb[None], axis=2), d, atol=1e-9)
     assert within_between(d, [0, 0, 0, 1, 1, 1, 1])["within"] == pytest.approx(
-        np.mean([d[i, j] for i in range(7) for j in range(7) if i != j and (i < 3) == (j < 3)]))
+        np.mean([d[i, j] for i in range(7) for j in range(7) if i != j and (i < 3) == (j < 3)])
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -86,8 +87,22 @@ def runs(tmp_path_factory):
         write_json(root / cell / "config.json", {"config": config.to_dict()})
         write_json(root / cell / "eval.json", evaluate_run(ensemble, config))
     out = root / "cmp"
-    assert main(["compare", str(root / "ctrnn"), str(root / "gru"), "--out", str(out), "--candidates", "16",
-                 "--restarts", "1"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(root / "ctrnn"),
+                str(root / "gru"),
+                "--out",
+                str(out),
+                "--candidates",
+                "16",
+                "--restarts",
+                "1",
+            ]
+        )
+        == 0
+    )
     return root, out
 
 
@@ -95,7 +110,11 @@ def test_compare_writes_every_file(runs):
     root, out = runs
     data = json.loads((out / "comparison.json").read_text())
     assert [(m["run"], m["member"], m["cell"]) for m in data["members"]] == [
-        ("ctrnn", 0, "ctrnn"), ("ctrnn", 1, "ctrnn"), ("gru", 0, "gru"), ("gru", 1, "gru")]
+        ("ctrnn", 0, "ctrnn"),
+        ("ctrnn", 1, "ctrnn"),
+        ("gru", 0, "gru"),
+        ("gru", 1, "gru"),
+    ]
     for name in ("svcca", "cka", "topology", "topology_spectrum"):
         mat = np.asarray(data[name], float)
         assert mat.shape == (4, 4) and np.allclose(mat, mat.T)
@@ -103,8 +122,11 @@ def test_compare_writes_every_file(runs):
     assert np.asarray(data["mds_geometry"]).shape == (4, 2) and len(data["graphs"]) == 4
     # the geometry matrix is SVCCA of the members' test-set activity
     inputs = np.asarray(flipflop_test_set(TASK)[0])
-    acts = [s.reshape(-1, s.shape[-1]) for run in ("ctrnn", "gru")
-            for s in np.asarray(ensemble_states(load_npz(root / run / "ensemble.npz"), inputs), np.float64)]
+    acts = [
+        s.reshape(-1, s.shape[-1])
+        for run in ("ctrnn", "gru")
+        for s in np.asarray(ensemble_states(load_npz(root / run / "ensemble.npz"), inputs), np.float64)
+    ]
     np.testing.assert_allclose(data["svcca"], pairwise_svcca(acts), atol=1e-9)
     for fig in ("mds_by_cell", "mds_by_run", "distances", "topology_graphs"):
         assert (out / "figures" / f"{fig}.png").is_file() and (out / "figures" / f"{fig}.pdf").is_file()
@@ -130,6 +152,7 @@ def test_compare_bad_input(runs, tmp_path, capsys):
     config["config"].update(task_name="perceptual_dm", task={})
     (other / "config.json").write_text(json.dumps(config))
     from ctrnn_jax import load_npz, save_npz  # another network (the same one twice is refused first)
+
     ensemble = load_npz(other / "ensemble.npz")
     save_npz(eqx.tree_at(lambda e: e.b_out, ensemble, ensemble.b_out + 0.1), other / "ensemble.npz")
     fails([root / "ctrnn", other], "different tasks (flipflop, perceptual_dm); pass --allow-mixed")
@@ -147,13 +170,23 @@ def test_topology_graph_panels_draw_nodes_edges_and_empty_graphs():
     def graph(labels, edges):
         labels = np.asarray(labels, np.int64).reshape(-1, 3)
         v, e = len(labels), len(edges)
-        return MemberGraph(labels=labels, outputs=labels.astype(float), points=np.zeros((v, 4)),
-                           edges=np.asarray(edges, np.int64).reshape(-1, 2), saddles=np.zeros((e, 4)),
-                           node_rates=np.zeros((v, 1)), edge_rates=np.zeros((e, 1)), higher=[], n_unmatched=0)
+        return MemberGraph(
+            labels=labels,
+            outputs=labels.astype(float),
+            points=np.zeros((v, 4)),
+            edges=np.asarray(edges, np.int64).reshape(-1, 2),
+            saddles=np.zeros((e, 4)),
+            node_rates=np.zeros((v, 1)),
+            edge_rates=np.zeros((e, 1)),
+            higher=[],
+            n_unmatched=0,
+        )
 
     corners = [(a, b, c) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
-    cube = graph(corners, [(i, j) for i in range(8) for j in range(i + 1, 8)
-                           if sum(x != y for x, y in zip(corners[i], corners[j])) == 1])
+    cube = graph(
+        corners,
+        [(i, j) for i in range(8) for j in range(i + 1, 8) if sum(x != y for x, y in zip(corners[i], corners[j])) == 1],
+    )
     fig = _plot_compare.plot_topology_graphs([cube, graph([], [])], ["cube", "gru"])  # the Figure, no file
     left, right = fig.axes
     assert len(left.lines) == 12 and left.collections[0].get_offsets().shape == (8, 2)

@@ -28,8 +28,13 @@ def cli(*argv) -> int:
 def start(*argv, prelude: str = "") -> subprocess.Popen:
     """`ctrnn-jax ARGV` in a new process; `prelude`: Python run before it (to kill it at a chosen point)."""
     code = f"import sys\n{prelude}\nfrom ctrnn_jax._cli import main\nsys.exit(main())"
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, argv)],
+        env=ENV,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_for(predicate, proc, timeout=120.0):
@@ -81,9 +86,11 @@ def test_a_lock_of_a_killed_process_does_not_block(tmp_path):
     from ctrnn_jax.io._run import read_config
     from ctrnn_jax.io._serialisation import load_checkpoint
     from ctrnn_jax.training import EnsembleTrainer
+
     config = read_config(out)
-    state, _ = load_checkpoint(out / "checkpoint.eqx", EnsembleTrainer(config.ensemble, config.train,
-                                                                        config.task).init())
+    state, _ = load_checkpoint(
+        out / "checkpoint.eqx", EnsembleTrainer(config.ensemble, config.train, config.task).init()
+    )
     assert cli("train", "--resume", out, "--steps", int(state.step) + 5) == 0
     assert not (out / ".ctrnn_jax.lock").exists()
 
@@ -112,6 +119,7 @@ def test_sigterm_and_sighup_checkpoint_the_last_chunk_and_resume_bit_for_bit(sig
 def _records(folder: Path) -> dict:
     """The network fingerprint each derived file of `folder` records."""
     from ctrnn_jax.io._outputs import recorded_network
+
     found = {p.name: recorded_network(p) for p in sorted(folder.glob("fixed_points*.npz"))}
     for name in ("eval.json", "analysis.json", "cube.json"):
         if (folder / name).is_file():
@@ -121,13 +129,16 @@ def _records(folder: Path) -> dict:
 
 def test_kill_9_after_resume_replaced_the_ensemble_leaves_nothing_of_the_old_weights(tmp_path):
     from ctrnn_jax.io._serialisation import fingerprint, load_npz
+
     out = tmp_path / "run"
     assert cli("train", *SMALL, "--steps", "10", "--out", out) == 0
     assert cli("fixed-points", out, *FAST_FP, "--out", out / "fixed_points.npz") == 0
     old = fingerprint(load_npz(out / "ensemble.npz"))
     assert set(_records(out).values()) == {old}
-    kill = ("import os, signal, ctrnn_jax.io._run as r\n_save = r.save_npz\n"
-            "def save(*a, **k):\n    _save(*a, **k); os.kill(os.getpid(), signal.SIGKILL)\nr.save_npz = save")
+    kill = (
+        "import os, signal, ctrnn_jax.io._run as r\n_save = r.save_npz\n"
+        "def save(*a, **k):\n    _save(*a, **k); os.kill(os.getpid(), signal.SIGKILL)\nr.save_npz = save"
+    )
     proc = start("train", "--resume", out, "--steps", "20", prelude=kill)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
@@ -144,17 +155,21 @@ def test_kill_9_during_an_overwrite_analysis_leaves_no_old_manifest_over_new_fig
     out = tmp_path / "analysis"
     assert cli("analyze", runs[0], *FAST_FP, "--out", out) == 0
     old = json.loads((out / "analysis.json").read_text())["network"]
-    kill = ("import os, signal, itertools, ctrnn_jax.analysis._figure as f\n_save, _n = f.save_figure, "
-            "itertools.count()\ndef save(*a, **k):\n    paths = _save(*a, **k)\n    if next(_n) == 2: "
-            "os.kill(os.getpid(), signal.SIGKILL)\n    return paths\nf.save_figure = save")
+    kill = (
+        "import os, signal, itertools, ctrnn_jax.analysis._figure as f\n_save, _n = f.save_figure, "
+        "itertools.count()\ndef save(*a, **k):\n    paths = _save(*a, **k)\n    if next(_n) == 2: "
+        "os.kill(os.getpid(), signal.SIGKILL)\n    return paths\nf.save_figure = save"
+    )
     proc = start("analyze", runs[1], *FAST_FP, "--out", out, "--overwrite", prelude=kill)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
     assert not (out / "analysis.json").is_file() or json.loads((out / "analysis.json").read_text())["network"] != old
     from ctrnn_jax.analysis import Analysis
+
     with pytest.raises(ValueError, match="incomplete"):  # a reader is told, not given a mixed analysis
         Analysis.load(out)
     from ctrnn_jax.io._lock import folder_lock
+
     with folder_lock(out):  # the folder's next writer (any command) removes the unfinished set
         pass
     assert not (out / "analysis.json").exists() and not (out / "figures").exists()

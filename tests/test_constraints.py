@@ -19,8 +19,15 @@ from ctrnn_jax.training._constraints import (
     make_constraints,
 )
 
-FULL = ConstraintConfig(dale=True, excitatory_fraction=0.75, rec_density=0.5, in_density=0.5,
-                        out_density=0.5, autapses=False, dale_readout_excitatory_only=True)
+FULL = ConstraintConfig(
+    dale=True,
+    excitatory_fraction=0.75,
+    rec_density=0.5,
+    in_density=0.5,
+    out_density=0.5,
+    autapses=False,
+    dale_readout_excitatory_only=True,
+)
 
 
 def _radius(w):
@@ -104,15 +111,24 @@ def test_apply_idempotent_and_keeps_allowed_entries(getkey):
 
 
 def test_constraint_violations_reports_each_kind(getkey):
-    cons = constraints_from_arrays(rec_mask=1 - np.eye(3), in_mask=[[1], [0], [1]], out_mask=[[1, 1, 0]],
-                                   sign=[1, 1, -1], n_inputs=1, n_units=3, n_outputs=1)
+    cons = constraints_from_arrays(
+        rec_mask=1 - np.eye(3),
+        in_mask=[[1], [0], [1]],
+        out_mask=[[1, 1, 0]],
+        sign=[1, 1, -1],
+        n_inputs=1,
+        n_units=3,
+        n_outputs=1,
+    )
     model = ctrnn_jax.CTRNN(1, 3, 1, key=getkey())
     w_rec = jnp.array([[0.7, 0.1, -0.2], [0.0, 0.0, 0.3], [-0.5, 0.2, -0.1]])
-    model = eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.W_out), model,
-                        (w_rec, jnp.array([[1.0], [-0.4], [1.0]]), jnp.array([[1.0, 1.0, 0.25]])))
+    model = eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.W_out),
+        model,
+        (w_rec, jnp.array([[1.0], [-0.4], [1.0]]), jnp.array([[1.0, 1.0, 0.25]])),
+    )
     v = {k: float(x) for k, x in constraint_violations(model, cons).items()}
-    assert v == pytest.approx({"rec_mask": 0.7, "in_mask": 0.4, "out_mask": 0.25, "dale": 0.5,
-                               "autapses": 0.7})
+    assert v == pytest.approx({"rec_mask": 0.7, "in_mask": 0.4, "out_mask": 0.25, "dale": 0.5, "autapses": 0.7})
 
 
 def test_constraints_from_arrays_validation():
@@ -229,8 +245,9 @@ def test_projection_over_stacked_ensemble(getkey):
         member = ctrnn_jax.get_member(projected, k)
         member_cons = jax.tree_util.tree_map(lambda x, k=k: x[k], cons)
         _assert_satisfied(member, member_cons)
-        np.testing.assert_array_equal(member.W_rec, apply_constraints(ctrnn_jax.get_member(ensemble, k),
-                                                                      member_cons).W_rec)
+        np.testing.assert_array_equal(
+            member.W_rec, apply_constraints(ctrnn_jax.get_member(ensemble, k), member_cons).W_rec
+        )
         np.testing.assert_array_equal(member.W_out, ctrnn_jax.get_member(direct, k).W_out)
     assert constraint_violations(ensemble, cons)["dale"].shape == (3,)
     # one member's constraints shared by the whole ensemble

@@ -35,8 +35,9 @@ class NoOptions(LowRank):
 
 def test_the_cell_trains(getkey):
     model = lowrank_ensemble(getkey())
-    trainer = cj.EnsembleTrainer(cj.EnsembleConfig(members=2, units=6, cell=SPEC),
-                                 cj.TrainConfig(steps=6, batch_size=4, steps_per_call=3), TASK)
+    trainer = cj.EnsembleTrainer(
+        cj.EnsembleConfig(members=2, units=6, cell=SPEC), cj.TrainConfig(steps=6, batch_size=4, steps_per_call=3), TASK
+    )
     state, losses = trainer.train(trainer.init_from(model), progress=cj.NoProgress())
     assert type(state.model) is LowRank and state.model.alpha == 0.5
     assert losses.shape == (6, 2) and np.all(np.isfinite(losses))
@@ -73,12 +74,15 @@ def test_the_config_builds_the_cell(getkey):
     assert ens.W_rec.shape == (3, 7, 7) and not np.array_equal(ens.U[0], ens.U[1])
 
 
-@pytest.mark.parametrize("cell, problem", [
-    ("custom_cell:Nope", "'custom_cell' has no 'Nope'"),
-    ("no_such_module:LowRank", "module 'no_such_module' fails to import"),
-    ("custom_cell:RANK", "must be a subclass of ctrnn_jax.*AbstractRNN"),
-    ("lowrank", "`cell` must be one of ctrnn, gru, lstm, ugrnn, or the import string"),
-])
+@pytest.mark.parametrize(
+    "cell, problem",
+    [
+        ("custom_cell:Nope", "'custom_cell' has no 'Nope'"),
+        ("no_such_module:LowRank", "module 'no_such_module' fails to import"),
+        ("custom_cell:RANK", "must be a subclass of ctrnn_jax.*AbstractRNN"),
+        ("lowrank", "`cell` must be one of ctrnn, gru, lstm, ugrnn, or the import string"),
+    ],
+)
 def test_a_bad_cell_is_one_line(cell, problem):
     with pytest.raises(ValueError, match=problem) as e:
         cj.EnsembleConfig(cell=cell)
@@ -125,12 +129,35 @@ def test_analysis_is_written(tmp_path, getkey):
 
 def test_command_line(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--cell", SPEC, "--members", "2", "--units", "8", "--steps", "5", "--batch", "4",
-                 "--progress", "none", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--cell",
+                SPEC,
+                "--members",
+                "2",
+                "--units",
+                "8",
+                "--steps",
+                "5",
+                "--batch",
+                "4",
+                "--progress",
+                "none",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     assert type(cj.load_npz(run / "ensemble.npz")) is LowRank
     # another process finds the class again from the run folder, with the cell's module on PYTHONPATH
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-           "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+        "JAX_PLATFORMS": "cpu",
+    }
     cli = [sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())"]
     proc = subprocess.run([*cli, "evaluate", str(run)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr

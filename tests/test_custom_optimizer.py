@@ -29,9 +29,17 @@ TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, 
 ENSEMBLE = EnsembleConfig(members=4, units=6, alpha=(1.0, 0.5, 0.25, 0.5), gain=(1.0, 0.8, 1.2, 1.0))
 # The run of `default_optimizer_before_29.npz`: per-member learning rates, clips and noise, every member restarted
 # once (restart_ratio 0.01), so the update and the optimizer's init (at a restart) are both covered.
-BEFORE = TrainConfig(steps=8, batch_size=4, steps_per_call=2, learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
-                     clip_norm=(1.0, 0.05, 10.0, 0.5), noise_std=(0.05, 0.1, 0.2, 0.0),
-                     restart_after=4, restart_ratio=0.01, max_restarts=1)
+BEFORE = TrainConfig(
+    steps=8,
+    batch_size=4,
+    steps_per_call=2,
+    learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
+    clip_norm=(1.0, 0.05, 10.0, 0.5),
+    noise_std=(0.05, 0.1, 0.2, 0.0),
+    restart_after=4,
+    restart_ratio=0.01,
+    max_restarts=1,
+)
 BEFORE_29 = Path(__file__).parent / "data" / "default_optimizer_before_29.npz"
 
 
@@ -74,8 +82,9 @@ def test_the_default_optimizer_is_the_built_in_chain_as_a_factory():
     """`optimizer=None` and the built-in chain passed as an explicit per-member factory: the same run."""
     trainer = EnsembleTrainer(ENSEMBLE, BEFORE, TASK)
     state, losses = trainer.train(trainer.init(), progress=NoProgress())
-    explicit = EnsembleTrainer(ENSEMBLE, BEFORE, TASK,
-                               optimizer=lambda h: optimizer(BEFORE, h.learning_rate, h.clip_norm))
+    explicit = EnsembleTrainer(
+        ENSEMBLE, BEFORE, TASK, optimizer=lambda h: optimizer(BEFORE, h.learning_rate, h.clip_norm)
+    )
     other, other_losses = explicit.train(explicit.init(), progress=NoProgress())
     assert identical((state.model, state.opt_state), (other.model, other.opt_state))
     np.testing.assert_array_equal(losses, other_losses)
@@ -104,8 +113,9 @@ def test_adamw_with_a_cosine_schedule_checkpoints_and_resumes_bit_for_bit(tmp_pa
     assert identical(loaded, half)
     resumed, second = fresh.train(loaded, progress=NoProgress())
 
-    assert identical((resumed.model, resumed.opt_state, resumed.step), (straight.model, straight.opt_state,
-                                                                         straight.step))
+    assert identical(
+        (resumed.model, resumed.opt_state, resumed.step), (straight.model, straight.opt_state, straight.step)
+    )
     np.testing.assert_array_equal(np.concatenate([history, second]), straight_losses)
     assert int(jax.tree_util.tree_leaves(resumed.opt_state)[0][0]) == 8  # Adam's count: 8 updates
 
@@ -127,8 +137,7 @@ def test_a_per_member_factory_gets_each_members_learning_rate():
     train = TrainConfig(steps=4, batch_size=4, steps_per_call=2, learning_rate=lr)
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK, optimizer=per_member_adam)
     state0 = trainer.init()
-    np.testing.assert_array_equal(np.asarray(state0.opt_state.hyperparams["learning_rate"]),
-                                  np.asarray(lr, np.float32))
+    np.testing.assert_array_equal(np.asarray(state0.opt_state.hyperparams["learning_rate"]), np.asarray(lr, np.float32))
     state, _ = trainer.train(state0, progress=NoProgress())
     for k, rate in enumerate(lr):
         moved = [not np.array_equal(a[k], b[k]) for a, b in zip(leaves(state.model), leaves(state0.model))]
@@ -137,23 +146,35 @@ def test_a_per_member_factory_gets_each_members_learning_rate():
 
 def test_a_restart_reinitializes_the_members_user_optimizer_state():
     # every member is a dead start at step 4 (ratio 0.01) and restarted once: 4 more updates after it
-    train = TrainConfig(steps=8, batch_size=4, steps_per_call=2, learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
-                        restart_after=4, restart_ratio=0.01, max_restarts=1)
+    train = TrainConfig(
+        steps=8,
+        batch_size=4,
+        steps_per_call=2,
+        learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
+        restart_after=4,
+        restart_ratio=0.01,
+        max_restarts=1,
+    )
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK, optimizer=per_member_adam)
     state, _ = trainer.train(trainer.init(), progress=NoProgress())
     np.testing.assert_array_equal(np.asarray(state.restarts), 1)
     np.testing.assert_array_equal(np.asarray(state.start_step), 4)
     np.testing.assert_array_equal(np.asarray(state.opt_state.count), 4)  # inject_hyperparams' count
     np.testing.assert_array_equal(np.asarray(state.opt_state.inner_state[0].count), 4)  # Adam's
-    np.testing.assert_array_equal(np.asarray(state.opt_state.hyperparams["learning_rate"]),
-                                  np.asarray(train.learning_rate, np.float32))  # each its own, again
+    np.testing.assert_array_equal(
+        np.asarray(state.opt_state.hyperparams["learning_rate"]), np.asarray(train.learning_rate, np.float32)
+    )  # each its own, again
 
 
-@pytest.mark.parametrize("opt, fields, absent", [
-    (optax.adam(1e-3), dict(lr_decay=0.0, learning_rate=3e-3), "adam_b2"),
-    (optax.adam(1e-3), dict(clip_norm=None), "lr_decay"),
-    (per_member_adam, dict(adam_b2=0.95, lr_decay=0.0), "learning_rate"),
-], ids=["transformation-lr", "transformation-clip", "factory-adam"])
+@pytest.mark.parametrize(
+    "opt, fields, absent",
+    [
+        (optax.adam(1e-3), dict(lr_decay=0.0, learning_rate=3e-3), "adam_b2"),
+        (optax.adam(1e-3), dict(clip_norm=None), "lr_decay"),
+        (per_member_adam, dict(adam_b2=0.95, lr_decay=0.0), "learning_rate"),
+    ],
+    ids=["transformation-lr", "transformation-clip", "factory-adam"],
+)
 def test_a_user_optimizer_refuses_the_optimizer_fields_it_ignores(opt, fields, absent):
     train = TrainConfig(steps=2, batch_size=4, steps_per_call=2, **fields)
     with pytest.raises(ValueError, match="no effect") as info:
@@ -164,8 +185,12 @@ def test_a_user_optimizer_refuses_the_optimizer_fields_it_ignores(opt, fields, a
     with pytest.raises(ValueError, match="no effect"):
         make_train_step(ENSEMBLE, train, TASK, optimizer=opt)
     # a per-member factory takes the learning rates and clips
-    EnsembleTrainer(ENSEMBLE, dataclasses.replace(TrainConfig(steps=2), learning_rate=(1e-2, 0.0, 1e-3, 1e-3),
-                                                  clip_norm=None), TASK, optimizer=per_member_adam)
+    EnsembleTrainer(
+        ENSEMBLE,
+        dataclasses.replace(TrainConfig(steps=2), learning_rate=(1e-2, 0.0, 1e-3, 1e-3), clip_norm=None),
+        TASK,
+        optimizer=per_member_adam,
+    )
 
 
 def test_an_optimizer_of_another_kind_is_refused():
@@ -202,9 +227,19 @@ def test_the_cell_may_be_named_by_import_string():
 def test_the_reprs_say_what_is_trained_and_how():
     default = EnsembleTrainer(ENSEMBLE, BEFORE, TASK)
     text = repr(default)
-    for fact in ("4 members", "ctrnn", "6 units", "tanh", "flipflop", "8 steps", "batch 4",
-                 "clip(‖g‖ ≤ (1, 0.05, 10, 0.5))", "Adam(b1=0.9, b2=0.999, eps=1e-07)", "lr/(1 + 0.001·t)",
-                 "lr = (0.01, 0.003, 0.001, 0.02)"):
+    for fact in (
+        "4 members",
+        "ctrnn",
+        "6 units",
+        "tanh",
+        "flipflop",
+        "8 steps",
+        "batch 4",
+        "clip(‖g‖ ≤ (1, 0.05, 10, 0.5))",
+        "Adam(b1=0.9, b2=0.999, eps=1e-07)",
+        "lr/(1 + 0.001·t)",
+        "lr = (0.01, 0.003, 0.001, 0.02)",
+    ):
         assert fact in text, fact
     step = repr(default.step)
     assert step.startswith("TrainStep(4 members, task flipflop") and "Adam(" in step and " at 0x" not in step
@@ -219,14 +254,24 @@ def test_compaction_criterion_and_restart_with_a_per_member_factory():
     """Members 0-2 done from the start (criterion met): the compacted chunks train member 3 alone, with its own
     learning rate, and its restart there re-initializes its optimizer state with its own `Hyper`."""
     lr = (1e-2, 3e-3, 1e-3, 2e-2)
-    train = TrainConfig(steps=8, batch_size=4, steps_per_call=2, learning_rate=lr, stop_mse=1e-9, restart_after=4,
-                        restart_ratio=1e-6, max_restarts=1)
+    train = TrainConfig(
+        steps=8,
+        batch_size=4,
+        steps_per_call=2,
+        learning_rate=lr,
+        stop_mse=1e-9,
+        restart_after=4,
+        restart_ratio=1e-6,
+        max_restarts=1,
+    )
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK, optimizer=per_member_adam)
     start = dataclasses.replace(trainer.init(), criterion_step=jnp.asarray([0, 0, 0, -1], jnp.int32))
     final, losses = trainer.train(start, until=6, progress=NoProgress())
     assert np.all(np.isnan(losses[:, :3])) and np.all(np.isfinite(losses[:, 3]))
-    assert identical(jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
-                     jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)))
+    assert identical(
+        jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
+        jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)),
+    )
     assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1]
     assert int(final.opt_state.count[3]) == 2  # restarted at step 4, two updates since
     np.testing.assert_array_equal(np.asarray(final.opt_state.hyperparams["learning_rate"]), np.asarray(lr, np.float32))

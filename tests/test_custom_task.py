@@ -81,7 +81,7 @@ def test_a_task_must_say_what_its_metric_is():
 def test_optional_hooks_have_documented_defaults():
     task = SineGen()
     assert task.validation_set() is None and task.memory_readouts() is None
-    assert task.hold_steps() == task.length and task.readout_tolerance() == pytest.approx(0.02 ** 0.5)
+    assert task.hold_steps() == task.length and task.readout_tolerance() == pytest.approx(0.02**0.5)
     assert task.test_set_name() == "sinegen test set (4 trials)"
     assert SineGen.from_dict(json.loads(json.dumps(task.to_dict()))) == task
     assert cj.FlipFlopConfig.for_sizes(2, 2).n_bits == 2
@@ -93,9 +93,31 @@ def test_the_command_line_runs_a_task_and_a_cell_by_import_string(tmp_path, caps
     ensemble.npz."""
     runs = [tmp_path / "run0", tmp_path / "run1"]
     for seed, out in enumerate(runs):
-        argv = ["train", "--task", "custom_task:SineGen", "--task-opt", "length=20", "--cell", "custom_cell:LowRank",
-                "--members", "2", "--units", "6", "--steps", "4", "--steps-per-call", "2", "--batch", "4",
-                "--seed", str(seed), "--progress", "none", "--out", str(out)]
+        argv = [
+            "train",
+            "--task",
+            "custom_task:SineGen",
+            "--task-opt",
+            "length=20",
+            "--cell",
+            "custom_cell:LowRank",
+            "--members",
+            "2",
+            "--units",
+            "6",
+            "--steps",
+            "4",
+            "--steps-per-call",
+            "2",
+            "--batch",
+            "4",
+            "--seed",
+            str(seed),
+            "--progress",
+            "none",
+            "--out",
+            str(out),
+        ]
         assert main(argv) == 0
     out = runs[0]
     config = json.loads((out / "config.json").read_text())["config"]
@@ -115,6 +137,7 @@ def test_the_command_line_runs_a_task_and_a_cell_by_import_string(tmp_path, caps
     assert (tmp_path / "cmp" / "comparison.json").is_file()
     # from Python: the run folder's ensemble and task, analysed again
     from custom_cell import LowRank
+
     ensemble, run_config = cj.load_npz(out / "ensemble.npz"), read_config(out)
     assert type(ensemble) is LowRank and type(run_config.task) is SineGen and run_config.task.length == 20
     again = cj.analyze(ensemble, run_config.task, config=TINY_FP, robustness=False)
@@ -146,12 +169,51 @@ def test_flipflop_help_shows_the_defaults_the_run_uses(tmp_path, capsys):
         main(["flipflop", "--help"])
     shown = _help_defaults(capsys.readouterr().out)
     out = tmp_path / "run"
-    assert main(["flipflop", "--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2", "--batch", "4",
-                 "--length", "24", "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3",
-                 "--delay", "2", "--progress", "none", "--no-fixed-points", "--no-analyze", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "flipflop",
+                "--members",
+                "2",
+                "--units",
+                "5",
+                "--steps",
+                "4",
+                "--steps-per-call",
+                "2",
+                "--batch",
+                "4",
+                "--length",
+                "24",
+                "--first-onset",
+                "1,3",
+                "--gaps",
+                "5,5",
+                "--gap-jitter",
+                "3",
+                "--width",
+                "3",
+                "--delay",
+                "2",
+                "--progress",
+                "none",
+                "--no-fixed-points",
+                "--no-analyze",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     train = json.loads((out / "config.json").read_text())["config"]["train"]
-    for flag, field in (("--adam-b2", "adam_b2"), ("--stop-mse", "stop_mse"), ("--restart-after", "restart_after"),
-                        ("--lr", "learning_rate"), ("--adam-b1", "adam_b1"), ("--lr-decay", "lr_decay")):
+    for flag, field in (
+        ("--adam-b2", "adam_b2"),
+        ("--stop-mse", "stop_mse"),
+        ("--restart-after", "restart_after"),
+        ("--lr", "learning_rate"),
+        ("--adam-b1", "adam_b1"),
+        ("--lr-decay", "lr_decay"),
+    ):
         value = train[field]
         assert shown[flag] == ("none" if value is None else str(value)), flag
     assert (shown["--adam-b2"], shown["--stop-mse"], shown["--restart-after"]) == ("0.95", "0.02", "500")

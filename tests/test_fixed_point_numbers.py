@@ -21,8 +21,9 @@ def network(W, m=1):
     """`h ← tanh(W h)`, a = 1, no input drive, no bias."""
     n = W.shape[0]
     model = cj.CTRNN(m, n, 1, key=jax.random.key(0), alpha=1.0)
-    return eqx.tree_at(lambda mdl: (mdl.W_rec, mdl.W_in), model,
-                       (jnp.asarray(W, jnp.float32), jnp.zeros((n, m), jnp.float32)))
+    return eqx.tree_at(
+        lambda mdl: (mdl.W_rec, mdl.W_in), model, (jnp.asarray(W, jnp.float32), jnp.zeros((n, m), jnp.float32))
+    )
 
 
 def test_rank_two_plane_has_one_marginal_point_not_hundreds():
@@ -64,8 +65,9 @@ def test_slow_points_lie_outside_their_slow_region(near_singular):
     # (with a task-free search, listed) only where no fixed point is downhill along a straight segment
     W = np.diag([2.0, 3.0, 2.0])
     model = eqx.tree_at(lambda m: m.b, network(W), jnp.asarray([0.0, 0.0, 0.5328 + 8e-3], jnp.float32))
-    fp = fixed_point_stage(cj.stack_members([model]), config=SMALL.__class__(
-        **{**SMALL.to_dict(), "slow_tol": 1e-4}))[0]
+    fp = fixed_point_stage(cj.stack_members([model]), config=SMALL.__class__(**{**SMALL.to_dict(), "slow_tol": 1e-4}))[
+        0
+    ]
     assert len(fp) == 9 and fp.exact.all()
     b = np.asarray([0.0, 0.0, 0.5328 + 8e-3], np.float32).astype(np.float64)
     Wb = W.astype(np.float32).astype(np.float64)
@@ -85,9 +87,10 @@ def bistable(n, w):
 
 def test_a_search_cut_short_says_so(tmp_path):
     logged = []
-    fp = fixed_point_stage(bistable(7, 2.0), config=SMALL.__class__(**{**SMALL.to_dict(), "max_points": 200}),
-                           log=logged.append)[0]
-    assert len(fp) < 3 ** 7 and fp.capped.tolist() == [True]  # 2187 roots; the completion stopped at the bound
+    fp = fixed_point_stage(
+        bistable(7, 2.0), config=SMALL.__class__(**{**SMALL.to_dict(), "max_points": 200}), log=logged.append
+    )[0]
+    assert len(fp) < 3**7 and fp.capped.tolist() == [True]  # 2187 roots; the completion stopped at the bound
     assert fp.counts()[0]["capped"] is True and "CAPPED" in repr(fp)
     assert re.search(r"member 0: the search was cut short by max_points", "\n".join(logged))
     fp.to_npz(tmp_path / "fp.npz")
@@ -111,12 +114,16 @@ def test_a_complete_search_finds_every_root_uncapped():
 
 def test_spectra_legend_counts_the_table(near_singular, tmp_path):
     from ctrnn_jax.analysis import plot_fixed_point_spectra
+
     W = np.diag([2.0, 1.0, 0.5])  # unit 1: a marginal direction at every root
     fp = fixed_point_stage(cj.stack_members([network(W)]), config=SMALL)[0]
     row = fp.counts()[0]
     fig = plot_fixed_point_spectra(fp.select(0))
-    labels = {re.sub(r" \(\d+ points\)", "", t.get_text()): int(re.search(r"\((\d+) points\)", t.get_text())[1])
-              for leg in fig.legends for t in leg.get_texts()}
+    labels = {
+        re.sub(r" \(\d+ points\)", "", t.get_text()): int(re.search(r"\((\d+) points\)", t.get_text())[1])
+        for leg in fig.legends
+        for t in leg.get_texts()
+    }
     assert labels.get("stable", 0) == row["stable"] and labels.get("marginal", 0) == row["marginal"]
     assert {int(k.split()[-1]): v for k, v in labels.items() if k.startswith("saddles")} == row["saddles"]
 
@@ -125,8 +132,10 @@ def test_random_network_covers_a_float64_reference():
     # a random tanh network h ← tanh(W h), N = 12, gain 4 (11 roots): every root a many-start float64 Newton finds
     import sys
     from pathlib import Path
+
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     from fixed_point_coverage import make_network, reference_roots
+
     model = make_network("tanh", 12, 4.0, 0)
     ref, _ = reference_roots(model, 600, np.random.default_rng(2), iters=40)
     fp = fixed_point_stage(cj.stack_members([model]), config=SMALL)[0]

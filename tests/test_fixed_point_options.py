@@ -54,8 +54,9 @@ def _case(name):
         return cj.make_ensemble(cj.EnsembleConfig(members=2, units=6, gain=1.5), key=key), task
     if name == "decision":
         task = cj.make_task("perceptual_dm")
-        return cj.make_ensemble(cj.EnsembleConfig(members=2, units=6, inputs=task.n_inputs, outputs=task.n_outputs),
-                                key=key), task
+        return cj.make_ensemble(
+            cj.EnsembleConfig(members=2, units=6, inputs=task.n_inputs, outputs=task.n_outputs), key=key
+        ), task
     if name == "custom":
         return cj.make_ensemble(cj.EnsembleConfig(members=2, units=6, inputs=2, outputs=1), key=key), Hold()
     if name == "bare":
@@ -82,8 +83,11 @@ def test_candidate_options_act_on_every_network(name):
     s = ens.state_size
     assert base.shape == (2, 16, s) and steps.shape == (2, 16)
     # n_candidates: how many
-    assert fixed_point_candidates(ens, trials, dataclasses.replace(TINY, n_candidates=10), key=key)[0].shape == \
-        (2, 10, s)
+    assert fixed_point_candidates(ens, trials, dataclasses.replace(TINY, n_candidates=10), key=key)[0].shape == (
+        2,
+        10,
+        s,
+    )
     # noise_std: only the trajectory part (the first 12 = 75 %) moves
     noisy, _ = fixed_point_candidates(ens, trials, dataclasses.replace(TINY, noise_std=0.5), key=key)
     moved = np.any(noisy != base, axis=2)
@@ -108,8 +112,9 @@ def test_search_options_act_on_every_network(name):
             model = cj.get_member(ens, k)
             mine = a.points[a.member == k]
             if len(mine):
-                np.testing.assert_allclose(a.outputs[a.member == k], model.readout(model.hidden(jnp.asarray(mine))),
-                                           atol=1e-4)
+                np.testing.assert_allclose(
+                    a.outputs[a.member == k], model.readout(model.hidden(jnp.asarray(mine))), atol=1e-4
+                )
     # float64 without 64-bit JAX is refused before any search, for every network
     with pytest.raises(ValueError, match="float64"):
         fixed_point_stage(ens, task, config=dataclasses.replace(TINY, dtype="float64"))

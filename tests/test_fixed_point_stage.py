@@ -25,8 +25,11 @@ def decoupled(weights, m=1):
     """A CTRNN `h ← tanh(diag(weights) h)` with `a = 1`, no input drive (`W_in = 0`) and no bias."""
     n = len(weights)
     model = cj.CTRNN(m, n, 1, key=jax.random.key(0), alpha=1.0)
-    return eqx.tree_at(lambda mdl: (mdl.W_rec, mdl.W_in), model,
-                       (jnp.diag(jnp.asarray(weights, jnp.float32)), jnp.zeros((n, m), jnp.float32)))
+    return eqx.tree_at(
+        lambda mdl: (mdl.W_rec, mdl.W_in),
+        model,
+        (jnp.diag(jnp.asarray(weights, jnp.float32)), jnp.zeros((n, m), jnp.float32)),
+    )
 
 
 SMALL = FixedPointConfig(n_candidates=256, adam_steps=100)
@@ -67,9 +70,10 @@ def test_network_without_input_drive_gets_all_its_points():
     ens = cj.stack_members([decoupled([1.5, 3.0, 0.5, 0.2])])
     fp = fixed_point_stage(ens, config=SMALL)[0]
     assert by_index(fp) == {0: 4, 1: 4, 2: 1}
-    only_trajectories = fixed_point_stage(ens, config=FixedPointConfig(n_candidates=256, adam_steps=100,
-                                                                       state_space_fraction=0.0, complete=False,
-                                                                       restarts=0))[0]
+    only_trajectories = fixed_point_stage(
+        ens,
+        config=FixedPointConfig(n_candidates=256, adam_steps=100, state_space_fraction=0.0, complete=False, restarts=0),
+    )[0]
     assert len(only_trajectories) == 1  # the origin
 
 
@@ -95,7 +99,7 @@ def test_trained_3bit_members_have_the_5x5x5_grid(trained3):
     _, fp = trained3
     for k in range(2):
         # (3 choose k) 2^k 3^(3-k): 27 stable, 54, 36, 8 saddles of index 1, 2, 3
-        assert by_index(fp, k) == {i: math.comb(3, i) * 2 ** i * 3 ** (3 - i) for i in range(4)}
+        assert by_index(fp, k) == {i: math.comb(3, i) * 2**i * 3 ** (3 - i) for i in range(4)}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +114,7 @@ def test_trained_4bit_members_have_the_5x5x5x5_grid(trained4):
     _, fp = trained4
     for k in range(2):
         # (4 choose k) 2^k 3^(4-k): 81 stable, 216, 216, 96, 16 saddles of index 1, 2, 3, 4
-        assert by_index(fp, k) == {i: math.comb(4, i) * 2 ** i * 3 ** (4 - i) for i in range(5)}
+        assert by_index(fp, k) == {i: math.comb(4, i) * 2**i * 3 ** (4 - i) for i in range(5)}
         out = fp.outputs[(fp.member == k) & fp.is_stable]
         assert len({tuple(np.round(o).astype(int)) for o in out}) == 81  # every level of {-1, 0, 1}^4
 
@@ -144,8 +148,14 @@ def test_repr_and_html_table(bistable4):
 def test_config_is_validated_and_round_trips():
     cfg = FixedPointConfig(n_candidates=64, tol_q=1e-9, dtype="float64")
     assert FixedPointConfig.from_dict(cfg.to_dict()) == cfg
-    for bad in ({"n_candidates": 1}, {"state_space_fraction": 1.5}, {"tol_q": -1.0}, {"learning_rate": math.inf},
-                {"dtype": "int32"}, {"neighbours": 0}):
+    for bad in (
+        {"n_candidates": 1},
+        {"state_space_fraction": 1.5},
+        {"tol_q": -1.0},
+        {"learning_rate": math.inf},
+        {"dtype": "int32"},
+        {"neighbours": 0},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             FixedPointConfig(**bad)
     with pytest.raises(ValueError, match="unknown"):
@@ -156,6 +166,7 @@ def test_written_fixed_points_keep_their_config(bistable4, tmp_path):
     import json
 
     from ctrnn_jax.io._run import fixed_point_config_path, write_fixed_points
+
     ens, fp = bistable4
     found, per_member, _ = write_fixed_points(ens, tmp_path / "fp.npz", config=SMALL)
     assert per_member is None  # no task, so no memory states
@@ -168,8 +179,14 @@ def test_written_fixed_points_keep_their_config(bistable4, tmp_path):
 def _points_where(fp, keep):
     """The fixed points of `fp` where `keep` (per point), slow points unchanged."""
     import dataclasses
-    per_point = {f.name for f in dataclasses.fields(fp) if f.name not in ("slow_member", "slow_points", "slow_q")
-                 and isinstance(getattr(fp, f.name), np.ndarray) and getattr(fp, f.name).shape[:1] == (len(fp),)}
+
+    per_point = {
+        f.name
+        for f in dataclasses.fields(fp)
+        if f.name not in ("slow_member", "slow_points", "slow_q")
+        and isinstance(getattr(fp, f.name), np.ndarray)
+        and getattr(fp, f.name).shape[:1] == (len(fp),)
+    }
     return dataclasses.replace(fp, **{name: getattr(fp, name)[keep] for name in per_point})
 
 
@@ -190,6 +207,7 @@ def test_completion_stops_a_member_at_max_points(trained3):
 
 def test_a_completion_round_computes_only_the_members_with_work():
     from ctrnn_jax.dynamics._fixed_points import _working_members
+
     e, w = np.zeros((0, 2)), np.ones((3, 2))
     assert _working_members([e, e, e]) == []
     assert _working_members([e, w, e, e, e, e, e, e]) == [1]  # one busy member of 8: a batch of 1

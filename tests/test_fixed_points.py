@@ -46,9 +46,17 @@ def network(W_rec, *, alpha=1.0, W_in=None, b=None, W_out=None):
     W_in = jnp.zeros((N, M)) if W_in is None else W_in
     b = jnp.zeros(N) if b is None else b
     W_out = model.W_out if W_out is None else W_out
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (jnp.asarray(W_rec, jnp.float32), jnp.asarray(W_in, jnp.float32), jnp.asarray(b, jnp.float32),
-                        jnp.asarray(W_out, jnp.float32), jnp.zeros(3)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (
+            jnp.asarray(W_rec, jnp.float32),
+            jnp.asarray(W_in, jnp.float32),
+            jnp.asarray(b, jnp.float32),
+            jnp.asarray(W_out, jnp.float32),
+            jnp.zeros(3),
+        ),
+    )
 
 
 def diag_network():
@@ -113,6 +121,7 @@ def contracting_result():
 
 
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_diag_finds_all_27(diag_result):
     _, fp = diag_result
@@ -185,8 +194,9 @@ def test_discrete_and_continuous_time_stability():
     assert fp.member.tolist() == [0, 1]
     np.testing.assert_allclose(fp.points, 0, atol=1e-6)
     # λ = (1 - a) + a·(-1.5, -0.5, 0, 0, 0)
-    np.testing.assert_allclose(np.sort(fp.eigvals.real, axis=1), [[-1.5, -0.5, 0, 0, 0], [-0.25, 0.25, 0.5, 0.5, 0.5]],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        np.sort(fp.eigvals.real, axis=1), [[-1.5, -0.5, 0, 0, 0], [-0.25, 0.25, 0.5, 0.5, 0.5]], atol=1e-6
+    )
     assert fp.is_stable.tolist() == [False, True] and fp.n_unstable.tolist() == [1, 0]
     assert fp.is_stable_ct.tolist() == [True, True]
 
@@ -197,8 +207,9 @@ def test_duplicates_are_merged(contracting_result):
     assert len(fp) == 2
     # repeated candidates of the diagonal network: as many points as distinct basins reached
     ens = stack_members([diag_network(), diag_network()])
-    corners = np.asarray([[sx * H_STAR[0], sy * H_STAR[1], sz * H_STAR[2], 0, 0]
-                          for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    corners = np.asarray(
+        [[sx * H_STAR[0], sy * H_STAR[1], sz * H_STAR[2], 0, 0] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
+    )
     states = np.broadcast_to(np.tile(corners, (C // 8, 1)), (K, C, N)) + 0.01
     fp = find_fixed_points(ens, jnp.zeros(M), states, PLAIN)
     assert np.bincount(fp.member).tolist() == [8, 8] and fp.is_stable.all()
@@ -241,8 +252,22 @@ def test_npz_roundtrip_and_missing_key(diag_result, tmp_path):
     fp.to_npz(path)
     back = FixedPoints.from_npz(path)
     assert back.n_members == fp.n_members and len(back) == len(fp)
-    for name in ("member", "points", "q", "jacobians", "eigvals", "eigvecs", "is_stable", "is_stable_ct",
-                 "n_unstable", "outputs", "slow_member", "slow_points", "slow_q", "inputs"):
+    for name in (
+        "member",
+        "points",
+        "q",
+        "jacobians",
+        "eigvals",
+        "eigvecs",
+        "is_stable",
+        "is_stable_ct",
+        "n_unstable",
+        "outputs",
+        "slow_member",
+        "slow_points",
+        "slow_q",
+        "inputs",
+    ):
         np.testing.assert_array_equal(getattr(back, name), getattr(fp, name))
     with np.load(path) as z:
         arrays = {name: z[name] for name in z.files if name != "q"}
@@ -307,6 +332,7 @@ def test_initial_states_from_trajectories():
 
 # ---------------------------------------------------------------------------------------------------
 # Cube analysis
+
 
 def test_cube_analysis_of_diag_network(diag_result):
     ensemble, fp = diag_result
@@ -378,9 +404,9 @@ def gated_analytic(model):
     b = np.asarray(model.b, np.float64)
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     if isinstance(model, GRU):  # F(h) = n + z ⊙ (h − n) with constant r, z, n: h* = n, J = diag(z)
-        r, z = sig(b[:GN]), sig(b[GN:2 * GN])
-        return np.tanh(b[2 * GN:] + r * np.asarray(model.b_n, np.float64)), z
-    i, f, g, o = sig(b[:GN]), sig(b[GN:2 * GN]), np.tanh(b[2 * GN:3 * GN]), sig(b[3 * GN:])
+        r, z = sig(b[:GN]), sig(b[GN : 2 * GN])
+        return np.tanh(b[2 * GN :] + r * np.asarray(model.b_n, np.float64)), z
+    i, f, g, o = sig(b[:GN]), sig(b[GN : 2 * GN]), np.tanh(b[2 * GN : 3 * GN]), sig(b[3 * GN :])
     c = i * g / (1 - f)  # c = f c + i g;  J = [[0, diag(o σ'(c) f)], [0, diag(f)]]: eigenvalues f and 0
     return np.concatenate([o * np.tanh(c), c]), np.concatenate([f, np.zeros(GN)])
 
@@ -388,8 +414,9 @@ def gated_analytic(model):
 @pytest.fixture(scope="module", params=["gru", "lstm"])
 def gated_result(request):
     """Member 0: `W_rec = 0` (one fixed point, known); member 1: strong random recurrence."""
-    ens = stack_members([gated_network(request.param, 20, 0.0),
-                         gated_network(request.param, *RANDOM_MEMBER[request.param])])
+    ens = stack_members(
+        [gated_network(request.param, 20, 0.0), gated_network(request.param, *RANDOM_MEMBER[request.param])]
+    )
     inputs = np.random.default_rng(22).standard_normal((4, 20, M))
     states = initial_states_from_trajectories(ens, inputs, GC, key=jax.random.key(23), noise_std=0.2)
     return ens, inputs, states, find_fixed_points(ens, jnp.zeros(M), states, PLAIN)
@@ -447,7 +474,7 @@ def test_gated_single_network_and_shapes(gated_result):
     with pytest.raises(ValueError, match=rf"\(1, C, {ens.state_size}\)"):
         find_fixed_points(single, jnp.zeros(M), states)
     with pytest.raises(ValueError, match="initial_states"):
-        find_fixed_points(ens, jnp.zeros(M), states[:, :, :GN - 1])
+        find_fixed_points(ens, jnp.zeros(M), states[:, :, : GN - 1])
 
 
 def test_gated_search_runs_at_highest_precision(gated_result):
@@ -475,8 +502,7 @@ def test_two_phase_newton_matches_one_phase(monkeypatch):
     x, steps = jnp.zeros((K, M)), jnp.zeros((K, C), jnp.int32)
     tol_q = PLAIN.default_tol_q(N)
     first = fixed_points_module._NEWTON_FIRST
-    h_first, q_first = (np.asarray(a) for a in _search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0,
-                                                        newton_steps=first))
+    h_first, q_first = (np.asarray(a) for a in _search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0, newton_steps=first))
     above = q_first > tol_q
     assert 0 < above.sum() < above.size and above[0].sum() != above[1].sum()  # both phases do work
 
@@ -488,7 +514,7 @@ def test_two_phase_newton_matches_one_phase(monkeypatch):
 
     monkeypatch.setattr(fixed_points_module, "_polish", spy)
     h2, q2 = _newton_search(ens, x, h0, steps, 0.1, 1e-3, adam_steps=0, newton_steps=first + 4, tol_q=tol_q)
-    (member, hp, rest), = seen
+    ((member, hp, rest),) = seen
     n = int(above.sum())
     assert rest == 4 and len(member) == fixed_points_module._POLISH_BATCH > n  # one shape: padded
     kk, cc = np.nonzero(above)

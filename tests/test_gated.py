@@ -28,8 +28,9 @@ def equinox_cell(model):
     """The `eqx.nn.GRUCell` / `eqx.nn.LSTMCell` with the weights of `model`."""
     if isinstance(model, GRU):
         ref = eqx.filter_eval_shape(eqx.nn.GRUCell, M, N, key=jax.random.key(0))
-        return eqx.tree_at(lambda c: (c.weight_ih, c.weight_hh, c.bias, c.bias_n), ref,
-                           (model.W_in, model.W_rec, model.b, model.b_n))
+        return eqx.tree_at(
+            lambda c: (c.weight_ih, c.weight_hh, c.bias, c.bias_n), ref, (model.W_in, model.W_rec, model.b, model.b_n)
+        )
     ref = eqx.filter_eval_shape(eqx.nn.LSTMCell, M, N, key=jax.random.key(0))
     return eqx.tree_at(lambda c: (c.weight_ih, c.weight_hh, c.bias), ref, (model.W_in, model.W_rec, model.b))
 
@@ -53,7 +54,7 @@ def test_fields_and_initialization(cell, getkey):
     np.testing.assert_allclose(model.W_rec.T @ model.W_rec, np.eye(N), atol=1e-5)  # Keras' orthogonal
     expected_b = np.zeros(g * N)
     if cell == "lstm":
-        expected_b[N:2 * N] = 1.0  # unit forget bias
+        expected_b[N : 2 * N] = 1.0  # unit forget bias
     else:
         np.testing.assert_array_equal(model.b_n, np.zeros(N))
     np.testing.assert_array_equal(model.b, expected_b)
@@ -96,8 +97,9 @@ def test_batch_equals_trial_by_trial(getkey):
     batch = model.states(x, h0=s0, key=key, noise_std=0.2)
     assert batch.shape == (B, T, N)
     for i in range(B):
-        np.testing.assert_allclose(batch[i], model.states(x[i], h0=s0[i], key=keys[i], noise_std=0.2),
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            batch[i], model.states(x[i], h0=s0[i], key=keys[i], noise_std=0.2), rtol=1e-5, atol=1e-6
+        )
     # the same key gives the same noise; noise changes the states
     np.testing.assert_array_equal(batch, model.states(x, h0=s0, key=key, noise_std=0.2))
     assert not np.allclose(batch, model.states(x, h0=s0))

@@ -36,8 +36,10 @@ def root(f):
     return 0.5 * (lo + hi)
 
 
-H_STAR = {"gru": np.asarray([root(lambda h, w=w: math.tanh(w * h)) for w in W]),
-          "lstm": np.asarray([root(lambda h, w=w: math.tanh(math.tanh(w * h))) for w in W])}
+H_STAR = {
+    "gru": np.asarray([root(lambda h, w=w: math.tanh(w * h)) for w in W]),
+    "lstm": np.asarray([root(lambda h, w=w: math.tanh(math.tanh(w * h))) for w in W]),
+}
 
 
 def bistable(cell):
@@ -46,21 +48,24 @@ def bistable(cell):
     if cell == "gru":
         model = GRU(3, N, 3, key=jax.random.key(0))
         W_rec = np.zeros((3 * N, N))
-        W_rec[2 * N:] = np.diag(W)
+        W_rec[2 * N :] = np.diag(W)
         W_in = np.zeros((3 * N, 3))
-        W_in[2 * N:] = 2 * np.eye(3)
+        W_in[2 * N :] = 2 * np.eye(3)
         b = np.r_[np.full(N, BIG), np.full(N, -BIG), np.zeros(N)]
         model = eqx.tree_at(lambda m: m.b_n, model, jnp.zeros(N))
     else:
         model = LSTM(3, N, 3, key=jax.random.key(0))
         W_rec = np.zeros((4 * N, N))
-        W_rec[2 * N:3 * N] = np.diag(W)
+        W_rec[2 * N : 3 * N] = np.diag(W)
         W_in = np.zeros((4 * N, 3))
-        W_in[2 * N:3 * N] = 2 * np.eye(3)
+        W_in[2 * N : 3 * N] = 2 * np.eye(3)
         b = np.r_[np.full(N, BIG), np.full(N, -BIG), np.zeros(N), np.full(N, BIG)]
     W_out = np.diag(1 / H_STAR[cell])
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       tuple(jnp.asarray(a, jnp.float32) for a in (W_rec, W_in, b, W_out, np.zeros(3))))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        tuple(jnp.asarray(a, jnp.float32) for a in (W_rec, W_in, b, W_out, np.zeros(3))),
+    )
 
 
 # the options of the report's fixed-point stage below (one compiled search for both tests)

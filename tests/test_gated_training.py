@@ -31,8 +31,10 @@ def test_gated_cells_reject_constraints():
         EnsembleConfig(cell="rnn")
 
 
-@pytest.mark.parametrize("field, value", [("alpha", 0.5), ("alpha", (0.25, 1.0)), ("gain", 3.0),
-                                          ("recurrent_init", "normal"), ("readout_init", "zeros")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("alpha", 0.5), ("alpha", (0.25, 1.0)), ("gain", 3.0), ("recurrent_init", "normal"), ("readout_init", "zeros")],
+)
 def test_gated_cells_refuse_ctrnn_only_fields(field, value):
     with pytest.raises(ValueError, match=f"`{field}` applies to `cell`='ctrnn' only; `cell`='lstm'"):
         EnsembleConfig(members=2, cell="lstm", **{field: value})
@@ -46,9 +48,32 @@ def test_gated_cells_take_the_ctrnn_only_fields_at_their_defaults():
 
 def test_lstm_run_folder_analyze_and_fixed_points(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--task", "perceptual_dm", "--cell", "lstm", "--members", "2", "--units", "6",
-                 "--steps", "20", "--steps-per-call", "10", "--batch", "8", "--out", str(run),
-                 "--progress", "none"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "perceptual_dm",
+                "--cell",
+                "lstm",
+                "--members",
+                "2",
+                "--units",
+                "6",
+                "--steps",
+                "20",
+                "--steps-per-call",
+                "10",
+                "--batch",
+                "8",
+                "--out",
+                str(run),
+                "--progress",
+                "none",
+            ]
+        )
+        == 0
+    )
     assert isinstance(load_npz(run / "ensemble.npz"), LSTM)
     assert main(["analyze", str(run)]) == 0
     analysis = json.loads((run / "analysis.json").read_text())

@@ -48,12 +48,17 @@ def keras_files(keras, tmp_path_factory):
     folder = tmp_path_factory.mktemp("keras")
     x = np.random.default_rng(0).normal(size=(4, 15, M)).astype(np.float32)
     with jax.numpy_rank_promotion("allow"):
-        paper = keras.Sequential([keras.Input((None, M)),
-                                  keras.layers.SimpleRNN(N, return_sequences=True, use_bias=False),
-                                  keras.layers.Dense(OUT)])
+        paper = keras.Sequential(
+            [
+                keras.Input((None, M)),
+                keras.layers.SimpleRNN(N, return_sequences=True, use_bias=False),
+                keras.layers.Dense(OUT),
+            ]
+        )
         inp = keras.Input((None, M))
         out = keras.layers.Dense(OUT, name="readout")(
-            keras.layers.SimpleRNN(N, return_sequences=True, activation="relu", name="rnn")(inp))
+            keras.layers.SimpleRNN(N, return_sequences=True, activation="relu", name="rnn")(inp)
+        )
         functional = keras.Model(inp, out)
         cases = {}
         for seed, (stem, model, activation) in enumerate([("paper", paper, "tanh"), ("relu", functional, "relu")]):
@@ -82,31 +87,61 @@ def test_keras3_files_give_keras_predictions(keras_files, stem):
 
 def test_keras3_lstm_is_refused_in_one_line(keras, tmp_path):
     with jax.numpy_rank_promotion("allow"):
-        model = keras.Sequential([keras.Input((None, M)), keras.layers.LSTM(4, return_sequences=True, name="lstm"),
-                                  keras.layers.Dense(OUT, name="dense")])
+        model = keras.Sequential(
+            [
+                keras.Input((None, M)),
+                keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+                keras.layers.Dense(OUT, name="dense"),
+            ]
+        )
         model.save(tmp_path / "lstm.keras")
         model.save_weights(tmp_path / "lstm.weights.h5")
     for name in ("lstm.keras", "lstm.weights.h5"):
-        with pytest.raises(ValueError, match=r"found layers LSTM \(lstm\), Dense \(dense\); supported: one SimpleRNN "
-                                             r"\(return_sequences=True\) followed by one Dense readout") as e:
+        with pytest.raises(
+            ValueError,
+            match=r"found layers LSTM \(lstm\), Dense \(dense\); supported: one SimpleRNN "
+            r"\(return_sequences=True\) followed by one Dense readout",
+        ) as e:
             cj.load_keras(tmp_path / name)
         assert "\n" not in str(e.value)
 
 
 # --- the paper's Keras 2 layout, written with h5py -----------------------------------------------------
 
+
 def _layer_config(class_name, **config):
     return {"class_name": class_name, "config": config}
 
 
 def _paper_layers(n=N, m=M, o=OUT, rnn="SimpleRNN", **rnn_config):
-    rnn_config = {"name": "simple_rnn_10", "trainable": True, "batch_input_shape": [None, None, m],
-                  "dtype": "float32", "return_sequences": True, "return_state": False, "go_backwards": False,
-                  "stateful": False, "unroll": False, "units": n, "activation": "tanh", "use_bias": False,
-                  **rnn_config}
-    return [_layer_config(rnn, **rnn_config),
-            _layer_config("Dense", name="dense_10", trainable=True, batch_input_shape=[None, n], dtype="float32",
-                          units=o, activation="linear", use_bias=True)]
+    rnn_config = {
+        "name": "simple_rnn_10",
+        "trainable": True,
+        "batch_input_shape": [None, None, m],
+        "dtype": "float32",
+        "return_sequences": True,
+        "return_state": False,
+        "go_backwards": False,
+        "stateful": False,
+        "unroll": False,
+        "units": n,
+        "activation": "tanh",
+        "use_bias": False,
+        **rnn_config,
+    }
+    return [
+        _layer_config(rnn, **rnn_config),
+        _layer_config(
+            "Dense",
+            name="dense_10",
+            trainable=True,
+            batch_input_shape=[None, n],
+            dtype="float32",
+            units=o,
+            activation="linear",
+            use_bias=True,
+        ),
+    ]
 
 
 def write_keras2(path, weights, layers=None, seed=0):
@@ -117,8 +152,9 @@ def write_keras2(path, weights, layers=None, seed=0):
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = b"2.3.1"
         f.attrs["backend"] = b"tensorflow"
-        f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
-                                              "config": {"name": "sequential_10", "layers": layers}})
+        f.attrs["model_config"] = json.dumps(
+            {"class_name": "Sequential", "config": {"name": "sequential_10", "layers": layers}}
+        )
         f.attrs["training_config"] = json.dumps({"optimizer_config": {"class_name": "Adam"}, "loss": "mse"})
         mw = f.create_group("model_weights")
         mw.attrs["layer_names"] = np.asarray([layer.encode() for layer in weights], "S")
@@ -138,8 +174,10 @@ def write_keras2(path, weights, layers=None, seed=0):
 def _paper_weights(seed):
     rng = np.random.default_rng(seed)
     w = lambda *shape: rng.normal(0, 0.5, shape).astype(np.float32)  # noqa: E731
-    return {"simple_rnn_10": {"kernel": w(M, N), "recurrent_kernel": w(N, N)},
-            "dense_10": {"kernel": w(N, OUT), "bias": w(OUT)}}
+    return {
+        "simple_rnn_10": {"kernel": w(M, N), "recurrent_kernel": w(N, N)},
+        "dense_10": {"kernel": w(N, OUT), "bias": w(OUT)},
+    }
 
 
 def test_paper_keras2_layout_lands_in_our_orientation(tmp_path, capsys):
@@ -165,8 +203,9 @@ def test_paper_keras2_layout_lands_in_our_orientation(tmp_path, capsys):
     for t in range(10):
         h = np.tanh(x[:, t] @ rnn["kernel"] + h @ rnn["recurrent_kernel"])
         zs.append(h @ dense["kernel"] + dense["bias"])
-    np.testing.assert_allclose(np.asarray(cj.ensemble_outputs(ensemble, x.astype(np.float32)))[1], np.stack(zs, 1),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(cj.ensemble_outputs(ensemble, x.astype(np.float32)))[1], np.stack(zs, 1), atol=1e-5
+    )
 
 
 def test_keras2_weights_only_file_takes_the_activation_given(tmp_path):
@@ -188,21 +227,54 @@ def test_keras2_weights_only_file_takes_the_activation_given(tmp_path):
     np.testing.assert_array_equal(ensemble.W_out[0], weights["dense_10"]["kernel"].T)
 
 
-@pytest.mark.parametrize("layers, weights, message", [
-    (_paper_layers(rnn="LSTM"), None, ("found layers LSTM (simple_rnn_10), Dense (dense_10); supported: one "
-                                       "SimpleRNN (return_sequences=True) followed by one Dense readout (linear "
-                                       "activation).")),
-    ([_paper_layers()[0], {**_paper_layers()[0], "config": {**_paper_layers()[0]["config"], "name": "simple_rnn_11"}},
-      _paper_layers()[1]], None, ("found layers SimpleRNN (simple_rnn_10), SimpleRNN (simple_rnn_11), "
-                                  "Dense (dense_10); supported: one SimpleRNN")),
-    (_paper_layers(return_sequences=False), None, ("found SimpleRNN (simple_rnn_10) with return_sequences=False "
-                                                   "(one output per sequence); supported: one SimpleRNN")),
-    (_paper_layers()[:1], {"simple_rnn_10": _paper_weights(0)["simple_rnn_10"]},
-     "found layers SimpleRNN (simple_rnn_10); supported: one SimpleRNN"),
-    (_paper_layers(activation="hard_sigmoid"), None, ("found SimpleRNN (simple_rnn_10) with activation "
-                                                      "'hard_sigmoid'; supported: linear, relu, sigmoid, softplus, "
-                                                      "tanh.")),
-])
+@pytest.mark.parametrize(
+    "layers, weights, message",
+    [
+        (
+            _paper_layers(rnn="LSTM"),
+            None,
+            (
+                "found layers LSTM (simple_rnn_10), Dense (dense_10); supported: one "
+                "SimpleRNN (return_sequences=True) followed by one Dense readout (linear "
+                "activation)."
+            ),
+        ),
+        (
+            [
+                _paper_layers()[0],
+                {**_paper_layers()[0], "config": {**_paper_layers()[0]["config"], "name": "simple_rnn_11"}},
+                _paper_layers()[1],
+            ],
+            None,
+            (
+                "found layers SimpleRNN (simple_rnn_10), SimpleRNN (simple_rnn_11), "
+                "Dense (dense_10); supported: one SimpleRNN"
+            ),
+        ),
+        (
+            _paper_layers(return_sequences=False),
+            None,
+            (
+                "found SimpleRNN (simple_rnn_10) with return_sequences=False "
+                "(one output per sequence); supported: one SimpleRNN"
+            ),
+        ),
+        (
+            _paper_layers()[:1],
+            {"simple_rnn_10": _paper_weights(0)["simple_rnn_10"]},
+            "found layers SimpleRNN (simple_rnn_10); supported: one SimpleRNN",
+        ),
+        (
+            _paper_layers(activation="hard_sigmoid"),
+            None,
+            (
+                "found SimpleRNN (simple_rnn_10) with activation "
+                "'hard_sigmoid'; supported: linear, relu, sigmoid, softplus, "
+                "tanh."
+            ),
+        ),
+    ],
+)
 def test_other_architectures_get_one_line_errors(tmp_path, capsys, layers, weights, message):
     path = tmp_path / "model.hdf5"
     write_keras2(path, _paper_weights(0) if weights is None else weights, layers)
@@ -238,12 +310,17 @@ def test_mismatched_members_and_activations_are_refused(tmp_path):
     a, b = tmp_path / "a.hdf5", tmp_path / "b.hdf5"
     write_keras2(a, _paper_weights(0))
     bigger = _paper_weights(1)
-    bigger["simple_rnn_10"] = {"kernel": np.ones((M, N + 1), np.float32),
-                               "recurrent_kernel": np.ones((N + 1, N + 1), np.float32)}
+    bigger["simple_rnn_10"] = {
+        "kernel": np.ones((M, N + 1), np.float32),
+        "recurrent_kernel": np.ones((N + 1, N + 1), np.float32),
+    }
     bigger["dense_10"]["kernel"] = np.ones((N + 1, OUT), np.float32)
     write_keras2(b, bigger, _paper_layers(n=N + 1))
-    with pytest.raises(ValueError, match=r"b.hdf5: `W_in` has shape \(7, 3\) but .*a.hdf5 has \(6, 3\); members of one "
-                                         r"ensemble need the same M, N, O."):
+    with pytest.raises(
+        ValueError,
+        match=r"b.hdf5: `W_in` has shape \(7, 3\) but .*a.hdf5 has \(6, 3\); members of one "
+        r"ensemble need the same M, N, O.",
+    ):
         cj.load_keras([a, b])
     with pytest.raises(ValueError, match=r"`activation` is 'relu' but the file's SimpleRNN uses 'tanh'"):
         cj.load_keras(a, activation="relu")

@@ -62,8 +62,9 @@ def own_imports(path: Path, root: Path = PACKAGE) -> list[tuple[int, tuple[str, 
             else:
                 found.append((node.lineno, target))
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, tuple(a.name.split(".")[1:])) for a in node.names
-                      if a.name.split(".")[0] == "ctrnn_jax"]
+            found += [
+                (node.lineno, tuple(a.name.split(".")[1:])) for a in node.names if a.name.split(".")[0] == "ctrnn_jax"
+            ]
     return found
 
 
@@ -101,7 +102,7 @@ def test_no_import_cycles_between_modules():
         state[node] = "open"
         for nxt in graph.get(node, ()):
             if state.get(nxt) == "open":
-                cycle = stack[stack.index(nxt):] + [nxt]
+                cycle = stack[stack.index(nxt) :] + [nxt]
                 raise AssertionError("import cycle: " + " -> ".join(".".join(c) for c in cycle))
             if nxt not in state:
                 visit(nxt, stack + [nxt])
@@ -130,8 +131,11 @@ def test_checker_sees_violations(tmp_path):
 
 def _imports_matplotlib(path: Path) -> bool:
     for node in ast.walk(ast.parse(path.read_text())):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-            [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        )
         if any(n.split(".")[0] == "matplotlib" for n in names):
             return True
     return False

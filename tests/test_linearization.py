@@ -21,14 +21,17 @@ from ctrnn_jax.dynamics._linearization import linearize, linearize_states, predi
 def _ctrnn(W, W_in, b=None, alpha=1.0, activation="tanh"):
     """A one-member CTRNN with the given weights (N = len(W), M = W_in.shape[1], O = 1)."""
     n, m = np.shape(W_in)
-    ens = cj.make_ensemble(cj.EnsembleConfig(members=1, units=n, alpha=alpha, activation=activation),
-                           key=jax.random.key(0))
+    ens = cj.make_ensemble(
+        cj.EnsembleConfig(members=1, units=n, alpha=alpha, activation=activation), key=jax.random.key(0)
+    )
     if ens.n_inputs != m:  # the config's inputs: the flip-flop's 3
         raise AssertionError
     b = np.zeros(n) if b is None else b
-    return eqx.tree_at(lambda e: (e.W_rec, e.W_in, e.b), ens,
-                       (jnp.asarray(W, jnp.float32)[None], jnp.asarray(W_in, jnp.float32)[None],
-                        jnp.asarray(b, jnp.float32)[None]))
+    return eqx.tree_at(
+        lambda e: (e.W_rec, e.W_in, e.b),
+        ens,
+        (jnp.asarray(W, jnp.float32)[None], jnp.asarray(W_in, jnp.float32)[None], jnp.asarray(b, jnp.float32)[None]),
+    )
 
 
 def _points(states, inputs, n_members=1, member=None):
@@ -36,11 +39,23 @@ def _points(states, inputs, n_members=1, member=None):
     states = np.asarray(states, np.float64)
     p, s = states.shape
     member = np.zeros(p, int) if member is None else np.asarray(member)
-    return FixedPoints(n_members=n_members, inputs=np.asarray(inputs, np.float64), member=member, points=states,
-                       q=np.zeros(p), jacobians=np.zeros((p, s, s)), eigvals=np.zeros((p, s), complex),
-                       eigvecs=None, is_stable=np.zeros(p, bool), is_stable_ct=np.zeros(p, bool),
-                       n_unstable=np.zeros(p, int), outputs=np.zeros((p, 1)), slow_member=np.zeros(0, int),
-                       slow_points=np.zeros((0, s)), slow_q=np.zeros(0))
+    return FixedPoints(
+        n_members=n_members,
+        inputs=np.asarray(inputs, np.float64),
+        member=member,
+        points=states,
+        q=np.zeros(p),
+        jacobians=np.zeros((p, s, s)),
+        eigvals=np.zeros((p, s), complex),
+        eigvecs=None,
+        is_stable=np.zeros(p, bool),
+        is_stable_ct=np.zeros(p, bool),
+        n_unstable=np.zeros(p, int),
+        outputs=np.zeros((p, 1)),
+        slow_member=np.zeros(0, int),
+        slow_points=np.zeros((0, s)),
+        slow_q=np.zeros(0),
+    )
 
 
 def test_a_linear_network_is_its_own_linearization():
@@ -134,6 +149,7 @@ def test_a_bistable_units_saddle_node_is_at_the_analytic_input():
     assert list(cont.ended) == ["left the path"] * 3
     assert cont.n_unstable[2].max() == 0 and cont.param[2].max() > 1.0
     from ctrnn_jax.analysis import plot_bifurcation_diagram
+
     fig = plot_bifurcation_diagram(cont)  # the legend counts what the table counts
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["stable", "unstable", "saddle-node (2)"]
@@ -194,6 +210,7 @@ def test_switching_amplitudes_of_decoupled_bistable_units():
     bit i removes the memory at the bistable unit's saddle-node u* ≈ 0.5328 (× the amplitude 1); along bit i it
     never does. The network held at each amplitude of the sweep switches first at 0.55: one step above c*."""
     from ctrnn_jax.dynamics._switching import pulse_switching
+
     w = 2.0
     h = 1.0
     for _ in range(60):
@@ -220,16 +237,19 @@ def test_selection_analysis_of_a_hand_built_line_attractor_in_two_contexts():
     three points along the line in each context; the overlaps are |l · b_m| exactly, the relevant/other ratio
     that of the cued stream (ContextDMConfig: motion in context 0, colour in context 1)."""
     from ctrnn_jax.dynamics._selection import selection_analysis
+
     R = np.array([[1.0, 0.9, 0.0, 0.2], [0.2, 1.0, 0.7, 0.0], [0.6, 0.0, 1.0, 0.3], [0.0, 0.4, 0.1, 1.0]])
     W = R @ np.diag([1.0, 0.5, 0.2, 0.1]) @ np.linalg.inv(R)
     W_in = np.zeros((4, 4))
     W_in[:, 0], W_in[:, 1] = [1.0, 0.5, -0.3, 0.2], [0.1, -0.4, 0.8, 0.5]
     n = 4
-    ens = cj.make_ensemble(cj.EnsembleConfig(members=1, units=n, alpha=1.0, activation="linear"),
-                           key=jax.random.key(0))
+    ens = cj.make_ensemble(cj.EnsembleConfig(members=1, units=n, alpha=1.0, activation="linear"), key=jax.random.key(0))
     ens = eqx.tree_at(lambda e: e.W_in, ens, jnp.zeros((1, n, 4)))  # the context task's 4 inputs
-    ens = eqx.tree_at(lambda e: (e.W_rec, e.W_in, e.b), ens, (jnp.asarray(W, jnp.float32)[None],
-                                                             jnp.asarray(W_in, jnp.float32)[None], jnp.zeros((1, n))))
+    ens = eqx.tree_at(
+        lambda e: (e.W_rec, e.W_in, e.b),
+        ens,
+        (jnp.asarray(W, jnp.float32)[None], jnp.asarray(W_in, jnp.float32)[None], jnp.zeros((1, n))),
+    )
     task = cj.ContextDMConfig()
     line = np.outer([-1.0, 0.0, 1.0], R[:, 0])
     fps = [_points(line, u[None]) for u in task.fixed_point_inputs()]
@@ -248,16 +268,22 @@ def test_the_finder_stores_the_input_jacobian_and_left_vectors_and_files_without
     rng = np.random.default_rng(1)
     W, W_in, b = rng.normal(size=(4, 4)) * 0.2, rng.normal(size=(4, 3)), rng.normal(size=4) * 0.1
     ens = _ctrnn(W, W_in, b, alpha=0.5, activation="linear")
-    fp = cj.find_fixed_points(ens, np.zeros(3), rng.normal(size=(1, 8, 4)),
-                              cj.FixedPointConfig(eigvecs=True, complete=False, restarts=0), newton_starts=0)
+    fp = cj.find_fixed_points(
+        ens,
+        np.zeros(3),
+        rng.normal(size=(1, 8, 4)),
+        cj.FixedPointConfig(eigvecs=True, complete=False, restarts=0),
+        newton_starts=0,
+    )
     assert int(np.sum(fp.exact)) == 1
     np.testing.assert_allclose(fp.points[0], np.linalg.solve(np.eye(4) - W, b), atol=1e-5)
     assert fp.input_jacobians.shape == (1, 4, 3)
     np.testing.assert_allclose(fp.input_jacobians[0], 0.5 * W_in, atol=1e-6)
     np.testing.assert_allclose(fp.left_eigvecs[0] @ fp.eigvecs[0], np.eye(4), atol=1e-5)
     for i in range(4):  # l A = λ l
-        np.testing.assert_allclose(fp.left_eigvecs[0, i] @ fp.jacobians[0], fp.eigvals[0, i] * fp.left_eigvecs[0, i],
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            fp.left_eigvecs[0, i] @ fp.jacobians[0], fp.eigvals[0, i] * fp.left_eigvecs[0, i], atol=1e-5
+        )
     fp.to_npz(tmp_path / "fp.npz")
     back = FixedPoints.from_npz(tmp_path / "fp.npz")
     np.testing.assert_array_equal(back.input_jacobians, fp.input_jacobians)

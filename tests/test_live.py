@@ -30,6 +30,7 @@ def cli(argv) -> int:
 # Live metrics
 # ---------------------------------------------------------------------------------------------------
 
+
 def _rows(path: Path) -> int:
     if not path.is_file():
         return 0
@@ -41,9 +42,24 @@ def test_metrics_grow_every_chunk_and_a_killed_run_resumes_to_the_same_files(tmp
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert cli(["train", *RUN, "--steps", "60", "--checkpoint-every", "20", "--out", whole]) == 0
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())",
-                             "train", *RUN, "--steps", "60", "--checkpoint-every", "20", "--out", str(killed)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ctrnn_jax._cli import main; sys.exit(main())",
+            "train",
+            *RUN,
+            "--steps",
+            "60",
+            "--checkpoint-every",
+            "20",
+            "--out",
+            str(killed),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     seen, t0 = [], time.time()
     try:  # every chunk (5 steps x 2 members) adds 10 rows; kill -9 between checkpoints, after step 35
         while time.time() - t0 < 120 and proc.poll() is None:
@@ -75,16 +91,18 @@ def test_metrics_grow_every_chunk_and_a_killed_run_resumes_to_the_same_files(tmp
 # TensorBoard
 # ---------------------------------------------------------------------------------------------------
 
+
 def read_events(folder: Path) -> list:
     """Every `Event` of the TFRecord event files in `folder` (length, crc, data, crc per record)."""
     from tensorboardX.proto import event_pb2
+
     events = []
     for path in sorted(folder.glob("events.out.tfevents.*")):
         data = path.read_bytes()
         i = 0
         while i < len(data):
-            (length,) = struct.unpack("<Q", data[i:i + 8])
-            events.append(event_pb2.Event.FromString(data[i + 12:i + 12 + length]))
+            (length,) = struct.unpack("<Q", data[i : i + 8])
+            events.append(event_pb2.Event.FromString(data[i + 12 : i + 12 + length]))
             i += 12 + length + 4
     return events
 
@@ -92,8 +110,21 @@ def read_events(folder: Path) -> list:
 def test_tensorboard_progress_writes_events_a_reader_gets_back(tmp_path):
     pytest.importorskip("tensorboardX")
     out = tmp_path / "run"
-    assert cli(["train", *[a for a in RUN if a not in ("--progress", "none")], "--steps", "20",
-                "--progress", "tensorboard", "--out", out]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                *[a for a in RUN if a not in ("--progress", "none")],
+                "--steps",
+                "20",
+                "--progress",
+                "tensorboard",
+                "--out",
+                out,
+            ]
+        )
+        == 0
+    )
     scalars, histograms = {}, {}
     for event in read_events(out / "tensorboard"):
         for value in event.summary.value:
@@ -126,6 +157,7 @@ def test_tensorboard_without_the_extra_is_one_line(tmp_path, monkeypatch, capsys
 # report.html
 # ---------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     """The analysis of two trained members of the main job's network and task (3-bit flip-flop, N = 64)."""
@@ -150,6 +182,7 @@ def test_explorer_traces_follow_the_fixed_points(analysed):
     from ctrnn_jax.analysis._analyze import analyze
     from ctrnn_jax.analysis._explorer import explorer_figures
     from ctrnn_jax.analysis._report import load_analysis_inputs
+
     ensemble, task, _ = load_analysis_inputs(analysed / "ensemble.npz")
     fp = FixedPoints.from_npz(analysed / "fixed_points.npz")
     result = analyze(ensemble, task, fixed_points=fp, robustness=False)
@@ -175,12 +208,23 @@ def test_analyze_without_plotly_writes_the_rest_and_says_how(analysed, tmp_path,
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars"]
-_CATCH = ("<script>window.__errors=[];window.addEventListener('error',function(e){__errors.push(String(e.message))});"
-          "(function(){var c=console.error;console.error=function(){__errors.push(Array.prototype.join.call("
-          "arguments,' '));c.apply(console,arguments)};})();</script>")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+_CATCH = (
+    "<script>window.__errors=[];window.addEventListener('error',function(e){__errors.push(String(e.message))});"
+    "(function(){var c=console.error;console.error=function(){__errors.push(Array.prototype.join.call("
+    "arguments,' '));c.apply(console,arguments)};})();</script>"
+)
 _PROBE = """<script>
 window.addEventListener('load', function () { setTimeout(function () {
   function vis(d) { return d.data.map(function (t) { return t.visible !== false && t.visible !== 'legendonly'; }); }
@@ -199,8 +243,12 @@ window.addEventListener('load', function () { setTimeout(function () {
 
 
 def _chromium(args, tmp_path):
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args], capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium) is not installed")
@@ -211,23 +259,37 @@ def test_report_html_renders_in_headless_chromium_and_toggles_members(analysed, 
     dom = _chromium(["--virtual-time-budget=30000", "--dump-dom", page.as_uri()], tmp_path).stdout
     start = dom.find('<pre id="probe">')
     assert start >= 0, dom[-2000:]
-    r = json.loads(dom[start + len('<pre id="probe">'):dom.find("</pre>", start)].replace("&quot;", '"')
-                   .replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    r = json.loads(
+        dom[start + len('<pre id="probe">') : dom.find("</pre>", start)]
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )
     assert r["errors"] == []
     assert r["canvases"] >= 1 and r["svg"] >= 2  # the WebGL scene and the graph's SVG are drawn
     from ctrnn_jax.analysis._explorer import explorer_figures  # noqa: F401 (the page's traces: per member)
+
     first, second = r["options"][0], r["options"][1]
     assert sorted(r["options"]) == [0, 1]
-    owners = json.loads(text[text.index("var owners = ") + 13:].split(";", 1)[0])
+    owners = json.loads(text[text.index("var owners = ") + 13 :].split(";", 1)[0])
     assert r["traces"] == len(owners["state-space"])
     assert r["before"] == [o == first for o in owners["state-space"]]
     assert r["after"] == [o == second for o in owners["state-space"]]  # the selector shows the other member
     if "topology-graph" in owners:
         assert r["graph_after"] == [o == second for o in owners["topology-graph"]]
     shot = tmp_path / "shot.png"
-    _chromium(["--window-size=1200,1400", "--virtual-time-budget=30000", f"--screenshot={shot}",
-               (analysed / "report.html").as_uri()], tmp_path)
+    _chromium(
+        [
+            "--window-size=1200,1400",
+            "--virtual-time-budget=30000",
+            f"--screenshot={shot}",
+            (analysed / "report.html").as_uri(),
+        ],
+        tmp_path,
+    )
     import matplotlib.image
+
     pixels = matplotlib.image.imread(shot)[..., :3]
     assert pixels.std() > 0.05  # not blank
     plot = pixels[150:800]  # the 3-D plot's area: drawn, in more than a few colours

@@ -28,8 +28,11 @@ def network(W_rec, W_in, W_out, activation="tanh"):
     def f32(a):
         return jnp.asarray(a, jnp.float32)
 
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (f32(W_rec), f32(W_in), jnp.zeros(N), f32(W_out), jnp.zeros(N)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (f32(W_rec), f32(W_in), jnp.zeros(N), f32(W_out), jnp.zeros(N)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +111,13 @@ def test_lstm_perturbs_and_reports_the_full_state():
     last = [step[label == i].max() for i in range(8)]  # equally long holds: the latest
     assert c.states.shape == (1, 8, 8)
     np.testing.assert_allclose(c.states[0], full[last], atol=1e-6)
-    assert c.horizon_steps == 116 and set(c.verdict) <= {"attractors", "marginal", "unstable", "long-lived",
-                                                         "short-lived"}
+    assert c.horizon_steps == 116 and set(c.verdict) <= {
+        "attractors",
+        "marginal",
+        "unstable",
+        "long-lived",
+        "short-lived",
+    }
 
 
 def test_repr_and_to_dict(tanh_check):
@@ -120,10 +128,18 @@ def test_repr_and_to_dict(tanh_check):
     assert np.asarray(d["response"]).shape == (2, 8)
 
 
-@pytest.mark.parametrize("kwargs, name", [({"horizon": 0}, "horizon"), ({"n_perturbations": 0}, "n_perturbations"),
-                                          ({"scale": -1.0}, "scale"), ({"threshold": 0.0}, "threshold"),
-                                          ({"min_hold": 0}, "min_hold"), ({"key": 3}, "key"),
-                                          ({"min_hold": 500}, "no hold")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"n_perturbations": 0}, "n_perturbations"),
+        ({"scale": -1.0}, "scale"),
+        ({"threshold": 0.0}, "threshold"),
+        ({"min_hold": 0}, "min_hold"),
+        ({"key": 3}, "key"),
+        ({"min_hold": 500}, "no hold"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, name):
     model = network(np.diag(W_DIAG), 2 * np.eye(N), np.eye(N))
     with pytest.raises((TypeError, ValueError), match=name):
@@ -140,8 +156,12 @@ def test_trained_flipflop_members_hold_attractors():
 
 
 def test_analyze_reports_the_memory_check(tanh_check):
-    ensemble = cj.stack_members([network(np.diag(W_DIAG), 2 * np.eye(N), np.diag(1 / H_STAR)),
-                                 network(np.diag(W_DIAG), np.diag([0.0, 2.0, 2.0]), np.diag(1 / H_STAR))])
+    ensemble = cj.stack_members(
+        [
+            network(np.diag(W_DIAG), 2 * np.eye(N), np.diag(1 / H_STAR)),
+            network(np.diag(W_DIAG), np.diag([0.0, 2.0, 2.0]), np.diag(1 / H_STAR)),
+        ]
+    )
     h0 = jax.random.uniform(jax.random.key(0), (2, 64, N), minval=-1, maxval=1)
     fp = cj.find_fixed_points(ensemble, np.zeros(N), h0, cj.FixedPointConfig(restarts=0, complete=False))
     result = cj.analyze(ensemble, TASK, fixed_points=fp, robustness=False, seed=1)
@@ -209,8 +229,11 @@ def test_lifetimes_round_trip_and_an_old_dict_still_loads(leak_check, tanh_check
     assert back.rows() == leak_check.rows()
     assert d["held_for_a_trial"] == leak_check.held_for_a_trial().tolist()
     # an analysis.json written before the lifetimes: no lifetime, trial length or reached, verdicts as written
-    old = {key: v for key, v in tanh_check.to_dict().items()
-           if key not in ("lifetime", "trial_steps", "lifetime_trials", "held_for_a_trial", "reached")}
+    old = {
+        key: v
+        for key, v in tanh_check.to_dict().items()
+        if key not in ("lifetime", "trial_steps", "lifetime_trials", "held_for_a_trial", "reached")
+    }
     old["verdict"] = ["attractors", "drifts"]
     back = cj.MemoryCheck.from_dict(old)
     assert back.lifetime is None and back.held_for_a_trial() is None and back.lifetime_trials is None
@@ -221,6 +244,7 @@ def test_lifetime_figure(leak_check, tmp_path):
     import matplotlib.pyplot as plt
 
     from ctrnn_jax.analysis import plot_memory_lifetimes
+
     fig = plot_memory_lifetimes(leak_check)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "member" and "test trials of 1160 steps" in ax.get_ylabel()

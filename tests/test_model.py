@@ -23,16 +23,20 @@ def random_model(key, *, m=3, n=5, o=2, alpha=1.0, activation="tanh", dtype=jnp.
     model = eqx.tree_at(
         lambda mod: (mod.W_rec, mod.b, mod.b_out),
         model,
-        (0.9 * jax.random.normal(k_rec, (n, n)) / np.sqrt(n), 0.3 * jax.random.normal(k_b, (n,)),
-         0.3 * jax.random.normal(k_bout, (o,))),
+        (
+            0.9 * jax.random.normal(k_rec, (n, n)) / np.sqrt(n),
+            0.3 * jax.random.normal(k_b, (n,)),
+            0.3 * jax.random.normal(k_bout, (o,)),
+        ),
     )
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), model)
 
 
 def numpy_forward(model, inputs, h0=None):
     """Euler loop in NumPy (float64): states `(T, N)` and outputs `(T, O)`."""
-    W_rec, W_in, b, W_out, b_out, a = (np.asarray(x, np.float64) for x in
-                                       (model.W_rec, model.W_in, model.b, model.W_out, model.b_out, model.alpha))
+    W_rec, W_in, b, W_out, b_out, a = (
+        np.asarray(x, np.float64) for x in (model.W_rec, model.W_in, model.b, model.W_out, model.b_out, model.alpha)
+    )
     sigma = NUMPY_ACTIVATIONS[model.activation]
     h = np.zeros(W_rec.shape[0]) if h0 is None else np.asarray(h0, np.float64)
     hs = []
@@ -46,8 +50,9 @@ def numpy_forward(model, inputs, h0=None):
 def keras_simplernn_forward(model, inputs):
     """Keras `SimpleRNN(return_sequences=True)` then `Dense`: h_t = σ(x_t K + h_{t-1} R + b), z = h V + c,
     with Keras' `(in, out)` kernels K = W_in.T, R = W_rec.T, V = W_out.T."""
-    K, R, b, V, c = (np.asarray(x, np.float64) for x in
-                     (model.W_in.T, model.W_rec.T, model.b, model.W_out.T, model.b_out))
+    K, R, b, V, c = (
+        np.asarray(x, np.float64) for x in (model.W_in.T, model.W_rec.T, model.b, model.W_out.T, model.b_out)
+    )
     sigma = NUMPY_ACTIVATIONS[model.activation]
     h = np.zeros(R.shape[0])
     hs = []
@@ -110,8 +115,12 @@ def test_bptt_gradient_matches_finite_differences(alpha, getkey):
         flat, unflatten = jax.flatten_util.ravel_pytree(params)
         assert flat.dtype == jnp.float64 and flat.size == 3 * 3 + 3 * 2 + 3 + 2 * 3 + 2
         eps = 1e-6
-        fd = np.array([(loss(unflatten(flat.at[i].add(eps))) - loss(unflatten(flat.at[i].add(-eps)))) / (2 * eps)
-                       for i in range(flat.size)])
+        fd = np.array(
+            [
+                (loss(unflatten(flat.at[i].add(eps))) - loss(unflatten(flat.at[i].add(-eps)))) / (2 * eps)
+                for i in range(flat.size)
+            ]
+        )
         analytic = np.asarray(jax.flatten_util.ravel_pytree(grads)[0])
     assert np.max(np.abs(analytic)) > 1e-3
     np.testing.assert_allclose(analytic, fd, rtol=1e-6, atol=1e-9)
@@ -155,8 +164,9 @@ def test_recurrent_noise_scales_and_is_reproducible(getkey):
     d1 = model.states(inputs, key=key, noise_std=0.1) - clean
     d2 = model.states(inputs, key=key, noise_std=0.2) - clean
     np.testing.assert_allclose(d2, 2 * d1, rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(model.states(inputs, key=key, noise_std=0.1),
-                                  model.states(inputs, key=key, noise_std=0.1))
+    np.testing.assert_array_equal(
+        model.states(inputs, key=key, noise_std=0.1), model.states(inputs, key=key, noise_std=0.1)
+    )
     assert not np.allclose(model.states(inputs, key=getkey(), noise_std=0.1), clean + d1)
     np.testing.assert_array_equal(model.states(inputs, key=key, noise_std=0.0), clean)
 
@@ -206,8 +216,9 @@ def test_evaluate_metrics(getkey):
     for k in range(3):
         np.testing.assert_allclose(masked["mse"][k], np.mean((outputs[k] - bad)[keep] ** 2), rtol=1e-6)
     np.testing.assert_allclose(masked["mse"][0], 1e-4, rtol=1e-3)
-    np.testing.assert_allclose(evaluate(ensemble, inputs, targets, mask=np.ones_like(targets))["mse"],
-                               metrics["mse"], rtol=1e-12)
+    np.testing.assert_allclose(
+        evaluate(ensemble, inputs, targets, mask=np.ones_like(targets))["mse"], metrics["mse"], rtol=1e-12
+    )
     with pytest.raises(ValueError, match="mask"):
         evaluate(ensemble, inputs, targets, mask=np.zeros_like(targets))
     with pytest.raises(ValueError, match="mask"):

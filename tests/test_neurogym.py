@@ -28,8 +28,30 @@ def ngym():
 def gonogo_run(ngym, tmp_path_factory):
     """A 2-member ensemble trained on GoNogo-v0 through the command line: 200 steps, N = 16."""
     out = tmp_path_factory.mktemp("neurogym") / "gonogo"
-    assert main(["train", "--task", f"neurogym:{GONOGO}", "--members", "2", "--units", "16", "--steps", "200",
-                 "--dataset-size", "1024", "--lr", "1e-2", "--progress", "none", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                f"neurogym:{GONOGO}",
+                "--members",
+                "2",
+                "--units",
+                "16",
+                "--steps",
+                "200",
+                "--dataset-size",
+                "1024",
+                "--lr",
+                "1e-2",
+                "--progress",
+                "none",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -91,8 +113,16 @@ def test_fixed_point_inputs_are_the_fixation_baseline(ngym):
 
 
 def test_config_round_trip_and_options(ngym):
-    task = neurogym_task(f"neurogym:{PDM}", ["dt=50", "cohs=[25.6, 51.2]", "timing={'stimulus': 500}",
-                                             "test_trials=32", "scored_periods=stimulus,decision"])
+    task = neurogym_task(
+        f"neurogym:{PDM}",
+        [
+            "dt=50",
+            "cohs=[25.6, 51.2]",
+            "timing={'stimulus': 500}",
+            "test_trials=32",
+            "scored_periods=stimulus,decision",
+        ],
+    )
     assert task.env_kwargs == {"dt": 50, "cohs": [25.6, 51.2], "timing": {"stimulus": 500}}
     assert task.length == 14 and task.test_trials == 32 and task.scored_periods == ("stimulus", "decision")
     d = json.loads(json.dumps(task.to_dict()))
@@ -119,7 +149,7 @@ def test_gonogo_trains_above_chance_from_the_command_line(gonogo_run, capsys):
     assert min(result["metric"]) >= 0.9, result["metric"]
     capsys.readouterr()
     assert main(["evaluate", str(gonogo_run), "--json", str(gonogo_run / "again.json")]) == 0  # the run folder
-    assert json.loads((gonogo_run / "again.json").read_text())["metric"] == result["metric"]   # rebuilds the task
+    assert json.loads((gonogo_run / "again.json").read_text())["metric"] == result["metric"]  # rebuilds the task
 
 
 def test_perceptual_decision_trains_above_chance(pdm_trained):
@@ -131,15 +161,18 @@ def test_perceptual_decision_trains_above_chance(pdm_trained):
     assert np.all(accuracy >= 0.75), accuracy
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--task", "neurogym:Nope-v0"], "`env_id` must be a NeuroGym environment (AntiReach-v0, "),
-    (["--task", f"neurogym:{GONOGO}", "--task-opt", "bogus=1"], "unknown GoNogo-v0 option(s) ['bogus']; allowed: "),
-    (["--task", f"neurogym:{GONOGO}", "--task-opt", "dt"], "expected KEY=VALUE"),
-    (["--task", f"neurogym:{GONOGO}", "--task-opt", "timing=5"], "GoNogo-v0 rejects the options {'timing': 5}"),
-    (["--task", f"neurogym:{GONOGO}", "--task-opt", "test_trials=0"], "`test_trials` must be an integer >= 1"),
-    (["--task", "neurogym:Bandit-v0"], "Bandit-v0 defines no ground truth"),
-    (["--task", "neurogym:ReachingDelayResponse-v0"], "with a discrete action space"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--task", "neurogym:Nope-v0"], "`env_id` must be a NeuroGym environment (AntiReach-v0, "),
+        (["--task", f"neurogym:{GONOGO}", "--task-opt", "bogus=1"], "unknown GoNogo-v0 option(s) ['bogus']; allowed: "),
+        (["--task", f"neurogym:{GONOGO}", "--task-opt", "dt"], "expected KEY=VALUE"),
+        (["--task", f"neurogym:{GONOGO}", "--task-opt", "timing=5"], "GoNogo-v0 rejects the options {'timing': 5}"),
+        (["--task", f"neurogym:{GONOGO}", "--task-opt", "test_trials=0"], "`test_trials` must be an integer >= 1"),
+        (["--task", "neurogym:Bandit-v0"], "Bandit-v0 defines no ground truth"),
+        (["--task", "neurogym:ReachingDelayResponse-v0"], "with a discrete action space"),
+    ],
+)
 def test_bad_env_or_option_exits_with_one_line(ngym, argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["train", "--out", str(tmp_path / "x"), *argv])

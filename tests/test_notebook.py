@@ -14,8 +14,11 @@ import ctrnn_jax as cj
 def test_train_analyze_and_get_figures_without_touching_the_disk(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     task = cj.FlipFlopConfig(length=120, gaps=(20, 30), first_onset=(5, 20))
-    trainer = cj.EnsembleTrainer(cj.EnsembleConfig(members=2, units=8, alpha=0.5),
-                                 cj.TrainConfig(steps=30, batch_size=4, steps_per_call=10), task)
+    trainer = cj.EnsembleTrainer(
+        cj.EnsembleConfig(members=2, units=8, alpha=0.5),
+        cj.TrainConfig(steps=30, batch_size=4, steps_per_call=10),
+        task,
+    )
     state, losses = trainer.train(trainer.init(), progress=cj.NoProgress())
     config = cj.FixedPointConfig(n_candidates=32, n_trials=2, adam_steps=30, restarts=0, completion_rounds=2)
     result = cj.analyze(state.model, task, config=config, losses=losses, robustness=False)

@@ -30,8 +30,11 @@ def fixed_points():
     """W_rec = diag(1.5, 2, 0, 0), a = 1, no input or bias: 9 fixed points (4 stable, 4 index-1 saddles,
     1 index-2 saddle at the origin), with eigenvectors."""
     model = ctrnn_jax.CTRNN(3, 4, 3, key=jax.random.key(0), alpha=1.0)
-    model = eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b), model,
-                        (jnp.diag(jnp.asarray([1.5, 2.0, 0.0, 0.0])), jnp.zeros((4, 3)), jnp.zeros(4)))
+    model = eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b),
+        model,
+        (jnp.diag(jnp.asarray([1.5, 2.0, 0.0, 0.0])), jnp.zeros((4, 3)), jnp.zeros(4)),
+    )
     grid = np.stack(np.meshgrid(*[np.linspace(-1.0, 1.0, 5)] * 2, indexing="ij"), axis=-1).reshape(-1, 2)
     h0 = np.concatenate([grid, np.zeros((25, 2))], axis=1)[None].astype(np.float32)
     fp = ctrnn_jax.find_fixed_points(model, jnp.zeros(3), jnp.asarray(h0), ctrnn_jax.FixedPointConfig(eigvecs=True))
@@ -99,14 +102,16 @@ def test_test_set(tmp_path, rng):
 def test_state_space(tmp_path, rng, fixed_points):
     states = rng.normal(size=(T, 4))
     W_out = rng.normal(size=(3, 4))
-    fig = plotting.plot_state_space(states, flipflop_targets(), tmp_path / "ss", fixed_points=fixed_points.select(0),
-                                    W_out=W_out)
+    fig = plotting.plot_state_space(
+        states, flipflop_targets(), tmp_path / "ss", fixed_points=fixed_points.select(0), W_out=W_out
+    )
     check_written(fig, tmp_path / "ss")
     with pytest.raises(ValueError, match="`states`"):
         plotting.plot_state_space(states[:-1], flipflop_targets(), tmp_path / "bad")
     with pytest.raises(ValueError, match="`fixed_points`"):
-        plotting.plot_state_space(rng.normal(size=(T, 5)), flipflop_targets(), tmp_path / "bad",
-                                  fixed_points=fixed_points)
+        plotting.plot_state_space(
+            rng.normal(size=(T, 5)), flipflop_targets(), tmp_path / "bad", fixed_points=fixed_points
+        )
 
 
 def test_state_space_without_eigvecs(tmp_path, rng, fixed_points):
@@ -119,8 +124,13 @@ def test_state_space_without_eigvecs(tmp_path, rng, fixed_points):
 
 def test_realizations(tmp_path, rng, fixed_points):
     states = [rng.normal(size=(T, 4)), rng.normal(size=(T, 4)), rng.normal(size=(T, 4))]
-    fig = plotting.plot_realizations(states, flipflop_targets(), tmp_path / "real",
-                                     fixed_points_list=[fixed_points, None, fixed_points], max_members=2)
+    fig = plotting.plot_realizations(
+        states,
+        flipflop_targets(),
+        tmp_path / "real",
+        fixed_points_list=[fixed_points, None, fixed_points],
+        max_members=2,
+    )
     check_written(fig, tmp_path / "real")
     with pytest.raises(ValueError, match=r"`states_list\[1\]`"):
         plotting.plot_realizations([states[0], states[1][:-2]], flipflop_targets(), tmp_path / "bad")
@@ -147,8 +157,13 @@ def test_fixed_point_spectra(tmp_path, fixed_points):
 
 def test_ensemble_overview(tmp_path, rng):
     mse = np.asarray([0.01, 0.015, 0.9, 0.012])
-    fig = plotting.plot_ensemble_overview(mse, np.asarray([8, 9, 1, 8]), np.asarray([0.01, 0.002, np.nan, 0.05]),
-                                          np.asarray([3, 4, 10, 3]), tmp_path / "overview")
+    fig = plotting.plot_ensemble_overview(
+        mse,
+        np.asarray([8, 9, 1, 8]),
+        np.asarray([0.01, 0.002, np.nan, 0.05]),
+        np.asarray([3, 4, 10, 3]),
+        tmp_path / "overview",
+    )
     check_written(fig, tmp_path / "overview")
     with pytest.raises(ValueError, match="`n_stable`"):
         plotting.plot_ensemble_overview(mse, np.zeros(3), mse, mse, tmp_path / "bad")
@@ -175,9 +190,14 @@ def test_pca_projection(rng):
 
 def test_robustness_and_similarity_figures(tmp_path):
     rng = np.random.default_rng(0)
-    sweep = {"noise_levels": np.array([0.0, 0.5, 1.0]), "noise_mse": rng.uniform(0.01, 1, (3, 4)),
-             "noise_success_rate": np.array([1.0, 0.5, 0.0]), "amplitude_scales": np.array([0.5, 1.0]),
-             "amplitude_mse": rng.uniform(0.01, 1, (2, 4)), "amplitude_success_rate": np.array([0.0, 1.0])}
+    sweep = {
+        "noise_levels": np.array([0.0, 0.5, 1.0]),
+        "noise_mse": rng.uniform(0.01, 1, (3, 4)),
+        "noise_success_rate": np.array([1.0, 0.5, 0.0]),
+        "amplitude_scales": np.array([0.5, 1.0]),
+        "amplitude_mse": rng.uniform(0.01, 1, (2, 4)),
+        "amplitude_success_rate": np.array([0.0, 1.0]),
+    }
     check_written(plotting.plot_robustness(sweep, tmp_path / "robust"), tmp_path / "robust")
     m = rng.uniform(size=(4, 4))
     check_written(plotting.plot_similarity_matrices(m, m, tmp_path / "sim"), tmp_path / "sim")
@@ -191,17 +211,30 @@ def test_robustness_and_similarity_figures(tmp_path):
 
 
 def sweep_dict(rng):
-    return {"noise_levels": np.array([0.0, 0.5, 1.0]), "noise_mse": rng.uniform(0.01, 1, (3, 4)),
-            "noise_success_rate": np.array([1.0, 0.5, 0.0]), "amplitude_scales": np.array([0.5, 1.0]),
-            "amplitude_mse": rng.uniform(0.01, 1, (2, 4)), "amplitude_success_rate": np.array([0.0, 1.0])}
+    return {
+        "noise_levels": np.array([0.0, 0.5, 1.0]),
+        "noise_mse": rng.uniform(0.01, 1, (3, 4)),
+        "noise_success_rate": np.array([1.0, 0.5, 0.0]),
+        "amplitude_scales": np.array([0.5, 1.0]),
+        "amplitude_mse": rng.uniform(0.01, 1, (2, 4)),
+        "amplitude_success_rate": np.array([0.0, 1.0]),
+    }
 
 
 def square_graph():
     """A MemberGraph of 4 stable points on a square joined by 4 saddles (2 readouts)."""
     labels = np.asarray([[-1, -1], [-1, 1], [1, -1], [1, 1]])
-    return MemberGraph(labels=labels, outputs=labels.astype(float), points=np.zeros((4, 3)),
-                       edges=np.asarray([[0, 1], [0, 2], [1, 3], [2, 3]]), saddles=np.zeros((4, 3)),
-                       node_rates=np.zeros((4, 1)), edge_rates=np.zeros((4, 1)), higher=[], n_unmatched=0)
+    return MemberGraph(
+        labels=labels,
+        outputs=labels.astype(float),
+        points=np.zeros((4, 3)),
+        edges=np.asarray([[0, 1], [0, 2], [1, 3], [2, 3]]),
+        saddles=np.zeros((4, 3)),
+        node_rates=np.zeros((4, 1)),
+        edge_rates=np.zeros((4, 1)),
+        higher=[],
+        n_unmatched=0,
+    )
 
 
 # name -> (rng, fixed_points) -> (positional args without the path, keyword args): small valid inputs
@@ -215,20 +248,26 @@ PLOTS = {
     "plot_similarity_matrices": lambda rng, fp: ((rng.uniform(size=(3, 3)), rng.uniform(size=(3, 3))), {}),
     "plot_task_samples": lambda rng, fp: ((rng.normal(size=(2, T, 3)), rng.normal(size=(2, T, 3))), {}),
     "plot_test_set": lambda rng, fp: ((rng.normal(size=(T, 3)), rng.normal(size=(T, 3)), flipflop_targets()), {}),
-    "plot_state_space": lambda rng, fp: ((rng.normal(size=(T, 4)), flipflop_targets()),
-                                         {"fixed_points": fp.select(0)}),
-    "plot_realizations": lambda rng, fp: (([rng.normal(size=(T, 4)), rng.normal(size=(T, 4))], flipflop_targets()),
-                                          {}),
-    "plot_ensemble_overview": lambda rng, fp: ((np.asarray([0.01, 0.5]), np.asarray([8, 2]), np.asarray([0.01, 0.3]),
-                                                np.asarray([3, 1])), {}),
-    "plot_task_trials": lambda rng, fp: ((rng.normal(size=(2, T, 2)), rng.normal(size=(2, T, 1)),
-                                          rng.normal(size=(2, T, 1)), np.ones((2, T, 1))), {}),
-    "plot_task_state_space": lambda rng, fp: ((rng.normal(size=(3, T, 4)), np.asarray([1, -1, 1])),
-                                              {"fixed_points": fp.select(0)}),
+    "plot_state_space": lambda rng, fp: ((rng.normal(size=(T, 4)), flipflop_targets()), {"fixed_points": fp.select(0)}),
+    "plot_realizations": lambda rng, fp: (([rng.normal(size=(T, 4)), rng.normal(size=(T, 4))], flipflop_targets()), {}),
+    "plot_ensemble_overview": lambda rng, fp: (
+        (np.asarray([0.01, 0.5]), np.asarray([8, 2]), np.asarray([0.01, 0.3]), np.asarray([3, 1])),
+        {},
+    ),
+    "plot_task_trials": lambda rng, fp: (
+        (rng.normal(size=(2, T, 2)), rng.normal(size=(2, T, 1)), rng.normal(size=(2, T, 1)), np.ones((2, T, 1))),
+        {},
+    ),
+    "plot_task_state_space": lambda rng, fp: (
+        (rng.normal(size=(3, T, 4)), np.asarray([1, -1, 1])),
+        {"fixed_points": fp.select(0)},
+    ),
     "plot_probe_state_space": lambda rng, fp: ((rng.normal(size=(3, T, 4)),), {"fixed_points": fp.select(0)}),
     "plot_mds_pair": lambda rng, fp: ((rng.normal(size=(4, 2)), rng.normal(size=(4, 2)), ["a", "a", "b", "b"]), {}),
-    "plot_distance_matrices": lambda rng, fp: ((rng.uniform(size=(4, 4)), rng.uniform(size=(4, 4)),
-                                                ["a", "a", "b", "b"]), {}),
+    "plot_distance_matrices": lambda rng, fp: (
+        (rng.uniform(size=(4, 4)), rng.uniform(size=(4, 4)), ["a", "a", "b", "b"]),
+        {},
+    ),
     "plot_topology_graphs": lambda rng, fp: (([square_graph(), square_graph()], ["one", "two"]), {}),
     "plot_bifurcation_diagram": lambda rng, fp: ((a_continuation(rng),), {}),
     "plot_memory_lifetimes": lambda rng, fp: ((a_memory_check(rng),), {}),
@@ -238,30 +277,67 @@ PLOTS = {
 def a_continuation(rng):
     """A hand-made `Continuation`: two branches of one member, a fold on the first."""
     from ctrnn_jax.dynamics import Continuation
+
     p = [np.linspace(0.0, 0.6, 7), np.linspace(0.0, 1.0, 5)]
-    return Continuation(member=np.zeros(2, int), start=np.zeros((2, 3)), end=np.ones((2, 3)), param=p,
-                        states=[rng.normal(size=(x.size, 4)) for x in p],
-                        outputs=[rng.normal(size=(x.size, 3)) for x in p],
-                        eigvals=[np.full((x.size, 4), 0.5 + 0j) for x in p],
-                        n_unstable=[np.zeros(7, int), np.ones(5, int)], ended=np.array(["left the path"] * 2),
-                        events=[{"member": 0, "branch": 0, "kind": "saddle-node", "param": 0.6, "input": np.zeros(3),
-                                 "state": np.zeros(4), "output": np.zeros(3), "stable_lost": True}])
+    return Continuation(
+        member=np.zeros(2, int),
+        start=np.zeros((2, 3)),
+        end=np.ones((2, 3)),
+        param=p,
+        states=[rng.normal(size=(x.size, 4)) for x in p],
+        outputs=[rng.normal(size=(x.size, 3)) for x in p],
+        eigvals=[np.full((x.size, 4), 0.5 + 0j) for x in p],
+        n_unstable=[np.zeros(7, int), np.ones(5, int)],
+        ended=np.array(["left the path"] * 2),
+        events=[
+            {
+                "member": 0,
+                "branch": 0,
+                "kind": "saddle-node",
+                "param": 0.6,
+                "input": np.zeros(3),
+                "state": np.zeros(4),
+                "output": np.zeros(3),
+                "stable_lost": True,
+            }
+        ],
+    )
 
 
 def a_memory_check(rng):
     """A hand-made `MemoryCheck` of 2 members and 3 memory states, with lifetimes."""
     from ctrnn_jax.dynamics import MemoryCheck
+
     k, n = 2, 3
-    return MemoryCheck(labels=np.ones((n, 3)), states=rng.normal(size=(k, n, 4)), start_error=np.zeros((k, n)),
-                       drift=np.zeros((k, n)), holds=np.array([[True, False, False], [True, True, False]]),
-                       ratio=np.zeros((k, n)), growth=np.zeros((k, n)), response=np.zeros((k, n)),
-                       verdict=np.array(["short-lived", "short-lived"]), epsilon=np.zeros((k, n)),
-                       inputs=np.zeros(3), tolerance=0.14, horizon_steps=3400,
-                       n_perturbations=4, lifetime=np.array([[3400, 50, 800], [3400, 3400, 20]]), trial_steps=340)
+    return MemoryCheck(
+        labels=np.ones((n, 3)),
+        states=rng.normal(size=(k, n, 4)),
+        start_error=np.zeros((k, n)),
+        drift=np.zeros((k, n)),
+        holds=np.array([[True, False, False], [True, True, False]]),
+        ratio=np.zeros((k, n)),
+        growth=np.zeros((k, n)),
+        response=np.zeros((k, n)),
+        verdict=np.array(["short-lived", "short-lived"]),
+        epsilon=np.zeros((k, n)),
+        inputs=np.zeros(3),
+        tolerance=0.14,
+        horizon_steps=3400,
+        n_perturbations=4,
+        lifetime=np.array([[3400, 50, 800], [3400, 3400, 20]]),
+        trial_steps=340,
+    )
+
 
 # the one-panel functions, which take `ax=` (plot_state_space: a 3-D one)
-ONE_PANEL = ["plot_connectivity", "plot_eigenvalues", "plot_training_curves", "plot_task_state_space",
-             "plot_probe_state_space", "plot_state_space"]
+ONE_PANEL = [
+    "plot_connectivity",
+    "plot_eigenvalues",
+    "plot_training_curves",
+    "plot_task_state_space",
+    "plot_probe_state_space",
+    "plot_state_space",
+]
 
 
 def test_every_public_plot_function_is_covered():
@@ -345,6 +421,7 @@ def test_plot_rejects_an_ax_that_is_not_an_axes(rng):
 def test_bad_fixed_points_raise_before_drawing_into_ax(rng, fixed_points):
     ax = Figure().subplots()
     with pytest.raises(ValueError, match="`fixed_points`"):
-        plotting.plot_task_state_space(rng.normal(size=(3, T, 5)), np.asarray([1, -1, 1]), fixed_points=fixed_points,
-                                       ax=ax)
+        plotting.plot_task_state_space(
+            rng.normal(size=(3, T, 5)), np.asarray([1, -1, 1]), fixed_points=fixed_points, ax=ax
+        )
     assert not ax.has_data()

@@ -29,16 +29,54 @@ from ctrnn_jax.io._outputs import recorded_network
 from ctrnn_jax.io._serialisation import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2", "--batch", "4", "--length", "24",
-        "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2",
-        "--checkpoint-every", "2", "--progress", "none"]
-FAST_FP = ["--n-candidates", "16", "--n-trials", "2", "--adam-steps", "10", "--newton-steps", "2",
-           "--completion-rounds", "1", "--restarts", "0"]
+TINY = [
+    "--members",
+    "2",
+    "--units",
+    "5",
+    "--steps",
+    "4",
+    "--steps-per-call",
+    "2",
+    "--batch",
+    "4",
+    "--length",
+    "24",
+    "--first-onset",
+    "1,3",
+    "--gaps",
+    "5,5",
+    "--gap-jitter",
+    "3",
+    "--width",
+    "3",
+    "--delay",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--progress",
+    "none",
+]
+FAST_FP = [
+    "--n-candidates",
+    "16",
+    "--n-trials",
+    "2",
+    "--adam-steps",
+    "10",
+    "--newton-steps",
+    "2",
+    "--completion-rounds",
+    "1",
+    "--restarts",
+    "0",
+]
 
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers: what is on disk, and how a command ended
 # ---------------------------------------------------------------------------------------------------
+
 
 def md5s(*folders) -> dict:
     """`{path: md5}` of every file under the folders (and of single files)."""
@@ -53,6 +91,7 @@ def md5s(*folders) -> dict:
 def assert_valid(*folders) -> None:
     """Every file ours parses: PNG, PDF, npz, JSON, CSV; no temporary file is left."""
     import matplotlib.image
+
     for root in map(Path, folders):
         for p in (p for p in root.rglob("*") if p.is_file()):
             assert not p.name.endswith(".tmp"), f"temporary file left: {p}"
@@ -100,15 +139,18 @@ def runs(tmp_path_factory):
 @pytest.fixture
 def copy(runs, tmp_path):
     """`copy(name)`: a fresh copy of one of the module's runs, to change."""
+
     def make(name):
         shutil.copytree(runs / name, tmp_path / name)
         return tmp_path / name
+
     return make
 
 
 # ---------------------------------------------------------------------------------------------------
 # Results that are silently wrong or lost
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_derived_files_record_the_network_they_belong_to(runs):
     network = fingerprint(load_npz(runs / "analysed" / "ensemble.npz"))
@@ -143,6 +185,7 @@ def test_analyze_finds_stale_fixed_points_again(copy, runs, capsys):
 
 def test_the_library_refuses_fixed_points_of_other_weights(runs):
     from ctrnn_jax import FixedPoints, analyze
+
     fp = FixedPoints.from_npz(runs / "analysed" / "fixed_points.npz")
     with pytest.raises(ValueError, match="another network"):
         analyze(load_npz(runs / "other" / "ensemble.npz"), fixed_points=fp)
@@ -182,11 +225,13 @@ def test_an_analysis_folder_is_replaced_only_with_overwrite(runs, tmp_path, caps
 def test_the_network_is_never_overwritten_by_an_output(copy, capsys):
     run = copy("run")
     before = md5s(run)
-    for argv in (["fixed-points", run, "--out", run / "ensemble.npz"],
-                 ["fixed-points", run / "ensemble.npz", "--out", run / "ensemble.npz"],
-                 ["fixed-points", run, "--out", run / "checkpoint.eqx", "--overwrite"],
-                 ["evaluate", run, "--json", run / "ensemble.npz", "--overwrite"],
-                 ["evaluate", run / "ensemble.npz", "--json", run / "ensemble.npz"]):
+    for argv in (
+        ["fixed-points", run, "--out", run / "ensemble.npz"],
+        ["fixed-points", run / "ensemble.npz", "--out", run / "ensemble.npz"],
+        ["fixed-points", run, "--out", run / "checkpoint.eqx", "--overwrite"],
+        ["evaluate", run, "--json", run / "ensemble.npz", "--overwrite"],
+        ["evaluate", run / "ensemble.npz", "--json", run / "ensemble.npz"],
+    ):
         assert "is an input of this command" in fails(argv, capsys)
     assert "the run's own metrics.csv" in fails(["evaluate", run, "--json", run / "metrics.csv"], capsys)  # (#30)
     other = run.parent / "x.npz"
@@ -228,11 +273,22 @@ def test_resume_below_the_steps_done_changes_nothing(copy, capsys):
     assert cli(["train", "--resume", run]) == 0  # not stuck: a plain resume still works
 
 
-@pytest.mark.parametrize("option, value", [
-    ("--gain", "inf"), ("--lr", "inf"), ("--rec-noise-std", "inf"), ("--clip-norm", "inf"), ("--threshold", "inf"),
-    ("--gain", "nan"), ("--lr", "1e-2,inf"), ("--input-noise-std", "inf"), ("--alpha", "nan"),
-    ("--weight-l2", "inf"), ("--lr-decay", "inf"),
-])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--gain", "inf"),
+        ("--lr", "inf"),
+        ("--rec-noise-std", "inf"),
+        ("--clip-norm", "inf"),
+        ("--threshold", "inf"),
+        ("--gain", "nan"),
+        ("--lr", "1e-2,inf"),
+        ("--input-noise-std", "inf"),
+        ("--alpha", "nan"),
+        ("--weight-l2", "inf"),
+        ("--lr-decay", "inf"),
+    ],
+)
 def test_infinity_and_nan_are_refused_before_any_work(option, value, tmp_path, capsys):
     line = fails(["train", *TINY, option, value, "--out", tmp_path / "r"], capsys)
     assert "finite" in line or "must be" in line
@@ -253,6 +309,7 @@ def test_every_float_setting_of_every_config_refuses_infinity_and_nan():
     from ctrnn_jax import EnsembleConfig, FixedPointConfig, TrainConfig
     from ctrnn_jax.io import RunConfig
     from ctrnn_jax.tasks._tasks import TASKS
+
     configs = [EnsembleConfig(), TrainConfig(), FixedPointConfig(), RunConfig()]
     configs += [cls() for name, cls in TASKS.items() if name != "neurogym"]
     checked = 0
@@ -268,10 +325,12 @@ def test_every_float_setting_of_every_config_refuses_infinity_and_nan():
 def test_save_figure_writes_a_whole_png_and_pdf(tmp_path):
     """save_figure goes through atomic_write: see the kill -9 test below for the writer itself."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from ctrnn_jax.analysis import save_figure
+
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     paths = save_figure(fig, tmp_path / "f")
@@ -291,6 +350,7 @@ def test_a_comparison_refuses_the_same_network_twice(runs, copy, tmp_path, capsy
 # Crashes, dead ends and late errors
 # ---------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def a_file(tmp_path):
     path = tmp_path / "a_file"
@@ -302,10 +362,14 @@ def a_file(tmp_path):
 def test_an_output_that_is_a_directory_or_under_a_file_is_one_line(command, runs, tmp_path, a_file, capsys):
     keras = tmp_path / "model.h5"
     keras.write_bytes(b"x")
-    argv = {"train": ["train", *TINY, "--out"], "fixed-points": ["fixed-points", runs / "run", "--out"],
-            "evaluate": ["evaluate", runs / "run", "--json"], "import-keras": ["import-keras", keras, "--out"],
-            "analyze": ["analyze", runs / "run", "--out"],
-            "compare": ["compare", runs / "run", runs / "other", "--out"]}
+    argv = {
+        "train": ["train", *TINY, "--out"],
+        "fixed-points": ["fixed-points", runs / "run", "--out"],
+        "evaluate": ["evaluate", runs / "run", "--json"],
+        "import-keras": ["import-keras", keras, "--out"],
+        "analyze": ["analyze", runs / "run", "--out"],
+        "compare": ["compare", runs / "run", runs / "other", "--out"],
+    }
     before = md5s(runs)
     under = a_file / "x.npz"
     line = fails([*argv[command], under], capsys)
@@ -319,13 +383,16 @@ def test_an_output_that_is_a_directory_or_under_a_file_is_one_line(command, runs
     assert md5s(runs) == before
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--input", "1,2"], "--input"),
-    (["--input", "1,inf,0"], "finite"),
-    (["--fp-learning-rate", "inf"], "--fp-learning-rate"),  # refused when parsed: not finite
-    (["--task", "no_such_task"], "no_such_task"),
-    (["--n-candidates", "1"], "n_candidates"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "1,2"], "--input"),
+        (["--input", "1,inf,0"], "finite"),
+        (["--fp-learning-rate", "inf"], "--fp-learning-rate"),  # refused when parsed: not finite
+        (["--task", "no_such_task"], "no_such_task"),
+        (["--n-candidates", "1"], "n_candidates"),
+    ],
+)
 def test_flipflop_checks_every_stage_before_training(argv, message, tmp_path, capsys):
     line = fails(["flipflop", *TINY, *argv, "--out", tmp_path / "r"], capsys)
     assert message in line
@@ -341,6 +408,7 @@ def test_a_run_too_big_for_memory_is_refused_with_an_estimate(tmp_path, capsys):
 def test_training_memory_counts_what_a_step_holds():
     from ctrnn_jax import EnsembleConfig, FlipFlopConfig, TrainConfig
     from ctrnn_jax.training._memory import training_memory
+
     task = FlipFlopConfig()
     small = training_memory(EnsembleConfig(units=64), TrainConfig(), task)
     # 8 members, 4 copies of the weights (params, grads, two Adam moments) and 4 (B, T, N) arrays
@@ -350,11 +418,14 @@ def test_training_memory_counts_what_a_step_holds():
     assert training_memory(EnsembleConfig(units=128), TrainConfig(), task) > 1.9 * small
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seed", "99999999999999999999"], "`seed` must be an integer in [0, 4294967295]"),
-    (["--seed", "-1"], "`seed`"),
-    (["--fixed", "W_rec,W_in,b,W_out,b_out"], "leaves no weight to train"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "99999999999999999999"], "`seed` must be an integer in [0, 4294967295]"),
+        (["--seed", "-1"], "`seed`"),
+        (["--fixed", "W_rec,W_in,b,W_out,b_out"], "leaves no weight to train"),
+    ],
+)
 def test_bad_values_are_one_line(argv, message, tmp_path, capsys):
     assert message in fails(["train", *TINY, *argv, "--out", tmp_path / "r"], capsys)
     assert not (tmp_path / "r").exists()
@@ -362,9 +433,14 @@ def test_bad_values_are_one_line(argv, message, tmp_path, capsys):
 
 def _cli(*argv, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    return subprocess.Popen([sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())",
-                             *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
 
 
 def _wait_for(predicate, timeout=120.0):
@@ -375,9 +451,32 @@ def _wait_for(predicate, timeout=120.0):
         time.sleep(0.05)
 
 
-LONG = ["--members", "2", "--units", "5", "--steps", "1000000", "--steps-per-call", "5", "--batch", "4",
-        "--length", "24", "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3",
-        "--delay", "2", "--progress", "none"]
+LONG = [
+    "--members",
+    "2",
+    "--units",
+    "5",
+    "--steps",
+    "1000000",
+    "--steps-per-call",
+    "5",
+    "--batch",
+    "4",
+    "--length",
+    "24",
+    "--first-onset",
+    "1,3",
+    "--gaps",
+    "5,5",
+    "--gap-jitter",
+    "3",
+    "--width",
+    "3",
+    "--delay",
+    "2",
+    "--progress",
+    "none",
+]
 
 
 def test_ctrl_c_keeps_a_checkpoint_and_is_one_line(tmp_path):
@@ -394,6 +493,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_is_one_line(tmp_path):
     from ctrnn_jax.io._run import read_config
     from ctrnn_jax.io._serialisation import load_checkpoint  # the checkpoint is whole: it loads
     from ctrnn_jax.training import EnsembleTrainer
+
     config = read_config(out)
     trainer = EnsembleTrainer(config.ensemble, config.train, config.task)
     state, losses = load_checkpoint(out / "checkpoint.eqx", trainer.init())
@@ -459,14 +559,18 @@ _WRITER = textwrap.dedent("""
 
 @pytest.mark.parametrize("what", ["figure", "checkpoint", "fixed points"])
 def test_kill_9_while_writing_leaves_no_partial_file_and_the_temporary_is_cleaned(what, runs, tmp_path):
-    target = {"figure": tmp_path / "fig", "checkpoint": tmp_path / "checkpoint.eqx",
-              "fixed points": tmp_path / "fixed_points.npz"}[what]
+    target = {
+        "figure": tmp_path / "fig",
+        "checkpoint": tmp_path / "checkpoint.eqx",
+        "fixed points": tmp_path / "fixed_points.npz",
+    }[what]
     args = [str(target)] + ([str(runs / "analysed" / "fixed_points.npz")] if what == "fixed points" else [])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     finished = {"figure": [tmp_path / "fig.png", tmp_path / "fig.pdf"]}.get(what, [target])
     for _ in range(5):  # killed between two writes (no temporary file at that instant): try again
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, what.split()[0], *args], env=env,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, what.split()[0], *args], env=env, stderr=subprocess.PIPE
+        )
         try:  # one complete file first, then kill it in the middle of a later write
             _wait_for(lambda: all(p.is_file() for p in finished) or proc.poll() is not None)
             _wait_for(lambda: any(tmp_path.glob(".*.tmp")) or proc.poll() is not None)
@@ -493,9 +597,11 @@ def assert_valid_except_tmp(folder):
     assert_valid(scratch)
     if (scratch / "fixed_points.npz").is_file():
         from ctrnn_jax import FixedPoints
+
         assert len(FixedPoints.from_npz(scratch / "fixed_points.npz")) >= 200000
     if (scratch / "checkpoint.eqx").is_file():
         from ctrnn_jax.io import load_checkpoint
+
         state, _ = load_checkpoint(scratch / "checkpoint.eqx", {"w": np.zeros((4000, 4000), np.float32)})
         assert state["w"].shape == (4000, 4000)
 
@@ -503,8 +609,9 @@ def assert_valid_except_tmp(folder):
 def test_a_new_start_in_a_folder_removes_dead_writers_temporaries(copy, capsys):
     run = copy("run")
     host = socket.gethostname().replace(".", "_").replace("-", "_")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()  # a process that has ended
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()  # a process that has ended
     stale = [run / f".checkpoint.eqx.{host}-{dead}.abcd1234.tmp", run / f".ensemble.npz.{host}-{dead}.efgh5678.tmp"]
     live = run / f".report.md.{host}-{os.getpid()}.ijkl9012.tmp"  # a live writer's: kept
     for p in (*stale, live):
@@ -524,6 +631,7 @@ def test_atomic_write_refuses_a_directory(tmp_path):
 # Messages that name the file or the option, and what is accepted
 # ---------------------------------------------------------------------------------------------------
 
+
 def test_a_text_file_named_npz_is_named_as_not_an_npz(tmp_path, capsys):
     path = tmp_path / "ensemble.npz"
     path.write_text("hello\n")
@@ -533,9 +641,16 @@ def test_a_text_file_named_npz_is_named_as_not_an_npz(tmp_path, capsys):
 
 def test_an_empty_network_says_what_is_needed(tmp_path, capsys):
     path = tmp_path / "n0.npz"
-    np.savez(path, W_rec=np.zeros((2, 0, 0), np.float32), W_in=np.zeros((2, 0, 3), np.float32),
-             b=np.zeros((2, 0), np.float32), W_out=np.zeros((2, 3, 0), np.float32), b_out=np.zeros((2, 3), np.float32),
-             alpha=np.ones(2, np.float32), activation=np.asarray("tanh"))
+    np.savez(
+        path,
+        W_rec=np.zeros((2, 0, 0), np.float32),
+        W_in=np.zeros((2, 0, 3), np.float32),
+        b=np.zeros((2, 0), np.float32),
+        W_out=np.zeros((2, 3, 0), np.float32),
+        b_out=np.zeros((2, 3), np.float32),
+        alpha=np.ones(2, np.float32),
+        activation=np.asarray("tanh"),
+    )
     line = fails(["evaluate", path], capsys)
     assert "N = 0 units" in line and "N >= 1" in line
 
@@ -544,6 +659,7 @@ def test_a_corrupt_metrics_table_is_named_before_any_work(copy, capsys, monkeypa
     run = copy("run")
     (run / "metrics.csv").write_text("step,member,loss\n1,0,0.5\n2,zero,0.4\n")
     import ctrnn_jax.analysis._analyze as analyze_module
+
     monkeypatch.setattr(analyze_module, "fixed_point_stage", lambda *a, **k: pytest.fail("searched first"))
     line = fails(["analyze", run, *FAST_FP], capsys)
     assert str(run / "metrics.csv") in line and "line 3" in line
@@ -560,15 +676,48 @@ def test_a_coordinator_port_in_use_is_named(tmp_path, capsys):
         busy.bind(("", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        line = fails(["train", *TINY, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "1",
-                      "--process-id", "0", "--out", tmp_path / "r"], capsys)
+        line = fails(
+            [
+                "train",
+                *TINY,
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "1",
+                "--process-id",
+                "0",
+                "--out",
+                tmp_path / "r",
+            ],
+            capsys,
+        )
     assert f"port {port}" in line and "coordinator" in line
 
 
 def test_resume_names_only_the_options_given(tmp_path, capsys):
     dms = tmp_path / "dms"
-    assert cli(["train", "--task", "dms", "--members", "2", "--units", "5", "--steps", "2", "--batch", "4",
-                 "--progress", "none", "--out", str(dms)]) == 0
+    assert (
+        cli(
+            [
+                "train",
+                "--task",
+                "dms",
+                "--members",
+                "2",
+                "--units",
+                "5",
+                "--steps",
+                "2",
+                "--batch",
+                "4",
+                "--progress",
+                "none",
+                "--out",
+                str(dms),
+            ]
+        )
+        == 0
+    )
     line = fails(["train", "--resume", dms, "--batch", "8"], capsys)
     assert line.endswith("(got --batch)")
     line = fails(["train", "--resume", dms, "--task", "dms", "--preset", "paper"], capsys)
@@ -578,6 +727,17 @@ def test_resume_names_only_the_options_given(tmp_path, capsys):
 
 def test_a_neurogym_option_of_the_wrong_type_is_named(tmp_path, capsys):
     pytest.importorskip("neurogym")
-    line = fails(["train", "--task", "neurogym:PerceptualDecisionMaking-v0", "--task-opt", "dt=abc", *TINY[:4],
-                  "--out", tmp_path / "r"], capsys)
+    line = fails(
+        [
+            "train",
+            "--task",
+            "neurogym:PerceptualDecisionMaking-v0",
+            "--task-opt",
+            "dt=abc",
+            *TINY[:4],
+            "--out",
+            tmp_path / "r",
+        ],
+        capsys,
+    )
     assert "`dt` must be a number > 0" in line and "default is 100" in line

@@ -16,8 +16,19 @@ def test_analyze_writes_every_figure_and_the_report(tmp_path, capsys):
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
     assert "2 of 2" in report and "## Per member" in report
-    figures = {"task_samples", "connectivity", "eigenvalues", "spectra_members", "test_set", "state_space",
-               "realizations", "fixed_point_spectra", "ensemble_overview", "robustness", "realization_similarity"}
+    figures = {
+        "task_samples",
+        "connectivity",
+        "eigenvalues",
+        "spectra_members",
+        "test_set",
+        "state_space",
+        "realizations",
+        "fixed_point_spectra",
+        "ensemble_overview",
+        "robustness",
+        "realization_similarity",
+    }
     for name in figures:
         for suffix in (".png", ".pdf"):
             assert (out / "figures" / f"{name}{suffix}").stat().st_size > 1000, name
@@ -54,9 +65,35 @@ def test_report_reads_back_how_training_ended_and_explains_every_column(tmp_path
     import re
 
     import numpy as np
+
     run = tmp_path / "run"
-    assert main(["train", "--members", "3", "--units", "6", "--steps", "60", "--steps-per-call", "5", "--batch", "8",
-                 "--progress", "none", *TASK, "--stop-mse", "0.6", "--stop-margin", "0.5", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--members",
+                "3",
+                "--units",
+                "6",
+                "--steps",
+                "60",
+                "--steps-per-call",
+                "5",
+                "--batch",
+                "8",
+                "--progress",
+                "none",
+                *TASK,
+                "--stop-mse",
+                "0.6",
+                "--stop-margin",
+                "0.5",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     ev = json.loads((run / "eval.json").read_text())
     t = ev["training"]
     assert t["criterion"] == 0.3 and t["stop_margin"] == 0.5 and t["stop_mse"] == 0.6 and t["max_steps"] == 60
@@ -77,28 +114,36 @@ def test_report_reads_back_how_training_ended_and_explains_every_column(tmp_path
     met = [s for s in ev["criterion_step"] if s >= 0]
     assert f"{len(met)} of 3 members met it" in line
     assert f"{sum(ev['restarts'])} restart(s)" in line and re.search(r"wall time \d+ s of training", line)
-    table = report[report.index("| member | criterion step | restarts |"):].splitlines()[2:5]
+    table = report[report.index("| member | criterion step | restarts |") :].splitlines()[2:5]
     for k, row in enumerate(table):
         step = ev["criterion_step"][k]
         assert row == f"| {k} | {step if step >= 0 else '–'} | {ev['restarts'][k]} |"
     # the legend: one line per column of the per-member table, in its order
-    per_member = report[report.index("## Per member"):]
+    per_member = report[report.index("## Per member") :]
     header = [h.strip() for h in per_member.splitlines()[2].strip("|").split("|")]
-    legend = per_member[per_member.index("### Columns"):].split("\n\n")[1].splitlines()
+    legend = per_member[per_member.index("### Columns") :].split("\n\n")[1].splitlines()
     assert [re.match(r"- \*\*(.+?)\*\*: ", x).group(1) for x in legend] == header
-    for name in ("slow", "memory states by mechanism", "memory check", "memory states held >= 1 trial",
-                 "memory states at fixed points", "margin"):
+    for name in (
+        "slow",
+        "memory states by mechanism",
+        "memory check",
+        "memory states held >= 1 trial",
+        "memory states at fixed points",
+        "margin",
+    ):
         assert name in header, name
     assert "marginal m=k" in report and "`long-lived`" in report
     # the margin of each member below the threshold, and what robustness is measured against
     margins = [f"{100 * (1 - m / 0.02):.0f} %" for m in ev["mse"]]
     body = per_member.splitlines()[4:7]
     assert all(f"| {m} |" in row for m, row in zip(margins, body))
-    assert "The members were trained to held-out MSE < 0.3 (a margin of 50 % below the success threshold 0.02)" \
-        in report
+    assert (
+        "The members were trained to held-out MSE < 0.3 (a margin of 50 % below the success threshold 0.02)" in report
+    )
     assert "figures/memory_lifetimes.png" in report and (run / "figures" / "memory_lifetimes.png").is_file()
     # analysis.json keeps the record, and Analysis.load reads it back
     import ctrnn_jax as cj
+
     loaded = cj.Analysis.load(run)
     assert loaded.training["criterion_step"] == ev["criterion_step"] and loaded.training["steps"] == t["steps"]
     assert loaded.markdown().count("## Training") == 1

@@ -30,8 +30,11 @@ def network(W_input):
     def f32(a):
         return jnp.asarray(a, jnp.float32)
 
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (f32(np.diag(W_DIAG)), f32(W_input), jnp.zeros(N), f32(np.diag(1 / H_STAR)), jnp.zeros(N)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (f32(np.diag(W_DIAG)), f32(W_input), jnp.zeros(N), f32(np.diag(1 / H_STAR)), jnp.zeros(N)),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,9 @@ def written(tmp_path_factory):
     config = RunConfig(ensemble=cj.EnsembleConfig(members=2, units=N), task=TASK)
     (run / "config.json").write_text(json.dumps({"config": config.to_dict()}))
     write_metrics(run / "metrics.csv", np.linspace([1.0, 2.0], [0.1, 0.2], 5))
-    result = cj.analyze(ensemble, TASK, config=SMALL, losses=read_losses(run / "metrics.csv", 2), seed=3,
-                        source=str(run))
+    result = cj.analyze(
+        ensemble, TASK, config=SMALL, losses=read_losses(run / "metrics.csv", 2), seed=3, source=str(run)
+    )
     k_model, _ = jax.random.split(jax.random.key(config.train.seed))
     initial = np.asarray(cj.make_ensemble(config.ensemble, key=k_model).W_rec)
     result = dataclasses.replace(result, initial_W_rec=initial[result.best])
@@ -59,15 +63,22 @@ def written(tmp_path_factory):
 @pytest.fixture
 def no_recomputing(monkeypatch):
     """Loading must not search fixed points, evaluate, check memories or sweep."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed")
 
     from ctrnn_jax.analysis import _analysis, _analyze
     from ctrnn_jax.dynamics import _stage
     from ctrnn_jax.io import _run
-    for module, name in ((_analyze, "fixed_point_stage"), (_stage, "fixed_point_stage"), (_run, "evaluate_run"),
-                         (_analyze, "memory_check"), (_analysis, "robustness_sweep"),
-                         (_analysis, "compare_realizations")):
+
+    for module, name in (
+        (_analyze, "fixed_point_stage"),
+        (_stage, "fixed_point_stage"),
+        (_run, "evaluate_run"),
+        (_analyze, "memory_check"),
+        (_analysis, "robustness_sweep"),
+        (_analysis, "compare_realizations"),
+    ):
         monkeypatch.setattr(module, name, refuse)
 
 
@@ -115,12 +126,32 @@ def handmade() -> dict:
     pts = np.random.default_rng(1).standard_normal((4, 3))
     geo = np.linalg.norm(pts[:, None] - pts[None], axis=2)
     topo = pairwise_graph_distances(graphs)
-    members = [{"run": run, "member": k, "cell": cell, "activation": "tanh", "units": 4, "success": k == 0,
-                "memory_check": "attractors"} for run, cell in (("a", "ctrnn"), ("b", "gru")) for k in range(2)]
-    return {"members": members, "svcca": geo, "cka": 1 - geo / 10, "procrustes": geo / 3, "dynamics": geo / 2,
-            "topology": topo, "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
-            "linearization": pairwise_graph_distances(graphs, "linearization"),
-            "mds_geometry": classical_mds(geo), "mds_topology": classical_mds(topo), "graphs": graphs}
+    members = [
+        {
+            "run": run,
+            "member": k,
+            "cell": cell,
+            "activation": "tanh",
+            "units": 4,
+            "success": k == 0,
+            "memory_check": "attractors",
+        }
+        for run, cell in (("a", "ctrnn"), ("b", "gru"))
+        for k in range(2)
+    ]
+    return {
+        "members": members,
+        "svcca": geo,
+        "cka": 1 - geo / 10,
+        "procrustes": geo / 3,
+        "dynamics": geo / 2,
+        "topology": topo,
+        "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
+        "linearization": pairwise_graph_distances(graphs, "linearization"),
+        "mds_geometry": classical_mds(geo),
+        "mds_topology": classical_mds(topo),
+        "graphs": graphs,
+    }
 
 
 def test_comparison_repr_is_short_and_names_what_was_compared():
@@ -135,17 +166,36 @@ def test_comparison_to_dict_is_todays_comparison_json():
     """The keys and values `write_comparison` wrote for a comparison dict before the `Comparison` object."""
     fields = handmade()
     data = Comparison(**fields).to_dict()
-    assert list(data) == ["members", "svcca", "procrustes", "dynamics", "topology", "topology_spectrum",
-                          "linearization", "cka", "mds_geometry", "mds_topology", "no_memory_states", "graphs",
-                          "within_between"]
+    assert list(data) == [
+        "members",
+        "svcca",
+        "procrustes",
+        "dynamics",
+        "topology",
+        "topology_spectrum",
+        "linearization",
+        "cka",
+        "mds_geometry",
+        "mds_topology",
+        "no_memory_states",
+        "graphs",
+        "within_between",
+    ]
     assert data["members"] == fields["members"] and data["graphs"] == [g.to_dict() for g in fields["graphs"]]
     assert data["svcca"] == fields["svcca"].tolist() and data["mds_topology"][2] == [None, None]
     assert data["no_memory_states"] == {"count": 1, "of": 4, "members": [2]}
     groups = [m["run"] for m in fields["members"]]
     assert data["within_between"]["run"]["dynamics"] == cj.analysis.within_between(fields["dynamics"], groups)
     assert set(data["within_between"]) == {"run", "cell_activation"}
-    assert set(data["within_between"]["run"]) == {"svcca", "procrustes", "dynamics", "topology", "topology_spectrum",
-                                                  "linearization", "1 - cka"}
+    assert set(data["within_between"]["run"]) == {
+        "svcca",
+        "procrustes",
+        "dynamics",
+        "topology",
+        "topology_spectrum",
+        "linearization",
+        "1 - cka",
+    }
 
 
 def test_comparison_write_and_figures(tmp_path):

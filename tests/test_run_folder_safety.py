@@ -21,11 +21,48 @@ from ctrnn_jax import load_npz
 from ctrnn_jax._cli import main
 from ctrnn_jax.io._serialisation import fingerprint
 
-TINY = ["--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2", "--batch", "4", "--length", "24",
-        "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2",
-        "--checkpoint-every", "2", "--progress", "none"]
-FAST_FP = ["--n-candidates", "16", "--n-trials", "2", "--adam-steps", "10", "--newton-steps", "2",
-           "--completion-rounds", "1", "--restarts", "0"]
+TINY = [
+    "--members",
+    "2",
+    "--units",
+    "5",
+    "--steps",
+    "4",
+    "--steps-per-call",
+    "2",
+    "--batch",
+    "4",
+    "--length",
+    "24",
+    "--first-onset",
+    "1,3",
+    "--gaps",
+    "5,5",
+    "--gap-jitter",
+    "3",
+    "--width",
+    "3",
+    "--delay",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--progress",
+    "none",
+]
+FAST_FP = [
+    "--n-candidates",
+    "16",
+    "--n-trials",
+    "2",
+    "--adam-steps",
+    "10",
+    "--newton-steps",
+    "2",
+    "--completion-rounds",
+    "1",
+    "--restarts",
+    "0",
+]
 
 
 def cli(argv) -> int:
@@ -88,9 +125,11 @@ def craft(folder: Path, manifest: str, how: str, outside: Path) -> None:
     else:  # a file of a kind we never write (the user's own, inside the folder)
         (folder / "notes.txt").write_text("my notes\n")
         files = ["notes.txt"]
-    data = {"source": str(folder), "best_member": 0, "network": "0" * 16, "files": files + ["report.md"]} \
-        if manifest == "analysis.json" else \
-        {"members": [], "svcca": [], "owner": "0" * 16, "networks": [], "files": files + ["report.md"]}
+    data = (
+        {"source": str(folder), "best_member": 0, "network": "0" * 16, "files": files + ["report.md"]}
+        if manifest == "analysis.json"
+        else {"members": [], "svcca": [], "owner": "0" * 16, "networks": [], "files": files + ["report.md"]}
+    )
     (folder / manifest).write_text(json.dumps(data))
 
 
@@ -136,8 +175,7 @@ def test_analyze_overwrite_of_a_crafted_analysis_folder_touches_nothing_outside(
 
 @pytest.mark.parametrize("manifest", ["comparison.json", "analysis.json"])
 @pytest.mark.parametrize("how", CRAFTS)
-def test_compare_overwrite_of_a_crafted_folder_touches_nothing_outside(how, manifest, runs, tmp_path, outside,
-                                                                       capsys):
+def test_compare_overwrite_of_a_crafted_folder_touches_nothing_outside(how, manifest, runs, tmp_path, outside, capsys):
     out = tmp_path / "cmp"
     craft(out, manifest, how, outside)
     before = snapshot(outside)
@@ -151,6 +189,7 @@ def test_analysis_write_overwrite_of_a_crafted_folder_touches_nothing_outside(ho
     """`Analysis.write` checks its folder before it draws anything: a stand-in with only the ensemble is
     enough to reach the check (and, before #30, the removal)."""
     from ctrnn_jax.analysis import Analysis
+
     out = tmp_path / "report"
     craft(out, "analysis.json", how, outside)
     before = snapshot(outside)
@@ -177,12 +216,29 @@ def test_evaluate_and_fixed_points_of_a_crafted_run_folder_touch_nothing_outside
 
 def test_a_manifest_entry_is_checked_one_by_one(tmp_path):
     from ctrnn_jax.io._outputs import listed_files
+
     folder = tmp_path / "a"
     folder.mkdir()
-    (folder / "analysis.json").write_text(json.dumps({"files": ["figures/x.png", "report.md", "fixed_points.npz",
-                                                                 "fixed_points_3.npz", "fixed_points_config.json"]}))
-    assert [p.name for p in listed_files(folder, "analysis.json")] == \
-        ["x.png", "report.md", "fixed_points.npz", "fixed_points_3.npz", "fixed_points_config.json"]
+    (folder / "analysis.json").write_text(
+        json.dumps(
+            {
+                "files": [
+                    "figures/x.png",
+                    "report.md",
+                    "fixed_points.npz",
+                    "fixed_points_3.npz",
+                    "fixed_points_config.json",
+                ]
+            }
+        )
+    )
+    assert [p.name for p in listed_files(folder, "analysis.json")] == [
+        "x.png",
+        "report.md",
+        "fixed_points.npz",
+        "fixed_points_3.npz",
+        "fixed_points_config.json",
+    ]
     for entry in ["/etc/passwd", "../x/report.md", "figures/../../x.png", "ensemble.npz", "config.json", "a.txt", 3]:
         (folder / "analysis.json").write_text(json.dumps({"files": [entry]}))
         with pytest.raises(ValueError, match="nothing was removed"):
@@ -193,6 +249,7 @@ def test_only_files_we_wrote_are_removed(tmp_path):
     """`remove_results` removes a listed figure only when it is a PNG/PDF, a fixed-points file only when it is
     one: a user's file put there under our name stays."""
     from ctrnn_jax.io._outputs import remove_results
+
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "a.png").write_text("my text, not a PNG")
     (tmp_path / "fixed_points.npz").write_text("not an npz")
@@ -206,14 +263,16 @@ def test_only_files_we_wrote_are_removed(tmp_path):
 # 2. Reuse only what matches
 # ---------------------------------------------------------------------------------------------------
 
+
 def _fast_config():
     from ctrnn_jax import FixedPointConfig
-    return FixedPointConfig(n_candidates=16, n_trials=2, adam_steps=10, newton_steps=2, completion_rounds=1,
-                            restarts=0)
+
+    return FixedPointConfig(n_candidates=16, n_trials=2, adam_steps=10, newton_steps=2, completion_rounds=1, restarts=0)
 
 
 def _stored(run, fp_config=None, inputs=None):
     from ctrnn_jax.analysis._report import _stored_fixed_points, load_analysis_inputs
+
     ensemble, task, _ = load_analysis_inputs(run)
     said = []
     found = _stored_fixed_points(run, ensemble, task, fingerprint(ensemble), inputs, fp_config, said.append)
@@ -250,6 +309,7 @@ def test_fixed_points_of_an_unfinished_set_are_not_reused_and_the_next_writer_re
     """A writer of fixed_points.npz + its config + cube.json killed half-way (its marker left behind): the
     set is found again, never reused, and the folder's next writer removes the set, nothing else."""
     from ctrnn_jax.io._lock import folder_lock, writing
+
     run = tmp_path / "run"
     shutil.copytree(searched / "zeros", run)
     assert _stored(run)[0] is not None
@@ -273,6 +333,7 @@ def test_fixed_points_found_with_other_settings_are_found_again(searched):
 def _rewritten(searched, tmp_path, change):
     """A copy of the searched run whose fixed_points.npz is `change(fp)` (a dict of fields to replace)."""
     from ctrnn_jax import FixedPoints
+
     run = tmp_path / "run"
     shutil.copytree(searched / "zeros", run)
     fp = FixedPoints.from_npz(run / "fixed_points.npz")
@@ -281,8 +342,11 @@ def _rewritten(searched, tmp_path, change):
 
 
 def test_fixed_points_of_another_task_are_found_again(searched, tmp_path):
-    run = _rewritten(searched, tmp_path, lambda fp: {"found_with": {
-        **fp.found_with, "task": {**fp.found_with["task"], "config": {"n_bits": 7}}}})
+    run = _rewritten(
+        searched,
+        tmp_path,
+        lambda fp: {"found_with": {**fp.found_with, "task": {**fp.found_with["task"], "config": {"n_bits": 7}}}},
+    )
     found, said = _stored(run)
     assert found is None and "task" in said, said
 
@@ -296,6 +360,7 @@ def test_non_finite_fixed_points_are_found_again(searched, tmp_path):
 def test_fixed_points_written_before_their_settings_are_found_again(searched, tmp_path):
     """An old file (fingerprint, no record of inputs, settings, task) still loads, and is found again."""
     from ctrnn_jax import FixedPoints
+
     run = _rewritten(searched, tmp_path, lambda fp: {"found_with": None})
     assert FixedPoints.from_npz(run / "fixed_points.npz").found_with is None
     found, said = _stored(run)
@@ -305,6 +370,7 @@ def test_fixed_points_written_before_their_settings_are_found_again(searched, tm
 # ---------------------------------------------------------------------------------------------------
 # 3. Outputs into another run only with --overwrite; a run's own record never
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_evaluate_never_replaces_a_runs_own_eval_json(runs, tmp_path, capsys):
     run = tmp_path / "run"
@@ -340,6 +406,7 @@ def test_a_runs_own_files_are_never_an_output(runs, tmp_path, capsys):
 
 def test_analysis_load_refuses_a_crafted_manifest(tmp_path, outside):
     from ctrnn_jax.analysis import Analysis
+
     out = tmp_path / "report"
     craft(out, "analysis.json", "absolute", outside)
     data = json.loads((out / "analysis.json").read_text())

@@ -25,8 +25,7 @@ def _problem(key, activation="tanh", alpha=0.3, noise=True):
 
 def _vjp(backprop, activation, args, ct):
     def f(W, drive, h0, alpha, eps):
-        return euler_scan(W, drive, h0, alpha, eps, activation=activation, backprop=backprop,
-                          precision="highest")
+        return euler_scan(W, drive, h0, alpha, eps, activation=activation, backprop=backprop, precision="highest")
 
     hs, pullback = jax.vjp(f, *args)
     return hs, pullback(ct)
@@ -46,8 +45,9 @@ def test_backprops_agree(getkey, activation, alpha, noise):
                 assert g is None
                 continue
             scale = float(jnp.max(jnp.abs(r))) + 1e-6
-            np.testing.assert_allclose(np.asarray(g), np.asarray(r), atol=2e-5 * scale, rtol=1e-4,
-                                       err_msg=f"{backprop}: d{name}")
+            np.testing.assert_allclose(
+                np.asarray(g), np.asarray(r), atol=2e-5 * scale, rtol=1e-4, err_msg=f"{backprop}: d{name}"
+            )
 
 
 def test_custom_gradient_matches_finite_differences(getkey):

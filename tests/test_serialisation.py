@@ -34,14 +34,18 @@ TRAIN = TrainConfig(steps=4, batch_size=4, steps_per_call=2)
 
 def random_biases(model, key):
     k1, k2 = jax.random.split(key)
-    return eqx.tree_at(lambda m: (m.b, m.b_out), model,
-                       (jax.random.normal(k1, model.b.shape), jax.random.normal(k2, model.b_out.shape)))
+    return eqx.tree_at(
+        lambda m: (m.b, m.b_out),
+        model,
+        (jax.random.normal(k1, model.b.shape), jax.random.normal(k2, model.b_out.shape)),
+    )
 
 
 def test_npz_round_trip_is_exact(tmp_path, getkey, tree_allclose):
     ensemble = random_biases(
         make_ensemble(EnsembleConfig(members=3, units=5, alpha=(1.0, 0.5, 0.2), activation="softplus"), key=getkey()),
-        getkey())
+        getkey(),
+    )
     save_npz(ensemble, tmp_path / "ensemble.npz")
     loaded = load_npz(tmp_path / "ensemble.npz")
     assert loaded.activation == "softplus"
@@ -82,8 +86,16 @@ def corrupt(arrays, **changes):
 )
 def test_load_npz_rejects_corrupt_files(change, problem, tmp_path):
     rng = np.random.default_rng(0)
-    good = {name: rng.normal(size=shape).astype(np.float32) for name, shape in
-            (("W_rec", (2, 5, 5)), ("W_in", (2, 5, 3)), ("b", (2, 5)), ("W_out", (2, 3, 5)), ("b_out", (2, 3)))}
+    good = {
+        name: rng.normal(size=shape).astype(np.float32)
+        for name, shape in (
+            ("W_rec", (2, 5, 5)),
+            ("W_in", (2, 5, 3)),
+            ("b", (2, 5)),
+            ("W_out", (2, 3, 5)),
+            ("b_out", (2, 3)),
+        )
+    }
     good["alpha"] = np.array([1.0, 0.5], np.float32)
     np.savez(tmp_path / "good.npz", **corrupt(good))
     assert load_npz(tmp_path / "good.npz").W_rec.shape == (2, 5, 5)
@@ -137,8 +149,7 @@ def test_truncated_checkpoint_is_rejected(trained, tmp_path):
 
 
 def run_config(steps):
-    return RunConfig(ensemble=ENSEMBLE, train=dataclasses.replace(TRAIN, steps=steps), task=TASK,
-                     checkpoint_every=2)
+    return RunConfig(ensemble=ENSEMBLE, train=dataclasses.replace(TRAIN, steps=steps), task=TASK, checkpoint_every=2)
 
 
 def quiet(out, config, **kwargs):
@@ -180,8 +191,11 @@ def test_new_run_refuses_an_existing_run_folder(tmp_path):
 # The `cell` field: GRU and LSTM ensembles, CTRNN files with and without it
 
 GATED = {"gru": GRU, "lstm": LSTM, "ugrnn": UGRNN}
-GATED_ARRAYS = {"gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
-                "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"), "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out")}
+GATED_ARRAYS = {
+    "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
+    "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"),
+    "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out"),
+}
 
 
 def gated_ensemble(cell, seed, k=2, n=4):
@@ -258,17 +272,32 @@ def test_gated_checkpoint_round_trip(cell, tmp_path, tree_allclose):
 # The interchange format as it was (ctrnn_jax/io/_serialisation.py at 56c94d8): array names per cell.
 FORMAT = {"ctrnn": ARRAYS, **GATED_ARRAYS}
 # Computed with that code (before #29) from `fixed_arrays(cell)`; derived files record them, so they never change.
-PINNED_FINGERPRINTS = {"ctrnn": "83cfd3d1d7c3934b", "gru": "b99773c240f5f409", "lstm": "d7dac5a3e3c622e3",
-                       "ugrnn": "c30b9dbd45c3b9b9"}
+PINNED_FINGERPRINTS = {
+    "ctrnn": "83cfd3d1d7c3934b",
+    "gru": "b99773c240f5f409",
+    "lstm": "d7dac5a3e3c622e3",
+    "ugrnn": "c30b9dbd45c3b9b9",
+}
 
 
 def fixed_arrays(cell: str, k: int = 2, n: int = 3, m: int = 2, o: int = 1) -> dict:
     """Deterministic arrays of the interchange format of `cell` (no random numbers: stable across JAX versions)."""
     g = {"ctrnn": 1, "gru": 3, "lstm": 4, "ugrnn": 2}[cell]
-    shapes = {"W_rec": (k, g * n, n), "W_in": (k, g * n, m), "b": (k, g * n), "b_n": (k, n), "W_out": (k, o, n),
-              "b_out": (k, o), "alpha": (k,)}
-    out = {name: (np.linspace(-1, 1, int(np.prod(shapes[name])), dtype=np.float32).reshape(shapes[name])
-                  * (i + 1) / 7).astype(np.float32) for i, name in enumerate(FORMAT[cell])}
+    shapes = {
+        "W_rec": (k, g * n, n),
+        "W_in": (k, g * n, m),
+        "b": (k, g * n),
+        "b_n": (k, n),
+        "W_out": (k, o, n),
+        "b_out": (k, o),
+        "alpha": (k,),
+    }
+    out = {
+        name: (
+            np.linspace(-1, 1, int(np.prod(shapes[name])), dtype=np.float32).reshape(shapes[name]) * (i + 1) / 7
+        ).astype(np.float32)
+        for i, name in enumerate(FORMAT[cell])
+    }
     if cell == "ctrnn":
         out["alpha"] = np.array([0.5, 1.0], np.float32)
     return out

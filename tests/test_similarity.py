@@ -32,14 +32,24 @@ from ctrnn_jax.dynamics import (
 def graph(labels, edges):
     labels = np.asarray(labels, np.int64).reshape(-1, 3)
     v, e = len(labels), len(edges)
-    return MemberGraph(labels=labels, outputs=labels.astype(float), points=np.zeros((v, 4)),
-                       edges=np.asarray(edges, np.int64).reshape(-1, 2), saddles=np.zeros((e, 4)),
-                       node_rates=np.full((v, 1), -1.0), edge_rates=np.full((e, 1), 0.5), higher=[], n_unmatched=0)
+    return MemberGraph(
+        labels=labels,
+        outputs=labels.astype(float),
+        points=np.zeros((v, 4)),
+        edges=np.asarray(edges, np.int64).reshape(-1, 2),
+        saddles=np.zeros((e, 4)),
+        node_rates=np.full((v, 1), -1.0),
+        edge_rates=np.full((e, 1), 0.5),
+        higher=[],
+        n_unmatched=0,
+    )
 
 
 CORNERS = [(a, b, c) for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]
-CUBE = graph(CORNERS, [(i, j) for i in range(8) for j in range(i + 1, 8)
-                       if sum(x != y for x, y in zip(CORNERS[i], CORNERS[j])) == 1])
+CUBE = graph(
+    CORNERS,
+    [(i, j) for i in range(8) for j in range(i + 1, 8) if sum(x != y for x, y in zip(CORNERS[i], CORNERS[j])) == 1],
+)
 EMPTY = graph([], [])
 
 
@@ -68,8 +78,9 @@ def test_mds_and_within_between_exclude_undefined_members():
     emb = classical_mds(d)
     assert np.isnan(emb[2]).all() and np.isfinite(np.delete(emb, 2, axis=0)).all()
     keep = [0, 1, 3, 4, 5]  # the rest embedded exactly (not with the NaN replaced by the largest distance)
-    np.testing.assert_allclose(np.linalg.norm(emb[keep][:, None] - emb[keep][None], axis=2),
-                               d[np.ix_(keep, keep)], atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(emb[keep][:, None] - emb[keep][None], axis=2), d[np.ix_(keep, keep)], atol=1e-9
+    )
     d[0, 4] = d[4, 0] = np.nan  # one undefined pair: the member with the most NaN goes (0 and 4 tie: 0)
     assert np.isnan(classical_mds(d)[[0, 2]]).all() and np.isfinite(classical_mds(d)[[1, 3, 4, 5]]).all()
     assert np.isnan(classical_mds(np.full((3, 3), np.nan))).all()
@@ -90,12 +101,24 @@ def test_report_counts_networks_without_memory_states(tmp_path):
     pts = rng.standard_normal((4, 3))
     geo = np.linalg.norm(pts[:, None] - pts[None], axis=2)
     topo = pairwise_graph_distances(graphs)
-    members = [{"run": run, "member": k, "cell": cell, "activation": "tanh", "units": 4, "success": None}
-               for run, cell in (("a", "ctrnn"), ("b", "gru")) for k in range(2)]
-    result = {"members": members, "svcca": geo, "cka": 1 - geo / 10, "procrustes": geo / 3, "dynamics": geo / 2,
-              "topology": topo, "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
-              "linearization": pairwise_graph_distances(graphs, "linearization"),
-              "mds_geometry": classical_mds(geo), "mds_topology": classical_mds(topo), "graphs": graphs}
+    members = [
+        {"run": run, "member": k, "cell": cell, "activation": "tanh", "units": 4, "success": None}
+        for run, cell in (("a", "ctrnn"), ("b", "gru"))
+        for k in range(2)
+    ]
+    result = {
+        "members": members,
+        "svcca": geo,
+        "cka": 1 - geo / 10,
+        "procrustes": geo / 3,
+        "dynamics": geo / 2,
+        "topology": topo,
+        "topology_spectrum": pairwise_graph_distances(graphs, "spectrum"),
+        "linearization": pairwise_graph_distances(graphs, "linearization"),
+        "mds_geometry": classical_mds(geo),
+        "mds_topology": classical_mds(topo),
+        "graphs": graphs,
+    }
     report = write_comparison(result, tmp_path / "cmp", n_graphs=3).read_text()
     assert "1 of 4 networks have no memory states" in report and "networks 2." in report
     assert "| run | topology |" in report and "| cell_activation | dynamics |" in report and "| procrustes |" in report
@@ -222,8 +245,7 @@ def test_hankel_dmd_recovers_a_linear_system_and_checks_input():
         x[:, i] = x[:, i - 1] @ a.T
     op = hankel_dmd(x, n_delays=1, rank=5)
     assert op.shape == (2, 2)  # the rank is capped by the data's
-    np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(op)), np.sort_complex(np.linalg.eigvals(a)),
-                               atol=1e-8)
+    np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(op)), np.sort_complex(np.linalg.eigvals(a)), atol=1e-8)
     with pytest.raises(ValueError, match="`n_delays`"):
         hankel_dmd(x, n_delays=0)
     with pytest.raises(ValueError, match="T >= 41 needed"):

@@ -40,9 +40,17 @@ def bistable_network():
     model = CTRNN(M, N, 3, key=jax.random.key(0), alpha=1.0)
     w_out = np.zeros((3, N))
     w_out[np.arange(3), np.arange(3)] = 1 / H_STAR
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (jnp.asarray(np.diag([*W_DIAG, 0.0]), jnp.float32), jnp.zeros((N, M)), jnp.zeros(N),
-                        jnp.asarray(w_out, jnp.float32), jnp.zeros(3)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (
+            jnp.asarray(np.diag([*W_DIAG, 0.0]), jnp.float32),
+            jnp.zeros((N, M)),
+            jnp.zeros(N),
+            jnp.asarray(w_out, jnp.float32),
+            jnp.zeros(3),
+        ),
+    )
 
 
 def analytic_points(line=(0.0,)):
@@ -53,6 +61,7 @@ def analytic_points(line=(0.0,)):
 
 # ---------------------------------------------------------------------------------------------------
 # (b) bistable units: the memory states are the 8 attractors, the graph is the cube, as before
+
 
 @pytest.fixture(scope="module")
 def cube():
@@ -92,6 +101,7 @@ def test_bistable_graph_is_the_cube_unchanged(cube):
 
 # ---------------------------------------------------------------------------------------------------
 # (a) a known marginal manifold: the line attractor beside the bistable units
+
 
 @pytest.fixture(scope="module")
 def line():
@@ -136,6 +146,7 @@ def test_line_attractor_graph_is_the_cube_over_memory_states(line):
 # ---------------------------------------------------------------------------------------------------
 # (c) the slow threshold
 
+
 def test_slow_threshold_rule():
     ens = stack_members([bistable_network(), bistable_network()])
     task = FlipFlopConfig()
@@ -161,9 +172,11 @@ def ghost_network():
     """`bistable_network` with unit 3 `h ← tanh(2 h + b)` just past its saddle-node: one root (upper branch)
     and a ghost near h = −0.71, where q has a local minimum > 0: a genuine slow point, far from every root."""
     model = bistable_network()
-    return eqx.tree_at(lambda m: (m.W_rec, m.b), model,
-                       (jnp.asarray(np.diag([*W_DIAG, GHOST_W]), jnp.float32),
-                        jnp.asarray([0.0, 0.0, 0.0, GHOST_B], jnp.float32)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.b),
+        model,
+        (jnp.asarray(np.diag([*W_DIAG, GHOST_W]), jnp.float32), jnp.asarray([0.0, 0.0, 0.0, GHOST_B], jnp.float32)),
+    )
 
 
 def test_points_just_below_the_threshold_are_analysed_above_only_listed():
@@ -177,8 +190,9 @@ def test_points_just_below_the_threshold_are_analysed_above_only_listed():
     # a second slow point left of the ghost, at 1.1 slow_q
     left = _bisect(lambda h: 0.5 * g(h) ** 2 - 1.1 * slow_q, ghost - 0.3, ghost)
     extra = np.asarray([[*corners[0, :3], ghost], [*corners[7, :3], left]])
-    config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-3,
-                              outlier_scale=None)
+    config = FixedPointConfig(
+        restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-3, outlier_scale=None
+    )
     fp = find_fixed_points(ens, np.zeros(M), np.concatenate([corners, extra])[None], config, slow_q=slow_q)
     assert fp.exact.tolist() == [True] * 8 + [False]  # the exact points first, then the analysed slow one
     np.testing.assert_allclose(fp.points[8], extra[0], atol=1e-6)
@@ -211,8 +225,9 @@ def test_the_readout_drift_rule_keeps_slow_points_the_readout_does_not_see():
     ghost = _bisect(lambda h: GHOST_W / np.cosh(GHOST_W * h + GHOST_B) ** 2 - 1, -0.9, -0.5)
     corners = np.asarray([[*c[:3], root] for c in analytic_points() if np.all(c[:3] != 0)])
     point = np.asarray([*corners[0, :3], ghost])
-    config = FixedPointConfig(restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-4,
-                              outlier_scale=None)
+    config = FixedPointConfig(
+        restarts=0, complete=False, adam_steps=0, newton_steps=0, slow_tol=1e-4, outlier_scale=None
+    )
     x0 = np.concatenate([corners, [point]])[None]
     for net in (silent_net, seen_net):
         both = find_fixed_points(stack_members([net]), np.zeros(M), x0, config, slow_q=1e-4)
@@ -234,6 +249,7 @@ def test_classification_band():
 
 # ---------------------------------------------------------------------------------------------------
 # (d) files written before slow points were analysed
+
 
 def test_old_fixed_points_file_loads(cube, tmp_path):
     _, fp = cube
@@ -264,6 +280,7 @@ def test_per_point_arrays_of_another_length_are_refused(cube):
     """`exact` and `n_marginal` have one entry per point: a mismatch is a clear error at construction, not a
     file that cannot be read back."""
     import dataclasses
+
     _, fp = cube
     with pytest.raises(ValueError, match="`exact` has shape"):
         dataclasses.replace(fp, exact=fp.exact[:3])

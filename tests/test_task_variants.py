@@ -101,8 +101,10 @@ def test_binary_series_pulses_targets_and_mask():
 
 def test_binary_test_and_validation_sets_mask_what_precedes_the_first_switch():
     config, paper = FlipFlopConfig(**BINARY), FlipFlopConfig()
-    for made, ref, first_switch in ((config.test_set(), paper.test_set(), 70),
-                                    (config.validation_set(), paper.validation_set(), 60)):
+    for made, ref, first_switch in (
+        (config.test_set(), paper.test_set(), 70),
+        (config.validation_set(), paper.validation_set(), 60),
+    ):
         x, y, mask = (np.asarray(a) for a in made)
         np.testing.assert_array_equal(x, ref[0])  # the same series as the paper's task
         np.testing.assert_array_equal(y, ref[1])
@@ -135,8 +137,9 @@ def test_dense_one_step_pulses_follow_golubs_rule():
 
 
 def test_dense_wide_pulses_sit_on_slots_and_start_pulse_masks():
-    config = FlipFlopConfig(pulses="dense", width=4, delay=3, length=30, noise_std=0.0, pulse_prob=0.5,
-                            n_bits=2, **BINARY)
+    config = FlipFlopConfig(
+        pulses="dense", width=4, delay=3, length=30, noise_std=0.0, pulse_prob=0.5, n_bits=2, **BINARY
+    )
     x, y, mask = (np.asarray(a) for a in config.sample(jax.random.key(3), 8))
     blocks = x[:, :28].reshape(8, 7, 4, 2)  # the 7 whole slots of 4 steps
     assert np.all(blocks == blocks[:, :, :1])  # constant within a slot
@@ -165,16 +168,19 @@ def test_the_dense_test_set_uses_the_dense_pulse_width():
 
 
 # -- bad values, serialisation, the command line ----------------------------------------------------------
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(pulses="sparse"), ValueError, "pulses"),
-    (dict(pulse_prob=0.0), ValueError, r"pulse_prob.*\(0, 1\]"),
-    (dict(pulse_prob=1.5), ValueError, "pulse_prob"),
-    (dict(pulse_prob="0.2"), TypeError, "pulse_prob"),
-    (dict(start_pulse=1), TypeError, "start_pulse"),
-    (dict(start_pulse=True), ValueError, "first_pulse_can_be_zero=False"),
-    (dict(pulses="dense", length=40, width=20, delay=20), ValueError, "width \\+ delay"),
-    (dict(length=40, width=20, delay=20, first_onset=(10, 20), **BINARY), ValueError, "width \\+ delay"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(pulses="sparse"), ValueError, "pulses"),
+        (dict(pulse_prob=0.0), ValueError, r"pulse_prob.*\(0, 1\]"),
+        (dict(pulse_prob=1.5), ValueError, "pulse_prob"),
+        (dict(pulse_prob="0.2"), TypeError, "pulse_prob"),
+        (dict(start_pulse=1), TypeError, "start_pulse"),
+        (dict(start_pulse=True), ValueError, "first_pulse_can_be_zero=False"),
+        (dict(pulses="dense", length=40, width=20, delay=20), ValueError, "width \\+ delay"),
+        (dict(length=40, width=20, delay=20, first_onset=(10, 20), **BINARY), ValueError, "width \\+ delay"),
+    ],
+)
 def test_bad_variant_values_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         FlipFlopConfig(**kwargs)
@@ -198,9 +204,28 @@ def test_variant_fields_serialise_and_old_dicts_read_as_the_paper_task():
 
 def test_the_command_line_sets_the_variants_and_the_weight_penalties(capsys):
     from ctrnn_jax._cli import build_parser, config_from_args
-    args = build_parser().parse_args(["train", "--members", "2", "--pulses", "dense", "--pulse-prob", "0.3",
-                                      "--width", "1", "--delay", "0", "--start-pulse",
-                                      "--no-first-pulse-can-be-zero", "--l2", "0.01,0", "--weight-l1", "0.002"])
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--members",
+            "2",
+            "--pulses",
+            "dense",
+            "--pulse-prob",
+            "0.3",
+            "--width",
+            "1",
+            "--delay",
+            "0",
+            "--start-pulse",
+            "--no-first-pulse-can-be-zero",
+            "--l2",
+            "0.01,0",
+            "--weight-l1",
+            "0.002",
+        ]
+    )
     config, _ = config_from_args(args)
     assert config.task == FlipFlopConfig(pulses="dense", pulse_prob=0.3, width=1, delay=0, **BINARY)
     assert config.train.weight_l2 == (0.01, 0.0) and config.train.weight_l1 == 0.002
@@ -219,8 +244,9 @@ def test_the_weight_penalty_gradients_are_the_analytic_ones():
     params = {"W_rec": w, "W_out": u, "b": b}
     l1, l2 = jnp.float32(0.03), jnp.float32(0.2)
     value = jax.jit(weight_penalty)(params, l1, l2)
-    np.testing.assert_allclose(value, 0.03 * (np.mean(np.abs(w)) + np.mean(np.abs(u)))
-                               + 0.2 * (np.mean(w**2) + np.mean(u**2)), rtol=1e-6)
+    np.testing.assert_allclose(
+        value, 0.03 * (np.mean(np.abs(w)) + np.mean(np.abs(u))) + 0.2 * (np.mean(w**2) + np.mean(u**2)), rtol=1e-6
+    )
     g = jax.grad(weight_penalty)(params, None, l2)  # d/dW l2·mean(W²) = 2·l2·W / W.size
     np.testing.assert_allclose(g["W_rec"], 2 * 0.2 * w / 4, rtol=1e-6)
     np.testing.assert_allclose(g["W_out"], 2 * 0.2 * u / 6, rtol=1e-6)
@@ -230,12 +256,15 @@ def test_the_weight_penalty_gradients_are_the_analytic_ones():
     assert float(weight_penalty(params, None, None)) == 0.0 and float(weight_penalty(params, 0.0, 0)) == 0.0
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(weight_l2=-0.1), r"weight_l2.*\[0.0, inf\)"),
-    (dict(weight_l2=(0.1, -0.1)), "weight_l2"),
-    (dict(weight_l1=float("nan")), "weight_l1"),
-    (dict(weight_l2=(0.1, 0.2, 0.3)), "one per member"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(weight_l2=-0.1), r"weight_l2.*\[0.0, inf\)"),
+        (dict(weight_l2=(0.1, -0.1)), "weight_l2"),
+        (dict(weight_l1=float("nan")), "weight_l1"),
+        (dict(weight_l2=(0.1, 0.2, 0.3)), "one per member"),
+    ],
+)
 def test_bad_weight_penalties_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs).hyper(2)

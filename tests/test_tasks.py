@@ -45,7 +45,7 @@ def _check_structure(task, inputs, targets, mask):
         assert np.all(targets[b, r0:] == targets[b, -1])
         # The mask is 0 in the grace steps and 1 everywhere else.
         expected = np.ones((T, 1), np.float32)
-        expected[r0:r0 + task.grace] = 0
+        expected[r0 : r0 + task.grace] = 0
         np.testing.assert_array_equal(mask[b], expected)
 
 
@@ -176,7 +176,8 @@ def test_perceptual_dm_test_set():
     assert inputs.shape[0] == 2 * 4 * 32
     coherences = [x[x != 0][0] for x in inputs[:, :, 0]]
     assert collections.Counter(float(c) for c in coherences) == {
-        float(np.float32(s * c)): 32 for c in task.coherences for s in (1, -1)}
+        float(np.float32(s * c)): 32 for c in task.coherences for s in (1, -1)
+    }
     assert 0 not in coherences
     assert np.all(np.sign(coherences) == _answers(targets))
     assert len(set(_onset(targets).tolist())) == task.jitter + 1  # the jitter cycles
@@ -191,8 +192,9 @@ def test_context_dm_test_set():
     inputs, targets, _ = (np.asarray(a) for a in CLEAN[task.name].test_set())
     np.testing.assert_array_equal(targets, np.asarray(noisy[1]))
     assert inputs.shape[0] == 2 * 8 * 8 * 4
-    conditions = [(int(np.argmax(x[0, 2:])), float(x[x[:, 0] != 0, 0][0]),
-                   float(x[x[:, 1] != 0, 1][0])) for x in inputs]
+    conditions = [
+        (int(np.argmax(x[0, 2:])), float(x[x[:, 0] != 0, 0][0]), float(x[x[:, 1] != 0, 1][0])) for x in inputs
+    ]
     signed = [np.float32(s * c) for c in task.coherences for s in (1, -1)]
     expected = {(k, float(a), float(b)): 4 for k in range(2) for a in signed for b in signed}
     assert collections.Counter(conditions) == expected
@@ -229,8 +231,7 @@ def test_parametric_wm_test_set():
         assert np.sign(f1 - f2) == answer
         trials[(round(float(f1) * 34), round(float(f2) * 34), int(r0))] += 1
     onsets = range(task.length - task.response - task.jitter, task.length - task.response + 1)
-    assert trials == {(int(a), int(b), r): 1 for a, b in itertools.permutations(task.frequencies, 2)
-                      for r in onsets}
+    assert trials == {(int(a), int(b), r): 1 for a, b in itertools.permutations(task.frequencies, 2) for r in onsets}
 
 
 @pytest.mark.parametrize("task", TASKS, ids=IDS)
@@ -243,7 +244,7 @@ def test_score(task, getkey):
     np.testing.assert_array_equal(scores["success"], [True, False, False])
     assert scores["mse"][0] == 0 and scores["mse"][1] > 0
     # Half the trials right: fails at the default threshold, succeeds at 0.5.
-    half = jnp.concatenate([targets[: B // 2], -targets[B // 2:]])[None]
+    half = jnp.concatenate([targets[: B // 2], -targets[B // 2 :]])[None]
     assert not task.score(half, targets, mask)["success"][0]
     lenient = dataclasses.replace(task, success_accuracy=0.5)
     assert lenient.score(half, targets, mask)["success"][0]
@@ -251,8 +252,7 @@ def test_score(task, getkey):
 
 def test_fixed_point_inputs():
     np.testing.assert_array_equal(PerceptualDMConfig().fixed_point_inputs(), np.zeros((1, 1)))
-    np.testing.assert_array_equal(ContextDMConfig().fixed_point_inputs(),
-                                  [[0, 0, 1, 0], [0, 0, 0, 1]])
+    np.testing.assert_array_equal(ContextDMConfig().fixed_point_inputs(), [[0, 0, 1, 0], [0, 0, 0, 1]])
     np.testing.assert_array_equal(DelayedMatchConfig().fixed_point_inputs(), np.zeros((1, 2)))
     np.testing.assert_array_equal(ParametricWMConfig().fixed_point_inputs(), np.zeros((1, 1)))
     # The context fixed-point inputs are the inputs of the fixation epoch of each context.
@@ -305,8 +305,12 @@ def test_sample_argument_validation(task):
 
 @pytest.mark.parametrize(
     "task",
-    [PerceptualDMConfig(coherences=[0.3, 0.05], jitter=0), ContextDMConfig(test_seed=7),
-     DelayedMatchConfig(delay=11), ParametricWMConfig(frequencies=[8, 12.5, 30])],
+    [
+        PerceptualDMConfig(coherences=[0.3, 0.05], jitter=0),
+        ContextDMConfig(test_seed=7),
+        DelayedMatchConfig(delay=11),
+        ParametricWMConfig(frequencies=[8, 12.5, 30]),
+    ],
     ids=IDS,
 )
 def test_dict_round_trip(task):

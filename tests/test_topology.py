@@ -31,9 +31,17 @@ def bistable_network(scale=1.0):
     model = CTRNN(M, N, 3, key=jax.random.key(0), alpha=1.0)
     W_out = np.zeros((3, N))
     W_out[np.arange(3), np.arange(3)] = scale / H_STAR
-    return eqx.tree_at(lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out), model,
-                       (jnp.asarray(np.diag([*W_DIAG, 0.0]), jnp.float32), jnp.zeros((N, M)), jnp.zeros(N),
-                        jnp.asarray(W_out, jnp.float32), jnp.zeros(3)))
+    return eqx.tree_at(
+        lambda m: (m.W_rec, m.W_in, m.b, m.W_out, m.b_out),
+        model,
+        (
+            jnp.asarray(np.diag([*W_DIAG, 0.0]), jnp.float32),
+            jnp.zeros((N, M)),
+            jnp.zeros(N),
+            jnp.asarray(W_out, jnp.float32),
+            jnp.zeros(3),
+        ),
+    )
 
 
 def grid(levels):
@@ -125,6 +133,7 @@ def test_bad_arguments(complete):
 # ---------------------------------------------------------------------------------------------------
 # A trained flip-flop network (members 0 and 2 of the default run, tests/data): the 3×3×3 grid
 
+
 @pytest.fixture(scope="module")
 def trained():
     """A short search (256 candidates, one restart, no completion: the same compiled search as
@@ -133,10 +142,12 @@ def trained():
     from pathlib import Path
 
     from ctrnn_jax import analyze_fixed_points
+
     ens = load_npz(Path(__file__).parent / "data" / "flipflop_n64_k2.npz")
     # the search alone, without the Newton-only starts (which find every saddle here since #31)
-    fp, _, _ = analyze_fixed_points(ens, config=FixedPointConfig(n_candidates=256, restarts=1, complete=False,
-                                                                 newton_starts=0))
+    fp, _, _ = analyze_fixed_points(
+        ens, config=FixedPointConfig(n_candidates=256, restarts=1, complete=False, newton_starts=0)
+    )
     return ens, fp, complete_saddles(ens, np.zeros(3), fp, FixedPointConfig())
 
 

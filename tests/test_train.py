@@ -9,18 +9,26 @@ from ctrnn_jax import EnsembleConfig, EnsembleTrainer, FlipFlopConfig, NoProgres
 
 TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
 ENSEMBLE = EnsembleConfig(members=3, units=5, alpha=(1.0, 0.5, 0.25), gain=(1.0, 0.8, 1.2))
-TRAIN = TrainConfig(steps=6, batch_size=4, steps_per_call=2, learning_rate=(1e-2, 3e-3, 1e-3),
-                    clip_norm=(1.0, 0.05, 10.0), noise_std=(0.05, 0.1, 0.2))
+TRAIN = TrainConfig(
+    steps=6,
+    batch_size=4,
+    steps_per_call=2,
+    learning_rate=(1e-2, 3e-3, 1e-3),
+    clip_norm=(1.0, 0.05, 10.0),
+    noise_std=(0.05, 0.1, 0.2),
+)
 
 
 def member_config(ensemble, train, k):
     """Member `k`'s hyper-parameters as a one-member configuration."""
+
     def pick(value):
         return value[k] if isinstance(value, tuple) else value
 
     ensemble = dataclasses.replace(ensemble, members=1, alpha=pick(ensemble.alpha), gain=pick(ensemble.gain))
-    train = dataclasses.replace(train, learning_rate=pick(train.learning_rate), clip_norm=pick(train.clip_norm),
-                                noise_std=pick(train.noise_std))
+    train = dataclasses.replace(
+        train, learning_rate=pick(train.learning_rate), clip_norm=pick(train.clip_norm), noise_std=pick(train.noise_std)
+    )
     return ensemble, train
 
 
@@ -75,15 +83,19 @@ def test_nonfinite_member_freezes_without_touching_the_others(tree_allclose):
     assert not tree_allclose(select_members(states[step - 1], jnp.array([1])).model, blown_up.model)
     # members 0 and 2 are exactly those of a run without the bad member
     for k in (0, 2):
-        assert tree_allclose(select_members(final, jnp.array([k])), select_members(reference[-1], jnp.array([k])),
-                             exact=True)
+        assert tree_allclose(
+            select_members(final, jnp.array([k])), select_members(reference[-1], jnp.array([k])), exact=True
+        )
         np.testing.assert_array_equal(losses[:, k], reference_losses[:, k])
 
 
 def test_training_lowers_the_loss():
     task = FlipFlopConfig(length=60, first_onset=(1, 10), gaps=(10, 10), gap_jitter=5, width=3, delay=2)
-    trainer = EnsembleTrainer(EnsembleConfig(members=2, units=32, alpha=1.0),
-                              TrainConfig(steps=150, batch_size=16, steps_per_call=50, learning_rate=5e-3), task)
+    trainer = EnsembleTrainer(
+        EnsembleConfig(members=2, units=32, alpha=1.0),
+        TrainConfig(steps=150, batch_size=16, steps_per_call=50, learning_rate=5e-3),
+        task,
+    )
     state, losses = trainer.train(trainer.init(), progress=NoProgress())
     assert losses.shape == (150, 2) and int(state.step) == 150
     # about 10x in trials; ask for 4x
@@ -156,8 +168,9 @@ def test_trainer_rejects_mismatched_configs():
 
 def test_dataset_mode_visits_every_series_once_per_epoch():
     task = FlipFlopConfig(length=30, first_onset=(1, 5), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
-    trainer = EnsembleTrainer(EnsembleConfig(members=2, units=4), TrainConfig(steps=4, batch_size=4, dataset_size=16),
-                              task)
+    trainer = EnsembleTrainer(
+        EnsembleConfig(members=2, units=4), TrainConfig(steps=4, batch_size=4, dataset_size=16), task
+    )
     inputs, targets, mask = trainer.data()
     assert inputs.shape == (16, 30, 3) and targets.shape == (16, 30, 3) and np.all(np.asarray(mask) == 1)
     key = jax.random.key(0)

@@ -22,13 +22,16 @@ def test_the_criterion_is_the_threshold_less_the_margin():
             TrainConfig(stop_mse=0.02, stop_margin=bad)
 
 
-@pytest.mark.parametrize("argv, margin, criterion", [
-    ([], DEFAULT_STOP_MARGIN, 0.02 * (1 - DEFAULT_STOP_MARGIN)),  # the flip-flop's own criterion: with the margin
-    (["--stop-margin", "0.1"], 0.1, 0.018),
-    (["--stop-mse", "0.03"], 0.0, 0.03),  # a criterion of one's own is the criterion asked for
-    (["--stop-mse", "0.03", "--stop-margin", "0.5"], 0.5, 0.015),
-    (["--preset", "paper"], 0.0, None),  # no criterion at all
-])
+@pytest.mark.parametrize(
+    "argv, margin, criterion",
+    [
+        ([], DEFAULT_STOP_MARGIN, 0.02 * (1 - DEFAULT_STOP_MARGIN)),  # the flip-flop's own criterion: with the margin
+        (["--stop-margin", "0.1"], 0.1, 0.018),
+        (["--stop-mse", "0.03"], 0.0, 0.03),  # a criterion of one's own is the criterion asked for
+        (["--stop-mse", "0.03", "--stop-margin", "0.5"], 0.5, 0.015),
+        (["--preset", "paper"], 0.0, None),  # no criterion at all
+    ],
+)
 def test_command_line_margin(argv, margin, criterion):
     args = build_parser().parse_args(["train", *argv])
     config, _ = config_from_args(args)

@@ -32,8 +32,9 @@ def test_reported_loss_is_masked_mse_plus_penalties():
     task (where the mask matters) + rate L2 + weight L1 and L2 over the trained matrices."""
     task = PerceptualDMConfig()
     ens = EnsembleConfig(members=2, units=6, alpha=0.5, inputs=task.n_inputs, outputs=task.n_outputs)
-    train = TrainConfig(steps=1, batch_size=3, steps_per_call=1, rate_l2=0.3, weight_l1=0.02, weight_l2=0.05,
-                        fixed=("W_in",))
+    train = TrainConfig(
+        steps=1, batch_size=3, steps_per_call=1, rate_l2=0.3, weight_l1=0.02, weight_l2=0.05, fixed=("W_in",)
+    )
     trainer = EnsembleTrainer(ens, train, task, devices=jax.devices()[:1])
     state = trainer.init()
     _, losses = trainer.run_steps(state, 1)
@@ -43,8 +44,12 @@ def test_reported_loss_is_masked_mse_plus_penalties():
         m = jax.tree_util.tree_map(lambda a: a[k], state.model)
         hs = m.states(x)
         mats = [m.W_rec, m.W_out]  # W_in is fixed: not penalised
-        expected = (masked_mse(m.readout(hs), y, mask) + 0.3 * jnp.mean(hs**2)
-                    + 0.02 * sum(jnp.mean(jnp.abs(w)) for w in mats) + 0.05 * sum(jnp.mean(w**2) for w in mats))
+        expected = (
+            masked_mse(m.readout(hs), y, mask)
+            + 0.3 * jnp.mean(hs**2)
+            + 0.02 * sum(jnp.mean(jnp.abs(w)) for w in mats)
+            + 0.05 * sum(jnp.mean(w**2) for w in mats)
+        )
         np.testing.assert_allclose(float(losses[0, k]), float(expected), rtol=1e-5)
 
 
@@ -79,8 +84,7 @@ def test_trainer_takes_any_task_and_checks_its_sizes():
 
 def test_constraints_hold_after_training_steps():
     """Dale's law, sparse masks and no autapses, drawn from the config, enforced by the trainer."""
-    ens = EnsembleConfig(members=2, units=10, alpha=0.5, dale=True, rec_density=0.5, in_density=0.7,
-                         autapses=False)
+    ens = EnsembleConfig(members=2, units=10, alpha=0.5, dale=True, rec_density=0.5, in_density=0.7, autapses=False)
     trainer = EnsembleTrainer(ens, TrainConfig(steps=30, batch_size=4, steps_per_call=30, learning_rate=3e-2), FLIP)
     state0 = trainer.init()
     state, losses = trainer.run_steps(state0, 30)

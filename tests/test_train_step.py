@@ -29,8 +29,14 @@ from ctrnn_jax.training._train import _LegacyState, legacy_layouts, optimizer
 TASK = FlipFlopConfig(length=24, first_onset=(1, 3), gaps=(5, 5), gap_jitter=3, width=3, delay=2)
 ENSEMBLE = EnsembleConfig(members=4, units=6, alpha=(1.0, 0.5, 0.25, 0.5), gain=(1.0, 0.8, 1.2, 1.0))
 # per-member learning rates, clip norms and noise: the traced hyper-parameters of the chain
-TRAIN = TrainConfig(steps=4, batch_size=4, steps_per_call=2, learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
-                    clip_norm=(1.0, 0.05, 10.0, 0.5), noise_std=(0.05, 0.1, 0.2, 0.0))
+TRAIN = TrainConfig(
+    steps=4,
+    batch_size=4,
+    steps_per_call=2,
+    learning_rate=(1e-2, 3e-3, 1e-3, 2e-2),
+    clip_norm=(1.0, 0.05, 10.0, 0.5),
+    noise_std=(0.05, 0.1, 0.2, 0.0),
+)
 DATA = Path(__file__).parent / "data" / "run_before_21"
 
 
@@ -39,8 +45,9 @@ def leaves_equal(x, y) -> bool:
     return len(lx) == len(ly) and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(lx, ly))
 
 
-@pytest.mark.parametrize("train", [TRAIN, dataclasses.replace(TRAIN, dataset_size=16, noise_std=0.0)],
-                         ids=["fresh-trials", "data-set"])
+@pytest.mark.parametrize(
+    "train", [TRAIN, dataclasses.replace(TRAIN, dataset_size=16, noise_std=0.0)], ids=["fresh-trials", "data-set"]
+)
 def test_a_user_loop_over_step_reproduces_train_bit_for_bit(train):
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
     final, losses = trainer.train(trainer.init(), progress=NoProgress())
@@ -105,8 +112,16 @@ def test_compaction_computes_only_the_members_still_training():
     with a done member to the devices), the done members keep their weights bit for bit and have NaN
     losses, member 3 trains as when every member is computed (up to rounding), and its dead-start restart
     in the compacted chunk draws from its own key with its own `alpha` (0.5; row 0's is 1.0)."""
-    train = dataclasses.replace(TRAIN, steps=8, steps_per_call=2, stop_mse=1e-9, restart_after=4,
-                                restart_ratio=1e-6, max_restarts=1, noise_std=0.0)
+    train = dataclasses.replace(
+        TRAIN,
+        steps=8,
+        steps_per_call=2,
+        stop_mse=1e-9,
+        restart_after=4,
+        restart_ratio=1e-6,
+        max_restarts=1,
+        noise_std=0.0,
+    )
     sizes = []
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
     after = trainer._after_chunk
@@ -116,8 +131,10 @@ def test_compaction_computes_only_the_members_still_training():
     final, losses = trainer.train(start, until=4, progress=NoProgress())
     d = 1 if trainer.mesh is None else trainer.mesh.devices.size
     assert sizes == [d]  # one compiled chunk, of one member per device
-    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
-                        jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)))
+    assert leaves_equal(
+        jax.tree_util.tree_map(lambda a: a[:3], (final.model, final.opt_state)),
+        jax.tree_util.tree_map(lambda a: a[:3], (start.model, start.opt_state)),
+    )
     assert np.all(np.isnan(losses[:, :3])) and np.all(np.isfinite(losses[:, 3]))
     every = EnsembleTrainer(ENSEMBLE, dataclasses.replace(train, compact=False), TASK)
     ref, ref_losses = every.train(start, until=4, progress=NoProgress())
@@ -127,8 +144,9 @@ def test_compaction_computes_only_the_members_still_training():
     assert np.asarray(final.restarts).tolist() == [0, 0, 0, 1] == np.asarray(ref.restarts).tolist()
     drawn = fresh_members(ENSEMBLE, restart_key(train.seed, 3, 1)[None], members=jnp.asarray([3]))
     assert float(drawn.alpha[0]) == 0.5
-    assert leaves_equal(jax.tree_util.tree_map(lambda a: a[3], final.model),
-                        jax.tree_util.tree_map(lambda a: a[0], drawn))
+    assert leaves_equal(
+        jax.tree_util.tree_map(lambda a: a[3], final.model), jax.tree_util.tree_map(lambda a: a[0], drawn)
+    )
     assert leaves_equal(final.model, ref.model)
 
 
@@ -145,8 +163,7 @@ def test_a_dead_start_is_redrawn_from_its_member_and_restart_count():
     """With `restart_ratio` tiny every member counts as a dead start at the chunk that takes it past
     `restart_after`; its weights become those drawn from `restart_key`, its optimizer state (and so
     its learning-rate schedule) starts again, and `max_restarts` bounds the count."""
-    train = dataclasses.replace(TRAIN, steps=16, steps_per_call=2, restart_after=4, restart_ratio=1e-6,
-                                max_restarts=1)
+    train = dataclasses.replace(TRAIN, steps=16, steps_per_call=2, restart_after=4, restart_ratio=1e-6, max_restarts=1)
     trainer = EnsembleTrainer(ENSEMBLE, train, TASK)
     state = trainer.init()
     for _ in range(2):  # steps 0-4: the first chunk sets start_loss, the second crosses restart_after
@@ -233,7 +250,8 @@ def test_two_members_keep_the_run_key_whole_on_two_devices():
     assert state.key_data.sharding.is_fully_replicated
     assert not state.model.W_rec.sharding.is_fully_replicated  # the members are split
     key = step_key(state)
-    np.testing.assert_array_equal(jax.random.key_data(key),
-                                  jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(state.key_data), 0)))
+    np.testing.assert_array_equal(
+        jax.random.key_data(key), jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(state.key_data), 0))
+    )
     state, losses = trainer.run_steps(state, 2)
     assert losses.shape == (2, 2) and np.all(np.isfinite(losses))

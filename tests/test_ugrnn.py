@@ -59,8 +59,11 @@ def test_states_match_reference_equations():
         ref.append(h)
     ref = np.stack(ref)
     np.testing.assert_allclose(model.states(jnp.asarray(x, jnp.float32)), ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(model(jnp.asarray(x, jnp.float32)),
-                               ref @ np.asarray(model.W_out, np.float64).T + np.asarray(model.b_out), atol=1e-5)
+    np.testing.assert_allclose(
+        model(jnp.asarray(x, jnp.float32)),
+        ref @ np.asarray(model.W_out, np.float64).T + np.asarray(model.b_out),
+        atol=1e-5,
+    )
     s = jnp.asarray(ref[3], jnp.float32)
     np.testing.assert_allclose(model.step(s, jnp.asarray(x[4], jnp.float32)), ref[4], rtol=1e-5, atol=1e-5)
 

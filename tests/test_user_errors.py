@@ -24,25 +24,54 @@ from ctrnn_jax._cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 NPZ = ROOT / "tests" / "data" / "flipflop_n64_k2.npz"
-TINY = ["--members", "2", "--units", "5", "--steps", "4", "--steps-per-call", "2", "--batch", "4", "--length", "24",
-        "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2",
-        "--checkpoint-every", "2", "--progress", "none"]
-
-
+TINY = [
+    "--members",
+    "2",
+    "--units",
+    "5",
+    "--steps",
+    "4",
+    "--steps-per-call",
+    "2",
+    "--batch",
+    "4",
+    "--length",
+    "24",
+    "--first-onset",
+    "1,3",
+    "--gaps",
+    "5,5",
+    "--gap-jitter",
+    "3",
+    "--width",
+    "3",
+    "--delay",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--progress",
+    "none",
+]
 
 
 def run_cli(argv, *, env=None, preexec_fn=None, timeout=120):
     """`ctrnn-jax argv` as a subprocess; `(exit status, stderr lines)`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **(env or {})}
-    proc = subprocess.run([sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())",
-                           *map(str, argv)], capture_output=True, text=True, env=env, preexec_fn=preexec_fn,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from ctrnn_jax._cli import main; sys.exit(main())", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=preexec_fn,
+        timeout=timeout,
+    )
     return proc.returncode, proc.stderr.strip().splitlines()
 
 
 # ---------------------------------------------------------------------------------------------------
 # NaN and infinity: every float option of every command, refused at parsing
 # ---------------------------------------------------------------------------------------------------
+
 
 def _parses_floats(action) -> bool:
     """An option whose value is (or holds) a float: its `type` turns "0.5" into a float."""
@@ -70,10 +99,19 @@ FLOAT_OPTIONS = sorted(set(_float_options()))
 
 def test_the_walk_finds_the_float_options():
     found = set(FLOAT_OPTIONS)
-    for case in [("fixed-points", "--tol-q"), ("fixed-points", "--noise-std"), ("fixed-points", "--slow-tol"),
-                 ("fixed-points", "--marginal-tol"), ("fixed-points", "--dedup-tol"),
-                 ("fixed-points", "--state-space-fraction"), ("flipflop", "--fp-learning-rate"),
-                 ("evaluate", "--threshold"), ("train", "--threshold"), ("train", "--lr"), ("compare", "--tol-q")]:
+    for case in [
+        ("fixed-points", "--tol-q"),
+        ("fixed-points", "--noise-std"),
+        ("fixed-points", "--slow-tol"),
+        ("fixed-points", "--marginal-tol"),
+        ("fixed-points", "--dedup-tol"),
+        ("fixed-points", "--state-space-fraction"),
+        ("flipflop", "--fp-learning-rate"),
+        ("evaluate", "--threshold"),
+        ("train", "--threshold"),
+        ("train", "--lr"),
+        ("compare", "--tol-q"),
+    ]:
         assert case in found, case
     assert len(found) > 40
 
@@ -95,14 +133,18 @@ def _task_float_fields():
     import dataclasses
 
     from ctrnn_jax.tasks._tasks import TASKS
+
     for name, cls in TASKS.items():
         if name == "neurogym":
             continue
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             kind = hints[f.name]
-            if kind is float or float in typing.get_args(kind) or (typing.get_origin(kind) is tuple
-                                                                  and float in typing.get_args(kind)):
+            if (
+                kind is float
+                or float in typing.get_args(kind)
+                or (typing.get_origin(kind) is tuple and float in typing.get_args(kind))
+            ):
                 yield name, f.name
 
 
@@ -116,6 +158,7 @@ def test_every_float_task_option_refuses_nan(task, field, tmp_path, capsys):
 @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999", "[1.0, NaN]", "{'stimulus': 1e999}"])
 def test_a_neurogym_option_refuses_nan_and_infinity(text):
     from ctrnn_jax.tasks._neurogym import neurogym_task
+
     with pytest.raises(ValueError, match="finite"):
         neurogym_task("neurogym:GoNogo-v0", [f"timing={text}"])
     with pytest.raises(ValueError, match="finite"):
@@ -125,12 +168,15 @@ def test_a_neurogym_option_refuses_nan_and_infinity(text):
 def test_the_library_refuses_nan_with_a_value_error():
     """NaN is a real number: a ValueError naming the range (the command line's one line), not a TypeError."""
     from ctrnn_jax import FixedPointConfig
+
     with pytest.raises(ValueError, match="tol_q"):
         FixedPointConfig(tol_q=math.nan)
 
 
-@pytest.mark.parametrize("content", ["{", "[]", '{"mse": [0.1, 0.2]}', '{"success": "yes"}',
-                                     '{"success": [true, {"a": 1}]}', '{"success": null}'])
+@pytest.mark.parametrize(
+    "content",
+    ["{", "[]", '{"mse": [0.1, 0.2]}', '{"success": "yes"}', '{"success": [true, {"a": 1}]}', '{"success": null}'],
+)
 def test_compare_names_a_corrupt_eval_json(content, tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
@@ -145,13 +191,16 @@ def test_compare_names_a_corrupt_eval_json(content, tmp_path, capsys):
 # A full disk: one line naming the folder and the space needed; the previous files intact
 # ---------------------------------------------------------------------------------------------------
 
+
 def _file_size_limit(limit: int):
     """A `preexec_fn`: files of this process may not grow beyond `limit` bytes (`ulimit -f`). SIGXFSZ is
     left at its default (it kills the process): the command line itself ignores it, so that the write
     fails with EFBIG, which it reports like a full disk (ENOSPC)."""
+
     def set_limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return set_limit
 
 
@@ -167,12 +216,14 @@ def _no_space_line(err) -> str:
 @pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 def test_a_full_disk_during_training_is_one_line_and_keeps_the_checkpoint(tmp_path):
     import hashlib
+
     run = tmp_path / "run"
     shutil.copytree(ROOT / "tests" / "data" / "run_before_21", run)
     checkpoint = hashlib.md5((run / "checkpoint.eqx").read_bytes()).hexdigest()
     # config.json and metrics.csv fit; the new checkpoint (about 6 kB) does not
-    code, err = run_cli(["train", "--resume", run, "--steps", "8", "--progress", "none"],
-                        preexec_fn=_file_size_limit(3000))
+    code, err = run_cli(
+        ["train", "--resume", run, "--steps", "8", "--progress", "none"], preexec_fn=_file_size_limit(3000)
+    )
     line = _no_space_line(err)
     assert code == 2, err
     assert str(run) in line and "checkpoint.eqx" in line and "ulimit -f" in line and "kB" in line
@@ -220,12 +271,19 @@ def test_no_space_from_a_write_outside_atomic_write_is_one_line(capsys):
 # Environment misconfiguration: one line, exit 2
 # ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("env, names", [
-    pytest.param({"JAX_PLATFORMS": "cuda"}, ["JAX_PLATFORMS=cuda"],
-                 marks=pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU may be here")),
-    ({"JAX_PLATFORMS": "no_such_platform"}, ["JAX_PLATFORMS=no_such_platform"]),
-    ({"JAX_NUM_CPU_DEVICES": "0"}, ["JAX_NUM_CPU_DEVICES=0"]),
-])
+
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        pytest.param(
+            {"JAX_PLATFORMS": "cuda"},
+            ["JAX_PLATFORMS=cuda"],
+            marks=pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a GPU may be here"),
+        ),
+        ({"JAX_PLATFORMS": "no_such_platform"}, ["JAX_PLATFORMS=no_such_platform"]),
+        ({"JAX_NUM_CPU_DEVICES": "0"}, ["JAX_NUM_CPU_DEVICES=0"]),
+    ],
+)
 def test_a_misconfigured_jax_is_one_line(env, names):
     code, err = run_cli(["evaluate", NPZ], env=env)
     assert code == 2 and len(err) == 1, err
@@ -236,13 +294,18 @@ def test_a_misconfigured_jax_is_one_line(env, names):
 # Limits before work: candidates, trials and --unroll bounded by an estimate, with it in the message
 # ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [
-    ["fixed-points", NPZ, "--candidates", "1000000000"],
-    ["fixed-points", NPZ, "--n-trials", "1000000000"],
-    ["fixed-points", NPZ, "--task", "flipflop", "--n-trials", "1000000000"],
-])
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fixed-points", NPZ, "--candidates", "1000000000"],
+        ["fixed-points", NPZ, "--n-trials", "1000000000"],
+        ["fixed-points", NPZ, "--task", "flipflop", "--n-trials", "1000000000"],
+    ],
+)
 def test_a_fixed_point_search_too_big_for_memory_is_refused_before_work(argv, tmp_path, capsys):
     import time
+
     t0 = time.perf_counter()
     line = fails([*argv, "--out", tmp_path / "fp.npz"], capsys)
     assert time.perf_counter() - t0 < 20  # no candidate was made: was 59 s and a 44.7 GiB allocation
@@ -260,6 +323,7 @@ def test_a_comparison_too_big_for_memory_is_refused_before_work(tmp_path, capsys
     import equinox as eqx
 
     from ctrnn_jax import load_npz, save_npz
+
     ensemble = load_npz(NPZ)
     other = tmp_path / "other.npz"
     save_npz(eqx.tree_at(lambda e: e.W_rec, ensemble, ensemble.W_rec * 0.5), other)  # another network
@@ -278,12 +342,21 @@ def test_unroll_is_bounded(tmp_path, capsys):
 # A Keras file whose JSON config is corrupt: the error names the config
 # ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("config", ["{not json", "[]", '{"class_name": "Sequential", "config": {"layers": [1]}}',
-                                    '{"class_name": "Sequential", "config": {"layers": [{"config": 3}]}}'])
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "{not json",
+        "[]",
+        '{"class_name": "Sequential", "config": {"layers": [1]}}',
+        '{"class_name": "Sequential", "config": {"layers": [{"config": 3}]}}',
+    ],
+)
 @pytest.mark.parametrize("kind", ["h5", "keras"])
 def test_a_keras_file_with_a_corrupt_config_names_it(kind, config, tmp_path, capsys):
     import io
     import zipfile
+
     h5py = pytest.importorskip("h5py")
     path = tmp_path / f"model.{kind}"
     if kind == "h5":  # Keras 2 / legacy: the architecture in the `model_config` attribute
@@ -304,6 +377,7 @@ def test_a_keras_file_with_a_corrupt_config_names_it(kind, config, tmp_path, cap
 # ---------------------------------------------------------------------------------------------------
 # --threshold where it means nothing: no task (a bare npz analysed without one), and train --resume
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_threshold_without_a_task_is_refused(tmp_path, capsys):
     line = fails(["evaluate", ROOT / "tests" / "data" / "flipflop4_n64_k2.npz", "--threshold", "0.1"], capsys)

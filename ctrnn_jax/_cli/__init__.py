@@ -53,5 +53,15 @@ def main(argv=None) -> int:
     return run_command(args)
 
 
-__all__ = ["main", "build_parser", "use_cpu_cores", "config_from_args", "add_config_options", "TASK_NAMES",
-           "PRESETS", "ConfigOptions", "field_help", "parse_fields"]
+__all__ = [
+    "main",
+    "build_parser",
+    "use_cpu_cores",
+    "config_from_args",
+    "add_config_options",
+    "TASK_NAMES",
+    "PRESETS",
+    "ConfigOptions",
+    "field_help",
+    "parse_fields",
+]

@@ -36,6 +36,7 @@ def check_devices(prog: str) -> None:
     instead of JAX's traceback (a bare AssertionError, a RuntimeError) at the first array. After
     `jax.distributed.initialize`, which needs the backend not started."""
     import jax
+
     try:
         jax.devices()
     except (RuntimeError, AssertionError) as e:  # the backend's own start; nothing of ours has run
@@ -44,36 +45,59 @@ def check_devices(prog: str) -> None:
         count = os.environ.get("JAX_NUM_CPU_DEVICES", "1").strip()
         if not (count.isdigit() and int(count) >= 1):
             reason = f"JAX_NUM_CPU_DEVICES must be a whole number >= 1, got {count!r}"
-        usage_error(prog, f"JAX could not start its devices ({', '.join(settings) or 'default settings'}): {reason}; "
-                          "fix or unset these environment variables (JAX_PLATFORMS=cpu runs on the CPU)")
+        usage_error(
+            prog,
+            f"JAX could not start its devices ({', '.join(settings) or 'default settings'}): {reason}; "
+            "fix or unset these environment variables (JAX_PLATFORMS=cpu runs on the CPU)",
+        )
 
 
 def add_options(p) -> None:
     g = p.add_argument_group("many processes (jax.distributed; see docs/distributed.md)")
-    g.add_argument("--distributed", action="store_true",
-                   help="join a distributed run, the cluster detected by JAX (SLURM, Open MPI, TPU pods, ...)")
+    g.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a distributed run, the cluster detected by JAX (SLURM, Open MPI, TPU pods, ...)",
+    )
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address (sets it by hand)")
     g.add_argument("--num-processes", type=int, default=None, metavar="P", help="number of processes")
     g.add_argument("--process-id", type=int, default=None, metavar="I", help="this process's index, 0..P-1")
-    g.add_argument("--dist-timeout", type=int, default=300, metavar="SECONDS",
-                   help="every process must have joined within this time, else all end with an error (default: 300)")
-    g.add_argument("--heartbeat-timeout", type=int, default=100, metavar="SECONDS",
-                   help="a process silent this long is declared dead and the others end (default: 100)")
+    g.add_argument(
+        "--dist-timeout",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="every process must have joined within this time, else all end with an error (default: 300)",
+    )
+    g.add_argument(
+        "--heartbeat-timeout",
+        type=int,
+        default=100,
+        metavar="SECONDS",
+        help="a process silent this long is declared dead and the others end (default: 100)",
+    )
 
 
 def start(args) -> bool:
     """Join the distributed run asked for by `--distributed` or `--coordinator/--num-processes/--process-id`
     (with gloo collectives for CPUs); False when none was asked for. Only process 0 prints to stdout."""
-    manual = (getattr(args, "coordinator", None), getattr(args, "num_processes", None),
-              getattr(args, "process_id", None))
+    manual = (
+        getattr(args, "coordinator", None),
+        getattr(args, "num_processes", None),
+        getattr(args, "process_id", None),
+    )
     if not getattr(args, "distributed", False) and all(v is None for v in manual):
         return False
     from ..training._distributed import DistributedError, init_distributed, is_main_process
+
     try:
         init_distributed(*manual, timeout=args.dist_timeout, heartbeat_timeout=args.heartbeat_timeout)
     except (ValueError, TypeError, RuntimeError) as e:
-        hint = "" if any(v is not None for v in manual) else \
-            " (no cluster detected: give --coordinator HOST:PORT --num-processes P --process-id I)"
+        hint = (
+            ""
+            if any(v is not None for v in manual)
+            else " (no cluster detected: give --coordinator HOST:PORT --num-processes P --process-id I)"
+        )
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if isinstance(e, DistributedError):  # every process knows: end now, skipping JAX's shutdown barrier
             sys.stderr.write(f"{args.prog}: error: {message}\n")
@@ -91,15 +115,19 @@ def run(command, heartbeat_timeout: int = 100) -> int:
     died) ends this process at once with one line, without waiting at JAX's shutdown barrier; so does
     another process's death noticed between collectives (`PeerWatch`, within half the heartbeat timeout)."""
     from ..training._distributed import PeerWatch
+
     watch = PeerWatch(stale=max(2.0, heartbeat_timeout / 2))
     try:
         return command()
     except Exception as e:  # noqa: BLE001 - any failure ends the process with one line
         import jax
+
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         sys.stdout.flush()
-        sys.stderr.write(f"ctrnn-jax: error: process {jax.process_index()}: the distributed run failed "
-                         f"({type(e).__name__}: {message}); files already written are intact\n")
+        sys.stderr.write(
+            f"ctrnn-jax: error: process {jax.process_index()}: the distributed run failed "
+            f"({type(e).__name__}: {message}); files already written are intact\n"
+        )
         sys.stderr.flush()
         os._exit(1)
     finally:

@@ -31,8 +31,10 @@ def no_space(error: OSError) -> str:
     """A write outside `atomic_write` (an append, a folder) that found no room, in one line."""
     where = f" writing {error.filename}" if error.filename else ""
     limit = " (the file size limit, ulimit -f)" if error.errno == errno.EFBIG else ""
-    return (f"{error.strerror}{limit}{where}; the files written before are intact. Free some space (or raise "
-            "the limit) and run the command again.")
+    return (
+        f"{error.strerror}{limit}{where}; the files written before are intact. Free some space (or raise "
+        "the limit) and run the command again."
+    )
 
 
 def installs_an_extra(error: ImportError) -> bool:
@@ -58,6 +60,7 @@ def _stop_signals():
     one line and exit status 128 + signal, not a silent death (`train` takes them at the end of a chunk and
     checkpoints it). Outside the main thread, nothing changes."""
     import threading
+
     wanted = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -60,7 +60,7 @@ def parse_fields(doc: str | None) -> dict[str, str]:
         return {}
     fields: dict[str, list[str]] = {}
     name = None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             continue
         bullet = _BULLET.fullmatch(line.rstrip())
@@ -87,10 +87,15 @@ def field_help(cls: type) -> dict[str, str]:
     missing = [n for n in names if n not in docs]
     unknown = sorted(set(docs) - set(names))
     if missing or unknown:
-        raise TypeError(f"{cls.__name__}'s docstring must document every field in its {_HEADER} section "
-                        f"(``- `name`: text.``): " + "; ".join(
-                            ([f"no bullet for {', '.join(missing)}"] if missing else [])
-                            + ([f"bullets for no field: {', '.join(unknown)}"] if unknown else [])) + ".")
+        raise TypeError(
+            f"{cls.__name__}'s docstring must document every field in its {_HEADER} section "
+            f"(``- `name`: text.``): "
+            + "; ".join(
+                ([f"no bullet for {', '.join(missing)}"] if missing else [])
+                + ([f"bullets for no field: {', '.join(unknown)}"] if unknown else [])
+            )
+            + "."
+        )
     return {n: docs[n] for n in names}
 
 
@@ -166,11 +171,13 @@ def invalid_value(kind, text: str) -> str:
 
 def _converter(kind):
     """An argparse `type=`: the parsed value, or a usage error that shows the expected form (`invalid_value`)."""
+
     def convert(text: str):
         try:
             return parse_value(kind, text)
         except ValueError:
             raise argparse.ArgumentTypeError(invalid_value(kind, text)) from None
+
     return convert
 
 
@@ -184,8 +191,10 @@ def _name_or_import_string(choices: tuple[str, ...]):
     def convert(text: str) -> str:
         if text in choices or is_import_string(text):
             return text
-        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(choices)}, or give the "
-                                         "import string module:QualName of a class of your own)")
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(choices)}, or give the "
+            "import string module:QualName of a class of your own)"
+        )
 
     return convert
 
@@ -242,14 +251,21 @@ class ConfigOptions:
             default = self.shown_defaults.get(f.name, format_value(self.defaults.get(f.name, f.default)))
             help_ = f"{_help_text(docs[f.name])} (default: {default})"
             names = self.option_strings(f.name)
-            common: dict[str, typing.Any] = {"dest": f"{self.dest}.{f.name}", "default": argparse.SUPPRESS,
-                                             "help": help_}
+            common: dict[str, typing.Any] = {
+                "dest": f"{self.dest}.{f.name}",
+                "default": argparse.SUPPRESS,
+                "help": help_,
+            }
             if kind is bool:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
             elif (self.cls, f.name) in OPEN_CHOICES:
                 choices = OPEN_CHOICES[(self.cls, f.name)]
-                group.add_argument(*names, type=_name_or_import_string(choices),
-                                   metavar="{" + ",".join(choices) + ",module:QualName}", **common)
+                group.add_argument(
+                    *names,
+                    type=_name_or_import_string(choices),
+                    metavar="{" + ",".join(choices) + ",module:QualName}",
+                    **common,
+                )
             elif (self.cls, f.name) in CHOICES:
                 group.add_argument(*names, choices=CHOICES[(self.cls, f.name)], **common)
             else:
@@ -259,8 +275,11 @@ class ConfigOptions:
     def explicit(self, args: argparse.Namespace) -> dict:
         """The fields given on the command line, `{field: value}` (typed)."""
         given = vars(args)
-        return {f.name: given[f"{self.dest}.{f.name}"] for f in dataclasses.fields(self.cls)
-                if f"{self.dest}.{f.name}" in given}
+        return {
+            f.name: given[f"{self.dest}.{f.name}"]
+            for f in dataclasses.fields(self.cls)
+            if f"{self.dest}.{f.name}" in given
+        }
 
     def build(self, args: argparse.Namespace):
         """The config: the dataclass defaults < this command's `defaults` < the explicit options."""

@@ -25,6 +25,7 @@ def task_names() -> tuple[str, ...]:
 def entry_point_names() -> set[str]:
     """The task names packages register in the entry-point group `ctrnn_jax.tasks`."""
     from importlib.metadata import entry_points
+
     return {ep.name for ep in entry_points(group=ENTRY_POINTS)}
 
 
@@ -48,19 +49,32 @@ class TaskChoices(tuple):
 
 def add_task_option(group, *, default, help_: str) -> None:
     """`--task NAME`, its choices listed by `--help`."""
-    group.add_argument("--task", default=default, choices=TaskChoices(), metavar="TASK",
-                       help=help_ + f"; one of {', '.join(task_names())}, or your own task class as module:QualName "
-                                    "(importable: installed or on PYTHONPATH)")
+    group.add_argument(
+        "--task",
+        default=default,
+        choices=TaskChoices(),
+        metavar="TASK",
+        help=help_ + f"; one of {', '.join(task_names())}, or your own task class as module:QualName "
+        "(importable: installed or on PYTHONPATH)",
+    )
 
 
 def add_bare_task_options(parser) -> None:
     """`--task`/`--task-opt` of a command that reads an ensemble: for a bare ensemble.npz only."""
     g = parser.add_argument_group("task of a bare ensemble.npz (a run folder's task is in its config.json)")
-    add_task_option(g, default=None,
-                    help_="the task; flipflop takes n_bits = M = O (default: the 3-bit flip-flop when M = O = 3, "
-                          "otherwise no task: fixed points at --input)")
-    g.add_argument("--task-opt", action="append", default=[], metavar="FIELD=VALUE",
-                   help="a field of that task's config, e.g. --task-opt length=500 (repeatable)")
+    add_task_option(
+        g,
+        default=None,
+        help_="the task; flipflop takes n_bits = M = O (default: the 3-bit flip-flop when M = O = 3, "
+        "otherwise no task: fixed points at --input)",
+    )
+    g.add_argument(
+        "--task-opt",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a field of that task's config, e.g. --task-opt length=500 (repeatable)",
+    )
 
 
 def make_task(name: str, task_opts, given: dict | None = None, flags: dict | None = None, *, sizes=None):
@@ -70,25 +84,34 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
     sets (the flip-flop's `n_bits`) unless given."""
     from ..tasks._tasks import make_task as make
     from ..tasks._tasks import task_class
+
     given, flags = dict(given or {}), flags or {}
     if name.partition(":")[0] == NEUROGYM:  # neurogym:ENV_ID; --task-opt KEY=VALUE for the environment
         from ..tasks._neurogym import neurogym_task
+
         if given:
-            raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
-                             "use --task-opt KEY=VALUE")
+            raise ValueError(
+                f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
+                "use --task-opt KEY=VALUE"
+            )
         return neurogym_task(name, list(task_opts))
     cls: typing.Any = task_class(name)  # a dataclass (checked below) with `for_sizes`
     if not issubclass(cls, FlipFlopConfig) and given:  # the flip-flop options are FlipFlopConfig's fields
-        raise ValueError(f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
-                         "use --task-opt FIELD=VALUE")
+        raise ValueError(
+            f"{', '.join(flags.get(k, k) for k in given)}: flip-flop options, but --task is {name}; "
+            "use --task-opt FIELD=VALUE"
+        )
     if not dataclasses.is_dataclass(cls) and task_opts:
         raise ValueError(f"--task-opt: the {name} task is not a dataclass; it takes no FIELD=VALUE options")
     hints = typing.get_type_hints(cls)
     fields = dict(given)
     if sizes is not None:  # what the sizes set, e.g. the flip-flop's n_bits = M
         base, default = cls.for_sizes(*sizes), cls()
-        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)
-                  if getattr(base, f.name) != getattr(default, f.name)} | fields
+        fields = {
+            f.name: getattr(base, f.name)
+            for f in dataclasses.fields(cls)
+            if getattr(base, f.name) != getattr(default, f.name)
+        } | fields
     for opt in task_opts:
         field, sep, text = opt.partition("=")
         field = field.strip()
@@ -100,8 +123,9 @@ def make_task(name: str, task_opts, given: dict | None = None, flags: dict | Non
         except ValueError:
             raise ValueError(f"--task-opt {field}: {invalid_value(hints[field], text)}") from None
         if field in given and given[field] != value:
-            raise ValueError(f"{flags.get(field, field)} {format_value(given[field])} and --task-opt {opt} disagree; "
-                             "give one")
+            raise ValueError(
+                f"{flags.get(field, field)} {format_value(given[field])} and --task-opt {opt} disagree; give one"
+            )
         fields[field] = value
     return make(name, **fields)
 
@@ -111,11 +135,15 @@ def task_for(args, ensemble, config):
     `--task-opt`s (the flip-flop's `n_bits` defaults to M), else what the sizes say (`task_for_ensemble`:
     the 3-bit flip-flop when M = O = 3, otherwise None: no task)."""
     from ..io._run import task_for_ensemble
+
     if config is not None:
         from ..tasks._tasks import task_spec
+
         if (args.task is not None and args.task not in (config.task.name, task_spec(config.task))) or args.task_opt:
-            raise ValueError(f"--task/--task-opt are for a bare ensemble.npz; {args.path} is a run folder of the "
-                             f"{config.task.name} task (its config.json)")
+            raise ValueError(
+                f"--task/--task-opt are for a bare ensemble.npz; {args.path} is a run folder of the "
+                f"{config.task.name} task (its config.json)"
+            )
         return config.task
     if args.task is None:
         if args.task_opt:

@@ -32,8 +32,10 @@ def _check_metrics(metrics: object, name: str = "metrics") -> dict:
     mse = np.asarray(metrics["mse"], np.float64).reshape(-1)
     success = np.asarray(metrics["success"], bool).reshape(-1)
     if mse.shape != success.shape or mse.size == 0:
-        raise ValueError(f"`{name}['mse']` and `{name}['success']` must be non-empty (K,) arrays of the same "
-                         f"shape, got {mse.shape} and {success.shape}.")
+        raise ValueError(
+            f"`{name}['mse']` and `{name}['success']` must be non-empty (K,) arrays of the same "
+            f"shape, got {mse.shape} and {success.shape}."
+        )
     return {"mse": mse, "success": success}
 
 
@@ -232,17 +234,19 @@ def pairwise_procrustes(point_sets: list, *, activity: list | np.ndarray | None 
         raise ValueError(f"`point_sets` must be a non-empty list of (P, N_k) arrays, got {type(point_sets).__name__}.")
     sets = [np.asarray(p, np.float64) for p in point_sets]
     if any(p.ndim != 2 for p in sets) or len({p.shape[0] for p in sets}) != 1 or sets[0].shape[0] < 2:
-        raise ValueError(f"`point_sets` must be (P, N_k) arrays with the same P >= 2, got shapes "
-                         f"{[p.shape for p in sets]}.")
+        raise ValueError(
+            f"`point_sets` must be (P, N_k) arrays with the same P >= 2, got shapes {[p.shape for p in sets]}."
+        )
     k = len(sets)
     if activity is not None:
         if isinstance(activity, np.ndarray) or isinstance(activity, jax.Array):
             activity = list(np.asarray(activity))
         acts = [np.asarray(a, np.float64) for a in activity]
-        if len(acts) != k or any(a.ndim != 2 or a.shape[1] != p.shape[1] or a.shape[0] < 2
-                                 for a, p in zip(acts, sets)):
-            raise ValueError(f"`activity` must be {k} arrays (T_k, N_k) matching `point_sets`' N_k, got shapes "
-                             f"{[a.shape for a in acts]}.")
+        if len(acts) != k or any(a.ndim != 2 or a.shape[1] != p.shape[1] or a.shape[0] < 2 for a, p in zip(acts, sets)):
+            raise ValueError(
+                f"`activity` must be {k} arrays (T_k, N_k) matching `point_sets`' N_k, got shapes "
+                f"{[a.shape for a in acts]}."
+            )
     projected: list[np.ndarray | None] = []
     for i, p in enumerate(sets):
         if not np.all(np.isfinite(p)):
@@ -339,7 +343,7 @@ def _svcca_basis(x: np.ndarray, k: int | None, variance: float) -> np.ndarray:
     rank = int(np.sum(s > s[0] * max(x.shape) * np.finfo(np.float64).eps))
     if k is None:
         k = int(np.searchsorted(np.cumsum(s2) / s2.sum(), variance) + 1)
-    return u[:, :min(k, rank)]
+    return u[:, : min(k, rank)]
 
 
 def svcca_distance(x, y, *, k: int | None = None, variance: float = 0.99) -> float:
@@ -440,10 +444,16 @@ def compare_realizations(
     inputs, targets = np.asarray(inputs, np.float32), np.asarray(targets, np.float64)
     k, n = ensemble.W_out.shape[0], ensemble.W_out.shape[-1]
     m, o = ensemble.W_in.shape[-1], ensemble.W_out.shape[-2]
-    if inputs.ndim != 3 or targets.ndim != 3 or inputs.shape[:2] != targets.shape[:2] or inputs.shape[2] != m \
-            or targets.shape[2] != o:
-        raise ValueError(f"`inputs` and `targets` must be (B, T, {m}) and (B, T, {o}), got {inputs.shape} and "
-                         f"{targets.shape}.")
+    if (
+        inputs.ndim != 3
+        or targets.ndim != 3
+        or inputs.shape[:2] != targets.shape[:2]
+        or inputs.shape[2] != m
+        or targets.shape[2] != o
+    ):
+        raise ValueError(
+            f"`inputs` and `targets` must be (B, T, {m}) and (B, T, {o}), got {inputs.shape} and {targets.shape}."
+        )
     states = np.asarray(ensemble_states(ensemble, inputs), np.float64).reshape(k, -1, n)  # (K, B*T, N)
     if fixed_points is not None:
         if not isinstance(fixed_points, FixedPoints):
@@ -453,8 +463,9 @@ def compare_realizations(
         corners = _corners(o)
         flat_targets = targets.reshape(-1, o)
         masks = [np.all(flat_targets == c, axis=1) for c in corners]
-        points = [np.stack([s[mask].mean(axis=0) if mask.any() else np.full(n, np.nan) for mask in masks])
-                  for s in states]
+        points = [
+            np.stack([s[mask].mean(axis=0) if mask.any() else np.full(n, np.nan) for mask in masks]) for s in states
+        ]
         source = "activity"
     return {
         "procrustes": pairwise_procrustes(points, activity=states, d=d),

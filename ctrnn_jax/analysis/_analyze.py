@@ -43,10 +43,13 @@ def _hidden_points(fp: FixedPoints, n: int) -> FixedPoints:
     the hidden activity."""
     if fp.points.shape[1] == n:
         return fp
-    return dataclasses.replace(fp, points=fp.points[:, :n],
-                               eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :],
-                               left_eigvecs=None if fp.left_eigvecs is None else fp.left_eigvecs[:, :, :n],
-                               input_jacobians=None if fp.input_jacobians is None else fp.input_jacobians[:, :n])
+    return dataclasses.replace(
+        fp,
+        points=fp.points[:, :n],
+        eigvecs=None if fp.eigvecs is None else fp.eigvecs[:, :n, :],
+        left_eigvecs=None if fp.left_eigvecs is None else fp.left_eigvecs[:, :, :n],
+        input_jacobians=None if fp.input_jacobians is None else fp.input_jacobians[:, :n],
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -136,8 +139,9 @@ class Analysis:
                 tag = "" if len(self.fixed_points) == 1 else f" @{i}"
                 row["fixed points" + tag] = c["points"]
                 row["stable" + tag] = c["stable"]
-                row["saddles by index" + tag] = "/".join(str(c["saddles"].get(j, 0))
-                                                         for j in range(1, max(c["saddles"], default=0) + 1)) or "–"
+                row["saddles by index" + tag] = (
+                    "/".join(str(c["saddles"].get(j, 0)) for j in range(1, max(c["saddles"], default=0) + 1)) or "–"
+                )
                 row["slow" + tag] = c["slow"]
                 if self.memory is not None:
                     row["memory states by mechanism" + tag] = _mechanisms(self.memory[i].counts(k))
@@ -172,13 +176,18 @@ class Analysis:
 
     def __repr__(self) -> str:
         task = "no task" if self.task is None else self.task.name
-        return text_table(f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
-                          + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
-                          + f"; best member {self.best}", *self._cells())
+        return text_table(
+            f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
+            + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
+            + f"; best member {self.best}",
+            *self._cells(),
+        )
 
     def _repr_html_(self) -> str:
-        return html_table(f"<b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member "
-                          f"{self.best}", *self._cells())
+        return html_table(
+            f"<b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member {self.best}",
+            *self._cells(),
+        )
 
     # ------------------------------------------------------------------------------------------------
     # figures
@@ -197,6 +206,7 @@ class Analysis:
         )
         from ._plot_network import plot_connectivity, plot_eigenvalues, plot_fixed_point_spectra, plot_spectra_grid
         from ._plot_task import plot_probe_state_space, plot_task_state_space, plot_task_trials
+
         ens, task, best = self.ensemble, self.task, self.best
         n = ens.n_units
         figs = {}
@@ -222,17 +232,19 @@ class Analysis:
             title = f"member {best}, fixed points at input {at}"
             if memory and i == 0:
                 figs["test_set"] = plot_test_set(inputs[0], outputs[best][0], targets[0])
-                figs["state_space"] = plot_state_space(states[best][0], targets[0], fixed_points=mine,
-                                                       W_out=np.asarray(get_member(ens, best).W_out))
+                figs["state_space"] = plot_state_space(
+                    states[best][0], targets[0], fixed_points=mine, W_out=np.asarray(get_member(ens, best).W_out)
+                )
             elif task is not None:
                 labels, names = task.trial_groups(targets, mask)
-                figs[f"state_space{tag}"] = plot_task_state_space(states[best], labels, group_names=names,
-                                                                  fixed_points=mine,
-                                                                  title=title)
+                figs[f"state_space{tag}"] = plot_task_state_space(
+                    states[best], labels, group_names=names, fixed_points=mine, title=title
+                )
             else:
                 trials = probe_trials(fp.inputs[best], key=_probe_key(self.seed, i), batch=32)
-                figs[f"state_space{tag}"] = plot_probe_state_space(np.asarray(ensemble_states(ens, trials))[best],
-                                                                   fixed_points=mine, title=title)
+                figs[f"state_space{tag}"] = plot_probe_state_space(
+                    np.asarray(ensemble_states(ens, trials))[best], fixed_points=mine, title=title
+                )
             figs[f"fixed_point_spectra{tag}"] = plot_fixed_point_spectra(fp.select(best))
         if task is not None and not memory:
             order = _spread_trials(task.trial_groups(targets, mask)[0])
@@ -240,9 +252,11 @@ class Analysis:
         if memory:
             ranked = self._ranking()[: min(4, self.n_members)]
             fp0 = self.fixed_points[0]
-            figs["realizations"] = plot_realizations([states[k][0] for k in ranked], targets[0],
-                                                     fixed_points_list=[_hidden_points(fp0.select(k), n)
-                                                                        for k in ranked])
+            figs["realizations"] = plot_realizations(
+                [states[k][0] for k in ranked],
+                targets[0],
+                fixed_points_list=[_hidden_points(fp0.select(k), n) for k in ranked],
+            )
         if self.losses is not None:
             figs["training_curves"] = plot_training_curves(self.losses, steps=np.arange(1, len(self.losses) + 1))
         if memory:
@@ -250,16 +264,19 @@ class Analysis:
             disparity = np.asarray([d["cube_disparity"] for d in self.memory_states], float)
             n_stable = np.asarray([d["n_stable"] for d in self.memory_states])
             outside = self.W_rec_outside if self.W_rec_outside is not None else np.full(self.n_members, np.nan)
-            figs["ensemble_overview"] = plot_ensemble_overview(np.asarray(self.evaluation["mse"]), n_stable,
-                                                               disparity, outside, threshold=self.threshold)
+            figs["ensemble_overview"] = plot_ensemble_overview(
+                np.asarray(self.evaluation["mse"]), n_stable, disparity, outside, threshold=self.threshold
+            )
         if self.memory_check is not None and self.memory_check.lifetime is not None:
             from ._plot_memory import plot_memory_lifetimes
+
             figs["memory_lifetimes"] = plot_memory_lifetimes(self.memory_check)
         if self.robustness is not None:
             figs["robustness"] = plot_robustness(self.robustness)
         if self.realizations is not None:
-            figs["realization_similarity"] = plot_similarity_matrices(self.realizations["procrustes"],
-                                                                      self.realizations["cka"])
+            figs["realization_similarity"] = plot_similarity_matrices(
+                self.realizations["procrustes"], self.realizations["cka"]
+            )
         return figs
 
     def _ranking(self) -> list[int]:
@@ -275,20 +292,34 @@ class Analysis:
     def to_dict(self) -> dict:
         """The JSON-able content of `analysis.json`."""
         from ..io._run import _jsonable
+
         ens = self.ensemble
-        out = {"source": self.source, "task": None if self.task is None else self.task.name, "cell": ens.cell,
-               "members": self.n_members, "inputs": ens.n_inputs, "units": ens.n_units, "outputs": ens.n_outputs,
-               "best_member": self.best, "eval": self.evaluation,
-               "fixed_points": [{"input": fp.inputs[0].tolist(), "per_member": fp.counts()}
-                                for fp in self.fixed_points]}
+        out = {
+            "source": self.source,
+            "task": None if self.task is None else self.task.name,
+            "cell": ens.cell,
+            "members": self.n_members,
+            "inputs": ens.n_inputs,
+            "units": ens.n_units,
+            "outputs": ens.n_outputs,
+            "best_member": self.best,
+            "eval": self.evaluation,
+            "fixed_points": [{"input": fp.inputs[0].tolist(), "per_member": fp.counts()} for fp in self.fixed_points],
+        }
         if self.evaluation is not None:  # the evaluation's headline numbers at the top level, as before
-            out.update({name: self.evaluation[name] for name in ("n_members", "n_success", "threshold", "mse",
-                                                                 "success", "norm", "metric")
-                        if name in self.evaluation})
+            out.update(
+                {
+                    name: self.evaluation[name]
+                    for name in ("n_members", "n_success", "threshold", "mse", "success", "norm", "metric")
+                    if name in self.evaluation
+                }
+            )
         if self.W_rec_outside is not None:
             assert self.spectral_radius is not None  # given with W_rec_outside
-            out["W_rec"] = {"spectral_radius": self.spectral_radius.tolist(),
-                            "outside_unit_circle": self.W_rec_outside.tolist()}
+            out["W_rec"] = {
+                "spectral_radius": self.spectral_radius.tolist(),
+                "outside_unit_circle": self.W_rec_outside.tolist(),
+            }
             out["n_eigenvalues_outside_unit_circle"] = self.W_rec_outside.tolist()
         if self.memory is not None:
             out["memory"] = [m.to_dict() for m in self.memory]
@@ -313,28 +344,44 @@ class Analysis:
         ev = self.evaluation
         task = None if self.task is None else self.task.name
         lines = [f"# Analysis of `{_shown_source(self.source, out_dir)}`" + (" (no task)" if ev is None else ""), ""]
-        cell = f"{self.n_members} {self.ensemble.cell} member(s) with M = {self.ensemble.n_inputs} inputs, " \
-               f"N = {self.ensemble.n_units} units, O = {self.ensemble.n_outputs} outputs"
+        cell = (
+            f"{self.n_members} {self.ensemble.cell} member(s) with M = {self.ensemble.n_inputs} inputs, "
+            f"N = {self.ensemble.n_units} units, O = {self.ensemble.n_outputs} outputs"
+        )
         if ev is None:
-            lines += [f"{cell}. No task: no test set and no score; the fixed points at each constant input were "
-                      "found from probe trials (the input plus noise, then the input alone) and from points over "
-                      "the state space. Give a task to analyse the network on it.", ""]
+            lines += [
+                f"{cell}. No task: no test set and no score; the fixed points at each constant input were "
+                "found from probe trials (the input plus noise, then the input alone) and from points over "
+                "the state space. Give a task to analyse the network on it.",
+                "",
+            ]
         else:
             name = ev.get("metric_name", "mse")
             compare = ">=" if higher_is_better(ev) else "<"
-            lines += [f"{cell}, on the {task} task: {ev['n_success']} of {ev['n_members']} members solve the task "
-                      f"({name} {compare} {ev['threshold']} on the {ev['test_set']}). Best member: {self.best}.", ""]
+            lines += [
+                f"{cell}, on the {task} task: {ev['n_success']} of {ev['n_members']} members solve the task "
+                f"({name} {compare} {ev['threshold']} on the {ev['test_set']}). Best member: {self.best}.",
+                "",
+            ]
         if self.memory_summary is not None:
             s = self.memory_summary
-            lines += [f"Members with every memory state at a stable fixed point: {s['n_all_corners']} of "
-                      f"{s['n_members']}; cube disparity median {_fmt(s['cube_disparity_median'])}.", ""]
+            lines += [
+                f"Members with every memory state at a stable fixed point: {s['n_all_corners']} of "
+                f"{s['n_members']}; cube disparity median {_fmt(s['cube_disparity_median'])}.",
+                "",
+            ]
         if self.memory_check is not None:
             c = self.memory_check
             verdicts = ", ".join(f"{int(np.sum(c.verdict == v))} {v}" for v in dict.fromkeys(c.verdict.tolist()))
             trials = "" if c.trial_steps is None else f" ({c.horizon_steps / c.trial_steps:.3g} test trials)"
-            lines += [(f"Memory check (the network's own dynamics, no finder: each memory state reached on the test "
-                       f"set run {c.horizon_steps} steps{trials} at rest, unperturbed and with {c.n_perturbations} "
-                       f"small perturbations; the readout must stay within {c.tolerance:.3g}): {verdicts}."), ""]
+            lines += [
+                (
+                    f"Memory check (the network's own dynamics, no finder: each memory state reached on the test "
+                    f"set run {c.horizon_steps} steps{trials} at rest, unperturbed and with {c.n_perturbations} "
+                    f"small perturbations; the readout must stay within {c.tolerance:.3g}): {verdicts}."
+                ),
+                "",
+            ]
         lines += training_markdown(self.training, self.n_members)
         header, body = self._cells()
         lines += ["## Per member", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -351,8 +398,9 @@ class Analysis:
             lines += ["| input noise std | success rate |", "|---|---|"]
             lines += [f"| {float(a):g} | {float(b):.2f} |" for a, b in zip(r["noise_levels"], r["noise_success_rate"])]
             lines += ["", "| pulse amplitude scale | success rate |", "|---|---|"]
-            lines += [f"| {float(a):g} | {float(b):.2f} |"
-                      for a, b in zip(r["amplitude_scales"], r["amplitude_success_rate"])]
+            lines += [
+                f"| {float(a):g} | {float(b):.2f} |" for a, b in zip(r["amplitude_scales"], r["amplitude_success_rate"])
+            ]
             lines.append("")
         if written:
             lines += ["## Figures", ""]
@@ -364,8 +412,15 @@ class Analysis:
                 lines += [f"![{name}]({rel})", "", f"*{caption}*", ""]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | Path, *, fixed_points: bool = True, overwrite: bool = False,
-              explorer: bool = True, log=None) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        *,
+        fixed_points: bool = True,
+        overwrite: bool = False,
+        explorer: bool = True,
+        log=None,
+    ) -> Path:
         """Write `figures/*.png|pdf`, `analysis.json`, `report.md` (and, with `fixed_points`, the fixed points:
         `fixed_points.npz`, or `fixed_points_<i>.npz` per constant input) into `out_dir`, every file atomically.
         Returns the path of `report.md`.
@@ -385,9 +440,11 @@ class Analysis:
         and refused by `Analysis.load`, never read as a mix of two analyses."""
         from ..io._lock import lock_outputs
         from ..io._outputs import check_writable_folder
+
         with lock_outputs(folders=[check_writable_folder(out_dir, "`out_dir`")], what="Analysis.write", log=log):
-            return self._write(Path(out_dir), fixed_points=fixed_points, overwrite=overwrite, explorer=explorer,
-                               log=log)
+            return self._write(
+                Path(out_dir), fixed_points=fixed_points, overwrite=overwrite, explorer=explorer, log=log
+            )
 
     def _write(self, out_dir: Path, *, fixed_points: bool, overwrite: bool, explorer: bool, log) -> Path:
         from ..io._lock import writing
@@ -395,10 +452,18 @@ class Analysis:
         from ..io._run import fixed_point_config_path
         from ..io._serialisation import fingerprint
         from ._explorer import EXPLORER
+
         network = fingerprint(self.ensemble)
         out = check_output_folder(out_dir, "analysis", network, overwrite=overwrite)
-        names = (["fixed_points.npz"] if len(self.fixed_points) == 1 else
-                 [f"fixed_points_{i}.npz" for i in range(len(self.fixed_points))]) if fixed_points else []
+        names = (
+            (
+                ["fixed_points.npz"]
+                if len(self.fixed_points) == 1
+                else [f"fixed_points_{i}.npz" for i in range(len(self.fixed_points))]
+            )
+            if fixed_points
+            else []
+        )
         names += [fixed_point_config_path(out / "fixed_points.npz").name] if fixed_points and self.config else []
         with writing(out, files=[ANALYSIS, REPORT, EXPLORER, *names], dirs=["figures"]):
             (out / ANALYSIS).unlink(missing_ok=True)  # the earlier manifest first: never over the new files
@@ -408,6 +473,7 @@ class Analysis:
         import matplotlib.pyplot
 
         from ._figure import save_figure
+
         figs = out / "figures"
         written = {}
         for name, fig in self.figures().items():
@@ -421,6 +487,7 @@ class Analysis:
             files += names
             if self.config is not None:
                 from ..io._run import fixed_point_config_path
+
                 write_json(fixed_point_config_path(out / "fixed_points.npz"), self.config.to_dict())
                 files.append(fixed_point_config_path(out / "fixed_points.npz").name)
         with atomic_write(out / REPORT, "w") as f:
@@ -428,13 +495,13 @@ class Analysis:
         files.append(REPORT)
         if explorer:
             from ._explorer import EXPLORER, write_explorer
+
             try:
                 write_explorer(self, out / EXPLORER)
                 files.append(EXPLORER)
             except ImportError as e:
                 (log or (lambda message: None))(f"{EXPLORER} skipped: {e}")
-        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": files,
-                                    "settings": _settings(self)})
+        write_json(out / ANALYSIS, {**self.to_dict(), "network": network, "files": files, "settings": _settings(self)})
         return out / REPORT
 
     @classmethod
@@ -470,17 +537,16 @@ _CAPTIONS = {
     "eigenvalues": "Eigenvalues of W_rec of the best member, before and after training (paper Fig. 4 right).",
     "spectra_members": "W_rec spectra across members (paper Fig. 5).",
     "test_set": "The test set with the best member's output (paper Fig. 6A).",
-    "state_space": "The best member's activity in its top principal components, with its fixed points "
-                   "(paper Fig. 6C).",
+    "state_space": "The best member's activity in its top principal components, with its fixed points (paper Fig. 6C).",
     "fixed_point_spectra": "Jacobian eigenvalues at the best member's fixed points, by saddle index.",
     "realizations": "Several realizations in their own top-3 PCs (paper Fig. 7).",
     "training_curves": "Training loss per member; median highlighted.",
     "ensemble_overview": "Ensemble overview: test MSE, stable points, cube disparity, W_rec eigenvalues outside "
-                         "the unit circle.",
+    "the unit circle.",
     "robustness": "Test MSE against input noise and pulse amplitude, every member.",
     "memory_lifetimes": "Memory lifetimes at rest (the memory check, the network's own dynamics): per member, how "
-                        "long each memory state's readout stays within the task's tolerance, in test-trial lengths; "
-                        "open triangles held for the whole horizon (censored).",
+    "long each memory state's readout stays within the task's tolerance, in test-trial lengths; "
+    "open triangles held for the whole horizon (censored).",
     "realization_similarity": "Pairwise Procrustes disparity of the memory states and linear CKA of the activity.",
     "test_trials": "Test trials of the best member: inputs, outputs and targets.",
 }
@@ -491,6 +557,7 @@ def _shown_source(source: str, out_dir: str | Path | None) -> str:
     that folder itself, e.g. a run folder analysed in place), never an absolute path (its name where it lies
     on no path relative to the folder)."""
     import os
+
     path = Path(source)
     if out_dir is None or not path.exists():
         return path.name if path.is_absolute() else source
@@ -506,36 +573,36 @@ LEGEND = {
     "test MSE": "the mean squared error of the member's readout on the task's test set.",
     "success": "the test metric reaches the success threshold (the flip-flop: test MSE < 0.02).",
     "margin": "how far the test MSE is below the success threshold, as a fraction of the threshold "
-              "(`1 − MSE / threshold`; negative: above it). The robustness sweep measures the network together "
-              "with this margin.",
+    "(`1 − MSE / threshold`; negative: above it). The robustness sweep measures the network together "
+    "with this margin.",
     "fixed points": "distinct fixed points found at the constant input (exact: `q` below the search's tolerance).",
     "stable": "fixed points whose Jacobian has every eigenvalue inside the unit circle (attractors).",
     "saddles by index": "saddle points counted by their number of unstable eigenvalues: `a/b/c` are the "
-                        "index-1/2/3 saddles.",
+    "index-1/2/3 saddles.",
     "slow": "slow points: states where the dynamics is slow (`q` below the slow tolerance) but not zero, whose "
-            "readout drifts less than the task's tolerance over its longest hold; listed apart from the fixed "
-            "points.",
+    "readout drifts less than the task's tolerance over its longest hold; listed apart from the fixed "
+    "points.",
     "memory states by mechanism": "the points that hold a memory (stable and marginal points, fixed and slow), "
-                                  "grouped by the task's memory readouts and counted by mechanism: `attractor` (a "
-                                  "stable point), `slow` (a slow point), `marginal m=k` (a marginal manifold of "
-                                  "dimension k: k Jacobian eigenvalues at 1, a line (k = 1) or plane (k = 2) "
-                                  "attractor).",
+    "grouped by the task's memory readouts and counted by mechanism: `attractor` (a "
+    "stable point), `slow` (a slow point), `marginal m=k` (a marginal manifold of "
+    "dimension k: k Jacobian eigenvalues at 1, a line (k = 1) or plane (k = 2) "
+    "attractor).",
     "memory states held >= 1 trial": "the task's memories (the flip-flop: its 8 readout corners) the member reaches "
-                                     "on the test set and holds at rest for at least one test trial, by its own "
-                                     "dynamics (the memory check's lifetimes), of those the test set visits.",
+    "on the test set and holds at rest for at least one test trial, by its own "
+    "dynamics (the memory check's lifetimes), of those the test set visits.",
     "memory states at fixed points": "the task's memories at which the member has a stable fixed point (the "
-                                     "finder), of all of them.",
+    "finder), of all of them.",
     "cube disparity": "Procrustes disparity between the member's stable points at the memory readouts and a cube "
-                      "(0: a perfect cube, 1: unrelated).",
+    "(0: a perfect cube, 1: unrelated).",
     "memory check": "the memory check's verdict (the network's own dynamics, no finder): `attractors` every memory "
-                    "held for the whole horizon and small perturbations shrink; `marginal` held, a perturbation "
-                    "persists; `unstable` held, a perturbation grows; `long-lived` some memory lost within the "
-                    "horizon, every one held for at least one test trial; `short-lived` some memory lost within one "
-                    "trial (`drifts`: a check written before the lifetimes, some memory not held for the horizon).",
+    "held for the whole horizon and small perturbations shrink; `marginal` held, a perturbation "
+    "persists; `unstable` held, a perturbation grows; `long-lived` some memory lost within the "
+    "horizon, every one held for at least one test trial; `short-lived` some memory lost within one "
+    "trial (`drifts`: a check written before the lifetimes, some memory not held for the horizon).",
     "memory lifetime min / median (trials)": "the shortest and the median lifetime of the member's memories, in "
-                                             "test-trial lengths: the time the readout stays within the task's "
-                                             "tolerance at rest from the memory state; `>H` held for the whole "
-                                             "horizon H (censored).",
+    "test-trial lengths: the time the readout stays within the task's "
+    "tolerance at rest from the memory state; `>H` held for the whole "
+    "horizon H (censored).",
     "W_rec eigenvalues outside the unit circle": "eigenvalues of the trained recurrent matrix with modulus above 1.",
 }
 
@@ -562,6 +629,7 @@ def training_summary(run_dir: str | Path, network: str | None = None, losses=Non
     import json
 
     from ..io._run import CONFIG, EVAL, read_config
+
     run_dir = Path(run_dir)
     if not (run_dir / EVAL).is_file():
         return None
@@ -574,8 +642,13 @@ def training_summary(run_dir: str | Path, network: str | None = None, losses=Non
     record = dict(ev.get("training") or {})
     if not record and (run_dir / CONFIG).is_file():  # an eval.json written before the training record
         t = read_config(run_dir).train
-        record = {"max_steps": t.steps, "stop_mse": t.stop_mse, "stop_margin": t.stop_margin,
-                  "criterion": t.criterion, "restart_after": t.restart_after}
+        record = {
+            "max_steps": t.steps,
+            "stop_mse": t.stop_mse,
+            "stop_margin": t.stop_margin,
+            "criterion": t.criterion,
+            "restart_after": t.restart_after,
+        }
         if losses is not None:
             record["steps"] = int(np.asarray(losses).shape[0])
     for name in ("criterion_step", "restarts", "frozen"):
@@ -599,35 +672,54 @@ def training_markdown(training: dict | None, n_members: int) -> list[str]:
     met = [int(v) for v in t.get("criterion_step") or []]
     if t.get("criterion") is not None:
         margin = float(t.get("stop_margin") or 0.0)
-        parts.append(f"to criterion: held-out MSE < {t['criterion']:.4g}" + (
-            f" (the threshold {t['stop_mse']:g} less a margin of {100 * margin:.0f} %)" if margin else
-            f" (the threshold {t['stop_mse']:g}, no margin)" if t.get("stop_mse") is not None else ""))
+        parts.append(
+            f"to criterion: held-out MSE < {t['criterion']:.4g}"
+            + (
+                f" (the threshold {t['stop_mse']:g} less a margin of {100 * margin:.0f} %)"
+                if margin
+                else f" (the threshold {t['stop_mse']:g}, no margin)"
+                if t.get("stop_mse") is not None
+                else ""
+            )
+        )
         if met:
             reached = [v for v in met if v >= 0]
-            parts.append(f"{len(reached)} of {len(met)} members met it" + (
-                f", at steps {min(reached)}–{max(reached)}" if reached else ""))
+            parts.append(
+                f"{len(reached)} of {len(met)} members met it"
+                + (f", at steps {min(reached)}–{max(reached)}" if reached else "")
+            )
     else:
         parts.append("no criterion (every step trained)")
     restarts = [int(v) for v in t.get("restarts") or []]
-    parts.append(f"{sum(restarts)} restart(s) of dead starts" + (
-        f" (members {[k for k, r in enumerate(restarts) if r]})" if sum(restarts) else ""))
+    parts.append(
+        f"{sum(restarts)} restart(s) of dead starts"
+        + (f" (members {[k for k, r in enumerate(restarts) if r]})" if sum(restarts) else "")
+    )
     frozen = [k for k, f in enumerate(t.get("frozen") or []) if f]
     if frozen:
         parts.append(f"members {frozen} frozen after a non-finite loss")
     if t.get("wall_s") is not None:
         sessions = int(t.get("sessions", 1))
-        parts.append(f"wall time {float(t['wall_s']):.0f} s of training (compiles included"
-                     + (f", over {sessions} sessions" if sessions > 1 else "") + ")")
+        parts.append(
+            f"wall time {float(t['wall_s']):.0f} s of training (compiles included"
+            + (f", over {sessions} sessions" if sessions > 1 else "")
+            + ")"
+        )
     lines = ["## Training", "", "Training: " + "; ".join(parts) + ".", ""]
     if met or restarts:
         lines += ["| member | criterion step | restarts |", "|---|---|---|"]
         for k in range(n_members):
             step = met[k] if k < len(met) else None
-            lines.append(f"| {k} | {'–' if step is None or step < 0 else step} | "
-                         f"{restarts[k] if k < len(restarts) else '–'} |")
-        lines += ["", "*criterion step*: the training step at which the member first met the criterion; it is "
-                  "held there (its weights those that met it) from then on (– never met). *restarts*: times the "
-                  "member was re-initialised as a dead start.", ""]
+            lines.append(
+                f"| {k} | {'–' if step is None or step < 0 else step} | {restarts[k] if k < len(restarts) else '–'} |"
+            )
+        lines += [
+            "",
+            "*criterion step*: the training step at which the member first met the criterion; it is "
+            "held there (its weights those that met it) from then on (– never met). *restarts*: times the "
+            "member was re-initialised as a dead start.",
+            "",
+        ]
     return lines
 
 
@@ -641,11 +733,16 @@ def _margin_sentence(analysis: "Analysis") -> list[str]:
     margins = 100 * (1 - np.asarray(ev["mse"], np.float64) / threshold)
     trained = ""
     if t.get("criterion") is not None:
-        trained = (f"The members were trained to held-out MSE < {t['criterion']:.4g} (a margin of "
-                   f"{100 * float(t.get('stop_margin') or 0):.0f} % below the success threshold {threshold:g}); ")
-    return [trained + f"their test MSE is {np.nanmin(margins):.0f}–{np.nanmax(margins):.0f} % below the threshold "
-            f"(median {np.nanmedian(margins):.0f} %, column *margin*). A success rate below 1 at a level measures "
-            "the network together with that margin.", ""]
+        trained = (
+            f"The members were trained to held-out MSE < {t['criterion']:.4g} (a margin of "
+            f"{100 * float(t.get('stop_margin') or 0):.0f} % below the success threshold {threshold:g}); "
+        )
+    return [
+        trained + f"their test MSE is {np.nanmin(margins):.0f}–{np.nanmax(margins):.0f} % below the threshold "
+        f"(median {np.nanmedian(margins):.0f} %, column *margin*). A success rate below 1 at a level measures "
+        "the network together with that margin.",
+        "",
+    ]
 
 
 def _probe_key(seed: int, i: int) -> jax.Array:
@@ -712,6 +809,7 @@ def analyze(
     from .._checks import check_seed
     from ..io._run import RunConfig, evaluate_run
     from ._analysis import compare_realizations, robustness_sweep
+
     check_seed("seed", seed)
     ensemble = as_ensemble(ensemble)
     k = ensemble.W_out.shape[0]
@@ -719,8 +817,10 @@ def analyze(
     if task is not None:
         check_task(task)
         if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
-            raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
-                             f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+            raise ValueError(
+                f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}."
+            )
     if losses is not None:
         losses = np.asarray(losses, np.float64)
         if losses.ndim != 2 or losses.shape[1] != k:
@@ -730,8 +830,9 @@ def analyze(
     if evaluation is not None:
         threshold = evaluation["threshold"]  # the one in effect
     # with a task, `threshold` is the evaluation's (never None)
-    mse_threshold = (0.02 if task is None else cast(float, threshold) if not task.higher_is_better
-                     else task.readout_tolerance() ** 2)
+    mse_threshold = (
+        0.02 if task is None else cast(float, threshold) if not task.higher_is_better else task.readout_tolerance() ** 2
+    )
     if fixed_points is None:
         found = tuple(fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=say))
     else:
@@ -740,13 +841,16 @@ def analyze(
         if len(found) != len(expected):
             raise ValueError(f"`fixed_points`: {len(found)} given for {len(expected)} constant input(s).")
         from ..io._serialisation import fingerprint
+
         network = fingerprint(ensemble)
         for fp in found:
             matching(ensemble, fp)
             if fp.network is not None and fp.network != network:
-                raise ValueError(f"`fixed_points` were found for another network (fingerprint {fp.network}; this "
-                                 f"ensemble's is {network}): e.g. before training went on. Leave `fixed_points` "
-                                 "out to find them again.")
+                raise ValueError(
+                    f"`fixed_points` were found for another network (fingerprint {fp.network}; this "
+                    f"ensemble's is {network}): e.g. before training went on. Leave `fixed_points` "
+                    "out to find them again."
+                )
     memory = has_memory_states(task)
     memory_states, memory_summary = memory_state_analysis(ensemble, task, found[0]) if memory else (None, None)
     check = None
@@ -762,40 +866,65 @@ def analyze(
     sweep = comparison = None
     if memory and robustness and task.pulse_robustness:
         say("robustness sweep ...")
-        sweep = robustness_sweep(ensemble, key=jax.random.fold_in(jax.random.key(seed), 2), config=task,
-                                 threshold=mse_threshold)
+        sweep = robustness_sweep(
+            ensemble, key=jax.random.fold_in(jax.random.key(seed), 2), config=task, threshold=mse_threshold
+        )
     if memory:
         test_inputs, test_targets, _ = task.test_set()
         comparison = compare_realizations(ensemble, found[0], inputs=test_inputs, targets=test_targets)
-    return Analysis(ensemble=ensemble, task=task, source=str(source), evaluation=evaluation, fixed_points=found,
-                    memory_states=memory_states, memory_summary=memory_summary, W_rec_outside=outside,
-                    spectral_radius=radius, best=best, losses=losses, initial_W_rec=initial_W_rec,
-                    robustness=sweep, realizations=comparison, threshold=mse_threshold, seed=seed,
-                    config=config if fixed_points is None else None, memory_check=check, memory=states,
-                    training=training)
+    return Analysis(
+        ensemble=ensemble,
+        task=task,
+        source=str(source),
+        evaluation=evaluation,
+        fixed_points=found,
+        memory_states=memory_states,
+        memory_summary=memory_summary,
+        W_rec_outside=outside,
+        spectral_radius=radius,
+        best=best,
+        losses=losses,
+        initial_W_rec=initial_W_rec,
+        robustness=sweep,
+        realizations=comparison,
+        threshold=mse_threshold,
+        seed=seed,
+        config=config if fixed_points is None else None,
+        memory_check=check,
+        memory=states,
+        training=training,
+    )
 
 
 def task_fixed_points(ensemble, task, *, inputs=None, config: FixedPointConfig | None = None, log=None) -> list:
     """`[(input (M,), FixedPoints), ...]`: `fixed_point_stage` at each of the task's constant inputs (or
     `inputs`), as pairs."""
-    return [(np.asarray(fp.inputs[0]), fp) for fp in fixed_point_stage(ensemble, task, inputs=inputs,
-                                                                        config=config, log=log)]
+    return [
+        (np.asarray(fp.inputs[0]), fp)
+        for fp in fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------------
 # Analysis.load: what `write` saved, read back
 # ----------------------------------------------------------------------------------------------------
 
+
 def _settings(analysis: "Analysis") -> dict:
     """What `analysis.json` records beside `to_dict()` so that `Analysis.load` restores the analysis."""
-    return {"seed": analysis.seed, "threshold": analysis.threshold, "losses": analysis.losses is not None,
-            "initial_W_rec": analysis.initial_W_rec is not None}
+    return {
+        "seed": analysis.seed,
+        "threshold": analysis.threshold,
+        "losses": analysis.losses is not None,
+        "initial_W_rec": analysis.initial_W_rec is not None,
+    }
 
 
 def initial_W_rec(run_config) -> np.ndarray:
     """`(K, ...)` the `W_rec` a run's members started from: the ensemble its `EnsembleConfig` builds from the
     trainer's model key (the first half of `jax.random.key(train.seed)`)."""
     from ..training._ensemble import make_ensemble
+
     k_model, _ = jax.random.split(jax.random.key(run_config.train.seed))
     return np.asarray(make_ensemble(run_config.ensemble, key=k_model).W_rec)
 
@@ -809,12 +938,15 @@ def _analysed_network(folder: Path, data: dict, ensemble):
     source), checked against the recorded fingerprint; `run_dir` the run folder it came from, or None."""
     from ..io._outputs import CONFIG, ENSEMBLE
     from ..io._serialisation import fingerprint, load_npz
+
     network = data.get("network")
     if ensemble is not None:
         ensemble = as_ensemble(ensemble)
         if network is not None and fingerprint(ensemble) != network:
-            raise ValueError(f"{folder}: `ensemble` is not the network analysed (fingerprint {fingerprint(ensemble)}; "
-                             f"analysis.json records {network}).")
+            raise ValueError(
+                f"{folder}: `ensemble` is not the network analysed (fingerprint {fingerprint(ensemble)}; "
+                f"analysis.json records {network})."
+            )
         return ensemble, (folder if (folder / CONFIG).is_file() else None)
     source = Path(str(data.get("source", "")))
     tried, other = [], []
@@ -831,8 +963,10 @@ def _analysed_network(folder: Path, data: dict, ensemble):
             return found, (place if place.is_dir() and (place / CONFIG).is_file() else None)
         other.append(str(npz))
     where = f" ({', '.join(other)} holds other weights, e.g. trained further since)" if other else ""
-    raise ValueError(f"{folder}: the network analysed is not found: no ensemble.npz of it here or at its source "
-                     f"{str(source)!r}{where}. Pass `ensemble=`.")
+    raise ValueError(
+        f"{folder}: the network analysed is not found: no ensemble.npz of it here or at its source "
+        f"{str(source)!r}{where}. Pass `ensemble=`."
+    )
 
 
 def _analysed_task(folder: Path, data: dict, ensemble, task, run_config):
@@ -840,19 +974,22 @@ def _analysed_task(folder: Path, data: dict, ensemble, task, run_config):
     if task is not None:
         check_task(task)
         if task.name != name:
-            raise ValueError(f"{folder}: the analysis is of the {name or 'network without a'} task; `task` is "
-                             f"the {task.name} task.")
+            raise ValueError(
+                f"{folder}: the analysis is of the {name or 'network without a'} task; `task` is the {task.name} task."
+            )
         return task
     if name is None:
         return None
     if run_config is not None:
         return run_config.task
     from ..io._run import task_for_ensemble
+
     try:
         return task_for_ensemble(ensemble, name)
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{folder}: the analysis is of the {name} task and no run folder records its settings "
-                         f"({e}); pass `task=`.") from None
+        raise ValueError(
+            f"{folder}: the analysis is of the {name} task and no run folder records its settings ({e}); pass `task=`."
+        ) from None
 
 
 def _saved_fixed_points(folder: Path, run_dir: Path | None, data: dict, network: str | None) -> tuple:
@@ -867,25 +1004,34 @@ def _saved_fixed_points(folder: Path, run_dir: Path | None, data: dict, network:
             found = tuple(FixedPoints.from_npz(place / n) for n in names)
         except ValueError:
             continue
-        if all(fp.network in (None, network) and fp.n_members == data.get("members")
-               and np.allclose(fp.inputs[0], np.asarray(r["input"], np.float64), atol=1e-6)
-               for fp, r in zip(found, recorded)):
+        if all(
+            fp.network in (None, network)
+            and fp.n_members == data.get("members")
+            and np.allclose(fp.inputs[0], np.asarray(r["input"], np.float64), atol=1e-6)
+            for fp, r in zip(found, recorded)
+        ):
             return found
-    raise ValueError(f"{folder}: no fixed points of the network analysed ({', '.join(names) or 'none recorded'}); "
-                     "the analysis was written without them (`write(..., fixed_points=False)`) and its run folder "
-                     "has none of this network. Write the analysis with its fixed points.")
+    raise ValueError(
+        f"{folder}: no fixed points of the network analysed ({', '.join(names) or 'none recorded'}); "
+        "the analysis was written without them (`write(..., fixed_points=False)`) and its run folder "
+        "has none of this network. Write the analysis with its fixed points."
+    )
 
 
 def _cube_member(d: dict) -> dict:
-    return {**d, "n_saddles": {int(i): n for i, n in d["n_saddles"].items()},
-            "cube_disparity": _nan(d["cube_disparity"])}
+    return {
+        **d,
+        "n_saddles": {int(i): n for i, n in d["n_saddles"].items()},
+        "cube_disparity": _nan(d["cube_disparity"]),
+    }
 
 
 def _cube_summary(s: dict | None) -> dict | None:
     if s is None:
         return None
-    out = {k: _nan(v) if k.startswith(("mean_", "cube_disparity")) and not isinstance(v, dict) else v
-           for k, v in s.items()}
+    out = {
+        k: _nan(v) if k.startswith(("mean_", "cube_disparity")) and not isinstance(v, dict) else v for k, v in s.items()
+    }
     out["mean_saddles_by_index"] = {int(i): _nan(v) for i, v in s.get("mean_saddles_by_index", {}).items()}
     return out
 
@@ -893,8 +1039,9 @@ def _cube_summary(s: dict | None) -> dict | None:
 def _evaluation(ev: dict | None) -> dict | None:
     if ev is None:
         return None
-    return {k: [_nan(x) for x in v] if k in ("mse", "metric", "norm") and isinstance(v, list) else v
-            for k, v in ev.items()}
+    return {
+        k: [_nan(x) for x in v] if k in ("mse", "metric", "norm") and isinstance(v, list) else v for k, v in ev.items()
+    }
 
 
 def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis":
@@ -906,12 +1053,14 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
     from ..io._outputs import CONFIG, METRICS, listed_files
     from ..io._run import fixed_point_config_path, read_config, read_losses
     from ._analysis import memory_state_points
+
     if folder.name == ANALYSIS and folder.is_file():
         folder = folder.parent
     check_complete(folder, "its analysis files")  # a write in progress, or killed half-way: not a mix of two
     if not (folder / ANALYSIS).is_file():
-        raise FileNotFoundError(f"{folder}: no {ANALYSIS}; not an analysis folder (write one with "
-                                "`Analysis.write` or `ctrnn-jax analyze`).")
+        raise FileNotFoundError(
+            f"{folder}: no {ANALYSIS}; not an analysis folder (write one with `Analysis.write` or `ctrnn-jax analyze`)."
+        )
     try:
         data = json.loads((folder / ANALYSIS).read_text())
     except (OSError, ValueError) as e:
@@ -938,8 +1087,11 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
     seed = int(settings.get("seed", config.seed if config is not None else 0))
     k = ensemble.W_out.shape[0]
     losses = None
-    if settings.get("losses", "figures/training_curves.png" in files) and run_dir is not None \
-            and (run_dir / METRICS).is_file():
+    if (
+        settings.get("losses", "figures/training_curves.png" in files)
+        and run_dir is not None
+        and (run_dir / METRICS).is_file()
+    ):
         losses = read_losses(run_dir / METRICS, k)
     initial = None
     if settings.get("initial_W_rec") and run_config is not None and ensemble.recurrent_matrix is not None:
@@ -948,23 +1100,40 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
     w = data.get("W_rec")
     realizations = None
     if "procrustes" in data and "cka" in data:
-        realizations = {"procrustes": np.asarray(data["procrustes"], np.float64),
-                        "cka": np.asarray(data["cka"], np.float64),
-                        "points": memory_state_points(found[0], ensemble), "source": "fixed_points"}
+        realizations = {
+            "procrustes": np.asarray(data["procrustes"], np.float64),
+            "cka": np.asarray(data["cka"], np.float64),
+            "points": memory_state_points(found[0], ensemble),
+            "source": "fixed_points",
+        }
     robustness = None
     if data.get("robustness") is not None:
-        robustness = {name: np.asarray(v, bool if name.endswith("_success") else np.float64)
-                      for name, v in data["robustness"].items()}
-    return cls(ensemble=ensemble, task=task, source=str(data["source"]), evaluation=evaluation, fixed_points=found,
-               memory_states=None if cube is None else [_cube_member(d) for d in cube["per_member"]],
-               memory_summary=None if cube is None else _cube_summary(cube["summary"]),
-               W_rec_outside=None if w is None else np.asarray(w["outside_unit_circle"], np.int64),
-               spectral_radius=None if w is None else np.asarray(w["spectral_radius"], np.float64),
-               best=best, losses=losses, initial_W_rec=initial, robustness=robustness, realizations=realizations,
-               threshold=threshold, seed=seed, config=config,
-               memory_check=None if data.get("memory_check") is None else MemoryCheck.from_dict(data["memory_check"]),
-               memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]),
-               training=data.get("training"))
+        robustness = {
+            name: np.asarray(v, bool if name.endswith("_success") else np.float64)
+            for name, v in data["robustness"].items()
+        }
+    return cls(
+        ensemble=ensemble,
+        task=task,
+        source=str(data["source"]),
+        evaluation=evaluation,
+        fixed_points=found,
+        memory_states=None if cube is None else [_cube_member(d) for d in cube["per_member"]],
+        memory_summary=None if cube is None else _cube_summary(cube["summary"]),
+        W_rec_outside=None if w is None else np.asarray(w["outside_unit_circle"], np.int64),
+        spectral_radius=None if w is None else np.asarray(w["spectral_radius"], np.float64),
+        best=best,
+        losses=losses,
+        initial_W_rec=initial,
+        robustness=robustness,
+        realizations=realizations,
+        threshold=threshold,
+        seed=seed,
+        config=config,
+        memory_check=None if data.get("memory_check") is None else MemoryCheck.from_dict(data["memory_check"]),
+        memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]),
+        training=data.get("training"),
+    )
 
 
 __all__ = ["Analysis", "analyze", "has_memory_states", "task_fixed_points", "training_summary"]

@@ -157,21 +157,24 @@ def compare_ensembles(
     for name, e in zip(names, ensembles):
         m, o = e.W_in.shape[-1], e.W_out.shape[-2]
         if (m, o) != (task.n_inputs, task.n_outputs):
-            raise ValueError(f"{name}: the ensemble has M = {m} inputs and O = {o} outputs; the {task.name} task "
-                             f"has {task.n_inputs} and {task.n_outputs}.")
-    if success is not None and (len(success) != len(ensembles) or any(
-            np.shape(s) != (e.W_out.shape[0],) for s, e in zip(success, ensembles))):
+            raise ValueError(
+                f"{name}: the ensemble has M = {m} inputs and O = {o} outputs; the {task.name} task "
+                f"has {task.n_inputs} and {task.n_outputs}."
+            )
+    if success is not None and (
+        len(success) != len(ensembles) or any(np.shape(s) != (e.W_out.shape[0],) for s, e in zip(success, ensembles))
+    ):
         raise ValueError("`success` must hold one (K,) boolean array per ensemble.")
     config = FixedPointConfig(n_candidates=256) if config is None else config
     if not isinstance(config, FixedPointConfig):
         raise TypeError(f"`config` must be a FixedPointConfig, got {type(config).__name__}.")
     if dsa_options is not None and not isinstance(dsa_options, dict):
-        raise TypeError(f"`dsa_options` must be None or a dict of `pairwise_dsa` arguments, got "
-                        f"{type(dsa_options).__name__}.")
+        raise TypeError(
+            f"`dsa_options` must be None or a dict of `pairwise_dsa` arguments, got {type(dsa_options).__name__}."
+        )
     log = log or (lambda message: None)
     for ens in ensembles:  # every search fits in memory: checked before any work
-        check_fixed_point_memory(ens.W_out.shape[0], ens.state_size, config, trials=config.n_trials,
-                                 length=task.length)
+        check_fixed_point_memory(ens.W_out.shape[0], ens.state_size, config, trials=config.n_trials, length=task.length)
     first_input = np.asarray(task.fixed_point_inputs(), np.float32)[0]
 
     inputs = jnp.asarray(task.test_set()[0])
@@ -182,19 +185,30 @@ def compare_ensembles(
         states = np.asarray(ensemble_states(ens, inputs), np.float64)  # (K, B, T, N)
         activity += [s.reshape(-1, s.shape[-1]) for s in states]
         trajectories += list(states)  # (B, T, N) per member, trials kept apart for the delay embedding
-        fp = fixed_point_stage(ens, task, inputs=first_input,
-                               config=dataclasses.replace(config, seed=config.seed + i))[0]
+        fp = fixed_point_stage(ens, task, inputs=first_input, config=dataclasses.replace(config, seed=config.seed + i))[
+            0
+        ]
         fixed_points.append(fp)
-        over = {"readouts": task.memory_readouts() if has_memory_states(task) else None,  # nodes: memory states
-                "hold_steps": task_hold_steps(task), **(topology_options or {})}
+        over = {
+            "readouts": task.memory_readouts() if has_memory_states(task) else None,  # nodes: memory states
+            "hold_steps": task_hold_steps(task),
+            **(topology_options or {}),
+        }
         graphs += list(topology_graph(ens, fp, **over).graphs)
         check = memory_check(ens, task) if has_memory_states(task) else None  # the finder-free verdicts
         checks.append(check)
         for kk in range(k):
-            members.append({"run": name, "member": kk, "cell": _cell(ens), "activation": ens.activation,
-                            "units": int(ens.W_out.shape[-1]),
-                            "success": None if success is None else bool(np.asarray(success[i])[kk]),
-                            "memory_check": None if check is None else str(check.verdict[kk])})
+            members.append(
+                {
+                    "run": name,
+                    "member": kk,
+                    "cell": _cell(ens),
+                    "activation": ens.activation,
+                    "units": int(ens.W_out.shape[-1]),
+                    "success": None if success is None else bool(np.asarray(success[i])[kk]),
+                    "memory_check": None if check is None else str(check.verdict[kk]),
+                }
+            )
     log(f"{len(members)} members: distance matrices ...")
     svcca = pairwise_svcca(activity, k=svcca_k)
     topology = pairwise_graph_distances(graphs, "labelled")
@@ -236,9 +250,14 @@ def within_between(distances, groups) -> dict:
     b = float(np.nanmean(between)) if np.isfinite(between).any() else math.nan
     upper = np.triu(off)
     finite = np.isfinite(d) & off
-    return {"within": w, "between": b, "ratio": b / w if w > 0 else math.nan,
-            "n_pairs": int(upper.sum()), "excluded_pairs": int((upper & ~finite).sum()),
-            "excluded_members": int(np.sum(~finite.any(axis=1))) if len(g) > 1 else 0}
+    return {
+        "within": w,
+        "between": b,
+        "ratio": b / w if w > 0 else math.nan,
+        "n_pairs": int(upper.sum()),
+        "excluded_pairs": int((upper & ~finite).sum()),
+        "excluded_members": int(np.sum(~finite.any(axis=1))) if len(g) > 1 else 0,
+    }
 
 
 # the figures of a comparison: the file names `write` uses, in the order of the report
@@ -316,8 +335,10 @@ class Comparison:
         parts = []
         for run in self.runs:
             mine = [m for m in self.members if m["run"] == run]
-            kinds = ", ".join(f"{n} {kind}" for kind, n in _counts(f"{m['cell']}/{m['activation']} N={m['units']}"
-                                                                     for m in mine).items())
+            kinds = ", ".join(
+                f"{n} {kind}"
+                for kind, n in _counts(f"{m['cell']}/{m['activation']} N={m['units']}" for m in mine).items()
+            )
             parts.append(f"{run} ({kinds})")
         return f"{self.n_networks} networks from {len(self.runs)} run(s): " + "; ".join(parts)
 
@@ -325,26 +346,40 @@ class Comparison:
         solved = [m["success"] for m in self.members if m.get("success") is not None]
         verdicts = [m["memory_check"] for m in self.members if m.get("memory_check") is not None]
         info = _no_memory_states(self.graphs)
-        parts = [f"solved: {sum(map(bool, solved))} of {len(solved)}" if solved else "solved: –",
-                 "memory check: " + (", ".join(f"{n} {v}" for v, n in _counts(verdicts).items()) or "–"),
-                 f"no memory states: {info['count']} of {info['of']}"]
+        parts = [
+            f"solved: {sum(map(bool, solved))} of {len(solved)}" if solved else "solved: –",
+            "memory check: " + (", ".join(f"{n} {v}" for v, n in _counts(verdicts).items()) or "–"),
+            f"no memory states: {info['count']} of {info['of']}",
+        ]
         return "; ".join(parts)
 
     def __repr__(self) -> str:
         tables = self.within_between()
         names = ("svcca", "procrustes", "dynamics", "topology", "1 - cka")  # the headline measures
         header = ["between / within", *names]
-        body = [[f"by {label}", *(_fmt(tables[key][name]["ratio"]) for name in names)]
-                for key, label in (("run", "run"), ("cell_activation", "cell/activation"))]
+        body = [
+            [f"by {label}", *(_fmt(tables[key][name]["ratio"]) for name in names)]
+            for key, label in (("run", "run"), ("cell_activation", "cell/activation"))
+        ]
         return text_table(f"Comparison: {self._runs_line()}\n  {self._status_line()}", header, body)
 
     def _repr_html_(self) -> str:
         header = ["grouping", "measure", "within", "between", "between / within", "excluded pairs"]
-        body = [[grouping, name, _fmt(row["within"]), _fmt(row["between"]), _fmt(row["ratio"]),
-                 f"{row['excluded_pairs']} of {row['n_pairs']}"]
-                for grouping, table in self.within_between().items() for name, row in table.items()]
-        return html_table(f"<b>Comparison</b>: {html.escape(self._runs_line())}<br>{html.escape(self._status_line())}",
-                          header, body)
+        body = [
+            [
+                grouping,
+                name,
+                _fmt(row["within"]),
+                _fmt(row["between"]),
+                _fmt(row["ratio"]),
+                f"{row['excluded_pairs']} of {row['n_pairs']}",
+            ]
+            for grouping, table in self.within_between().items()
+            for name, row in table.items()
+        ]
+        return html_table(
+            f"<b>Comparison</b>: {html.escape(self._runs_line())}<br>{html.escape(self._status_line())}", header, body
+        )
 
     def figures(self, *, n_graphs: int = 4) -> dict:
         """The figures as `{name: matplotlib Figure}`, drawn in memory (nothing is written; `write` saves them):
@@ -352,17 +387,21 @@ class Comparison:
         `distances` (the SVCCA and topology matrices) and `topology_graphs` (up to `n_graphs` graphs, the first
         network of each run first; left out with `n_graphs=0`). Names are the file names `write` uses."""
         from ._plot_compare import plot_distance_matrices, plot_mds_pair, plot_topology_graphs
+
         if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
             raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
         by_run, by_cell = self.groups("run"), self.groups("cell_activation")
-        figs = {"mds_by_cell": plot_mds_pair(self.mds_geometry, self.mds_topology, by_cell),
-                "mds_by_run": plot_mds_pair(self.mds_geometry, self.mds_topology, by_run),
-                "distances": plot_distance_matrices(self.svcca, self.topology, by_cell)}
+        figs = {
+            "mds_by_cell": plot_mds_pair(self.mds_geometry, self.mds_topology, by_cell),
+            "mds_by_run": plot_mds_pair(self.mds_geometry, self.mds_topology, by_run),
+            "distances": plot_distance_matrices(self.svcca, self.topology, by_cell),
+        }
         shown = _graphs_to_show(self.members, n_graphs)
         if shown:
             figs["topology_graphs"] = plot_topology_graphs(
                 [self.graphs[i] for i in shown],
-                [f"{self.members[i]['run']} #{self.members[i]['member']}" for i in shown])
+                [f"{self.members[i]['run']} #{self.members[i]['member']}" for i in shown],
+            )
         return figs
 
     def to_dict(self) -> dict:
@@ -370,12 +409,17 @@ class Comparison:
         adds): `members`, every matrix and embedding as lists (NaN as None), `no_memory_states`, each graph's
         `to_dict()`, and the `within_between` tables."""
         from ..io._run import _jsonable
-        data = {"members": self.members,
-                **{name: np.asarray(getattr(self, name)).tolist()
-                   for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")},
-                "no_memory_states": _no_memory_states(self.graphs),
-                "graphs": [g.to_dict() for g in self.graphs],
-                "within_between": self.within_between()}
+
+        data = {
+            "members": self.members,
+            **{
+                name: np.asarray(getattr(self, name)).tolist()
+                for name in (*MEASURES, "cka", "mds_geometry", "mds_topology")
+            },
+            "no_memory_states": _no_memory_states(self.graphs),
+            "graphs": [g.to_dict() for g in self.graphs],
+            "within_between": self.within_between(),
+        }
         return _jsonable(data)
 
     def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
@@ -390,48 +434,69 @@ class Comparison:
             return f"![{caption}]({rel})\n\n*{caption}*\n"
 
         members = self.members
-        lines = ["# Comparison of networks: geometry and fixed-point topology\n",
-                 f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
-                 "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
-                 "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
-                 "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
-                 "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
-                 "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
-                 "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
-                 _memory_line(self.graphs),
-                 "## Networks\n",
-                 ("| # | run | member | cell | activation | N | solved | memory states | edges | unmatched branches | "
-                  "memory check |"),
-                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "# Comparison of networks: geometry and fixed-point topology\n",
+            f"{len(members)} networks from {len({m['run'] for m in members})} runs. Geometry: SVCCA distance "
+            "(1 − mean canonical correlation of the top principal components of the test-set activity) and "
+            "the angular Procrustes shape metric (Williams et al. 2021; radians, in [0, π/2]). Dynamics: "
+            "Hankel-DMD operators of the test-set trajectories compared up to an orthogonal similarity "
+            "(angular, in [0, π]; in the spirit of DSA, Ostrow et al. 2023). "
+            "Topology: the labelled graph of each network's stable points (readout levels) and the index-1 "
+            "saddles joining them; distance `|A Δ B| / |A ∪ B|` of the labelled edge sets.\n",
+            _memory_line(self.graphs),
+            "## Networks\n",
+            (
+                "| # | run | member | cell | activation | N | solved | memory states | edges | unmatched branches | "
+                "memory check |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for i, (m, g) in enumerate(zip(members, self.graphs)):
             solved = "–" if m["success"] is None else ("yes" if m["success"] else "no")
-            lines.append(f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
-                         f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} | {m.get('memory_check') or '–'} |")
-        lines += ["", "## Within versus between groups\n",
-                  ("Mean distance between networks of the same group and of different groups, over the pairs "
-                   "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
-                   "members: networks with no defined distance at all).\n"),
-                  "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
-                  "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {i} | {m['run']} | {m['member']} | {m['cell']} | {m['activation']} | {m['units']} | "
+                f"{solved} | {g.n_nodes} | {g.n_edges} | {g.n_unmatched} | {m.get('memory_check') or '–'} |"
+            )
+        lines += [
+            "",
+            "## Within versus between groups\n",
+            (
+                "Mean distance between networks of the same group and of different groups, over the pairs "
+                "whose distance is defined (excluded: pairs with an undefined distance, of the networks' pairs; "
+                "members: networks with no defined distance at all).\n"
+            ),
+            "| grouping | measure | within | between | between / within | excluded pairs | excluded members |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for grouping, table in self.within_between().items():
             for name, row in table.items():
-                lines.append(f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
-                             f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
-                             f"{row['excluded_members']} |")
+                lines.append(
+                    f"| {grouping} | {name} | {_fmt(row['within'])} | {_fmt(row['between'])} | "
+                    f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
+                    f"{row['excluded_members']} |"
+                )
         captions = {
             "mds_by_cell": "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
-                           "cell/activation.",
+            "cell/activation.",
             "mds_by_run": "The same embeddings coloured by run.",
             "distances": "The distance matrices, networks ordered as in the table.",
             "topology_graphs": "Topology graphs: stable points placed at their readout, edges the index-1 saddles "
-                               "joining them."}
+            "joining them.",
+        }
         shown = [name for name in FIGURES if name in written]
         if shown:
             lines += ["", "## Figures\n", *(img(name, captions[name]) for name in shown)]
         return "\n".join(lines) + "\n"
 
-    def write(self, out_dir: str | Path, *, n_graphs: int = 4, owner: str | None = None, networks=None,
-              overwrite: bool = False) -> Path:
+    def write(
+        self,
+        out_dir: str | Path,
+        *,
+        n_graphs: int = 4,
+        owner: str | None = None,
+        networks=None,
+        overwrite: bool = False,
+    ) -> Path:
         """Write `comparison.json` (`to_dict()`, with `owner`, `networks` and the files written), `figures/`
         (`figures(n_graphs=n_graphs)`, PNG and PDF) and `report.md` into `out_dir`, every file atomically.
         Returns the path of `report.md`.
@@ -451,6 +516,7 @@ class Comparison:
         from ..io._lock import lock_outputs, writing
         from ..io._outputs import check_output_folder, check_writable_folder
         from ..io._run import _jsonable
+
         if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
             raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
         if owner is None:
@@ -466,23 +532,36 @@ class Comparison:
 
         from ..io._run import _jsonable
         from ._figure import save_figure
+
         figs = out / "figures"
         figs.mkdir(parents=True, exist_ok=True)
         written = {}
         for name, fig in self.figures(n_graphs=n_graphs).items():
             written[name] = save_figure(fig, figs / name)
             matplotlib.pyplot.close(fig)
-        files = [p.relative_to(out).as_posix() for name in ("mds_by_run", "mds_by_cell", "distances", "topology_graphs")
-                 if name in written for p in written[name]] + [REPORT]
+        files = [
+            p.relative_to(out).as_posix()
+            for name in ("mds_by_run", "mds_by_cell", "distances", "topology_graphs")
+            if name in written
+            for p in written[name]
+        ] + [REPORT]
         with atomic_write(out / REPORT, "w") as f:
             f.write(self.markdown(written, out))
-        write_json(out / "comparison.json", _jsonable({**self.to_dict(), "owner": owner, "networks": networks,
-                                                       "files": files}))
+        write_json(
+            out / "comparison.json", _jsonable({**self.to_dict(), "owner": owner, "networks": networks, "files": files})
+        )
         return out / REPORT
 
 
-def write_comparison(result: "Comparison | dict", out_dir, *, n_graphs: int = 4, owner: str | None = None,
-                     networks=None, overwrite: bool = False) -> Path:
+def write_comparison(
+    result: "Comparison | dict",
+    out_dir,
+    *,
+    n_graphs: int = 4,
+    owner: str | None = None,
+    networks=None,
+    overwrite: bool = False,
+) -> Path:
     """`Comparison.write`, for a `Comparison` or a dict of its fields (e.g. hand-made). Returns the path of
     `report.md`."""
     if isinstance(result, dict):
@@ -526,29 +605,42 @@ def _memory_line(graphs) -> str:
     info = _no_memory_states(graphs)
     line = f"{info['count']} of {info['of']} networks have no memory states (no stable point in their topology graph)"
     if info["count"]:
-        line += (f": networks {', '.join(map(str, info['members']))}. Their topology distances are undefined "
-                 "(NaN): they are left out of the topology MDS and of the topology within/between means")
+        line += (
+            f": networks {', '.join(map(str, info['members']))}. Their topology distances are undefined "
+            "(NaN): they are left out of the topology MDS and of the topology within/between means"
+        )
     return line + ".\n"
 
 
 def _success_flags(path: Path, members: int) -> np.ndarray:
     """The `(K,)` `success` flags of an `eval.json`; a ValueError naming the file when it is not one."""
     import json
+
     try:
         record = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a readable evaluation (not JSON: {e}); run ctrnn-jax evaluate again.") from None
     flags = record.get("success") if isinstance(record, dict) else None
     if not isinstance(flags, list) or not all(isinstance(f, int) and f in (0, 1) for f in flags):
-        raise ValueError(f"{path}: not an evaluation (no list of true/false `success` flags, one per member); "
-                         "run ctrnn-jax evaluate again.")
+        raise ValueError(
+            f"{path}: not an evaluation (no list of true/false `success` flags, one per member); "
+            "run ctrnn-jax evaluate again."
+        )
     if len(flags) != members:
         raise ValueError(f"{path}: {len(flags)} success flags for {members} members.")
     return np.asarray(flags, bool)
 
 
-def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool = False, log=None,
-                 overwrite: bool = False, **options) -> Path:
+def compare_runs(
+    paths,
+    out_dir,
+    *,
+    allow_mixed: bool = False,
+    solved_only: bool = False,
+    log=None,
+    overwrite: bool = False,
+    **options,
+) -> Path:
     """`ctrnn-jax compare`: load run folders (or `ensemble.npz` files), `compare_ensembles`, and write the
     `Comparison` to `out_dir` (`Comparison.write`).
 
@@ -570,13 +662,15 @@ def compare_runs(paths, out_dir, *, allow_mixed: bool = False, solved_only: bool
     """
     from ..io._lock import lock_outputs
     from ..io._outputs import check_writable_folder
+
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("no run folder given.")
     # the output folder's lock for the whole command (Comparison.write takes it again)
     with lock_outputs(folders=[check_writable_folder(out_dir, "output folder")], what="compare_runs", log=log):
-        return _compare_runs(paths, out_dir, allow_mixed=allow_mixed, solved_only=solved_only, log=log,
-                             overwrite=overwrite, **options)
+        return _compare_runs(
+            paths, out_dir, allow_mixed=allow_mixed, solved_only=solved_only, log=log, overwrite=overwrite, **options
+        )
 
 
 def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, **options) -> Path:
@@ -585,6 +679,7 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
     from ..io._outputs import check_output_folder
     from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
     from ..io._serialisation import fingerprint
+
     success: list[np.ndarray | None] | None  # None at the end where a run has no success flags
     networks: dict[str, Path]
     ensembles, tasks, success, names, skipped, networks = [], [], [], [], [], {}
@@ -596,13 +691,17 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
         ensemble, config = load_run_ensemble(path)
         network = fingerprint(ensemble)
         if network in networks:
-            raise ValueError(f"{path}: the same network as {networks[network]} (given twice); identical copies "
-                             "would distort the within/between statistics. Give each run once.")
+            raise ValueError(
+                f"{path}: the same network as {networks[network]} (given twice); identical copies "
+                "would distort the within/between statistics. Give each run once."
+            )
         networks[network] = path
         task = config.task if config is not None else task_for_ensemble(ensemble)
         if task is None:
-            raise ValueError(f"{path}: an ensemble.npz with M = {ensemble.W_in.shape[-1]} inputs and O = "
-                             f"{ensemble.W_out.shape[-2]} outputs and no config.json: no task to compare it on.")
+            raise ValueError(
+                f"{path}: an ensemble.npz with M = {ensemble.W_in.shape[-1]} inputs and O = "
+                f"{ensemble.W_out.shape[-2]} outputs and no config.json: no task to compare it on."
+            )
         ok = None
         if path.is_dir() and (path / EVAL).is_file():
             ok = _success_flags(path / EVAL, ensemble.W_out.shape[0])
@@ -620,14 +719,17 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
         success.append(ok)
         names.append(path.name if path.is_dir() else path.stem)
     if not ensembles:
-        raise ValueError("no members to compare" + (" (no member solves its task; drop `solved_only`)."
-                                                    if solved_only else "."))
+        raise ValueError(
+            "no members to compare" + (" (no member solves its task; drop `solved_only`)." if solved_only else ".")
+        )
     if skipped and log:
         log(f"no member to compare in {', '.join(skipped)}: skipped")
     kinds = sorted({t.name for t in tasks})
     if len(kinds) > 1 and not allow_mixed:
-        raise ValueError(f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare "
-                         "them on the first run's task.")
+        raise ValueError(
+            f"the runs are of different tasks ({', '.join(kinds)}); pass `allow_mixed=True` to compare "
+            "them on the first run's task."
+        )
     if len(set(names)) < len(names):
         names = [f"{i}:{n}" for i, n in enumerate(names)]
     success = None if any(s is None for s in success) else success

@@ -89,6 +89,7 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
     topology = None
     if graphs and fp.n_members and np.any(fp.n_unstable == 1):
         from ..dynamics._topology import topology_graph
+
         topology = topology_graph(analysis.ensemble, fp)
     for m in members:
         rows = np.flatnonzero(fp.member == m)
@@ -98,6 +99,7 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
             basis = np.vstack([basis, np.zeros((2, n))])
         mean, top = pca_projection(basis, min(3, n))
         comps = np.vstack([top, np.zeros((3 - top.shape[0], n))])  # N < 3: the missing axes are zero
+
         def project(x):
             return (np.asarray(x, np.float64) - mean) @ comps.T
 
@@ -110,8 +112,19 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
                     xs += [*pc[:, 0], None]
                     ys += [*pc[:, 1], None]
                     zs += [*pc[:, 2], None]
-                space.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", name=label, legendgroup=label,
-                                             visible=visible, line={"width": 3}, hoverinfo="name"))
+                space.add_trace(
+                    go.Scatter3d(
+                        x=xs,
+                        y=ys,
+                        z=zs,
+                        mode="lines",
+                        name=label,
+                        legendgroup=label,
+                        visible=visible,
+                        line={"width": 3},
+                        hoverinfo="name",
+                    )
+                )
                 owners_3d.append(m)
         index = np.asarray(fp.n_unstable[rows])
         for i in np.unique(index):
@@ -119,10 +132,20 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
             pc = project(np.asarray(fp.points[sel])[:, :n])
             name = "stable points" if i == 0 else f"saddles, index {int(i)}"
             colour = "#1f77b4" if i == 0 else _SADDLE_COLOURS[(int(i) - 1) % len(_SADDLE_COLOURS)]
-            space.add_trace(go.Scatter3d(
-                x=pc[:, 0], y=pc[:, 1], z=pc[:, 2], mode="markers", name=name, legendgroup=name, visible=visible,
-                marker={"size": 5 if i == 0 else 3, "color": colour, "symbol": "circle" if i == 0 else "diamond"},
-                text=_hover(fp, sel), hovertemplate="%{text}<extra>" + name + "</extra>"))
+            space.add_trace(
+                go.Scatter3d(
+                    x=pc[:, 0],
+                    y=pc[:, 1],
+                    z=pc[:, 2],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    visible=visible,
+                    marker={"size": 5 if i == 0 else 3, "color": colour, "symbol": "circle" if i == 0 else "diamond"},
+                    text=_hover(fp, sel),
+                    hovertemplate="%{text}<extra>" + name + "</extra>",
+                )
+            )
             owners_3d.append(m)
         if topology is not None:
             g = topology[m]
@@ -132,20 +155,47 @@ def explorer_figures(analysis, *, members=None, graphs: bool = True):
                 ex += [nodes[a, 0], nodes[b, 0], None]
                 ey += [nodes[a, 1], nodes[b, 1], None]
                 ez += [nodes[a, 2], nodes[b, 2], None]
-            graph.add_trace(go.Scatter3d(x=ex, y=ey, z=ez, mode="lines", name="index-1 saddles", visible=visible,
-                                         line={"color": "#999999", "width": 4}, hoverinfo="skip"))
+            graph.add_trace(
+                go.Scatter3d(
+                    x=ex,
+                    y=ey,
+                    z=ez,
+                    mode="lines",
+                    name="index-1 saddles",
+                    visible=visible,
+                    line={"color": "#999999", "width": 4},
+                    hoverinfo="skip",
+                )
+            )
             node_text = ["(" + ", ".join(str(int(v)) for v in row) + ")" for row in g.labels]
-            graph.add_trace(go.Scatter3d(x=nodes[:, 0], y=nodes[:, 1], z=nodes[:, 2], mode="markers",
-                                         name="memory states", visible=visible, text=node_text,
-                                         marker={"size": 6, "color": "#1f77b4"},
-                                         hovertemplate="readout label %{text}<extra>stable point</extra>"))
+            graph.add_trace(
+                go.Scatter3d(
+                    x=nodes[:, 0],
+                    y=nodes[:, 1],
+                    z=nodes[:, 2],
+                    mode="markers",
+                    name="memory states",
+                    visible=visible,
+                    text=node_text,
+                    marker={"size": 6, "color": "#1f77b4"},
+                    hovertemplate="readout label %{text}<extra>stable point</extra>",
+                )
+            )
             owners_graph += [m, m]
-    space.update_layout(height=650, margin={"l": 0, "r": 0, "t": 30, "b": 0}, legend={"itemsizing": "constant"},
-                        scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
-                        title="State space (top 3 PCs of the member's test-set activity)")
-    graph.update_layout(height=550, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=True,
-                        scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
-                        title="Topology graph: stable points joined by index-1 saddles")
+    space.update_layout(
+        height=650,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend={"itemsizing": "constant"},
+        scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
+        title="State space (top 3 PCs of the member's test-set activity)",
+    )
+    graph.update_layout(
+        height=550,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        showlegend=True,
+        scene={"xaxis_title": "PC 1", "yaxis_title": "PC 2", "zaxis_title": "PC 3"},
+        title="Topology graph: stable points joined by index-1 saddles",
+    )
     return space, graph, owners_3d, owners_graph, members
 
 
@@ -204,6 +254,7 @@ def write_explorer(analysis, path, *, members=None):
     from pathlib import Path
 
     from .._files import atomic_write
+
     path = Path(path)
     text = explorer_html(analysis, members=members)
     with atomic_write(path, "w") as f:

@@ -42,8 +42,9 @@ def _array(name: str, x: object, ndim: int, expected: str, *, min_size: int = 1)
 
 def _same(names: tuple[str, str], shapes: tuple, expected: str) -> None:
     if shapes[0] != shapes[1]:
-        raise ValueError(f"`{names[0]}` and `{names[1]}` must both have shape {expected}, got {shapes[0]} and "
-                         f"{shapes[1]}.")
+        raise ValueError(
+            f"`{names[0]}` and `{names[1]}` must both have shape {expected}, got {shapes[0]} and {shapes[1]}."
+        )
 
 
 def _square(name: str, W: object, *, batch: bool = False) -> np.ndarray:
@@ -107,8 +108,10 @@ def _figure_or_axes(ax, width: float, height: float, *, projection: str | None =
     if not isinstance(ax, Axes):
         raise ValueError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__}.")
     if projection is not None and ax.name != projection:
-        raise ValueError(f"`ax` must be a {projection.upper()} axes (e.g. `fig.add_subplot(projection="
-                         f"'{projection}')`), got a {ax.name!r} axes.")
+        raise ValueError(
+            f"`ax` must be a {projection.upper()} axes (e.g. `fig.add_subplot(projection="
+            f"'{projection}')`), got a {ax.name!r} axes."
+        )
     return ax.figure, ax
 
 
@@ -134,8 +137,10 @@ def _check_fixed_points(name: str, fp: object, n: int | None = None) -> FixedPoi
     if not isinstance(fp, FixedPoints):
         raise ValueError(f"`{name}` must be a FixedPoints (e.g. `fixed_points.select(k)`), got {type(fp).__name__}.")
     if len(np.unique(fp.member)) > 1:
-        raise ValueError(f"`{name}` must hold the fixed points of one member (use `fixed_points.select(k)`); it "
-                         f"has members {np.unique(fp.member).tolist()}.")
+        raise ValueError(
+            f"`{name}` must hold the fixed points of one member (use `fixed_points.select(k)`); it "
+            f"has members {np.unique(fp.member).tolist()}."
+        )
     if n is not None and len(fp) and fp.points.shape[1] != n:
         raise ValueError(f"`{name}` has points of dimension {fp.points.shape[1]}; the states have N = {n}.")
     return fp
@@ -171,7 +176,7 @@ def pca_projection(states: object, d: int = 3) -> tuple[np.ndarray, np.ndarray]:
 def _explained(x: np.ndarray, mean: np.ndarray, comps: np.ndarray) -> np.ndarray:
     total = np.sum((x - mean) ** 2)
     proj = (x - mean) @ comps.T
-    return np.sum(proj ** 2, axis=0) / total if total > 0 else np.zeros(comps.shape[0])
+    return np.sum(proj**2, axis=0) / total if total > 0 else np.zeros(comps.shape[0])
 
 
 def _draw_fixed_points(ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray) -> None:
@@ -187,8 +192,7 @@ def _draw_fixed_points(ax, fixed_points, n: int, mean: np.ndarray, comps: np.nda
     if stable.any():
         ax.scatter(p[stable, 0], p[stable, -1], s=40, color="black", zorder=3, label="stable fixed point")
     if (~stable).any():
-        ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3,
-                   label="saddle")
+        ax.scatter(p[~stable, 0], p[~stable, -1], s=40, facecolors="none", edgecolors="black", zorder=3, label="saddle")
 
 
 def _finish_pc_plane(ax, fixed_points, n: int, mean: np.ndarray, comps: np.ndarray, title) -> None:

@@ -12,12 +12,22 @@ from ._figure import _figure, _save
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_EVENT_MARKERS = {"saddle-node": ("o", "tab:red"), "hopf": ("*", "tab:blue"), "flip": ("s", "tab:green"),
-                  "branch point": ("D", "tab:purple")}
+_EVENT_MARKERS = {
+    "saddle-node": ("o", "tab:red"),
+    "hopf": ("*", "tab:blue"),
+    "flip": ("s", "tab:green"),
+    "branch point": ("D", "tab:purple"),
+}
 
 
-def plot_bifurcation_diagram(continuation: Continuation, path: str | os.PathLike | None = None, *,
-                             output: int = 0, members=None, max_panels: int = 4) -> "Figure":
+def plot_bifurcation_diagram(
+    continuation: Continuation,
+    path: str | os.PathLike | None = None,
+    *,
+    output: int = 0,
+    members=None,
+    max_panels: int = 4,
+) -> "Figure":
     """One panel per member (the first `max_panels`, or `members`): readout `output` of every branch against
     the path parameter `p`; solid where the point is stable (no `|λ| > 1`), dashed where it is not; markers at
     the bifurcations, the legend counting them.
@@ -57,10 +67,16 @@ def plot_bifurcation_diagram(continuation: Continuation, path: str | os.PathLike
             marker, colour = _EVENT_MARKERS[e["kind"]]
             ax.plot(e["param"], e["output"][output], marker=marker, color=colour, ms=7, ls="none", zorder=3)
             shown[e["kind"]] = shown.get(e["kind"], 0) + 1
-        handles = [ax.plot([], [], color="black", lw=1.2, label="stable")[0],
-                   ax.plot([], [], color="0.45", ls="--", lw=1.2, label="unstable")[0]]
-        handles += [ax.plot([], [], marker=_EVENT_MARKERS[kind][0], color=_EVENT_MARKERS[kind][1], ls="none",
-                            label=f"{kind} ({n})")[0] for kind, n in shown.items()]
+        handles = [
+            ax.plot([], [], color="black", lw=1.2, label="stable")[0],
+            ax.plot([], [], color="0.45", ls="--", lw=1.2, label="unstable")[0],
+        ]
+        handles += [
+            ax.plot(
+                [], [], marker=_EVENT_MARKERS[kind][0], color=_EVENT_MARKERS[kind][1], ls="none", label=f"{kind} ({n})"
+            )[0]
+            for kind, n in shown.items()
+        ]
         ax.legend(handles=handles, fontsize=7, loc="best")
         ax.set_xlim(0.0, 1.0)
         ax.set_title(f"member {k}", fontsize=9)

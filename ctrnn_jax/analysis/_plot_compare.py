@@ -33,8 +33,16 @@ def _scatter(ax, coords, groups, title, xlabel, ylabel) -> None:
     colours = [f"C{i % 10}" for i in range(len(names))]
     for i, name in enumerate(names):
         sel = np.asarray([g == name for g in groups])
-        ax.scatter(coords[sel, 0], coords[sel, 1], s=28, color=colours[i], marker=_MARKERS[i % len(_MARKERS)],
-                   alpha=0.8, label=name, edgecolors="none")
+        ax.scatter(
+            coords[sel, 0],
+            coords[sel, 1],
+            s=28,
+            color=colours[i],
+            marker=_MARKERS[i % len(_MARKERS)],
+            alpha=0.8,
+            label=name,
+            edgecolors="none",
+        )
     ax.set_title(title, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -58,20 +66,21 @@ def plot_mds_pair(geometry: object, topology: object, groups, path: str | os.Pat
     geometry = _array("geometry", geometry, 2, "(P, 2)").astype(np.float64)
     topology = _array("topology", topology, 2, "(P, 2)").astype(np.float64)
     if geometry.shape[1] != 2 or topology.shape != geometry.shape:
-        raise ValueError(f"`geometry` and `topology` must both have shape (P, 2), got {geometry.shape} and "
-                         f"{topology.shape}.")
+        raise ValueError(
+            f"`geometry` and `topology` must both have shape (P, 2), got {geometry.shape} and {topology.shape}."
+        )
     groups = _groups("groups", groups, geometry.shape[0])
     fig = _figure(9.0, 4.2)
     left, right = fig.subplots(1, 2)
     _scatter(left, geometry, groups, "geometry: SVCCA distance", "MDS 1 (SVCCA)", "MDS 2 (SVCCA)")
-    _scatter(right, topology, groups, "topology: fixed-point graph distance", "MDS 1 (topology)",
-             "MDS 2 (topology)")
+    _scatter(right, topology, groups, "topology: fixed-point graph distance", "MDS 1 (topology)", "MDS 2 (topology)")
     right.legend(fontsize=7, loc="best")
     return _save(fig, path)
 
 
-def plot_distance_matrices(geometry: object, topology: object, groups,
-                           path: str | os.PathLike | None = None) -> "Figure":
+def plot_distance_matrices(
+    geometry: object, topology: object, groups, path: str | os.PathLike | None = None
+) -> "Figure":
     """The `(P, P)` geometry and topology distance matrices side by side, networks in the given order,
     with group boundaries marked.
 
@@ -88,14 +97,16 @@ def plot_distance_matrices(geometry: object, topology: object, groups,
     topology = _array("topology", topology, 2, "(P, P)").astype(np.float64)
     p = geometry.shape[0]
     if geometry.shape != (p, p) or topology.shape != (p, p):
-        raise ValueError(f"`geometry` and `topology` must both have shape (P, P), got {geometry.shape} and "
-                         f"{topology.shape}.")
+        raise ValueError(
+            f"`geometry` and `topology` must both have shape (P, P), got {geometry.shape} and {topology.shape}."
+        )
     groups = _groups("groups", groups, p)
     bounds = [i for i in range(1, p) if groups[i] != groups[i - 1]]
     fig = _figure(9.0, 4.2)
     for ax, mat, title in zip(fig.subplots(1, 2), (geometry, topology), ("SVCCA distance", "topology distance")):
-        im = ax.imshow(mat, cmap="viridis", vmin=0.0, vmax=max(1e-12, float(np.nanmax(mat)) if np.isfinite(mat).any()
-                                                               else 1.0))
+        im = ax.imshow(
+            mat, cmap="viridis", vmin=0.0, vmax=max(1e-12, float(np.nanmax(mat)) if np.isfinite(mat).any() else 1.0)
+        )
         for b in bounds:
             ax.axhline(b - 0.5, color="white", lw=0.8)
             ax.axvline(b - 0.5, color="white", lw=0.8)
@@ -142,11 +153,24 @@ def plot_topology_graphs(graphs, titles, path: str | os.PathLike | None = None) 
         ax.scatter(xy[:, 0], xy[:, 1], s=22, color="black", zorder=2)
         if g.n_nodes <= 27:
             for (x, y), lab in zip(xy, g.labels):
-                ax.annotate("".join("+" if v > 0 else ("−" if v < 0 else "0") for v in lab), (x, y), fontsize=5,
-                            xytext=(2, 2), textcoords="offset points")
+                ax.annotate(
+                    "".join("+" if v > 0 else ("−" if v < 0 else "0") for v in lab),
+                    (x, y),
+                    fontsize=5,
+                    xytext=(2, 2),
+                    textcoords="offset points",
+                )
         if g.n_nodes == 0:  # e.g. memory held by saturated update gates: slow points, no attractor
-            ax.text(0.5, 0.5, "no stable fixed point", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=8, color="0.4")
+            ax.text(
+                0.5,
+                0.5,
+                "no stable fixed point",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.4",
+            )
         ax.set_title(f"{title}: {g.n_nodes} nodes, {g.n_edges} edges", fontsize=8)
         ax.set_xlabel("readout 1 (+ 0.45 × readout 3)" if g.outputs.shape[1] >= 3 else "readout 1")
         ax.set_ylabel("readout 2 (+ 0.3 × readout 3)" if g.outputs.shape[1] >= 3 else "readout 2")

@@ -29,8 +29,9 @@ def _held_at_last(losses: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, filled, np.nan)
 
 
-def plot_training_curves(losses: object, path: str | os.PathLike | None = None, *, steps: object = None,
-                         ax: "Axes | None" = None) -> "Figure":
+def plot_training_curves(
+    losses: object, path: str | os.PathLike | None = None, *, steps: object = None, ax: "Axes | None" = None
+) -> "Figure":
     """Training loss of every member against the step (log scale), with the ensemble median over every member:
     a member that stopped (held at the criterion: its loss is NaN from then on) counts at its last loss.
 
@@ -85,8 +86,10 @@ def plot_robustness(sweep: dict, path: str | os.PathLike | None = None) -> "Figu
 
     **Returns:** the `Figure`; with `path`, also written as PNG and PDF (see `save_figure`).
     """
-    panels = (("noise_levels", "noise_mse", "noise_success_rate", "input noise std (arb. units)"),
-              ("amplitude_scales", "amplitude_mse", "amplitude_success_rate", "pulse amplitude scale"))
+    panels = (
+        ("noise_levels", "noise_mse", "noise_success_rate", "input noise std (arb. units)"),
+        ("amplitude_scales", "amplitude_mse", "amplitude_success_rate", "pulse amplitude scale"),
+    )
     for levels, mse, rate, _ in panels:
         for name in (levels, mse, rate):
             if name not in sweep:
@@ -130,9 +133,12 @@ def plot_similarity_matrices(procrustes: object, cka: object, path: str | os.Pat
     if procrustes.shape != cka.shape:
         raise ValueError(f"`procrustes` {procrustes.shape} and `cka` {cka.shape} must have the same shape.")
     fig = _figure(10.0, 4.2)
-    for ax, m, title, vmax in zip(fig.subplots(1, 2), (procrustes, cka),
-                                  ("Procrustes disparity of memory states", "linear CKA of activity"),
-                                  (None, 1.0)):
+    for ax, m, title, vmax in zip(
+        fig.subplots(1, 2),
+        (procrustes, cka),
+        ("Procrustes disparity of memory states", "linear CKA of activity"),
+        (None, 1.0),
+    ):
         im = ax.imshow(np.ma.masked_invalid(m), cmap="viridis", vmin=0, vmax=vmax)
         ax.set_title(title)
         ax.set_xlabel("member")

@@ -53,8 +53,7 @@ def _state_colours(n: int) -> list:
     return [matplotlib.colormaps["viridis"](i / (n - 1)) for i in range(n)]
 
 
-def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str | None,
-                      title: str | None = None):
+def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str | None, title: str | None = None):
     """The 3-D PCA view of `plot_state_space` on a 3-D axis `ax`; `legend`: `"figure"` (right of the
     figure), `"axes"` (beside `ax`) or None."""
     x = states.astype(np.float64)
@@ -62,7 +61,7 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
     proj = (x - mean) @ comps.T
     codes = _memory_states(targets)
     n_bits = targets.shape[1]
-    colours = _state_colours(2 ** n_bits)
+    colours = _state_colours(2**n_bits)
     ax.plot(proj[:, 0], proj[:, 1], proj[:, 2], color="0.8", lw=0.4, zorder=1)
     undefined = codes < 0
     if np.any(undefined):
@@ -81,9 +80,17 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
         eigvecs = fp.eigvecs
         for index in sorted(set(fp.n_unstable[~stable].tolist())):
             sel = fp.n_unstable == index
-            ax.scatter(*p[sel].T, s=18, facecolors="none", edgecolors=_INDEX_COLOURS.get(index, "tab:red"), lw=0.8,
-                       marker=_INDEX_MARKERS.get(index, "p"), label=f"saddle, index {index}", depthshade=False,
-                       zorder=5)
+            ax.scatter(
+                *p[sel].T,
+                s=18,
+                facecolors="none",
+                edgecolors=_INDEX_COLOURS.get(index, "tab:red"),
+                lw=0.8,
+                marker=_INDEX_MARKERS.get(index, "p"),
+                label=f"saddle, index {index}",
+                depthshade=False,
+                zorder=5,
+            )
         saddles = np.flatnonzero(~stable)
         if saddles.size:
             if eigvecs is None:  # e.g. a FixedPoints saved without eigenvectors: recompute them
@@ -98,8 +105,9 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
                         continue
                     dv = (comps @ (v / norm)) * scale
                     seg = np.stack([p[i] - dv, p[i] + dv])
-                    ax.plot(*seg.T, color=_INDEX_COLOURS.get(int(fp.n_unstable[i]), "tab:red"), lw=0.7,
-                            alpha=0.7, zorder=4)
+                    ax.plot(
+                        *seg.T, color=_INDEX_COLOURS.get(int(fp.n_unstable[i]), "tab:red"), lw=0.7, alpha=0.7, zorder=4
+                    )
 
     if W_out is not None:
         for o, w in enumerate(W_out):
@@ -116,8 +124,13 @@ def _draw_state_space(ax, states, targets, fixed_points, W_out, *, legend: str |
     if title:
         ax.set_title(title, fontsize=9)
     if legend:
-        options = dict(fontsize=7, markerscale=1.5, frameon=False, title="memory state (bits 1-3)\nand fixed points",
-                       title_fontsize=7)
+        options = dict(
+            fontsize=7,
+            markerscale=1.5,
+            frameon=False,
+            title="memory state (bits 1-3)\nand fixed points",
+            title_fontsize=7,
+        )
         if legend == "figure":
             ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", **options)
         else:
@@ -227,8 +240,9 @@ def plot_state_space(
     states = _array("states", states, 2, "(T, N)")
     targets = _array("targets", targets, 2, "(T, 3)")
     if states.shape[0] != targets.shape[0]:
-        raise ValueError(f"`states` (T, N) and `targets` (T, 3) must have the same T, got {states.shape} and "
-                         f"{targets.shape}.")
+        raise ValueError(
+            f"`states` (T, N) and `targets` (T, 3) must have the same T, got {states.shape} and {targets.shape}."
+        )
     if states.shape[1] < 3:
         raise ValueError(f"`states` must be an array of shape (T, N) with N >= 3, got shape {states.shape}.")
     if fixed_points is not None:
@@ -239,8 +253,15 @@ def plot_state_space(
             raise ValueError(f"`W_out` must be an array of shape (O, N = {states.shape[1]}), got shape {W_out.shape}.")
     legend = "figure" if ax is None else "axes"
     fig, ax = _figure_or_axes(ax, 7.0, 5.2, projection="3d")
-    _draw_state_space(ax, states, targets, fixed_points, W_out, legend=legend,
-                      title="test-set activity in its top-3 principal components")
+    _draw_state_space(
+        ax,
+        states,
+        targets,
+        fixed_points,
+        W_out,
+        legend=legend,
+        title="test-set activity in its top-3 principal components",
+    )
     return _save(fig, path)
 
 
@@ -278,13 +299,16 @@ def plot_realizations(
     for i, s in enumerate(states_list):
         s = _array(f"states_list[{i}]", s, 2, "(T, N)")
         if s.shape[0] != targets.shape[0] or s.shape[1] < 3:
-            raise ValueError(f"`states_list[{i}]` must be an array of shape (T = {targets.shape[0]}, N >= 3), got "
-                             f"shape {s.shape}.")
+            raise ValueError(
+                f"`states_list[{i}]` must be an array of shape (T = {targets.shape[0]}, N >= 3), got shape {s.shape}."
+            )
         states.append(s)
     if fixed_points_list is not None:
         if not isinstance(fixed_points_list, (list, tuple)) or len(fixed_points_list) != len(states):
-            raise ValueError(f"`fixed_points_list` must be a list of {len(states)} FixedPoints (or None entries), "
-                             f"one per entry of `states_list`.")
+            raise ValueError(
+                f"`fixed_points_list` must be a list of {len(states)} FixedPoints (or None entries), "
+                f"one per entry of `states_list`."
+            )
         for i, fp in enumerate(fixed_points_list):
             if fp is not None:
                 _check_fixed_points(f"fixed_points_list[{i}]", fp, states[i].shape[1])
@@ -293,8 +317,9 @@ def plot_realizations(
     for i in range(k):
         ax = fig.add_subplot(1, k, i + 1, projection="3d")
         fp = None if fixed_points_list is None else fixed_points_list[i]
-        _draw_state_space(ax, states[i], targets, fp, None, legend="figure" if i == k - 1 else None,
-                          title=f"member {i}")
+        _draw_state_space(
+            ax, states[i], targets, fp, None, legend="figure" if i == k - 1 else None, title=f"member {i}"
+        )
     return _save(fig, path)
 
 
@@ -326,8 +351,10 @@ def plot_ensemble_overview(
     from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator
 
     names = ("test_mse", "n_stable", "cube_disparity", "n_eig_outside")
-    arrays = [_array(n, a, 1, "(K,)").astype(np.float64) for n, a in
-              zip(names, (test_mse, n_stable, cube_disparity, n_eig_outside))]
+    arrays = [
+        _array(n, a, 1, "(K,)").astype(np.float64)
+        for n, a in zip(names, (test_mse, n_stable, cube_disparity, n_eig_outside))
+    ]
     for n, a in zip(names[1:], arrays[1:]):
         _same(("test_mse", n), (arrays[0].shape, a.shape), "(K,)")
     k = arrays[0].shape[0]
@@ -337,8 +364,12 @@ def plot_ensemble_overview(
     axes = fig.subplots(2, 2).ravel()
     mse = arrays[0]
     success = mse <= threshold
-    labels = ("test MSE (arb. units², log)", "number of stable fixed points",
-              "cube disparity (Procrustes, 0 = cube)", "eigenvalues of $W_{rec}$ outside unit circle")
+    labels = (
+        "test MSE (arb. units², log)",
+        "number of stable fixed points",
+        "cube disparity (Procrustes, 0 = cube)",
+        "eigenvalues of $W_{rec}$ outside unit circle",
+    )
     for i, (ax, values, label) in enumerate(zip(axes, arrays, labels)):
         finite = np.isfinite(values)
         if i == 0:
@@ -346,10 +377,12 @@ def plot_ensemble_overview(
             values = np.where(positive, values, np.nan)
             finite = positive
         if np.any(finite):
-            ax.scatter(values[finite & success], jitter[finite & success], s=30, color="tab:blue",
-                       label="success", alpha=0.8)
-            ax.scatter(values[finite & ~success], jitter[finite & ~success], s=30, color="tab:red", marker="x",
-                       label="failure")
+            ax.scatter(
+                values[finite & success], jitter[finite & success], s=30, color="tab:blue", label="success", alpha=0.8
+            )
+            ax.scatter(
+                values[finite & ~success], jitter[finite & ~success], s=30, color="tab:red", marker="x", label="failure"
+            )
             ax.axvline(np.median(values[finite]), color="black", lw=1.0, ls=":", label="median")
         n_missing = int(np.sum(~finite))
         title = f"{int(np.sum(finite))} members" + (f" ({n_missing} without a value)" if n_missing else "")

@@ -33,6 +33,7 @@ def plot_memory_lifetimes(check, path: str | os.PathLike | None = None, *, ax: "
     **Returns:** the `Figure`. Raises `ValueError` for a check without lifetimes.
     """
     from ..dynamics._behaviour import MemoryCheck
+
     if not isinstance(check, MemoryCheck):
         raise ValueError(f"`check` must be a MemoryCheck (from memory_check), got {type(check).__name__}.")
     if check.lifetime is None or check.trial_steps is None:
@@ -48,10 +49,11 @@ def plot_memory_lifetimes(check, path: str | os.PathLike | None = None, *, ax: "
     floor = 0.5 / check.trial_steps  # a lifetime of 0 steps on the log axis
     y = np.maximum(life, floor)
     groups: tuple[tuple[str, np.ndarray, dict[str, Any]], ...]  # (label, which points, scatter style)
-    groups = (("lost within the horizon", ~held & reached, dict(marker="o", color="C0")),
-              ("held for the whole horizon (censored)", held & reached,
-               dict(marker="^", facecolors="none", edgecolors="C2")),
-              ("not reached (readout nearer another label)", ~reached, dict(marker="x", color="C3")))
+    groups = (
+        ("lost within the horizon", ~held & reached, dict(marker="o", color="C0")),
+        ("held for the whole horizon (censored)", held & reached, dict(marker="^", facecolors="none", edgecolors="C2")),
+        ("not reached (readout nearer another label)", ~reached, dict(marker="x", color="C3")),
+    )
     for name, mask, style in groups:
         if np.any(mask):
             ax.scatter(x[mask], y[mask], s=22, lw=1.0, label=f"{name}: {int(mask.sum())}", **style)
@@ -67,8 +69,10 @@ def plot_memory_lifetimes(check, path: str | os.PathLike | None = None, *, ax: "
     ax.set_xticks(np.arange(k))
     ax.set_xlabel("member")
     ax.set_ylabel(f"memory lifetime (test trials of {check.trial_steps} steps)")
-    ax.set_title(f"memory lifetimes at rest: {k} member(s) x {n} memory states, readout tolerance "
-                 f"{check.tolerance:.3g}", fontsize=9)
+    ax.set_title(
+        f"memory lifetimes at rest: {k} member(s) x {n} memory states, readout tolerance {check.tolerance:.3g}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(True, axis="y", which="major", alpha=0.3)
     return _save(fig, path)

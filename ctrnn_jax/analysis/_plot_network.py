@@ -55,8 +55,9 @@ def plot_connectivity(W_rec: object, path: str | os.PathLike | None = None, *, a
     return _save(fig, path)
 
 
-def plot_eigenvalues(W_rec: object, path: str | os.PathLike | None = None, *, W_rec_initial: object = None,
-                     ax: "Axes | None" = None) -> "Figure":
+def plot_eigenvalues(
+    W_rec: object, path: str | os.PathLike | None = None, *, W_rec_initial: object = None, ax: "Axes | None" = None
+) -> "Figure":
     """Eigenvalues of the recurrent matrix in the complex plane, with the unit circle (paper Fig. 4,
     right); optionally the initial matrix's too, for a before/after comparison.
 
@@ -92,8 +93,7 @@ def plot_eigenvalues(W_rec: object, path: str | os.PathLike | None = None, *, W_
     return _save(fig, path)
 
 
-def plot_spectra_grid(W_recs: object, path: str | os.PathLike | None = None, *,
-                      max_members: int = 9) -> "Figure":
+def plot_spectra_grid(W_recs: object, path: str | os.PathLike | None = None, *, max_members: int = 9) -> "Figure":
     """Eigenvalue spectra of several members' recurrent matrices on a grid (paper Fig. 5).
 
     **Arguments:**
@@ -156,20 +156,37 @@ def plot_fixed_point_spectra(fixed_points: FixedPoints, path: str | os.PathLike 
     # the table's groups (`FixedPoints.counts`): the exact points by kind (stable, marginal, saddles of each
     # index), then the analysed slow points; each label counts the points of its group, as the table does
     kind, exact = np.asarray(fp.kind), np.asarray(fp.exact)
-    groups = [(f"saddles, index {i}", exact & (fp.n_unstable == i), _INDEX_COLOURS.get(i, "tab:red"),
-               _INDEX_MARKERS.get(i, "p"), 6) for i in sorted(set(np.asarray(fp.n_unstable[exact]).tolist()) - {0},
-                                                             reverse=True)]
-    groups += [("slow points (analysed)", ~exact, "tab:gray", "x", 6),
-               ("marginal", exact & (kind == "marginal"), "tab:green", "D", 6),
-               ("stable", exact & (kind == "stable"), _INDEX_COLOURS.get(0, "tab:blue"), "o", 8)]  # on top
+    groups = [
+        (
+            f"saddles, index {i}",
+            exact & (fp.n_unstable == i),
+            _INDEX_COLOURS.get(i, "tab:red"),
+            _INDEX_MARKERS.get(i, "p"),
+            6,
+        )
+        for i in sorted(set(np.asarray(fp.n_unstable[exact]).tolist()) - {0}, reverse=True)
+    ]
+    groups += [
+        ("slow points (analysed)", ~exact, "tab:gray", "x", 6),
+        ("marginal", exact & (kind == "marginal"), "tab:green", "D", 6),
+        ("stable", exact & (kind == "stable"), _INDEX_COLOURS.get(0, "tab:blue"), "o", 8),
+    ]  # on top
     for a in (ax, zoom):
         _unit_circle(a)
         for name, sel, colour, marker, size in groups:
             if not np.any(sel):
                 continue
             e = eigvals[sel].ravel()
-            a.scatter(e.real, e.imag, s=size, alpha=0.6, color=colour, marker=marker,
-                      label=f"{name} ({int(sel.sum())} points)", lw=0)
+            a.scatter(
+                e.real,
+                e.imag,
+                s=size,
+                alpha=0.6,
+                color=colour,
+                marker=marker,
+                label=f"{name} ({int(sel.sum())} points)",
+                lw=0,
+            )
     _square_limits(ax, eigvals.ravel())
     zoom.set_aspect("auto")
     zoom.set_xlim(0.85, r)

@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def plot_task_trials(inputs: object, outputs: object, targets: object, mask: object,
-                     path: str | os.PathLike | None = None, *, max_trials: int = 6) -> "Figure":
+def plot_task_trials(
+    inputs: object,
+    outputs: object,
+    targets: object,
+    mask: object,
+    path: str | os.PathLike | None = None,
+    *,
+    max_trials: int = 6,
+) -> "Figure":
     """Test trials of any task: each trial's input channels, and its output against the target,
     with the steps the loss ignores (mask 0) shaded grey.
 
@@ -70,14 +77,22 @@ def plot_task_trials(inputs: object, outputs: object, targets: object, mask: obj
     axes[1, 0].set_ylabel(f"output\n{_AMP}", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     h2, l2 = axes[1, 0].get_legend_handles_labels()
-    fig.legend(handles + h2, labels + l2, loc="outside upper center", ncols=len(labels) + len(l2), fontsize=8,
-               frameon=False)
+    fig.legend(
+        handles + h2, labels + l2, loc="outside upper center", ncols=len(labels) + len(l2), fontsize=8, frameon=False
+    )
     return _save(fig, path)
 
 
-def plot_task_state_space(states: object, groups: object, path: str | os.PathLike | None = None, *,
-                          fixed_points: object = None, title: str | None = None, group_names=None,
-                          ax: "Axes | None" = None) -> "Figure":
+def plot_task_state_space(
+    states: object,
+    groups: object,
+    path: str | os.PathLike | None = None,
+    *,
+    fixed_points: object = None,
+    title: str | None = None,
+    group_names=None,
+    ax: "Axes | None" = None,
+) -> "Figure":
     """Test trajectories of one member in their top-2 principal components, coloured by the trial's group (the
     task's `trial_groups`: e.g. the correct answer, the action, a condition), with the fixed points (stable:
     filled; saddles: open) when given.
@@ -105,15 +120,31 @@ def plot_task_state_space(states: object, groups: object, path: str | os.PathLik
     names = [f"answer {v:+g}" for v in values] if group_names is None else [str(n) for n in group_names]
     if len(names) != len(values):
         raise ValueError(f"`group_names` must name each of the {len(values)} group(s) {values}, got {len(names)}.")
-    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:red", "tab:brown", "tab:pink", "tab:gray",
-               "tab:olive", "tab:cyan")
+    colours = (
+        "tab:blue",
+        "tab:orange",
+        "tab:green",
+        "tab:purple",
+        "tab:red",
+        "tab:brown",
+        "tab:pink",
+        "tab:gray",
+        "tab:olive",
+        "tab:cyan",
+    )
     fig, ax, mean, comps = _pc_plane(states, fixed_points, ax)
     for j, value in enumerate(values):
         members = np.flatnonzero(groups == value)
         for i in members[:40]:
             p = (states[i] - mean) @ comps.T
-            ax.plot(p[:, 0], p[:, -1], lw=0.6, alpha=0.5, color=colours[j % len(colours)],
-                    label=f"{names[j]} ({len(members)} trials)" if i == members[0] else None)
+            ax.plot(
+                p[:, 0],
+                p[:, -1],
+                lw=0.6,
+                alpha=0.5,
+                color=colours[j % len(colours)],
+                label=f"{names[j]} ({len(members)} trials)" if i == members[0] else None,
+            )
     _finish_pc_plane(ax, fixed_points, states.shape[-1], mean, comps, title)
     return _save(fig, path)
 
@@ -129,8 +160,14 @@ def _pc_plane(states: np.ndarray, fixed_points, ax):
     return fig, ax, mean, comps
 
 
-def plot_probe_state_space(states: object, path: str | os.PathLike | None = None, *, fixed_points: object = None,
-                           title: str | None = None, ax: "Axes | None" = None) -> "Figure":
+def plot_probe_state_space(
+    states: object,
+    path: str | os.PathLike | None = None,
+    *,
+    fixed_points: object = None,
+    title: str | None = None,
+    ax: "Axes | None" = None,
+) -> "Figure":
     """Probe trajectories of one member in their top-2 principal components (the noisy first halves
     light, the relaxing second halves dark), with the fixed points (stable: filled; saddles: open).
 
@@ -151,9 +188,21 @@ def plot_probe_state_space(states: object, path: str | os.PathLike | None = None
     fig, ax, mean, comps = _pc_plane(states, fixed_points, ax)
     for i in range(min(b, 40)):
         p = (states[i] - mean) @ comps.T
-        ax.plot(p[: t // 2 + 1, 0], p[: t // 2 + 1, -1], lw=0.5, alpha=0.3, color="tab:blue",
-                label="driven (input + noise)" if i == 0 else None)
-        ax.plot(p[t // 2:, 0], p[t // 2:, -1], lw=0.8, alpha=0.7, color="tab:red",
-                label="relaxing (constant input)" if i == 0 else None)
+        ax.plot(
+            p[: t // 2 + 1, 0],
+            p[: t // 2 + 1, -1],
+            lw=0.5,
+            alpha=0.3,
+            color="tab:blue",
+            label="driven (input + noise)" if i == 0 else None,
+        )
+        ax.plot(
+            p[t // 2 :, 0],
+            p[t // 2 :, -1],
+            lw=0.8,
+            alpha=0.7,
+            color="tab:red",
+            label="relaxing (constant input)" if i == 0 else None,
+        )
     _finish_pc_plane(ax, fixed_points, n, mean, comps, title)
     return _save(fig, path)

@@ -17,19 +17,30 @@ def load_analysis_inputs(path: str | Path, *, task=None):
     sizes say: the 3-bit flip-flop when M = O = 3, else no task; see `task_for_ensemble`)."""
     from ..io._run import load_run_ensemble, task_for_ensemble
     from ..tasks._tasks import task_spec
+
     path = Path(path)
     ensemble, config = load_run_ensemble(path)
     if config is None:
         return ensemble, task_for_ensemble(ensemble, task), None
     names = (config.task.name, task_spec(config.task))
     if task is not None and (task not in names if isinstance(task, str) else task != config.task):
-        raise ValueError(f"{path}: a run folder of the {config.task.name} task (config.json); `task` is for a "
-                         "bare ensemble.npz.")
+        raise ValueError(
+            f"{path}: a run folder of the {config.task.name} task (config.json); `task` is for a bare ensemble.npz."
+        )
     return ensemble, config.task, config
 
 
-def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: int = 0, log=print,
-                fp_config: FixedPointConfig | None = None, task=None, inputs=None, overwrite: bool = False) -> Path:
+def analyze_run(
+    path: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    log=print,
+    fp_config: FixedPointConfig | None = None,
+    task=None,
+    inputs=None,
+    overwrite: bool = False,
+) -> Path:
     """`analyze` a run folder (or an `ensemble.npz`) and `Analysis.write` the result; returns `report.md`'s path.
 
     **Arguments:**
@@ -56,6 +67,7 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     from ..io._outputs import check_output_folder
     from ..io._run import METRICS, read_losses
     from ..io._serialisation import fingerprint
+
     path = Path(path)
     ensemble, task, config = load_analysis_inputs(path, task=task)
     network = fingerprint(ensemble)
@@ -70,9 +82,19 @@ def analyze_run(path: str | Path, *, out_dir: str | Path | None = None, seed: in
     if config is not None and ensemble.recurrent_matrix is not None:
         initial = initial_W_rec(config)
     training = training_summary(run_dir, network, losses) if run_dir else None
-    result = analyze(ensemble, task, config=fp_config, inputs=inputs, fixed_points=fixed_points,
-                     threshold=config.threshold if config else None, losses=losses, seed=seed, source=str(path),
-                     training=training, log=log)
+    result = analyze(
+        ensemble,
+        task,
+        config=fp_config,
+        inputs=inputs,
+        fixed_points=fixed_points,
+        threshold=config.threshold if config else None,
+        losses=losses,
+        seed=seed,
+        source=str(path),
+        training=training,
+        log=log,
+    )
     if initial is not None:
         result = dataclasses.replace(result, initial_W_rec=initial[result.best])
     log(f"analysed {k} members; best member {result.best}")
@@ -88,6 +110,7 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
     from ..dynamics._stage import constant_inputs, found_with
     from ..io._lock import check_complete
     from ..io._run import FIXED_POINTS
+
     stored_path = run_dir / FIXED_POINTS
     if task is None or not stored_path.is_file():
         return None
@@ -100,8 +123,9 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
     except ValueError as e:
         log(f"{stored_path}: unreadable ({e}); finding the fixed points again")
         return None
-    why = _mismatch(stored, ensemble, network, found_with(fp_config or FixedPointConfig(), task, wanted[0]),
-                    fp_config is not None)
+    why = _mismatch(
+        stored, ensemble, network, found_with(fp_config or FixedPointConfig(), task, wanted[0]), fp_config is not None
+    )
     if why is not None:
         log(f"{stored_path}: {why}: finding the fixed points again")
         return None
@@ -111,25 +135,36 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
 def _mismatch(stored: FixedPoints, ensemble, network: str, wanted: dict, check_config: bool) -> str | None:
     """Why the stored fixed points do not fit (None: they do). `wanted`: `found_with` of the search asked for."""
     if stored.network != network:
-        return (f"found for other weights (fingerprint {stored.network}; the ensemble's is {network}, e.g. training "
-                "went on since)")
+        return (
+            f"found for other weights (fingerprint {stored.network}; the ensemble's is {network}, e.g. training "
+            "went on since)"
+        )
     if stored.n_members != ensemble.W_out.shape[0] or stored.points.shape[1:] != (ensemble.state_size,):
         return f"found for a network of another size ({stored.n_members} members, states {stored.points.shape[1:]})"
     made = stored.found_with
     if not made or not {"config", "input", "task"} <= set(made):
         return "written without a record of the input, settings and task it was found with (an older file)"
     given = np.asarray(wanted["input"], np.float64)
-    if np.shape(stored.inputs)[-1:] != given.shape or not np.allclose(np.asarray(stored.inputs, np.float64), given) \
-            or not np.allclose(np.asarray(made["input"], np.float64), given):
+    if (
+        np.shape(stored.inputs)[-1:] != given.shape
+        or not np.allclose(np.asarray(stored.inputs, np.float64), given)
+        or not np.allclose(np.asarray(made["input"], np.float64), given)
+    ):
         return f"found at input {made['input']}, not at {wanted['input']}"
     if made["task"] != wanted["task"]:
         return f"found for another task ({made['task']}; this run's is {wanted['task']})"
     if check_config:
-        differ = sorted(k for k in set(made["config"]) | set(wanted["config"])
-                        if k != "eigvecs" and made["config"].get(k) != wanted["config"].get(k))
+        differ = sorted(
+            k
+            for k in set(made["config"]) | set(wanted["config"])
+            if k != "eigvecs" and made["config"].get(k) != wanted["config"].get(k)
+        )
         if differ:
-            return "found with other settings than those given (" + ", ".join(
-                f"{k} {made['config'].get(k)!r}, not {wanted['config'].get(k)!r}" for k in differ) + ")"
+            return (
+                "found with other settings than those given ("
+                + ", ".join(f"{k} {made['config'].get(k)!r}, not {wanted['config'].get(k)!r}" for k in differ)
+                + ")"
+            )
     arrays = (stored.points, stored.q, stored.eigvals, stored.inputs)
     if not all(np.all(np.isfinite(np.asarray(a))) for a in arrays):
         return "holds non-finite values (NaN or infinity) in its points"

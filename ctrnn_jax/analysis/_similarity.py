@@ -118,26 +118,30 @@ def _trials(name: str, x: Any) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[1] < 2 or arr.shape[2] < 1:
-        raise ValueError(f"`{name}` must be (T, N) or (B, T, N) trajectories with T >= 2, got shape "
-                         f"{np.shape(x)}.")
+        raise ValueError(f"`{name}` must be (T, N) or (B, T, N) trajectories with T >= 2, got shape {np.shape(x)}.")
     if not np.isfinite(arr).all():
         raise ValueError(f"`{name}` holds non-finite values.")
     return arr
 
 
 def _check_dmd_options(n_delays, rank, delay_interval) -> tuple[int, int, int]:
-    return (check_int("n_delays", n_delays, 1), check_int("rank", rank, 1),
-            check_int("delay_interval", delay_interval, 1))
+    return (
+        check_int("n_delays", n_delays, 1),
+        check_int("rank", rank, 1),
+        check_int("delay_interval", delay_interval, 1),
+    )
 
 
 def _hankel_dmd(x: np.ndarray, n_delays: int, rank: int, delay_interval: int, name: str) -> np.ndarray:
     b, t, n = x.shape
     span = (n_delays - 1) * delay_interval
     if t - span < 2:
-        raise ValueError(f"`{name}`: T = {t} time steps leave fewer than 2 rows of the delay embedding "
-                         f"(n_delays = {n_delays}, delay_interval = {delay_interval}: T >= {span + 2} needed).")
+        raise ValueError(
+            f"`{name}`: T = {t} time steps leave fewer than 2 rows of the delay embedding "
+            f"(n_delays = {n_delays}, delay_interval = {delay_interval}: T >= {span + 2} needed)."
+        )
     # row t of trial b: [x_t, x_{t−τ}, …, x_{t−(d−1)τ}] (DSA's `embed_signal_torch`), t = span … T−1
-    h = np.concatenate([x[:, span - k * delay_interval:t - k * delay_interval] for k in range(n_delays)], axis=2)
+    h = np.concatenate([x[:, span - k * delay_interval : t - k * delay_interval] for k in range(n_delays)], axis=2)
     flat = h.reshape(-1, n * n_delays)
     # the top right singular vectors of H from the eigenvectors of Hᵀ H (Nd × Nd: cheaper than H's SVD)
     evals, evecs = np.linalg.eigh(flat.T @ flat)
@@ -264,8 +268,7 @@ def _operator_distances(ops: list, pairs: list, iters: int, lr: float) -> np.nda
     a = np.stack([unit[i] for i, _ in pairs])
     b = np.stack([unit[j] for _, j in pairs])
     starts = np.stack([_starts(x, y) for x, y in zip(a, b)])  # (G, S, n, n)
-    found = _polar(np.asarray(_align(jnp.asarray(a), jnp.asarray(b), jnp.asarray(starts), lr, iters=iters),
-                              np.float64))
+    found = _polar(np.asarray(_align(jnp.asarray(a), jnp.asarray(b), jnp.asarray(starts), lr, iters=iters), np.float64))
     cs = np.concatenate([starts, found], axis=1)  # a start can beat its own descent in float32
     score = np.einsum("gij,gsij->gs", a, cs @ b[:, None] @ np.swapaxes(cs, -1, -2))
     best = score.max(axis=1)
@@ -277,8 +280,9 @@ def _check_search(iters, lr) -> tuple[int, float]:
     return check_int("iters", iters, 1), check_positive("lr", lr)
 
 
-def dsa_distance(x, y, *, n_delays: int = 10, rank: int = 20, delay_interval: int = 1, iters: int = 200,
-                 lr: float = 1e-2) -> float:
+def dsa_distance(
+    x, y, *, n_delays: int = 10, rank: int = 20, delay_interval: int = 1, iters: int = 200, lr: float = 1e-2
+) -> float:
     """Dynamics distance between two systems in the spirit of DSA (Ostrow, Eisen, Kozachkov & Fiete 2023):
     their Hankel-DMD operators (`hankel_dmd`) compared up to an orthogonal similarity.
 
@@ -304,8 +308,9 @@ def dsa_distance(x, y, *, n_delays: int = 10, rank: int = 20, delay_interval: in
     return float(_operator_distances(ops, [(0, 1)], iters, lr)[0])
 
 
-def pairwise_dsa(trajectories, *, n_delays: int = 10, rank: int = 20, delay_interval: int = 1,
-                 iters: int = 200, lr: float = 1e-2) -> np.ndarray:
+def pairwise_dsa(
+    trajectories, *, n_delays: int = 10, rank: int = 20, delay_interval: int = 1, iters: int = 200, lr: float = 1e-2
+) -> np.ndarray:
     """`dsa_distance` between every pair of systems; one `hankel_dmd` per system, every pair's search in
     one compiled call.
 
@@ -322,8 +327,10 @@ def pairwise_dsa(trajectories, *, n_delays: int = 10, rank: int = 20, delay_inte
     iters, lr = _check_search(iters, lr)
     if isinstance(trajectories, (str, bytes)) or not isinstance(trajectories, (list, tuple)) or not trajectories:
         raise ValueError("`trajectories` must be a non-empty list of (B, T, N) arrays.")
-    ops = [_hankel_dmd(_trials(f"trajectories[{i}]", v), n_delays, rank, delay_interval, f"trajectories[{i}]")
-           for i, v in enumerate(trajectories)]
+    ops = [
+        _hankel_dmd(_trials(f"trajectories[{i}]", v), n_delays, rank, delay_interval, f"trajectories[{i}]")
+        for i, v in enumerate(trajectories)
+    ]
     k = len(ops)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     out = np.zeros((k, k))

@@ -167,8 +167,11 @@ class MemoryCheck:
         out = []
         held_trial = self.held_for_a_trial()
         for k in range(self.n_members):
-            row = {"member": k, "verdict": str(self.verdict[k]),
-                   "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}"}
+            row = {
+                "member": k,
+                "verdict": str(self.verdict[k]),
+                "hold": f"{int(np.sum(self.holds[k]))}/{self.holds.shape[1]}",
+            }
             if held_trial is not None:
                 assert self.lifetime is not None  # with `held_for_a_trial`
                 life = np.asarray(self.lifetime[k], np.float64)
@@ -185,22 +188,38 @@ class MemoryCheck:
 
     def to_dict(self) -> dict:
         """JSON-able: the settings, the labels and the per-member arrays as lists (inf as None)."""
+
         def plain(a):
             a = np.asarray(a)
             if a.dtype.kind == "f":
                 return np.where(np.isfinite(a), a, None).tolist()
             return a.tolist()
 
-        out = {"tolerance": self.tolerance, "horizon_steps": self.horizon_steps,
-               "n_perturbations": self.n_perturbations, "band": self.band, "inputs": plain(self.inputs),
-               "labels": plain(self.labels), "epsilon": plain(self.epsilon),
-               "verdict": plain(self.verdict), "holds": plain(self.holds), "response": plain(self.response),
-               "drift": plain(self.drift), "ratio": plain(self.ratio), "growth": plain(self.growth),
-               "start_error": plain(self.start_error)}
+        out = {
+            "tolerance": self.tolerance,
+            "horizon_steps": self.horizon_steps,
+            "n_perturbations": self.n_perturbations,
+            "band": self.band,
+            "inputs": plain(self.inputs),
+            "labels": plain(self.labels),
+            "epsilon": plain(self.epsilon),
+            "verdict": plain(self.verdict),
+            "holds": plain(self.holds),
+            "response": plain(self.response),
+            "drift": plain(self.drift),
+            "ratio": plain(self.ratio),
+            "growth": plain(self.growth),
+            "start_error": plain(self.start_error),
+        }
         if self.lifetime is not None:
-            out.update({"lifetime": plain(np.asarray(self.lifetime, np.int64)), "trial_steps": self.trial_steps,
-                        "lifetime_trials": plain(self.lifetime_trials),
-                        "held_for_a_trial": plain(self.held_for_a_trial())})
+            out.update(
+                {
+                    "lifetime": plain(np.asarray(self.lifetime, np.int64)),
+                    "trial_steps": self.trial_steps,
+                    "lifetime_trials": plain(self.lifetime_trials),
+                    "held_for_a_trial": plain(self.held_for_a_trial()),
+                }
+            )
         if self.reached is not None:
             out["reached"] = plain(self.reached)
         return out
@@ -212,6 +231,7 @@ class MemoryCheck:
         value) reads back as `inf`. A dict written before the lifetimes reads back with `lifetime`,
         `trial_steps` and `reached` None (and its verdicts as written). Raises `ValueError` naming a missing
         key."""
+
         def floats(a, none=math.inf):
             return np.asarray(np.where(np.equal(np.asarray(a, object), None), none, np.asarray(a, object)), np.float64)
 
@@ -225,18 +245,29 @@ class MemoryCheck:
             lifetime = None if d.get("lifetime") is None else np.asarray(d["lifetime"], np.int64).reshape(shape)
             reached = None if d.get("reached") is None else np.asarray(d["reached"], bool).reshape(shape)
             trial_steps = None if d.get("trial_steps") is None else int(d["trial_steps"])
-            return cls(labels=labels, states=np.zeros((k, labels.shape[0], 0)), holds=np.asarray(d["holds"], bool)
-                       .reshape(shape), response=np.asarray(d["response"], str).reshape(shape),
-                       verdict=verdict, epsilon=floats(d["epsilon"], math.nan), inputs=floats(d["inputs"], math.nan),
-                       tolerance=float(d["tolerance"]), horizon_steps=int(d["horizon_steps"]),
-                       n_perturbations=int(d["n_perturbations"]), lifetime=lifetime, trial_steps=trial_steps,
-                       reached=reached, **per)
+            return cls(
+                labels=labels,
+                states=np.zeros((k, labels.shape[0], 0)),
+                holds=np.asarray(d["holds"], bool).reshape(shape),
+                response=np.asarray(d["response"], str).reshape(shape),
+                verdict=verdict,
+                epsilon=floats(d["epsilon"], math.nan),
+                inputs=floats(d["inputs"], math.nan),
+                tolerance=float(d["tolerance"]),
+                horizon_steps=int(d["horizon_steps"]),
+                n_perturbations=int(d["n_perturbations"]),
+                lifetime=lifetime,
+                trial_steps=trial_steps,
+                reached=reached,
+                **per,
+            )
         except KeyError as e:
             raise ValueError(f"not a MemoryCheck dict (no {e}).") from None
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.rows()
         header = list(rows[0]) if rows else ["member"]
+
         def fmt(v):
             return f"{v:.3g}" if isinstance(v, float) else str(v)
 
@@ -244,10 +275,15 @@ class MemoryCheck:
 
     def _title(self) -> str:
         counts = ", ".join(f"{int(np.sum(self.verdict == v))} {v}" for v in VERDICTS if np.any(self.verdict == v))
-        trial = "" if self.trial_steps is None else f" ({self.horizon_steps / self.trial_steps:.3g} trials of " \
-                                                     f"{self.trial_steps} steps)"
-        return (f"{self.n_members} member(s), {self.labels.shape[0]} memory states, {self.horizon_steps}-step "
-                f"horizon{trial}, readout tolerance {self.tolerance:.3g}: {counts}")
+        trial = (
+            ""
+            if self.trial_steps is None
+            else f" ({self.horizon_steps / self.trial_steps:.3g} trials of {self.trial_steps} steps)"
+        )
+        return (
+            f"{self.n_members} member(s), {self.labels.shape[0]} memory states, {self.horizon_steps}-step "
+            f"horizon{trial}, readout tolerance {self.tolerance:.3g}: {counts}"
+        )
 
     def __repr__(self) -> str:
         return text_table(f"MemoryCheck: {self._title()}", *self._table())
@@ -276,7 +312,7 @@ def hold_ends(inputs, targets, rest, *, min_hold: int = 10, readouts=None) -> tu
     for b, t in zip(*np.nonzero(ends)):  # a few holds per trial: a host loop
         before = np.flatnonzero(~rest_now[b, : t + 1])
         length = t + 1 - (before[-1] + 1 if len(before) else 0)
-        if length >= min_hold and np.all(targets[b, t - min_hold + 1: t + 1] == targets[b, t]):
+        if length >= min_hold and np.all(targets[b, t - min_hold + 1 : t + 1] == targets[b, t]):
             holds.append((b, t, length))
     trial, step, length = (np.asarray(v, int).reshape(-1) for v in zip(*holds)) if holds else (np.zeros(0, int),) * 3
     last = targets[trial, step]  # (H, O)
@@ -297,6 +333,7 @@ def _run(ensemble, x, s, z0, drift, exit_step, t0, tolerance, *, n_steps):
     the steps before this call `t0`) at which that deviation is not below `tolerance` (−1: not yet). Returns the
     final states, the drift and the exit steps."""
     with jax.default_matmul_precision("highest"):
+
         def member(model, s, z0, drift, exit_step):
             step = jax.vmap(jax.vmap(lambda v: model.step(v, x)))
 
@@ -315,8 +352,17 @@ def _run(ensemble, x, s, z0, drift, exit_step, t0, tolerance, *, n_steps):
         return jax.vmap(member)(ensemble, s, z0, drift, exit_step)
 
 
-def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int = 4, scale: float = 1e-3,
-                 threshold: float = 0.02, min_hold: int = 10, key: jax.Array | None = None) -> MemoryCheck:
+def memory_check(
+    ensemble,
+    task,
+    *,
+    horizon: float = 10.0,
+    n_perturbations: int = 4,
+    scale: float = 1e-3,
+    threshold: float = 0.02,
+    min_hold: int = 10,
+    key: jax.Array | None = None,
+) -> MemoryCheck:
     """Check every member's memory with its own dynamics: from each memory state it reaches on the task's
     test set, run the horizon at the resting input, unperturbed and perturbed (the rule, tolerance and
     bands are in the module docstring, `ctrnn_jax.dynamics._behaviour`).
@@ -344,17 +390,22 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
     key = jax.random.key(0) if key is None else key
     check_key(key)
     if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
-        raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
-                         f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+        raise ValueError(
+            f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+            f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}."
+        )
     inputs, targets, _ = (np.asarray(a) for a in task.test_set())
     rest = np.asarray(task.fixed_point_inputs(), np.float32)[0]
     readouts = task.memory_readouts()
     trial, step, length, label, labels = hold_ends(inputs, targets, rest, min_hold=min_hold, readouts=readouts)
     present = np.unique(label)
     if len(present) == 0:
-        raise ValueError(f"the {task.name} task's test set has no hold: no stretch at the resting input "
-                         f"{rest.tolist()} ending with {min_hold} steps of constant target"
-                         + (" equal to a memory readout" if readouts is not None else "") + ".")
+        raise ValueError(
+            f"the {task.name} task's test set has no hold: no stretch at the resting input "
+            f"{rest.tolist()} ending with {min_hold} steps of constant target"
+            + (" equal to a memory readout" if readouts is not None else "")
+            + "."
+        )
     labels = np.asarray(labels, np.float64)[present]
     # one hold per label: the longest, the latest of equally long ones
     chosen = [max(np.flatnonzero(label == c), key=lambda i: (length[i], trial[i], step[i])) for c in present]
@@ -400,19 +451,36 @@ def memory_check(ensemble, task, *, horizon: float = 10.0, n_perturbations: int 
     holds = exit_step < 0  # the readout stayed within the tolerance for the whole horizon (censored)
     horizon_steps, trial_steps = 2 * half, int(inputs.shape[1])
     lifetime = np.where(holds, horizon_steps, exit_step)
-    verdict = np.where(np.all(holds, axis=1),
-                       np.where(np.any(level == 2, axis=1), "unstable",
-                                np.where(np.any(level == 1, axis=1), "marginal", "attractors")),
-                       np.where(np.all(lifetime >= trial_steps, axis=1), "long-lived", "short-lived"))
+    verdict = np.where(
+        np.all(holds, axis=1),
+        np.where(
+            np.any(level == 2, axis=1), "unstable", np.where(np.any(level == 1, axis=1), "marginal", "attractors")
+        ),
+        np.where(np.all(lifetime >= trial_steps, axis=1), "long-lived", "short-lived"),
+    )
     z0 = np.asarray(z0, np.float64)
     start_error = np.max(np.abs(z0 - labels[None]), axis=-1)
     nearest = np.argmin(np.linalg.norm(z0[:, :, None, :] - labels[None, None], axis=-1), axis=-1)  # (K, L)
     reached = nearest == np.arange(n_labels)[None]
-    return MemoryCheck(labels=labels, states=s0, start_error=start_error, drift=drift, holds=holds,
-                       ratio=ratio.max(axis=2), growth=growth.max(axis=2), response=response,
-                       verdict=np.asarray(verdict), epsilon=epsilon, inputs=rest, tolerance=tolerance,
-                       horizon_steps=horizon_steps, n_perturbations=n_perturbations, lifetime=lifetime,
-                       trial_steps=trial_steps, reached=reached)
+    return MemoryCheck(
+        labels=labels,
+        states=s0,
+        start_error=start_error,
+        drift=drift,
+        holds=holds,
+        ratio=ratio.max(axis=2),
+        growth=growth.max(axis=2),
+        response=response,
+        verdict=np.asarray(verdict),
+        epsilon=epsilon,
+        inputs=rest,
+        tolerance=tolerance,
+        horizon_steps=horizon_steps,
+        n_perturbations=n_perturbations,
+        lifetime=lifetime,
+        trial_steps=trial_steps,
+        reached=reached,
+    )
 
 
 __all__ = ["MemoryCheck", "memory_check"]

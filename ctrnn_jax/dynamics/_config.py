@@ -122,10 +122,13 @@ class FixedPointConfig:
     def working_dtype(self):
         """The JAX dtype of the search; a ValueError when float64 is asked for without 64-bit JAX."""
         import jax
+
         dt = jnp.dtype(self.dtype)
         if jax.dtypes.canonicalize_dtype(dt) != dt:
-            raise ValueError("`dtype`=float64 needs 64-bit JAX: set `jax.config.update('jax_enable_x64', True)` "
-                             "(or use `with jax.enable_x64():`) before calling; ctrnn_jax never changes it.")
+            raise ValueError(
+                "`dtype`=float64 needs 64-bit JAX: set `jax.config.update('jax_enable_x64', True)` "
+                "(or use `with jax.enable_x64():`) before calling; ctrnn_jax never changes it."
+            )
         return dt
 
     def default_tol_q(self, state_size: int) -> float:

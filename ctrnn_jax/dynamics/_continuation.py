@@ -81,8 +81,12 @@ def _follow(models, s0, u0, du, ds0, ds_min, ds_max, tol, *, max_steps, newton_s
                 return z - jnp.linalg.solve(bordered(z, t), r), None
 
             z = jax.lax.scan(newton, y_pred, None, length=newton_steps)[0]
-            ok = (jnp.all(jnp.isfinite(z)) & (jnp.linalg.norm(g(z)) < tol)
-                  & (jnp.linalg.norm(z - y_pred) < ds) & (end == 0))
+            ok = (
+                jnp.all(jnp.isfinite(z))
+                & (jnp.linalg.norm(g(z)) < tol)
+                & (jnp.linalg.norm(z - y_pred) < ds)
+                & (end == 0)
+            )
             t_new = tangent(z, t)
             ok = ok & jnp.all(jnp.isfinite(t_new)) & (t_new @ t > 0.5)  # no sudden turn: no jump between branches
             y2, t2 = jnp.where(ok, z, y), jnp.where(ok, t_new, t)
@@ -140,8 +144,9 @@ class Continuation:
         """The events of one `kind` (or all) of one `member` (or all), in order of `param`."""
         if kind is not None and kind not in _EVENTS:
             raise ValueError(f"`kind` must be one of {', '.join(_EVENTS)} or None, got {kind!r}.")
-        out = [e for e in self.events
-               if (kind is None or e["kind"] == kind) and (member is None or e["member"] == member)]
+        out = [
+            e for e in self.events if (kind is None or e["kind"] == kind) and (member is None or e["member"] == member)
+        ]
         return sorted(out, key=lambda e: e["param"])
 
     def first_loss(self, branch: int) -> float | None:
@@ -160,31 +165,53 @@ class Continuation:
             ev = self.events_of(member=int(k))
 
             def at(kind, lost=None):
-                vals = [f"{e['param']:.4g}" for e in ev
-                        if e["kind"] == kind and (lost is None or e["stable_lost"] == lost)]
+                vals = [
+                    f"{e['param']:.4g}" for e in ev if e["kind"] == kind and (lost is None or e["stable_lost"] == lost)
+                ]
                 return ", ".join(vals) or "–"
 
-            body.append([str(int(k)), str(mine.size), str(int(np.sum(self.ended[mine] == "left the path"))),
-                         at("saddle-node"), at("saddle-node", True), at("hopf")])
+            body.append(
+                [
+                    str(int(k)),
+                    str(mine.size),
+                    str(int(np.sum(self.ended[mine] == "left the path"))),
+                    at("saddle-node"),
+                    at("saddle-node", True),
+                    at("hopf"),
+                ]
+            )
         return header, body
 
     def __repr__(self) -> str:
         header, body = self._table()
-        return text_table(f"Continuation along {self.label}: {len(self)} branches, {len(self.events)} bifurcations",
-                          header, body)
+        return text_table(
+            f"Continuation along {self.label}: {len(self)} branches, {len(self.events)} bifurcations", header, body
+        )
 
     def _repr_html_(self) -> str:
         from ._fixed_points import html_table
+
         header, body = self._table()
         return html_table(f"Continuation along {self.label}", header, body)
 
     def to_dict(self) -> dict:
         """The branches' ends and events (JSON-able; the points stay in the object)."""
+
         def event(e):
-            return {**e, "input": np.asarray(e["input"]).tolist(), "state": np.asarray(e["state"]).tolist(),
-                    "output": np.asarray(e["output"]).tolist()}
-        return {"label": self.label, "member": self.member.tolist(), "ended": self.ended.tolist(),
-                "points": [int(p.size) for p in self.param], "events": [event(e) for e in self.events]}
+            return {
+                **e,
+                "input": np.asarray(e["input"]).tolist(),
+                "state": np.asarray(e["state"]).tolist(),
+                "output": np.asarray(e["output"]).tolist(),
+            }
+
+        return {
+            "label": self.label,
+            "member": self.member.tolist(),
+            "ended": self.ended.tolist(),
+            "points": [int(p.size) for p in self.param],
+            "events": [event(e) for e in self.events],
+        }
 
 
 def _check_path_end(name: str, value, k: int, m: int) -> np.ndarray:
@@ -192,14 +219,27 @@ def _check_path_end(name: str, value, k: int, m: int) -> np.ndarray:
     if arr.shape == (m,):
         arr = np.broadcast_to(arr, (k, m))
     if arr.shape != (k, m) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be a finite input of shape ({m},) or ({k}, {m}) (one per member), "
-                         f"got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must be a finite input of shape ({m},) or ({k}, {m}) (one per member), got shape {arr.shape}."
+        )
     return arr
 
 
-def follow_fixed_points(ensemble, fixed_points: FixedPoints, end, *, start=None, points=None,
-                        label: str = "p", max_steps: int = 400, ds: float = 0.02, ds_min: float = 1e-6,
-                        ds_max: float = 0.05, newton_steps: int = 6, tol: float | None = None) -> Continuation:
+def follow_fixed_points(
+    ensemble,
+    fixed_points: FixedPoints,
+    end,
+    *,
+    start=None,
+    points=None,
+    label: str = "p",
+    max_steps: int = 400,
+    ds: float = 0.02,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.05,
+    newton_steps: int = 6,
+    tol: float | None = None,
+) -> Continuation:
     """Follow fixed points along the straight input path from `start` to `end` (module docstring).
 
     **Arguments:**
@@ -224,19 +264,45 @@ def follow_fixed_points(ensemble, fixed_points: FixedPoints, end, *, start=None,
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
     k, m, n = ensemble.W_out.shape[0], ensemble.n_inputs, ensemble.state_size
     if fixed_points.n_members != k or fixed_points.points.shape[-1] != n:
-        raise ValueError(f"`fixed_points` has {fixed_points.n_members} members of state size "
-                         f"{fixed_points.points.shape[-1]}; the ensemble has {k} of {n}.")
+        raise ValueError(
+            f"`fixed_points` has {fixed_points.n_members} members of state size "
+            f"{fixed_points.points.shape[-1]}; the ensemble has {k} of {n}."
+        )
     end = _check_path_end("end", end, k, m)
     start = np.asarray(fixed_points.inputs, np.float64) if start is None else _check_path_end("start", start, k, m)
     rows = np.flatnonzero(fixed_points.exact) if points is None else np.arange(len(fixed_points))[np.asarray(points)]
     member = fixed_points.member[rows].astype(int)
-    return follow_states(ensemble, member, fixed_points.points[rows], start[member], end[member], label=label,
-                         max_steps=max_steps, ds=ds, ds_min=ds_min, ds_max=ds_max, newton_steps=newton_steps, tol=tol)
+    return follow_states(
+        ensemble,
+        member,
+        fixed_points.points[rows],
+        start[member],
+        end[member],
+        label=label,
+        max_steps=max_steps,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        newton_steps=newton_steps,
+        tol=tol,
+    )
 
 
-def follow_states(ensemble, member, states, start, end, *, label: str = "p", max_steps: int = 400,
-                  ds: float = 0.02, ds_min: float = 1e-6, ds_max: float = 0.05, newton_steps: int = 6,
-                  tol: float | None = None) -> Continuation:
+def follow_states(
+    ensemble,
+    member,
+    states,
+    start,
+    end,
+    *,
+    label: str = "p",
+    max_steps: int = 400,
+    ds: float = 0.02,
+    ds_min: float = 1e-6,
+    ds_max: float = 0.05,
+    newton_steps: int = 6,
+    tol: float | None = None,
+) -> Continuation:
     """`follow_fixed_points` from arrays, one branch per row: `member` `(B,)`, the fixed points `states`
     `(B, S)` at the inputs `start` `(B, M)`, each followed to its own `end` `(B, M)`; the other arguments as
     there."""
@@ -256,12 +322,32 @@ def follow_states(ensemble, member, states, start, end, *, label: str = "p", max
     if tol is None:
         tol = (1e-10 if dtype == jnp.float64 else 1e-5) * float(np.sqrt(n))
     if member.size == 0:
-        return Continuation(member=member, start=start, end=end, param=[], states=[], outputs=[],
-                            eigvals=[], n_unstable=[], ended=np.zeros(0, "<U16"), events=[], label=label)
+        return Continuation(
+            member=member,
+            start=start,
+            end=end,
+            param=[],
+            states=[],
+            outputs=[],
+            eigvals=[],
+            n_unstable=[],
+            ended=np.zeros(0, "<U16"),
+            events=[],
+            label=label,
+        )
     du = end - start
-    zs, oks, y0, ended = _follow(_rows(ensemble, member.tolist()), jnp.asarray(states, dtype),
-                                 jnp.asarray(start, dtype), jnp.asarray(du, dtype),
-                                 ds, ds_min, ds_max, tol, max_steps=int(max_steps), newton_steps=int(newton_steps))
+    zs, oks, y0, ended = _follow(
+        _rows(ensemble, member.tolist()),
+        jnp.asarray(states, dtype),
+        jnp.asarray(start, dtype),
+        jnp.asarray(du, dtype),
+        ds,
+        ds_min,
+        ds_max,
+        tol,
+        max_steps=int(max_steps),
+        newton_steps=int(newton_steps),
+    )
     zs, oks, y0 = np.asarray(zs, np.float64), np.asarray(oks), np.asarray(y0, np.float64)
     branches = [np.concatenate([y0[b][None], zs[b][oks[b]]], 0) for b in range(member.size)]
     sizes = [br.shape[0] for br in branches]
@@ -279,8 +365,19 @@ def follow_states(ensemble, member, states, start, end, *, label: str = "p", max
         events += _events(b, int(member[b]), param[b], states[b], eig[b], outputs[b], start[b], du[b])
     _refine_folds(ensemble, member, events, param, states, start, du, dtype, tol, newton_steps)
     names = np.array(["out of steps", "left the path", "step too small"])
-    return Continuation(member=member, start=start, end=end, param=param, states=states, outputs=outputs,
-                        eigvals=eig, n_unstable=unstable, ended=names[np.asarray(ended)], events=events, label=label)
+    return Continuation(
+        member=member,
+        start=start,
+        end=end,
+        param=param,
+        states=states,
+        outputs=outputs,
+        eigvals=eig,
+        n_unstable=unstable,
+        ended=names[np.asarray(ended)],
+        events=events,
+        label=label,
+    )
 
 
 _FINE_STEPS = 64  # attempts of the fine pass over a fold
@@ -309,10 +406,18 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         signs.append((p[i - 1], sign))
     branch_rows = np.asarray(rows)
     fine_ds = np.asarray(spans) / 50
-    zs, oks, y0, _ = _follow(_rows(ensemble, member[branch_rows].tolist()), jnp.asarray(np.asarray(s0), dtype),
-                             jnp.asarray(np.asarray(u0), dtype), jnp.asarray(np.asarray(dus), dtype),
-                             float(np.min(fine_ds)), float(np.min(fine_ds)) * 1e-3, float(np.max(fine_ds)), tol,
-                             max_steps=_FINE_STEPS, newton_steps=int(newton_steps))
+    zs, oks, y0, _ = _follow(
+        _rows(ensemble, member[branch_rows].tolist()),
+        jnp.asarray(np.asarray(s0), dtype),
+        jnp.asarray(np.asarray(u0), dtype),
+        jnp.asarray(np.asarray(dus), dtype),
+        float(np.min(fine_ds)),
+        float(np.min(fine_ds)) * 1e-3,
+        float(np.max(fine_ds)),
+        tol,
+        max_steps=_FINE_STEPS,
+        newton_steps=int(newton_steps),
+    )
     zs, oks, y0 = np.asarray(zs, np.float64), np.asarray(oks), np.asarray(y0, np.float64)
     n = states[0].shape[1]
     for j, e in enumerate(folds):
@@ -322,15 +427,19 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         if not turn:
             continue  # the fine pass did not reach the turn: keep the coarse estimate
         i = turn[0]
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(y[i - 1:i + 2], axis=0), axis=1))])
-        x = _vertex(arc, p[i - 1:i + 2]) - arc[1]
-        w = np.polyfit(arc - arc[1], y[i - 1:i + 2], 2)
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(y[i - 1 : i + 2], axis=0), axis=1))])
+        x = _vertex(arc, p[i - 1 : i + 2]) - arc[1]
+        w = np.polyfit(arc - arc[1], y[i - 1 : i + 2], 2)
         at = w[0] * x * x + w[1] * x + w[2]
         p0, sign = signs[j]
         par = p0 + sign * at[n]
         b = e["branch"]
-        e.update(param=float(par), input=starts[b] + par * du[b], state=at[:n],
-                 output=_readouts(ensemble, np.asarray([member[b]]), at[None, :n])[0])
+        e.update(
+            param=float(par),
+            input=starts[b] + par * du[b],
+            state=at[:n],
+            output=_readouts(ensemble, np.asarray([member[b]]), at[None, :n])[0],
+        )
 
 
 def _readouts(ensemble, member: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -363,24 +472,40 @@ def _events(b, member, p, s, eig, out, u0, du) -> list[dict]:
 
     def event(kind, i, at_arc, stable_lost):
         j = min(max(i, 1), p.size - 2)  # three points around i, for the interpolation of the state
-        w = np.polyfit(arc[j - 1:j + 2] - arc[j],
-                       np.concatenate([p[j - 1:j + 2, None], s[j - 1:j + 2], out[j - 1:j + 2]], 1),
-                       2) if kind == "saddle-node" else None
+        w = (
+            np.polyfit(
+                arc[j - 1 : j + 2] - arc[j],
+                np.concatenate([p[j - 1 : j + 2, None], s[j - 1 : j + 2], out[j - 1 : j + 2]], 1),
+                2,
+            )
+            if kind == "saddle-node"
+            else None
+        )
         if w is not None:
             x = at_arc - arc[j]
             vals = w[0] * x * x + w[1] * x + w[2]
-            par, st, o = vals[0], vals[1:1 + s.shape[1]], vals[1 + s.shape[1]:]
+            par, st, o = vals[0], vals[1 : 1 + s.shape[1]], vals[1 + s.shape[1] :]
         else:  # linear between i and i + 1
             f = 0.0 if arc[i + 1] == arc[i] else (at_arc - arc[i]) / (arc[i + 1] - arc[i])
             par, st, o = p[i] + f * (p[i + 1] - p[i]), s[i] + f * (s[i + 1] - s[i]), out[i] + f * (out[i + 1] - out[i])
-        found.append({"member": member, "branch": b, "kind": kind, "param": float(par), "input": u0 + par * du,
-                      "state": st, "output": o, "stable_lost": bool(stable_lost)})
+        found.append(
+            {
+                "member": member,
+                "branch": b,
+                "kind": kind,
+                "param": float(par),
+                "input": u0 + par * du,
+                "state": st,
+                "output": o,
+                "stable_lost": bool(stable_lost),
+            }
+        )
 
     folds = set()
     for i in range(1, p.size - 1):
         if dp[i - 1] * dp[i] < 0:  # p turns back at point i
             folds.add(i)
-            event("saddle-node", i, _vertex(arc[i - 1:i + 2], p[i - 1:i + 2]), unstable[i - 1] == 0)
+            event("saddle-node", i, _vertex(arc[i - 1 : i + 2], p[i - 1 : i + 2]), unstable[i - 1] == 0)
     for i in range(p.size - 1):
         if cplx_out[i] != cplx_out[i + 1]:
             m0 = np.max(np.where(~real[i], np.abs(eig[i]), 0.0))

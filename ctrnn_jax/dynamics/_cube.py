@@ -38,8 +38,9 @@ def procrustes_disparity(points: np.ndarray, reference: np.ndarray) -> float:
     a = np.asarray(reference, np.float64)
     b = np.asarray(points, np.float64)
     if a.shape != b.shape or a.ndim != 2:
-        raise ValueError(f"`points` and `reference` must be (P, D) arrays of the same shape, got {b.shape} and "
-                         f"{a.shape}.")
+        raise ValueError(
+            f"`points` and `reference` must be (P, D) arrays of the same shape, got {b.shape} and {a.shape}."
+        )
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
@@ -108,9 +109,11 @@ def cube_analysis(
     o = ensemble.W_out.shape[1]
     s = ensemble.state_size  # N, or 2N for the LSTM's [h, c]: the memory states are compared on h
     if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,) or fixed_points.outputs.shape[1:] != (o,):
-        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}, "
-                         f"outputs {fixed_points.outputs.shape}) do not belong to this ensemble "
-                         f"(K={k}, N={n}, state size {s}, O={o}).")
+        raise ValueError(
+            f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}, "
+            f"outputs {fixed_points.outputs.shape}) do not belong to this ensemble "
+            f"(K={k}, N={n}, state size {s}, O={o})."
+        )
     if o > 10:
         raise ValueError(f"the cube analysis needs at most 10 outputs (2^O corners), the ensemble has O={o}.")
     if isinstance(corner_tol, bool) or not isinstance(corner_tol, numbers.Real) or not 0 < corner_tol < 1:
@@ -120,8 +123,9 @@ def cube_analysis(
         if test_states.ndim == 4:
             test_states = test_states.reshape(test_states.shape[0], -1, test_states.shape[-1])
         if test_states.ndim != 3 or test_states.shape[0] != k or test_states.shape[2] != n or test_states.shape[1] < 1:
-            raise ValueError(f"`test_states` must have shape (K, T, N) = ({k}, T, {n}) or (K, B, T, N), "
-                             f"got {np.shape(test_states)}.")
+            raise ValueError(
+                f"`test_states` must have shape (K, T, N) = ({k}, T, {n}) or (K, B, T, N), got {np.shape(test_states)}."
+            )
     corners = _corners(o) if readouts is None else np.asarray(readouts, np.float64)
     if corners.ndim != 2 or corners.shape[1] != o:
         raise ValueError(f"`readouts` must have shape (C, {o}), got {corners.shape}.")
@@ -148,21 +152,23 @@ def cube_analysis(
             mean, axes = _top_pcs(basis, o)
             disparity = procrustes_disparity((pts - mean) @ axes, corners)
         n_marginal = int(np.sum(~fixed_points.is_stable[idx] & (unstable == 0)))
-        results.append({
-            "member": kk,
-            "n_fixed_points": int(len(idx)),
-            "n_stable": int(len(stable)),
-            "n_saddles": saddles,
-            "n_marginal": n_marginal,
-            "n_slow_points": int(np.sum(fixed_points.slow_member == kk)),
-            "corners_recovered": int(recovered),
-            "all_corners": bool(all_corners),
-            "one_to_one": bool(one_to_one),
-            "n_stable_off_corner": int(np.sum(~near.any(axis=1))),
-            "corner_points": corner_points,
-            "cube_disparity": float(disparity),
-            "perfect_cube": bool(one_to_one and (o != 3 or (saddles == {1: 12, 2: 6, 3: 1} and n_marginal == 0))),
-        })
+        results.append(
+            {
+                "member": kk,
+                "n_fixed_points": int(len(idx)),
+                "n_stable": int(len(stable)),
+                "n_saddles": saddles,
+                "n_marginal": n_marginal,
+                "n_slow_points": int(np.sum(fixed_points.slow_member == kk)),
+                "corners_recovered": int(recovered),
+                "all_corners": bool(all_corners),
+                "one_to_one": bool(one_to_one),
+                "n_stable_off_corner": int(np.sum(~near.any(axis=1))),
+                "corner_points": corner_points,
+                "cube_disparity": float(disparity),
+                "perfect_cube": bool(one_to_one and (o != 3 or (saddles == {1: 12, 2: 6, 3: 1} and n_marginal == 0))),
+            }
+        )
     return results
 
 
@@ -217,35 +223,46 @@ def format_cube_table(per_member: list[dict]) -> str:
         raise TypeError("`per_member` must be the list of dicts returned by `cube_analysis`.")
     n_corners = len(per_member[0]["corner_points"]) if per_member else 8
     states = bool(per_member) and all("n_memory_states" in d for d in per_member)
-    header = f"{'member':>6} {'points':>6} {'stable':>6} {'corners':>8} {'idx1':>5} {'idx2':>5} {'idx3':>5} " \
-             f"{'idx>3':>5} {'slow':>5} {'disparity':>10}" + (f" {'memory':>6} {'marginal':>8}" if states else "")
+    header = (
+        f"{'member':>6} {'points':>6} {'stable':>6} {'corners':>8} {'idx1':>5} {'idx2':>5} {'idx3':>5} "
+        f"{'idx>3':>5} {'slow':>5} {'disparity':>10}" + (f" {'memory':>6} {'marginal':>8}" if states else "")
+    )
     lines = [header]
     for d in per_member:
         s = d["n_saddles"]
         higher = sum(c for i, c in s.items() if i > 3)
         corners = f"{d['corners_recovered']}/{n_corners}{'*' if d['one_to_one'] else ' '}"
         disp = "-" if not math.isfinite(d["cube_disparity"]) else f"{d['cube_disparity']:.4f}"
-        lines.append(f"{d['member']:>6} {d['n_fixed_points']:>6} {d['n_stable']:>6} {corners:>8} {s.get(1, 0):>5} "
-                     f"{s.get(2, 0):>5} {s.get(3, 0):>5} {higher:>5} {d['n_slow_points']:>5} {disp:>10}"
-                     + (f" {d['n_memory_states']:>6} "
-                        f"{d['n_memory_states'] - d['memory_mechanisms'].get('attractor', 0):>8}"
-                        if states else ""))
-    lines.append("(* = exactly one stable point per corner; disparity: Procrustes, 0 = perfect cube"
-                 + ("; memory: memory states, marginal: those on a marginal manifold)" if states else ")"))
+        lines.append(
+            f"{d['member']:>6} {d['n_fixed_points']:>6} {d['n_stable']:>6} {corners:>8} {s.get(1, 0):>5} "
+            f"{s.get(2, 0):>5} {s.get(3, 0):>5} {higher:>5} {d['n_slow_points']:>5} {disp:>10}"
+            + (
+                f" {d['n_memory_states']:>6} {d['n_memory_states'] - d['memory_mechanisms'].get('attractor', 0):>8}"
+                if states
+                else ""
+            )
+        )
+    lines.append(
+        "(* = exactly one stable point per corner; disparity: Procrustes, 0 = perfect cube"
+        + ("; memory: memory states, marginal: those on a marginal manifold)" if states else ")")
+    )
     return "\n".join(lines)
 
 
-def memory_state_analysis(ensemble, task, fixed_points: FixedPoints, *, corner_tol: float = 0.5
-                          ) -> tuple[list[dict], dict]:
+def memory_state_analysis(
+    ensemble, task, fixed_points: FixedPoints, *, corner_tol: float = 0.5
+) -> tuple[list[dict], dict]:
     """`cube_analysis` of `fixed_points` against the task's memory states, in the top PCs of each member's
     activity on the task's test set, with the member's memory states (`memory_states` labelled by the
     task's `memory_readouts()`: keys `n_memory_states` and `memory_mechanisms` `{mechanism: count}`), and
     its `ensemble_summary`:
     `(per_member, summary)`. A ValueError for a task without memory states."""
     if not has_memory_states(task):
-        raise ValueError(f"the {'network without a task' if task is None else task.name + ' task'} has no memory "
-                         "states (only a task "
-                         "with `memory_readouts`, e.g. the flip-flop, has a memory-state analysis).")
+        raise ValueError(
+            f"the {'network without a task' if task is None else task.name + ' task'} has no memory "
+            "states (only a task "
+            "with `memory_readouts`, e.g. the flip-flop, has a memory-state analysis)."
+        )
     states = np.asarray(ensemble_states(ensemble, task.test_set()[0]))  # (K, B, T, N)
     readouts = task.memory_readouts()
     per_member = cube_analysis(fixed_points, ensemble, states, corner_tol=corner_tol, readouts=readouts)
@@ -294,5 +311,13 @@ def analyze_fixed_points(
 sharded_analyze_fixed_points = analyze_fixed_points  # the stage is distributed itself
 
 
-__all__ = ["analyze_fixed_points", "cube_analysis", "ensemble_summary", "format_cube_table", "has_memory_states",
-           "memory_state_analysis", "procrustes_disparity", "sharded_analyze_fixed_points"]
+__all__ = [
+    "analyze_fixed_points",
+    "cube_analysis",
+    "ensemble_summary",
+    "format_cube_table",
+    "has_memory_states",
+    "memory_state_analysis",
+    "procrustes_disparity",
+    "sharded_analyze_fixed_points",
+]

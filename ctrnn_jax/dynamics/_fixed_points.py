@@ -110,8 +110,19 @@ _NEWTON_CAP = 4  # ... and at most this many times `n_candidates`
 # The result
 # ----------------------------------------------------------------------------------------------------
 
-_FP_ARRAYS = ("member", "points", "q", "jacobians", "eigvals", "is_stable", "is_stable_ct", "n_unstable",
-              "outputs", "exact", "n_marginal")
+_FP_ARRAYS = (
+    "member",
+    "points",
+    "q",
+    "jacobians",
+    "eigvals",
+    "is_stable",
+    "is_stable_ct",
+    "n_unstable",
+    "outputs",
+    "exact",
+    "n_marginal",
+)
 _FP_OPTIONAL = ("exact", "n_marginal")  # absent from files written before slow points were analysed
 # per point, may be None (not computed, or files written before them): (P, S, S), (P, S, S), (P, S, M)
 _FP_EXTRA = ("eigvecs", "left_eigvecs", "input_jacobians")
@@ -241,8 +252,10 @@ class FixedPoints:
         for name in _MEMBER_ARRAYS:
             object.__setattr__(self, name, np.asarray(getattr(self, name)).reshape(-1))
             if getattr(self, name).shape != (self.n_members,):
-                raise ValueError(f"`{name}` has shape {getattr(self, name).shape}; expected ({self.n_members},), "
-                                 "one entry per member.")
+                raise ValueError(
+                    f"`{name}` has shape {getattr(self, name).shape}; expected ({self.n_members},), "
+                    "one entry per member."
+                )
         if self.exact is None:
             object.__setattr__(self, "exact", np.ones(self.member.shape[0], bool))
         if self.n_marginal is None:
@@ -250,12 +263,16 @@ class FixedPoints:
         for name in _FP_EXTRA:
             value = getattr(self, name)
             if value is not None and (np.ndim(value) != 3 or np.shape(value)[0] != np.shape(self.member)[0]):
-                raise ValueError(f"`{name}` has shape {np.shape(value)}; expected ({np.shape(self.member)[0]}, ...), "
-                                 "one matrix per point like `member`, or None.")
+                raise ValueError(
+                    f"`{name}` has shape {np.shape(value)}; expected ({np.shape(self.member)[0]}, ...), "
+                    "one matrix per point like `member`, or None."
+                )
         for name in ("exact", "n_marginal"):
             if np.shape(getattr(self, name)) != np.shape(self.member):
-                raise ValueError(f"`{name}` has shape {np.shape(getattr(self, name))}; expected "
-                                 f"{np.shape(self.member)}, one entry per point like `member`.")
+                raise ValueError(
+                    f"`{name}` has shape {np.shape(getattr(self, name))}; expected "
+                    f"{np.shape(self.member)}, one entry per point like `member`."
+                )
 
     def __len__(self) -> int:
         return int(self.member.shape[0])
@@ -276,38 +293,69 @@ class FixedPoints:
         for k in range(self.n_members):
             mine = (self.member == k) & self.exact
             index = self.n_unstable[mine]
-            rows.append({"member": k, "points": int(np.sum(mine)), "stable": int(np.sum(kind[mine] == "stable")),
-                         "saddles": {int(i): int(np.sum(index == i)) for i in np.unique(index[index > 0])},
-                         "slow": int(np.sum(self.slow_member == k)),
-                         "analysed_slow": int(np.sum((self.member == k) & ~self.exact)),
-                         "marginal": int(np.sum((self.member == k) & (self.n_unstable == 0) & (self.n_marginal > 0))),
-                         "capped": bool(self.capped[k]), "new_last_round": int(self.new_last_round[k])})
+            rows.append(
+                {
+                    "member": k,
+                    "points": int(np.sum(mine)),
+                    "stable": int(np.sum(kind[mine] == "stable")),
+                    "saddles": {int(i): int(np.sum(index == i)) for i in np.unique(index[index > 0])},
+                    "slow": int(np.sum(self.slow_member == k)),
+                    "analysed_slow": int(np.sum((self.member == k) & ~self.exact)),
+                    "marginal": int(np.sum((self.member == k) & (self.n_unstable == 0) & (self.n_marginal > 0))),
+                    "capped": bool(self.capped[k]),
+                    "new_last_round": int(self.new_last_round[k]),
+                }
+            )
         return rows
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         rows = self.counts()
         present = sorted({i for r in rows for i in r["saddles"]})  # the saddle indices that occur
-        header = ["member", "points", "stable", *[f"index {i}" for i in present], "slow", "analysed", "marginal",
-                  "capped", "new last round"]
-        body = [[str(r["member"]), str(r["points"]), str(r["stable"]),
-                 *[str(r["saddles"].get(i, 0)) for i in present], str(r["slow"]), str(r["analysed_slow"]),
-                 str(r["marginal"]), "yes" if r["capped"] else "no",
-                 "?" if r["new_last_round"] < 0 else str(r["new_last_round"])] for r in rows]
+        header = [
+            "member",
+            "points",
+            "stable",
+            *[f"index {i}" for i in present],
+            "slow",
+            "analysed",
+            "marginal",
+            "capped",
+            "new last round",
+        ]
+        body = [
+            [
+                str(r["member"]),
+                str(r["points"]),
+                str(r["stable"]),
+                *[str(r["saddles"].get(i, 0)) for i in present],
+                str(r["slow"]),
+                str(r["analysed_slow"]),
+                str(r["marginal"]),
+                "yes" if r["capped"] else "no",
+                "?" if r["new_last_round"] < 0 else str(r["new_last_round"]),
+            ]
+            for r in rows
+        ]
         return header, body
 
     def __repr__(self) -> str:
         exact = int(np.sum(self.exact))
         capped = int(np.sum(self.capped))
-        return text_table(f"FixedPoints: {self.n_members} member(s), {exact} fixed points "
-                          f"({int(np.sum((self.kind == 'stable') & self.exact))} stable), "
-                          f"{int(self.slow_member.shape[0])} slow points ({len(self) - exact} analysed), "
-                          f"state size {self.points.shape[1]}"
-                          + (f"; CAPPED: {capped} member(s) cut short by a limit (counts are lower bounds)"
-                             if capped else ""), *self._table())
+        return text_table(
+            f"FixedPoints: {self.n_members} member(s), {exact} fixed points "
+            f"({int(np.sum((self.kind == 'stable') & self.exact))} stable), "
+            f"{int(self.slow_member.shape[0])} slow points ({len(self) - exact} analysed), "
+            f"state size {self.points.shape[1]}"
+            + (f"; CAPPED: {capped} member(s) cut short by a limit (counts are lower bounds)" if capped else ""),
+            *self._table(),
+        )
 
     def _repr_html_(self) -> str:
-        return html_table(f"<b>FixedPoints</b>: {self.n_members} member(s), {int(np.sum(self.exact))} fixed points, "
-                          f"{int(self.slow_member.shape[0])} slow points", *self._table())
+        return html_table(
+            f"<b>FixedPoints</b>: {self.n_members} member(s), {int(np.sum(self.exact))} fixed points, "
+            f"{int(self.slow_member.shape[0])} slow points",
+            *self._table(),
+        )
 
     def _check_member(self, k: object) -> int:
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
@@ -365,8 +413,9 @@ class FixedPoints:
         s = data["slow_member"].shape[0]
         for name in _SLOW_ARRAYS:
             if data[name].ndim < 1 or data[name].shape[0] != s:
-                raise ValueError(f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like "
-                                 "`slow_member`.")
+                raise ValueError(
+                    f"{path}: `{name}` has shape {data[name].shape}; expected {s} rows like `slow_member`."
+                )
         arrays = {name: data[name] for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, "inputs") if name in data}
         network = str(data["network"]) if "network" in data else None
         tol = float(data["marginal_tol"]) if "marginal_tol" in data else MARGINAL_TOL
@@ -374,16 +423,27 @@ class FixedPoints:
             found_with = json.loads(str(data["found_with"])) if "found_with" in data else None
         except ValueError:
             found_with = None  # unreadable: as if not recorded (the points are found again where it matters)
-        members = {name: data[name] for name in _MEMBER_ARRAYS
-                   if name in data and data[name].shape == (int(data["n_members"]),)}
+        members = {
+            name: data[name]
+            for name in _MEMBER_ARRAYS
+            if name in data and data[name].shape == (int(data["n_members"]),)
+        }
         extra: dict[str, typing.Any] = {name: data.get(name) for name in _FP_EXTRA}
-        return cls(n_members=int(data["n_members"]), network=network, **members, **extra,
-                   marginal_tol=tol, found_with=found_with if isinstance(found_with, dict) else None, **arrays)
+        return cls(
+            n_members=int(data["n_members"]),
+            network=network,
+            **members,
+            **extra,
+            marginal_tol=tol,
+            found_with=found_with if isinstance(found_with, dict) else None,
+            **arrays,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
 # The compiled search (any cell, through the model interface)
 # ----------------------------------------------------------------------------------------------------
+
 
 def _member_search(model, x, h, sim_steps, lrs, *, newton_steps):
     """For the `(C, S)` candidates `h` of one member at input `x`: iterate `F` `sim_steps (C,)` times,
@@ -394,8 +454,7 @@ def _member_search(model, x, h, sim_steps, lrs, *, newton_steps):
         i, h = carry
         return i + 1, jnp.where((i < sim_steps)[:, None], jax.vmap(F)(h), h)
 
-    _, h = lax.while_loop(lambda carry: carry[0] < jnp.max(sim_steps), sim_body,
-                          (jnp.asarray(0, sim_steps.dtype), h))
+    _, h = lax.while_loop(lambda carry: carry[0] < jnp.max(sim_steps), sim_body, (jnp.asarray(0, sim_steps.dtype), h))
 
     def q_of(h):
         r = F(h) - h
@@ -421,6 +480,7 @@ def _newton_step(model, x, h):
     """One damped Newton iteration on `F(s) − s = 0` from one candidate `h` `(S,)` of `model` at input `x`:
     the Newton step `δ = −(J − I)⁻¹ (F(h) − h)` at the lengths `1, ½, …, 2⁻⁷` and two steepest-descent
     (Cauchy) steps, all evaluated in parallel; the trial of least `q` if it is below `q(h)`, else `h`."""
+
     def q_of(s):
         r = model.step(s, x) - s
         return 0.5 * jnp.sum(r * r)
@@ -431,8 +491,7 @@ def _newton_step(model, x, h):
     g = A.T @ r  # gradient of q
     Ag = A @ g
     cauchy = -(jnp.sum(g * g) / jnp.sum(Ag * Ag)) * g
-    trials = jnp.concatenate([h[None] + steps[:, None] * delta[None],
-                              (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
+    trials = jnp.concatenate([h[None] + steps[:, None] * delta[None], (h + cauchy)[None], (h + 0.5 * cauchy)[None]])
     qs = jax.vmap(q_of)(trials)
     q0 = 0.5 * jnp.sum(r * r)
     qs = jnp.where(jnp.isfinite(qs) & jnp.all(jnp.isfinite(trials), axis=1), qs, jnp.inf)
@@ -461,6 +520,7 @@ def _polish(ensemble, inputs, member, h, newton_steps):
     members `member` `(P,)` of a stacked ensemble at their `(K, M)` inputs, flat over members (a member with
     few candidates left costs little). Returns `(h, q)`, `(P, S)`, `(P,)`."""
     with jax.default_matmul_precision("highest"):
+
         def one(k, s):
             model, x = _member(ensemble, k), inputs[k]
             s = lax.fori_loop(0, newton_steps, lambda _, s: _newton_step(model, x, s), s)
@@ -480,13 +540,14 @@ def _newton_search(params, xs, h0, sim_steps, lr, final_lr, *, adam_steps, newto
     single phase. Returns NumPy `(h, q)`, `(R, C, S)`, `(R, C)`."""
     first = min(newton_steps, _NEWTON_FIRST)
     rows = list(range(xs.shape[0])) if rows is None else rows
-    h, q = _search(_rows(params, rows), _rows(xs, rows), h0, sim_steps, lr, final_lr, adam_steps=adam_steps,
-                   newton_steps=first)
+    h, q = _search(
+        _rows(params, rows), _rows(xs, rows), h0, sim_steps, lr, final_lr, adam_steps=adam_steps, newton_steps=first
+    )
     h, q = np.array(h), np.array(q)
     left = _unconverged(q, tol_q) if newton_steps > first else (np.zeros(0, np.int64),) * 2
     steps = jnp.asarray(newton_steps - first, jnp.int32)
     for lo in range(0, len(left[0]), _POLISH_BATCH):
-        part = tuple(i[lo:lo + _POLISH_BATCH] for i in left)
+        part = tuple(i[lo : lo + _POLISH_BATCH] for i in left)
         kk, cc = (np.resize(i, _POLISH_BATCH) for i in part)  # padding: repeated candidates, discarded
         member = np.asarray(rows)[kk]  # into the whole ensemble: whatever the rows, one compiled program
         hp, qp = _polish(params, xs, jnp.asarray(member, jnp.int32), jnp.asarray(h[kk, cc]), steps)
@@ -505,9 +566,11 @@ def _unconverged(q, tol_q):
 def _readout_speed(ensemble, inputs, h):
     """`(K, C)` the readout's change in one step, `‖z(F(s)) − z(s)‖` with `z = W_out hidden(s) + b_out`, at the
     `(K, C, S)` states `h` of every member at its `(K, M)` input: how fast a slow point moves the answer."""
+
     def member(model, x, hk):
         def one(s):
             return jnp.linalg.norm(model.readout(model.hidden(model.step(s, x))) - model.readout(model.hidden(s)))
+
         return jax.vmap(one)(hk)
 
     with jax.default_matmul_precision("highest"):
@@ -524,11 +587,15 @@ def _linearize(ensemble, inputs, member, points):
     """Jacobians `(P, S, S)` of `F`, input Jacobians `(P, S, M)` (`AbstractRNN.input_jacobian`) and readouts
     `(P, O)` of the hidden part at `points` of `member`s."""
     with jax.default_matmul_precision("highest"):
+
         def one(k, s):
             model = _member(ensemble, k)
             _, A = model.residual_and_jacobian(s, inputs[k])
-            return (A + jnp.eye(s.shape[-1], dtype=s.dtype), model.input_jacobian(s, inputs[k]),
-                    model.readout(model.hidden(s)))
+            return (
+                A + jnp.eye(s.shape[-1], dtype=s.dtype),
+                model.input_jacobian(s, inputs[k]),
+                model.readout(model.hidden(s)),
+            )
 
         return jax.vmap(one)(member, points)
 
@@ -540,6 +607,7 @@ def _segment_minima(ensemble, inputs, a, b, *, samples, minima):
     `(K, P, minima)` (inf where a segment has fewer local minima)."""
     t = jnp.arange(1, samples + 1, dtype=a.dtype) / (samples + 1)
     with jax.default_matmul_precision("highest"):
+
         def member(model, x, a, b):
             pts = t[None, :, None] * a[:, None, :] + (1 - t[None, :, None]) * b[:, None, :]  # (P, T, S)
             r = jax.vmap(jax.vmap(lambda s: model.step(s, x) - s))(pts)
@@ -548,8 +616,7 @@ def _segment_minima(ensemble, inputs, a, b, *, samples, minima):
             inner = jnp.zeros_like(q, dtype=bool).at[:, 1:-1].set((q[:, 1:-1] < q[:, :-2]) & (q[:, 1:-1] <= q[:, 2:]))
             qm = jnp.where(inner, q, jnp.inf)
             best = jnp.argsort(qm, axis=1)[:, :minima]  # (P, minima)
-            return (jnp.take_along_axis(pts, best[:, :, None], axis=1),
-                    jnp.take_along_axis(qm, best, axis=1))
+            return (jnp.take_along_axis(pts, best[:, :, None], axis=1), jnp.take_along_axis(qm, best, axis=1))
 
         return jax.vmap(member)(ensemble, inputs, a, b)
 
@@ -563,6 +630,7 @@ def _full_states(ensemble, inputs):
 # Float64 polish on the host side of the search (after it): positions as accurate as the network allows
 # ----------------------------------------------------------------------------------------------------
 
+
 @jax.jit
 def _newton64(ensemble, inputs, member, h, iters):
     """`iters` (traced) damped Newton iterations (`_newton_step`) from `(P, S)` points `h` of the members
@@ -570,6 +638,7 @@ def _newton64(ensemble, inputs, member, h, iters):
     the points, their speed `q` and the length of the next Newton step `‖(J − I)⁻¹ (F(h) − h)‖` (the linear
     estimate of the distance to the root; NaN where `J − I` is singular)."""
     with jax.default_matmul_precision("highest"):
+
         def one(k, s):
             model, x = _member(ensemble, k), inputs[k]
             s = lax.fori_loop(0, iters, lambda _, s: _newton_step(model, x, s), s)
@@ -599,8 +668,9 @@ def _float64_newton(ensemble, xs, member, points, max_iter):
 
         def run(active, iters):
             idx = np.resize(active, _pad_pow2(len(active)))  # padding: repeated points, discarded
-            hh, qq, ss = _newton64(params, x64, jnp.asarray(member[idx]), jnp.asarray(h[idx]),
-                                   jnp.asarray(iters, jnp.int32))
+            hh, qq, ss = _newton64(
+                params, x64, jnp.asarray(member[idx]), jnp.asarray(h[idx]), jnp.asarray(iters, jnp.int32)
+            )
             n = len(active)
             hh, qq, ss = np.array(hh)[:n], np.array(qq)[:n], np.array(ss)[:n]
             return hh, qq, np.where(np.isfinite(ss), ss, np.sqrt(2 * np.maximum(qq, 0)))
@@ -626,6 +696,7 @@ def _segment_max_q(ensemble, inputs, member, a, b):
     `_SLOW_SAMPLES` points `t = 1/n, ..., 1` (the start `a` left out)."""
     t = jnp.arange(1, _SLOW_SAMPLES + 1, dtype=a.dtype) / _SLOW_SAMPLES
     with jax.default_matmul_precision("highest"):
+
         def one(k, a, b):
             model, x = _member(ensemble, k), inputs[k]
             pts = a[None] + t[:, None] * (b - a)[None]
@@ -651,8 +722,9 @@ def _merge_radius(points: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.maximum(_RADIUS_FACTOR * step, _MERGE_FLOOR * scale)
 
 
-def _distinct(points: np.ndarray, q: np.ndarray, radius: np.ndarray, known: np.ndarray, known_radius: np.ndarray,
-              tol: float) -> np.ndarray:
+def _distinct(
+    points: np.ndarray, q: np.ndarray, radius: np.ndarray, known: np.ndarray, known_radius: np.ndarray, tol: float
+) -> np.ndarray:
     """Indices of the `points` (polished roots of one member) that are distinct roots: not within
     `max(tol, radius_i + radius_j)` of a `known` root or of a kept point of lower `q` (greedy, by increasing
     `q`)."""
@@ -679,12 +751,15 @@ def _distinct(points: np.ndarray, q: np.ndarray, radius: np.ndarray, known: np.n
 # Host-side helpers
 # ----------------------------------------------------------------------------------------------------
 
+
 def as_ensemble(ensemble: object) -> AbstractRNN:
     """`ensemble` as a stacked ensemble (a single network gets a member axis of 1), after checking that it
     is a network (`AbstractRNN`: CTRNN, GRU, LSTM, UGRNN or a cell of one's own) with a consistent member axis."""
     if not isinstance(ensemble, AbstractRNN):
-        raise TypeError(f"`ensemble` must be a network (a subclass of AbstractRNN: CTRNN, GRU, LSTM, UGRNN or a cell "
-                        f"of one's own; a stacked ensemble or a single network), got {type(ensemble).__name__}.")
+        raise TypeError(
+            f"`ensemble` must be a network (a subclass of AbstractRNN: CTRNN, GRU, LSTM, UGRNN or a cell "
+            f"of one's own; a stacked ensemble or a single network), got {type(ensemble).__name__}."
+        )
     network: AbstractRNN = ensemble
     if network.W_out.ndim == 2:  # a single network: K = 1
         network = jax.tree_util.tree_map(lambda x: x[None], network)
@@ -700,8 +775,10 @@ def matching(ensemble: object, fixed_points: object) -> tuple[AbstractRNN, int, 
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
     k, s = ensemble.W_out.shape[0], ensemble.state_size
     if fixed_points.n_members != k or fixed_points.points.shape[1:] != (s,):
-        raise ValueError(f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
-                         f"do not belong to this ensemble (K={k}, state size {s}).")
+        raise ValueError(
+            f"`fixed_points` ({fixed_points.n_members} members, points {fixed_points.points.shape}) "
+            f"do not belong to this ensemble (K={k}, state size {s})."
+        )
     return ensemble, k, s
 
 
@@ -716,8 +793,10 @@ def _check_inputs(inputs: object, k: int, m: int) -> np.ndarray:
     if x.shape == (m,):
         x = np.broadcast_to(x, (k, m))
     if x.shape != (k, m):
-        raise ValueError(f"`inputs` must have shape ({m},) (shared) or ({k}, {m}) (one per member), "
-                         f"got {np.shape(typing.cast(np.ndarray, inputs))}.")
+        raise ValueError(
+            f"`inputs` must have shape ({m},) (shared) or ({k}, {m}) (one per member), "
+            f"got {np.shape(typing.cast(np.ndarray, inputs))}."
+        )
     if not np.all(np.isfinite(x)):
         raise ValueError("`inputs` contains NaN or inf.")
     return x
@@ -726,8 +805,7 @@ def _check_inputs(inputs: object, k: int, m: int) -> np.ndarray:
 def _check_states(initial_states: object, k: int, n: int) -> np.ndarray:
     h0 = np.asarray(initial_states)
     if h0.ndim != 3 or h0.shape[0] != k or h0.shape[2] != n or h0.shape[1] < 1:
-        raise ValueError(f"`initial_states` must have shape (K, C, N) = ({k}, C, {n}) with C >= 1, "
-                         f"got {h0.shape}.")
+        raise ValueError(f"`initial_states` must have shape (K, C, N) = ({k}, C, {n}) with C >= 1, got {h0.shape}.")
     if not np.issubdtype(h0.dtype, np.floating) and not np.issubdtype(h0.dtype, np.integer):
         raise TypeError(f"`initial_states` must be a real array, got dtype {h0.dtype}.")
     if not np.all(np.isfinite(h0)):
@@ -799,8 +877,9 @@ def _left_vectors(right: np.ndarray) -> np.ndarray:
         return np.linalg.pinv(right)
 
 
-def _restart_candidates(found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarray,
-                        rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _restart_candidates(
+    found: list[np.ndarray], h0: np.ndarray, alpha: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """New `(K, C, N)` candidates from each member's fixed points found so far, and the `(K, C)` number
     of steps of `F` to run from each before the search.
 
@@ -949,8 +1028,9 @@ class _Points:
             mine = np.flatnonzero(member == kk)
             if len(mine):
                 known = self.exact[kk]
-                idx = _distinct(h[mine], q[mine], radius[mine], self.points[kk][known], self.radius[kk][known],
-                                dedup_tol)
+                idx = _distinct(
+                    h[mine], q[mine], radius[mine], self.points[kk][known], self.radius[kk][known], dedup_tol
+                )
                 keep.append(mine[idx])
         kept = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
         return self._append(member[kept], h[kept], q[kept], radius[kept], True)
@@ -961,8 +1041,12 @@ class _Points:
             return 0
         size = _pad_pow2(len(member))
         pad = size - len(member)
-        jac, inp, out = _linearize(self.params, self.xs, jnp.asarray(np.pad(member, (0, pad))),
-                                   jnp.asarray(np.pad(flat, ((0, pad), (0, 0))), self.dt))
+        jac, inp, out = _linearize(
+            self.params,
+            self.xs,
+            jnp.asarray(np.pad(member, (0, pad))),
+            jnp.asarray(np.pad(flat, ((0, pad), (0, 0))), self.dt),
+        )
         jac, inp, out = (np.asarray(a)[: len(member)] for a in (jac, inp, out))
         vals, _ = _eig(jac, False)
         for kk in range(self.k):
@@ -1015,24 +1099,33 @@ class _Points:
             mem, src, dst = np.concatenate(mem), np.concatenate(src), np.concatenate(dst)
             size = _pad_pow2(len(mem))
             pad = size - len(mem)
-            qmax = np.asarray(_segment_max_q(self.params, self.xs, jnp.asarray(np.pad(mem, (0, pad))),
-                                             jnp.asarray(np.pad(src, ((0, pad), (0, 0))), self.dt),
-                                             jnp.asarray(np.pad(dst, ((0, pad), (0, 0))), self.dt)),
-                              np.float64)[: len(mem)]
+            qmax = np.asarray(
+                _segment_max_q(
+                    self.params,
+                    self.xs,
+                    jnp.asarray(np.pad(mem, (0, pad))),
+                    jnp.asarray(np.pad(src, ((0, pad), (0, 0))), self.dt),
+                    jnp.asarray(np.pad(dst, ((0, pad), (0, 0))), self.dt),
+                ),
+                np.float64,
+            )[: len(mem)]
             start = 0
             for kk in range(self.k):
                 n = int(np.sum(mem == kk))
                 if n:
                     i = owner.pop(0)
                     qs = np.asarray(q[kk], np.float64)[i]
-                    np.logical_or.at(dropped[kk], i, qmax[start:start + n] <= qs)
+                    np.logical_or.at(dropped[kk], i, qmax[start : start + n] <= qs)
                 start += n
         out: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
         for kk in range(self.k):
             keep = ~dropped[kk]
             fixed = self.points[kk][self.exact[kk]]
-            dist = (pairwise_distances(pts[kk][keep], fixed).min(axis=1) if len(fixed) and np.any(keep)
-                    else np.full(int(np.sum(keep)), np.inf))
+            dist = (
+                pairwise_distances(pts[kk][keep], fixed).min(axis=1)
+                if len(fixed) and np.any(keep)
+                else np.full(int(np.sum(keep)), np.inf)
+            )
             for lst, x in zip(out, (pts[kk][keep], np.asarray(q[kk])[keep], dist)):
                 lst.append(x)
         return out
@@ -1040,14 +1133,16 @@ class _Points:
     def add_slow(self, points: list[np.ndarray], q: list[np.ndarray], radius: list[np.ndarray]) -> int:
         """Add analysed slow points (`exact = False`; `far_only`'s)."""
         member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(points)])
-        return self._append(member, np.concatenate(points).reshape(-1, self.s), np.concatenate(q),
-                            np.concatenate(radius), False)
+        return self._append(
+            member, np.concatenate(points).reshape(-1, self.s), np.concatenate(q), np.concatenate(radius), False
+        )
 
     def index(self, kk: int) -> np.ndarray:
         return np.sum(np.abs(self.vals[kk]) > 1, axis=1)
 
-    def new_only(self, points: list[np.ndarray], q: list[np.ndarray],
-                 tol: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def new_only(
+        self, points: list[np.ndarray], q: list[np.ndarray], tol: float
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Of each member's candidate fixed points, those not within `tol` of a known point (deduplicated)."""
         keep_p, keep_q = [], []
         for kk in range(self.k):
@@ -1080,8 +1175,7 @@ def _rows(tree, members: list[int]):
     return jax.tree_util.tree_map(lambda a: a[idx], tree)
 
 
-def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points: int | None = None,
-              log=None) -> None:
+def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points: int | None = None, log=None) -> None:
     """Completion of the saddle set, in place (see the module docstring): rounds of candidates between
     neighbouring points of equal saddle index (the interior local minima of `q` along each segment, and
     its midpoint), searched like the first candidates, until no pair is left untried (at most
@@ -1103,8 +1197,10 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points
         for kk in range(k):
             pts, index = found.points[kk], found.index(kk)
             exact = found.exact[kk]
-            mine = [group[neighbour_pairs(pts[group], config.neighbours)]
-                    for group in (np.flatnonzero((index == i) & exact) for i in np.unique(index[exact]))]
+            mine = [
+                group[neighbour_pairs(pts[group], config.neighbours)]
+                for group in (np.flatnonzero((index == i) & exact) for i in np.unique(index[exact]))
+            ]
             mine = [tuple(p) for p in np.concatenate(mine).tolist()] if mine else []
             mine = [p for p in mine if p not in tried[kk]]
             if max_points is not None and int(np.sum(exact)) >= max_points:
@@ -1123,15 +1219,23 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points
         if not rows:
             return
         if log is not None:
-            log(f"  completion round {round_ + 1}: {sum(len(p) for p in pairs)} segments, "
-                f"{sum(int(np.sum(e)) for e in found.exact)} fixed points so far")
+            log(
+                f"  completion round {round_ + 1}: {sum(len(p) for p in pairs)} segments, "
+                f"{sum(int(np.sum(e)) for e in found.exact)} fixed points so far"
+            )
         size = _pad_pow2(max(len(p) for p in pairs))
         a, b = np.zeros((len(rows), size, s)), np.zeros((len(rows), size, s))
         for r, kk in enumerate(rows):  # members with fewer pairs repeat theirs (the candidates are deduplicated)
             pp = np.resize(pairs[kk], (size, 2))
             a[r], b[r] = found.points[kk][pp[:, 0]], found.points[kk][pp[:, 1]]
-        cand, qc = _segment_minima(_rows(found.params, rows), _rows(found.xs, rows), jnp.asarray(a, dt),
-                                   jnp.asarray(b, dt), samples=config.samples, minima=_SEGMENT_MINIMA)
+        cand, qc = _segment_minima(
+            _rows(found.params, rows),
+            _rows(found.xs, rows),
+            jnp.asarray(a, dt),
+            jnp.asarray(b, dt),
+            samples=config.samples,
+            minima=_SEGMENT_MINIMA,
+        )
         cand, qc = np.asarray(cand, np.float64), np.asarray(qc, np.float64)
         starts = [np.zeros((0, s)) for _ in range(k)]
         for r, kk in enumerate(rows[: len(set(rows))]):
@@ -1149,10 +1253,18 @@ def _complete(found: _Points, config: FixedPointConfig, tol_q: float, max_points
         if rows:
             size = _pad_pow2(max(len(c) for c in starts))
             h0 = np.stack([np.resize(starts[kk], (size, s)) for kk in rows])
-            h, q = _newton_search(found.params, found.xs, jnp.asarray(h0, dt), jnp.zeros((len(rows), size), jnp.int32),
-                                  jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt),
-                                  adam_steps=config.adam_steps, newton_steps=_COMPLETION_NEWTON, tol_q=tol_q,
-                                  rows=rows)
+            h, q = _newton_search(
+                found.params,
+                found.xs,
+                jnp.asarray(h0, dt),
+                jnp.zeros((len(rows), size), jnp.int32),
+                jnp.asarray(config.learning_rate, dt),
+                jnp.asarray(config.final_learning_rate, dt),
+                adam_steps=config.adam_steps,
+                newton_steps=_COMPLETION_NEWTON,
+                tol_q=tol_q,
+                rows=rows,
+            )
             found_rows: list[list] = [[] for _ in rows]
             _split(h, q, tol_q, None, np.inf, _OutlierRule(h0, None), found_rows, None, None)
             fixed: list[list] = [[] for _ in range(k)]
@@ -1181,7 +1293,7 @@ def neighbour_pairs(points: np.ndarray, neighbours: int, reach: float = _REACH) 
         return np.zeros((0, 2), np.int64)
     d = pairwise_distances(points, points)
     np.fill_diagonal(d, np.inf)
-    near = np.argsort(d, axis=1, kind="stable")[:, :min(neighbours, p - 1)]
+    near = np.argsort(d, axis=1, kind="stable")[:, : min(neighbours, p - 1)]
     dist = np.take_along_axis(d, near, axis=1)
     ok = dist <= reach * dist[:, :1]
     pairs = np.stack([np.repeat(np.arange(p), near.shape[1])[ok.ravel()], near.ravel()[ok.ravel()]], axis=1)
@@ -1191,6 +1303,7 @@ def neighbour_pairs(points: np.ndarray, neighbours: int, reach: float = _REACH) 
 # ----------------------------------------------------------------------------------------------------
 # Public functions
 # ----------------------------------------------------------------------------------------------------
+
 
 def find_fixed_points(
     ensemble: AbstractRNN,
@@ -1247,8 +1360,10 @@ def find_fixed_points(
         sim_steps = np.zeros(h0.shape[:2], np.int32)
     sim_steps = np.asarray(sim_steps)
     if sim_steps.shape != h0.shape[:2] or not np.issubdtype(sim_steps.dtype, np.integer) or np.any(sim_steps < 0):
-        raise ValueError(f"`sim_steps` must be None or integers >= 0 of shape {h0.shape[:2]}, got "
-                         f"{sim_steps.dtype} {sim_steps.shape}.")
+        raise ValueError(
+            f"`sim_steps` must be None or integers >= 0 of shape {h0.shape[:2]}, got "
+            f"{sim_steps.dtype} {sim_steps.shape}."
+        )
     key = jax.random.key(config.seed) if key is None else key
     check_key(key)
     slow_q = _check_slow_q(slow_q, k)
@@ -1258,9 +1373,21 @@ def find_fixed_points(
     xs = jnp.asarray(x, dt)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
     with _blas_limit():
-        return _find(ensemble, params, xs, h0, sim_steps.astype(np.int32), dt, config, rng, slow_q, slow_readout,
-                     max_points=_max_points(config, k, s), log=log,
-                     n_newton=check_int("newton_starts", newton_starts, 0))
+        return _find(
+            ensemble,
+            params,
+            xs,
+            h0,
+            sim_steps.astype(np.int32),
+            dt,
+            config,
+            rng,
+            slow_q,
+            slow_readout,
+            max_points=_max_points(config, k, s),
+            log=log,
+            n_newton=check_int("newton_starts", newton_starts, 0),
+        )
 
 
 def default_newton_starts(config: FixedPointConfig, k: int, s: int) -> int:
@@ -1271,7 +1398,7 @@ def default_newton_starts(config: FixedPointConfig, k: int, s: int) -> int:
     52 independent reference roots, 4096 starts 49), and a small ensemble's starts cost seconds."""
     if config.newton_starts is not None:
         return config.newton_starts
-    per_start = _NEWTON_ONLY * (s ** 3 / 3 + 12 * s * s)
+    per_start = _NEWTON_ONLY * (s**3 / 3 + 12 * s * s)
     return int(min(_NEWTON_CAP * config.n_candidates, max(64, _NEWTON_BUDGET / (max(k, 1) * per_start))))
 
 
@@ -1290,13 +1417,27 @@ def _check_slow_q(slow_q, k: int, name: str = "slow_q") -> np.ndarray:
         return np.zeros(k)
     v = np.asarray(slow_q, np.float64) if not isinstance(slow_q, bool) else None
     if v is None or v.ndim > 1 or (v.ndim == 1 and v.shape != (k,)) or not np.all(np.isfinite(v)) or np.any(v < 0):
-        raise ValueError(f"`{name}` must be None, a finite number >= 0 or {k} of them (one per member), got "
-                         f"{slow_q!r}.")
+        raise ValueError(
+            f"`{name}` must be None, a finite number >= 0 or {k} of them (one per member), got {slow_q!r}."
+        )
     return np.broadcast_to(v, (k,)).copy()
 
 
-def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_readout=None, max_points=None,
-          log=None, n_newton=0) -> FixedPoints:
+def _find(
+    ensemble,
+    params,
+    xs,
+    h0,
+    sim_steps,
+    dt,
+    config,
+    rng,
+    slow_q,
+    slow_readout=None,
+    max_points=None,
+    log=None,
+    n_newton=0,
+) -> FixedPoints:
     """The body of `find_fixed_points`, after the checks."""
     k, s = h0.shape[0], h0.shape[2]
     tol_q = config.default_tol_q(s)
@@ -1308,26 +1449,45 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
     candidates, steps = h0, sim_steps
     lr, final_lr = jnp.asarray(config.learning_rate, dt), jnp.asarray(config.final_learning_rate, dt)
     for round_ in range(config.restarts + 1):
-        h, q = _newton_search(params, xs, jnp.asarray(candidates, dt), jnp.asarray(steps), lr, final_lr,
-                              adam_steps=config.adam_steps, newton_steps=config.newton_steps, tol_q=tol_q)
+        h, q = _newton_search(
+            params,
+            xs,
+            jnp.asarray(candidates, dt),
+            jnp.asarray(steps),
+            lr,
+            final_lr,
+            adam_steps=config.adam_steps,
+            newton_steps=config.newton_steps,
+            tol_q=tol_q,
+        )
         speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, jnp.asarray(h)), np.float64)
-        _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow,
-               speed, slow_readout)
+        _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow, speed, slow_readout)
         if round_ < config.restarts:
             so_far = _merge(fixed, s, config.dedup_tol)[0]
             candidates, steps = _restart_candidates(so_far, h0_64, member_dt_tau(ensemble), rng)
     if n_newton:  # Newton alone from uniform starts: reaches saddles of high index that Adam on q passes by
         lo, hi = h0_64.min(axis=1), h0_64.max(axis=1)
         starts = lo[:, None] + (hi - lo)[:, None] * rng.uniform(size=(k, n_newton, s))
-        h, q = _newton_search(params, xs, jnp.asarray(starts, dt), jnp.zeros((k, n_newton), jnp.int32), lr, final_lr,
-                              adam_steps=0, newton_steps=_NEWTON_ONLY, tol_q=tol_q)
+        h, q = _newton_search(
+            params,
+            xs,
+            jnp.asarray(starts, dt),
+            jnp.zeros((k, n_newton), jnp.int32),
+            lr,
+            final_lr,
+            adam_steps=0,
+            newton_steps=_NEWTON_ONLY,
+            tol_q=tol_q,
+        )
         speed = None if slow_readout is None else np.asarray(_readout_speed(params, xs, jnp.asarray(h)), np.float64)
         _split(h, q, tol_q, slow_q, config.slow_tol, outliers, fixed, near, slow, speed, slow_readout)
     found = _Points(ensemble, params, xs, dt, k, s)
     merged = _merge(fixed, s, config.dedup_tol)
     if log is not None:
-        log(f"  search: {h0.shape[1]} candidates per member, {config.restarts + 1} round(s); polishing "
-            f"{sum(len(p) for p in merged[0])} candidate fixed points in float64")
+        log(
+            f"  search: {h0.shape[1]} candidates per member, {config.restarts + 1} round(s); polishing "
+            f"{sum(len(p) for p in merged[0])} candidate fixed points in float64"
+        )
     found.add(*merged, config.dedup_tol)
     found.new_last[:] = [int(np.sum(e)) for e in found.exact]
     if config.complete:
@@ -1338,8 +1498,9 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
     near_p, near_q, near_r = found.slow_only(*_merge(near, s, config.dedup_tol), config.dedup_tol)
     if any(found.demoted):  # accepted at the working precision, not roots in float64: slow points at most
         dp, dq, dr = found.slow_only(*_merge(found.demoted, s, config.dedup_tol), config.dedup_tol)
-        slow_points, slow_qs, slow_r = ([np.concatenate(pair) for pair in zip(*lists)]
-                                        for lists in ((slow_points, dp), (slow_qs, dq), (slow_r, dr)))
+        slow_points, slow_qs, slow_r = (
+            [np.concatenate(pair) for pair in zip(*lists)] for lists in ((slow_points, dp), (slow_qs, dq), (slow_r, dr))
+        )
     # with every root known: the rule once more (a slow point may have added a root near another)
     slow_points, slow_qs, _ = found.far_only(slow_points, slow_qs, slow_r)
     found.add_slow(*found.far_only(near_p, near_q, near_r))
@@ -1347,8 +1508,10 @@ def _find(ensemble, params, xs, h0, sim_steps, dt, config, rng, slow_q, slow_rea
     if log is not None:
         for kk in range(k):
             if found.capped[kk]:
-                log(f"  member {kk}: the search was cut short by {', '.join(sorted(found.capped[kk]))} "
-                    f"({int(np.sum(found.exact[kk]))} fixed points): the count is a lower bound")
+                log(
+                    f"  member {kk}: the search was cut short by {', '.join(sorted(found.capped[kk]))} "
+                    f"({int(np.sum(found.exact[kk]))} fixed points): the count is a lower bound"
+                )
     return result
 
 
@@ -1376,20 +1539,34 @@ def _result(found: _Points, slow_points, slow_q, a, config: FixedPointConfig) ->
     cdt = np.complex128 if dt == jnp.dtype(jnp.float64) else np.complex64
     slow_member = np.concatenate([np.full(len(p), kk, np.int64) for kk, p in enumerate(slow_points)])
     return FixedPoints(
-        n_members=k, inputs=np.asarray(found.xs), member=member[order], points=points.astype(dt)[order],
-        q=q.astype(dt)[order], jacobians=jac.astype(dt)[order], eigvals=vals[order].astype(cdt),
-        eigvecs=None if vecs is None else vecs[order].astype(cdt), is_stable=is_stable[order],
-        left_eigvecs=None if left is None else left[order], input_jacobians=inp.astype(dt)[order],
-        is_stable_ct=is_stable_ct[order], n_unstable=n_unstable[order], outputs=out.astype(dt)[order],
-        slow_member=slow_member, slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
-        slow_q=np.concatenate(slow_q).astype(dt), exact=exact[order], n_marginal=n_marginal[order],
-        marginal_tol=float(delta), capped=np.asarray([bool(c) for c in found.capped]),
+        n_members=k,
+        inputs=np.asarray(found.xs),
+        member=member[order],
+        points=points.astype(dt)[order],
+        q=q.astype(dt)[order],
+        jacobians=jac.astype(dt)[order],
+        eigvals=vals[order].astype(cdt),
+        eigvecs=None if vecs is None else vecs[order].astype(cdt),
+        is_stable=is_stable[order],
+        left_eigvecs=None if left is None else left[order],
+        input_jacobians=inp.astype(dt)[order],
+        is_stable_ct=is_stable_ct[order],
+        n_unstable=n_unstable[order],
+        outputs=out.astype(dt)[order],
+        slow_member=slow_member,
+        slow_points=np.concatenate(slow_points).reshape(-1, s).astype(dt),
+        slow_q=np.concatenate(slow_q).astype(dt),
+        exact=exact[order],
+        n_marginal=n_marginal[order],
+        marginal_tol=float(delta),
+        capped=np.asarray([bool(c) for c in found.capped]),
         new_last_round=found.new_last.copy(),
     )
 
 
-def complete_saddles(ensemble, inputs, fixed_points: "FixedPoints", config: FixedPointConfig | None = None
-                     ) -> "FixedPoints":
+def complete_saddles(
+    ensemble, inputs, fixed_points: "FixedPoints", config: FixedPointConfig | None = None
+) -> "FixedPoints":
     """Complete the saddle set of fixed points found earlier (step 4 of the module docstring).
 
     **Arguments:**
@@ -1475,5 +1652,11 @@ def initial_states_from_trajectories(
     return chosen
 
 
-__all__ = ["FixedPoints", "complete_saddles", "count_marginal", "find_fixed_points",
-           "initial_states_from_trajectories", "neighbour_pairs"]
+__all__ = [
+    "FixedPoints",
+    "complete_saddles",
+    "count_marginal",
+    "find_fixed_points",
+    "initial_states_from_trajectories",
+    "neighbour_pairs",
+]

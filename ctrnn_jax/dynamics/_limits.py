@@ -24,8 +24,9 @@ _HOST_CANDIDATE_BYTES = 3 * 8  # per candidate entry on the host: picks or point
 _SEARCH_ARRAYS = 6  # per candidate entry in the search: state, two Adam moments, gradient, previous, speed
 
 
-def fixed_point_memory(members: int, state_size: int, n_candidates: int, trials: int, length: int,
-                       itemsize: int = 4) -> int:
+def fixed_point_memory(
+    members: int, state_size: int, n_candidates: int, trials: int, length: int, itemsize: int = 4
+) -> int:
     """Bytes a fixed-point search needs at least (module docstring): `members` networks of `state_size`
     states, `n_candidates` candidates each, candidates from `trials` trials of `length` steps."""
     k, s = int(members), int(state_size)
@@ -45,10 +46,12 @@ def check_fixed_point_memory(members: int, state_size: int, config, *, trials: i
     need = fixed_point_memory(members, state_size, config.n_candidates, trials, length, itemsize)
     have, where = available_memory()
     if have is not None and need > have:
-        raise ValueError(f"the fixed-point search of K = {members} members of state size S = {state_size} with "
-                         f"`n_candidates` = {config.n_candidates} candidates from {trials} trials of T = {length} "
-                         f"steps (`n_trials` = {config.n_trials}) would need about {_gb(need)}, more than the "
-                         f"{_gb(have)} of {where}; use fewer candidates or trials.")
+        raise ValueError(
+            f"the fixed-point search of K = {members} members of state size S = {state_size} with "
+            f"`n_candidates` = {config.n_candidates} candidates from {trials} trials of T = {length} "
+            f"steps (`n_trials` = {config.n_trials}) would need about {_gb(need)}, more than the "
+            f"{_gb(have)} of {where}; use fewer candidates or trials."
+        )
     return need
 
 

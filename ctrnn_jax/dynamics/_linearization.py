@@ -35,10 +35,12 @@ from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
 def _jacobians(models, points, inputs):
     """`(A, B, d)`, `(P, S, S)`, `(P, S, M)` and `(P, S)`: the Jacobians and the residual `F(s*, u*) − s*` at
     each point with its own network and input."""
+
     def one(model, s, u):
         with jax.default_matmul_precision("highest"):
             r, jm = model.residual_and_jacobian(s, u)
             return jm + jnp.eye(s.shape[-1], dtype=s.dtype), model.input_jacobian(s, u), r
+
     return jax.vmap(one)(models, points, inputs)
 
 
@@ -144,8 +146,12 @@ class Linearization:
         `(M,)`. Returns `(P, S)`."""
         s = np.broadcast_to(np.asarray(states, np.float64), self.points.shape)
         u = np.broadcast_to(np.asarray(inputs, np.float64), self.inputs.shape)
-        return (self.points + self.drift + np.einsum("pij,pj->pi", self.A, s - self.points)
-                + np.einsum("pim,pm->pi", self.B, u - self.inputs))
+        return (
+            self.points
+            + self.drift
+            + np.einsum("pij,pj->pi", self.A, s - self.points)
+            + np.einsum("pim,pm->pi", self.B, u - self.inputs)
+        )
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         lam = np.take_along_axis(self.eigvals, self.slow_modes(1), 1)[:, 0] if len(self) else np.zeros(0)
@@ -155,17 +161,25 @@ class Linearization:
         for k in np.unique(self.member):
             mine = self.member == k
             over = np.median(np.abs(overlap[mine]), axis=0)
-            body.append([str(int(k)), str(int(mine.sum())), f"{np.max(np.abs(lam[mine])):.4f}",
-                         " ".join(f"{v:.3g}" for v in over)])
+            body.append(
+                [
+                    str(int(k)),
+                    str(int(mine.sum())),
+                    f"{np.max(np.abs(lam[mine])):.4f}",
+                    " ".join(f"{v:.3g}" for v in over),
+                ]
+            )
         return header, body
 
     def __repr__(self) -> str:
         header, body = self._table()
-        return text_table(f"Linearization: {len(self)} points, S = {self.A.shape[-1]}, M = {self.B.shape[-1]}",
-                          header, body)
+        return text_table(
+            f"Linearization: {len(self)} points, S = {self.A.shape[-1]}, M = {self.B.shape[-1]}", header, body
+        )
 
     def _repr_html_(self) -> str:
         from ._fixed_points import html_table
+
         header, body = self._table()
         return html_table(f"Linearization: {len(self)} points", header, body)
 
@@ -175,8 +189,11 @@ class Linearization:
         idx = self.slow_modes(k)
         lam = np.take_along_axis(self.eigvals, idx, 1)
         overlap = self.input_overlaps(k)
-        return {"member": self.member.tolist(), "slow_eigvals": {"real": lam.real.tolist(), "imag": lam.imag.tolist()},
-                "input_overlaps": np.abs(overlap).tolist() if np.iscomplexobj(overlap) else overlap.tolist()}
+        return {
+            "member": self.member.tolist(),
+            "slow_eigvals": {"real": lam.real.tolist(), "imag": lam.imag.tolist()},
+            "input_overlaps": np.abs(overlap).tolist() if np.iscomplexobj(overlap) else overlap.tolist(),
+        }
 
 
 def linearize(ensemble, fixed_points: FixedPoints, *, points: np.ndarray | None = None) -> Linearization:
@@ -195,9 +212,11 @@ def linearize(ensemble, fixed_points: FixedPoints, *, points: np.ndarray | None 
     if not isinstance(fixed_points, FixedPoints):
         raise TypeError(f"`fixed_points` must be a FixedPoints, got {type(fixed_points).__name__}.")
     if fixed_points.n_members != ensemble.W_out.shape[0] or fixed_points.points.shape[-1] != ensemble.state_size:
-        raise ValueError(f"`fixed_points` has {fixed_points.n_members} members of state size "
-                         f"{fixed_points.points.shape[-1]}; the ensemble has {ensemble.W_out.shape[0]} of "
-                         f"{ensemble.state_size}.")
+        raise ValueError(
+            f"`fixed_points` has {fixed_points.n_members} members of state size "
+            f"{fixed_points.points.shape[-1]}; the ensemble has {ensemble.W_out.shape[0]} of "
+            f"{ensemble.state_size}."
+        )
     rows = np.arange(len(fixed_points)) if points is None else np.arange(len(fixed_points))[np.asarray(points)]
     member = fixed_points.member[rows].astype(int)
     states = np.asarray(fixed_points.points[rows])
@@ -224,8 +243,9 @@ def linearize_states(ensemble, member, states, inputs) -> Linearization:
         lam, right, left = _left_right(a)
     else:
         lam, right, left = np.zeros(a.shape[:2], complex), np.zeros(a.shape, complex), np.zeros(a.shape, complex)
-    return Linearization(member=member, points=states, inputs=np.array(inputs), A=a, B=b, eigvals=lam,
-                         right=right, left=left, drift=d)
+    return Linearization(
+        member=member, points=states, inputs=np.array(inputs), A=a, B=b, eigvals=lam, right=right, left=left, drift=d
+    )
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -251,15 +271,23 @@ class PredictionError:
         out = []
         for k in np.unique(self.member):
             med = np.median(self.error[self.member == k], axis=0)
-            out.append({"member": int(k), "median": {f"r={r:g}": {f"k={s}": float(med[i, j])
-                                                                   for j, s in enumerate(self.steps.tolist())}
-                                                     for i, r in enumerate(self.radii.tolist())}})
+            out.append(
+                {
+                    "member": int(k),
+                    "median": {
+                        f"r={r:g}": {f"k={s}": float(med[i, j]) for j, s in enumerate(self.steps.tolist())}
+                        for i, r in enumerate(self.radii.tolist())
+                    },
+                }
+            )
         return out
 
     def __repr__(self) -> str:
         header = ["member"] + [f"r={r:g}, k={s}" for r in self.radii for s in self.steps]
-        body = [[str(int(k))] + [f"{v:.2e}" for v in np.median(self.error[self.member == k], axis=0).ravel()]
-                for k in np.unique(self.member)]
+        body = [
+            [str(int(k))] + [f"{v:.2e}" for v in np.median(self.error[self.member == k], axis=0).ravel()]
+            for k in np.unique(self.member)
+        ]
         return text_table("Linearized prediction error (median ‖true − linear‖ / r)", header, body)
 
     def to_dict(self) -> dict:
@@ -268,8 +296,13 @@ class PredictionError:
 
 def _check_positive(name: str, values, integer: bool = False) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(values, np.float64))
-    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0) or (
-            integer and np.any(arr != np.round(arr))):
+    if (
+        arr.ndim != 1
+        or arr.size == 0
+        or not np.all(np.isfinite(arr))
+        or np.any(arr <= 0)
+        or (integer and np.any(arr != np.round(arr)))
+    ):
         kind = "positive integers" if integer else "positive finite numbers"
         raise ValueError(f"`{name}` must be a non-empty sequence of {kind}, got {values!r}.")
     return arr.astype(int) if integer else arr
@@ -278,17 +311,27 @@ def _check_positive(name: str, values, integer: bool = False) -> np.ndarray:
 @functools.partial(jax.jit, static_argnames=("k_max",))
 def _iterate(models, points, inputs, starts, *, k_max):
     """`(P, D, k_max, S)` the network's states after 1..k_max steps from `starts` `(P, D, S)`."""
+
     def member(model, u, s0):
         def body(s, _):
             s = model.step(s, u)
             return s, s
+
         return jax.lax.scan(body, s0, None, length=k_max)[1]
+
     with jax.default_matmul_precision("highest"):
         return jax.vmap(lambda m, u, s0: jax.vmap(lambda s: member(m, u, s))(s0))(models, inputs, starts)
 
 
-def prediction_error(ensemble, linearization: Linearization, *, radii=(1e-3, 1e-2, 1e-1), steps=(1, 10),
-                     n_directions: int = 8, seed: int = 0) -> PredictionError:
+def prediction_error(
+    ensemble,
+    linearization: Linearization,
+    *,
+    radii=(1e-3, 1e-2, 1e-1),
+    steps=(1, 10),
+    n_directions: int = 8,
+    seed: int = 0,
+) -> PredictionError:
     """The linearized prediction against the network (module docstring), from `n_directions` random unit
     directions at each radius of `radii`, after each step count of `steps`.
 
@@ -312,9 +355,16 @@ def prediction_error(ensemble, linearization: Linearization, *, radii=(1e-3, 1e-
     dtype = ensemble.W_rec.dtype
     if p == 0:
         return PredictionError(member=lin.member, radii=radii, steps=steps, error=np.zeros((0, radii.size, steps.size)))
-    true = np.asarray(_iterate(_rows(ensemble, lin.member.tolist()), jnp.asarray(lin.points, dtype),
-                               jnp.asarray(lin.inputs, dtype),
-                               jnp.asarray(starts.reshape(p, -1, s), dtype), k_max=k_max), np.float64)
+    true = np.asarray(
+        _iterate(
+            _rows(ensemble, lin.member.tolist()),
+            jnp.asarray(lin.points, dtype),
+            jnp.asarray(lin.inputs, dtype),
+            jnp.asarray(starts.reshape(p, -1, s), dtype),
+            k_max=k_max,
+        ),
+        np.float64,
+    )
     true = true.reshape(p, radii.size, n_directions, k_max, s)[:, :, :, steps - 1]  # (P, R, D, K, S)
     # the affine iterate e_j = A e_{j-1} + d from e_0 = δ (d = 0 at an exact fixed point)
     e, at = deltas, {}

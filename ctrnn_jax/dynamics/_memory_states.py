@@ -91,15 +91,30 @@ class MemoryStates:
         members = []
         for k in range(self.n_members):
             mech = self.mechanisms(k)
-            members.append({
-                "member": k, "n_states": self.n_states(k), "by_mechanism": self.counts(k),
-                "scale": float(self.scale[k]),
-                "states": [{"points": self.points[k][i].tolist(), "representative": int(self.representative[k][i]),
-                            "label": int(self.label[k][i]), "mechanism": mech[i],
-                            "dimension": int(self.dimension[k][i]), "exact": bool(self.exact[k][i])}
-                           for i in range(self.n_states(k))]})
-        return {"n_members": self.n_members,
-                "readouts": None if self.readouts is None else self.readouts.tolist(), "members": members}
+            members.append(
+                {
+                    "member": k,
+                    "n_states": self.n_states(k),
+                    "by_mechanism": self.counts(k),
+                    "scale": float(self.scale[k]),
+                    "states": [
+                        {
+                            "points": self.points[k][i].tolist(),
+                            "representative": int(self.representative[k][i]),
+                            "label": int(self.label[k][i]),
+                            "mechanism": mech[i],
+                            "dimension": int(self.dimension[k][i]),
+                            "exact": bool(self.exact[k][i]),
+                        }
+                        for i in range(self.n_states(k))
+                    ],
+                }
+            )
+        return {
+            "n_members": self.n_members,
+            "readouts": None if self.readouts is None else self.readouts.tolist(),
+            "members": members,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "MemoryStates":
@@ -114,8 +129,12 @@ class MemoryStates:
             for m in members:
                 states = m["states"]
                 fields["points"].append([np.asarray(st["points"], np.int64) for st in states])
-                for name, dtype in (("representative", np.int64), ("label", np.int64), ("dimension", np.int64),
-                                    ("exact", bool)):
+                for name, dtype in (
+                    ("representative", np.int64),
+                    ("label", np.int64),
+                    ("dimension", np.int64),
+                    ("exact", bool),
+                ):
                     fields[name].append(np.asarray([st[name] for st in states], dtype))
             scale = np.asarray([math.inf if m["scale"] is None else m["scale"] for m in members], np.float64)
             readouts = None if d["readouts"] is None else np.asarray(d["readouts"], np.float64)
@@ -125,8 +144,15 @@ class MemoryStates:
 
     def _table(self) -> tuple[list[str], list[list[str]]]:
         header = ["member", "states", "points", "by mechanism"]
-        body = [[str(k), str(self.n_states(k)), str(sum(len(p) for p in self.points[k])),
-                 ", ".join(f"{n} {name}" for name, n in self.counts(k).items()) or "–"] for k in range(self.n_members)]
+        body = [
+            [
+                str(k),
+                str(self.n_states(k)),
+                str(sum(len(p) for p in self.points[k])),
+                ", ".join(f"{n} {name}" for name, n in self.counts(k).items()) or "–",
+            ]
+            for k in range(self.n_members)
+        ]
         return header, body
 
     def _title(self) -> str:
@@ -223,8 +249,12 @@ def memory_states(fixed_points: FixedPoints, *, readouts=None, scale: float | No
             mine["dimension"].append(int(collections.Counter(m.tolist()).most_common(1)[0][0]) if len(m) else 0)
             mine["exact"].append(bool(np.any(fp.exact[idx[g]])))
         fields["points"].append(mine["points"])
-        for name, dtype in (("representative", np.int64), ("label", np.int64), ("dimension", np.int64),
-                            ("exact", bool)):
+        for name, dtype in (
+            ("representative", np.int64),
+            ("label", np.int64),
+            ("dimension", np.int64),
+            ("exact", bool),
+        ):
             fields[name].append(np.asarray(mine[name], dtype))
     return MemoryStates(n_members=fp.n_members, scale=scales, readouts=readouts, **fields)
 

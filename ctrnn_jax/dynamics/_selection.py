@@ -54,31 +54,47 @@ class Selection:
         return (self.n_points >= min_points) & (np.nan_to_num(self.alignment) >= min_alignment)
 
     def _table(self):
-        header = ["member", "input", "line points", "alignment"] + [f"|l·B| ch {m}" for m in self.evidence] + [
-            "relevant / other"]
+        header = (
+            ["member", "input", "line points", "alignment"]
+            + [f"|l·B| ch {m}" for m in self.evidence]
+            + ["relevant / other"]
+        )
         body = []
         for k in range(self.n_points.shape[0]):
             for c in range(self.inputs.shape[0]):
-                body.append([str(k), str(c), str(int(self.n_points[k, c])), _fmt(self.alignment[k, c])]
-                            + [_fmt(self.overlap[k, c, m]) for m in self.evidence] + [_fmt(self.ratio[k, c])])
+                body.append(
+                    [str(k), str(c), str(int(self.n_points[k, c])), _fmt(self.alignment[k, c])]
+                    + [_fmt(self.overlap[k, c, m]) for m in self.evidence]
+                    + [_fmt(self.ratio[k, c])]
+                )
         return header, body
 
     def __repr__(self) -> str:
         header, body = self._table()
-        return text_table(f"Line attractors and selection vectors (slow band |λ − 1| < {self.band:g})", header, body,
-                          max_rows=64)
+        return text_table(
+            f"Line attractors and selection vectors (slow band |λ − 1| < {self.band:g})", header, body, max_rows=64
+        )
 
     def _repr_html_(self) -> str:
         from ._fixed_points import html_table
+
         header, body = self._table()
         return html_table("Line attractors and selection vectors", header, body)
 
     def to_dict(self) -> dict:
         def num(a):
             return [[None if not np.isfinite(v) else float(v) for v in np.ravel(row)] for row in np.asarray(a)]
-        return {"inputs": self.inputs.tolist(), "relevant": self.relevant.tolist(), "evidence": self.evidence.tolist(),
-                "band": self.band, "n_points": self.n_points.tolist(), "alignment": num(self.alignment),
-                "overlap": [num(o) for o in self.overlap], "ratio": num(self.ratio)}
+
+        return {
+            "inputs": self.inputs.tolist(),
+            "relevant": self.relevant.tolist(),
+            "evidence": self.evidence.tolist(),
+            "band": self.band,
+            "n_points": self.n_points.tolist(),
+            "alignment": num(self.alignment),
+            "overlap": [num(o) for o in self.overlap],
+            "ratio": num(self.ratio),
+        }
 
 
 def _fmt(v) -> str:
@@ -107,8 +123,10 @@ def selection_analysis(ensemble, task, fixed_points: list, *, band: float = BAND
     relevant = task.relevant_inputs() if task is not None else None
     relevant = np.full(len(fixed_points), -1) if relevant is None else np.asarray(relevant, int)
     if relevant.shape != (len(fixed_points),):
-        raise ValueError(f"the task's `relevant_inputs` has shape {relevant.shape}; expected ({len(fixed_points)},), "
-                         "one per constant input.")
+        raise ValueError(
+            f"the task's `relevant_inputs` has shape {relevant.shape}; expected ({len(fixed_points)},), "
+            "one per constant input."
+        )
     evidence = np.flatnonzero(np.all(inputs == 0, axis=0))
     n_points = np.zeros((k, len(fixed_points)), int)
     alignment = np.full((k, len(fixed_points)), np.nan)
@@ -139,8 +157,16 @@ def selection_analysis(ensemble, task, fixed_points: list, *, band: float = BAND
             if rel >= 0 and others:
                 top = np.max(overlap[kk, c, others])
                 ratio[kk, c] = overlap[kk, c, rel] / top if top > 0 else np.inf
-    return Selection(inputs=inputs, relevant=relevant, evidence=evidence, n_points=n_points, alignment=alignment,
-                     overlap=overlap, ratio=ratio, band=float(band))
+    return Selection(
+        inputs=inputs,
+        relevant=relevant,
+        evidence=evidence,
+        n_points=n_points,
+        alignment=alignment,
+        overlap=overlap,
+        ratio=ratio,
+        band=float(band),
+    )
 
 
 __all__ = ["BAND", "Selection", "selection_analysis"]

@@ -24,8 +24,13 @@ def _to_bytes(fixed_points: FixedPoints, lo: int) -> bytes:
     arrays = {name: getattr(fixed_points, name) for name in (*_FP_ARRAYS, *_SLOW_ARRAYS, *_MEMBER_ARRAYS, "inputs")}
     arrays.update({name: getattr(fixed_points, name) for name in _FP_EXTRA if getattr(fixed_points, name) is not None})
     buf = io.BytesIO()
-    np.savez(buf, lo=np.asarray(lo), n_members=np.asarray(fixed_points.n_members),
-             marginal_tol=np.asarray(fixed_points.marginal_tol), **arrays)
+    np.savez(
+        buf,
+        lo=np.asarray(lo),
+        n_members=np.asarray(fixed_points.n_members),
+        marginal_tol=np.asarray(fixed_points.marginal_tol),
+        **arrays,
+    )
     return buf.getvalue()
 
 
@@ -47,8 +52,9 @@ def _merge(parts: list[dict]) -> FixedPoints:
     merged = {name: np.concatenate(values) for name, values in arrays.items()}
     order = np.lexsort((merged["member"], ~merged["exact"]))  # the exact points first, as find_fixed_points
     merged.update({name: merged[name][order] for name in (*_FP_ARRAYS, *_FP_EXTRA) if name in merged})
-    return FixedPoints(n_members=sum(int(a["n_members"]) for a in parts), marginal_tol=float(parts[0]["marginal_tol"]),
-                       **merged)
+    return FixedPoints(
+        n_members=sum(int(a["n_members"]) for a in parts), marginal_tol=float(parts[0]["marginal_tol"]), **merged
+    )
 
 
 __all__ = ["gather_fixed_points"]

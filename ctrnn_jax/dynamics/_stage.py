@@ -51,8 +51,7 @@ from ._limits import auto_max_points, check_fixed_point_memory
 _PROBE_LENGTH = 200  # steps of the probe trials of a network without a task
 
 
-def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200,
-                 noise_std: float = 1.0) -> np.ndarray:
+def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200, noise_std: float = 1.0) -> np.ndarray:
     """Trials `(B, T, M)` that explore a network's state space near its attractors at the constant
     input `constant (M,)`: `constant` plus Gaussian noise of std `noise_std` for the first `T // 2`
     steps, then `constant` alone."""
@@ -62,7 +61,7 @@ def probe_trials(constant, *, key: jax.Array, batch: int = 32, length: int = 200
     check_key(key)
     constant = np.asarray(constant, np.float32).reshape(-1)
     noise = noise_std * np.asarray(jax.random.normal(key, (batch, length, constant.shape[0])), np.float32)
-    noise[:, length // 2:] = 0.0
+    noise[:, length // 2 :] = 0.0
     return constant[None, None, :] + noise
 
 
@@ -90,13 +89,16 @@ def constant_inputs(ensemble, task=None, inputs=None) -> np.ndarray:
     else:
         u = np.asarray(inputs, np.float32)
     if u.ndim not in (1, 2) or u.shape[-1] != m or u.size == 0 or not np.all(np.isfinite(u)):
-        raise ValueError(f"`inputs` must be {m} finite number(s) per constant input (the ensemble has M = {m} "
-                         f"inputs), got shape {u.shape}.")
+        raise ValueError(
+            f"`inputs` must be {m} finite number(s) per constant input (the ensemble has M = {m} "
+            f"inputs), got shape {u.shape}."
+        )
     return u.reshape(-1, m)
 
 
-def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
-                           key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+def fixed_point_candidates(
+    ensemble, trials: list, config: FixedPointConfig, *, key: jax.Array
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidates `(K, C, S)` and the steps `(K, C)` to run `F` from each before the search
     (`C = config.n_candidates`; see the module docstring).
 
@@ -136,7 +138,7 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
         low = np.broadcast_to(lo, (k, s)).copy()
         high = np.broadcast_to(hi, (k, s)).copy()
         v_lo, v_hi = seen.min(axis=1), seen.max(axis=1)  # (K, S): where the range is unbounded, the
-        span = np.maximum(v_hi - v_lo, 1.0)                 # visited range, widened by half its span
+        span = np.maximum(v_hi - v_lo, 1.0)  # visited range, widened by half its span
         low = np.where(np.isfinite(low), low, v_lo - 0.5 * span)
         high = np.where(np.isfinite(high), high, v_hi + 0.5 * span)
         space = low[:, None] + (high - low)[:, None] * rng_space.uniform(size=(k, n_space, s))
@@ -151,8 +153,9 @@ def fixed_point_candidates(ensemble, trials: list, config: FixedPointConfig, *,
     return h0, steps
 
 
-def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointConfig | None = None,
-                      log=None) -> list[FixedPoints]:
+def fixed_point_stage(
+    ensemble, task=None, *, inputs=None, config: FixedPointConfig | None = None, log=None
+) -> list[FixedPoints]:
     """Every member's fixed points at each constant input, for any network, task and cell.
 
     **Arguments:**
@@ -177,15 +180,22 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
     if task is not None:
         check_task(task)
         if (task.n_inputs, task.n_outputs) != (ensemble.n_inputs, ensemble.n_outputs):
-            raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
-                             f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}.")
+            raise ValueError(
+                f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+                f"ensemble has M = {ensemble.n_inputs} and O = {ensemble.n_outputs}."
+            )
     constants = constant_inputs(ensemble, task, inputs)
     config.working_dtype()  # float64 without 64-bit JAX: refused before any work
     k = ensemble.W_out.shape[0]
-    lo, hi = (local_members(member_mesh(k), k) if is_distributed() else (0, k))
+    lo, hi = local_members(member_mesh(k), k) if is_distributed() else (0, k)
     local = jax.tree_util.tree_map(lambda a: a[lo:hi], ensemble) if (lo, hi) != (0, k) else ensemble
-    check_fixed_point_memory(hi - lo, ensemble.state_size, config, trials=config.n_trials,  # before any work
-                             length=_PROBE_LENGTH if task is None else task.length)
+    check_fixed_point_memory(
+        hi - lo,
+        ensemble.state_size,
+        config,
+        trials=config.n_trials,  # before any work
+        length=_PROBE_LENGTH if task is None else task.length,
+    )
     key = jax.random.key(config.seed)
     # the task's rule: a slow point whose readout drifts less than the tolerance over the longest hold
     slow_q = None if task is None else config.slow_tol
@@ -200,17 +210,32 @@ def fixed_point_stage(ensemble, task=None, *, inputs=None, config: FixedPointCon
         if lo:  # another process's members: its own draws
             k_cand, k_find = jax.random.fold_in(k_cand, lo), jax.random.fold_in(k_find, lo)
         if log is not None:
-            bound = config.max_points if config.max_points is not None else auto_max_points(
-                hi - lo, ensemble.state_size, np.dtype(config.dtype).itemsize)
-            log(f"fixed points at input {np.round(np.asarray(u, np.float64), 4).tolist()}: {hi - lo} member(s), "
+            bound = (
+                config.max_points
+                if config.max_points is not None
+                else auto_max_points(hi - lo, ensemble.state_size, np.dtype(config.dtype).itemsize)
+            )
+            log(
+                f"fixed points at input {np.round(np.asarray(u, np.float64), 4).tolist()}: {hi - lo} member(s), "
                 f"{config.n_candidates} candidates each, at most {bound} points per member "
-                f"({'max_points' if config.max_points is not None else 'max_points=None: the memory budget'}) ...")
+                f"({'max_points' if config.max_points is not None else 'max_points=None: the memory budget'}) ..."
+            )
         h0, steps = fixed_point_candidates(local, trials, config, key=k_cand)
-        found = find_fixed_points(local, u, h0, config, sim_steps=steps, key=k_find, slow_q=slow_q,
-                                  slow_readout=slow_readout, log=log,
-                                  newton_starts=default_newton_starts(config, hi - lo, ensemble.state_size))
+        found = find_fixed_points(
+            local,
+            u,
+            h0,
+            config,
+            sim_steps=steps,
+            key=k_find,
+            slow_q=slow_q,
+            slow_readout=slow_readout,
+            log=log,
+            newton_starts=default_newton_starts(config, hi - lo, ensemble.state_size),
+        )
         if is_distributed():
             from ._sharded import gather_fixed_points
+
             found = gather_fixed_points(found, lo, k)
         results.append(dataclasses.replace(found, found_with=found_with(config, task, u)))
     return results
@@ -222,8 +247,12 @@ def found_with(config: FixedPointConfig, task, constant) -> dict:
     import json
 
     from ..tasks._tasks import task_spec
-    record = {"config": config.to_dict(), "input": np.asarray(constant, np.float64).reshape(-1).tolist(),
-              "task": None if task is None else {"name": task_spec(task), "config": task.to_dict()}}
+
+    record = {
+        "config": config.to_dict(),
+        "input": np.asarray(constant, np.float64).reshape(-1).tolist(),
+        "task": None if task is None else {"name": task_spec(task), "config": task.to_dict()},
+    }
     return json.loads(json.dumps(record))  # plain JSON types, as a file gives them back
 
 

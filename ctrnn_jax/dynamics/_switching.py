@@ -89,44 +89,86 @@ class Switching:
                         continue
                     sw = rows & self.switches
                     c = self.continuation[sw]
-                    out.append({"member": int(k), "channel": int(i), "sign": int(sg), "memories": int(rows.sum()),
-                                "switched": int(sw.sum()),
-                                "switch_all": float(np.nanmax(c)) if np.isfinite(c).any() else None,
-                                "simulated_all": float(np.max(self.simulated[sw])) if sw.any() else None,
-                                "agree": float(self.agrees[sw].mean()) if sw.any() else None,
-                                "returns": int((rows & ~self.switches & np.isfinite(self.continuation)).sum())})
+                    out.append(
+                        {
+                            "member": int(k),
+                            "channel": int(i),
+                            "sign": int(sg),
+                            "memories": int(rows.sum()),
+                            "switched": int(sw.sum()),
+                            "switch_all": float(np.nanmax(c)) if np.isfinite(c).any() else None,
+                            "simulated_all": float(np.max(self.simulated[sw])) if sw.any() else None,
+                            "agree": float(self.agrees[sw].mean()) if sw.any() else None,
+                            "returns": int((rows & ~self.switches & np.isfinite(self.continuation)).sum()),
+                        }
+                    )
         return out
 
     def _table(self):
-        header = ["member", "channel", "sign", "memories", "switched", "c* (all switched)", "simulated", "agree",
-                  "lost, returns"]
+        header = [
+            "member",
+            "channel",
+            "sign",
+            "memories",
+            "switched",
+            "c* (all switched)",
+            "simulated",
+            "agree",
+            "lost, returns",
+        ]
 
         def num(v, spec):
             return "–" if v is None else format(v, spec)
 
-        body = [[str(r["member"]), str(r["channel"]), "+" if r["sign"] > 0 else "−", str(r["memories"]),
-                 str(r["switched"]), num(r["switch_all"], ".3f"), num(r["simulated_all"], ".2f"),
-                 num(r["agree"], ".2f"), str(r["returns"])] for r in self.per_channel()]
+        body = [
+            [
+                str(r["member"]),
+                str(r["channel"]),
+                "+" if r["sign"] > 0 else "−",
+                str(r["memories"]),
+                str(r["switched"]),
+                num(r["switch_all"], ".3f"),
+                num(r["simulated_all"], ".2f"),
+                num(r["agree"], ".2f"),
+                str(r["returns"]),
+            ]
+            for r in self.per_channel()
+        ]
         return header, body
 
     def __repr__(self) -> str:
         header, body = self._table()
-        return text_table(f"Switching amplitude (× each channel's pulse amplitude; sweep step {self.step:g}, "
-                          f"held {self.hold} steps)", header, body, max_rows=48)
+        return text_table(
+            f"Switching amplitude (× each channel's pulse amplitude; sweep step {self.step:g}, held {self.hold} steps)",
+            header,
+            body,
+            max_rows=48,
+        )
 
     def _repr_html_(self) -> str:
         from ._fixed_points import html_table
+
         header, body = self._table()
         return html_table("Switching amplitude", header, body)
 
     def to_dict(self) -> dict:
         def num(a):
             return [None if not np.isfinite(v) else float(v) for v in a]
-        return {"amplitude": self.amplitude.tolist(), "step": self.step, "max_scale": self.max_scale,
-                "hold": self.hold, "member": self.member.tolist(), "point": self.point.tolist(),
-                "memory": self.memory.tolist(), "channel": self.channel.tolist(), "sign": self.sign.tolist(),
-                "continuation": num(self.continuation), "simulated": num(self.simulated),
-                "per_channel": self.per_channel()}
+
+        return {
+            "amplitude": self.amplitude.tolist(),
+            "step": self.step,
+            "max_scale": self.max_scale,
+            "hold": self.hold,
+            "member": self.member.tolist(),
+            "point": self.point.tolist(),
+            "memory": self.memory.tolist(),
+            "channel": self.channel.tolist(),
+            "sign": self.sign.tolist(),
+            "continuation": num(self.continuation),
+            "simulated": num(self.simulated),
+            "per_channel": self.per_channel(),
+        }
 
 
 def memory_points(ensemble, task, fixed_points: FixedPoints) -> tuple[np.ndarray, np.ndarray]:
@@ -145,14 +187,24 @@ def memory_points(ensemble, task, fixed_points: FixedPoints) -> tuple[np.ndarray
 def _run(models, states, inputs, *, hold):
     """`(R, C, S)` the states after `hold` steps at the inputs `(R, C, M)` from `states (R, C, S)`, row `r`
     with network `r` of `models`."""
+
     def row(model, ss, us):
         return jax.vmap(lambda s, u: jax.lax.fori_loop(0, hold, lambda _, v: model.step(v, u), s))(ss, us)
+
     with jax.default_matmul_precision("highest"):
         return jax.vmap(row)(models, states, inputs)
 
 
-def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: float = 1.5, step: float = 0.05,
-                    hold: int = 1000, **continuation) -> Switching:
+def pulse_switching(
+    ensemble,
+    task,
+    fixed_points: FixedPoints,
+    *,
+    max_scale: float = 1.5,
+    step: float = 0.05,
+    hold: int = 1000,
+    **continuation,
+) -> Switching:
     """The switching amplitude of every memory state along every pulse direction, by continuation and by
     simulation (module docstring).
 
@@ -184,9 +236,19 @@ def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: flo
     combos = [(r, mem, i, sg) for r, mem in zip(rows, memory) for i in channels for sg in (1.0, -1.0)]
     if not combos:
         empty = np.zeros(0)
-        return Switching(member=empty.astype(int), point=empty.astype(int), memory=np.zeros((0, memory.shape[-1])),
-                         channel=empty.astype(int), sign=empty.astype(int), amplitude=amplitude,
-                         continuation=empty, simulated=empty, step=float(step), max_scale=float(max_scale), hold=hold)
+        return Switching(
+            member=empty.astype(int),
+            point=empty.astype(int),
+            memory=np.zeros((0, memory.shape[-1])),
+            channel=empty.astype(int),
+            sign=empty.astype(int),
+            amplitude=amplitude,
+            continuation=empty,
+            simulated=empty,
+            step=float(step),
+            max_scale=float(max_scale),
+            hold=hold,
+        )
     point = np.array([c[0] for c in combos])
     mem = np.array([c[1] for c in combos])
     channel = np.array([c[2] for c in combos])
@@ -205,15 +267,28 @@ def pulse_switching(ensemble, task, fixed_points: FixedPoints, *, max_scale: flo
     per_row = _rows(ensemble, member.tolist())
     held = _run(per_row, jnp.asarray(starts, dtype), jnp.asarray(inputs, dtype), hold=int(hold))
     # then the input is switched off: where does the state settle?
-    relaxed = np.asarray(_run(per_row, held, jnp.asarray(np.broadcast_to(u0[:, None, :], inputs.shape), dtype),
-                              hold=int(hold)), np.float64)
+    relaxed = np.asarray(
+        _run(per_row, held, jnp.asarray(np.broadcast_to(u0[:, None, :], inputs.shape), dtype), hold=int(hold)),
+        np.float64,
+    )
     z = _readouts(ensemble, np.repeat(member, scales.size), relaxed.reshape(-1, ensemble.state_size)).reshape(
-        len(combos), scales.size, -1)
+        len(combos), scales.size, -1
+    )
     left = np.max(np.abs(z - mem[:, None, :]), axis=-1) > _CORNER  # (R, C)
     first = np.where(left.any(axis=1), scales[np.argmax(left, axis=1)], np.nan)
-    return Switching(member=member, point=point, memory=mem, channel=channel, sign=sign.astype(int),
-                     amplitude=amplitude, continuation=c_star, simulated=first, step=float(step),
-                     max_scale=float(max_scale), hold=int(hold))
+    return Switching(
+        member=member,
+        point=point,
+        memory=mem,
+        channel=channel,
+        sign=sign.astype(int),
+        amplitude=amplitude,
+        continuation=c_star,
+        simulated=first,
+        step=float(step),
+        max_scale=float(max_scale),
+        hold=int(hold),
+    )
 
 
 __all__ = ["Switching", "memory_points", "pulse_switching"]

@@ -96,14 +96,20 @@ class MemberGraph:
     def without_edge(self, e: int) -> "MemberGraph":
         """The same graph with edge `e` removed."""
         keep = np.arange(self.n_edges) != e
-        return dataclasses.replace(self, edges=self.edges[keep], saddles=self.saddles[keep],
-                                   edge_rates=self.edge_rates[keep])
+        return dataclasses.replace(
+            self, edges=self.edges[keep], saddles=self.saddles[keep], edge_rates=self.edge_rates[keep]
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready summary: node labels, edges, degree counts, higher saddles."""
-        out = {"n_nodes": self.n_nodes, "n_edges": self.n_edges, "labels": self.labels.tolist(),
-               "edges": self.edges.tolist(), "higher": [[d, sorted(s)] for d, s in self.higher],
-               "n_unmatched": self.n_unmatched}
+        out = {
+            "n_nodes": self.n_nodes,
+            "n_edges": self.n_edges,
+            "labels": self.labels.tolist(),
+            "edges": self.edges.tolist(),
+            "higher": [[d, sorted(s)] for d, s in self.higher],
+            "n_unmatched": self.n_unmatched,
+        }
         if self.dimension is not None:
             out["dimension"] = self.dimension.tolist()
         return out
@@ -115,6 +121,7 @@ def _follow(ensemble, inputs, h0, settle_tol, max_chunks, *, chunk):
     or `chunk · max_chunks[k]` steps (`(K,)` ints). Returns the `(K, B, S)` final states, their `(K, B)` speeds
     `q = ½‖F(h) − h‖²` and `(K, B, O)` readouts."""
     with jax.default_matmul_precision("highest"):
+
         def member(model, x, h, max_chunks):
             F = jax.vmap(lambda s: model.step(s, x))
 
@@ -146,15 +153,21 @@ def _follow_grouped(params, inputs, h0, n_starts, settle_tol, max_chunks, chunk,
     end_out = None
     for width in np.unique(size):
         rows = np.flatnonzero(size == width)
+
         def pick(a):
             return jax.tree_util.tree_map(lambda v: v[rows], a)
 
-        f, q, o = _follow(pick(params), jnp.asarray(inputs[rows], dt), jnp.asarray(h0[rows, :width], dt),
-                          jnp.asarray(settle_tol, dt), jnp.asarray(max_chunks[rows]), chunk=chunk)
+        f, q, o = _follow(
+            pick(params),
+            jnp.asarray(inputs[rows], dt),
+            jnp.asarray(h0[rows, :width], dt),
+            jnp.asarray(settle_tol, dt),
+            jnp.asarray(max_chunks[rows]),
+            chunk=chunk,
+        )
         if end_out is None:
             end_out = np.zeros((k, w, o.shape[-1]))
-        final[rows, :width], end_q[rows, :width], end_out[rows, :width] = (np.asarray(v, np.float64)
-                                                                            for v in (f, q, o))
+        final[rows, :width], end_q[rows, :width], end_out[rows, :width] = (np.asarray(v, np.float64) for v in (f, q, o))
     return final, end_q, end_out
 
 
@@ -278,26 +291,36 @@ def topology_graph(
     fp = fixed_points
     alphas = member_dt_tau(ensemble)
     points = fp.points.astype(np.float64)
-    saddles = [np.flatnonzero((fp.member == kk) & (fp.n_unstable >= 1) & (fp.n_unstable <= max_index))
-               for kk in range(k)]
-    n_branch = 2 ** max_index
+    saddles = [
+        np.flatnonzero((fp.member == kk) & (fp.n_unstable >= 1) & (fp.n_unstable <= max_index)) for kk in range(k)
+    ]
+    n_branch = 2**max_index
     width = max(1, max(len(sd) for sd in saddles) * n_branch)
     h0 = np.zeros((k, width, s))
     for kk, sd in enumerate(saddles):
         starts = []
         for p in sd:
-            dirs = _unstable_directions(fp.jacobians[p], None if fp.eigvecs is None else fp.eigvecs[p],
-                                        int(fp.n_unstable[p]))
+            dirs = _unstable_directions(
+                fp.jacobians[p], None if fp.eigvecs is None else fp.eigvecs[p], int(fp.n_unstable[p])
+            )
             dirs = np.concatenate([dirs, np.repeat(dirs[:1], n_branch - len(dirs), axis=0)])  # pad
             starts.append(points[p] + eps * dirs)
         if starts:
-            h0[kk, :len(sd) * n_branch] = np.concatenate(starts)
+            h0[kk, : len(sd) * n_branch] = np.concatenate(starts)
     dt = jnp.dtype(fp.points.dtype)
     params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, dt), ensemble)
     marginal = np.asarray([np.any(memory.dimension[kk] > 0) for kk in range(k)])
     steps = np.where(marginal, hold_steps, max_steps)
-    final, end_q, end_out = _follow_grouped(params, np.asarray(fp.inputs), h0, [len(sd) * n_branch for sd in saddles],
-                                            settle_tol, -(-steps // chunk), chunk, dt)
+    final, end_q, end_out = _follow_grouped(
+        params,
+        np.asarray(fp.inputs),
+        h0,
+        [len(sd) * n_branch for sd in saddles],
+        settle_tol,
+        -(-steps // chunk),
+        chunk,
+        dt,
+    )
     floor = 0.5 * s * (10 * float(np.finfo(dt).eps)) ** 2  # the default tol_q: speeds below are rounding
 
     graphs, branch_nodes = [], []
@@ -312,14 +335,22 @@ def topology_graph(
                 dd = pairwise_distances(points[pool], points[pool])
                 dd[state[:, None] == state[None, :]] = np.inf
                 tol = 0.25 * float(dd.min())
-        ends = final[kk, :len(sd) * n_branch].reshape(len(sd), n_branch, s)
+        ends = final[kk, : len(sd) * n_branch].reshape(len(sd), n_branch, s)
         if len(nodes) and len(sd):
             dist = pairwise_distances(ends.reshape(-1, s), points[pool]).reshape(len(sd), n_branch, len(pool))
             node = np.where(dist.min(axis=2) <= tol, state[dist.argmin(axis=2)], -1)
             if marginal[kk]:  # a branch that ends as slow as the memory states is on one: the nearest
-                node = _nearest_slow_state(node, dist, state, memory, kk, fp.q[pool].astype(np.float64),
-                                           end_q[kk, :len(sd) * n_branch].reshape(len(sd), n_branch),
-                                           end_out[kk, :len(sd) * n_branch].reshape(len(sd), n_branch, -1), floor)
+                node = _nearest_slow_state(
+                    node,
+                    dist,
+                    state,
+                    memory,
+                    kk,
+                    fp.q[pool].astype(np.float64),
+                    end_q[kk, : len(sd) * n_branch].reshape(len(sd), n_branch),
+                    end_out[kk, : len(sd) * n_branch].reshape(len(sd), n_branch, -1),
+                    floor,
+                )
         else:
             node = np.full((len(sd), n_branch), -1)
         index = fp.n_unstable[sd]
@@ -345,18 +376,28 @@ def topology_graph(
         def rates(idx, a=a):
             return np.asarray([_rates(fp.eigvals[p], a, leading) for p in idx], np.float64).reshape(len(idx), leading)
 
-        graphs.append(MemberGraph(
-            labels=np.rint(outputs / resolution).astype(np.int64), outputs=outputs,
-            points=points[nodes], edges=edges.reshape(-1, 2), saddles=points[edge_pts],
-            node_rates=rates(nodes), edge_rates=rates(edge_pts),
-            higher=higher, n_unmatched=int(2 * np.sum(one) - 2 * np.sum(ok)), dimension=memory.dimension[kk]))
+        graphs.append(
+            MemberGraph(
+                labels=np.rint(outputs / resolution).astype(np.int64),
+                outputs=outputs,
+                points=points[nodes],
+                edges=edges.reshape(-1, 2),
+                saddles=points[edge_pts],
+                node_rates=rates(nodes),
+                edge_rates=rates(edge_pts),
+                higher=higher,
+                n_unmatched=int(2 * np.sum(one) - 2 * np.sum(ok)),
+                dimension=memory.dimension[kk],
+            )
+        )
     return Topology(n_members=k, graphs=graphs, branch_node=branch_nodes, saddle_point=saddles, memory=memory)
 
 
 def _check_graph(name: str, g: object) -> MemberGraph:
     if not isinstance(g, MemberGraph):
-        raise TypeError(f"`{name}` must be a MemberGraph (an item of `topology_graph`'s result), "
-                        f"got {type(g).__name__}.")
+        raise TypeError(
+            f"`{name}` must be a MemberGraph (an item of `topology_graph`'s result), got {type(g).__name__}."
+        )
     return g
 
 
@@ -423,8 +464,7 @@ def pairwise_graph_distances(graphs: list, metric: str = "labelled") -> np.ndarr
     `"labelled"` (`topology_distance`), `"spectrum"` (`graph_spectrum_distance`) or `"linearization"`
     (`linearization_distance`). The row and column of a graph without nodes are NaN (its diagonal
     entry too); the other diagonal entries are 0."""
-    fns = {"labelled": topology_distance, "spectrum": graph_spectrum_distance,
-           "linearization": linearization_distance}
+    fns = {"labelled": topology_distance, "spectrum": graph_spectrum_distance, "linearization": linearization_distance}
     if metric not in fns:
         raise ValueError(f"`metric` must be one of {', '.join(fns)}, got {metric!r}.")
     if not isinstance(graphs, (list, tuple)) or not graphs:
@@ -441,5 +481,12 @@ def pairwise_graph_distances(graphs: list, metric: str = "labelled") -> np.ndarr
     return out
 
 
-__all__ = ["MemberGraph", "Topology", "graph_spectrum_distance", "linearization_distance",
-           "pairwise_graph_distances", "topology_distance", "topology_graph"]
+__all__ = [
+    "MemberGraph",
+    "Topology",
+    "graph_spectrum_distance",
+    "linearization_distance",
+    "pairwise_graph_distances",
+    "topology_distance",
+    "topology_graph",
+]

@@ -37,8 +37,13 @@ from ..models._model import CTRNN
 from ._serialisation import from_arrays
 
 SUPPORTED = "one SimpleRNN (return_sequences=True) followed by one Dense readout (linear activation)"
-_KERAS3_CLASSES = {"simple_rnn": "SimpleRNN", "dense": "Dense", "lstm": "LSTM", "gru": "GRU",
-                   "input_layer": "InputLayer"}
+_KERAS3_CLASSES = {
+    "simple_rnn": "SimpleRNN",
+    "dense": "Dense",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "input_layer": "InputLayer",
+}
 _KERAS3_WEIGHTS = {"SimpleRNN": ("kernel", "recurrent_kernel", "bias"), "Dense": ("kernel", "bias")}
 _SKIPPED = ("InputLayer",)
 
@@ -47,8 +52,9 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' "
-                          "(or pip install h5py)") from None
+        raise ImportError(
+            "reading Keras files needs h5py: pip install 'ctrnn-ensembles[keras]' (or pip install h5py)"
+        ) from None
     return h5py
 
 
@@ -69,16 +75,22 @@ def _config_layers(model_config, where: str) -> list[dict]:
     except (ValueError, UnicodeDecodeError) as e:
         raise ValueError(f"its {where} (the architecture) is not valid JSON ({e}); the file is damaged") from None
     if not isinstance(config, dict):
-        raise ValueError(f"its {where} (the architecture) is not a Keras model config (a JSON "
-                         f"{type(config).__name__}, not an object with class_name and config)")
+        raise ValueError(
+            f"its {where} (the architecture) is not a Keras model config (a JSON "
+            f"{type(config).__name__}, not an object with class_name and config)"
+        )
     inner = config.get("config", {})
     layers = inner.get("layers", []) if isinstance(inner, dict) else inner  # Keras < 2.2.3: a list
     if config.get("class_name") not in ("Sequential", "Model", "Functional") or not isinstance(layers, list):
-        raise ValueError(f"found a model of class {config.get('class_name')!r}; supported: a Sequential or "
-                         f"functional model of {SUPPORTED}")
+        raise ValueError(
+            f"found a model of class {config.get('class_name')!r}; supported: a Sequential or "
+            f"functional model of {SUPPORTED}"
+        )
     if not all(isinstance(layer, dict) and isinstance(layer.get("config", {}), dict) for layer in layers):
-        raise ValueError(f"its {where} (the architecture) is not a Keras model config: a layer that is not "
-                         "an object with class_name and config; the file is damaged")
+        raise ValueError(
+            f"its {where} (the architecture) is not a Keras model config: a layer that is not "
+            "an object with class_name and config; the file is damaged"
+        )
     return [{"class_name": layer.get("class_name"), "config": layer.get("config", {})} for layer in layers]
 
 
@@ -147,13 +159,15 @@ def _read_layers(path: Path) -> tuple[list[dict], bool]:
                 kind = _KERAS3_CLASSES.get(re.sub(r"_\d+$", "", key), key)
                 if kind in _SKIPPED:
                     continue
-                layers.append(_layer(kind, _text(g["vars"].attrs.get("name", key)) if "vars" in g else key,
-                                     _keras3_weights(g, kind)))
+                layers.append(
+                    _layer(
+                        kind, _text(g["vars"].attrs.get("name", key)) if "vars" in g else key, _keras3_weights(g, kind)
+                    )
+                )
             # groups are stored by name, not in model order: the recurrent layer first
             layers.sort(key=lambda layer: layer["class_name"] == "Dense")
             return layers, False
-    raise ValueError("an HDF5 file that is not a Keras model or weights file (no model_config, layer_names "
-                     "or layers/)")
+    raise ValueError("an HDF5 file that is not a Keras model or weights file (no model_config, layer_names or layers/)")
 
 
 def _network(path: Path, layers: list[dict], has_config: bool, activation: str | None) -> dict:
@@ -167,43 +181,63 @@ def _network(path: Path, layers: list[dict], has_config: bool, activation: str |
     if has_config:
         c = rnn["config"]
         if not c.get("return_sequences", False):
-            raise ValueError(f"found SimpleRNN ({rnn['name']}) with return_sequences=False (one output per "
-                             f"sequence); supported: {SUPPORTED}.")
+            raise ValueError(
+                f"found SimpleRNN ({rnn['name']}) with return_sequences=False (one output per "
+                f"sequence); supported: {SUPPORTED}."
+            )
         if c.get("go_backwards", False):
             raise ValueError(f"found SimpleRNN ({rnn['name']}) with go_backwards=True; supported: {SUPPORTED}.")
         file_activation = c.get("activation", "tanh")
         if not isinstance(file_activation, str) or file_activation not in ACTIVATIONS:
-            raise ValueError(f"found SimpleRNN ({rnn['name']}) with activation {file_activation!r}; supported: "
-                             f"{', '.join(sorted(ACTIVATIONS))}.")
+            raise ValueError(
+                f"found SimpleRNN ({rnn['name']}) with activation {file_activation!r}; supported: "
+                f"{', '.join(sorted(ACTIVATIONS))}."
+            )
         if activation is not None and activation != file_activation:
-            raise ValueError(f"`activation` is {activation!r} but the file's SimpleRNN uses {file_activation!r}; "
-                             "`activation` is for weights-only files.")
+            raise ValueError(
+                f"`activation` is {activation!r} but the file's SimpleRNN uses {file_activation!r}; "
+                "`activation` is for weights-only files."
+            )
         activation = file_activation
         if dense["config"].get("activation", "linear") not in ("linear", None):
-            raise ValueError(f"found Dense ({dense['name']}) with activation {dense['config']['activation']!r}; "
-                             f"supported: {SUPPORTED}.")
+            raise ValueError(
+                f"found Dense ({dense['name']}) with activation {dense['config']['activation']!r}; "
+                f"supported: {SUPPORTED}."
+            )
     activation = "tanh" if activation is None else activation
     if activation not in ACTIVATIONS:
         raise ValueError(f"`activation` must be one of {', '.join(sorted(ACTIVATIONS))}; got {activation!r}.")
     w = rnn["weights"]
     if "kernel" not in w or "recurrent_kernel" not in w or "kernel" not in dense["weights"]:
-        raise ValueError(f"SimpleRNN ({rnn['name']}) or Dense ({dense['name']}) has no kernel in the file "
-                         "(saved without weights?).")
+        raise ValueError(
+            f"SimpleRNN ({rnn['name']}) or Dense ({dense['name']}) has no kernel in the file (saved without weights?)."
+        )
     kernel, recurrent = w["kernel"], w["recurrent_kernel"]
     m, n = kernel.shape if kernel.ndim == 2 else (-1, -1)
     o = dense["weights"]["kernel"].shape[-1]
-    expected = {"kernel": (kernel, (m, n)), "recurrent_kernel": (recurrent, (n, n)),
-                "bias": (w.get("bias", np.zeros(n)), (n,)),
-                "dense kernel": (dense["weights"]["kernel"], (n, o)),
-                "dense bias": (dense["weights"].get("bias", np.zeros(o)), (o,))}
+    expected = {
+        "kernel": (kernel, (m, n)),
+        "recurrent_kernel": (recurrent, (n, n)),
+        "bias": (w.get("bias", np.zeros(n)), (n,)),
+        "dense kernel": (dense["weights"]["kernel"], (n, o)),
+        "dense bias": (dense["weights"].get("bias", np.zeros(o)), (o,)),
+    }
     for name, (array, shape) in expected.items():
         if array.shape != shape or min(shape) < 1:
-            raise ValueError(f"SimpleRNN/Dense {name} has shape {array.shape}, expected {shape} "
-                             f"(M={m} inputs, N={n} units, O={o} outputs).")
+            raise ValueError(
+                f"SimpleRNN/Dense {name} has shape {array.shape}, expected {shape} "
+                f"(M={m} inputs, N={n} units, O={o} outputs)."
+            )
         if not np.all(np.isfinite(array)):
             raise ValueError(f"SimpleRNN/Dense {name} contains NaN or inf.")
-    arrays = {"W_in": kernel.T, "W_rec": recurrent.T, "b": expected["bias"][0],
-              "W_out": expected["dense kernel"][0].T, "b_out": expected["dense bias"][0], "alpha": np.ones(())}
+    arrays = {
+        "W_in": kernel.T,
+        "W_rec": recurrent.T,
+        "b": expected["bias"][0],
+        "W_out": expected["dense kernel"][0].T,
+        "b_out": expected["dense bias"][0],
+        "alpha": np.ones(()),
+    }
     return {"arrays": {k: np.asarray(v, np.float32) for k, v in arrays.items()}, "activation": activation}
 
 
@@ -216,8 +250,10 @@ def read_keras(path: str | os.PathLike, *, activation: str | None = None) -> dic
     """
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{path}: is a directory; give the Keras model files themselves (.h5, .hdf5, "
-                                f".keras or .weights.h5), e.g. {path}/*.h5.")
+        raise IsADirectoryError(
+            f"{path}: is a directory; give the Keras model files themselves (.h5, .hdf5, "
+            f".keras or .weights.h5), e.g. {path}/*.h5."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
     try:
@@ -226,8 +262,9 @@ def read_keras(path: str | os.PathLike, *, activation: str | None = None) -> dic
         raise ValueError(f"{path}: {e}") from None
     except (OSError, KeyError, json.JSONDecodeError, zipfile.BadZipFile) as e:
         message = " ".join(str(e).split()) or type(e).__name__
-        raise ValueError(f"{path}: not a readable Keras file (HDF5 model or weights, or .keras zip): "
-                         f"{message}.") from None
+        raise ValueError(
+            f"{path}: not a readable Keras file (HDF5 model or weights, or .keras zip): {message}."
+        ) from None
     try:
         return _network(path, layers, has_config, activation)
     except ValueError as e:
@@ -261,10 +298,14 @@ def load_keras(paths: str | os.PathLike | list, *, activation: str | None = None
     for p, net in zip(paths[1:], networks[1:]):
         for name in ("W_in", "W_out"):
             if net["arrays"][name].shape != first["arrays"][name].shape:
-                raise ValueError(f"{p}: `{name}` has shape {net['arrays'][name].shape} but {paths[0]} has "
-                                 f"{first['arrays'][name].shape}; members of one ensemble need the same M, N, O.")
+                raise ValueError(
+                    f"{p}: `{name}` has shape {net['arrays'][name].shape} but {paths[0]} has "
+                    f"{first['arrays'][name].shape}; members of one ensemble need the same M, N, O."
+                )
         if net["activation"] != first["activation"]:
-            raise ValueError(f"{p}: activation {net['activation']!r} but {paths[0]} has {first['activation']!r}; "
-                             "members of one ensemble need the same activation.")
+            raise ValueError(
+                f"{p}: activation {net['activation']!r} but {paths[0]} has {first['activation']!r}; "
+                "members of one ensemble need the same activation."
+            )
     arrays = {name: np.stack([net["arrays"][name] for net in networks]) for name in first["arrays"]}
     return cast(CTRNN, from_arrays(arrays, first["activation"]))  # cell "ctrnn"

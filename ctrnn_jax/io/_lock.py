@@ -45,6 +45,7 @@ def _holder(path: Path) -> str:
 
 def _acquire(folder: Path, what: str) -> int:
     import fcntl
+
     path = folder / LOCK
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -52,8 +53,10 @@ def _acquire(folder: Path, what: str) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise FolderBusy(f"{folder}: is being written by {_holder(path)}; one writer per folder: wait for "
-                             "it to finish, stop it, or choose another folder.") from None
+            raise FolderBusy(
+                f"{folder}: is being written by {_holder(path)}; one writer per folder: wait for "
+                "it to finish, stop it, or choose another folder."
+            ) from None
         try:  # the holder before us may have removed the file while we opened it: lock the file that is there
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 break
@@ -113,6 +116,7 @@ def lock_outputs(*, folders=(), files=(), what: str = "ctrnn_jax", log=None):
     """`folder_lock` on every folder of `folders` and on the folder of every file of `files` (None skipped),
     each once; in a distributed run only process 0 (the one that writes) takes them."""
     from ..training._distributed import is_main_process
+
     wanted = [Path(f) for f in folders if f is not None] + [Path(f).parent for f in files if f is not None]
     keys = dict.fromkeys(os.path.realpath(f) for f in wanted)
     with contextlib.ExitStack() as stack:
@@ -174,8 +178,10 @@ def writing(folder: str | os.PathLike, files=(), dirs=()):
     figure files in `dirs` belong to a set that is only whole when the block ends. A process killed inside it
     leaves the marker; the next `folder_lock` removes what it lists, `check_complete` refuses the folder."""
     folder = Path(folder)
-    write_json(folder / INCOMPLETE, {"pid": os.getpid(), "host": socket.gethostname(), "files": list(files),
-                                     "dirs": list(dirs)})
+    write_json(
+        folder / INCOMPLETE,
+        {"pid": os.getpid(), "host": socket.gethostname(), "files": list(files), "dirs": list(dirs)},
+    )
     yield
     (folder / INCOMPLETE).unlink(missing_ok=True)
 
@@ -185,5 +191,7 @@ def check_complete(folder: str | os.PathLike, what: str = "its results") -> None
     that is not running now (its writer was killed)."""
     folder = Path(folder)
     if (folder / INCOMPLETE).is_file() and not holds_lock(folder):
-        raise ValueError(f"{folder}: {what} are incomplete (being written, or their writer was stopped before "
-                         "it finished); write them again (e.g. ctrnn-jax analyze).")
+        raise ValueError(
+            f"{folder}: {what} are incomplete (being written, or their writer was stopped before "
+            "it finished); write them again (e.g. ctrnn-jax analyze)."
+        )

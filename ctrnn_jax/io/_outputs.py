@@ -115,9 +115,14 @@ def file_kind(path: str | os.PathLike) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    for kind, keys in (("run configuration", {"config", "environment"}), ("analysis", {"source", "best_member"}),
-                       ("comparison", {"members", "svcca"}), ("cube analysis", {"per_member", "summary"}),
-                       ("evaluation", {"n_success", "success"}), ("fixed-point configuration", {"n_candidates"})):
+    for kind, keys in (
+        ("run configuration", {"config", "environment"}),
+        ("analysis", {"source", "best_member"}),
+        ("comparison", {"members", "svcca"}),
+        ("cube analysis", {"per_member", "summary"}),
+        ("evaluation", {"n_success", "success"}),
+        ("fixed-point configuration", {"n_candidates"}),
+    ):
         if keys <= set(data):
             return kind
     return None
@@ -131,6 +136,7 @@ def recorded_network(path: str | os.PathLike) -> str | None:
         return None
     if zipfile.is_zipfile(path):
         import numpy as np
+
         try:
             with np.load(path, allow_pickle=False) as z:
                 return str(z["network"]) if "network" in z.files else None
@@ -144,12 +150,20 @@ def recorded_network(path: str | os.PathLike) -> str | None:
 
 
 def _refuse(option: str, path: Path, what: str) -> FileExistsError:
-    return FileExistsError(f"{option} {path}: {what}; choose another, or pass --overwrite (`overwrite=True`) "
-                           "to replace it.")
+    return FileExistsError(
+        f"{option} {path}: {what}; choose another, or pass --overwrite (`overwrite=True`) to replace it."
+    )
 
 
-def check_output_file(path: str | os.PathLike, kind: str, *, option: str = "`path`", sources=(),
-                      network: str | None = None, overwrite: bool = False) -> Path:
+def check_output_file(
+    path: str | os.PathLike,
+    kind: str,
+    *,
+    option: str = "`path`",
+    sources=(),
+    network: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Check, before any work, that a `kind` file (see `file_kind`) may be written at `path`.
 
     **Arguments:**
@@ -166,15 +180,25 @@ def check_output_file(path: str | os.PathLike, kind: str, *, option: str = "`pat
     for source in map(Path, sources):
         inputs = [source / ENSEMBLE, source / CONFIG, source / CHECKPOINT] if source.is_dir() else [source]
         if any(_same(path, p) for p in inputs):
-            raise ValueError(f"{option} {path}: is an input of this command ({source}); writing there would "
-                             "destroy it. Choose another file.")
+            raise ValueError(
+                f"{option} {path}: is an input of this command ({source}); writing there would "
+                "destroy it. Choose another file."
+            )
     run = path.parent
     if is_run_folder(run) and path.name in RUN_FILES:
-        raise ValueError(f"{option} {path}: is the run's own {path.name} (the record of the run in {run}: "
-                         f"{_RUN_RECORDS[path.name]}); no command's output replaces it, --overwrite or not. Choose "
-                         "another file.")
-    if not overwrite and network is not None and kind != "ensemble" and (run / CONFIG).is_file() \
-            and ((run / ENSEMBLE).is_file() or (run / CHECKPOINT).is_file()) and _run_network(run) != network:
+        raise ValueError(
+            f"{option} {path}: is the run's own {path.name} (the record of the run in {run}: "
+            f"{_RUN_RECORDS[path.name]}); no command's output replaces it, --overwrite or not. Choose "
+            "another file."
+        )
+    if (
+        not overwrite
+        and network is not None
+        and kind != "ensemble"
+        and (run / CONFIG).is_file()
+        and ((run / ENSEMBLE).is_file() or (run / CHECKPOINT).is_file())
+        and _run_network(run) != network
+    ):
         raise _refuse(option, path, f"is in the run folder of another network ({run})")
     if path.exists() and not overwrite:
         existing = file_kind(path)
@@ -186,14 +210,20 @@ def check_output_file(path: str | os.PathLike, kind: str, *, option: str = "`pat
     return path
 
 
-_RUN_RECORDS = {CONFIG: "its settings", CHECKPOINT: "its training state", METRICS: "its losses",
-                SUMMARY: "its progress", EVAL: "its test metrics and training record: frozen members, restarts, "
-                "the criterion step", ENSEMBLE: "its trained weights"}
+_RUN_RECORDS = {
+    CONFIG: "its settings",
+    CHECKPOINT: "its training state",
+    METRICS: "its losses",
+    SUMMARY: "its progress",
+    EVAL: "its test metrics and training record: frozen members, restarts, the criterion step",
+    ENSEMBLE: "its trained weights",
+}
 
 
 def _run_network(folder: Path) -> str | None:
     """The fingerprint of the `ensemble.npz` in `folder`, or None when there is none or it is unreadable."""
     from ._serialisation import fingerprint, load_npz
+
     try:
         return fingerprint(load_npz(folder / ENSEMBLE))
     except (ValueError, OSError):
@@ -208,10 +238,13 @@ def is_run_folder(folder: str | os.PathLike) -> bool:
 
 # What a manifest (`files` of analysis.json or comparison.json) may name: the files `Analysis.write` and
 # `Comparison.write` write, relative to the manifest's folder.
-_MANIFEST_ENTRY = re.compile(r"figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.(png|pdf)|report\.(md|html)|cube\.json"
-                             r"|fixed_points(_\d+)?\.npz|fixed_points_config\.json")
-_MANIFEST_KINDS = ("figures/NAME.png|pdf, report.md, report.html, cube.json, fixed_points[_I].npz, "
-                   "fixed_points_config.json")
+_MANIFEST_ENTRY = re.compile(
+    r"figures/[A-Za-z0-9_][A-Za-z0-9_.-]*\.(png|pdf)|report\.(md|html)|cube\.json"
+    r"|fixed_points(_\d+)?\.npz|fixed_points_config\.json"
+)
+_MANIFEST_KINDS = (
+    "figures/NAME.png|pdf, report.md, report.html, cube.json, fixed_points[_I].npz, fixed_points_config.json"
+)
 
 
 def _entry_problem(folder: Path, entry) -> str | None:
@@ -251,9 +284,11 @@ def listed_files(folder: str | os.PathLike, manifest: str) -> list[Path]:
     for entry in entries:
         problem = _entry_problem(folder, entry)
         if problem is not None:
-            raise ValueError(f"{folder / manifest}: the entry {entry!r} of its `files` {problem}; a manifest lists "
-                             f"only files ctrnn_jax wrote inside {folder}, so nothing was removed. Remove the entry "
-                             f"(or {manifest}) by hand if the folder is yours, or use another folder.")
+            raise ValueError(
+                f"{folder / manifest}: the entry {entry!r} of its `files` {problem}; a manifest lists "
+                f"only files ctrnn_jax wrote inside {folder}, so nothing was removed. Remove the entry "
+                f"(or {manifest}) by hand if the folder is yours, or use another folder."
+            )
     return [folder / entry for entry in entries]
 
 
@@ -264,12 +299,15 @@ def _check_figures_inside(path: Path, option: str) -> None:
     """`path/figures` (where figures are written and removed) must be a folder of `path`, not a link out."""
     figures = path / FIGURES
     if figures.is_symlink():
-        raise ValueError(f"{option} {path}: its {FIGURES} is a symbolic link (to {figures.resolve(strict=False)}); "
-                         "results are written only inside their folder. Remove the link, or use another folder.")
+        raise ValueError(
+            f"{option} {path}: its {FIGURES} is a symbolic link (to {figures.resolve(strict=False)}); "
+            "results are written only inside their folder. Remove the link, or use another folder."
+        )
 
 
-def check_output_folder(path: str | os.PathLike, purpose: str, owner: str, *, option: str = "`out_dir`",
-                        overwrite: bool = False) -> Path:
+def check_output_folder(
+    path: str | os.PathLike, purpose: str, owner: str, *, option: str = "`out_dir`", overwrite: bool = False
+) -> Path:
     """Check, before any work, that the results of `purpose` (`"analysis"` of the network `owner`, a
     fingerprint; or `"comparison"` of the networks `owner`, a fingerprint of their list) may be written to the
     folder `path`; with `overwrite`, remove the files an earlier result of another owner listed there.
@@ -295,29 +333,35 @@ def check_output_folder(path: str | os.PathLike, purpose: str, owner: str, *, op
         if purpose == "comparison":
             raise ValueError(f"{option} {path}: is a run folder; a comparison goes into a folder of its own.")
         if _run_network(path) != owner:
-            raise ValueError(f"{option} {path}: is the run folder of another network; its results stay its own. "
-                             "Choose another folder.")
+            raise ValueError(
+                f"{option} {path}: is the run folder of another network; its results stay its own. "
+                "Choose another folder."
+            )
     manifest = ANALYSIS if purpose == "analysis" else COMPARISON
     other = COMPARISON if purpose == "analysis" else ANALYSIS
     if (path / other).is_file():
         if not overwrite:
-            raise _refuse(option, path, f"holds {'a comparison' if other == COMPARISON else 'an analysis'} "
-                                        f"({other})")
+            raise _refuse(option, path, f"holds {'a comparison' if other == COMPARISON else 'an analysis'} ({other})")
         _remove([*_listed(path, other), path / other])
     if (path / manifest).is_file():
         data = _read_json(path / manifest)
         recorded = data.get("network" if purpose == "analysis" else "owner") if isinstance(data, dict) else None
         if recorded != owner:
             if not overwrite and not run:  # (the network's own run folder: its earlier analysis is replaced)
-                raise _refuse(option, path, f"holds the {purpose} of " + ("another network" if purpose == "analysis"
-                                                                          else "other networks"))
+                raise _refuse(
+                    option,
+                    path,
+                    f"holds the {purpose} of " + ("another network" if purpose == "analysis" else "other networks"),
+                )
             _remove(_listed(path, manifest))
     elif not run:
-        loose = [p for p in (path / REPORT, path / ANALYSIS, path / COMPARISON, path / CUBE, path / FIGURES)
-                 if p.exists()] + sorted(path.glob("fixed_points*.npz"))
+        loose = [
+            p for p in (path / REPORT, path / ANALYSIS, path / COMPARISON, path / CUBE, path / FIGURES) if p.exists()
+        ] + sorted(path.glob("fixed_points*.npz"))
         if loose and not overwrite:
-            raise _refuse(option, path, f"already holds result files ({', '.join(p.name for p in loose)}) of an "
-                                        "unknown network")
+            raise _refuse(
+                option, path, f"already holds result files ({', '.join(p.name for p in loose)}) of an unknown network"
+            )
     return path
 
 
@@ -344,8 +388,16 @@ def _ours(p: Path) -> bool:
             return p.read_text()[:16].startswith("step,median_loss")
     except (OSError, UnicodeDecodeError):
         return False
-    expected = {CONFIG: "run configuration", CHECKPOINT: "checkpoint", METRICS: "metrics", EVAL: "evaluation",
-                ENSEMBLE: "ensemble", ANALYSIS: "analysis", COMPARISON: "comparison", CUBE: "cube analysis"}
+    expected = {
+        CONFIG: "run configuration",
+        CHECKPOINT: "checkpoint",
+        METRICS: "metrics",
+        EVAL: "evaluation",
+        ENSEMBLE: "ensemble",
+        ANALYSIS: "analysis",
+        COMPARISON: "comparison",
+        CUBE: "cube analysis",
+    }
     if name in expected:
         return file_kind(p) == expected[name]
     if re.fullmatch(r"fixed_points.*\.npz", name):
@@ -389,8 +441,11 @@ def derived_files(folder: str | os.PathLike) -> list[Path]:
     """The files of a run folder computed from its `ensemble.npz`: fixed points (and their configs), the cube
     analysis, the analysis, the report and the figures `analysis.json` lists."""
     folder = Path(folder)
-    found = [*sorted(folder.glob("fixed_points*.npz")), *sorted(folder.glob("fixed_points*_config.json")),
-             *_listed(folder, ANALYSIS)]
+    found = [
+        *sorted(folder.glob("fixed_points*.npz")),
+        *sorted(folder.glob("fixed_points*_config.json")),
+        *_listed(folder, ANALYSIS),
+    ]
     found += [folder / name for name in (CUBE, ANALYSIS, REPORT)]
     return [p for p in dict.fromkeys(found) if p.is_file()]
 
@@ -411,6 +466,18 @@ def remove_results(paths) -> list[Path]:
     return _remove(paths)
 
 
-__all__ = ["check_output_file", "check_output_folder", "clean_temporaries", "check_writable_file",
-           "check_writable_folder", "derived_files", "describe", "file_kind", "is_run_folder", "listed_files",
-           "recorded_network", "remove_results", "stale_results"]
+__all__ = [
+    "check_output_file",
+    "check_output_folder",
+    "clean_temporaries",
+    "check_writable_file",
+    "check_writable_folder",
+    "derived_files",
+    "describe",
+    "file_kind",
+    "is_run_folder",
+    "listed_files",
+    "recorded_network",
+    "remove_results",
+    "stale_results",
+]

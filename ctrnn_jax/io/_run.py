@@ -59,8 +59,11 @@ class RunConfig:
         check_task(self.task)
         if self.threshold is not None:
             check_positive("threshold", self.threshold)
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) \
-                or self.checkpoint_every < 1:
+        if (
+            isinstance(self.checkpoint_every, bool)
+            or not isinstance(self.checkpoint_every, int)
+            or self.checkpoint_every < 1
+        ):
             raise ValueError(f"`checkpoint_every` must be an integer >= 1, got {self.checkpoint_every!r}.")
 
     def success_threshold(self) -> float:
@@ -71,9 +74,15 @@ class RunConfig:
         """The JSON of `config.json`'s `config`: `task_name` is the registry name of the task's class, or its
         import string `module:QualName` for a task defined outside the package (so that every command finds it
         again)."""
-        return {"ensemble": self.ensemble.to_dict(), "train": self.train.to_dict(), "task_name": task_spec(self.task),
-                "task": self.task.to_dict(), "threshold": self.threshold, "threshold_on": "metric",
-                "checkpoint_every": self.checkpoint_every}
+        return {
+            "ensemble": self.ensemble.to_dict(),
+            "train": self.train.to_dict(),
+            "task_name": task_spec(self.task),
+            "task": self.task.to_dict(),
+            "threshold": self.threshold,
+            "threshold_on": "metric",
+            "checkpoint_every": self.checkpoint_every,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
@@ -81,8 +90,13 @@ class RunConfig:
         threshold = d["threshold"]
         if "threshold_on" not in d and task.higher_is_better:  # before #29 it applied to tasks scored by MSE only
             threshold = None
-        return cls(ensemble=EnsembleConfig.from_dict(d["ensemble"]), train=TrainConfig.from_dict(d["train"]),
-                   task=task, threshold=threshold, checkpoint_every=d["checkpoint_every"])
+        return cls(
+            ensemble=EnsembleConfig.from_dict(d["ensemble"]),
+            train=TrainConfig.from_dict(d["train"]),
+            task=task,
+            threshold=threshold,
+            checkpoint_every=d["checkpoint_every"],
+        )
 
 
 def environment() -> dict:
@@ -94,9 +108,16 @@ def environment() -> dict:
         except PackageNotFoundError:
             versions[pkg] = None
     dev = jax.devices()[0]
-    return {"versions": versions, "python": platform.python_version(),
-            "device": {"platform": dev.platform, "kind": dev.device_kind, "count": jax.device_count(),
-                       "processes": jax.process_count()}}
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "device": {
+            "platform": dev.platform,
+            "kind": dev.device_kind,
+            "count": jax.device_count(),
+            "processes": jax.process_count(),
+        },
+    }
 
 
 def read_config(run_dir: str | Path) -> RunConfig:
@@ -116,8 +137,9 @@ def _metric_rows(losses: np.ndarray, first_step: int = 1) -> str:
     s, k = losses.shape
     steps = np.repeat(np.arange(first_step, first_step + s), k)
     members = np.tile(np.arange(k), s)
-    return "".join(f"{a},{b},{c:.6g}\n" for a, b, c in zip(steps.tolist(), members.tolist(),
-                                                         losses.reshape(-1).tolist()) if c == c)
+    return "".join(
+        f"{a},{b},{c:.6g}\n" for a, b, c in zip(steps.tolist(), members.tolist(), losses.reshape(-1).tolist()) if c == c
+    )
 
 
 def write_metrics(path: Path, losses: np.ndarray) -> None:
@@ -169,7 +191,7 @@ class LiveMetrics:
         """Append the new rows: `losses` is `(S, K)`, every step trained since this object was made (the
         trainer's losses so far); the rows not yet written are its last ones. `held`: `(K,)` bool, the members
         held at the criterion (None: none)."""
-        fresh = np.asarray(losses)[self.seen:]
+        fresh = np.asarray(losses)[self.seen :]
         self.seen = losses.shape[0]
         if fresh.shape[0] == 0:
             return
@@ -183,8 +205,10 @@ class LiveMetrics:
         now_loss = np.where(held, self.last, fresh[-1])  # a held member at the loss it was held at
         last = now_loss[np.isfinite(now_loss)]
         stats = (np.median(last), last.min(), last.max()) if last.size else (np.nan,) * 3
-        _append(self.summary, f"{self.steps},{stats[0]:.6g},{stats[1]:.6g},{stats[2]:.6g},{n_frozen},"
-                              f"{int(held.sum())},{rate:.4g}\n")
+        _append(
+            self.summary,
+            f"{self.steps},{stats[0]:.6g},{stats[1]:.6g},{stats[2]:.6g},{n_frozen},{int(held.sum())},{rate:.4g}\n",
+        )
 
 
 def _last_finite(losses: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
@@ -215,22 +239,27 @@ def read_losses(path: Path, n_members: int) -> np.ndarray | None:
             if header is None:
                 return None
             if header != ["step", "member", "loss"]:
-                raise ValueError(f"{path}: not a metrics table (first line {','.join(header)!r}; expected "
-                                 "'step,member,loss').")
+                raise ValueError(
+                    f"{path}: not a metrics table (first line {','.join(header)!r}; expected 'step,member,loss')."
+                )
             table = [(int(r[0]), int(r[1]), float(r[2])) for r in reader if r]
     except (ValueError, IndexError, UnicodeDecodeError) as e:
         if str(e).startswith(str(path)):
             raise
         line = getattr(reader, "line_num", "?") if "reader" in locals() else "?"
-        raise ValueError(f"{path}: corrupt metrics table at line {line} (expected step,member,loss with "
-                         f"integer step and member and a number loss: {e}).") from None
+        raise ValueError(
+            f"{path}: corrupt metrics table at line {line} (expected step,member,loss with "
+            f"integer step and member and a number loss: {e})."
+        ) from None
     if not table:
         return None
     steps, members = np.array([r[0] for r in table]), np.array([r[1] for r in table])
     if steps.min() < 1 or members.min() < 0 or members.max() >= n_members:
-        raise ValueError(f"{path}: steps must be >= 1 and members in [0, {n_members - 1}] (the ensemble has "
-                         f"{n_members} members); got steps {steps.min()}..{steps.max()}, members "
-                         f"{members.min()}..{members.max()}.")
+        raise ValueError(
+            f"{path}: steps must be >= 1 and members in [0, {n_members - 1}] (the ensemble has "
+            f"{n_members} members); got steps {steps.min()}..{steps.max()}, members "
+            f"{members.min()}..{members.max()}."
+        )
     losses = np.full((int(steps.max()), n_members), np.nan)
     losses[steps - 1, members] = [r[2] for r in table]
     return losses
@@ -250,10 +279,19 @@ def training_record(config: RunConfig, steps: int, wall_s: float, previous: Path
             before, sessions = float(old.get("wall_s", 0.0)), int(old.get("sessions", 1)) + 1
         except (OSError, ValueError, TypeError, AttributeError):
             pass
-    return {"steps": int(steps), "max_steps": int(t.steps), "steps_per_call": int(t.steps_per_call),
-            "stop_mse": t.stop_mse, "stop_margin": float(t.stop_margin), "criterion": t.criterion,
-            "threshold": float(config.success_threshold()), "restart_after": t.restart_after,
-            "compact": bool(t.compact), "wall_s": round(before + float(wall_s), 2), "sessions": sessions}
+    return {
+        "steps": int(steps),
+        "max_steps": int(t.steps),
+        "steps_per_call": int(t.steps_per_call),
+        "stop_mse": t.stop_mse,
+        "stop_margin": float(t.stop_margin),
+        "criterion": t.criterion,
+        "threshold": float(config.success_threshold()),
+        "restart_after": t.restart_after,
+        "compact": bool(t.compact),
+        "wall_s": round(before + float(wall_s), 2),
+        "sessions": sessions,
+    }
 
 
 def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
@@ -268,18 +306,28 @@ def evaluate_run(ensemble, config: RunConfig, state=None) -> dict:
     metrics = task.score(to_host(ensemble_outputs(ensemble, inputs)), targets, mask)
     threshold = config.success_threshold()
     success = task.passes(metrics["metric"], threshold)
-    out = {"task": task.name, "test_set": task.test_set_name(), "metric_name": task.metric_name,
-           "higher_is_better": task.higher_is_better, "threshold": threshold}
-    extra = {name: np.asarray(v, np.float64).reshape(-1).tolist() for name, v in metrics.items()
-             if name not in ("success", "mse") and np.ndim(v) == 1 and np.issubdtype(np.asarray(v).dtype, np.number)}
+    out = {
+        "task": task.name,
+        "test_set": task.test_set_name(),
+        "metric_name": task.metric_name,
+        "higher_is_better": task.higher_is_better,
+        "threshold": threshold,
+    }
+    extra = {
+        name: np.asarray(v, np.float64).reshape(-1).tolist()
+        for name, v in metrics.items()
+        if name not in ("success", "mse") and np.ndim(v) == 1 and np.issubdtype(np.asarray(v).dtype, np.number)
+    }
     out.update(extra)
     metrics = {"success": success, "mse": np.asarray(metrics["mse"], np.float64)}
-    out.update({
-        "n_success": int(metrics["success"].sum()),
-        "n_members": int(len(metrics["mse"])),
-        "mse": metrics["mse"].tolist(),
-        "success": metrics["success"].tolist(),
-    })
+    out.update(
+        {
+            "n_success": int(metrics["success"].sum()),
+            "n_members": int(len(metrics["mse"])),
+            "mse": metrics["mse"].tolist(),
+            "success": metrics["success"].tolist(),
+        }
+    )
     if state is not None:  # frozen, frozen_step, restarts, start_step, criterion_step
         out.update(state_record(state))
     return out
@@ -296,8 +344,11 @@ class Interrupted(KeyboardInterrupt):
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-_STOPPED = {signal.SIGINT: "interrupted", getattr(signal, "SIGTERM", -1): "terminated (SIGTERM)",
-            getattr(signal, "SIGHUP", -2): "hung up (SIGHUP)"}
+_STOPPED = {
+    signal.SIGINT: "interrupted",
+    getattr(signal, "SIGTERM", -1): "terminated (SIGTERM)",
+    getattr(signal, "SIGHUP", -2): "hung up (SIGHUP)",
+}
 
 
 def _check_new_run_folder(out: Path, overwrite: bool, log) -> list[Path]:
@@ -305,25 +356,37 @@ def _check_new_run_folder(out: Path, overwrite: bool, log) -> list[Path]:
     stopped before its first checkpoint (restarted); or, with `overwrite`, when it holds a run or run-folder
     files (returned, to be removed once every check has passed). Otherwise `FileExistsError`."""
     from ._outputs import derived_files, is_run_folder
+
     if not out.is_dir():
         return []
     if is_run_folder(out) and not overwrite:
-        raise FileExistsError(f"{out}: already holds a run; resume it (`resume=True`, --resume {out}), choose "
-                              "another folder, or pass --overwrite (`overwrite=True`) to replace it.")
+        raise FileExistsError(
+            f"{out}: already holds a run; resume it (`resume=True`, --resume {out}), choose "
+            "another folder, or pass --overwrite (`overwrite=True`) to replace it."
+        )
     stopped = (out / CONFIG).is_file() and not is_run_folder(out)  # a run stopped before its first checkpoint
     live = () if stopped else (METRICS, SUMMARY)  # (its live metrics are its own, and restart with it)
     ours = [out / name for name in (CHECKPOINT, *live, EVAL, ENSEMBLE) if (out / name).exists()]
     ours += derived_files(out) + [p for p in (out / "figures", out / "comparison.json") if p.exists()]
     if ours and not overwrite:
-        raise FileExistsError(f"{out}: holds {', '.join(p.name for p in ours)}, which a new run would overwrite; "
-                              "choose another folder, or pass --overwrite (`overwrite=True`) to replace them.")
+        raise FileExistsError(
+            f"{out}: holds {', '.join(p.name for p in ours)}, which a new run would overwrite; "
+            "choose another folder, or pass --overwrite (`overwrite=True`) to replace them."
+        )
     if (out / CONFIG).is_file() and not ours:
         log(f"{out}: config.json without a checkpoint (a run stopped before its first checkpoint): starting again")
     return ours
 
 
-def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: bool = False,
-              overwrite: bool = False, progress=None, log=print) -> dict:
+def train_run(
+    out_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress=None,
+    log=print,
+) -> dict:
     """Train (or, with `resume=True`, continue) the run in `out_dir`; write every file; return `eval.json`.
 
     **Arguments:**
@@ -350,6 +413,7 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
     """
     from ._lock import folder_lock
     from ._outputs import check_writable_folder
+
     out = check_writable_folder(out_dir, "the run folder")
     if not is_main_process():  # a distributed run: process 0 writes, and holds the lock
         return _train_run(out, config, resume=resume, overwrite=overwrite, progress=progress, log=log)
@@ -357,13 +421,21 @@ def train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: b
         return _train_run(out, config, resume=resume, overwrite=overwrite, progress=progress, log=log)
 
 
-def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: bool = False,
-               overwrite: bool = False, progress=None, log=print) -> dict:
+def _train_run(
+    out_dir: str | Path,
+    config: RunConfig | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress=None,
+    log=print,
+) -> dict:
     """`train_run` inside the folder's lock."""
     from .._files import clean_temporaries
     from ..training._memory import check_memory
     from ._outputs import check_writable_folder, derived_files, describe, remove_results, stale_results
     from ._serialisation import fingerprint
+
     out = check_writable_folder(out_dir, "the run folder")
     replaced = []
     if resume:
@@ -372,8 +444,9 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
         if config is None:
             config = stored
         elif dataclasses.replace(config, train=dataclasses.replace(config.train, steps=stored.train.steps)) != stored:
-            raise ValueError(f"{out}: `resume=True` can only change `steps`; the other settings must match "
-                             f"{out / CONFIG}.")
+            raise ValueError(
+                f"{out}: `resume=True` can only change `steps`; the other settings must match {out / CONFIG}."
+            )
     else:
         config = RunConfig() if config is None else config
         replaced = _check_new_run_folder(out, overwrite, log)
@@ -381,8 +454,10 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
     check_memory(config.ensemble, config.train, config.task, devices=jax.process_count() if cpu else jax.device_count())
     restart = resume and not (out / CHECKPOINT).is_file()
     if restart and ((out / ENSEMBLE).is_file() or (out / EVAL).is_file()):
-        raise FileNotFoundError(f"{out / CHECKPOINT}: no checkpoint to resume from, but the run has written "
-                                f"results; train it again with --out {out} --overwrite.")
+        raise FileNotFoundError(
+            f"{out / CHECKPOINT}: no checkpoint to resume from, but the run has written "
+            f"results; train it again with --out {out} --overwrite."
+        )
     # A distributed run (`init_distributed`): every process trains its own members and reads the
     # checkpoint; process 0 alone writes, after every process has checked the folder.
     distributed, main = is_distributed(), is_main_process()
@@ -398,8 +473,10 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
         if history.shape != (int(state.step), config.ensemble.members):
             raise ValueError(f"{out / CHECKPOINT}: loss history {history.shape} does not match step {int(state.step)}.")
         if config.train.steps < int(state.step):
-            raise ValueError(f"`steps` = {config.train.steps} is below the {int(state.step)} steps {out} has already "
-                             f"trained; give --steps >= {int(state.step)} (the run's steps so far).")
+            raise ValueError(
+                f"`steps` = {config.train.steps} is below the {int(state.step)} steps {out} has already "
+                f"trained; give --steps >= {int(state.step)} (the run's steps so far)."
+            )
         log(f"resuming {out} from step {int(state.step)} to {config.train.steps}")
     elif restart:
         log(f"{out}: no checkpoint yet (stopped before the first one): training from step 0")
@@ -448,8 +525,9 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
         try:
             state, losses = trainer.train(state, until=config.train.steps, progress=progress, on_chunk=on_chunk)
         except KeyboardInterrupt:
-            raise _interrupted(out, latest[0], history, last_ckpt, saved, checkpoint, created, main,
-                               stop.signum) from None
+            raise _interrupted(
+                out, latest[0], history, last_ckpt, saved, checkpoint, created, main, stop.signum
+            ) from None
     history = np.concatenate([history, losses])
     if last_ckpt[0] != int(state.step) or not saved[0]:
         checkpoint(state, history)
@@ -471,14 +549,17 @@ def _train_run(out_dir: str | Path, config: RunConfig | None = None, *, resume: 
         write_json(out / EVAL, result)
     frozen = [i for i, f in enumerate(result.get("frozen", [])) if f]
     if frozen and main:
-        log(f"members frozen after a non-finite loss or gradient: {frozen} "
-            f"(at steps {[result['frozen_step'][i] for i in frozen]})")
+        log(
+            f"members frozen after a non-finite loss or gradient: {frozen} "
+            f"(at steps {[result['frozen_step'][i] for i in frozen]})"
+        )
     barrier("ctrnn_jax.train_run.written")  # the files are on disk before any process reads them
     return result
 
 
 class _Stop(threading.Event):
     """Set by the first stop signal; `signum` says which."""
+
     signum = signal.SIGINT
 
 
@@ -517,22 +598,27 @@ def _recorded(path: Path):
     return data.get("network") if isinstance(data, dict) else None
 
 
-def _interrupted(out, latest, history, last_ckpt, saved, checkpoint, created, main,
-                 signum=signal.SIGINT) -> Interrupted:
+def _interrupted(
+    out, latest, history, last_ckpt, saved, checkpoint, created, main, signum=signal.SIGINT
+) -> Interrupted:
     """Ctrl-C: checkpoint the last finished chunk, or (nothing saved yet) undo the folder; the message."""
     if latest is not None and int(latest[0].step) > last_ckpt[0]:
         checkpoint(latest[0], np.concatenate([history, latest[1]]))
         last_ckpt[0] = int(latest[0].step)
     if saved[0]:
-        return Interrupted(f"{_STOPPED[signum]}: {out / CHECKPOINT} holds step {last_ckpt[0]}; continue with "
-                           f"`ctrnn-jax train --resume {out}`.", signum)
+        return Interrupted(
+            f"{_STOPPED[signum]}: {out / CHECKPOINT} holds step {last_ckpt[0]}; continue with "
+            f"`ctrnn-jax train --resume {out}`.",
+            signum,
+        )
     if main:
         for name in (CONFIG, METRICS, SUMMARY):
             (out / name).unlink(missing_ok=True)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
-    return Interrupted(f"{_STOPPED[signum]} before the first checkpoint: {out} is left as it was before the run.",
-                       signum)
+    return Interrupted(
+        f"{_STOPPED[signum]} before the first checkpoint: {out} is left as it was before the run.", signum
+    )
 
 
 def load_run_ensemble(path: str | Path):
@@ -560,11 +646,14 @@ def task_for_ensemble(ensemble, task=None):
         return FlipFlopConfig() if m == o == 3 else None
     if isinstance(task, str):  # a name or an import string: the task class's defaults for these sizes
         from ..tasks._tasks import task_class
+
         task = task_class(task).for_sizes(m, o)
     check_task(task)
     if (task.n_inputs, task.n_outputs) != (m, o):
-        raise ValueError(f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
-                         f"ensemble has M = {m} inputs and O = {o} outputs.")
+        raise ValueError(
+            f"the {task.name} task has {task.n_inputs} input(s) and {task.n_outputs} output(s); the "
+            f"ensemble has M = {m} inputs and O = {o} outputs."
+        )
     return task
 
 
@@ -595,12 +684,15 @@ def format_table(result: dict) -> str:
         head = f"{name:>10}  {'test MSE':>9}"
         rows = [f"{a:>10.4f}  {m:>9.4f}" for a, m in zip(result["metric"], result["mse"])]
     lines = [f"{'member':>6}  {head}  {'success':>7}"]
-    criterion = f"{'test MSE' if name == 'mse' else name} {'>=' if higher_is_better(result) else '<'} " \
-                f"{result['threshold']}"
+    criterion = (
+        f"{'test MSE' if name == 'mse' else name} {'>=' if higher_is_better(result) else '<'} {result['threshold']}"
+    )
     for i, (row, s) in enumerate(zip(rows, result["success"])):
         lines.append(f"{i:>6}  {row}  {'yes' if s else 'no':>7}" + ("  (frozen)" if frozen[i] else ""))
-    lines.append(f"{result['n_success']} of {result['n_members']} members solve the "
-                 f"{result.get('task', 'flipflop')} task ({criterion}).")
+    lines.append(
+        f"{result['n_success']} of {result['n_members']} members solve the "
+        f"{result.get('task', 'flipflop')} task ({criterion})."
+    )
     return "\n".join(lines)
 
 
@@ -613,9 +705,18 @@ def fixed_point_config_path(out_npz: str | Path) -> Path:
     return out_npz.with_name(f"{out_npz.stem}_config.json")
 
 
-def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None, config=None,
-                       cube_json: str | Path | None = None, log=None, sources=(),
-                       overwrite: bool = False) -> tuple[list, list | None, dict | None]:
+def write_fixed_points(
+    ensemble,
+    out_npz: str | Path,
+    *,
+    task=None,
+    inputs=None,
+    config=None,
+    cube_json: str | Path | None = None,
+    log=None,
+    sources=(),
+    overwrite: bool = False,
+) -> tuple[list, list | None, dict | None]:
     """The fixed-point stage (`fixed_point_stage`) of any network, written to files.
 
     **Arguments:**
@@ -639,9 +740,19 @@ def write_fixed_points(ensemble, out_npz: str | Path, *, task=None, inputs=None,
     writes the files.
     """
     from ._lock import lock_outputs
+
     with lock_outputs(files=[out_npz, cube_json], what="write_fixed_points", log=log):
-        return _write_fixed_points(ensemble, out_npz, task=task, inputs=inputs, config=config,
-                                   cube_json=cube_json, log=log, sources=sources, overwrite=overwrite)
+        return _write_fixed_points(
+            ensemble,
+            out_npz,
+            task=task,
+            inputs=inputs,
+            config=config,
+            cube_json=cube_json,
+            log=log,
+            sources=sources,
+            overwrite=overwrite,
+        )
 
 
 def _write_fixed_points(ensemble, out_npz, *, task, inputs, config, cube_json, log, sources, overwrite):
@@ -649,28 +760,44 @@ def _write_fixed_points(ensemble, out_npz, *, task, inputs, config, cube_json, l
     from ..dynamics._cube import has_memory_states, memory_state_analysis
     from ..dynamics._stage import fixed_point_stage
     from ._lock import writing
+
     if cube_json is not None and not has_memory_states(task):
         what = "network without a task" if task is None else f"{task.name} task"
-        raise ValueError(f"`cube_json`: the {what} has no memory states "
-                         "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis).")
+        raise ValueError(
+            f"`cube_json`: the {what} has no memory states "
+            "(only a task with `memory_readouts`, e.g. the flip-flop, has a cube analysis)."
+        )
     from ..dynamics._stage import constant_inputs
     from ._outputs import check_output_file
     from ._serialisation import fingerprint
+
     network = fingerprint(ensemble)
     out_npz = Path(out_npz)
     n_inputs = len(constant_inputs(ensemble, task, inputs))
-    paths = [out_npz] if n_inputs == 1 else [out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}")
-                                             for i in range(n_inputs)]
+    paths = (
+        [out_npz]
+        if n_inputs == 1
+        else [out_npz.with_name(f"{out_npz.stem}_{i}{out_npz.suffix}") for i in range(n_inputs)]
+    )
     for path in paths:
-        check_output_file(path, "fixed points", option="`out_npz`", sources=sources, network=network,
-                          overwrite=overwrite)
-    check_output_file(fixed_point_config_path(out_npz), "fixed-point configuration", option="`out_npz`'s config",
-                      sources=sources, overwrite=overwrite)
+        check_output_file(
+            path, "fixed points", option="`out_npz`", sources=sources, network=network, overwrite=overwrite
+        )
+    check_output_file(
+        fixed_point_config_path(out_npz),
+        "fixed-point configuration",
+        option="`out_npz`'s config",
+        sources=sources,
+        overwrite=overwrite,
+    )
     if cube_json is not None:
-        check_output_file(cube_json, "cube analysis", option="`cube_json`", sources=sources, network=network,
-                          overwrite=overwrite)
-    found = [dataclasses.replace(fp, network=network)
-             for fp in fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)]
+        check_output_file(
+            cube_json, "cube analysis", option="`cube_json`", sources=sources, network=network, overwrite=overwrite
+        )
+    found = [
+        dataclasses.replace(fp, network=network)
+        for fp in fixed_point_stage(ensemble, task, inputs=inputs, config=config, log=log)
+    ]
     per_member, summary = memory_state_analysis(ensemble, task, found[0]) if has_memory_states(task) else (None, None)
     if is_main_process():  # one set: a marker lists the files while they are replaced (a killed writer's
         # half-replaced set is removed by the folder's next writer and never reused by a reader)
@@ -681,8 +808,9 @@ def _write_fixed_points(ensemble, out_npz, *, task, inputs, config, cube_json, l
                 fp.to_npz(path)
             write_json(fixed_point_config_path(out_npz), (config or FixedPointConfig()).to_dict())
             if cube_json is not None:
-                write_json(cube_json, {"network": network, "per_member": _jsonable(per_member),
-                                       "summary": _jsonable(summary)})
+                write_json(
+                    cube_json, {"network": network, "per_member": _jsonable(per_member), "summary": _jsonable(summary)}
+                )
     barrier("ctrnn_jax.write_fixed_points.written")
     return found, per_member, summary
 

@@ -49,8 +49,12 @@ from ..training._ensemble import CELL_CLASSES, ensemble_size
 
 ARRAYS = ("W_rec", "W_in", "b", "W_out", "b_out", "alpha")  # a CTRNN's
 CELLS = CELL_CLASSES  # the built-in cells by name
-CELL_ARRAYS = {"ctrnn": ARRAYS, "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
-               "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"), "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out")}
+CELL_ARRAYS = {
+    "ctrnn": ARRAYS,
+    "gru": ("W_rec", "W_in", "b", "b_n", "W_out", "b_out"),
+    "lstm": ("W_rec", "W_in", "b", "W_out", "b_out"),
+    "ugrnn": ("W_rec", "W_in", "b", "W_out", "b_out"),
+}
 _GATE_BLOCKS = {"ctrnn": 1, "gru": 3, "lstm": 4, "ugrnn": 2}
 
 
@@ -70,8 +74,10 @@ def _reason(error: Exception) -> str:
 
 def _check_network(ensemble: object) -> AbstractRNN:
     if not isinstance(ensemble, AbstractRNN):
-        raise TypeError(f"`ensemble` must be a network (a subclass of ctrnn_jax.AbstractRNN: CTRNN, GRU, LSTM, "
-                        f"UGRNN or a cell of one's own), got {type(ensemble).__name__}.")
+        raise TypeError(
+            f"`ensemble` must be a network (a subclass of ctrnn_jax.AbstractRNN: CTRNN, GRU, LSTM, "
+            f"UGRNN or a cell of one's own), got {type(ensemble).__name__}."
+        )
     return ensemble
 
 
@@ -101,11 +107,15 @@ def _leaves(ensemble: AbstractRNN) -> dict[str, np.ndarray]:
             continue
         name = _leaf_name(path)
         if name in out:
-            raise ValueError(f"two arrays of {type(ensemble).__name__} have the same name {name!r} in a file; rename "
-                             "a field or a key.")
+            raise ValueError(
+                f"two arrays of {type(ensemble).__name__} have the same name {name!r} in a file; rename "
+                "a field or a key."
+            )
         if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            raise ValueError(f"`{name[len(LEAF):]}` of {type(ensemble).__name__} is a PRNG key array; a saved network "
-                             "holds numeric arrays only.")
+            raise ValueError(
+                f"`{name[len(LEAF) :]}` of {type(ensemble).__name__} is a PRNG key array; a saved network "
+                "holds numeric arrays only."
+            )
         out[name] = np.asarray(leaf)
     return out
 
@@ -114,8 +124,9 @@ def _skeleton(cls: type, sizes: tuple[int, ...], options: dict, k: int):
     """The structure of an ensemble of `k` `cls`es: `cls(M, N, O, key=..., **options)` evaluated for its shapes
     only (no initializer run), every array a `jax.ShapeDtypeStruct` with a leading member axis of `k`."""
     single = eqx.filter_eval_shape(cls, *sizes, key=jax.random.key(0), **options)
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((k, *x.shape), x.dtype)
-                                  if isinstance(x, jax.ShapeDtypeStruct) else x, single)
+    return jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct((k, *x.shape), x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x, single
+    )
 
 
 def _check_options(ensemble: AbstractRNN) -> dict:
@@ -131,9 +142,12 @@ def _check_options(ensemble: AbstractRNN) -> dict:
     try:
         skeleton = _skeleton(cls, sizes, options, ensemble_size(ensemble))
     except Exception as e:  # noqa: BLE001 - whatever the user's constructor raises
-        raise ValueError(f"{cls.__name__}(n_inputs={sizes[0]}, n_units={sizes[1]}, n_outputs={sizes[2]}, *, key, "
-                         f"**{options!r}) fails ({_reason(e)}); a cell's constructor must take the "
-                         "options that `options()` returns.") from None
+        raise ValueError(
+            f"{cls.__name__}(n_inputs={sizes[0]}, n_units={sizes[1]}, n_outputs={sizes[2]}, *, key, "
+            f"**{options!r}) fails ({_reason(e)}); a cell's constructor must take the "
+            "options that `options()` returns."
+        ) from None
+
     def same(a, b):  # an array of the same shape and dtype, or the same non-array value
         if isinstance(b, jax.ShapeDtypeStruct):
             return eqx.is_array(a) and (a.shape, a.dtype) == (b.shape, b.dtype)
@@ -141,11 +155,14 @@ def _check_options(ensemble: AbstractRNN) -> dict:
 
     # jaxlib's PyTreeDef, unresolved by mypy, has no __eq__ for it:
     fits = jax.tree_util.tree_structure(skeleton) == jax.tree_util.tree_structure(ensemble) and all(  # type: ignore[operator]
-        same(a, b) for a, b in zip(jax.tree_util.tree_leaves(ensemble), jax.tree_util.tree_leaves(skeleton)))
+        same(a, b) for a, b in zip(jax.tree_util.tree_leaves(ensemble), jax.tree_util.tree_leaves(skeleton))
+    )
     if not fits:
-        raise ValueError(f"{cls.__name__}(M, N, O, key=..., **{options!r}) does not rebuild the network's structure "
-                         f"(its static fields, non-array values, arrays and their shapes): {cls.__name__}.options() "
-                         "must return every constructor option that sets them.")
+        raise ValueError(
+            f"{cls.__name__}(M, N, O, key=..., **{options!r}) does not rebuild the network's structure "
+            f"(its static fields, non-array values, arrays and their shapes): {cls.__name__}.options() "
+            "must return every constructor option that sets them."
+        )
     return options
 
 
@@ -188,10 +205,15 @@ def save_npz(ensemble: AbstractRNN, path: str | os.PathLike) -> None:
     if cell is None:
         spec = import_string(type(ensemble))  # a ValueError for a class defined in a function
         options = _check_options(ensemble)
-        arrays = {"cell": np.asarray(spec), "options": np.asarray(json.dumps(options, sort_keys=True)),
-                  **{name: np.asarray(value, np.int64) for name, value in
-                     zip(SIZES, (ensemble.n_inputs, ensemble.n_units, ensemble.n_outputs))},
-                  **_leaves(ensemble)}
+        arrays = {
+            "cell": np.asarray(spec),
+            "options": np.asarray(json.dumps(options, sort_keys=True)),
+            **{
+                name: np.asarray(value, np.int64)
+                for name, value in zip(SIZES, (ensemble.n_inputs, ensemble.n_units, ensemble.n_outputs))
+            },
+            **_leaves(ensemble),
+        }
     else:
         arrays = {name: np.asarray(getattr(ensemble, name)) for name in CELL_ARRAYS[cell]}
         if cell != "ctrnn":
@@ -214,13 +236,17 @@ def load_npz(path: str | os.PathLike) -> AbstractRNN:
     if is_import_string(cell):
         return _load_own_cell(path, data, cell)
     if cell not in CELLS:
-        raise ValueError(f"{path}: unknown cell {cell!r}; allowed: {', '.join(CELLS)}, or an import string "
-                         "`module:QualName` of a cell of one's own.")
+        raise ValueError(
+            f"{path}: unknown cell {cell!r}; allowed: {', '.join(CELLS)}, or an import string "
+            "`module:QualName` of a cell of one's own."
+        )
     names = CELL_ARRAYS[cell]
     missing = [name for name in names if name not in data]
     if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; an ensemble file of cell {cell!r} "
-                         f"needs {', '.join((*names, 'activation'))}.")
+        raise ValueError(
+            f"{path}: missing array(s) {', '.join(missing)}; an ensemble file of cell {cell!r} "
+            f"needs {', '.join((*names, 'activation'))}."
+        )
     activation = str(data["activation"])
     if activation not in ACTIVATIONS:
         raise ValueError(f"{path}: unknown activation {activation!r}; allowed: {', '.join(sorted(ACTIVATIONS))}.")
@@ -232,16 +258,26 @@ def load_npz(path: str | os.PathLike) -> AbstractRNN:
         raise ValueError(f"{path}: `W_rec` must have shape (K, {g if g > 1 else ''}N, N), got {W_rec.shape}.")
     k, n = W_rec.shape[0], W_rec.shape[2]
     if k < 1 or n < 1:
-        raise ValueError(f"{path}: `W_rec` has shape {W_rec.shape}: K = {k} members of N = {n} units; an ensemble "
-                         "file needs K >= 1 members and N >= 1 units.")
+        raise ValueError(
+            f"{path}: `W_rec` has shape {W_rec.shape}: K = {k} members of N = {n} units; an ensemble "
+            "file needs K >= 1 members and N >= 1 units."
+        )
     m = data["W_in"].shape[-1] if data["W_in"].ndim == 3 else -1
     o = data["W_out"].shape[1] if data["W_out"].ndim == 3 else -1
-    expected = {"W_in": (k, g * n, m), "b": (k, g * n), "b_n": (k, n), "W_out": (k, o, n), "b_out": (k, o),
-                "alpha": (k,)}
+    expected = {
+        "W_in": (k, g * n, m),
+        "b": (k, g * n),
+        "b_n": (k, n),
+        "W_out": (k, o, n),
+        "b_out": (k, o),
+        "alpha": (k,),
+    }
     for name in names[1:]:
         if data[name].shape != expected[name] or min(expected[name]) < 1:
-            raise ValueError(f"{path}: `{name}` has shape {data[name].shape}, expected {expected[name]} "
-                             f"(K={k} members, N={n} units).")
+            raise ValueError(
+                f"{path}: `{name}` has shape {data[name].shape}, expected {expected[name]} "
+                f"(K={k} members, N={n} units)."
+            )
     for name in names:
         if not np.all(np.isfinite(data[name])):
             raise ValueError(f"{path}: `{name}` contains NaN or inf.")
@@ -259,8 +295,10 @@ def _load_own_cell(path: Path, data: dict[str, np.ndarray], spec: str) -> Abstra
         raise ValueError(f"{path}: {e}") from None
     missing = [name for name in (*SIZES, "options") if name not in data]
     if missing:
-        raise ValueError(f"{path}: missing array(s) {', '.join(missing)}; an ensemble file of the cell {spec!r} "
-                         f"needs {', '.join((*SIZES, 'options'))} and its arrays ({LEAF}<path>).")
+        raise ValueError(
+            f"{path}: missing array(s) {', '.join(missing)}; an ensemble file of the cell {spec!r} "
+            f"needs {', '.join((*SIZES, 'options'))} and its arrays ({LEAF}<path>)."
+        )
     sizes = []
     for name in SIZES:
         value = data[name]
@@ -272,27 +310,33 @@ def _load_own_cell(path: Path, data: dict[str, np.ndarray], spec: str) -> Abstra
     except ValueError:
         options = None
     if not isinstance(options, dict):
-        raise ValueError(f"{path}: `options` must be the JSON of a dict of the cell's constructor options, got "
-                         f"{str(data['options'])!r}.")
+        raise ValueError(
+            f"{path}: `options` must be the JSON of a dict of the cell's constructor options, got "
+            f"{str(data['options'])!r}."
+        )
     leaves = {name: data[name] for name in data if name.startswith(LEAF)}
     first = next(iter(leaves.values()), None)
     k = first.shape[0] if first is not None and first.ndim >= 1 else 0
     if k < 1:
-        raise ValueError(f"{path}: no arrays with a member axis ({LEAF}<path>, shape (K, ...), K >= 1) for the cell "
-                         f"{spec!r}.")
+        raise ValueError(
+            f"{path}: no arrays with a member axis ({LEAF}<path>, shape (K, ...), K >= 1) for the cell {spec!r}."
+        )
     try:
         skeleton = _skeleton(cls, tuple(sizes), options, k)
     except Exception as e:  # noqa: BLE001 - whatever the user's constructor raises
-        raise ValueError(f"{path}: cannot rebuild the cell {spec!r} with n_inputs, n_units, n_outputs = "
-                         f"{', '.join(map(str, sizes))} and options {options!r} ({_reason(e)}).") from None
+        raise ValueError(
+            f"{path}: cannot rebuild the cell {spec!r} with n_inputs, n_units, n_outputs = "
+            f"{', '.join(map(str, sizes))} and options {options!r} ({_reason(e)})."
+        ) from None
     paths_leaves, treedef = jax.tree_util.tree_flatten_with_path(skeleton)
-    expected = {_leaf_name(p): x
-                for p, x in paths_leaves if isinstance(x, jax.ShapeDtypeStruct)}
+    expected = {_leaf_name(p): x for p, x in paths_leaves if isinstance(x, jax.ShapeDtypeStruct)}
     missing, extra = [n for n in expected if n not in leaves], [n for n in leaves if n not in expected]
     if missing or extra:
-        raise ValueError(f"{path}: the arrays of the cell {spec!r} are {', '.join(expected)}; "
-                         f"{'missing ' + ', '.join(missing) if missing else ''}"
-                         f"{'; ' if missing and extra else ''}{'unexpected ' + ', '.join(extra) if extra else ''}.")
+        raise ValueError(
+            f"{path}: the arrays of the cell {spec!r} are {', '.join(expected)}; "
+            f"{'missing ' + ', '.join(missing) if missing else ''}"
+            f"{'; ' if missing and extra else ''}{'unexpected ' + ', '.join(extra) if extra else ''}."
+        )
     filled = []
     for p, x in paths_leaves:
         if not isinstance(x, jax.ShapeDtypeStruct):
@@ -301,8 +345,10 @@ def _load_own_cell(path: Path, data: dict[str, np.ndarray], spec: str) -> Abstra
         name = _leaf_name(p)
         a = leaves[name]
         if a.shape != x.shape:
-            raise ValueError(f"{path}: `{name}` has shape {a.shape}, expected {x.shape} (K={k} members, "
-                             f"n_inputs, n_units, n_outputs = {', '.join(map(str, sizes))}).")
+            raise ValueError(
+                f"{path}: `{name}` has shape {a.shape}, expected {x.shape} (K={k} members, "
+                f"n_inputs, n_units, n_outputs = {', '.join(map(str, sizes))})."
+            )
         if not np.can_cast(a.dtype, x.dtype, "same_kind"):
             raise ValueError(f"{path}: `{name}` has dtype {a.dtype}, expected {x.dtype}.")
         if np.issubdtype(a.dtype, np.inexact) and not np.all(np.isfinite(a)):
@@ -322,8 +368,11 @@ def from_arrays(arrays: dict, activation: str, *, cell: str = "ctrnn") -> CTRNN 
     o = arrays["W_out"].shape[1]
     # The cell's structure only (shapes, no initializer run: nothing to compute or compile), then its arrays.
     ensemble = _skeleton(CELLS[cell], (m, n, o), {"activation": activation}, k)
-    ensemble = eqx.tree_at(lambda e: tuple(getattr(e, name) for name in names), ensemble,
-                           tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names))
+    ensemble = eqx.tree_at(
+        lambda e: tuple(getattr(e, name) for name in names),
+        ensemble,
+        tuple(jnp.asarray(arrays[name], dtype=jnp.float32) for name in names),
+    )
     missing = [x for x in jax.tree_util.tree_leaves(ensemble) if isinstance(x, jax.ShapeDtypeStruct)]
     if missing:  # every array of a cell is in its interchange format
         raise AssertionError(f"{cell}: arrays outside the interchange format {names}: {missing}")
@@ -357,5 +406,7 @@ def load_checkpoint(path: str | os.PathLike, like, *, older=()):
             error = error or e
             continue
         return (state if convert is None else convert(state)), losses
-    raise ValueError(f"{path}: corrupt checkpoint, or one made with another configuration or version ({error}); "
-                     "train again into a new run folder.")
+    raise ValueError(
+        f"{path}: corrupt checkpoint, or one made with another configuration or version ({error}); "
+        "train again into a new run folder."
+    )

@@ -134,6 +134,7 @@ class AbstractRNN(eqx.Module):
         the range of the activation (tanh `(−1, 1)`, sigmoid `(0, 1)`, relu/softplus `[0, ∞)`); the
         LSTM's cell state `c` is unbounded."""
         from ._activations import activation_range
+
         lo, hi = activation_range(self.activation)
         n, s = self.n_units, self.state_size
         low = np.full(s, -np.inf)

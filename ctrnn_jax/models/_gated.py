@@ -65,8 +65,10 @@ class _GatedRNN(AbstractRNN):
         """The one-step map `F(s)` on the flat state `s` of shape `(state_size,)`, for an input `x`
         of shape `(M,)`. Fixed points of the network at constant input `x` satisfy `F(s) = s`."""
         if jnp.shape(state) != (self.state_size,) or jnp.shape(x) != (self.n_inputs,):
-            raise ValueError(f"`state` and `x` must have shapes ({self.state_size},) and ({self.n_inputs},), "
-                             f"got {jnp.shape(state)} and {jnp.shape(x)}.")
+            raise ValueError(
+                f"`state` and `x` must have shapes ({self.state_size},) and ({self.n_inputs},), "
+                f"got {jnp.shape(state)} and {jnp.shape(x)}."
+            )
         return self._next(state, self.W_in @ x + self.b, None)
 
     def full_states(  # type: ignore[override]  # the base takes **options; each cell names the keywords it takes
@@ -130,8 +132,11 @@ class _GatedRNN(AbstractRNN):
         **Returns:** `(T, N)` or `(B, T, N)` hidden states `h`, `hs[..., t, :]` = `h` after reading
         `inputs[..., t, :]` (for the LSTM without `c`; see `full_states`).
         """
-        return self.hidden(self.full_states(inputs, h0=h0, key=key, noise_std=noise_std, unroll=unroll,
-                                            backprop=backprop, precision=precision))
+        return self.hidden(
+            self.full_states(
+                inputs, h0=h0, key=key, noise_std=noise_std, unroll=unroll, backprop=backprop, precision=precision
+            )
+        )
 
     def _prepare(self, inputs, h0, key, noise_std, backprop, precision):
         """Check the arguments; inputs `(T, B, M)`, `s0 (B, S)`, noise `(T, B, S)` or None, time-major."""
@@ -140,8 +145,9 @@ class _GatedRNN(AbstractRNN):
         if key is None and not isinstance(noise_std, jax.core.Tracer) and np.any(np.asarray(noise_std) != 0):
             raise ValueError(f"`key` is required when `noise_std` is non-zero (got {noise_std!r}).")
         # h0 is the flat state (for the LSTM [h, c])
-        return batch_time_major(inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.state_size,
-                                dtype=self.W_rec.dtype)
+        return batch_time_major(
+            inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.state_size, dtype=self.W_rec.dtype
+        )
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` hidden states to `(..., O)` outputs `W_out h + b_out`."""
@@ -159,16 +165,21 @@ class _GatedRNN(AbstractRNN):
         precision: str = "default",
     ) -> jax.Array:
         """Outputs `(T, O)` for inputs `(T, M)` (or `(B, T, O)` for `(B, T, M)`); arguments as in `states`."""
-        hs = self.states(inputs, h0=h0, key=key, noise_std=noise_std, unroll=unroll, backprop=backprop,
-                         precision=precision)
+        hs = self.states(
+            inputs, h0=h0, key=key, noise_std=noise_std, unroll=unroll, backprop=backprop, precision=precision
+        )
         prec = None if precision == "default" else lax.Precision.HIGHEST
         z = jnp.einsum("...n,on->...o", hs, self.W_out, precision=prec)
         return z + jnp.reshape(self.b_out, (1,) * (z.ndim - 1) + (-1,))
 
 
 def _check_sizes(n_inputs, n_units, n_outputs, activation):
-    return (check_int("n_inputs", n_inputs, 1), check_int("n_units", n_units, 1),
-            check_int("n_outputs", n_outputs, 1), check_activation(activation))
+    return (
+        check_int("n_inputs", n_inputs, 1),
+        check_int("n_units", n_units, 1),
+        check_int("n_outputs", n_outputs, 1),
+        check_activation(activation),
+    )
 
 
 class GRU(_GatedRNN):
@@ -221,8 +232,8 @@ class GRU(_GatedRNN):
         sigma = get_activation(self.activation)
         v = jnp.matmul(self.W_rec, h, precision=precision)
         r = jax.nn.sigmoid(u[:n] + v[:n])
-        z = jax.nn.sigmoid(u[n:2 * n] + v[n:2 * n])
-        cand = sigma(u[2 * n:] + r * (v[2 * n:] + self.b_n))
+        z = jax.nn.sigmoid(u[n : 2 * n] + v[n : 2 * n])
+        cand = sigma(u[2 * n :] + r * (v[2 * n :] + self.b_n))
         return cand + z * (h - cand)
 
 
@@ -265,7 +276,7 @@ class LSTM(_GatedRNN):
         k_rec, k_in, k_out = jax.random.split(key, 3)
         self.W_rec = _orthogonal_columns(k_rec, 4 * n, n)
         self.W_in = glorot_uniform(k_in, (4 * n, m)).astype(jnp.float32)
-        self.b = jnp.zeros(4 * n, jnp.float32).at[n:2 * n].set(1.0)
+        self.b = jnp.zeros(4 * n, jnp.float32).at[n : 2 * n].set(1.0)
         self.W_out = glorot_uniform(k_out, (o, n)).astype(jnp.float32)
         self.b_out = jnp.zeros(o, jnp.float32)
 
@@ -274,7 +285,7 @@ class LSTM(_GatedRNN):
         sigma = get_activation(self.activation)
         h, c = state[:n], state[n:]
         pre = u + jnp.matmul(self.W_rec, h, precision=precision)
-        i, f, g, o = (pre[j * n:(j + 1) * n] for j in range(4))
+        i, f, g, o = (pre[j * n : (j + 1) * n] for j in range(4))
         c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * sigma(g)
         h = jax.nn.sigmoid(o) * sigma(c)
         return jnp.concatenate([h, c])

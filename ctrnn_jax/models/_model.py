@@ -45,6 +45,7 @@ def batch_time_major(inputs, h0, key, noise_std, *, n_inputs: int, state_size: i
     if key is None:
         return x, s0, None, single
     keys = key[None] if single else jax.random.split(key, b)
+
     def draw(k):
         return jax.random.normal(k, (length, state_size), dtype)
 
@@ -202,8 +203,17 @@ class CTRNN(AbstractRNN):
         prec = None if precision == "default" else lax.Precision.HIGHEST
         # hoisted out of the time loop: one (T·B, M) × (M, N) matmul, time-major (T, B, N)
         drive = jnp.einsum("tbm,nm->tbn", x, self.W_in, precision=prec) + self.b[None, None, :]
-        hs = euler_scan(self.W_rec, drive, h0, self.alpha, noise, activation=self.activation,
-                        backprop=backprop, precision=precision, unroll=unroll)
+        hs = euler_scan(
+            self.W_rec,
+            drive,
+            h0,
+            self.alpha,
+            noise,
+            activation=self.activation,
+            backprop=backprop,
+            precision=precision,
+            unroll=unroll,
+        )
         return hs[:, 0] if single else jnp.swapaxes(hs, 0, 1)
 
     def full_states(self, inputs: jax.Array, **options) -> jax.Array:
@@ -213,8 +223,9 @@ class CTRNN(AbstractRNN):
     def _prepare(self, inputs, h0, key, noise_std, backprop, precision):
         check_backprop(backprop)
         check_precision(precision)
-        return batch_time_major(inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.n_units,
-                                dtype=self.W_rec.dtype)
+        return batch_time_major(
+            inputs, h0, key, noise_std, n_inputs=self.n_inputs, state_size=self.n_units, dtype=self.W_rec.dtype
+        )
 
     def readout(self, hs: jax.Array) -> jax.Array:
         """`(..., N)` states to `(..., O)` outputs `W_out h + b_out`."""
@@ -236,12 +247,33 @@ class CTRNN(AbstractRNN):
         (`euler_readout_scan`): only the states are stored for the backward pass."""
         x, h0, noise, single = self._prepare(inputs, h0, key, noise_std, backprop, precision)
         if backprop == "custom":
-            z = euler_readout_scan(self.W_rec, self.W_in, self.b, self.W_out, self.b_out, self.alpha, x, h0,
-                                   noise, activation=self.activation, precision=precision, unroll=unroll)
+            z = euler_readout_scan(
+                self.W_rec,
+                self.W_in,
+                self.b,
+                self.W_out,
+                self.b_out,
+                self.alpha,
+                x,
+                h0,
+                noise,
+                activation=self.activation,
+                precision=precision,
+                unroll=unroll,
+            )
         else:
             prec = None if precision == "default" else lax.Precision.HIGHEST
             drive = jnp.einsum("tbm,nm->tbn", x, self.W_in, precision=prec) + self.b[None, None, :]
-            hs = euler_scan(self.W_rec, drive, h0, self.alpha, noise, activation=self.activation,
-                            backprop=backprop, precision=precision, unroll=unroll)
+            hs = euler_scan(
+                self.W_rec,
+                drive,
+                h0,
+                self.alpha,
+                noise,
+                activation=self.activation,
+                backprop=backprop,
+                precision=precision,
+                unroll=unroll,
+            )
             z = jnp.einsum("tbn,on->tbo", hs, self.W_out, precision=prec) + self.b_out[None, None, :]
         return z[:, 0] if single else jnp.swapaxes(z, 0, 1)

@@ -60,8 +60,18 @@ def _lax_precision(precision: str):
     return lax.Precision.HIGHEST if precision == "highest" else None
 
 
-def euler_scan(W_rec, drive, h0, alpha, noise=None, *, activation: str = "tanh", backprop: str = "autodiff",
-               precision: str = "default", unroll: int = 1) -> jax.Array:
+def euler_scan(
+    W_rec,
+    drive,
+    h0,
+    alpha,
+    noise=None,
+    *,
+    activation: str = "tanh",
+    backprop: str = "autodiff",
+    precision: str = "default",
+    unroll: int = 1,
+) -> jax.Array:
     """Run the Euler loop over a batch of trials (time-major).
 
     **Arguments:**
@@ -145,8 +155,15 @@ def _custom_bwd(activation, precision, unroll, residuals, ct_hs):
         t, ct, h_new = xs[:3]
         h_old = _previous_state(hs, h0, t)
         g = g_next + ct  # total cotangent of h[t+1]
-        dpre, r = _step_cotangents(activation, g, alpha, h_new, h_old, None if noise is None else xs[3],
-                                   lambda: jnp.matmul(h_old, W_rec.T, precision=prec) + xs[-1])
+        dpre, r = _step_cotangents(
+            activation,
+            g,
+            alpha,
+            h_new,
+            h_old,
+            None if noise is None else xs[3],
+            lambda: jnp.matmul(h_old, W_rec.T, precision=prec) + xs[-1],
+        )
         g_prev = (1 - alpha) * g + jnp.matmul(dpre, W_rec, precision=prec)
         d_alpha = jnp.sum(g * (r - h_old))
         return g_prev, ((dpre, g, d_alpha) if noise is not None else (dpre, d_alpha))
@@ -162,8 +179,7 @@ def _custom_bwd(activation, precision, unroll, residuals, ct_hs):
     else:
         dpre, d_noise, d_alpha = outs
     # Σ_t dpre[t]ᵀ h[t], with h[0] = h0 and h[t] = hs[t-1]: one large matmul plus one small one
-    d_W = (jnp.einsum("tbi,tbj->ij", dpre[1:], hs[:-1], precision=prec)
-           + jnp.matmul(dpre[0].T, h0, precision=prec))
+    d_W = jnp.einsum("tbi,tbj->ij", dpre[1:], hs[:-1], precision=prec) + jnp.matmul(dpre[0].T, h0, precision=prec)
     d_alpha = jnp.sum(d_alpha).astype(jnp.result_type(alpha)).reshape(jnp.shape(alpha))
     return d_W, dpre, g0, d_alpha, d_noise
 
@@ -171,8 +187,21 @@ def _custom_bwd(activation, precision, unroll, residuals, ct_hs):
 _custom_scan.defvjp(_custom_fwd, _custom_bwd)
 
 
-def euler_readout_scan(W_rec, W_in, b, W_out, b_out, alpha, x, h0, noise=None, *, activation: str = "tanh",
-                       precision: str = "default", unroll: int = 1) -> jax.Array:
+def euler_readout_scan(
+    W_rec,
+    W_in,
+    b,
+    W_out,
+    b_out,
+    alpha,
+    x,
+    h0,
+    noise=None,
+    *,
+    activation: str = "tanh",
+    precision: str = "default",
+    unroll: int = 1,
+) -> jax.Array:
     """The whole network, inputs to outputs, with a hand-written VJP that stores only the states.
 
     Same function as `euler_scan` on `u = x W_inᵀ + b` followed by the readout, but the input
@@ -223,18 +252,38 @@ def _fused_bwd(activation, precision, unroll, residuals, dz):
         t, x_t, dz_t, h_new = xs[:4]
         h_old = _previous_state(hs, h0, t)
         g = g_next + mm(dz_t, W_out)  # total cotangent of h[t+1]
-        dpre, r = _step_cotangents(activation, g, alpha, h_new, h_old, None if noise is None else xs[4],
-                                   lambda: mm(h_old, W_rec.T) + mm(x_t, W_in.T) + b[None])
-        carry = ((1 - alpha) * g + mm(dpre, W_rec), dW_rec + mm(dpre.T, h_old), dW_in + mm(dpre.T, x_t),
-                 db + jnp.sum(dpre, axis=0), dW_out + mm(dz_t.T, h_new), db_out + jnp.sum(dz_t, axis=0),
-                 d_alpha + jnp.sum(g * (r - h_old)))
+        dpre, r = _step_cotangents(
+            activation,
+            g,
+            alpha,
+            h_new,
+            h_old,
+            None if noise is None else xs[4],
+            lambda: mm(h_old, W_rec.T) + mm(x_t, W_in.T) + b[None],
+        )
+        carry = (
+            (1 - alpha) * g + mm(dpre, W_rec),
+            dW_rec + mm(dpre.T, h_old),
+            dW_in + mm(dpre.T, x_t),
+            db + jnp.sum(dpre, axis=0),
+            dW_out + mm(dz_t.T, h_new),
+            db_out + jnp.sum(dz_t, axis=0),
+            d_alpha + jnp.sum(g * (r - h_old)),
+        )
         dx_t = mm(dpre, W_in)
         return carry, ((dx_t, g) if noise is not None else (dx_t,))
 
     n_steps = hs.shape[0]
     zeros = jnp.zeros_like
-    init = (zeros(h0), zeros(W_rec), zeros(W_in), zeros(b), zeros(W_out), jnp.zeros(W_out.shape[:1], W_out.dtype),
-            jnp.zeros((), hs.dtype))
+    init = (
+        zeros(h0),
+        zeros(W_rec),
+        zeros(W_in),
+        zeros(b),
+        zeros(W_out),
+        jnp.zeros(W_out.shape[:1], W_out.dtype),
+        jnp.zeros((), hs.dtype),
+    )
     xs = (jnp.arange(n_steps), x, dz, hs) + (() if noise is None else (noise,))
     carry, outs = lax.scan(body, init, xs, reverse=True, unroll=unroll)
     g0, dW_rec, dW_in, db, dW_out, db_out, d_alpha = carry

@@ -62,8 +62,7 @@ def _window(t: jax.Array, start, stop) -> jax.Array:
 
 
 def _response(t: jax.Array, onset, answer, grace: int) -> tuple[jax.Array, jax.Array]:
-    """`(T, 1)` target (`answer` from `onset` on, else 0) and mask (0 in the grace steps, else 1).
-    """
+    """`(T, 1)` target (`answer` from `onset` on, else 0) and mask (0 in the grace steps, else 1)."""
     target = jnp.where(t >= onset, answer, 0.0).astype(jnp.float32)
     mask = 1.0 - _window(t, onset, onset + grace)
     return target[:, None], mask[:, None]
@@ -146,8 +145,10 @@ class _SignTask(AbstractTask):
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (tuples become lists)."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(cast(Any, self))}  # every subclass is a dataclass
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(cast(Any, self))
+        }  # every subclass is a dataclass
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
@@ -173,8 +174,19 @@ class _EvidenceTask(_SignTask):
     test_seed: int = 0
 
     def __post_init__(self):
-        _validate(self, {"fixation": 1, "stimulus": 1, "delay": 0, "response": 1, "jitter": 0,
-                         "grace": 0, "test_repeats": 1, "test_seed": 0})
+        _validate(
+            self,
+            {
+                "fixation": 1,
+                "stimulus": 1,
+                "delay": 0,
+                "response": 1,
+                "jitter": 0,
+                "grace": 0,
+                "test_repeats": 1,
+                "test_seed": 0,
+            },
+        )
         object.__setattr__(self, "coherences", _check_levels("coherences", self.coherences, 1))
 
     @property
@@ -219,7 +231,6 @@ class PerceptualDMConfig(_EvidenceTask):
 
     name: ClassVar[str] = "perceptual_dm"
 
-
     @property
     def n_inputs(self) -> int:
         """`M = 1`: the evidence stream."""
@@ -233,8 +244,7 @@ class PerceptualDMConfig(_EvidenceTask):
             noise = jax.random.normal(key, (self.length,), jnp.float32)
             evidence = evidence + self.noise_std * noise
         inputs = _window(t, onset, onset + self.stimulus) * evidence
-        targets, mask = _response(t, onset + self.stimulus + self.delay, jnp.sign(coherence),
-                                  self.grace)
+        targets, mask = _response(t, onset + self.stimulus + self.delay, jnp.sign(coherence), self.grace)
         return inputs[:, None], targets, mask
 
     def _sample_one(self, key):
@@ -333,14 +343,16 @@ class ContextDMConfig(_EvidenceTask):
         levels = np.asarray(self.coherences, np.float32)
         signed = np.concatenate([levels, -levels])
         context, motion, colour = (
-            np.tile(g.ravel(), self.test_repeats)
-            for g in np.meshgrid(np.arange(2), signed, signed, indexing="ij")
+            np.tile(g.ravel(), self.test_repeats) for g in np.meshgrid(np.arange(2), signed, signed, indexing="ij")
         )
         per_repeat = 2 * signed.size**2
         shifts = np.repeat(np.arange(self.test_repeats) % (self.jitter + 1), per_repeat)
         keys = jax.random.split(jax.random.key(self.test_seed), shifts.size)
-        condition = (jnp.asarray(context, jnp.int32), jnp.asarray(motion, jnp.float32),
-                     jnp.asarray(colour, jnp.float32))
+        condition = (
+            jnp.asarray(context, jnp.int32),
+            jnp.asarray(motion, jnp.float32),
+            jnp.asarray(colour, jnp.float32),
+        )
         return _render_batch(self, condition, jnp.asarray(shifts, jnp.int32), keys)
 
     def fixed_point_inputs(self) -> np.ndarray:

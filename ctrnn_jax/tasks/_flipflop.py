@@ -113,8 +113,7 @@ class FlipFlopConfig(AbstractTask):
         def put(name, value):
             object.__setattr__(self, name, value)
 
-        for name, minimum in [("n_bits", 1), ("length", 1), ("width", 1), ("delay", 0),
-                              ("gap_jitter", 0)]:
+        for name, minimum in [("n_bits", 1), ("length", 1), ("width", 1), ("delay", 0), ("gap_jitter", 0)]:
             put(name, check_int(name, getattr(self, name), minimum))
         noise_std = check_float("noise_std", self.noise_std)
         if noise_std < 0:
@@ -126,9 +125,7 @@ class FlipFlopConfig(AbstractTask):
         put("amplitude", amplitude)
         first_onset = _check_int_tuple("first_onset", self.first_onset)
         if len(first_onset) != 2 or first_onset[0] >= first_onset[1]:
-            raise ValueError(
-                f"`first_onset` must be a pair (low, high) with 0 <= low < high, got {first_onset}."
-            )
+            raise ValueError(f"`first_onset` must be a pair (low, high) with 0 <= low < high, got {first_onset}.")
         put("first_onset", first_onset)
         put("gaps", _check_int_tuple("gaps", self.gaps))
         for name in ("first_pulse_can_be_zero", "start_pulse"):
@@ -241,6 +238,7 @@ class FlipFlopConfig(AbstractTask):
         `itertools.product` order). The task hook of the memory-state (cube) analysis: a task that
         defines it gets, for every member, which memory states have a stable fixed point."""
         import itertools
+
         return np.asarray(list(itertools.product((-1.0, 1.0), repeat=self.n_bits)), np.float32)
 
     def hold_steps(self) -> int:
@@ -334,9 +332,7 @@ def _sample_one(key: jax.Array, config: FlipFlopConfig) -> tuple[jax.Array, jax.
         )
     else:
         onsets, signs = _pulse_structure(k_structure, config)
-        inputs, targets = _render(
-            onsets, signs, config.amplitude, config.width, config.delay, config.length
-        )
+        inputs, targets = _render(onsets, signs, config.amplitude, config.width, config.delay, config.length)
     if config.noise_std > 0:
         noise = jax.random.normal(k_noise, inputs.shape, jnp.float32)
         inputs = inputs + config.noise_std * noise
@@ -348,9 +344,7 @@ def _check_config(config: object) -> None:
         raise TypeError(f"`config` must be a FlipFlopConfig, got {config!r}.")
 
 
-def sample_flipflop(
-    key: jax.Array, config: FlipFlopConfig, batch_size: int
-) -> tuple[jax.Array, jax.Array]:
+def sample_flipflop(key: jax.Array, config: FlipFlopConfig, batch_size: int) -> tuple[jax.Array, jax.Array]:
     """Draw a fresh batch of flip-flop series. Pure in `key`; `jit` with `config` and
     `batch_size` static (`jax.jit(sample_flipflop, static_argnums=(1, 2))`), or `vmap` over keys.
 
@@ -469,7 +463,11 @@ def flipflop_test_set(
     onsets = np.broadcast_to(first_onset + period * k, (n, n_pulses))
     length = first_onset + n_pulses * period + config.width + config.delay
     inputs, targets = _render(
-        jnp.asarray(onsets, jnp.int32), jnp.asarray(signs, jnp.float32),
-        config.amplitude, config.width, config.delay, length,
+        jnp.asarray(onsets, jnp.int32),
+        jnp.asarray(signs, jnp.float32),
+        config.amplitude,
+        config.width,
+        config.delay,
+        length,
     )
     return inputs[None], targets[None]

@@ -53,14 +53,14 @@ class _TwoStimulusTask(_SignTask):
     success_accuracy: float = 0.9
 
     def __post_init__(self):
-        _validate(self, {"fixation": 0, "stimulus1": 1, "delay": 0, "stimulus2": 1, "response": 1,
-                         "jitter": 0, "grace": 0})
+        _validate(
+            self, {"fixation": 0, "stimulus1": 1, "delay": 0, "stimulus2": 1, "response": 1, "jitter": 0, "grace": 0}
+        )
 
     @property
     def length(self) -> int:
         """`T = fixation + stimulus1 + delay + jitter + stimulus2 + response`."""
-        return (self.fixation + self.stimulus1 + self.delay + self.jitter + self.stimulus2
-                + self.response)
+        return self.fixation + self.stimulus1 + self.delay + self.jitter + self.stimulus2 + self.response
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +105,10 @@ class DelayedMatchConfig(_TwoStimulusTask):
         test_on = sample_on + self.stimulus1 + self.delay + shift
         in_sample = _window(t, sample_on, sample_on + self.stimulus1)[:, None]
         in_test = _window(t, test_on, test_on + self.stimulus2)[:, None]
-        inputs = (in_sample * jax.nn.one_hot(sample_item, 2, dtype=jnp.float32)[None, :]
-                  + in_test * jax.nn.one_hot(test_item, 2, dtype=jnp.float32)[None, :])
+        inputs = (
+            in_sample * jax.nn.one_hot(sample_item, 2, dtype=jnp.float32)[None, :]
+            + in_test * jax.nn.one_hot(test_item, 2, dtype=jnp.float32)[None, :]
+        )
         if self.noise_std > 0:
             noise = self.noise_std * jax.random.normal(key, (self.length, 2), jnp.float32)
             inputs = inputs + (in_sample + in_test) * noise

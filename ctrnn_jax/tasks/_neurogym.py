@@ -85,11 +85,16 @@ def _make_env(env_id: str, env_kwargs: Mapping[str, Any], seed: int):
     for name, value in env_kwargs.items():  # a number where the environment's default is one
         default = params[name].default if name in params else inspect.Parameter.empty
         if isinstance(default, numbers.Real) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-                    or (name == "dt" and value <= 0):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+                or (name == "dt" and value <= 0)
+            ):
                 accepted = "a number > 0" if name == "dt" else "a finite number"
-                raise ValueError(f"{env_id} option `{name}` must be {accepted} (its default is {default}); "
-                                 f"got {value!r}.")
+                raise ValueError(
+                    f"{env_id} option `{name}` must be {accepted} (its default is {default}); got {value!r}."
+                )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*render_modes")  # gymnasium's note on NeuroGym's metadata
         try:
@@ -98,8 +103,10 @@ def _make_env(env_id: str, env_kwargs: Mapping[str, Any], seed: int):
             why = " ".join(str(e).split())  # one line
             raise ValueError(f"{env_id} rejects the options {dict(env_kwargs)}: {type(e).__name__}: {why}") from None
     if not hasattr(env, "new_trial") or not hasattr(env.action_space, "n"):
-        raise ValueError(f"{env_id} is not a trial-based NeuroGym environment with a discrete action space "
-                         f"(action space {env.action_space}), so it has no one-hot targets.")
+        raise ValueError(
+            f"{env_id} is not a trial-based NeuroGym environment with a discrete action space "
+            f"(action space {env.action_space}), so it has no one-hot targets."
+        )
     env.seed(int(seed))
     return env
 
@@ -112,10 +119,17 @@ def _trial(env, env_id: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{env_id} defines no ground truth (env.ob/env.gt), so it cannot be trained supervised.")
     ob, gt = np.asarray(ob), np.asarray(gt)
     n = env.action_space.n
-    if ob.ndim != 2 or gt.shape != ob.shape[:1] or not np.issubdtype(gt.dtype, np.integer) or gt.min() < 0 \
-            or gt.max() >= n:
-        raise ValueError(f"{env_id}'s ground truth is not one action in 0..{n - 1} per step "
-                         f"(observations {ob.shape}, ground truth {gt.shape}, values {np.unique(gt)[:8].tolist()}).")
+    if (
+        ob.ndim != 2
+        or gt.shape != ob.shape[:1]
+        or not np.issubdtype(gt.dtype, np.integer)
+        or gt.min() < 0
+        or gt.max() >= n
+    ):
+        raise ValueError(
+            f"{env_id}'s ground truth is not one action in 0..{n - 1} per step "
+            f"(observations {ob.shape}, ground truth {gt.shape}, values {np.unique(gt)[:8].tolist()})."
+        )
     return ob, gt
 
 
@@ -172,13 +186,23 @@ class NeurogymTask(AbstractTask):
         _n_inputs: int
         _n_outputs: int
 
-    def __init__(self, env_id: str, *, env_kwargs: Mapping[str, Any] | None = None, length: int | None = None,
-                 test_trials: int = 512, test_seed: int = 0, success_accuracy: float = 0.8,
-                 scored_periods: tuple[str, ...] = (), **kwargs: Any):
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        env_kwargs: Mapping[str, Any] | None = None,
+        length: int | None = None,
+        test_trials: int = 512,
+        test_seed: int = 0,
+        success_accuracy: float = 0.8,
+        scored_periods: tuple[str, ...] = (),
+        **kwargs: Any,
+    ):
         if not isinstance(env_id, str):
             raise TypeError(f"`env_id` must be a string, got {env_id!r}.")
         if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
             raise TypeError(f"`env_kwargs` must be a dict of the environment's options, got {env_kwargs!r}.")
+
         def set_(n, v):  # a frozen dataclass
             object.__setattr__(self, n, v)
 
@@ -233,8 +257,10 @@ class NeurogymTask(AbstractTask):
     def sample(self, key: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
         """`dataset(key, batch_size)` on the host; inside `jit` a TypeError (train in data-set mode)."""
         if isinstance(key, jax.core.Tracer):
-            raise TypeError(f"NeuroGym trials ({self.env_id}) are made on the host, not inside jit: train in data-set "
-                            "mode, TrainConfig(dataset_size=...) (ctrnn-jax train --dataset-size N).")
+            raise TypeError(
+                f"NeuroGym trials ({self.env_id}) are made on the host, not inside jit: train in data-set "
+                "mode, TrainConfig(dataset_size=...) (ctrnn-jax train --dataset-size N)."
+            )
         return self.dataset(key, batch_size)
 
     def test_set(self) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -262,7 +288,7 @@ class NeurogymTask(AbstractTask):
             targets[i, np.arange(steps), gt] = 1.0
             if self.scored_periods:
                 for p in self.scored_periods:
-                    mask[i, env.start_ind[p]:min(env.end_ind[p], steps)] = 1.0
+                    mask[i, env.start_ind[p] : min(env.end_ind[p], steps)] = 1.0
             else:
                 mask[i, :steps] = 1.0
             i += 1
@@ -287,8 +313,12 @@ class NeurogymTask(AbstractTask):
         answer = np.argmax(targets[rows, last], axis=-1)  # (B,)
         correct = (choice == answer[None]) & valid[None]
         accuracy = correct.sum(axis=1) / max(int(valid.sum()), 1)
-        return {"metric": accuracy, "accuracy": accuracy, "success": accuracy >= self.success_accuracy,
-                "mse": masked_mse_np(outputs, targets, mask)}
+        return {
+            "metric": accuracy,
+            "accuracy": accuracy,
+            "success": accuracy >= self.success_accuracy,
+            "mse": masked_mse_np(outputs, targets, mask),
+        }
 
     def success_threshold(self) -> float:
         """`success_accuracy`."""
@@ -320,7 +350,7 @@ class NeurogymTask(AbstractTask):
             ob, _ = _trial(env, self.env_id)
             for p, r in rows.items():
                 if p in env.start_ind:
-                    r.append(ob[env.start_ind[p]:env.end_ind[p]])
+                    r.append(ob[env.start_ind[p] : env.end_ind[p]])
         for r in rows.values():
             steps = np.concatenate(r) if r else np.zeros((0, self.n_inputs))
             if steps.shape[0]:
@@ -329,17 +359,24 @@ class NeurogymTask(AbstractTask):
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict (`length` resolved)."""
-        return {"env_id": self.env_id, "env_kwargs": dict(self.env_kwargs), "length": self.length,
-                "test_trials": self.test_trials, "test_seed": self.test_seed,
-                "success_accuracy": self.success_accuracy, "scored_periods": list(self.scored_periods)}
+        return {
+            "env_id": self.env_id,
+            "env_kwargs": dict(self.env_kwargs),
+            "length": self.length,
+            "test_trials": self.test_trials,
+            "test_seed": self.test_seed,
+            "success_accuracy": self.success_accuracy,
+            "scored_periods": list(self.scored_periods),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "NeurogymTask":
         """Inverse of `to_dict`; unknown keys raise `ValueError`."""
         unknown = sorted(set(d) - {"env_id", "env_kwargs", *_OWN})
         if unknown or "env_id" not in d:
-            raise ValueError(f"a neurogym task needs `env_id` and takes {sorted({'env_kwargs', *_OWN})}; "
-                             f"got {sorted(d)}.")
+            raise ValueError(
+                f"a neurogym task needs `env_id` and takes {sorted({'env_kwargs', *_OWN})}; got {sorted(d)}."
+            )
         own: dict[str, Any] = {k: (tuple(v) if k == "scored_periods" else v) for k, v in d.items() if k in _OWN}
         return cls(d["env_id"], env_kwargs=d.get("env_kwargs", {}), **own)
 

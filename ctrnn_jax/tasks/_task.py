@@ -101,8 +101,9 @@ class AbstractTask(abc.ABC):
         """The task's fields as JSON (a dataclass's fields; tuples become lists). Override for other classes."""
         if not dataclasses.is_dataclass(self):
             raise TypeError(f"{type(self).__name__} is not a dataclass: define its `to_dict` and `from_dict`.")
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]):
@@ -110,8 +111,10 @@ class AbstractTask(abc.ABC):
         unknown keys raise `ValueError`."""
         if isinstance(d, dict) and dataclasses.is_dataclass(cls):
             hints = typing.get_type_hints(cls)
-            d = {k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
-                 for k, v in d.items()}
+            d = {
+                k: tuple(v) if isinstance(v, list) and typing.get_origin(hints.get(k)) is tuple else v
+                for k, v in d.items()
+            }
         return config_from_dict(cls, d)
 
     def dataset(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -182,15 +185,18 @@ def check_task_class(cls: type) -> None:
     for attr, kind in (("name", str), ("metric_name", str), ("higher_is_better", bool)):
         value = getattr(cls, attr, None)
         if not isinstance(value, kind) or (kind is str and not value):
-            raise TypeError(f"task class {cls.__name__} needs a class attribute `{attr}` ({kind.__name__}); "
-                            f"got {value!r}.")
+            raise TypeError(
+                f"task class {cls.__name__} needs a class attribute `{attr}` ({kind.__name__}); got {value!r}."
+            )
 
 
 def check_task(task: object) -> None:
     """Raise a TypeError naming what is missing unless `task` is an `AbstractTask` with what it requires."""
     if not isinstance(task, AbstractTask):
-        raise TypeError(f"`task` must be a subclass instance of ctrnn_jax.AbstractTask (see docs/tasks.md, "
-                        f"'Writing a task'); got {type(task).__name__}.")
+        raise TypeError(
+            f"`task` must be a subclass instance of ctrnn_jax.AbstractTask (see docs/tasks.md, "
+            f"'Writing a task'); got {type(task).__name__}."
+        )
     cls = type(task)
     check_task_class(cls)
     missing = [n for n in ("n_inputs", "n_outputs", "length") if not hasattr(task, n)]
@@ -269,8 +275,12 @@ def decision_score(outputs, targets, mask, *, threshold: float = 0.9) -> dict[st
     answer = np.sign(np.sum(targets * window, axis=(1, 2)))  # (B,)
     correct = (choice == answer[None]) & valid[None]
     accuracy = correct.sum(axis=1) / max(int(valid.sum()), 1)
-    return {"metric": accuracy, "accuracy": accuracy, "success": accuracy >= threshold,
-            "mse": masked_mse_np(outputs, targets, mask)}
+    return {
+        "metric": accuracy,
+        "accuracy": accuracy,
+        "success": accuracy >= threshold,
+        "mse": masked_mse_np(outputs, targets, mask),
+    }
 
 
 def regression_score(outputs, targets, mask, *, threshold: float | None = None) -> dict[str, np.ndarray]:
@@ -289,4 +299,3 @@ def regression_score(outputs, targets, mask, *, threshold: float | None = None) 
     if threshold is not None:
         out["success"] = np.isfinite(mse) & (mse < threshold)
     return out
-

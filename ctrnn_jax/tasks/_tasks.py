@@ -12,8 +12,17 @@ from ._memory import DelayedMatchConfig, ParametricWMConfig
 from ._neurogym import NeurogymTask
 from ._task import AbstractTask, check_task, check_task_class
 
-TASKS: dict[str, type[AbstractTask]] = {cls.name: cls for cls in (FlipFlopConfig, PerceptualDMConfig, ContextDMConfig,
-                                                     DelayedMatchConfig, ParametricWMConfig, NeurogymTask)}
+TASKS: dict[str, type[AbstractTask]] = {
+    cls.name: cls
+    for cls in (
+        FlipFlopConfig,
+        PerceptualDMConfig,
+        ContextDMConfig,
+        DelayedMatchConfig,
+        ParametricWMConfig,
+        NeurogymTask,
+    )
+}
 ENTRY_POINTS = "ctrnn_jax.tasks"  # the entry-point group a package registers its tasks in
 
 

@@ -74,17 +74,18 @@ class ConstraintConfig:
     @property
     def active(self) -> bool:
         """False when nothing is constrained (the trainer may then skip the projection)."""
-        return (self.dale or not self.autapses
-                or min(self.rec_density, self.in_density, self.out_density) < 1.0)
+        return self.dale or not self.autapses or min(self.rec_density, self.in_density, self.out_density) < 1.0
 
     def n_excitatory(self, n_units: int) -> int:
         """Number of excitatory units `round(excitatory_fraction * N)`, checked to leave >= 1 of each kind."""
         n = check_int("n_units", n_units, 1)
         n_e = int(np.floor(self.excitatory_fraction * n + 0.5))
         if not 1 <= n_e <= n - 1:
-            raise ValueError(f"`excitatory_fraction={self.excitatory_fraction}` gives {n_e} excitatory and "
-                             f"{n - n_e} inhibitory units for `n_units={n}`; Dale's law needs at least one "
-                             "of each.")
+            raise ValueError(
+                f"`excitatory_fraction={self.excitatory_fraction}` gives {n_e} excitatory and "
+                f"{n - n_e} inhibitory units for `n_units={n}`; Dale's law needs at least one "
+                "of each."
+            )
         return n_e
 
     def to_dict(self) -> dict:
@@ -126,8 +127,9 @@ def _exact_mask(key: jax.Array, allowed: np.ndarray, density: float) -> jax.Arra
 
 
 @eqx.filter_jit
-def make_constraints(config: ConstraintConfig, n_inputs: int, n_units: int, n_outputs: int, *,
-                     key: jax.Array) -> Constraints:
+def make_constraints(
+    config: ConstraintConfig, n_inputs: int, n_units: int, n_outputs: int, *, key: jax.Array
+) -> Constraints:
     """The constraints of ONE member; `eqx.filter_vmap` it over split keys for an ensemble.
 
     **Arguments:**
@@ -176,8 +178,9 @@ def _check_array(name: str, value, shape: tuple[int, ...], allowed: tuple[float,
     return jnp.asarray(arr, dtype=jnp.float32)
 
 
-def constraints_from_arrays(rec_mask=None, in_mask=None, out_mask=None, sign=None, *, n_inputs: int,
-                            n_units: int, n_outputs: int) -> Constraints:
+def constraints_from_arrays(
+    rec_mask=None, in_mask=None, out_mask=None, sign=None, *, n_inputs: int, n_units: int, n_outputs: int
+) -> Constraints:
     """Constraints of one member from user-supplied arrays (host arrays; checked here).
 
     **Arguments:**
@@ -225,8 +228,7 @@ def _allowed(model: CTRNN, constraints: Constraints) -> tuple[jax.Array, jax.Arr
     if constraints.dale:
         sign = jnp.expand_dims(constraints.sign, -2)  # (..., 1, N): column j has sign[j]
         rec = rec & (_lift(sign, nd) * model.W_rec >= 0)
-    return (rec, _lift(constraints.in_mask, model.W_in.ndim) > 0,
-            _lift(constraints.out_mask, model.W_out.ndim) > 0)
+    return (rec, _lift(constraints.in_mask, model.W_in.ndim) > 0, _lift(constraints.out_mask, model.W_out.ndim) > 0)
 
 
 @eqx.filter_jit
@@ -240,11 +242,15 @@ def apply_constraints(model: CTRNN, constraints: Constraints) -> CTRNN:
     """
     _check_shapes(model, constraints)
     rec, inp, out = _allowed(model, constraints)
+
     def zero(ok, w):
         return jnp.where(ok, w, jnp.zeros_like(w))
 
-    return eqx.tree_at(lambda mdl: (mdl.W_rec, mdl.W_in, mdl.W_out), model,
-                       (zero(rec, model.W_rec), zero(inp, model.W_in), zero(out, model.W_out)))
+    return eqx.tree_at(
+        lambda mdl: (mdl.W_rec, mdl.W_in, mdl.W_out),
+        model,
+        (zero(rec, model.W_rec), zero(inp, model.W_in), zero(out, model.W_out)),
+    )
 
 
 @eqx.filter_jit
@@ -303,8 +309,9 @@ def _rescale(w: jax.Array, target) -> jax.Array:
 
 
 @eqx.filter_jit
-def dale_recurrent_init(key: jax.Array, n_units: int, sign: jax.Array, *, spectral_radius=1.0,
-                        rec_mask: jax.Array | None = None) -> jax.Array:
+def dale_recurrent_init(
+    key: jax.Array, n_units: int, sign: jax.Array, *, spectral_radius=1.0, rec_mask: jax.Array | None = None
+) -> jax.Array:
     """A balanced excitatory/inhibitory `(N, N)` recurrent matrix, `W[post, pre]`.
 
     Magnitudes are half-normal `|N(0, 1)|` on the entries allowed by `rec_mask`, with the sign of the
@@ -351,8 +358,7 @@ def dale_recurrent_init(key: jax.Array, n_units: int, sign: jax.Array, *, spectr
 
 
 @eqx.filter_jit
-def initialize_constrained(model: CTRNN, constraints: Constraints, *, key: jax.Array,
-                           spectral_radius=None) -> CTRNN:
+def initialize_constrained(model: CTRNN, constraints: Constraints, *, key: jax.Array, spectral_radius=None) -> CTRNN:
     """A model of ONE member satisfying `constraints` from step 0 (`eqx.filter_vmap` it for an ensemble).
 
     - With Dale's law, `W_rec` is replaced by `dale_recurrent_init(key, ...)` with the constraints'
@@ -370,15 +376,18 @@ def initialize_constrained(model: CTRNN, constraints: Constraints, *, key: jax.A
       gain `g` for the orthogonal initialization), so per-member gains carry over.
     """
     if model.W_rec.ndim != 2:
-        raise ValueError("`initialize_constrained` acts on one member; use `eqx.filter_vmap` over a stacked "
-                         f"ensemble (got `W_rec` of shape {model.W_rec.shape}).")
+        raise ValueError(
+            "`initialize_constrained` acts on one member; use `eqx.filter_vmap` over a stacked "
+            f"ensemble (got `W_rec` of shape {model.W_rec.shape})."
+        )
     _check_shapes(model, constraints)
     if spectral_radius is not None:
         _check_radius(spectral_radius)
     target = _spectral_radius(model.W_rec) if spectral_radius is None else spectral_radius
     if constraints.dale:
-        w = dale_recurrent_init(key, model.n_units, constraints.sign, spectral_radius=target,
-                                rec_mask=constraints.rec_mask)
+        w = dale_recurrent_init(
+            key, model.n_units, constraints.sign, spectral_radius=target, rec_mask=constraints.rec_mask
+        )
     else:
         w = jnp.where(constraints.rec_mask > 0, model.W_rec, jnp.zeros_like(model.W_rec))
         rescaled = _rescale(w, target)

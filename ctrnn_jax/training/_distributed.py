@@ -31,10 +31,17 @@ class DistributedError(RuntimeError):
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
-def init_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                     process_id: int | None = None, *, local_device_ids=None, timeout: int = 300,
-                     heartbeat_timeout: int = 100, shutdown_timeout: int = 1800,
-                     cpu_collectives: str | None = "gloo") -> None:
+def init_distributed(
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    local_device_ids=None,
+    timeout: int = 300,
+    heartbeat_timeout: int = 100,
+    shutdown_timeout: int = 1800,
+    cpu_collectives: str | None = "gloo",
+) -> None:
     """Join this process to a distributed run (`jax.distributed.initialize`), before any JAX computation.
 
     **Arguments:**
@@ -60,18 +67,25 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
     count (process 0's): a mismatch raises `DistributedError` in every process. (Two processes given
     the same `process_id` never complete the start-up: the `timeout` ends them.)
     """
-    if coordinator is not None and (not isinstance(coordinator, str) or not _ADDRESS.match(coordinator)
-                                    or not 0 < int(coordinator.rsplit(":", 1)[1]) < 65536):
+    if coordinator is not None and (
+        not isinstance(coordinator, str)
+        or not _ADDRESS.match(coordinator)
+        or not 0 < int(coordinator.rsplit(":", 1)[1]) < 65536
+    ):
         raise ValueError(f"`coordinator` must be HOST:PORT with a port in 1..65535, got {coordinator!r}.")
     if num_processes is not None:
         check_int("num_processes", num_processes, 1)
     if process_id is not None:
         check_int("process_id", process_id, 0)
         if num_processes is not None and process_id >= num_processes:
-            raise ValueError(f"`process_id` must be in 0..{num_processes - 1} (`num_processes` = {num_processes}), "
-                             f"got {process_id}.")
-    for name, value in (("timeout", timeout), ("heartbeat_timeout", heartbeat_timeout),
-                        ("shutdown_timeout", shutdown_timeout)):
+            raise ValueError(
+                f"`process_id` must be in 0..{num_processes - 1} (`num_processes` = {num_processes}), got {process_id}."
+            )
+    for name, value in (
+        ("timeout", timeout),
+        ("heartbeat_timeout", heartbeat_timeout),
+        ("shutdown_timeout", shutdown_timeout),
+    ):
         check_int(name, value, 1)
     if coordinator is not None and process_id == 0:
         _check_port_free(coordinator)
@@ -82,15 +96,23 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
 
     where = coordinator or "the detected coordinator"
     joined = f"all {num_processes} processes" if num_processes else "all processes"
-    message = (f"the distributed run did not start within {timeout} s: {where} unreachable, or not {joined} "
-               "joined (check --coordinator, --num-processes, --process-id and that every process was started)")
+    message = (
+        f"the distributed run did not start within {timeout} s: {where} unreachable, or not {joined} "
+        "joined (check --coordinator, --num-processes, --process-id and that every process was started)"
+    )
     watchdog = threading.Timer(timeout, _give_up, args=(message,))
     watchdog.daemon = True
     watchdog.start()
     try:
-        jax.distributed.initialize(coordinator, num_processes, process_id, local_device_ids=local_device_ids,
-                                   initialization_timeout=timeout + 30, heartbeat_timeout_seconds=heartbeat_timeout,
-                                   shutdown_timeout_seconds=shutdown_timeout)
+        jax.distributed.initialize(
+            coordinator,
+            num_processes,
+            process_id,
+            local_device_ids=local_device_ids,
+            initialization_timeout=timeout + 30,
+            heartbeat_timeout_seconds=heartbeat_timeout,
+            shutdown_timeout_seconds=shutdown_timeout,
+        )
         # every process states the count it was told (0: detected); all of them see every claim
         claims = gather_host(np.asarray([num_processes or 0], np.int32))[:, 0]
     finally:
@@ -98,21 +120,25 @@ def init_distributed(coordinator: str | None = None, num_processes: int | None =
     count = jax.process_count()
     for rank, told in enumerate(claims.tolist()):
         if told and told != count:
-            raise DistributedError(f"--num-processes: process {rank} was told {told} processes, but {count} "
-                                   "joined the coordinator.")
+            raise DistributedError(
+                f"--num-processes: process {rank} was told {told} processes, but {count} joined the coordinator."
+            )
 
 
 def _check_port_free(coordinator: str) -> None:
     """Process 0 runs the coordinator: its port must be free here (else JAX's message names neither)."""
     import socket
+
     port = int(coordinator.rsplit(":", 1)[1])
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to the server
         try:
             sock.bind(("", port))
         except OSError as e:
-            raise ValueError(f"`coordinator` {coordinator}: port {port} is not free on this machine ({e.strerror}; "
-                             "another run's coordinator?); choose another port (--coordinator HOST:PORT).") from None
+            raise ValueError(
+                f"`coordinator` {coordinator}: port {port} is not free on this machine ({e.strerror}; "
+                "another run's coordinator?); choose another port (--coordinator HOST:PORT)."
+            ) from None
 
 
 def _give_up(message: str) -> None:
@@ -137,6 +163,7 @@ class PeerWatch:
 
     def __init__(self, stale: float, *, beat: float = 1.0):
         from jax._src import distributed as _jax_distributed  # the runtime's client: no public handle
+
         self._client = getattr(_jax_distributed.global_state, "client", None)
         self._stop = threading.Event()
         self._stale, self._beat = float(stale), float(beat)
@@ -151,6 +178,7 @@ class PeerWatch:
 
     def _run(self) -> None:
         import time
+
         assert self._client is not None  # started only with a client
         last = {p: (-1, time.monotonic()) for p in range(self._count) if p != self._me}
         while not self._stop.wait(self._beat):
@@ -160,18 +188,22 @@ class PeerWatch:
                 done = {p for p in last if self._client.key_value_increment(self._key("done", p), 0)}
             except Exception:  # noqa: BLE001 - the coordinator (process 0) is gone
                 if not self._stop.is_set():
-                    _give_up(f"process {self._me}: lost the coordinator of the distributed run (process 0 ended "
-                             "or its machine is unreachable); this process ends too. Files already written are "
-                             "intact: start the command again (a run resumes with --resume).")
+                    _give_up(
+                        f"process {self._me}: lost the coordinator of the distributed run (process 0 ended "
+                        "or its machine is unreachable); this process ends too. Files already written are "
+                        "intact: start the command again (a run resumes with --resume)."
+                    )
                 return
             now = time.monotonic()
             for p, (seen, since) in list(last.items()):
                 if beats[p] != seen:
                     last[p] = (beats[p], now)
                 elif p not in done and now - since > self._stale and not self._stop.is_set():
-                    _give_up(f"process {p} of the distributed run has not responded for {self._stale:.0f} s "
-                             f"(killed, or its machine is down); process {self._me} ends too. Files already "
-                             "written are intact: start the command again (a run resumes with --resume).")
+                    _give_up(
+                        f"process {p} of the distributed run has not responded for {self._stale:.0f} s "
+                        f"(killed, or its machine is down); process {self._me} ends too. Files already "
+                        "written are intact: start the command again (a run resumes with --resume)."
+                    )
 
     def finished(self) -> None:
         """Tell the others that this process ended its work in order (its silence is not a death)."""
@@ -207,6 +239,7 @@ def to_host(tree):
             leaves[i] = np.asarray(x.addressable_data(0))
     for i in set(split) - set(named):  # any other layout: JAX's own gather
         from jax.experimental import multihost_utils
+
         leaves[i] = np.asarray(multihost_utils.process_allgather(leaves[i], tiled=True))
     leaves = [np.asarray(x) if isinstance(x, (jax.Array, np.ndarray)) else x for x in leaves]
     return jax.tree_util.tree_unflatten(treedef, leaves)
@@ -225,6 +258,7 @@ def gather_host(x: np.ndarray) -> np.ndarray:
     if jax.process_count() == 1:
         return x[None]
     from jax.experimental import multihost_utils
+
     return np.asarray(multihost_utils.process_allgather(x, tiled=False))
 
 
@@ -234,7 +268,7 @@ def gather_bytes(data: bytes) -> list[bytes]:
         return [data]
     sizes = gather_host(np.asarray([len(data)], np.int32))[:, 0]
     buf = np.zeros(max(1, int(sizes.max())), np.uint8)
-    buf[:len(data)] = np.frombuffer(data, np.uint8)
+    buf[: len(data)] = np.frombuffer(data, np.uint8)
     every = gather_host(buf)
     return [every[p, :n].tobytes() for p, n in enumerate(sizes.tolist())]
 
@@ -243,6 +277,7 @@ def barrier(name: str) -> None:
     """Wait until every process has got here (no-op in a single process)."""
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
+
         multihost_utils.sync_global_devices(name)
 
 
@@ -260,5 +295,15 @@ def local_members(mesh, n_members: int) -> tuple[int, int]:
     return mine[0] * per, (mine[-1] + 1) * per
 
 
-__all__ = ["DistributedError", "PeerWatch", "barrier", "gather_bytes", "gather_host", "init_distributed",
-           "is_distributed", "is_main_process", "local_members", "to_host"]
+__all__ = [
+    "DistributedError",
+    "PeerWatch",
+    "barrier",
+    "gather_bytes",
+    "gather_host",
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+    "local_members",
+    "to_host",
+]

@@ -25,8 +25,16 @@ CELLS = tuple(CELL_CLASSES)
 CTRNN_ONLY = ("alpha", "gain", "recurrent_init", "readout_init")
 
 
-def per_member(name: str, value: object, n_members: int, *, low: float, high: float = np.inf,
-               low_open: bool = True, high_open: bool = False) -> np.ndarray:
+def per_member(
+    name: str,
+    value: object,
+    n_members: int,
+    *,
+    low: float,
+    high: float = np.inf,
+    low_open: bool = True,
+    high_open: bool = False,
+) -> np.ndarray:
     """Broadcast a scalar or a length-K sequence to a `(K,)` float array and check its range.
 
     Raises `ValueError` naming `name` when a value lies outside the interval or the length is wrong.
@@ -39,8 +47,9 @@ def per_member(name: str, value: object, n_members: int, *, low: float, high: fl
     if arr.ndim == 0:
         arr = np.full(n_members, float(arr))
     if arr.shape != (n_members,):
-        raise ValueError(f"`{name}` must be a number or a sequence of length {n_members} (one per member), "
-                         f"got shape {arr.shape}.")
+        raise ValueError(
+            f"`{name}` must be a number or a sequence of length {n_members} (one per member), got shape {arr.shape}."
+        )
     lo_ok = arr > low if low_open else arr >= low
     hi_ok = arr < high if high_open else arr <= high
     if not np.all(lo_ok & hi_ok) or not np.all(np.isfinite(arr)):  # infinity and NaN are never a setting
@@ -124,19 +133,23 @@ class EnsembleConfig:
                 else:
                     unchanged = value == defaults[name]
                 if not unchanged:
-                    raise ValueError(f"`{name}` applies to `cell`='ctrnn' only; `cell`={self.cell!r} does not use it "
-                                     f"(got `{name}`={value!r}, default {defaults[name]!r}).")
+                    raise ValueError(
+                        f"`{name}` applies to `cell`='ctrnn' only; `cell`={self.cell!r} does not use it "
+                        f"(got `{name}`={value!r}, default {defaults[name]!r})."
+                    )
         cons = self.constraints()  # validates the constraint fields
         if cons.active and self.cell != "ctrnn":
-            raise ValueError(f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, "
-                             f"got {self.cell!r}.")
+            raise ValueError(
+                f"constraints (dale, densities, autapses) apply to `cell`='ctrnn' only, got {self.cell!r}."
+            )
         if cons.active and cons.dale:
             cons.n_excitatory(self.units)  # at least one E and one I unit
 
     def constraints(self) -> ConstraintConfig:
         """The constraint fields as a `ConstraintConfig`."""
-        return ConstraintConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ConstraintConfig)
-                                   if hasattr(self, f.name)})
+        return ConstraintConfig(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(ConstraintConfig) if hasattr(self, f.name)}
+        )
 
     def alphas(self) -> np.ndarray:
         """`(K,)` per-member `alpha`."""
@@ -171,8 +184,10 @@ def cell_class(cell: object) -> type[AbstractRNN]:
     if is_import_string(cell):
         return import_object(cell, what="cell", base=AbstractRNN)
     if cell not in CELLS:
-        raise ValueError(f"`cell` must be one of {', '.join(CELLS)}, or the import string `module:QualName` of a "
-                         f"subclass of ctrnn_jax.AbstractRNN; got {cell!r}.")
+        raise ValueError(
+            f"`cell` must be one of {', '.join(CELLS)}, or the import string `module:QualName` of a "
+            f"subclass of ctrnn_jax.AbstractRNN; got {cell!r}."
+        )
     return CELL_CLASSES[cell]
 
 
@@ -202,8 +217,9 @@ def ensemble_constraints(config: EnsembleConfig, *, key: jax.Array) -> Constrain
     return eqx.filter_vmap(lambda k: make_constraints(cc, config.inputs, config.units, config.outputs, key=k))(keys)
 
 
-def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constraints | None = None, *,
-                  members: jax.Array | None = None) -> CTRNN:
+def fresh_members(
+    config: EnsembleConfig, keys: jax.Array, constraints: Constraints | None = None, *, members: jax.Array | None = None
+) -> CTRNN:
     """A stacked ensemble whose row `r` is drawn from `keys[r]` (`(R,)` keys), with the `alpha` and `gain`
     of member `members[r]` of the config (default: row `r`, then `R = K`); with `constraints` (stacked
     like the rows), each row initialized to satisfy its own (the trainer's restarts of dead starts, also
@@ -211,14 +227,16 @@ def fresh_members(config: EnsembleConfig, keys: jax.Array, constraints: Constrai
     model = _unconstrained(config, None, keys=keys, members=members)
     if constraints is None:
         return model
+
     def init(m, c, k):
         return initialize_constrained(m, c, key=jax.random.fold_in(k, 2))
 
     return eqx.filter_vmap(init)(model, constraints, keys)
 
 
-def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None,
-                   members: jax.Array | None = None) -> CTRNN:
+def _unconstrained(
+    config: EnsembleConfig, key: jax.Array | None, *, keys: jax.Array | None = None, members: jax.Array | None = None
+) -> CTRNN:
     if keys is None:
         assert key is not None  # `key` or `keys`
         keys = jax.random.split(key, config.members)
@@ -229,13 +247,22 @@ def _unconstrained(config: EnsembleConfig, key: jax.Array | None, *, keys: jax.A
 
     if config.cell != "ctrnn":  # a gated cell or one's own: `Cls(M, N, O, *, key, activation)`
         cls: Callable[..., AbstractRNN] = cell_class(config.cell)
-        return eqx.filter_vmap(lambda k: cls(config.inputs, config.units, config.outputs, key=k,
-                                             activation=config.activation))(keys)
+        return eqx.filter_vmap(
+            lambda k: cls(config.inputs, config.units, config.outputs, key=k, activation=config.activation)
+        )(keys)
 
     def build(k, a, g):
-        return CTRNN(config.inputs, config.units, config.outputs, key=k, alpha=a, gain=g,
-                     activation=config.activation, recurrent_init=config.recurrent_init,
-                     readout_init=config.readout_init)
+        return CTRNN(
+            config.inputs,
+            config.units,
+            config.outputs,
+            key=k,
+            alpha=a,
+            gain=g,
+            activation=config.activation,
+            recurrent_init=config.recurrent_init,
+            readout_init=config.readout_init,
+        )
 
     return eqx.filter_vmap(build)(keys, alphas, gains)
 

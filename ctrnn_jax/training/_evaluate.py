@@ -39,8 +39,14 @@ def _states(ensemble, inputs):
     return jax.vmap(lambda m: jax.vmap(m.states)(inputs))(ensemble)
 
 
-def evaluate(ensemble: AbstractRNN, inputs: ArrayLike, targets: ArrayLike, *, threshold: float = 0.02,
-             mask: ArrayLike | None = None) -> dict:
+def evaluate(
+    ensemble: AbstractRNN,
+    inputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    threshold: float = 0.02,
+    mask: ArrayLike | None = None,
+) -> dict:
     """Per-member test metrics.
 
     **Arguments:**
@@ -59,18 +65,24 @@ def evaluate(ensemble: AbstractRNN, inputs: ArrayLike, targets: ArrayLike, *, th
     inputs = np.asarray(inputs)
     targets = np.asarray(targets)
     if inputs.ndim != 3 or targets.ndim != 3 or inputs.shape[:2] != targets.shape[:2]:
-        raise ValueError(f"`inputs` and `targets` must be (B, T, M) and (B, T, O) with the same B and T; "
-                         f"got {inputs.shape} and {targets.shape}.")
+        raise ValueError(
+            f"`inputs` and `targets` must be (B, T, M) and (B, T, O) with the same B and T; "
+            f"got {inputs.shape} and {targets.shape}."
+        )
     if inputs.shape[2] != ensemble.W_in.shape[-1] or targets.shape[2] != ensemble.W_out.shape[-2]:
-        raise ValueError(f"the ensemble takes {ensemble.W_in.shape[-1]} inputs and gives {ensemble.W_out.shape[-2]} "
-                         f"outputs; got `inputs` {inputs.shape} and `targets` {targets.shape}.")
+        raise ValueError(
+            f"the ensemble takes {ensemble.W_in.shape[-1]} inputs and gives {ensemble.W_out.shape[-2]} "
+            f"outputs; got `inputs` {inputs.shape} and `targets` {targets.shape}."
+        )
     if not threshold > 0:
         raise ValueError(f"`threshold` must be > 0, got {threshold!r}.")
     if mask is not None:
         mask = np.asarray(mask, np.float64)
         if mask.shape != targets.shape or not np.all(np.isfinite(mask)) or np.any(mask < 0) or not mask.sum() > 0:
-            raise ValueError(f"`mask` must be finite, >= 0, not all 0, and shaped like `targets` {targets.shape}; "
-                             f"got shape {mask.shape}.")
+            raise ValueError(
+                f"`mask` must be finite, >= 0, not all 0, and shaped like `targets` {targets.shape}; "
+                f"got shape {mask.shape}."
+            )
     outputs = to_host(ensemble_outputs(ensemble, inputs))  # members split over processes: gathered
     diff = outputs.astype(np.float64) - targets[None].astype(np.float64)
     if mask is None:

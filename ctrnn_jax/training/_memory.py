@@ -68,10 +68,12 @@ def check_memory(ensemble_config, train_config, task, *, devices: int = 1) -> in
     have, where = available_memory()
     if have is not None and need > have * max(devices, 1):
         c, t = ensemble_config, train_config
-        raise ValueError(f"K = {c.members} members of N = {c.units} units with batch {t.batch_size} and T = "
-                         f"{task.length} steps would need about {_gb(need)} for training (weights, Adam, the "
-                         f"backward pass), more than the {_gb(have * max(devices, 1))} of {where}; use fewer "
-                         "--units, --members or a smaller --batch.")
+        raise ValueError(
+            f"K = {c.members} members of N = {c.units} units with batch {t.batch_size} and T = "
+            f"{task.length} steps would need about {_gb(need)} for training (weights, Adam, the "
+            f"backward pass), more than the {_gb(have * max(devices, 1))} of {where}; use fewer "
+            "--units, --members or a smaller --batch."
+        )
     return need
 
 

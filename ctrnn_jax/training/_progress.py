@@ -39,8 +39,11 @@ class TextProgress(NoProgress):
 
     def update(self, step: int, losses: np.ndarray, n_frozen: int) -> None:
         s = _summary(losses)
-        print(f"step {step}/{self.total}  loss median {s['median']}  min {s['min']}  max {s['max']}"
-              f"  frozen {n_frozen}", file=self.file, flush=True)
+        print(
+            f"step {step}/{self.total}  loss median {s['median']}  min {s['min']}  max {s['max']}  frozen {n_frozen}",
+            file=self.file,
+            flush=True,
+        )
 
 
 class TqdmProgress(NoProgress):

@@ -31,8 +31,9 @@ def _global_mesh(n_members: int) -> Mesh:
     for per in range(min(len(b) for b in by_process), 0, -1):
         if n_members % (per * p) == 0:
             return Mesh(np.array([d for b in by_process for d in b[:per]]), ("members",))
-    raise ValueError(f"`members` ({n_members}) must be a multiple of the number of processes ({p}) in a "
-                     "distributed run.")
+    raise ValueError(
+        f"`members` ({n_members}) must be a multiple of the number of processes ({p}) in a distributed run."
+    )
 
 
 def shard_members(tree, mesh: Mesh | None, n_members: int):

@@ -41,6 +41,7 @@ class TensorBoardProgress(NoProgress):
 
     def start(self, total: int, initial: int = 0) -> None:
         from tensorboardX import SummaryWriter
+
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.writer = SummaryWriter(logdir=str(self.logdir), flush_secs=10)
         self.last, self.clock = initial, time.perf_counter()

@@ -173,16 +173,25 @@ class TrainConfig:
         check_seed("seed", self.seed)
         check_int("stop_trials", self.stop_trials, 1)
         check_int("max_restarts", self.max_restarts, 0)
-        if self.stop_mse is not None and (isinstance(self.stop_mse, bool) or not isinstance(self.stop_mse, numbers.Real)
-                                          or not 0 < self.stop_mse < np.inf):
+        if self.stop_mse is not None and (
+            isinstance(self.stop_mse, bool)
+            or not isinstance(self.stop_mse, numbers.Real)
+            or not 0 < self.stop_mse < np.inf
+        ):
             raise ValueError(f"`stop_mse` must be a number in (0, inf) or None, got {self.stop_mse!r}.")
-        if isinstance(self.stop_margin, bool) or not isinstance(self.stop_margin, numbers.Real) \
-                or not 0 <= self.stop_margin < 1:
+        if (
+            isinstance(self.stop_margin, bool)
+            or not isinstance(self.stop_margin, numbers.Real)
+            or not 0 <= self.stop_margin < 1
+        ):
             raise ValueError(f"`stop_margin` must be a number in [0, 1), got {self.stop_margin!r}.")
         if self.restart_after is not None:
             check_int("restart_after", self.restart_after, 1)
-        if isinstance(self.restart_ratio, bool) or not isinstance(self.restart_ratio, numbers.Real) \
-                or not 0 < self.restart_ratio < np.inf:
+        if (
+            isinstance(self.restart_ratio, bool)
+            or not isinstance(self.restart_ratio, numbers.Real)
+            or not 0 < self.restart_ratio < np.inf
+        ):
             raise ValueError(f"`restart_ratio` must be a number in (0, inf), got {self.restart_ratio!r}.")
         check_backprop(self.backprop)
         check_precision(self.precision)
@@ -194,8 +203,9 @@ class TrainConfig:
                 object.__setattr__(self, name, tuple(value))
             value = getattr(self, name)
             if not (name == "clip_norm" and value is None):  # the range here; the length against K in `hyper`
-                per_member(name, value, len(value) if isinstance(value, tuple) else 1, low=0.0,
-                           low_open=name == "clip_norm")
+                per_member(
+                    name, value, len(value) if isinstance(value, tuple) else 1, low=0.0, low_open=name == "clip_norm"
+                )
         for name in ("shared_batch", "train_bias", "compact"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
@@ -203,8 +213,13 @@ class TrainConfig:
             object.__setattr__(self, "fixed", tuple([self.fixed] if isinstance(self.fixed, str) else self.fixed))
         if not isinstance(self.fixed, tuple) or not all(isinstance(n, str) for n in self.fixed):
             raise TypeError(f"`fixed` must be a tuple of weight names, got {self.fixed!r}.")
-        for name, low, high in (("lr_decay", 0.0, np.inf), ("adam_b1", 0.0, 1.0), ("adam_b2", 0.0, 1.0),
-                                ("adam_eps", 0.0, np.inf), ("rate_l2", 0.0, np.inf)):
+        for name, low, high in (
+            ("lr_decay", 0.0, np.inf),
+            ("adam_b1", 0.0, 1.0),
+            ("adam_b2", 0.0, 1.0),
+            ("adam_eps", 0.0, np.inf),
+            ("rate_l2", 0.0, np.inf),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
                 raise ValueError(f"`{name}` must be a number in [{low}, {high}), got {value!r}.")
@@ -217,13 +232,19 @@ class TrainConfig:
     def hyper(self, n_members: int) -> "Hyper":
         """The per-member hyper-parameters as `(K,)` arrays (validated)."""
         lr = per_member("learning_rate", self.learning_rate, n_members, low=0.0, low_open=False)
-        clip = (np.full(n_members, np.inf) if self.clip_norm is None
-                else per_member("clip_norm", self.clip_norm, n_members, low=0.0))
+        clip = (
+            np.full(n_members, np.inf)
+            if self.clip_norm is None
+            else per_member("clip_norm", self.clip_norm, n_members, low=0.0)
+        )
+
         def f32(a):
             return jnp.asarray(a, dtype=jnp.float32)
 
-        zero_ok = {name: f32(per_member(name, getattr(self, name), n_members, low=0.0, low_open=False))
-                   for name in ("noise_std", "weight_l1", "weight_l2")}
+        zero_ok = {
+            name: f32(per_member(name, getattr(self, name), n_members, low=0.0, low_open=False))
+            for name in ("noise_std", "weight_l1", "weight_l2")
+        }
         return Hyper(learning_rate=f32(lr), clip_norm=f32(clip), **zero_ok)
 
     def to_dict(self) -> dict:
@@ -341,19 +362,26 @@ def check_optimizer(opt: Optimizer, config: "TrainConfig") -> Optimizer:
     if opt is None:
         return None
     if not isinstance(opt, optax.GradientTransformation) and not callable(opt):
-        raise TypeError("`optimizer` must be None (clip, Adam and decay from the TrainConfig), an "
-                        "optax.GradientTransformation, or a callable `hyper -> optax.GradientTransformation` "
-                        f"(per member), got {type(opt).__name__}.")
+        raise TypeError(
+            "`optimizer` must be None (clip, Adam and decay from the TrainConfig), an "
+            "optax.GradientTransformation, or a callable `hyper -> optax.GradientTransformation` "
+            f"(per member), got {type(opt).__name__}."
+        )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     passed = FACTORY_FIELDS if not isinstance(opt, optax.GradientTransformation) else ()
-    unused = [f"`{n}`={getattr(config, n)!r}" for n in OPTIMIZER_FIELDS
-              if n not in passed and getattr(config, n) != defaults[n]]
+    unused = [
+        f"`{n}`={getattr(config, n)!r}"
+        for n in OPTIMIZER_FIELDS
+        if n not in passed and getattr(config, n) != defaults[n]
+    ]
     if unused:
-        kind = ("a per-member optimizer factory" if passed else "an optax.GradientTransformation")
-        raise ValueError(f"with {kind} as `optimizer`, the TrainConfig's {', '.join(unused)} would have no "
-                         "effect (the optimizer is the whole update): leave "
-                         f"{'them' if len(unused) > 1 else 'it'} at the default, or build "
-                         f"{'them' if len(unused) > 1 else 'it'} into the optimizer.")
+        kind = "a per-member optimizer factory" if passed else "an optax.GradientTransformation"
+        raise ValueError(
+            f"with {kind} as `optimizer`, the TrainConfig's {', '.join(unused)} would have no "
+            "effect (the optimizer is the whole update): leave "
+            f"{'them' if len(unused) > 1 else 'it'} at the default, or build "
+            f"{'them' if len(unused) > 1 else 'it'} into the optimizer."
+        )
     return opt
 
 
@@ -369,8 +397,10 @@ def describe_optimizer(opt: Optimizer, config: "TrainConfig") -> str:
     """One line saying what the update is (for the reprs of `TrainStep` and `EnsembleTrainer`)."""
     if opt is None:
         clip = "" if config.clip_norm is None else f"clip(‖g‖ ≤ {_values(config.clip_norm)}) → "
-        return (f"{clip}Adam(b1={config.adam_b1}, b2={config.adam_b2}, eps={config.adam_eps}) → "
-                f"lr/(1 + {config.lr_decay}·t), lr = {_values(config.learning_rate)}")
+        return (
+            f"{clip}Adam(b1={config.adam_b1}, b2={config.adam_b2}, eps={config.adam_eps}) → "
+            f"lr/(1 + {config.lr_decay}·t), lr = {_values(config.learning_rate)}"
+        )
     if isinstance(opt, optax.GradientTransformation):
         return f"user: {type(opt).__name__} from {_origin(opt.init)} (the same for every member)"
     return f"user: per-member factory {_origin(opt)}"
@@ -418,9 +448,11 @@ class TrainStep:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"TrainStep({self.hyper.learning_rate.shape[0]} members, task {self.task.name}, batch {c.batch_size}"
-                f"{' shared' if c.shared_batch else ''}, backprop {c.backprop!r}; "
-                f"optimizer: {describe_optimizer(self.optimizer, c)})")
+        return (
+            f"TrainStep({self.hyper.learning_rate.shape[0]} members, task {self.task.name}, batch {c.batch_size}"
+            f"{' shared' if c.shared_batch else ''}, backprop {c.backprop!r}; "
+            f"optimizer: {describe_optimizer(self.optimizer, c)})"
+        )
 
     def member_optimizer(self, hyper: Hyper) -> optax.GradientTransformation:
         """One member's update, given its `Hyper` (traced scalars): the built-in chain (`optimizer`), the
@@ -484,8 +516,9 @@ class TrainStep:
             else:
                 loss = masked_mse(m(inputs, **run), targets, mask)  # the whole batch at once
             if self.use_l1 or self.use_l2:
-                loss = loss + weight_penalty(p, hyper.weight_l1 if self.use_l1 else None,
-                                             hyper.weight_l2 if self.use_l2 else None)
+                loss = loss + weight_penalty(
+                    p, hyper.weight_l1 if self.use_l1 else None, hyper.weight_l2 if self.use_l2 else None
+                )
             return loss
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
@@ -498,6 +531,7 @@ class TrainStep:
         for p in jax.tree_util.tree_leaves(new_params):
             finite = finite & jnp.all(jnp.isfinite(p))
         ok = finite & ~frozen & ~held  # a member that met the criterion keeps the weights that met it
+
         def keep(new, old):
             return jnp.where(ok, new, old)
 
@@ -519,15 +553,31 @@ class TrainStep:
         batch_axis = None if self.config.shared_batch else 0
         update = jax.vmap(self.member_update, in_axes=(0, 0, 0, 0, 0, 0, batch_axis, 0, None, 0))
         model, opt_state, frozen, frozen_step, loss, gnorm = update(
-            state.model, state.opt_state, state.frozen, state.frozen_step, state.criterion_step >= 0, hyper, batch,
-            noise_keys, state.step, constraints)
-        state = dataclasses.replace(state, model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen,
-                                    frozen_step=frozen_step)
+            state.model,
+            state.opt_state,
+            state.frozen,
+            state.frozen_step,
+            state.criterion_step >= 0,
+            hyper,
+            batch,
+            noise_keys,
+            state.step,
+            constraints,
+        )
+        state = dataclasses.replace(
+            state, model=model, opt_state=opt_state, step=state.step + 1, frozen=frozen, frozen_step=frozen_step
+        )
         return state, {"loss": loss, "grad_norm": gnorm}
 
 
-def make_train_step(ensemble_config: EnsembleConfig, train_config: "TrainConfig", task=None, *,
-                    constraints: Constraints | None = None, optimizer: Optimizer = None) -> TrainStep:
+def make_train_step(
+    ensemble_config: EnsembleConfig,
+    train_config: "TrainConfig",
+    task=None,
+    *,
+    constraints: Constraints | None = None,
+    optimizer: Optimizer = None,
+) -> TrainStep:
     """The pure training step of an ensemble: `step(state, key) -> (state, metrics)`.
 
     **Arguments:** the ensemble's `EnsembleConfig`, the `TrainConfig` and the task (default the
@@ -560,8 +610,9 @@ def make_train_step(ensemble_config: EnsembleConfig, train_config: "TrainConfig"
 
 def weight_names(model) -> tuple[str, ...]:
     """The names of a model's array fields (what `TrainConfig.fixed` may name)."""
-    return tuple(f.name for f in dataclasses.fields(model)
-                 if isinstance(getattr(model, f.name), (jax.Array, np.ndarray)))
+    return tuple(
+        f.name for f in dataclasses.fields(model) if isinstance(getattr(model, f.name), (jax.Array, np.ndarray))
+    )
 
 
 def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()):
@@ -575,10 +626,12 @@ def trainable_filter(model, train_bias: bool = True, fixed: tuple[str, ...] = ()
     if not train_bias:
         off.update({"b", "b_n"} & set(names))
     if not set(names) - off:
-        raise ValueError(f"`fixed` ({', '.join(fixed)}) leaves no weight to train (this model has "
-                         f"{', '.join(names)}"
-                         f"{'; the biases are off with train_bias=False' if not train_bias else ''}); "
-                         "leave at least one out.")
+        raise ValueError(
+            f"`fixed` ({', '.join(fixed)}) leaves no weight to train (this model has "
+            f"{', '.join(names)}"
+            f"{'; the biases are off with train_bias=False' if not train_bias else ''}); "
+            "leave at least one out."
+        )
     spec = jax.tree_util.tree_map(lambda _: True, model)
     for name in off:
         spec = eqx.tree_at(operator.attrgetter(name), spec, replace=False)
@@ -620,9 +673,13 @@ class _LegacyState(eqx.Module):
 
 def _default_layout(opt_state) -> bool:
     """Whether an optimizer state has the built-in chain's layout: (clip's empty state, Adam's, the schedule's)."""
-    return (isinstance(opt_state, tuple) and len(opt_state) == 3 and isinstance(opt_state[0], optax.EmptyState)
-            and isinstance(opt_state[1], optax.ScaleByAdamState)
-            and isinstance(opt_state[2], optax.ScaleByScheduleState))
+    return (
+        isinstance(opt_state, tuple)
+        and len(opt_state) == 3
+        and isinstance(opt_state[0], optax.EmptyState)
+        and isinstance(opt_state[1], optax.ScaleByAdamState)
+        and isinstance(opt_state[2], optax.ScaleByScheduleState)
+    )
 
 
 def legacy_layouts(like: TrainState):
@@ -637,11 +694,19 @@ def legacy_layouts(like: TrainState):
 
     def convert(old: _LegacyState) -> TrainState:
         opt = (clip, old.opt_state, type(sched)(count=old.opt_state.count))
-        return TrainState(model=old.model, opt_state=opt, step=old.step, frozen=old.frozen,
-                          frozen_step=old.frozen_step, member_id=old.member_id, key_data=old.key_data,
-                          restarts=jnp.zeros_like(like.restarts), start_step=jnp.zeros_like(like.start_step),
-                          start_loss=jnp.full_like(like.start_loss, jnp.inf),
-                          criterion_step=jnp.full_like(like.criterion_step, -1))
+        return TrainState(
+            model=old.model,
+            opt_state=opt,
+            step=old.step,
+            frozen=old.frozen,
+            frozen_step=old.frozen_step,
+            member_id=old.member_id,
+            key_data=old.key_data,
+            restarts=jnp.zeros_like(like.restarts),
+            start_step=jnp.zeros_like(like.start_step),
+            start_loss=jnp.full_like(like.start_loss, jnp.inf),
+            criterion_step=jnp.full_like(like.criterion_step, -1),
+        )
 
     return [(old_like, convert)]
 
@@ -654,21 +719,28 @@ def check_model(config: EnsembleConfig, model) -> None:
         raise TypeError(f"`model` must be a stacked ensemble of an AbstractRNN cell, got {type(model).__name__}.")
     k = ensemble_size(model)
     found = []
-    for name, have, what in (("members", k, f"{k} members (leading axis)"),
-                             ("units", model.n_units, f"N = {model.n_units} units"),
-                             ("inputs", model.n_inputs, f"M = {model.n_inputs} inputs"),
-                             ("outputs", model.n_outputs, f"O = {model.n_outputs} outputs")):
+    for name, have, what in (
+        ("members", k, f"{k} members (leading axis)"),
+        ("units", model.n_units, f"N = {model.n_units} units"),
+        ("inputs", model.n_inputs, f"M = {model.n_inputs} inputs"),
+        ("outputs", model.n_outputs, f"O = {model.n_outputs} outputs"),
+    ):
         if getattr(config, name) != have:
             found.append(f"`EnsembleConfig.{name}` = {getattr(config, name)} but the model has {what}")
     if cell_class(config.cell) is not type(model):  # exactly: restarts draw fresh members of that class
         cls = type(model)
-        found.append(f"`EnsembleConfig.cell` = {config.cell!r} but the model is a {cls.__module__}.{cls.__qualname__} "
-                     f"(cell {getattr(cls, 'cell', None)!r})")
+        found.append(
+            f"`EnsembleConfig.cell` = {config.cell!r} but the model is a {cls.__module__}.{cls.__qualname__} "
+            f"(cell {getattr(cls, 'cell', None)!r})"
+        )
     if model.activation != config.activation:
         found.append(f"`EnsembleConfig.activation` = {config.activation!r} but the model has {model.activation!r}")
     if found:
-        raise ValueError("the model contradicts the trainer's EnsembleConfig: " + "; ".join(found)
-                         + ". Give an EnsembleConfig that describes the model.")
+        raise ValueError(
+            "the model contradicts the trainer's EnsembleConfig: "
+            + "; ".join(found)
+            + ". Give an EnsembleConfig that describes the model."
+        )
 
 
 class EnsembleTrainer:
@@ -703,8 +775,16 @@ class EnsembleTrainer:
     (fewer rows when the run stopped at the criterion).
     """
 
-    def __init__(self, ensemble: EnsembleConfig, train: TrainConfig, task=None, *, devices=None,
-                 constraints: Constraints | None = None, optimizer: Optimizer = None):
+    def __init__(
+        self,
+        ensemble: EnsembleConfig,
+        train: TrainConfig,
+        task=None,
+        *,
+        devices=None,
+        constraints: Constraints | None = None,
+        optimizer: Optimizer = None,
+    ):
         task = FlipFlopConfig() if task is None else task
         if not isinstance(ensemble, EnsembleConfig):
             raise TypeError(f"`ensemble` must be an EnsembleConfig, got {type(ensemble).__name__}.")
@@ -713,8 +793,10 @@ class EnsembleTrainer:
         check_optimizer(optimizer, train)
         check_task(task)
         if task.n_inputs != ensemble.inputs or task.n_outputs != ensemble.outputs:
-            raise ValueError(f"the {task.name} task has {task.n_inputs} inputs and {task.n_outputs} outputs but the "
-                             f"ensemble has `inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}.")
+            raise ValueError(
+                f"the {task.name} task has {task.n_inputs} inputs and {task.n_outputs} outputs but the "
+                f"ensemble has `inputs`={ensemble.inputs}, `outputs`={ensemble.outputs}."
+            )
         self.ensemble_config = ensemble
         self.config = train
         self.task = task
@@ -725,8 +807,9 @@ class EnsembleTrainer:
             with self._host():
                 constraints = ensemble_constraints(ensemble, key=self._model_key)
         elif not isinstance(constraints, Constraints):
-            raise TypeError("`constraints` must be a Constraints (stacked over members), "
-                            f"got {type(constraints).__name__}.")
+            raise TypeError(
+                f"`constraints` must be a Constraints (stacked over members), got {type(constraints).__name__}."
+            )
         self._host_constraints = constraints if is_distributed() else None  # whole, for `init` in a distributed run
         self.constraints = None if constraints is None else self.place(constraints)
         self._data = None
@@ -738,13 +821,19 @@ class EnsembleTrainer:
 
     def __repr__(self) -> str:
         e, c = self.ensemble_config, self.config
-        criterion = "" if c.stop_mse is None else f", to MSE < {c.criterion:g}" + (
-            f" ({c.stop_mse:g} less a margin of {c.stop_margin:g})" if c.stop_margin else "")
+        criterion = (
+            ""
+            if c.stop_mse is None
+            else f", to MSE < {c.criterion:g}"
+            + (f" ({c.stop_mse:g} less a margin of {c.stop_margin:g})" if c.stop_margin else "")
+        )
         restarts = "" if c.restart_after is None else f", dead starts restarted after {c.restart_after}"
-        return (f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) "
-                f"on {self.task.name}, "
-                f"{c.steps} steps of batch {c.batch_size} in chunks of {c.steps_per_call}{criterion}{restarts}\n"
-                f"  optimizer: {describe_optimizer(self.step.optimizer, c)}")
+        return (
+            f"EnsembleTrainer: {e.members} members × {e.cell} ({e.units} units, {e.activation}) "
+            f"on {self.task.name}, "
+            f"{c.steps} steps of batch {c.batch_size} in chunks of {c.steps_per_call}{criterion}{restarts}\n"
+            f"  optimizer: {describe_optimizer(self.step.optimizer, c)}"
+        )
 
     # -- state --------------------------------------------------------------------------------
     def init(self) -> TrainState:
@@ -752,8 +841,11 @@ class EnsembleTrainer:
         them on its host's CPU, exactly as one process does, and puts only its own members on its devices."""
         if is_distributed():  # made on this host's CPU as in one process, then each process puts
             with self._host():  # only its own members on its devices
-                state = self._initial_state(make_ensemble(self.ensemble_config, key=self._model_key),
-                                            jax.random.key_data(self._train_key), self._host_constraints)
+                state = self._initial_state(
+                    make_ensemble(self.ensemble_config, key=self._model_key),
+                    jax.random.key_data(self._train_key),
+                    self._host_constraints,
+                )
             return self.place(state)
         model = make_ensemble(self.ensemble_config, key=self._model_key)
         return self.init_from(model, key_data=jax.random.key_data(self._train_key))
@@ -785,11 +877,19 @@ class EnsembleTrainer:
         k = ensemble_size(model)
         if constraints is not None:  # a no-op on a model that satisfies them
             model = eqx.filter_vmap(apply_constraints)(model, constraints)
-        return TrainState(model=model, opt_state=self._opt_init(model), step=jnp.asarray(0, jnp.int32),
-                          frozen=jnp.zeros(k, bool), frozen_step=jnp.full(k, -1, jnp.int32),
-                          member_id=jnp.arange(k, dtype=jnp.int32), key_data=key_data,
-                          restarts=jnp.zeros(k, jnp.int32), start_step=jnp.zeros(k, jnp.int32),
-                          start_loss=jnp.full(k, jnp.inf, jnp.float32), criterion_step=jnp.full(k, -1, jnp.int32))
+        return TrainState(
+            model=model,
+            opt_state=self._opt_init(model),
+            step=jnp.asarray(0, jnp.int32),
+            frozen=jnp.zeros(k, bool),
+            frozen_step=jnp.full(k, -1, jnp.int32),
+            member_id=jnp.arange(k, dtype=jnp.int32),
+            key_data=key_data,
+            restarts=jnp.zeros(k, jnp.int32),
+            start_step=jnp.zeros(k, jnp.int32),
+            start_loss=jnp.full(k, jnp.inf, jnp.float32),
+            criterion_step=jnp.full(k, -1, jnp.int32),
+        )
 
     def place(self, tree, n_members: int | None = None):
         """Put a state (or any pytree with a leading member axis of `n_members`, default `K`) on this
@@ -817,8 +917,9 @@ class EnsembleTrainer:
         if self.config.stop_mse is not None and self._held_out is None:
             held = self.task.validation_set()  # a held-out set of the task's own making, or None
             if held is None:
-                held = self.task.sample(jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003),
-                                        self.config.stop_trials)
+                held = self.task.sample(
+                    jax.random.fold_in(jax.random.key(self.config.seed), 2_000_003), self.config.stop_trials
+                )
             self._held_out = shard_members(held, self.mesh, -1)
         return self._held_out
 
@@ -829,8 +930,9 @@ class EnsembleTrainer:
         run = self.step.run_options()
         return jax.vmap(lambda m: masked_mse(m(inputs, **run), targets, mask))(model)
 
-    def _after_chunk(self, state: TrainState, losses: jax.Array, n_steps: int,
-                     held_out) -> tuple[TrainState, jax.Array]:
+    def _after_chunk(
+        self, state: TrainState, losses: jax.Array, n_steps: int, held_out
+    ) -> tuple[TrainState, jax.Array]:
         """The criterion, and which members are dead starts (`(K,)` bool, restarted by `_restart`), after a
         chunk of `n_steps` steps with losses `(n, K)`."""
         c = self.config
@@ -840,15 +942,22 @@ class EnsembleTrainer:
         if held_out is not None:
             assert c.criterion is not None  # a held-out set only with a criterion (`held_out`)
             met = self.held_out_mse(state.model, held_out) < c.criterion
-            state = dataclasses.replace(state, criterion_step=jnp.where(
-                (state.criterion_step < 0) & met, state.step, state.criterion_step))
+            state = dataclasses.replace(
+                state, criterion_step=jnp.where((state.criterion_step < 0) & met, state.step, state.criterion_step)
+            )
         if c.restart_after is None:
             return state, jnp.zeros_like(state.frozen)
         since = state.step - state.start_step
         after = max(c.restart_after, 2 * c.steps_per_call)  # a chunk after the first
-        dead = ((since >= after) & (since - n_steps < after) & ~first
-                & (mean >= c.restart_ratio * state.start_loss) & (state.criterion_step < 0) & ~state.frozen
-                & (state.restarts < c.max_restarts))
+        dead = (
+            (since >= after)
+            & (since - n_steps < after)
+            & ~first
+            & (mean >= c.restart_ratio * state.start_loss)
+            & (state.criterion_step < 0)
+            & ~state.frozen
+            & (state.restarts < c.max_restarts)
+        )
         return state, dead
 
     def _restart(self, state: TrainState, dead: jax.Array, constraints, hyper: Hyper) -> TrainState:
@@ -858,24 +967,31 @@ class EnsembleTrainer:
         restarts = state.restarts + dead.astype(jnp.int32)
         keys = jax.vmap(lambda i, r: restart_key(self.config.seed, i, r))(state.member_id, restarts)
         model = fresh_members(self.ensemble_config, keys, constraints, members=state.member_id)
+
         def pick(new, old):
             return jnp.where(dead.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
 
         model = jax.tree_util.tree_map(pick, model, state.model)
         opt_state = jax.tree_util.tree_map(pick, self._opt_init(model, hyper), state.opt_state)
         return dataclasses.replace(
-            state, model=model, opt_state=opt_state, restarts=restarts,
+            state,
+            model=model,
+            opt_state=opt_state,
+            restarts=restarts,
             start_step=jnp.where(dead, state.step, state.start_step),
-            start_loss=jnp.where(dead, jnp.inf, state.start_loss))
+            start_loss=jnp.where(dead, jnp.inf, state.start_loss),
+        )
 
     # -- the compiled chunk ---------------------------------------------------------------------------
     def _chunk(self, n_steps: int) -> Callable:
         if n_steps not in self._chunks:
+
             def run(state, hyper, data, cons, held_out):
                 self.trace_count += 1
                 done = state.criterion_step >= 0  # held at the weights that met the criterion: no loss
                 state, metrics = lax.scan(
-                    lambda s, _: self.step.apply(s, step_key(s), hyper, data, cons), state, None, length=n_steps)
+                    lambda s, _: self.step.apply(s, step_key(s), hyper, data, cons), state, None, length=n_steps
+                )
                 losses = metrics["loss"]
                 state, dead = self._after_chunk(state, losses, n_steps, held_out)
                 return state, jnp.where(done, jnp.nan, losses), dead
@@ -917,12 +1033,16 @@ class EnsembleTrainer:
     def _select(self, state: TrainState, rows: np.ndarray) -> tuple[TrainState, Hyper, Constraints | None]:
         """The state, hyper-parameters and constraints of the members at `rows`, placed on this
         trainer's devices (gathered on the host: a few small arrays, once per compaction)."""
+
         def pick(tree):
             return None if tree is None else jax.tree_util.tree_map(lambda x: np.asarray(x)[rows], jax.device_get(tree))
 
         sub = select_members(jax.device_get(state), rows)
-        return self.place(sub, len(rows)), self.place(pick(self.hyper), len(rows)), self.place(pick(self.constraints),
-                                                                                               len(rows))
+        return (
+            self.place(sub, len(rows)),
+            self.place(pick(self.hyper), len(rows)),
+            self.place(pick(self.constraints), len(rows)),
+        )
 
     def _merge(self, state: TrainState, sub: TrainState, rows: np.ndarray, n_busy: int) -> TrainState:
         """`state` with its members `rows[:n_busy]` (and the step) taken from `sub`, the state of `rows`."""
@@ -937,8 +1057,14 @@ class EnsembleTrainer:
         return self.place(dataclasses.replace(merged, step=part.step))
 
     # -- the host loop ----------------------------------------------------------------------------
-    def train(self, state: TrainState, *, until: int | None = None, progress=None,
-              on_chunk: Callable[[TrainState, np.ndarray], None] | None = None) -> tuple[TrainState, np.ndarray]:
+    def train(
+        self,
+        state: TrainState,
+        *,
+        until: int | None = None,
+        progress=None,
+        on_chunk: Callable[[TrainState, np.ndarray], None] | None = None,
+    ) -> tuple[TrainState, np.ndarray]:
         """Train from `state.step` to step `until` (default `config.steps`), in compiled chunks of
         `steps_per_call` steps, or until every member has met the criterion (`stop_mse`); between
         chunks update `progress` (default: a tqdm bar) and call `on_chunk(state, losses_so_far)` (e.g.
@@ -992,6 +1118,21 @@ class EnsembleTrainer:
         return state, (np.concatenate(chunks) if chunks else np.zeros((0, k), np.float32))
 
 
-__all__ = ["EnsembleTrainer", "TrainConfig", "TrainState", "TrainStep", "Hyper", "NoProgress", "select_members",
-           "make_train_step", "optimizer", "step_key", "restart_key", "state_record", "legacy_layouts", "check_model",
-           "check_optimizer", "Optimizer"]
+__all__ = [
+    "EnsembleTrainer",
+    "TrainConfig",
+    "TrainState",
+    "TrainStep",
+    "Hyper",
+    "NoProgress",
+    "select_members",
+    "make_train_step",
+    "optimizer",
+    "step_key",
+    "restart_key",
+    "state_record",
+    "legacy_layouts",
+    "check_model",
+    "check_optimizer",
+    "Optimizer",
+]
