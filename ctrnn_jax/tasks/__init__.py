@@ -1,5 +1,6 @@
-"""Cognitive tasks: the task interface (`AbstractTask`), the 3-bit flip-flop, decision and memory tasks, NeuroGym
-environments (`NeurogymTask`, neurogym imported lazily), and the registry.
+"""Cognitive tasks: the task interface (`AbstractTask`), the 3-bit flip-flop, decision and memory tasks, Go/Anti and
+delayed non-match (`GoConfig`, `DelayedNonMatchConfig`), the multitask (`MultitaskConfig`, with Yang et al. 2019's
+preset), NeuroGym environments (`NeurogymTask`, neurogym imported lazily), and the registry.
 Tasks never import models.
 """
 
@@ -11,6 +12,8 @@ from ._flipflop import flipflop_test_set as flipflop_test_set
 from ._flipflop import sample_flipflop as sample_flipflop
 from ._memory import DelayedMatchConfig as DelayedMatchConfig
 from ._memory import ParametricWMConfig as ParametricWMConfig
+from ._multitask import MultitaskConfig as MultitaskConfig
+from ._multitask import TaskSlot as TaskSlot
 from ._neurogym import NeurogymTask as NeurogymTask
 from ._task import AbstractTask as AbstractTask
 from ._task import check_task as check_task
@@ -21,3 +24,5 @@ from ._tasks import TASKS as TASKS
 from ._tasks import make_task as make_task
 from ._tasks import register_task as register_task
 from ._tasks import task_from_dict as task_from_dict
+from ._yang import DelayedNonMatchConfig as DelayedNonMatchConfig
+from ._yang import GoConfig as GoConfig

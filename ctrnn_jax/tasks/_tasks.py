@@ -9,8 +9,10 @@ from .._imports import import_object, import_string, is_import_string
 from ._decision import ContextDMConfig, PerceptualDMConfig
 from ._flipflop import FlipFlopConfig
 from ._memory import DelayedMatchConfig, ParametricWMConfig
+from ._multitask import MultitaskConfig
 from ._neurogym import NeurogymTask
 from ._task import AbstractTask, check_task, check_task_class
+from ._yang import DelayedNonMatchConfig, GoConfig
 
 TASKS: dict[str, type[AbstractTask]] = {
     cls.name: cls
@@ -21,6 +23,9 @@ TASKS: dict[str, type[AbstractTask]] = {
         DelayedMatchConfig,
         ParametricWMConfig,
         NeurogymTask,
+        GoConfig,
+        DelayedNonMatchConfig,
+        MultitaskConfig,
     )
 }
 ENTRY_POINTS = "ctrnn_jax.tasks"  # the entry-point group a package registers its tasks in
