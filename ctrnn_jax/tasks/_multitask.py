@@ -289,7 +289,8 @@ class MultitaskConfig(AbstractTask):
         """`batch_size` trials of component `i` from `key`: its `sample`, or rows of its bank (NeuroGym)."""
         task = self._slots[i].task
         if isinstance(task, NeurogymTask):
-            bank = _bank(task, self.bank_seed + i, self.bank_size)
+            with jax.ensure_compile_time_eval():  # made on the host, once, even while tracing
+                bank = _bank(task, self.bank_seed + i, self.bank_size)
             rows = jax.random.randint(key, (batch_size,), 0, self.bank_size)
             return tuple(jnp.asarray(a)[rows] for a in bank)  # type: ignore[return-value]
         return task.sample(key, batch_size)
