@@ -31,6 +31,7 @@ from ._decision import ContextDMConfig, PerceptualDMConfig
 from ._memory import DelayedMatchConfig
 from ._neurogym import NeurogymTask
 from ._task import AbstractTask, check_task, masked_mse_np
+from ._tasks import register_task, task_from_dict, task_spec
 from ._yang import DelayedNonMatchConfig, GoConfig
 
 Trials = tuple[jax.Array, jax.Array, jax.Array]
@@ -133,6 +134,7 @@ def _sample(task: "MultitaskConfig", key, batch_size):
     return inputs, targets, mask, index
 
 
+@register_task  # here, not in the registry's module: the multitask's `to_dict` uses the registry
 @dataclasses.dataclass(frozen=True)
 class MultitaskConfig(AbstractTask):
     """Many tasks in one network, told apart by one-hot rule inputs (Yang, Joglekar, Song, Newsome & Wang 2019,
@@ -419,8 +421,6 @@ class MultitaskConfig(AbstractTask):
     def to_dict(self) -> dict[str, Any]:
         """JSON: each component as `{"task": registry name or import string, "options": its to_dict(), "label",
         "channels"}`, and the other fields."""
-        from ._tasks import task_spec  # the registry imports this module
-
         return {
             "tasks": [
                 {"task": task_spec(s.task), "options": s.task.to_dict(), "label": s.label, "channels": list(s.columns)}
@@ -435,8 +435,6 @@ class MultitaskConfig(AbstractTask):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "MultitaskConfig":
         """Inverse of `to_dict`; unknown keys raise `ValueError`."""
-        from ._tasks import task_from_dict
-
         if isinstance(d, dict) and isinstance(d.get("tasks"), list):
             slots = []
             for i, s in enumerate(d["tasks"]):

@@ -9,7 +9,6 @@ from .._imports import import_object, import_string, is_import_string
 from ._decision import ContextDMConfig, PerceptualDMConfig
 from ._flipflop import FlipFlopConfig
 from ._memory import DelayedMatchConfig, ParametricWMConfig
-from ._multitask import MultitaskConfig
 from ._neurogym import NeurogymTask
 from ._task import AbstractTask, check_task, check_task_class
 from ._yang import DelayedNonMatchConfig, GoConfig
@@ -25,7 +24,6 @@ TASKS: dict[str, type[AbstractTask]] = {
         NeurogymTask,
         GoConfig,
         DelayedNonMatchConfig,
-        MultitaskConfig,
     )
 }
 ENTRY_POINTS = "ctrnn_jax.tasks"  # the entry-point group a package registers its tasks in
