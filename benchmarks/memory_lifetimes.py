@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 import ctrnn_jax as cj
-from ctrnn_jax.io._run import read_config
+from ctrnn_jax.io._run_config import read_config
 
 
 def main(run: str) -> None:

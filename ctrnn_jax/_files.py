@@ -146,6 +146,22 @@ def write_json(path: str | os.PathLike, obj) -> None:
         f.write("\n")
 
 
+def jsonable(obj):
+    """`obj` in plain JSON types: NumPy arrays as nested lists, NumPy scalars as numbers, dict keys as strings,
+    tuples as lists, non-finite floats as `None`."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     """All arrays of an `.npz` file (no pickles), checking that `required` names are present.
 

@@ -31,7 +31,8 @@ import numpy as np
 from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.analysis._report import analyze_run
-from ctrnn_jax.io._run import RunConfig, train_run
+from ctrnn_jax.io._run import train_run
+from ctrnn_jax.io._run_config import RunConfig
 from ctrnn_jax.tasks._neurogym import neurogym_task
 from ctrnn_jax.tasks._tasks import TASKS, make_task
 from ctrnn_jax.training._ensemble import EnsembleConfig

@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from universality import study_task, train_population  # experiments/ is the script's folder
 
 from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
-from ctrnn_jax.io._run import evaluate_run, load_run_ensemble
-
-from universality import study_task, train_population  # experiments/ is the script's folder
+from ctrnn_jax.io._eval import evaluate_run
+from ctrnn_jax.io._run import load_run_ensemble
 
 ARMS = ("baseline", "noise", "l2", "dense")
 

@@ -46,7 +46,9 @@ from ctrnn_jax._cli import use_cpu_cores
 from ctrnn_jax._files import atomic_write, write_json
 from ctrnn_jax.analysis._compare import compare_ensembles, within_between
 from ctrnn_jax.dynamics._config import FixedPointConfig
-from ctrnn_jax.io._run import RunConfig, evaluate_run, load_run_ensemble, train_run
+from ctrnn_jax.io._eval import evaluate_run
+from ctrnn_jax.io._run import load_run_ensemble, train_run
+from ctrnn_jax.io._run_config import RunConfig
 from ctrnn_jax.tasks._flipflop import FlipFlopConfig
 from ctrnn_jax.training._ensemble import EnsembleConfig
 from ctrnn_jax.training._train import TrainConfig

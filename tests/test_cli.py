@@ -305,7 +305,7 @@ def tiny_npz(tmp_path):
 
 def test_fixed_points_builds_one_config_from_its_options(tiny_npz, monkeypatch, tmp_path):
     from ctrnn_jax import FixedPointConfig
-    from ctrnn_jax.io import _run
+    from ctrnn_jax.io import _fixed_point_files
 
     received = []
 
@@ -313,7 +313,7 @@ def test_fixed_points_builds_one_config_from_its_options(tiny_npz, monkeypatch, 
         received.append(kwargs)
         raise _Stop
 
-    monkeypatch.setattr(_run, "write_fixed_points", write_fixed_points)
+    monkeypatch.setattr(_fixed_point_files, "write_fixed_points", write_fixed_points)
     with pytest.raises(_Stop):
         main(
             [

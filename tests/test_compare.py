@@ -22,7 +22,8 @@ from ctrnn_jax import (
 from ctrnn_jax._cli import main
 from ctrnn_jax._files import write_json
 from ctrnn_jax.analysis import classical_mds, pairwise_svcca, within_between
-from ctrnn_jax.io._run import RunConfig, evaluate_run
+from ctrnn_jax.io._eval import evaluate_run
+from ctrnn_jax.io._run_config import RunConfig
 
 
 def activity(seed, t=400, n=12, rank=4):

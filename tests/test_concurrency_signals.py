@@ -83,7 +83,7 @@ def test_a_lock_of_a_killed_process_does_not_block(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate()  # waits, and closes its pipes
-    from ctrnn_jax.io._run import read_config
+    from ctrnn_jax.io._run_config import read_config
     from ctrnn_jax.io._serialisation import load_checkpoint
     from ctrnn_jax.training import EnsembleTrainer
 

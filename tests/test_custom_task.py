@@ -15,7 +15,8 @@ from custom_task import SineGen
 
 import ctrnn_jax as cj
 from ctrnn_jax._cli import main
-from ctrnn_jax.io._run import RunConfig, evaluate_run, read_config
+from ctrnn_jax.io._eval import evaluate_run
+from ctrnn_jax.io._run_config import RunConfig, read_config
 from ctrnn_jax.tasks._task import check_task
 
 TINY_FP = cj.FixedPointConfig(n_candidates=16, n_trials=2, adam_steps=10, newton_steps=4, completion_rounds=1)

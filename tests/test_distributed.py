@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 
 import ctrnn_jax as cj
-from ctrnn_jax.dynamics._fixed_points import _FP_ARRAYS, _SLOW_ARRAYS
+from ctrnn_jax.dynamics._fixed_point_set import _FP_ARRAYS, _SLOW_ARRAYS
 from ctrnn_jax.io import read_losses
 
 ROOT = Path(__file__).resolve().parents[1]

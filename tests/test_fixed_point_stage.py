@@ -165,7 +165,7 @@ def test_config_is_validated_and_round_trips():
 def test_written_fixed_points_keep_their_config(bistable4, tmp_path):
     import json
 
-    from ctrnn_jax.io._run import fixed_point_config_path, write_fixed_points
+    from ctrnn_jax.io._fixed_point_files import fixed_point_config_path, write_fixed_points
 
     ens, fp = bistable4
     found, per_member, _ = write_fixed_points(ens, tmp_path / "fp.npz", config=SMALL)

@@ -23,8 +23,8 @@ from ctrnn_jax.dynamics._cube import (
     format_cube_table,
     procrustes_disparity,
 )
+from ctrnn_jax.dynamics._fixed_point_set import FixedPoints
 from ctrnn_jax.dynamics._fixed_points import (
-    FixedPoints,
     _newton_search,
     _polish,
     _search,

@@ -8,8 +8,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ctrnn_jax"
 
-# Each layer and the layers it may import from. `base` is the package's own shared helpers
-# (`_checks.py`, `_files.py`); `top` is the CLI and the public API (the `_cli/` package, `__init__.py`).
+# Each layer and the layers it may import from. `base` is the package's own shared helpers (`_checks.py`,
+# `_files.py`, `_imports.py`, `_results.py`); `top` is the CLI and the public API (the `_cli/` package, `__init__.py`).
 ALLOWED = {
     "base": set(),
     "models": {"base"},
@@ -20,7 +20,7 @@ ALLOWED = {
     "analysis": {"base", "models", "tasks", "training", "dynamics", "io"},
     "top": {"base", "models", "tasks", "training", "dynamics", "io", "analysis"},
 }
-BASE = {"_checks", "_files", "_imports"}
+BASE = {"_checks", "_files", "_imports", "_results"}
 TOP = {"_cli", "__init__", "__main__"}
 
 

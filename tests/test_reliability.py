@@ -490,7 +490,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_is_one_line(tmp_path):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "interrupted" in lines[0] and f"--resume {out}" in lines[0]
     assert_valid(out)
-    from ctrnn_jax.io._run import read_config
+    from ctrnn_jax.io._run_config import read_config
     from ctrnn_jax.io._serialisation import load_checkpoint  # the checkpoint is whole: it loads
     from ctrnn_jax.training import EnsembleTrainer
 

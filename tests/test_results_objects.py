@@ -1,9 +1,13 @@
 """Results as objects: `Analysis.load` restores what `write` saved without computing it again; `Comparison`
-(what `compare_ensembles` returns) and `MemoryStates` print briefly."""
+(what `compare_ensembles` returns) and `MemoryStates` print briefly; and every result class is a `Result`, with a
+`to_dict()` that JSON keeps and a table in a notebook (`_repr_html_`)."""
 
 import dataclasses
+import importlib
+import inspect
 import json
 import shutil
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -14,9 +18,11 @@ from _analytic import H_STAR, W_DIAG  # tests/_analytic.py
 from test_similarity import CUBE, EMPTY
 
 import ctrnn_jax as cj
+from ctrnn_jax._results import Result
 from ctrnn_jax.analysis import Analysis, Comparison, classical_mds, write_comparison
-from ctrnn_jax.dynamics import pairwise_graph_distances
-from ctrnn_jax.io._run import RunConfig, read_losses, write_metrics
+from ctrnn_jax.dynamics import MemoryCheck, MemoryStates, pairwise_graph_distances
+from ctrnn_jax.io._metrics import read_losses, write_metrics
+from ctrnn_jax.io._run_config import RunConfig
 
 N = 3
 TASK = cj.FlipFlopConfig(width=5, delay=5)
@@ -69,12 +75,12 @@ def no_recomputing(monkeypatch):
 
     from ctrnn_jax.analysis import _analysis, _analyze
     from ctrnn_jax.dynamics import _stage
-    from ctrnn_jax.io import _run
+    from ctrnn_jax.io import _eval
 
     for module, name in (
         (_analyze, "fixed_point_stage"),
         (_stage, "fixed_point_stage"),
-        (_run, "evaluate_run"),
+        (_eval, "evaluate_run"),
         (_analyze, "memory_check"),
         (_analysis, "robustness_sweep"),
         (_analysis, "compare_realizations"),
@@ -223,3 +229,203 @@ def test_memory_states_repr_is_short(written):
     assert "attractor" in text and "<table>" in memory._repr_html_()
     back = cj.dynamics.MemoryStates.from_dict(json.loads(json.dumps(memory.to_dict())))
     assert back.to_dict() == memory.to_dict() and repr(back) == text
+
+
+# ------------------------------------------------------------------------------------------------
+# The results family: every result object is a `Result` with `to_dict` (plain JSON) and `_repr_html_`
+# ------------------------------------------------------------------------------------------------
+
+# The public classes that are results, and those that are not (configs, models, tasks, trainers, meters,
+# errors): a new public class fails `test_every_public_class_is_registered` until it is listed in one.
+RESULTS = {
+    "Analysis",
+    "Comparison",
+    "Continuation",
+    "FixedPoints",
+    "Linearization",
+    "MemberGraph",
+    "MemoryCheck",
+    "MemoryStates",
+    "PredictionError",
+    "Selection",
+    "Switching",
+    "Topology",
+}
+NOT_RESULTS = {
+    "AbstractRNN",
+    "AbstractTask",
+    "CTRNN",
+    "ConstraintConfig",
+    "Constraints",
+    "ContextDMConfig",
+    "DelayedMatchConfig",
+    "DistributedError",
+    "EnsembleConfig",
+    "EnsembleTrainer",
+    "FixedPointConfig",
+    "FlipFlopConfig",
+    "GRU",
+    "Hyper",
+    "LSTM",
+    "NeurogymTask",
+    "NoProgress",
+    "ParametricWMConfig",
+    "PerceptualDMConfig",
+    "RunConfig",
+    "TensorBoardProgress",
+    "TextProgress",
+    "TqdmProgress",
+    "TrainConfig",
+    "TrainState",
+    "TrainStep",
+    "UGRNN",
+}
+LAYERS = ("", ".models", ".tasks", ".training", ".dynamics", ".io", ".analysis")
+
+
+def result_classes(cls: type = Result) -> set[type]:
+    """Every subclass of `cls`, recursively."""
+    out = set()
+    for sub in cls.__subclasses__():
+        out |= {sub} | result_classes(sub)
+    return out
+
+
+def public_classes() -> dict[str, type]:
+    """The classes of ctrnn_jax that `ctrnn_jax` and its layers export."""
+    found = {}
+    for layer in LAYERS:
+        module = importlib.import_module(f"ctrnn_jax{layer}")
+        for name in dir(module):
+            obj = getattr(module, name)
+            if not name.startswith("_") and inspect.isclass(obj) and obj.__module__.startswith("ctrnn_jax"):
+                found[name] = obj
+    return found
+
+
+@pytest.fixture(scope="module")
+def instances(written) -> dict[type, tuple[Result, Callable[[Result, dict], bool]]]:
+    """A small instance of every result class and a check of the key numbers of its `to_dict()` read back
+    from JSON: from the analysis of the two 3-unit flip-flop networks, or made by hand."""
+    result, _ = written
+    fp = result.fixed_points[0]
+    lin = cj.linearize(result.ensemble, fp)
+    error = cj.prediction_error(result.ensemble, lin, radii=(1e-2,), steps=(1,), n_directions=2)
+    r = 2  # rows of the handmade results
+    continuation = cj.Continuation(
+        member=np.arange(r),
+        start=np.zeros((r, N)),
+        end=np.ones((r, N)),
+        param=[np.linspace(0, 1, 3)] * r,
+        states=[np.zeros((3, N))] * r,
+        outputs=[np.zeros((3, N))] * r,
+        eigvals=[np.full((3, N), 0.5 + 0j)] * r,
+        n_unstable=[np.zeros(3, int)] * r,
+        ended=np.asarray(["left the path", "out of steps"]),
+        events=[
+            {
+                "member": 1,
+                "branch": 1,
+                "kind": "saddle-node",
+                "param": 0.25,
+                "input": np.ones(N),
+                "state": np.zeros(N),
+                "output": np.zeros(N),
+                "stable_lost": True,
+            }
+        ],
+        label="pulse",
+    )
+    switching = cj.Switching(
+        member=np.asarray([0, 1]),
+        point=np.asarray([0, 3]),
+        memory=np.ones((r, N)),
+        channel=np.asarray([0, 2]),
+        sign=np.asarray([1, -1]),
+        amplitude=np.ones(N),
+        continuation=np.asarray([0.5, np.nan]),
+        simulated=np.asarray([0.55, np.nan]),
+        step=0.05,
+        max_scale=1.5,
+        hold=100,
+    )
+    selection = cj.Selection(
+        inputs=np.eye(2, N),
+        relevant=np.asarray([0, -1]),
+        evidence=np.asarray([0, 1]),
+        n_points=np.asarray([[3, 0]]),
+        alignment=np.asarray([[0.95, np.nan]]),
+        overlap=np.asarray([[[0.5, 0.1, 0.0], [np.nan] * N]]),
+        ratio=np.asarray([[5.0, np.nan]]),
+        band=0.05,
+    )
+    topology = cj.dynamics.Topology(
+        n_members=1, graphs=[CUBE], branch_node=[np.zeros((0, 2), int)], saddle_point=[np.zeros(0, int)]
+    )
+    comparison = Comparison(**handmade())
+
+    def eig(d):
+        pairs = np.asarray(d["eigvals"]).reshape(len(fp), -1, 2)
+        return pairs[..., 0] + 1j * pairs[..., 1]
+
+    cases = [
+        (
+            fp,
+            lambda d: (
+                [c["points"] for c in d["counts"]] == [c["points"] for c in fp.counts()]
+                and d["member"] == fp.member.tolist()
+                and np.allclose(d["points"], fp.points)
+                and np.allclose(eig(d), fp.eigvals)
+                and d["n_unstable"] == fp.n_unstable.tolist()
+                and "jacobians" not in d
+            ),
+        ),
+        (lin, lambda d: d["member"] == lin.member.tolist() and len(d["slow_eigvals"]["real"]) == len(lin)),
+        (error, lambda d: d["radii"] == [1e-2] and d["steps"] == [1] and len(d["per_member"]) == 2),
+        (result.memory[0], lambda d: MemoryStates.from_dict(d).to_dict() == result.memory[0].to_dict()),
+        (
+            result.memory_check,
+            lambda d: MemoryCheck.from_dict(d).verdict.tolist() == result.memory_check.verdict.tolist(),
+        ),
+        (CUBE, lambda d: d["n_nodes"] == CUBE.n_nodes and d["edges"] == CUBE.edges.tolist()),
+        (topology, lambda d: d["n_members"] == 1 and d["graphs"] == [CUBE.to_dict()] and d["memory"] is None),
+        (continuation, lambda d: d["member"] == [0, 1] and d["events"][0]["param"] == 0.25),
+        (switching, lambda d: d["continuation"] == [0.5, None] and d["hold"] == 100),
+        (selection, lambda d: d["n_points"] == [[3, 0]] and d["ratio"] == [[5.0, None]]),
+        (result, lambda d: d["members"] == 2 and d["best_member"] == result.best),
+        (comparison, lambda d: d["members"] == handmade()["members"]),
+    ]
+    return {type(obj): (obj, check) for obj, check in cases}
+
+
+def test_every_result_class_is_tested(instances):
+    assert result_classes() == set(instances)
+    assert {cls.__name__ for cls in result_classes()} == RESULTS
+
+
+def test_every_result_to_dict_is_json_and_keeps_its_numbers(instances):
+    for cls, (obj, check) in instances.items():
+        data = json.loads(json.dumps(obj.to_dict()))
+        assert check(data), f"{cls.__name__}.to_dict() read back from JSON lost its numbers"
+
+
+def test_every_result_shows_as_a_table(instances):
+    for cls, (obj, _) in instances.items():
+        assert "<table" in obj._repr_html_(), cls.__name__
+        text = repr(obj)
+        assert text and not text.startswith(f"{cls.__name__}("), f"{cls.__name__}: the dataclass repr, not a table"
+
+
+def test_every_public_class_is_registered():
+    found = public_classes()
+    unregistered = set(found) - RESULTS - NOT_RESULTS
+    assert not unregistered, f"new public classes: list each in RESULTS or NOT_RESULTS: {sorted(unregistered)}"
+    assert RESULTS <= set(found), f"results no longer public: {sorted(RESULTS - set(found))}"
+    for name in RESULTS:
+        assert issubclass(found[name], Result), f"{name} is a result: subclass ctrnn_jax._results.Result"
+    for name in NOT_RESULTS & set(found):
+        assert not issubclass(found[name], Result), f"{name} is a Result: move it to RESULTS"
+
+
+def test_compare_ensembles_returns_a_comparison():
+    assert inspect.signature(cj.compare_ensembles).return_annotation in (Comparison, "Comparison")

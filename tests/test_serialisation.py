@@ -22,7 +22,8 @@ from ctrnn_jax import (
     save_npz,
 )
 from ctrnn_jax.io import fingerprint
-from ctrnn_jax.io._run import RunConfig, train_run
+from ctrnn_jax.io._run import train_run
+from ctrnn_jax.io._run_config import RunConfig
 from ctrnn_jax.io._serialisation import from_arrays
 from ctrnn_jax.models._gated import GRU, LSTM, UGRNN
 

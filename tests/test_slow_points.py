@@ -26,7 +26,7 @@ from ctrnn_jax.dynamics import (
     slow_threshold,
     topology_graph,
 )
-from ctrnn_jax.dynamics._fixed_points import count_marginal
+from ctrnn_jax.dynamics._fixed_point_set import count_marginal
 from ctrnn_jax.tasks._task import READOUT_TOLERANCE, task_hold_steps
 
 N, M = 4, 3

@@ -6,7 +6,8 @@ import pytest
 
 from ctrnn_jax._cli import build_parser
 from ctrnn_jax._cli._train import config_from_args
-from ctrnn_jax.io._run import LiveMetrics, RunConfig
+from ctrnn_jax.io._metrics import LiveMetrics
+from ctrnn_jax.io._run_config import RunConfig
 from ctrnn_jax.training._train import DEFAULT_STOP_MARGIN, TrainConfig
 
 

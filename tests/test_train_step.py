@@ -20,7 +20,8 @@ from ctrnn_jax import (
     make_train_step,
     step_key,
 )
-from ctrnn_jax.io._run import read_config, train_run
+from ctrnn_jax.io._run import train_run
+from ctrnn_jax.io._run_config import read_config
 from ctrnn_jax.io._serialisation import load_checkpoint, save_checkpoint
 from ctrnn_jax.training import restart_key
 from ctrnn_jax.training._ensemble import fresh_members, make_ensemble

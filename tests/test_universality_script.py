@@ -7,7 +7,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from ctrnn_jax.io._run import RunConfig
+from ctrnn_jax.io._run_config import RunConfig
 from ctrnn_jax.io._serialisation import save_npz
 from ctrnn_jax.tasks._flipflop import FlipFlopConfig
 from ctrnn_jax.training._ensemble import EnsembleConfig, make_ensemble

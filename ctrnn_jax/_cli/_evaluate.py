@@ -43,8 +43,10 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from .._files import write_json
+    from ..io._eval import evaluate_run, format_table
     from ..io._outputs import check_output_file
-    from ..io._run import RunConfig, evaluate_run, format_table, load_run_ensemble
+    from ..io._run import load_run_ensemble
+    from ..io._run_config import RunConfig
     from ..io._serialisation import fingerprint
     from ..training._distributed import is_main_process
 

@@ -58,7 +58,7 @@ def fixed_point_stage(
     import numpy as np
 
     from ..dynamics._cube import format_cube_table, has_memory_states
-    from ..io._run import write_fixed_points
+    from ..io._fixed_point_files import write_fixed_points
 
     if cube_json is not None and not has_memory_states(task):
         raise ValueError(

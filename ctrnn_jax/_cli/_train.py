@@ -151,7 +151,7 @@ def add_config_options(parser) -> None:
 def config_from_args(args):
     """`(RunConfig, explicit)` from parsed options: dataclass defaults < task defaults < preset < explicit
     options. `explicit` is `{group: {field: value}}`, what was given on the command line."""
-    from ..io._run import RunConfig
+    from ..io._run_config import RunConfig
 
     task_name = args.task or DEFAULT_TASK
     explicit = {group: spec.explicit(args) for group, spec in GROUPS.items()}
@@ -237,7 +237,7 @@ def add_parsers(sub) -> None:
 
 def _config(args):
     """The run's config: from the options, or (`--resume DIR`) the stored one with, at most, new `--steps`."""
-    from ..io._run import read_config
+    from ..io._run_config import read_config
 
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise ValueError("give either --out (new run) or --resume DIR, not both")
@@ -286,7 +286,8 @@ def _locked(args):
 
 
 def _train(args, config) -> Path:
-    from ..io._run import format_table, train_run
+    from ..io._eval import format_table
+    from ..io._run import train_run
 
     out = _out(args)
     result = train_run(
@@ -316,8 +317,8 @@ def run_flipflop(args) -> int:
 
 def _run_flipflop(args) -> int:
     from ..dynamics._cube import has_memory_states
-    from ..io._run import CUBE
-    from ..io._run import FIXED_POINTS as FIXED_POINTS_FILE
+    from ..io._fixed_point_files import FIXED_POINTS as FIXED_POINTS_FILE
+    from ..io._outputs import CUBE
     from ..io._serialisation import load_npz
     from ..training._distributed import is_main_process
 

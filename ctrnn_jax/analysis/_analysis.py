@@ -20,7 +20,8 @@ import numpy as np
 
 from .._checks import check_int, check_key
 from ..dynamics._cube import _corners, _top_pcs, cube_analysis, procrustes_disparity
-from ..dynamics._fixed_points import FixedPoints, as_ensemble
+from ..dynamics._fixed_point_set import FixedPoints
+from ..dynamics._fixed_points import as_ensemble
 from ..models._base import AbstractRNN
 from ..tasks._flipflop import FlipFlopConfig, flipflop_test_set, sample_flipflop
 from ..training._evaluate import ensemble_states, evaluate

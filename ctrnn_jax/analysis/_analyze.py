@@ -20,13 +20,15 @@ import jax
 import numpy as np
 
 from .._files import atomic_write, write_json
+from .._results import Result, html_table, text_table
 from ..dynamics._behaviour import MemoryCheck, memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states, memory_state_analysis
-from ..dynamics._fixed_points import FixedPoints, as_ensemble, html_table, matching, text_table
+from ..dynamics._fixed_point_set import FixedPoints
+from ..dynamics._fixed_points import as_ensemble, matching
 from ..dynamics._memory_states import memory_states as group_memory_states
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
-from ..io._run import higher_is_better, ranking_score
+from ..io._eval import higher_is_better, ranking_score
 from ..tasks._task import check_task
 from ..training._ensemble import get_member
 from ..training._evaluate import ensemble_outputs, ensemble_states
@@ -53,7 +55,7 @@ def _hidden_points(fp: FixedPoints, n: int) -> FixedPoints:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Analysis:
+class Analysis(Result):
     """The results of `analyze` for an ensemble of `K` members (NumPy arrays and plain dicts).
 
     **Fields:**
@@ -291,7 +293,7 @@ class Analysis:
 
     def to_dict(self) -> dict:
         """The JSON-able content of `analysis.json`."""
-        from ..io._run import _jsonable
+        from .._files import jsonable as _jsonable
 
         ens = self.ensemble
         out = {
@@ -447,9 +449,9 @@ class Analysis:
             )
 
     def _write(self, out_dir: Path, *, fixed_points: bool, overwrite: bool, explorer: bool, log) -> Path:
+        from ..io._fixed_point_files import fixed_point_config_path
         from ..io._lock import writing
         from ..io._outputs import check_output_folder
-        from ..io._run import fixed_point_config_path
         from ..io._serialisation import fingerprint
         from ._explorer import EXPLORER
 
@@ -486,7 +488,7 @@ class Analysis:
                 dataclasses.replace(fp, network=network).to_npz(out / name)
             files += names
             if self.config is not None:
-                from ..io._run import fixed_point_config_path
+                from ..io._fixed_point_files import fixed_point_config_path
 
                 write_json(fixed_point_config_path(out / "fixed_points.npz"), self.config.to_dict())
                 files.append(fixed_point_config_path(out / "fixed_points.npz").name)
@@ -628,7 +630,8 @@ def training_summary(run_dir: str | Path, network: str | None = None, losses=Non
     `metrics.csv`, for the steps an older record lacks."""
     import json
 
-    from ..io._run import CONFIG, EVAL, read_config
+    from ..io._outputs import CONFIG, EVAL
+    from ..io._run_config import read_config
 
     run_dir = Path(run_dir)
     if not (run_dir / EVAL).is_file():
@@ -807,7 +810,8 @@ def analyze(
     `.write(out_dir)` for the files.
     """
     from .._checks import check_seed
-    from ..io._run import RunConfig, evaluate_run
+    from ..io._eval import evaluate_run
+    from ..io._run_config import RunConfig
     from ._analysis import compare_realizations, robustness_sweep
 
     check_seed("seed", seed)
@@ -1049,9 +1053,11 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
 
     from ..dynamics._behaviour import MemoryCheck
     from ..dynamics._memory_states import MemoryStates
+    from ..io._fixed_point_files import fixed_point_config_path
     from ..io._lock import check_complete
+    from ..io._metrics import read_losses
     from ..io._outputs import CONFIG, METRICS, listed_files
-    from ..io._run import fixed_point_config_path, read_config, read_losses
+    from ..io._run_config import read_config
     from ._analysis import memory_state_points
 
     if folder.name == ANALYSIS and folder.is_file():

@@ -30,11 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int
-from .._files import atomic_write, write_json
+from .._files import atomic_write, jsonable, write_json
+from .._results import Result, html_table
 from ..dynamics._behaviour import memory_check
 from ..dynamics._config import FixedPointConfig
 from ..dynamics._cube import has_memory_states
-from ..dynamics._fixed_points import as_ensemble, html_table, text_table
+from ..dynamics._fixed_points import as_ensemble
 from ..dynamics._limits import check_fixed_point_memory
 from ..dynamics._stage import fixed_point_stage
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
@@ -264,8 +265,8 @@ def within_between(distances, groups) -> dict:
 FIGURES = ("mds_by_cell", "mds_by_run", "distances", "topology_graphs")
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Comparison:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Comparison(Result):
     """The result of `compare_ensembles` for `P` networks (members of `E` ensembles), as NumPy arrays.
 
     **Fields:**
@@ -353,7 +354,9 @@ class Comparison:
         ]
         return "; ".join(parts)
 
-    def __repr__(self) -> str:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
+        """The headline table of `repr`: between / within ratios of the main measures (`_repr_html_` shows
+        every measure's within and between)."""
         tables = self.within_between()
         names = ("svcca", "procrustes", "dynamics", "topology", "1 - cka")  # the headline measures
         header = ["between / within", *names]
@@ -361,7 +364,7 @@ class Comparison:
             [f"by {label}", *(_fmt(tables[key][name]["ratio"]) for name in names)]
             for key, label in (("run", "run"), ("cell_activation", "cell/activation"))
         ]
-        return text_table(f"Comparison: {self._runs_line()}\n  {self._status_line()}", header, body)
+        return f"Comparison: {self._runs_line()}\n  {self._status_line()}", header, body
 
     def _repr_html_(self) -> str:
         header = ["grouping", "measure", "within", "between", "between / within", "excluded pairs"]
@@ -408,8 +411,6 @@ class Comparison:
         """The JSON-able content of `comparison.json` (without the `owner`, `networks` and `files` that `write`
         adds): `members`, every matrix and embedding as lists (NaN as None), `no_memory_states`, each graph's
         `to_dict()`, and the `within_between` tables."""
-        from ..io._run import _jsonable
-
         data = {
             "members": self.members,
             **{
@@ -420,7 +421,7 @@ class Comparison:
             "graphs": [g.to_dict() for g in self.graphs],
             "within_between": self.within_between(),
         }
-        return _jsonable(data)
+        return jsonable(data)
 
     def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
         """`report.md`: the networks, the within/between tables and the figures in `written` (`{name: [png,
@@ -515,12 +516,11 @@ class Comparison:
 
         from ..io._lock import lock_outputs, writing
         from ..io._outputs import check_output_folder, check_writable_folder
-        from ..io._run import _jsonable
 
         if isinstance(n_graphs, bool) or not isinstance(n_graphs, numbers.Integral) or n_graphs < 0:
             raise ValueError(f"`n_graphs` must be an integer >= 0, got {n_graphs!r}.")
         if owner is None:
-            owner = hashlib.sha256(json.dumps(_jsonable(self.members), sort_keys=True).encode()).hexdigest()[:16]
+            owner = hashlib.sha256(json.dumps(jsonable(self.members), sort_keys=True).encode()).hexdigest()[:16]
         with lock_outputs(folders=[check_writable_folder(out_dir, "output folder")], what="Comparison.write"):
             out = check_output_folder(out_dir, "comparison", owner, option="output folder", overwrite=overwrite)
             with writing(out, files=["comparison.json", REPORT], dirs=["figures"]):
@@ -530,7 +530,6 @@ class Comparison:
     def _write_files(self, out: Path, n_graphs: int, owner: str, networks) -> Path:
         import matplotlib.pyplot
 
-        from ..io._run import _jsonable
         from ._figure import save_figure
 
         figs = out / "figures"
@@ -548,7 +547,7 @@ class Comparison:
         with atomic_write(out / REPORT, "w") as f:
             f.write(self.markdown(written, out))
         write_json(
-            out / "comparison.json", _jsonable({**self.to_dict(), "owner": owner, "networks": networks, "files": files})
+            out / "comparison.json", jsonable({**self.to_dict(), "owner": owner, "networks": networks, "files": files})
         )
         return out / REPORT
 
@@ -676,8 +675,8 @@ def compare_runs(
 def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, **options) -> Path:
     import hashlib
 
-    from ..io._outputs import check_output_folder
-    from ..io._run import EVAL, load_run_ensemble, task_for_ensemble
+    from ..io._outputs import EVAL, check_output_folder
+    from ..io._run import load_run_ensemble, task_for_ensemble
     from ..io._serialisation import fingerprint
 
     success: list[np.ndarray | None] | None  # None at the end where a run has no success flags

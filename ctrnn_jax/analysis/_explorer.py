@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from ..dynamics._fixed_points import FixedPoints
+from ..dynamics._fixed_point_set import FixedPoints
 from ..training._evaluate import ensemble_states
 from ._figure import pca_projection
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._files import atomic_write
-from ..dynamics._fixed_points import FixedPoints
+from ..dynamics._fixed_point_set import FixedPoints
 
 _TIME = "time (steps, 1 step = 1 ms)"
 _AMP = "amplitude (arb. units)"

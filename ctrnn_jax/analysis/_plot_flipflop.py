@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..dynamics._fixed_points import FixedPoints
+from ..dynamics._fixed_point_set import FixedPoints
 from ._figure import (
     _AMP,
     _INDEX_COLOURS,

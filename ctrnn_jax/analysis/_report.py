@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dynamics._config import FixedPointConfig
-from ..dynamics._fixed_points import FixedPoints
+from ..dynamics._fixed_point_set import FixedPoints
 from ._analyze import REPORT, Analysis, analyze, initial_W_rec, training_summary
 
 
@@ -64,8 +64,8 @@ def analyze_run(
     e.g. from before `train --resume`, are found again), the same constant input and task, finite points and,
     when `fp_config` is given, that configuration; otherwise they are found again, and the log says why.
     """
-    from ..io._outputs import check_output_folder
-    from ..io._run import METRICS, read_losses
+    from ..io._metrics import read_losses
+    from ..io._outputs import METRICS, check_output_folder
     from ..io._serialisation import fingerprint
 
     path = Path(path)
@@ -108,8 +108,8 @@ def _stored_fixed_points(run_dir: Path, ensemble, task, network: str, inputs, fp
     found with stand), and finite content. Else None (found again), and `log` says why in one line; so does a file
     written before the input, settings and task were recorded (`FixedPoints.found_with`)."""
     from ..dynamics._stage import constant_inputs, found_with
+    from ..io._fixed_point_files import FIXED_POINTS
     from ..io._lock import check_complete
-    from ..io._run import FIXED_POINTS
 
     stored_path = run_dir / FIXED_POINTS
     if task is None or not stored_path.is_file():

@@ -15,7 +15,7 @@ from ._cube import ensemble_summary as ensemble_summary
 from ._cube import format_cube_table as format_cube_table
 from ._cube import procrustes_disparity as procrustes_disparity
 from ._cube import sharded_analyze_fixed_points as sharded_analyze_fixed_points
-from ._fixed_points import FixedPoints as FixedPoints
+from ._fixed_point_set import FixedPoints as FixedPoints
 from ._fixed_points import complete_saddles as complete_saddles
 from ._fixed_points import find_fixed_points as find_fixed_points
 from ._fixed_points import initial_states_from_trajectories as initial_states_from_trajectories

@@ -60,7 +60,6 @@ attractor) or grow?
 
 import dataclasses
 import functools
-import html
 import math
 
 import jax
@@ -69,8 +68,9 @@ import numpy as np
 from jax import lax
 
 from .._checks import check_int, check_key, check_positive
+from .._results import Result
 from ..tasks._task import check_task
-from ._fixed_points import _full_states, as_ensemble, html_table, text_table
+from ._fixed_points import _full_states, as_ensemble
 
 RESPONSES = ("shrink", "persist", "grow")
 VERDICTS = ("attractors", "marginal", "unstable", "long-lived", "short-lived", "drifts")  # drifts: before #31
@@ -86,8 +86,8 @@ def _trials(steps: float, trial_steps: int | None, censored: bool = False) -> st
     return (">" if censored else "") + f"{steps / trial_steps:.3g}"
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class MemoryCheck:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class MemoryCheck(Result):
     """The result of `memory_check` for `K` members and `L` memory states (labels), as NumPy arrays.
 
     **Fields:**
@@ -264,14 +264,14 @@ class MemoryCheck:
         except KeyError as e:
             raise ValueError(f"not a MemoryCheck dict (no {e}).") from None
 
-    def _table(self) -> tuple[list[str], list[list[str]]]:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         rows = self.rows()
         header = list(rows[0]) if rows else ["member"]
 
         def fmt(v):
             return f"{v:.3g}" if isinstance(v, float) else str(v)
 
-        return header, [[fmt(r[h]) for h in header] for r in rows]
+        return f"MemoryCheck: {self._title()}", header, [[fmt(r[h]) for h in header] for r in rows]
 
     def _title(self) -> str:
         counts = ", ".join(f"{int(np.sum(self.verdict == v))} {v}" for v in VERDICTS if np.any(self.verdict == v))
@@ -284,12 +284,6 @@ class MemoryCheck:
             f"{self.n_members} member(s), {self.labels.shape[0]} memory states, {self.horizon_steps}-step "
             f"horizon{trial}, readout tolerance {self.tolerance:.3g}: {counts}"
         )
-
-    def __repr__(self) -> str:
-        return text_table(f"MemoryCheck: {self._title()}", *self._table())
-
-    def _repr_html_(self) -> str:
-        return html_table(f"<b>MemoryCheck</b>: {html.escape(self._title())}", *self._table())
 
 
 def hold_ends(inputs, targets, rest, *, min_hold: int = 10, readouts=None) -> tuple[np.ndarray, ...]:

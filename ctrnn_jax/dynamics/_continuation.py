@@ -26,13 +26,17 @@ Members and branches are followed at once (`vmap`), compiled once per shape, for
 
 import dataclasses
 import functools
+import html
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
+from .._files import jsonable
+from .._results import Result, html_table
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import _rows, as_ensemble
 from ._linearization import linearize_states
 
 _EVENTS = ("saddle-node", "hopf", "flip", "branch point")
@@ -103,8 +107,8 @@ def _follow(models, s0, u0, du, ds0, ds_min, ds_max, tol, *, max_steps, newton_s
         return jax.vmap(branch)(models, s0, u0, du)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Continuation:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Continuation(Result):
     """Fixed points followed along the path `u(p) = start + p (end − start)` (module docstring); `B` branches.
 
     **Fields:**
@@ -157,7 +161,7 @@ class Continuation:
                 return float(e["param"])
         return None
 
-    def _table(self) -> tuple[list[str], list[list[str]]]:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "branches", "followed to the end", "saddle-nodes at p", "stable lost at p", "Hopf at p"]
         body = []
         for k in np.unique(self.member):
@@ -180,19 +184,11 @@ class Continuation:
                     at("hopf"),
                 ]
             )
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
-        return text_table(
-            f"Continuation along {self.label}: {len(self)} branches, {len(self.events)} bifurcations", header, body
-        )
+        return f"Continuation along {self.label}: {len(self)} branches, {len(self.events)} bifurcations", header, body
 
     def _repr_html_(self) -> str:
-        from ._fixed_points import html_table
-
-        header, body = self._table()
-        return html_table(f"Continuation along {self.label}", header, body)
+        _, header, body = self._table()  # a shorter title than `repr`'s
+        return html_table(html.escape(f"Continuation along {self.label}"), header, body)
 
     def to_dict(self) -> dict:
         """The branches' ends and events (JSON-able; the points stay in the object)."""
@@ -205,13 +201,15 @@ class Continuation:
                 "output": np.asarray(e["output"]).tolist(),
             }
 
-        return {
-            "label": self.label,
-            "member": self.member.tolist(),
-            "ended": self.ended.tolist(),
-            "points": [int(p.size) for p in self.param],
-            "events": [event(e) for e in self.events],
-        }
+        return jsonable(
+            {
+                "label": self.label,
+                "member": self.member.tolist(),
+                "ended": self.ended.tolist(),
+                "points": [int(p.size) for p in self.param],
+                "events": [event(e) for e in self.events],
+            }
+        )
 
 
 def _check_path_end(name: str, value, k: int, m: int) -> np.ndarray:

@@ -17,7 +17,8 @@ from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import has_memory_states
 from ..training._evaluate import ensemble_states
 from ._config import FixedPointConfig
-from ._fixed_points import FixedPoints, as_ensemble
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import as_ensemble
 from ._memory_states import memory_states
 from ._stage import fixed_point_stage
 

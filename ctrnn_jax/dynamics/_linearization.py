@@ -28,7 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
+from .._results import Result, html_table
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import _rows, as_ensemble
 
 
 @jax.jit
@@ -73,8 +75,8 @@ def _real_if(x: np.ndarray, eigvals: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return x.real if np.all(np.take_along_axis(eigvals, idx, 1).imag == 0) else x
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Linearization:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Linearization(Result):
     """The linear system `δs' = A δs + B δu` at each of `P` fixed points (module docstring).
 
     **Fields:**
@@ -153,7 +155,7 @@ class Linearization:
             + np.einsum("pim,pm->pi", self.B, u - self.inputs)
         )
 
-    def _table(self) -> tuple[list[str], list[list[str]]]:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         lam = np.take_along_axis(self.eigvals, self.slow_modes(1), 1)[:, 0] if len(self) else np.zeros(0)
         overlap = self.input_overlaps(1)[:, 0, :] if len(self) else np.zeros((0, self.B.shape[-1]))
         header = ["member", "points", "slowest |λ|", "|l·B| per input, median"]
@@ -169,18 +171,10 @@ class Linearization:
                     " ".join(f"{v:.3g}" for v in over),
                 ]
             )
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
-        return text_table(
-            f"Linearization: {len(self)} points, S = {self.A.shape[-1]}, M = {self.B.shape[-1]}", header, body
-        )
+        return f"Linearization: {len(self)} points, S = {self.A.shape[-1]}, M = {self.B.shape[-1]}", header, body
 
     def _repr_html_(self) -> str:
-        from ._fixed_points import html_table
-
-        header, body = self._table()
+        _, header, body = self._table()  # a shorter title than `repr`'s
         return html_table(f"Linearization: {len(self)} points", header, body)
 
     def to_dict(self, k: int = 1) -> dict:
@@ -248,8 +242,8 @@ def linearize_states(ensemble, member, states, inputs) -> Linearization:
     )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class PredictionError:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class PredictionError(Result):
     """How well the linearization predicts the network near each point (`prediction_error`).
 
     **Fields:**
@@ -282,13 +276,13 @@ class PredictionError:
             )
         return out
 
-    def __repr__(self) -> str:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member"] + [f"r={r:g}, k={s}" for r in self.radii for s in self.steps]
         body = [
             [str(int(k))] + [f"{v:.2e}" for v in np.median(self.error[self.member == k], axis=0).ravel()]
             for k in np.unique(self.member)
         ]
-        return text_table("Linearized prediction error (median ‖true − linear‖ / r)", header, body)
+        return "Linearized prediction error (median ‖true − linear‖ / r)", header, body
 
     def to_dict(self) -> dict:
         return {"radii": self.radii.tolist(), "steps": self.steps.tolist(), "per_member": self.summary()}

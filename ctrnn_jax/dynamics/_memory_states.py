@@ -26,13 +26,14 @@ most common number of marginal eigenvalues (`n_marginal`) of its marginal points
 
 import collections
 import dataclasses
-import html
 import math
 
 import numpy as np
 
 from .._checks import check_positive
-from ._fixed_points import FixedPoints, html_table, pairwise_distances, text_table
+from .._results import Result
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import pairwise_distances
 
 ATTRACTOR = "attractor"
 
@@ -42,8 +43,8 @@ def marginal_mechanism(dimension: int) -> str:
     return f"marginal manifold of dimension {int(dimension)}"
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class MemoryStates:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class MemoryStates(Result):
     """The memory states of every member (`memory_states`' result; `V_k` states for member `k`).
 
     **Fields:**
@@ -69,6 +70,8 @@ class MemoryStates:
     exact: list
     scale: np.ndarray
     readouts: np.ndarray | None
+
+    _max_rows = 8  # the rows `repr` shows
 
     def __len__(self) -> int:
         return self.n_members
@@ -142,7 +145,7 @@ class MemoryStates:
             raise ValueError(f"not a MemoryStates dict (no {e}).") from None
         return cls(n_members=k, scale=scale, readouts=readouts, **fields)
 
-    def _table(self) -> tuple[list[str], list[list[str]]]:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "states", "points", "by mechanism"]
         body = [
             [
@@ -153,19 +156,14 @@ class MemoryStates:
             ]
             for k in range(self.n_members)
         ]
-        return header, body
-
-    def _title(self) -> str:
         total = collections.Counter(m for k in range(self.n_members) for m in self.mechanisms(k))
         by = ", ".join(f"{n} {name}" for name, n in sorted(total.items())) or "none"
         labels = "no readouts" if self.readouts is None else f"labelled by {self.readouts.shape[0]} readouts"
-        return f"{self.n_members} member(s), {sum(total.values())} memory states ({by}), {labels}"
-
-    def __repr__(self) -> str:
-        return text_table(f"MemoryStates: {self._title()}", *self._table(), max_rows=8)
-
-    def _repr_html_(self) -> str:
-        return html_table(f"<b>MemoryStates</b>: {html.escape(self._title())}", *self._table())
+        return (
+            f"MemoryStates: {self.n_members} member(s), {sum(total.values())} memory states ({by}), {labels}",
+            header,
+            body,
+        )
 
 
 def _components(d: np.ndarray, scale: float) -> np.ndarray:

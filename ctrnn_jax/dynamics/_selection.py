@@ -17,14 +17,16 @@ import dataclasses
 
 import numpy as np
 
-from ._fixed_points import FixedPoints, as_ensemble, text_table
+from .._results import Result, text_table
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import as_ensemble
 from ._linearization import linearize
 
 BAND = 0.05  # a slow mode: |λ − 1| below it (a time constant of 20 steps or more)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Selection:
+class Selection(Result):
     """Line attractors and selection vectors per member and constant input (module docstring).
 
     **Fields:**
@@ -76,7 +78,7 @@ class Selection:
         )
 
     def _repr_html_(self) -> str:
-        from ._fixed_points import html_table
+        from .._results import html_table
 
         header, body = self._table()
         return html_table("Line attractors and selection vectors", header, body)

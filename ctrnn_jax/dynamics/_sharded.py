@@ -7,7 +7,7 @@ import io
 import numpy as np
 
 from ..training._distributed import gather_bytes
-from ._fixed_points import _FP_ARRAYS, _FP_EXTRA, _MEMBER_ARRAYS, _SLOW_ARRAYS, FixedPoints
+from ._fixed_point_set import _FP_ARRAYS, _FP_EXTRA, _MEMBER_ARRAYS, _SLOW_ARRAYS, FixedPoints
 
 
 def gather_fixed_points(fixed_points: FixedPoints, lo: int, n_members: int) -> FixedPoints:

@@ -38,8 +38,8 @@ from ..tasks._task import check_task, task_hold_steps, task_readout_tolerance
 from ..training._distributed import is_distributed, local_members
 from ..training._sharding import member_mesh
 from ._config import FixedPointConfig
+from ._fixed_point_set import FixedPoints
 from ._fixed_points import (
-    FixedPoints,
     _full_states,
     as_ensemble,
     default_newton_starts,

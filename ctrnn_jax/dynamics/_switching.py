@@ -23,14 +23,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._results import Result, text_table
 from ._continuation import _readouts, follow_states
-from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import _rows, as_ensemble
 
 _CORNER = 0.5  # a readout within this of a memory readout, on every output, is that memory
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Switching:
+class Switching(Result):
     """Switching amplitudes of every memory state along every pulse direction (module docstring); `R` rows,
     one per (memory state, channel, sign).
 
@@ -146,7 +148,7 @@ class Switching:
         )
 
     def _repr_html_(self) -> str:
-        from ._fixed_points import html_table
+        from .._results import html_table
 
         header, body = self._table()
         return html_table("Switching amplitude", header, body)

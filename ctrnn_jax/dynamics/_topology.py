@@ -46,12 +46,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ._fixed_points import FixedPoints, _pad_pow2, matching, member_dt_tau, pairwise_distances
+from .._files import jsonable
+from .._results import Result
+from ._fixed_point_set import FixedPoints
+from ._fixed_points import _pad_pow2, matching, member_dt_tau, pairwise_distances
 from ._memory_states import MemoryStates, memory_states
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class MemberGraph:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class MemberGraph(Result):
     """The topology graph of one network (NumPy arrays, `V` nodes, `E` edges).
 
     **Fields:**
@@ -113,6 +116,24 @@ class MemberGraph:
         if self.dimension is not None:
             out["dimension"] = self.dimension.tolist()
         return out
+
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
+        degree = np.bincount(self.edges.reshape(-1), minlength=self.n_nodes) if self.n_edges else np.zeros(self.n_nodes)
+        header = ["node", "label", "degree", "dimension"]
+        body = [
+            [
+                str(i),
+                " ".join(str(int(v)) for v in self.labels[i]),
+                str(int(degree[i])),
+                "?" if self.dimension is None else str(int(self.dimension[i])),
+            ]
+            for i in range(self.n_nodes)
+        ]
+        title = (
+            f"MemberGraph: {self.n_nodes} nodes, {self.n_edges} edges, {len(self.higher)} higher saddles, "
+            f"{self.n_unmatched} unmatched branches"
+        )
+        return title, header, body
 
 
 @functools.partial(jax.jit, static_argnames=("chunk",))
@@ -207,8 +228,8 @@ def _rates(eigvals: np.ndarray, alpha: float, leading: int) -> np.ndarray:
     return np.pad(r.astype(np.float64), (0, leading - len(r)), constant_values=np.nan)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Topology:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Topology(Result):
     """The topology graphs of every member of an ensemble (`topology_graph`'s result).
 
     **Fields:** `n_members`; `graphs`, a list of `K` `MemberGraph`s; `branch_node`, a list of `K`
@@ -229,6 +250,27 @@ class Topology:
 
     def __len__(self) -> int:
         return self.n_members
+
+    def to_dict(self) -> dict:
+        """`n_members`, each graph's `MemberGraph.to_dict()`, `branch_node` and `saddle_point` (nested lists per
+        member), and the memory states' `MemoryStates.to_dict()` (or None)."""
+        return jsonable(
+            {
+                "n_members": int(self.n_members),
+                "graphs": [g.to_dict() for g in self.graphs],
+                "branch_node": [np.asarray(b).tolist() for b in self.branch_node],
+                "saddle_point": [np.asarray(p).tolist() for p in self.saddle_point],
+                "memory": None if self.memory is None else self.memory.to_dict(),
+            }
+        )
+
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
+        header = ["member", "nodes", "edges", "higher saddles", "unmatched branches"]
+        body = [
+            [str(k), str(g.n_nodes), str(g.n_edges), str(len(g.higher)), str(g.n_unmatched)]
+            for k, g in enumerate(self.graphs)
+        ]
+        return f"Topology: {self.n_members} member(s)", header, body
 
 
 def topology_graph(
