@@ -252,3 +252,19 @@ def test_bad_arguments_are_refused_by_name(ensemble, tv):
         kmeans(np.zeros((3, 2)), 4)
     with pytest.raises(ValueError, match="`labels`"):
         silhouette_score(np.zeros((3, 2)), np.zeros(3, int))
+
+
+def test_a_gated_cell_runs_end_to_end():
+    """Any cell: a random GRU ensemble (no structure to find), its shapes and a lesion of every gate block."""
+    config = cj.EnsembleConfig(members=2, units=8, inputs=TASK.n_inputs, outputs=1, cell="gru")
+    gru = cj.make_ensemble(config, key=jax.random.key(0))
+    tv = task_variance(gru, TASK, key=jax.random.key(2), batch=48)
+    clusters = cluster_units(tv, k_range=range(2, 6))
+    assert clusters.labels.shape == (2, 8) and np.all((clusters.k >= 1) & (clusters.k <= 5))
+    assert np.all(clusters.labels[tv.active] >= 0) and np.all(clusters.labels[~tv.active] == -1)
+    units = np.zeros((2, 8), bool)
+    units[:, 0] = True
+    out = lesion(gru, units)
+    assert np.all(np.asarray(out.W_rec)[:, :, 0] == 0)  # (K, 3N, N): every gate block's column
+    effects = lesion_effects(gru, TASK, clusters, key=jax.random.key(3), batch=48)
+    assert effects.change.shape == (2, int(clusters.k.max()), N_TASKS)
