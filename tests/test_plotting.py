@@ -271,7 +271,30 @@ PLOTS = {
     "plot_topology_graphs": lambda rng, fp: (([square_graph(), square_graph()], ["one", "two"]), {}),
     "plot_bifurcation_diagram": lambda rng, fp: ((a_continuation(rng),), {}),
     "plot_memory_lifetimes": lambda rng, fp: ((a_memory_check(rng),), {}),
+    "plot_cluster_task_map": lambda rng, fp: ((some_unit_clusters(rng),), {}),
+    "plot_cluster_distribution": lambda rng, fp: ((some_unit_clusters(rng),), {}),
 }
+
+
+def some_unit_clusters(rng):
+    """Hand-made `UnitClusters` of 2 members (k = 2 and 3) over 3 tasks."""
+    from ctrnn_jax.analysis import UnitClusters
+
+    profiles = np.full((2, 3, 3), np.nan)
+    profiles[0, :2] = rng.uniform(size=(2, 3))
+    profiles[1] = rng.uniform(size=(3, 3))
+    return UnitClusters(
+        labels=np.array([[0, 0, 1, -1], [0, 1, 2, 2]]),
+        k=np.array([2, 3]),
+        silhouette=np.array([0.5, 0.6]),
+        k_range=(2, 3),
+        silhouette_by_k=np.array([[0.5, np.nan], [0.4, 0.6]]),
+        profiles=profiles,
+        fraction=np.array([[2 / 3, 1 / 3, np.nan], [0.25, 0.25, 0.5]]),
+        match=np.array([[0, 1, -1], [0, 1, -1]]),
+        consistency=np.array([1.0, 0.7]),
+        labels_tasks=("a", "b", "c"),
+    )
 
 
 def a_continuation(rng):
