@@ -24,6 +24,8 @@ CASES = [
     ("tanh N=64 gain 2.5", "tanh", 64, 2.5, 0),
     ("tanh N=32 gain 4", "tanh", 32, 4.0, 0),
     ("GRU N=32 W_rec x3", "gru", 32, 3.0, 0),
+    # a GRU with several roots and attractors (seed and gain picked from 24 networks by a 1000-start reference)
+    ("GRU N=32 W_rec x6 seed 6", "gru", 32, 6.0, 6),
 ]
 
 
@@ -104,6 +106,7 @@ def stage_roots(model):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--starts", type=int, default=10000)
+    parser.add_argument("--cases", type=int, nargs="*", default=None, help="indices into CASES (default: all)")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("fixed_point_coverage.json"))
     args = parser.parse_args()
     golub = {}
@@ -113,6 +116,8 @@ def main():
             golub[version] = dict(np.load(path))
     rows = []
     for case, (name, cell, n, gain, seed) in enumerate(CASES):
+        if args.cases is not None and case not in args.cases:
+            continue
         model = make_network(cell, n, gain, seed)
         t0 = time.perf_counter()
         ref, ref_stable = reference_roots(model, args.starts, np.random.default_rng(seed + 1))
@@ -162,6 +167,11 @@ def main():
     print("  ".join(header))
     for r in rows:
         print("  ".join(str(r[h]) for h in header))
+    if args.cases is not None and args.out.exists():  # a subset: the other cases' rows stay as they were
+        done = {r["case"] for r in rows}
+        kept = [r for r in json.loads(args.out.read_text()) if r["case"] not in done]
+        order = [name for name, *_ in CASES]
+        rows = sorted(kept + rows, key=lambda r: order.index(r["case"]) if r["case"] in order else len(order))
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
 
 

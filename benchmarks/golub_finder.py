@@ -1,5 +1,5 @@
 """What Golub & Sussillo's FixedPointFinder (github.com/mattgolub/fixed-point-finder, commit 1a30417) finds
-on the three networks of `fixed_point_coverage.py` (`CASES`), for comparison with the stage's coverage, in
+on the networks of `fixed_point_coverage.py` (`CASES`), for comparison with the stage's coverage, in
 its TensorFlow version (the original, published algorithm) and its PyTorch port.
 
 Three commands, three environments (the finders need TensorFlow or PyTorch, the networks JAX):

@@ -19,7 +19,16 @@ from test_similarity import CUBE, EMPTY
 
 import ctrnn_jax as cj
 from ctrnn_jax._results import Result
-from ctrnn_jax.analysis import Analysis, Comparison, classical_mds, write_comparison
+from ctrnn_jax.analysis import (
+    Analysis,
+    Comparison,
+    LesionEffects,
+    Psychometric,
+    TaskVariance,
+    UnitClusters,
+    classical_mds,
+    write_comparison,
+)
 from ctrnn_jax.dynamics import MemoryCheck, MemoryStates, pairwise_graph_distances
 from ctrnn_jax.io._metrics import read_losses, write_metrics
 from ctrnn_jax.io._run_config import RunConfig
@@ -250,9 +259,17 @@ RESULTS = {
     "Selection",
     "Switching",
     "Topology",
+    "TaskVariance",
+    "UnitClusters",
+    "LesionEffects",
+    "Psychometric",
 }
 NOT_RESULTS = {
     "AbstractRNN",
+    "DelayedNonMatchConfig",
+    "GoConfig",
+    "MultitaskConfig",
+    "TaskSlot",
     "AbstractTask",
     "CTRNN",
     "ConstraintConfig",
@@ -363,6 +380,48 @@ def instances(written) -> dict[type, tuple[Result, Callable[[Result, dict], bool
         n_members=1, graphs=[CUBE], branch_node=[np.zeros((0, 2), int)], saddle_point=[np.zeros(0, int)]
     )
     comparison = Comparison(**handmade())
+    # the unit-level results of a multitask network (two members, three units, two tasks), by hand
+    tasks = ("dm1", "dm2")
+    variance = np.asarray([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]] * 2)
+    task_variance = TaskVariance(
+        variance=variance,
+        normalized=np.asarray([[[1.0, 0.0], [0.0, 1.0], [np.nan, np.nan]]] * 2),
+        active=np.asarray([[True, True, False]] * 2),
+        labels=tasks,
+        n_trials=np.asarray([8, 8]),
+        epoch="response",
+        min_variance=1e-3,
+    )
+    clusters = UnitClusters(
+        labels=np.asarray([[0, 1, -1]] * 2),
+        k=np.asarray([2, 2]),
+        silhouette=np.asarray([1.0, 1.0]),
+        k_range=(2,),
+        silhouette_by_k=np.ones((2, 1)),
+        profiles=np.asarray([[[1.0, 0.0], [0.0, 1.0]]] * 2),
+        fraction=np.asarray([[0.5, 0.5]] * 2),
+        match=np.asarray([[0, 1]] * 2),
+        consistency=np.asarray([1.0, 1.0]),
+        labels_tasks=tasks,
+    )
+    lesions = LesionEffects(
+        labels=tasks,
+        sets=("cluster 0", "cluster 1"),
+        n_units=np.ones((2, 2), int),
+        intact=np.full((2, 2), 0.95),
+        lesioned=np.asarray([[[0.0, 0.95], [0.95, 0.0]]] * 2),
+        change=np.asarray([[[-0.95, 0.0], [0.0, -0.95]]] * 2),
+    )
+    curve = Psychometric(
+        coherence=np.asarray([-0.5, 0.5]),
+        p_positive=np.asarray([[0.0, 1.0], [0.1, np.nan]]),
+        n_trials=np.asarray([4, 4]),
+        slope=np.asarray([8.0, 4.0]),
+        bias=np.asarray([0.0, 0.1]),
+        threshold=np.asarray([0.0, -0.025]),
+        task="perceptual_dm",
+        ridge=1e-3,
+    )
 
     def eig(d):
         pairs = np.asarray(d["eigvals"]).reshape(len(fp), -1, 2)
@@ -394,6 +453,10 @@ def instances(written) -> dict[type, tuple[Result, Callable[[Result, dict], bool
         (selection, lambda d: d["n_points"] == [[3, 0]] and d["ratio"] == [[5.0, None]]),
         (result, lambda d: d["members"] == 2 and d["best_member"] == result.best),
         (comparison, lambda d: d["members"] == handmade()["members"]),
+        (task_variance, lambda d: d["variance"][0][1] == [0.0, 2.0] and d["labels"] == list(tasks)),
+        (clusters, lambda d: d["k"] == [2, 2] and d["labels"][0] == [0, 1, -1] and d["consistency"] == [1.0, 1.0]),
+        (lesions, lambda d: d["change"][0][0] == [-0.95, 0.0] and d["sets"] == ["cluster 0", "cluster 1"]),
+        (curve, lambda d: d["p_positive"][1] == [0.1, None] and d["slope"] == [8.0, 4.0]),
     ]
     return {type(obj): (obj, check) for obj, check in cases}
 

@@ -201,7 +201,7 @@ def test_psychometric_of_the_ideal_observer(ensemble):
 def test_results_print_and_serialise(tv, clusters, ensemble):
     effects = lesion_effects(ensemble, TASK, clusters)
     curve = psychometric(ensemble, TASK, component="dm0")
-    for result, word in [(tv, "Task variance"), (clusters, "k=3: 2"), (effects, "Lesion"), (curve, "dm0")]:
+    for result, word in [(tv, "TaskVariance"), (clusters, "k=3: 2"), (effects, "LesionEffects"), (curve, "dm0")]:
         assert word in repr(result)
         assert "<table>" in result._repr_html_()
         json.dumps(result.to_dict(), allow_nan=False)

@@ -45,6 +45,7 @@ perfectly (a step: the slope is then large and set by the penalty).
 import dataclasses
 import functools
 from collections.abc import Sequence
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -52,7 +53,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_key, check_positive
-from ..dynamics._fixed_points import as_ensemble, html_table, text_table
+from .._results import Result
+from ..dynamics._fixed_points import as_ensemble
 from ..models._base import AbstractRNN
 from ..tasks._decision import ContextDMConfig, PerceptualDMConfig
 from ..tasks._multitask import MultitaskConfig
@@ -96,8 +98,10 @@ def _trials(task: MultitaskConfig, key, batch: int):
 # ------------------------------------------------------------------------------------------ task variance
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class TaskVariance:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class TaskVariance(Result):
+    _max_rows: ClassVar[int] = 64
+
     """Task variance per member, unit and component task (module docstring).
 
     **Fields:**
@@ -119,21 +123,13 @@ class TaskVariance:
     epoch: str
     min_variance: float
 
-    def _table(self):
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "active units"] + [f"{lab} mean var" for lab in self.labels]
         body = []
         for k in range(self.variance.shape[0]):
             mean = np.nanmean(np.where(self.active[k][:, None], self.variance[k], np.nan), axis=0)
             body.append([str(k), f"{int(self.active[k].sum())}/{self.active.shape[1]}"] + [_fmt(v) for v in mean])
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
-        return text_table(f"Task variance ({self.epoch} epoch), active units", header, body, max_rows=64)
-
-    def _repr_html_(self) -> str:
-        header, body = self._table()
-        return html_table(f"Task variance ({self.epoch} epoch)", header, body)
+        return f"TaskVariance: {self.epoch} epoch, mean task variance of the active units", header, body
 
     def to_dict(self) -> dict:
         return {
@@ -387,8 +383,10 @@ def _profile_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ clusters
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class UnitClusters:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class UnitClusters(Result):
+    _max_rows: ClassVar[int] = 64
+
     """Clusters of units by their normalised task variance, per member, and their consistency across members
     (module docstring).
 
@@ -431,7 +429,7 @@ class UnitClusters:
         """`(N,)` bool: the units of `cluster` in `member`."""
         return np.asarray(self.labels[member] == cluster)
 
-    def _table(self):
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "k", "silhouette", "consistency"] + [
             f"clusters peaking on {lab}" for lab in self.labels_tasks
         ]
@@ -441,16 +439,8 @@ class UnitClusters:
             peaks = np.argmax(np.nan_to_num(self.profiles[m, :km], nan=-1.0), axis=1) if km else np.zeros(0, int)
             counts = [str(int((peaks == i).sum())) for i in range(len(self.labels_tasks))]
             body.append([str(m), str(km), _fmt(self.silhouette[m]), _fmt(self.consistency[m])] + counts)
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
         dist = ", ".join(f"k={k}: {c}" for k, c in self.k_distribution().items())
-        return text_table(f"Unit clusters by normalised task variance ({dist})", header, body, max_rows=64)
-
-    def _repr_html_(self) -> str:
-        header, body = self._table()
-        return html_table("Unit clusters by normalised task variance", header, body)
+        return f"UnitClusters: by normalised task variance ({dist})", header, body
 
     def to_dict(self) -> dict:
         return {
@@ -595,8 +585,10 @@ def lesion(ensemble, units) -> AbstractRNN:
     )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class LesionEffects:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class LesionEffects(Result):
+    _max_rows: ClassVar[int] = 64
+
     """The per-task effect of lesioning unit sets (module docstring).
 
     **Fields** (`S` unit sets):
@@ -615,22 +607,14 @@ class LesionEffects:
     lesioned: np.ndarray
     change: np.ndarray
 
-    def _table(self):
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "set", "units"] + [f"Δ {lab}" for lab in self.labels]
         body = []
         for k in range(self.n_units.shape[0]):
             for s, name in enumerate(self.sets):
                 if self.n_units[k, s]:
                     body.append([str(k), name, str(int(self.n_units[k, s]))] + [_fmt(v) for v in self.change[k, s]])
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
-        return text_table("Lesion effects: change of each task's own metric", header, body, max_rows=64)
-
-    def _repr_html_(self) -> str:
-        header, body = self._table()
-        return html_table("Lesion effects: change of each task's own metric", header, body)
+        return "LesionEffects: change of each task's own metric", header, body
 
     def to_dict(self) -> dict:
         return {
@@ -706,8 +690,10 @@ def lesion_effects(
 # ------------------------------------------------------------------------------------------ psychometric
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Psychometric:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Psychometric(Result):
+    _max_rows: ClassVar[int] = 64
+
     """Psychometric curves and their logistic fits, per member (module docstring).
 
     **Fields:**
@@ -735,22 +721,14 @@ class Psychometric:
         z = self.slope.reshape((-1,) + (1,) * c.ndim) * c[None] + self.bias.reshape((-1,) + (1,) * c.ndim)
         return 1.0 / (1.0 + np.exp(-z))
 
-    def _table(self):
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         header = ["member", "slope", "bias", "threshold"] + [f"P(+) at {c:+.3g}" for c in self.coherence]
         body = [
             [str(k), _fmt(self.slope[k]), _fmt(self.bias[k]), _fmt(self.threshold[k])]
             + [_fmt(v) for v in self.p_positive[k]]
             for k in range(self.slope.shape[0])
         ]
-        return header, body
-
-    def __repr__(self) -> str:
-        header, body = self._table()
-        return text_table(f"Psychometric curves of {self.task} (logistic fits)", header, body, max_rows=64)
-
-    def _repr_html_(self) -> str:
-        header, body = self._table()
-        return html_table(f"Psychometric curves of {self.task}", header, body)
+        return f"Psychometric: curves of {self.task} (logistic fits)", header, body
 
     def to_dict(self) -> dict:
         return {
