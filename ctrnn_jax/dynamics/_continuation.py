@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_int, check_positive
-from ._fixed_points import FixedPoints, _rows, as_ensemble, text_table
+from ._fixed_points import FixedPoints, as_ensemble, text_table
 from ._linearization import _jacobians
 
 _EVENTS = ("saddle-node", "hopf", "flip", "branch point")
@@ -345,7 +345,7 @@ def follow_states(
         )
     du = end - start
     zs, oks, y0, ended = _follow(
-        _rows(ensemble, member.tolist()),
+        _host_rows(ensemble, member),
         jnp.asarray(states, dtype),
         jnp.asarray(start, dtype),
         jnp.asarray(du, dtype),
@@ -451,7 +451,7 @@ def _refine_folds(
     branch_rows = np.asarray(rows)
     fine_ds = np.asarray(spans) / fraction
     zs, oks, y0, _ = _follow(
-        _rows(ensemble, member[branch_rows].tolist()),
+        _host_rows(ensemble, member[branch_rows]),
         jnp.asarray(np.asarray(s0), dtype),
         jnp.asarray(np.asarray(u0), dtype),
         jnp.asarray(np.asarray(dus), dtype),
@@ -486,11 +486,20 @@ def _refine_folds(
         )
 
 
+def _host_rows(ensemble, member: np.ndarray):
+    """The `member` rows of a stacked ensemble, gathered on the host (`_rows` without an eager JAX gather, which
+    compiles once per leaf and number of rows)."""
+    member = np.asarray(member, int)
+    if member.tolist() == list(range(ensemble.W_out.shape[0])):
+        return ensemble
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[member]), ensemble)
+
+
 def _eigvals(ensemble, member: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     """`(P, S)` the eigenvalues of `∂F/∂s` at each state with its member's network and input, sorted by decreasing
     `|λ|` (float64 on the host; no eigenvectors: the events need only the eigenvalues)."""
     a, _, _ = _jacobians(
-        _rows(ensemble, member.tolist()),
+        _host_rows(ensemble, member),
         jnp.asarray(states, ensemble.W_rec.dtype),
         jnp.asarray(inputs, ensemble.W_rec.dtype),
     )
