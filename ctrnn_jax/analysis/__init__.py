@@ -20,6 +20,7 @@ from ._compare import Comparison as Comparison
 from ._compare import classical_mds as classical_mds
 from ._compare import compare_ensembles as compare_ensembles
 from ._compare import compare_runs as compare_runs
+from ._compare import pairwise_switching as pairwise_switching
 from ._compare import within_between as within_between
 from ._compare import write_comparison as write_comparison
 from ._explorer import explorer_figures as explorer_figures

@@ -5,8 +5,10 @@ What every network gets: the evaluation on its task's test set (none without a t
 at each constant input (`fixed_point_stage`), the spectrum of `W_rec` (cells with one recurrent matrix),
 and the figures of the best member. What a task adds lives in the task: a task with memory states
 (`memory_readouts()`, the flip-flop) adds the memory-state (cube) analysis of every member, the
-behavioural memory check (`memory_check`), the robustness sweep, and the comparison of realizations; a
-network without a task is probed at constant inputs (`probe_trials`).
+behavioural memory check (`memory_check`), the robustness sweep, the comparison of realizations, and the
+switching amplitudes by continuation (`pulse_switching`); a task with `relevant_inputs` (a context task) adds
+the line attractors and selection vectors per context (`selection_analysis`); a network without a task is
+probed at constant inputs (`probe_trials`).
 """
 
 import dataclasses
@@ -27,7 +29,9 @@ from ..dynamics._cube import has_memory_states, memory_state_analysis
 from ..dynamics._fixed_point_set import FixedPoints
 from ..dynamics._fixed_points import as_ensemble, matching
 from ..dynamics._memory_states import memory_states as group_memory_states
+from ..dynamics._selection import Selection, selection_analysis
 from ..dynamics._stage import constant_inputs, fixed_point_stage, probe_trials
+from ..dynamics._switching import Switching, pulse_switching
 from ..io._eval import higher_is_better, ranking_score
 from ..tasks._task import check_task
 from ..training._ensemble import get_member
@@ -88,6 +92,11 @@ class Analysis(Result):
       `max_steps`, `stop_mse`, `stop_margin`, `criterion`, `wall_s`, ...; see `ctrnn_jax.io` `training_record`)
       with the per-member `criterion_step`, `restarts` and `frozen` (`training_summary` reads it from a run
       folder).
+    - `switching`: `pulse_switching`'s `Switching` by continuation only (`simulate=False`; tasks with memory
+      states): the input amplitude `c*` at which each memory state stops existing along each pulse direction,
+      or None (`switching_rows` is its per-member table).
+    - `selection`: `selection_analysis`' `Selection` (tasks with `relevant_inputs`, e.g. `context_dm`): line
+      attractors and selection vectors per member and context, or None (`selection_rows` is its table).
     """
 
     ensemble: Any
@@ -110,6 +119,8 @@ class Analysis(Result):
     memory_check: MemoryCheck | None = None
     memory: tuple | None = None
     training: dict | None = None
+    switching: Switching | None = None
+    selection: Selection | None = None
 
     @property
     def n_members(self) -> int:
@@ -178,18 +189,196 @@ class Analysis(Result):
 
     def __repr__(self) -> str:
         task = "no task" if self.task is None else self.task.name
-        return text_table(
-            f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
-            + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
-            + f"; best member {self.best}",
-            *self._cells(),
+        return (
+            text_table(
+                f"Analysis of {self.source}: {self.n_members} {self.ensemble.cell} member(s), task {task}"
+                + (f", {self.evaluation['n_success']} solve it" if self.evaluation else "")
+                + f"; best member {self.best}",
+                *self._cells(),
+            )
+            + self._dynamics_repr()
         )
 
     def _repr_html_(self) -> str:
-        return html_table(
-            f"<b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member {self.best}",
-            *self._cells(),
+        return (
+            html_table(
+                f"<b>Analysis</b> of {html.escape(self.source)}: {self.n_members} member(s), best member {self.best}",
+                *self._cells(),
+            )
+            + self._dynamics_html()
         )
+
+    def switching_rows(self) -> list[dict]:
+        """The switching table (tasks with memory states): one dict per member and input channel (bit) with the
+        memories followed, those removed up to the path's end, the smallest and the median `c*` over the
+        memories (each memory's the smaller of its two signs; `Switching.channel_summary`; in units of the
+        channel's pulse amplitude, +inf: above the path's end), and the robustness sweep's smallest pulse-amplitude
+        scale from which on the member succeeds at every larger scale of the sweep (None: not even at the
+        largest, or no sweep). Empty without `switching`."""
+        if self.switching is None:
+            return []
+        summary = self.switching.channel_summary(self.n_members)
+        robust = _robust_scales(self.robustness, self.n_members)
+        out = []
+        for k in range(self.n_members):
+            for i in range(summary["min"].shape[1]):
+                if not self.switching.amplitude[i] > 0:
+                    continue
+                out.append(
+                    {
+                        "member": k,
+                        "channel": i,
+                        "memories": int(summary["memories"][k, i]),
+                        "lost": int(summary["lost"][k, i]),
+                        "c* min": float(summary["min"][k, i]),
+                        "c* median": float(summary["median"][k, i]),
+                        "robust from": robust[k],
+                    }
+                )
+        return out
+
+    def selection_rows(self) -> list[dict]:
+        """The selection table (tasks with `relevant_inputs`): one dict per member and constant input (context)
+        with its line points, their alignment, the median `|l · B|` of the relevant channel and of the largest
+        other evidence channel, and their ratio. Empty without `selection`."""
+        sel = self.selection
+        if sel is None:
+            return []
+        out = []
+        for k in range(sel.n_points.shape[0]):
+            for c in range(sel.inputs.shape[0]):
+                rel = int(sel.relevant[c])
+                others = [int(e) for e in sel.evidence if e != rel]
+                out.append(
+                    {
+                        "member": k,
+                        "context": c,
+                        "relevant channel": rel if rel >= 0 else None,
+                        "line points": int(sel.n_points[k, c]),
+                        "alignment": float(sel.alignment[k, c]),
+                        "relevant |l·B|": float(sel.overlap[k, c, rel]) if rel >= 0 else math.nan,
+                        "other |l·B|": float(np.max(sel.overlap[k, c, others])) if others else math.nan,
+                        "relevant / other": float(sel.ratio[k, c]),
+                    }
+                )
+        return out
+
+    def _switching_cells(self) -> tuple[list[str], list[list[str]]]:
+        top = "–" if self.switching is None else f">{self.switching.max_scale:g}"
+        header = ["member", "channel", "memories", "lost", "c* min", "c* median", "robust from scale"]
+
+        def c(v):
+            return top if v == math.inf else _fmt(v, ".3f")
+
+        body = [
+            [
+                str(r["member"]),
+                str(r["channel"]),
+                str(r["memories"]),
+                str(r["lost"]),
+                c(r["c* min"]),
+                c(r["c* median"]),
+                _fmt(r["robust from"], "g"),
+            ]
+            for r in self.switching_rows()
+        ]
+        return header, body
+
+    def _selection_cells(self) -> tuple[list[str], list[list[str]]]:
+        header = ["member", "context", "relevant channel", "line points", "alignment", "relevant |l·B|"]
+        header += ["other |l·B|", "relevant / other"]
+        body = [
+            [
+                str(r["member"]),
+                str(r["context"]),
+                "–" if r["relevant channel"] is None else str(r["relevant channel"]),
+                str(r["line points"]),
+                *(_fmt(r[h], ".3g") for h in ("alignment", "relevant |l·B|", "other |l·B|", "relevant / other")),
+            ]
+            for r in self.selection_rows()
+        ]
+        return header, body
+
+    def _consistency_cells(self) -> tuple[list[str], list[list[str]]]:
+        header = ["context", "members", "ratio median", "min", "max", "log10 spread", "members relevant > other"]
+        rows = [] if self.selection is None else self.selection.consistency()
+        body = [
+            [
+                str(r["input"]),
+                str(r["members"]),
+                *(_fmt(r[h], ".3g") for h in ("median", "min", "max", "log_spread")),
+                f"{r['favour_relevant']}/{r['members']}",
+            ]
+            for r in rows
+        ]
+        return header, body
+
+    def _dynamics_markdown(self) -> list[str]:
+        """report.md's `## Switching amplitudes` and `## Selection vectors` sections (none without them)."""
+
+        def table(header, body):
+            return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+                "| " + " | ".join(r) + " |" for r in body
+            ]
+
+        lines = []
+        if self.switching is not None:
+            sw = self.switching
+            lines += ["## Switching amplitudes", ""]
+            lines += table(*self._switching_cells())
+            lines += [
+                "",
+                "*c\\**: the amplitude of a constant input on the channel, in units of the channel's pulse amplitude "
+                f"({', '.join(f'{a:g}' for a in sw.amplitude)}), at which a memory state's stable fixed point "
+                "disappears (a saddle-node, found by continuation): a pulse held long enough above it switches the "
+                "memory, none below it does. Each memory's is the smaller of the two signs; *c\\* min* and *c\\* "
+                f"median* over the member's memories (>{sw.max_scale:g}: none lost up to the path's end; *lost*: "
+                "the memories removed). *robust from scale*: the robustness sweep's smallest pulse-amplitude scale "
+                "from which on the member solves the task at every larger scale of the sweep; task pulses are "
+                "brief, so it lies at or above c\\*.",
+                "",
+            ]
+        if self.selection is not None:
+            lines += ["## Selection vectors", ""]
+            lines += table(*self._selection_cells())
+            lines += ["", "Across members:", ""]
+            lines += table(*self._consistency_cells())
+            lines += [
+                "",
+                "*line points*: fixed and slow points whose slowest mode is real with |λ − 1| < "
+                f"{self.selection.band:g}; *alignment*: the median |r_i · r_j| of their slow directions; "
+                "*|l·B|*: the median overlap of the selection vector l (left eigenvector of the slow mode) with the "
+                "input direction of the relevant (cued) evidence channel and of the largest other one, and their "
+                "ratio (Mante et al. 2013). Across members: the ratio's median, range, the standard deviation of "
+                "its log10 (0: every member selects alike) and the members whose ratio is above 1.",
+                "",
+            ]
+        return lines
+
+    def _dynamics_html(self) -> str:
+        """The switching and selection tables of the notebook view (empty without them)."""
+        out = ""
+        if self.switching is not None:
+            out += html_table("Switching amplitude c* (× pulse amplitude)", *self._switching_cells())
+        if self.selection is not None:
+            out += html_table("Selection vectors per context", *self._selection_cells())
+            out += html_table("Across members: relevant / other ratio", *self._consistency_cells())
+        return out
+
+    def _dynamics_repr(self) -> str:
+        """The switching and selection tables of `repr` (empty without them)."""
+        out = ""
+        if self.switching is not None:
+            out += "\n" + text_table(
+                "Switching amplitude c* by continuation (× each channel's pulse amplitude), robustness sweep beside",
+                *self._switching_cells(),
+            )
+        if self.selection is not None:
+            out += "\n" + text_table(
+                f"Selection vectors per context (slow band |λ − 1| < {self.selection.band:g})", *self._selection_cells()
+            )
+            out += "\n" + text_table("Across members: relevant / other overlap ratio", *self._consistency_cells())
+        return out
 
     # ------------------------------------------------------------------------------------------------
     # figures
@@ -337,6 +526,12 @@ class Analysis(Result):
         if self.realizations is not None:
             out["procrustes"] = np.asarray(self.realizations["procrustes"]).tolist()
             out["cka"] = np.asarray(self.realizations["cka"]).tolist()
+        if self.switching is not None:
+            out["switching"] = self.switching.to_dict()
+            out["switching_table"] = self.switching_rows()
+        if self.selection is not None:
+            out["selection"] = self.selection.to_dict()
+            out["selection_consistency"] = self.selection.consistency()
         return _jsonable(out)
 
     def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
@@ -404,6 +599,7 @@ class Analysis(Result):
                 f"| {float(a):g} | {float(b):.2f} |" for a, b in zip(r["amplitude_scales"], r["amplitude_success_rate"])
             ]
             lines.append("")
+        lines += self._dynamics_markdown()
         if written:
             lines += ["## Figures", ""]
             base = Path(out_dir) if out_dir is not None else Path(".")
@@ -748,6 +944,37 @@ def _margin_sentence(analysis: "Analysis") -> list[str]:
     ]
 
 
+def _robust_scales(robustness: dict | None, n_members: int) -> list:
+    """Per member: the robustness sweep's smallest pulse-amplitude scale from which on the member succeeds at
+    every larger scale of the sweep (None: it fails at the largest, or there is no sweep)."""
+    if robustness is None:
+        return [None] * n_members
+    scales = np.asarray(robustness["amplitude_scales"], np.float64)
+    ok = np.asarray(robustness["amplitude_success"], bool)  # (A, K)
+    order = np.argsort(scales)
+    out: list = []
+    for k in range(n_members):
+        best = None
+        for a in order[::-1]:  # from the largest scale down, while the member succeeds
+            if not ok[a, k]:
+                break
+            best = float(scales[a])
+        out.append(best)
+    return out
+
+
+# the continuation of `analyze`'s switching amplitudes: coarser than `pulse_switching`'s defaults, its fine pass
+# over each fold sharing the first pass's compile (on the suite's flip-flop ensemble the per-channel smallest and
+# median c* within 7e-5 of the defaults', the same memories never removed; see docs/linearization.md), to keep the
+# analysis cheap
+SWITCHING_CONTINUATION: dict[str, Any] = {
+    "max_steps": 20,
+    "ds": 0.1,
+    "ds_max": 0.4,
+    "refine": "shared",
+}
+
+
 def _probe_key(seed: int, i: int) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), 1000 + i)
 
@@ -876,6 +1103,14 @@ def analyze(
     if memory:
         test_inputs, test_targets, _ = task.test_set()
         comparison = compare_realizations(ensemble, found[0], inputs=test_inputs, targets=test_targets)
+    switching = selection = None
+    if memory:
+        say("switching amplitudes ...")
+        switching = pulse_switching(ensemble, task, found[0], simulate=False, **SWITCHING_CONTINUATION)
+    relevant = None if task is None else task.relevant_inputs()
+    if relevant is not None and len(relevant) == len(found):  # one cued channel per constant input (context)
+        say("selection vectors ...")
+        selection = selection_analysis(ensemble, task, list(found))
     return Analysis(
         ensemble=ensemble,
         task=task,
@@ -897,6 +1132,8 @@ def analyze(
         memory_check=check,
         memory=states,
         training=training,
+        switching=switching,
+        selection=selection,
     )
 
 
@@ -1139,6 +1376,8 @@ def _load_analysis(cls, folder: Path, *, ensemble=None, task=None) -> "Analysis"
         memory_check=None if data.get("memory_check") is None else MemoryCheck.from_dict(data["memory_check"]),
         memory=None if data.get("memory") is None else tuple(MemoryStates.from_dict(m) for m in data["memory"]),
         training=data.get("training"),
+        switching=None if data.get("switching") is None else Switching.from_dict(data["switching"]),
+        selection=None if data.get("selection") is None else Selection.from_dict(data["selection"]),
     )
 
 

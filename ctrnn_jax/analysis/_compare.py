@@ -38,6 +38,7 @@ from ..dynamics._cube import has_memory_states
 from ..dynamics._fixed_points import as_ensemble
 from ..dynamics._limits import check_fixed_point_memory
 from ..dynamics._stage import fixed_point_stage
+from ..dynamics._switching import pulse_switching
 from ..dynamics._topology import pairwise_graph_distances, topology_graph
 from ..tasks._flipflop import FlipFlopConfig
 from ..tasks._task import task_hold_steps
@@ -180,6 +181,7 @@ def compare_ensembles(
 
     inputs = jnp.asarray(task.test_set()[0])
     members, activity, trajectories, graphs, fixed_points, checks = [], [], [], [], [], []
+    amplitudes: list[np.ndarray] = []  # (K, M) per ensemble: the median switching amplitude per channel
     for i, (name, ens) in enumerate(zip(names, ensembles)):
         k = ens.W_out.shape[0]
         log(f"{name}: {k} {_cell(ens)} members, N = {ens.W_out.shape[-1]}: activity and fixed points ...")
@@ -198,6 +200,11 @@ def compare_ensembles(
         graphs += list(topology_graph(ens, fp, **over).graphs)
         check = memory_check(ens, task) if has_memory_states(task) else None  # the finder-free verdicts
         checks.append(check)
+        if has_memory_states(task):  # c* by continuation, as `analyze` computes it
+            from ._analyze import SWITCHING_CONTINUATION
+
+            sw = pulse_switching(ens, task, fp, simulate=False, **SWITCHING_CONTINUATION)
+            amplitudes.append(np.minimum(sw.channel_summary(k)["median"], sw.max_scale))
         for kk in range(k):
             members.append(
                 {
@@ -227,7 +234,23 @@ def compare_ensembles(
         graphs=graphs,
         fixed_points=fixed_points,
         memory_check=checks if any(c is not None for c in checks) else None,
+        switching=pairwise_switching(np.concatenate(amplitudes)) if amplitudes else None,
     )
+
+
+def pairwise_switching(amplitudes) -> np.ndarray:
+    """`(P, P)` the switching-amplitude distance: the mean over input channels of `|c_a − c_b|`, with `c` `(P, M)`
+    each network's median switching amplitude per channel (`Switching.channel_summary`, in units of the channel's
+    pulse amplitude, capped at the path's end), over the channels where both are defined; NaN for a network
+    without memory states (no amplitude at all). 0 between a network and itself."""
+    c = np.asarray(amplitudes, np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"`amplitudes` must be (P, M), got shape {c.shape}.")
+    diff = np.abs(c[:, None, :] - c[None, :, :])
+    both = np.isfinite(diff)
+    total = np.where(both, diff, 0.0).sum(axis=-1)
+    n = both.sum(axis=-1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def within_between(distances, groups) -> dict:
@@ -282,6 +305,8 @@ class Comparison(Result):
     - `graphs`: `P` `MemberGraph`s.
     - `fixed_points`: one `FixedPoints` per ensemble, or None.
     - `memory_check`: one `MemoryCheck` per ensemble (a task with memory states), or None.
+    - `switching`: `(P, P)` `pairwise_switching`, the distance of the networks' switching amplitudes (the median
+      `c*` per input channel, `pulse_switching` by continuation), for a task with memory states; else None.
 
     `print` it (or show it in a notebook) for what was compared and the headline numbers; `figures()` for
     the Figures, `to_dict()` for the content of `comparison.json`, `write(out_dir)` for the files.
@@ -300,6 +325,7 @@ class Comparison(Result):
     graphs: list
     fixed_points: list | None = None
     memory_check: list | None = None
+    switching: np.ndarray | None = None
 
     @property
     def n_networks(self) -> int:
@@ -325,6 +351,8 @@ class Comparison(Result):
             groups = self.groups(key)
             table = {name: within_between(getattr(self, name), groups) for name in MEASURES}
             table["1 - cka"] = within_between(1.0 - np.asarray(self.cka), groups)  # CKA is a similarity
+            if self.switching is not None:
+                table["switching"] = within_between(self.switching, groups)
             out[key] = table
         return out
 
@@ -421,6 +449,8 @@ class Comparison(Result):
             "graphs": [g.to_dict() for g in self.graphs],
             "within_between": self.within_between(),
         }
+        if self.switching is not None:
+            data["switching"] = np.asarray(self.switching).tolist()
         return jsonable(data)
 
     def markdown(self, written: dict | None = None, out_dir: str | Path | None = None) -> str:
@@ -476,6 +506,13 @@ class Comparison(Result):
                     f"{_fmt(row['ratio'])} | {row['excluded_pairs']} of {row['n_pairs']} | "
                     f"{row['excluded_members']} |"
                 )
+        if self.switching is not None:
+            lines += [
+                "",
+                "*switching*: the mean over input channels of the difference of two networks' median switching "
+                "amplitude c\\* (the input, in units of the channel's pulse amplitude, at which a memory state's "
+                "stable point disappears; by continuation).",
+            ]
         captions = {
             "mds_by_cell": "MDS embeddings of the SVCCA (left) and topology (right) distances, coloured by "
             "cell/activation.",
@@ -740,4 +777,12 @@ def _compare_runs(paths, out_dir, *, allow_mixed, solved_only, log, overwrite, *
     return result.write(out_dir, owner=owner, networks=list(networks), overwrite=overwrite)
 
 
-__all__ = ["Comparison", "classical_mds", "compare_ensembles", "compare_runs", "within_between", "write_comparison"]
+__all__ = [
+    "Comparison",
+    "classical_mds",
+    "compare_ensembles",
+    "compare_runs",
+    "pairwise_switching",
+    "within_between",
+    "write_comparison",
+]

@@ -10,7 +10,7 @@ point, so a branch that loses its stable point comes back as the saddle it met. 
 grows after a step that converged (up to `ds_max`), halves after one that did not (down to `ds_min`, where
 the branch is given up and marked incomplete). A branch ends when `p` leaves `[0, 1]`.
 
-Each accepted point is linearized (`linearize_states`), and the bifurcations are read off between
+Each accepted point gets the eigenvalues of its Jacobian, and the bifurcations are read off between
 consecutive points:
 
 - **saddle-node** (fold): `p` turns back (a real eigenvalue passes through 1); located at the vertex of the
@@ -36,8 +36,8 @@ from .._checks import check_int, check_positive
 from .._files import jsonable
 from .._results import Result, html_table
 from ._fixed_point_set import FixedPoints
-from ._fixed_points import _rows, as_ensemble
-from ._linearization import linearize_states
+from ._fixed_points import as_ensemble
+from ._linearization import _jacobians
 
 _EVENTS = ("saddle-node", "hopf", "flip", "branch point")
 
@@ -300,10 +300,18 @@ def follow_states(
     ds_max: float = 0.05,
     newton_steps: int = 6,
     tol: float | None = None,
+    refine: str = "fine",
 ) -> Continuation:
     """`follow_fixed_points` from arrays, one branch per row: `member` `(B,)`, the fixed points `states`
     `(B, S)` at the inputs `start` `(B, M)`, each followed to its own `end` `(B, M)`; the other arguments as
-    there."""
+    there. `refine`: how every saddle-node is located again: `"fine"` (default) by a fine pass of 64 steps of a
+    fiftieth of the arclength around the turn (a second compiled continuation); `"shared"` by a fine pass that
+    reuses the first pass's compiled continuation (`max_steps` steps of `1/(max_steps − 5)` of that arclength, at
+    least a fiftieth; the folds' batch padded to the branches': cheaper where the compile dominates, slightly
+    less accurate); `"none"`: the coarse estimate only, the vertex of the parabola through the three points
+    around the turn (its error grows with the step length)."""
+    if refine not in ("fine", "shared", "none"):
+        raise ValueError(f"`refine` must be 'fine', 'shared' or 'none', got {refine!r}.")
     ensemble = as_ensemble(ensemble)
     n = ensemble.state_size
     check_int("max_steps", max_steps, 1)
@@ -335,7 +343,7 @@ def follow_states(
         )
     du = end - start
     zs, oks, y0, ended = _follow(
-        _rows(ensemble, member.tolist()),
+        _host_rows(ensemble, member),
         jnp.asarray(states, dtype),
         jnp.asarray(start, dtype),
         jnp.asarray(du, dtype),
@@ -351,17 +359,34 @@ def follow_states(
     sizes = [br.shape[0] for br in branches]
     flat = np.concatenate(branches, 0)
     which = np.repeat(np.arange(member.size), sizes)
-    lin = linearize_states(ensemble, member[which], flat[:, :n], start[which] + flat[:, n:] * du[which])
+    eigvals = _eigvals(ensemble, member[which], flat[:, :n], start[which] + flat[:, n:] * du[which])
     cuts = np.cumsum(sizes)[:-1]
     param = np.split(flat[:, n], cuts)
     states = np.split(flat[:, :n], cuts)
-    eig = np.split(lin.eigvals, cuts)
+    eig = np.split(eigvals, cuts)
     unstable = [np.sum(np.abs(e) > 1.0, axis=-1) for e in eig]
     outputs = np.split(_readouts(ensemble, member[which], flat[:, :n]), cuts)
     events = []
     for b in range(member.size):
         events += _events(b, int(member[b]), param[b], states[b], eig[b], outputs[b], start[b], du[b])
-    _refine_folds(ensemble, member, events, param, states, start, du, dtype, tol, newton_steps)
+    if refine == "fine":
+        _refine_folds(ensemble, member, events, param, states, start, du, dtype, tol, newton_steps)
+    elif refine == "shared":
+        _refine_folds(
+            ensemble,
+            member,
+            events,
+            param,
+            states,
+            start,
+            du,
+            dtype,
+            tol,
+            newton_steps,
+            steps=int(max_steps),
+            fraction=min(50.0, max(int(max_steps) - 5, 2)),
+            pad_to=member.size,
+        )
     names = np.array(["out of steps", "left the path", "step too small"])
     return Continuation(
         member=member,
@@ -381,11 +406,27 @@ def follow_states(
 _FINE_STEPS = 64  # attempts of the fine pass over a fold
 
 
-def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, tol, newton_steps) -> None:
-    """Locate every saddle-node again from a fine continuation (`_FINE_STEPS` steps of a fiftieth of the
+def _refine_folds(
+    ensemble,
+    member,
+    events,
+    param,
+    states,
+    starts,
+    du,
+    dtype,
+    tol,
+    newton_steps,
+    *,
+    steps: int = _FINE_STEPS,
+    fraction: float = 50.0,
+    pad_to: int | None = None,
+) -> None:
+    """Locate every saddle-node again from a fine continuation (`steps` steps of a `fraction`-th of the
     arclength around the turn) started at the point before it, all folds at once; the event's `param`,
     `input`, `state` and `output` are replaced by the vertex of the parabola through the fine points around
-    the turn (error of order the fine step squared)."""
+    the turn (error of order the fine step squared). `pad_to`: the batch the folds are padded to (repeating the
+    first), so that a first pass of that batch and `steps` shares its compiled continuation."""
     folds = [e for e in events if e["kind"] == "saddle-node"]
     if not folds:
         return
@@ -402,10 +443,13 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         u0.append(starts[b] + p[i - 1] * du[b])
         dus.append(sign * du[b])
         signs.append((p[i - 1], sign))
+    if pad_to is not None and len(rows) < pad_to:  # the first pass's shapes: its compiled continuation reused
+        extra = pad_to - len(rows)
+        rows, s0, u0, dus = rows + rows[:1] * extra, s0 + s0[:1] * extra, u0 + u0[:1] * extra, dus + dus[:1] * extra
     branch_rows = np.asarray(rows)
-    fine_ds = np.asarray(spans) / 50
+    fine_ds = np.asarray(spans) / fraction
     zs, oks, y0, _ = _follow(
-        _rows(ensemble, member[branch_rows].tolist()),
+        _host_rows(ensemble, member[branch_rows]),
         jnp.asarray(np.asarray(s0), dtype),
         jnp.asarray(np.asarray(u0), dtype),
         jnp.asarray(np.asarray(dus), dtype),
@@ -413,7 +457,7 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
         float(np.min(fine_ds)) * 1e-3,
         float(np.max(fine_ds)),
         tol,
-        max_steps=_FINE_STEPS,
+        max_steps=int(steps),
         newton_steps=int(newton_steps),
     )
     zs, oks, y0 = np.asarray(zs, np.float64), np.asarray(oks), np.asarray(y0, np.float64)
@@ -438,6 +482,27 @@ def _refine_folds(ensemble, member, events, param, states, starts, du, dtype, to
             state=at[:n],
             output=_readouts(ensemble, np.asarray([member[b]]), at[None, :n])[0],
         )
+
+
+def _host_rows(ensemble, member: np.ndarray):
+    """The `member` rows of a stacked ensemble, gathered on the host (`_rows` without an eager JAX gather, which
+    compiles once per leaf and number of rows)."""
+    member = np.asarray(member, int)
+    if member.tolist() == list(range(ensemble.W_out.shape[0])):
+        return ensemble
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a)[member]), ensemble)
+
+
+def _eigvals(ensemble, member: np.ndarray, states: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """`(P, S)` the eigenvalues of `∂F/∂s` at each state with its member's network and input, sorted by decreasing
+    `|λ|` (float64 on the host; no eigenvectors: the events need only the eigenvalues)."""
+    a, _, _ = _jacobians(
+        _host_rows(ensemble, member),
+        jnp.asarray(states, ensemble.W_rec.dtype),
+        jnp.asarray(inputs, ensemble.W_rec.dtype),
+    )
+    lam = np.linalg.eigvals(np.asarray(a, np.float64))
+    return np.take_along_axis(lam, np.argsort(-np.abs(lam), axis=-1, kind="stable"), -1)
 
 
 def _readouts(ensemble, member: np.ndarray, states: np.ndarray) -> np.ndarray:

@@ -55,6 +55,52 @@ class Selection(Result):
         """`(K, C)` bool: at least `min_points` line points whose slow directions agree to `min_alignment`."""
         return (self.n_points >= min_points) & (np.nan_to_num(self.alignment) >= min_alignment)
 
+    def consistency(self) -> list[dict]:
+        """Per constant input (context), across the members where the relevant/other ratio is defined: `members`
+        (how many), the `median`, `min` and `max` of the ratio, `log_spread` (the standard deviation of its
+        log10 over the members where it is finite and positive: 0 when every member selects alike) and
+        `favour_relevant` (the members whose ratio is above 1). Values are None where no member has a ratio."""
+        out = []
+        for c in range(self.inputs.shape[0]):
+            r = self.ratio[:, c]
+            r = r[~np.isnan(r)]
+            pos = r[np.isfinite(r) & (r > 0)]
+            out.append(
+                {
+                    "input": c,
+                    "relevant": int(self.relevant[c]),
+                    "members": int(r.size),
+                    "median": float(np.median(r)) if r.size else None,
+                    "min": float(np.min(r)) if r.size else None,
+                    "max": float(np.max(r)) if r.size else None,
+                    "log_spread": float(np.std(np.log10(pos))) if pos.size else None,
+                    "favour_relevant": int(np.sum(r > 1)),
+                }
+            )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Selection":
+        """The `Selection` that `to_dict` wrote (e.g. in `analysis.json`)."""
+        inputs = np.asarray(data["inputs"], np.float64)
+        c, m = inputs.shape
+        k = len(data["n_points"])
+
+        def num(v, shape):
+            flat = np.ravel(np.asarray(v, dtype=object))
+            return np.asarray([np.nan if x is None else x for x in flat], np.float64).reshape(shape)
+
+        return cls(
+            inputs=inputs,
+            relevant=np.asarray(data["relevant"], int).reshape(c),
+            evidence=np.asarray(data["evidence"], int).reshape(-1),
+            n_points=np.asarray(data["n_points"], int).reshape(k, c),
+            alignment=num(data["alignment"], (k, c)),
+            overlap=num(data["overlap"], (k, c, m)),
+            ratio=num(data["ratio"], (k, c)),
+            band=float(data["band"]),
+        )
+
     def _table(self):
         header = (
             ["member", "input", "line points", "alignment"]

@@ -45,7 +45,8 @@ class Switching(Result):
     - `continuation`: `(R,)` `c*`, the scale at which the memory's stable point disappears (NaN: it exists
       along the whole path up to `max_scale`).
     - `simulated`: `(R,)` the smallest scale of the sweep at which the network, held at that input for
-      `hold` steps, leaves the memory (NaN: never, up to `max_scale`).
+      `hold` steps, leaves the memory (NaN: never, up to `max_scale`; all NaN when the sweep was not run,
+      `pulse_switching(..., simulate=False)`).
     - `step`, `max_scale`, `hold`: the sweep's step, its end, and the steps each input is held.
     """
 
@@ -105,6 +106,51 @@ class Switching(Result):
                         }
                     )
         return out
+
+    def channel_summary(self, n_members: int | None = None) -> dict:
+        """Per member and channel, over the member's memory states: each memory's switching amplitude on the
+        channel is the smaller `c*` of its two signs (the weaker pulse of either sign that removes it; +inf where
+        neither does up to `max_scale`). Returns `(K, M)` arrays: `min` and `median` of those amplitudes (+inf:
+        above `max_scale`; NaN: the member has no memory state, or the channel no pulse), `memories` (int) and
+        `lost` (int, the memories removed up to `max_scale`). `n_members`: `K` (default the largest member + 1)."""
+        k_all = int(self.member.max()) + 1 if len(self) else 0
+        k_all = k_all if n_members is None else int(n_members)
+        m = self.amplitude.shape[0]
+        low, mid = np.full((k_all, m), np.nan), np.full((k_all, m), np.nan)
+        memories, lost = np.zeros((k_all, m), int), np.zeros((k_all, m), int)
+        c = np.where(np.isfinite(self.continuation), self.continuation, np.inf)
+        for k in range(k_all):
+            for i in range(m):
+                rows = (self.member == k) & (self.channel == i)
+                if not rows.any():
+                    continue
+                per = np.array([np.min(c[rows & (self.point == p)]) for p in np.unique(self.point[rows])])
+                low[k, i], mid[k, i] = np.min(per), np.median(per)
+                memories[k, i], lost[k, i] = per.size, int(np.isfinite(per).sum())
+        return {"min": low, "median": mid, "memories": memories, "lost": lost}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Switching":
+        """The `Switching` that `to_dict` wrote (e.g. in `analysis.json`)."""
+
+        def num(v):
+            return np.asarray([np.nan if x is None else x for x in v], np.float64)
+
+        member = np.asarray(data["member"], int).reshape(-1)
+        memory = np.asarray(data["memory"], np.float64)
+        return cls(
+            member=member,
+            point=np.asarray(data["point"], int).reshape(-1),
+            memory=memory.reshape(member.size, -1) if member.size else memory.reshape(0, 0),
+            channel=np.asarray(data["channel"], int).reshape(-1),
+            sign=np.asarray(data["sign"], int).reshape(-1),
+            amplitude=np.asarray(data["amplitude"], np.float64).reshape(-1),
+            continuation=num(data["continuation"]),
+            simulated=num(data["simulated"]),
+            step=float(data["step"]),
+            max_scale=float(data["max_scale"]),
+            hold=int(data["hold"]),
+        )
 
     def _table(self):
         header = [
@@ -205,6 +251,7 @@ def pulse_switching(
     max_scale: float = 1.5,
     step: float = 0.05,
     hold: int = 1000,
+    simulate: bool = True,
     **continuation,
 ) -> Switching:
     """The switching amplitude of every memory state along every pulse direction, by continuation and by
@@ -217,7 +264,10 @@ def pulse_switching(
     - `max_scale`: the path's end, in units of each channel's pulse amplitude (> 0).
     - `step`: the simulation sweep's step (0 < step <= max_scale).
     - `hold`: the steps each input of the sweep is held (>= 1).
-    - `continuation`: further `follow_fixed_points` arguments (`max_steps`, `ds_max`, ...).
+    - `simulate`: also run the network at each amplitude of the sweep (the check of `c*`); with False only the
+      continuation runs and `simulated` is all NaN (`switches` and `agrees` then all False).
+    - `continuation`: further `follow_fixed_points` arguments (`max_steps`, `ds_max`, ...), and `refine` (how
+      each fold is located again: `"fine"`, `"shared"` or `"none"`; see `follow_states`).
 
     **Returns:** a `Switching`.
     """
@@ -231,6 +281,8 @@ def pulse_switching(
         raise ValueError(f"`step` must be at most `max_scale` ({max_scale}), got {step}.")
     if isinstance(hold, bool) or not isinstance(hold, int) or hold < 1:
         raise ValueError(f"`hold` must be an integer >= 1, got {hold!r}.")
+    if not isinstance(simulate, bool):
+        raise TypeError(f"`simulate` must be True or False, got {simulate!r}.")
     m = ensemble.n_inputs
     amplitude = np.max(np.abs(np.asarray(task.test_set()[0], np.float64)), axis=(0, 1))  # (M,)
     rows, memory = memory_points(ensemble, task, fixed_points)
@@ -262,6 +314,20 @@ def pulse_switching(
     cont = follow_states(ensemble, member, fixed_points.points[point], u0, u0 + max_scale * direction, **continuation)
     lost = [cont.first_loss(b) for b in range(len(combos))]
     c_star = np.array([np.nan if c is None else c * max_scale for c in lost])
+    if not simulate:
+        return Switching(
+            member=member,
+            point=point,
+            memory=mem,
+            channel=channel,
+            sign=sign.astype(int),
+            amplitude=amplitude,
+            continuation=c_star,
+            simulated=np.full(len(combos), np.nan),
+            step=float(step),
+            max_scale=float(max_scale),
+            hold=int(hold),
+        )
     scales = np.arange(1, int(np.floor(max_scale / step + 1e-9)) + 1) * step
     inputs = u0[:, None, :] + scales[None, :, None] * direction[:, None, :]
     dtype = ensemble.W_rec.dtype
