@@ -52,8 +52,12 @@ def _merge(parts: list[dict]) -> FixedPoints:
     merged = {name: np.concatenate(values) for name, values in arrays.items()}
     order = np.lexsort((merged["member"], ~merged["exact"]))  # the exact points first, as find_fixed_points
     merged.update({name: merged[name][order] for name in (*_FP_ARRAYS, *_FP_EXTRA) if name in merged})
+    extra = {name: merged.pop(name, None) for name in _FP_EXTRA}  # None where no process had them
     return FixedPoints(
-        n_members=sum(int(a["n_members"]) for a in parts), marginal_tol=float(parts[0]["marginal_tol"]), **merged
+        n_members=sum(int(a["n_members"]) for a in parts),
+        marginal_tol=float(parts[0]["marginal_tol"]),
+        **extra,
+        **merged,
     )
 
 
