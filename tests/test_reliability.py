@@ -551,7 +551,7 @@ _WRITER = textwrap.dedent("""
                  for f in dataclasses.fields(fp) if f.name in ("member", "points", "q", "jacobians", "eigvals",
                                                               "is_stable", "is_stable_ct", "n_unstable", "outputs",
                                                               "exact", "n_marginal")}
-        fp = dataclasses.replace(fp, eigvecs=None, **tiled)
+        fp = dataclasses.replace(fp, eigvecs=None, left_eigvecs=None, input_jacobians=None, **tiled)
         while True:
             fp.to_npz(path)
 """)
