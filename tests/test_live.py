@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_args import TASK  # tests/_cli_args.py
 
 from ctrnn_jax._cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TASK = ["--length", "24", "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2"]
 RUN = ["--members", "2", "--units", "5", "--steps-per-call", "5", "--batch", "4", "--progress", "none", *TASK]
 FAST_FP = ["--n-candidates", "32", "--n-trials", "2", "--adam-steps", "50", "--completion-rounds", "1"]
 

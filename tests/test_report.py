@@ -4,6 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
+from _cli_args import TASK  # tests/_cli_args.py
+
 from ctrnn_jax._cli import main
 
 DATA = Path(__file__).parent / "data" / "flipflop_n64_k2.npz"
@@ -54,7 +56,6 @@ def test_analyze_bad_path_exits_2(tmp_path, capsys):
     assert len(err) == 1 and "missing.npz" in err[0]
 
 
-TASK = ["--length", "24", "--first-onset", "1,3", "--gaps", "5,5", "--gap-jitter", "3", "--width", "3", "--delay", "2"]
 FAST_FP = ["--n-candidates", "32", "--n-trials", "2", "--adam-steps", "50", "--completion-rounds", "1"]
 
 

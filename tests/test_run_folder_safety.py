@@ -16,53 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli_args import FAST_FP, TINY  # tests/_cli_args.py
 
 from ctrnn_jax import load_npz
 from ctrnn_jax._cli import main
 from ctrnn_jax.io._serialisation import fingerprint
-
-TINY = [
-    "--members",
-    "2",
-    "--units",
-    "5",
-    "--steps",
-    "4",
-    "--steps-per-call",
-    "2",
-    "--batch",
-    "4",
-    "--length",
-    "24",
-    "--first-onset",
-    "1,3",
-    "--gaps",
-    "5,5",
-    "--gap-jitter",
-    "3",
-    "--width",
-    "3",
-    "--delay",
-    "2",
-    "--checkpoint-every",
-    "2",
-    "--progress",
-    "none",
-]
-FAST_FP = [
-    "--n-candidates",
-    "16",
-    "--n-trials",
-    "2",
-    "--adam-steps",
-    "10",
-    "--newton-steps",
-    "2",
-    "--completion-rounds",
-    "1",
-    "--restarts",
-    "0",
-]
 
 
 def cli(argv) -> int:

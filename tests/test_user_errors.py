@@ -18,40 +18,13 @@ import typing
 from pathlib import Path
 
 import pytest
+from _cli_args import TINY  # tests/_cli_args.py
 from test_reliability import fails  # ctrnn-jax in process: exit status and the one line on stderr
 
 from ctrnn_jax._cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 NPZ = ROOT / "tests" / "data" / "flipflop_n64_k2.npz"
-TINY = [
-    "--members",
-    "2",
-    "--units",
-    "5",
-    "--steps",
-    "4",
-    "--steps-per-call",
-    "2",
-    "--batch",
-    "4",
-    "--length",
-    "24",
-    "--first-onset",
-    "1,3",
-    "--gaps",
-    "5,5",
-    "--gap-jitter",
-    "3",
-    "--width",
-    "3",
-    "--delay",
-    "2",
-    "--checkpoint-every",
-    "2",
-    "--progress",
-    "none",
-]
 
 
 def run_cli(argv, *, env=None, preexec_fn=None, timeout=120):
