@@ -534,7 +534,7 @@ def _left_vectors(right: np.ndarray) -> np.ndarray:
     right = right.astype(np.complex128)
     try:
         return np.linalg.solve(right, np.broadcast_to(np.eye(right.shape[-1]), right.shape))
-    except np.linalg.LinAlgError:
+    except np.linalg.LinAlgError:  # a defective matrix: the pseudo-inverse, the best biorthogonal rows
         return np.linalg.pinv(right)
 
 

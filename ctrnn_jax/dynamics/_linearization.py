@@ -30,7 +30,7 @@ import numpy as np
 
 from .._results import Result, html_table
 from ._fixed_point_set import FixedPoints
-from ._fixed_points import _rows, as_ensemble
+from ._fixed_points import _left_vectors, _rows, as_ensemble
 
 
 @jax.jit
@@ -53,12 +53,7 @@ def _left_right(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     order = np.argsort(-np.abs(lam), axis=-1, kind="stable")
     lam = np.take_along_axis(lam, order, -1)
     right = np.take_along_axis(right, order[:, None, :], -1)
-    eye = np.broadcast_to(np.eye(a.shape[-1]), right.shape)
-    try:
-        left = np.linalg.solve(right, eye)
-    except np.linalg.LinAlgError:  # a defective matrix: the pseudo-inverse, the best biorthogonal rows
-        left = np.linalg.pinv(right)
-    return lam, right, left
+    return lam, right, _left_vectors(right)
 
 
 def _phase(right: np.ndarray, idx: np.ndarray) -> np.ndarray:
